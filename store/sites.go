@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Site is a website that carries the snippet. Key is public; IdentitySecret
+// signs visitor identities and is shown only to those allowed to read it.
+type Site struct {
+	ID             string       `json:"id"`
+	TenantID       string       `json:"tenant_id"`
+	Key            string       `json:"key"`
+	Name           string       `json:"name"`
+	AllowedOrigins []string     `json:"allowed_origins"`
+	TimeZone       string       `json:"time_zone"`
+	Theme          SiteTheme    `json:"theme"`
+	Settings       SiteSettings `json:"settings"`
+	IdentitySecret string       `json:"-"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+}
+
+// SiteTheme is how the widget looks on the site.
+type SiteTheme struct {
+	Color    string `json:"color"`    // #rrggbb
+	Position string `json:"position"` // "right" or "left"
+}
+
+// SiteSettings are the site's privacy and behaviour switches.
+type SiteSettings struct {
+	// RespectDNT: a browser that sends Do Not Track is not measured.
+	RespectDNT bool `json:"respect_dnt"`
+	// ConsentRequired: nothing is stored or sent until the page calls nudge('consent', true).
+	ConsentRequired bool `json:"consent_required"`
+	// Cookieless: no visitor id is kept in the browser's storage.
+	Cookieless bool `json:"cookieless"`
+}
+
+// DefaultSiteTheme and DefaultSiteSettings are what a new site starts with.
+var (
+	DefaultSiteTheme    = SiteTheme{Color: "#2563eb", Position: "right"}
+	DefaultSiteSettings = SiteSettings{RespectDNT: true}
+)
+
+// FieldError is a validation error that names the bad field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+var (
+	siteKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$`)
+	colorRE   = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+)
+
+// Validate checks a site before it is stored and puts origins in canonical form.
+func (st *Site) Validate() error {
+	st.Name = strings.TrimSpace(st.Name)
+	if st.Name == "" || len(st.Name) > 200 {
+		return &FieldError{"name", "must be 1 to 200 characters"}
+	}
+	if !siteKeyRE.MatchString(st.Key) {
+		return &FieldError{"key", "must be 3 to 64 lower-case letters, digits or dashes"}
+	}
+	if len(st.AllowedOrigins) > 100 {
+		return &FieldError{"allowed_origins", "at most 100 origins"}
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(st.AllowedOrigins))
+	for _, o := range st.AllowedOrigins {
+		c, err := CanonicalOrigin(o)
+		if err != nil {
+			return &FieldError{"allowed_origins", err.Error()}
+		}
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	st.AllowedOrigins = out
+	if st.TimeZone == "" {
+		st.TimeZone = "UTC"
+	}
+	if _, err := time.LoadLocation(st.TimeZone); err != nil || len(st.TimeZone) > 64 {
+		return &FieldError{"time_zone", "unknown IANA time zone"}
+	}
+	if !colorRE.MatchString(st.Theme.Color) {
+		return &FieldError{"theme.color", "must be #rrggbb"}
+	}
+	if st.Theme.Position != "right" && st.Theme.Position != "left" {
+		return &FieldError{"theme.position", `must be "right" or "left"`}
+	}
+	return nil
+}
+
+// CanonicalOrigin parses an origin ("https://shop.example.com", "http://localhost:8080",
+// or a wildcard "https://*.example.com") into scheme://host[:port], lower case.
+func CanonicalOrigin(o string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) origin", o)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: an origin has no path, query or user", o)
+	}
+	host := strings.ToLower(u.Host)
+	if strings.Contains(strings.TrimPrefix(host, "*."), "*") {
+		return "", fmt.Errorf("%q: a wildcard may only start the host", o)
+	}
+	return u.Scheme + "://" + host, nil
+}
+
+// AllowsOrigin reports whether a browser Origin header matches one of the
+// site's allowed origins ("https://*.example.com" matches any subdomain).
+func (st *Site) AllowsOrigin(origin string) bool {
+	c, err := CanonicalOrigin(origin)
+	if err != nil {
+		return false
+	}
+	for _, a := range st.AllowedOrigins {
+		if a == c {
+			return true
+		}
+		if scheme, rest, ok := strings.Cut(a, "://*."); ok {
+			cs, ch, _ := strings.Cut(c, "://")
+			if cs == scheme && strings.HasSuffix(ch, "."+rest) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NewSiteKey returns a random public site key.
+func NewSiteKey() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 16)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateSite validates and stores a new site. An empty Key gets a random one.
+func (s *Store) CreateSite(ctx context.Context, a Actor, st Site) (Site, error) {
+	if st.Key == "" {
+		st.Key = NewSiteKey()
+	}
+	if err := st.Validate(); err != nil {
+		return Site{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	st.ID, st.CreatedAt, st.UpdatedAt, st.IdentitySecret = NewID(), now, now, newSecret()
+	origins, _ := json.Marshal(st.AllowedOrigins)
+	theme, _ := json.Marshal(st.Theme)
+	settings, _ := json.Marshal(st.Settings)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sites (id, tenant_id, key, name, allowed_origins, time_zone, theme, settings, identity_secret, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.ID, st.TenantID, st.Key, st.Name, string(origins), st.TimeZone,
+			string(theme), string(settings), st.IdentitySecret, millis(now), millis(now))
+		if isUnique(err) {
+			return &FieldError{"key", "is taken"}
+		}
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, st.TenantID, a, "site.create", "site", st.ID, map[string]any{"key": st.Key, "name": st.Name})
+	})
+	if err != nil {
+		return Site{}, fmt.Errorf("store: create site %q: %w", st.Key, err)
+	}
+	return st, nil
+}
+
+const siteColumns = `id, tenant_id, key, name, allowed_origins, time_zone, theme, settings, identity_secret, created_at, updated_at`
+
+func scanSite(sc interface{ Scan(...any) error }) (Site, error) {
+	var st Site
+	var origins, theme, settings string
+	var created, updated int64
+	if err := sc.Scan(&st.ID, &st.TenantID, &st.Key, &st.Name, &origins, &st.TimeZone, &theme, &settings, &st.IdentitySecret, &created, &updated); err != nil {
+		return Site{}, err
+	}
+	st.Theme, st.Settings = DefaultSiteTheme, DefaultSiteSettings
+	if err := errors.Join(json.Unmarshal([]byte(origins), &st.AllowedOrigins),
+		json.Unmarshal([]byte(theme), &st.Theme), json.Unmarshal([]byte(settings), &st.Settings)); err != nil {
+		return Site{}, fmt.Errorf("decode site %s: %w", st.ID, err)
+	}
+	st.CreatedAt, st.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return st, nil
+}
+
+// Site returns a tenant's site by id.
+func (s *Store) Site(ctx context.Context, tenantID, id string) (Site, error) {
+	st, err := scanSite(s.r.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Site{}, fmt.Errorf("store: site %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("store: site %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// SiteByKey returns the site with a public key, whatever its tenant: the page
+// side knows only the key.
+func (s *Store) SiteByKey(ctx context.Context, key string) (Site, error) {
+	st, err := scanSite(s.r.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Site{}, fmt.Errorf("store: site key %q: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("store: site key %q: %w", key, err)
+	}
+	return st, nil
+}
+
+// Sites lists one page of a tenant's sites.
+func (s *Store) Sites(ctx context.Context, tenantID string, p Page) ([]Site, string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		tenantID, p.After, p.limit())
+	if err != nil {
+		return nil, "", fmt.Errorf("store: sites of %s: %w", tenantID, err)
+	}
+	defer rows.Close()
+	var out []Site
+	for rows.Next() {
+		st, err := scanSite(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: sites of %s: %w", tenantID, err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: sites of %s: %w", tenantID, err)
+	}
+	out, next := trim(p, out, func(st Site) string { return st.ID })
+	return out, next, nil
+}
+
+// UpdateSite loads a tenant's site, lets change edit it, validates and stores
+// the result, all in one transaction. The key, tenant and secret cannot change.
+func (s *Store) UpdateSite(ctx context.Context, a Actor, tenantID, id string, change func(*Site) error) (Site, error) {
+	var st Site
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = scanSite(tx.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE tenant_id = ? AND id = ?`, tenantID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		before := st
+		if err := change(&st); err != nil {
+			return err
+		}
+		st.ID, st.TenantID, st.Key, st.IdentitySecret, st.CreatedAt = before.ID, before.TenantID, before.Key, before.IdentitySecret, before.CreatedAt
+		if err := st.Validate(); err != nil {
+			return err
+		}
+		st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		origins, _ := json.Marshal(st.AllowedOrigins)
+		theme, _ := json.Marshal(st.Theme)
+		settings, _ := json.Marshal(st.Settings)
+		if _, err := tx.ExecContext(ctx, `UPDATE sites SET name = ?, allowed_origins = ?, time_zone = ?, theme = ?, settings = ?, updated_at = ?
+			WHERE id = ?`, st.Name, string(origins), st.TimeZone, string(theme), string(settings), millis(st.UpdatedAt), st.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, tenantID, a, "site.update", "site", id, map[string]any{"name": st.Name, "allowed_origins": st.AllowedOrigins})
+	})
+	if err != nil {
+		return Site{}, fmt.Errorf("store: update site %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// RotateSiteSecret gives a site a new identity secret and returns the site.
+func (s *Store) RotateSiteSecret(ctx context.Context, a Actor, tenantID, id string) (Site, error) {
+	secret := newSecret()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sites SET identity_secret = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+			secret, millis(time.Now()), tenantID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return audit(ctx, tx, tenantID, a, "site.rotate_secret", "site", id, nil)
+	})
+	if err != nil {
+		return Site{}, fmt.Errorf("store: rotate secret of site %s: %w", id, err)
+	}
+	return s.Site(ctx, tenantID, id)
+}
+
+// DeleteSite deletes a tenant's site.
+func (s *Store) DeleteSite(ctx context.Context, a Actor, tenantID, id string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sites WHERE tenant_id = ? AND id = ?`, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return audit(ctx, tx, tenantID, a, "site.delete", "site", id, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete site %s: %w", id, err)
+	}
+	return nil
+}

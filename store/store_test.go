@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenAppliesMigrationsAndIsReady(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("Ready = %v", err)
+	}
+	v, err := s.Version(ctx)
+	if err != nil || v < 2 {
+		t.Fatalf("Version = %d, %v; want >= 2", v, err)
+	}
+	var fk, mode string
+	s.w.QueryRow(`PRAGMA foreign_keys`).Scan(&fk)
+	s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+	if fk != "1" || mode != "wal" {
+		t.Fatalf("foreign_keys=%s journal_mode=%s; want 1, wal", fk, mode)
+	}
+	if _, err := s.r.Exec(`DELETE FROM tenants`); err == nil {
+		t.Fatal("the read pool accepted a write")
+	}
+}
+
+// A database left by the first release (schema version 1, with a tenant and an
+// owner) upgrades in place and keeps its data.
+func TestUpgradeFromVersion1KeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "nudge.db")
+	old, err := OpenAt(ctx, path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Ready(ctx); err == nil {
+		t.Fatal("Ready on a version-1 database = nil; want migrations pending")
+	}
+	tn, err := old.CreateTenant(ctx, System, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := old.CreateUser(ctx, System, tn.ID, User{Email: "o@acme.test", PasswordHash: "x"}, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Member(ctx, tn.ID, u.ID)
+	if err != nil || m.Role != "owner" || m.Email != "o@acme.test" {
+		t.Fatalf("after upgrade Member = %+v, %v", m, err)
+	}
+	if _, err := s.CreateSite(ctx, System, Site{TenantID: tn.ID, Name: "Shop", Theme: DefaultSiteTheme}); err != nil {
+		t.Fatalf("sites table missing after upgrade: %v", err)
+	}
+}
+
+func TestUsersAndMemberships(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.CreateTenant(ctx, System, "A")
+	b, _ := s.CreateTenant(ctx, System, "B")
+	owner, err := s.CreateUser(ctx, System, a.ID, User{Email: "Owner@A.test", PasswordHash: "h"}, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, System, a.ID, User{Email: "owner@a.TEST", PasswordHash: "h"}, "agent"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate email (other case) = %v; want ErrConflict", err)
+	}
+	if got, err := s.UserByEmail(ctx, "OWNER@a.test"); err != nil || got.ID != owner.ID {
+		t.Fatalf("UserByEmail ignores case: %v %v", got, err)
+	}
+	if err := s.SetMembership(ctx, System, b.ID, owner.ID, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := s.Memberships(ctx, owner.ID)
+	if len(ms) != 2 || ms[0].TenantID != a.ID || ms[0].Role != "owner" || ms[1].Role != "agent" {
+		t.Fatalf("Memberships = %+v", ms)
+	}
+	if _, err := s.Member(ctx, b.ID, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Member(unknown) = %v", err)
+	}
+	if err := s.SetMembership(ctx, System, a.ID, owner.ID, "admin"); !errors.Is(err, ErrLastOwner) {
+		t.Fatalf("demoting the last owner = %v; want ErrLastOwner", err)
+	}
+	if err := s.RemoveMembership(ctx, System, a.ID, owner.ID); !errors.Is(err, ErrLastOwner) {
+		t.Fatalf("removing the last owner = %v; want ErrLastOwner", err)
+	}
+	if err := s.SetMembership(ctx, System, a.ID, owner.ID, "bogus"); err == nil {
+		t.Fatal("unknown role accepted")
+	}
+	if m, _ := s.Member(ctx, a.ID, owner.ID); m.Role != "owner" {
+		t.Fatalf("role after refused changes = %q", m.Role)
+	}
+	if err := s.RemoveMembership(ctx, System, b.ID, owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveMembership(ctx, System, b.ID, owner.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second removal = %v; want ErrNotFound", err)
+	}
+	log, _, _ := s.Audit(ctx, a.ID, Page{})
+	if len(log) == 0 || log[0].Action == "" {
+		t.Fatalf("audit log of A is empty")
+	}
+}
+
+func TestSetPasswordEndsOtherSessions(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	tn, _ := s.CreateTenant(ctx, System, "A")
+	u, _ := s.CreateUser(ctx, System, tn.ID, User{Email: "u@a.test", PasswordHash: "h"}, "agent")
+	now := time.Now()
+	for _, id := range []string{"one", "two"} {
+		if err := s.CreateSession(ctx, Session{IDHash: []byte(id), UserID: u.ID, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetPassword(ctx, System, u.ID, "new", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, []byte("one"), now); err != nil {
+		t.Fatalf("the session that changed the password ended: %v", err)
+	}
+	if _, err := s.Session(ctx, []byte("two"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other session = %v; want ended", err)
+	}
+	if _, err := s.Session(ctx, []byte("one"), now.Add(2*time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired session = %v; want ErrNotFound", err)
+	}
+}
+
+func TestSitesAreTenantScoped(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.CreateTenant(ctx, System, "A")
+	b, _ := s.CreateTenant(ctx, System, "B")
+	st, err := s.CreateSite(ctx, System, Site{TenantID: a.ID, Name: " Shop ", AllowedOrigins: []string{"HTTPS://Shop.Example.com/", "https://shop.example.com"},
+		Theme: DefaultSiteTheme, Settings: DefaultSiteSettings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Name != "Shop" || len(st.AllowedOrigins) != 1 || st.AllowedOrigins[0] != "https://shop.example.com" || len(st.Key) != 16 || st.IdentitySecret == "" {
+		t.Fatalf("created site = %+v", st)
+	}
+	if _, err := s.Site(ctx, b.ID, st.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("site read from another tenant = %v; want ErrNotFound", err)
+	}
+	if _, err := s.UpdateSite(ctx, System, b.ID, st.ID, func(*Site) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("site updated from another tenant = %v", err)
+	}
+	if err := s.DeleteSite(ctx, System, b.ID, st.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("site deleted from another tenant = %v", err)
+	}
+	if _, err := s.RotateSiteSecret(ctx, System, b.ID, st.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("secret rotated from another tenant = %v", err)
+	}
+	if list, _, _ := s.Sites(ctx, b.ID, Page{}); len(list) != 0 {
+		t.Fatalf("tenant B lists %d sites", len(list))
+	}
+	if _, err := s.CreateSite(ctx, System, Site{TenantID: b.ID, Key: st.Key, Name: "x", Theme: DefaultSiteTheme}); err == nil {
+		t.Fatal("duplicate key accepted")
+	}
+	_, err = s.UpdateSite(ctx, System, a.ID, st.ID, func(x *Site) error { x.TimeZone = "Mars/Olympus"; x.Key = "other"; return nil })
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "time_zone" {
+		t.Fatalf("bad time zone = %v; want a FieldError on time_zone", err)
+	}
+	got, _ := s.SiteByKey(ctx, st.Key)
+	if got.TimeZone != "UTC" || got.Key != st.Key {
+		t.Fatalf("a refused update changed the site: %+v", got)
+	}
+}
+
+func TestSiteValidationAndOrigins(t *testing.T) {
+	good := Site{Key: "demo", Name: "Demo", Theme: DefaultSiteTheme}
+	for _, tc := range []struct {
+		field string
+		edit  func(*Site)
+	}{
+		{"name", func(s *Site) { s.Name = "  " }},
+		{"key", func(s *Site) { s.Key = "Bad Key" }},
+		{"key", func(s *Site) { s.Key = "ab" }},
+		{"allowed_origins", func(s *Site) { s.AllowedOrigins = []string{"ftp://x.test"} }},
+		{"allowed_origins", func(s *Site) { s.AllowedOrigins = []string{"https://x.test/path"} }},
+		{"allowed_origins", func(s *Site) { s.AllowedOrigins = []string{"https://a.*.test"} }},
+		{"theme.color", func(s *Site) { s.Theme.Color = "red" }},
+		{"theme.position", func(s *Site) { s.Theme.Position = "top" }},
+	} {
+		s := good
+		tc.edit(&s)
+		var fe *FieldError
+		if err := s.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("Validate(%+v) = %v; want error on %s", s, err, tc.field)
+		}
+	}
+	s := Site{AllowedOrigins: []string{"https://shop.test", "https://*.example.com", "http://localhost:8080"}}
+	for origin, want := range map[string]bool{
+		"https://shop.test":       true,
+		"https://SHOP.test":       true,
+		"http://shop.test":        false,
+		"https://a.example.com":   true,
+		"https://a.b.example.com": true,
+		"https://example.com":     false,
+		"https://evilexample.com": false,
+		"http://localhost:8080":   true,
+		"http://localhost:8081":   false,
+		"null":                    false,
+		"":                        false,
+	} {
+		if got := s.AllowsOrigin(origin); got != want {
+			t.Errorf("AllowsOrigin(%q) = %v; want %v", origin, got, want)
+		}
+	}
+}
+
+func TestTokensAndPolicyRows(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.CreateTenant(ctx, System, "A")
+	u, _ := s.CreateUser(ctx, System, a.ID, User{Email: "u@a.test", PasswordHash: "h"}, "admin")
+	past := time.Now().Add(-time.Minute)
+	tok, err := s.CreateToken(ctx, System, Token{TenantID: a.ID, Name: "ci", Role: "bot", Hash: []byte("hash")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, System, Token{TenantID: a.ID, Name: "old", Role: "bot", Hash: []byte("old"), ExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TokenByHash(ctx, []byte("hash"), time.Now()); err != nil || got.ID != tok.ID {
+		t.Fatalf("TokenByHash = %+v, %v", got, err)
+	}
+	if _, err := s.TokenByHash(ctx, []byte("old"), time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired token = %v; want ErrNotFound", err)
+	}
+	rows, err := s.PolicyRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"g user:" + u.ID + " admin " + a.ID: false, "g token:" + tok.ID + " bot " + a.ID: false, "p owner sites write": false}
+	for _, r := range rows {
+		key := r[0]
+		for _, v := range r[1:] {
+			key += " " + v
+		}
+		if _, ok := want[key]; ok {
+			want[key] = true
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("policy row %q missing", k)
+		}
+	}
+}
+
+func TestPagination(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.CreateTenant(ctx, System, "A")
+	for range 5 {
+		if _, err := s.CreateSite(ctx, System, Site{TenantID: a.ID, Name: "s", Theme: DefaultSiteTheme}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	p := Page{Limit: 2}
+	for pages := 0; ; pages++ {
+		list, next, err := s.Sites(ctx, a.ID, p)
+		if err != nil || pages > 5 {
+			t.Fatal(err, pages)
+		}
+		for _, st := range list {
+			seen = append(seen, st.ID)
+		}
+		if next == "" {
+			break
+		}
+		p.After = next
+	}
+	if len(seen) != 5 {
+		t.Fatalf("paged through %d sites; want 5", len(seen))
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("pages out of order: %v", seen)
+		}
+	}
+}
