@@ -1,0 +1,196 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+func newService(t *testing.T) (*Service, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(context.Background(), st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+func TestPasswordHash(t *testing.T) {
+	h, err := HashPassword("correct horse")
+	if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("HashPassword = %q, %v", h, err)
+	}
+	if ok, err := CheckPassword(h, "correct horse"); !ok || err != nil {
+		t.Fatalf("right password: %v %v", ok, err)
+	}
+	if ok, _ := CheckPassword(h, "correct horsE"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	h2, _ := HashPassword("correct horse")
+	if h == h2 {
+		t.Fatal("two hashes of one password are equal: no salt")
+	}
+	for _, bad := range []string{"", "$2a$10$abc", "$argon2id$v=19$m=x$a$b", "$argon2id$v=19$m=1,t=1,p=1$!!$!!"} {
+		if ok, err := CheckPassword(bad, "x"); ok || err == nil {
+			t.Errorf("CheckPassword(%q) = %v, %v; want an error", bad, ok, err)
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(2, time.Minute)
+	l.now = func() time.Time { return now }
+	l.Fail("k")
+	if l.Check("k") != 0 {
+		t.Fatal("refused after one failure of two")
+	}
+	l.Fail("k")
+	if wait := l.Check("k"); wait != time.Minute {
+		t.Fatalf("Check after two failures = %v; want 1m", wait)
+	}
+	if l.Check("other") != 0 {
+		t.Fatal("another key is refused")
+	}
+	now = now.Add(time.Minute)
+	if l.Check("k") != 0 {
+		t.Fatal("still refused after the window")
+	}
+	l.Fail("k")
+	l.Reset("k")
+	l.Fail("k")
+	if l.Check("k") != 0 {
+		t.Fatal("Reset did not forget failures")
+	}
+}
+
+func TestLoginSessionAndRateLimit(t *testing.T) {
+	s, st := newService(t)
+	ctx := context.Background()
+	tn, _ := st.CreateTenant(ctx, store.System, "A")
+	u, err := s.CreateUser(ctx, store.System, tn.ID, NewUser{Email: " Ann@Example.com ", Password: "s3cret-pass", Role: RoleAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Email != "ann@example.com" {
+		t.Fatalf("email stored as %q", u.Email)
+	}
+	login, err := s.Login(ctx, "ANN@example.com", "s3cret-pass", "1.2.3.4", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, got, err := s.Session(ctx, login.Secret)
+	if err != nil || got.ID != u.ID || ss.CSRFToken == "" {
+		t.Fatalf("Session = %+v %+v %v", ss, got, err)
+	}
+	if _, _, err := s.Session(ctx, login.Secret+"x"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("forged session = %v", err)
+	}
+	for range 5 {
+		if _, err := s.Login(ctx, "ann@example.com", "wrong-pass", "5.6.7.8", ""); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("wrong password = %v", err)
+		}
+	}
+	var rl *RateLimitedError
+	if _, err := s.Login(ctx, "ann@example.com", "s3cret-pass", "9.9.9.9", ""); !errors.As(err, &rl) {
+		t.Fatalf("login after 5 failures = %v; want rate limited even with the right password", err)
+	}
+	if _, err := s.Login(ctx, "nobody@example.com", "whatever1", "1.2.3.4", ""); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("unknown email = %v; want ErrBadCredentials", err)
+	}
+	if err := s.Logout(ctx, login.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Session(ctx, login.Secret); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("session after logout = %v", err)
+	}
+}
+
+func TestEnforcerFollowsMembershipsAndTokens(t *testing.T) {
+	s, st := newService(t)
+	ctx := context.Background()
+	a, _ := st.CreateTenant(ctx, store.System, "A")
+	b, _ := st.CreateTenant(ctx, store.System, "B")
+	owner, _ := s.CreateUser(ctx, store.System, a.ID, NewUser{Email: "o@a.test", Password: "password1", Role: RoleOwner})
+	admin, _ := s.CreateUser(ctx, store.System, a.ID, NewUser{Email: "ad@a.test", Password: "password1", Role: RoleAdmin})
+	agent, _ := s.CreateUser(ctx, store.System, a.ID, NewUser{Email: "ag@a.test", Password: "password1", Role: RoleAgent})
+	en := s.Enforcer
+	if !en.Allowed(UserSubject(admin.ID), a.ID, "members", "write") {
+		t.Fatal("admin may not write members in its tenant")
+	}
+	if en.Allowed(UserSubject(admin.ID), b.ID, "members", "read") {
+		t.Fatal("admin of A may read members of B")
+	}
+	if en.Allowed(UserSubject(agent.ID), a.ID, "members", "write") {
+		t.Fatal("agent may write members")
+	}
+	if err := s.SetMembership(ctx, store.Actor{Kind: "user", ID: admin.ID}, RoleAdmin, a.ID, agent.ID, RoleOwner); !errors.Is(err, ErrEscalation) {
+		t.Fatalf("admin grants owner = %v; want ErrEscalation", err)
+	}
+	if err := s.RemoveMembership(ctx, store.Actor{Kind: "user", ID: admin.ID}, RoleAdmin, a.ID, owner.ID); !errors.Is(err, ErrEscalation) {
+		t.Fatalf("admin removes owner = %v; want ErrEscalation", err)
+	}
+	if err := s.SetMembership(ctx, store.Actor{Kind: "user", ID: owner.ID}, RoleOwner, a.ID, agent.ID, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if !en.Allowed(UserSubject(agent.ID), a.ID, "members", "write") {
+		t.Fatal("promotion not seen by the enforcer")
+	}
+	if err := s.RemoveMembership(ctx, store.Actor{Kind: "user", ID: owner.ID}, RoleOwner, a.ID, agent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if en.Allowed(UserSubject(agent.ID), a.ID, "members", "read") {
+		t.Fatal("removed member still allowed")
+	}
+	secret, tok, err := s.CreateToken(ctx, store.System, a.ID, "ci", RoleAdmin, nil)
+	if err != nil || !strings.HasPrefix(secret, "nudge_") {
+		t.Fatal(secret, err)
+	}
+	if got, err := s.Token(ctx, secret); err != nil || got.ID != tok.ID {
+		t.Fatalf("Token = %v %v", got, err)
+	}
+	if !en.Allowed(TokenSubject(tok.ID), a.ID, "tokens", "write") {
+		t.Fatal("admin token may not write tokens")
+	}
+	// A restart rebuilds the same decisions from the store alone.
+	en2, err := NewEnforcer(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !en2.Allowed(TokenSubject(tok.ID), a.ID, "tokens", "write") || en2.Allowed(UserSubject(agent.ID), a.ID, "members", "read") ||
+		!en2.Allowed(UserSubject(owner.ID), a.ID, "sites", "secret") {
+		t.Fatal("reloaded enforcer disagrees with the live one")
+	}
+	if err := s.DeleteToken(ctx, store.System, a.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(ctx, secret); !errors.Is(err, ErrNoToken) || en.Allowed(TokenSubject(tok.ID), a.ID, "tokens", "read") {
+		t.Fatalf("revoked token still works: %v", err)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	for _, e := range []string{"", "x", "a@", "@b.c", "a b@c.d", "A <a@b.c>", "a@b", strings.Repeat("a", 250) + "@b.com"} {
+		if _, err := ValidEmail(e); err == nil {
+			t.Errorf("ValidEmail(%q) accepted", e)
+		}
+	}
+	for _, e := range []string{"a@b.co", "admin@localhost", "First.Last+tag@Example.ORG"} {
+		if _, err := ValidEmail(e); err != nil {
+			t.Errorf("ValidEmail(%q) = %v", e, err)
+		}
+	}
+	if ValidPassword("short") == nil || ValidPassword(strings.Repeat("x", 257)) == nil || ValidPassword("long enough") != nil {
+		t.Error("password policy is not 8 to 256 characters")
+	}
+}

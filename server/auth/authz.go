@@ -1,0 +1,124 @@
+package auth
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+	"github.com/casbin/casbin/v2/persist"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+//go:embed model.conf
+var modelText string
+
+// Roles, from most to least powerful. A role is held per tenant.
+const (
+	RoleOwner      = "owner"
+	RoleAdmin      = "admin"
+	RoleMarketer   = "marketer"
+	RoleSupervisor = "supervisor"
+	RoleAgent      = "agent"
+	RoleBot        = "bot"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleOwner, RoleAdmin, RoleMarketer, RoleSupervisor, RoleAgent, RoleBot}
+
+// ValidRole reports whether r is one of Roles.
+func ValidRole(r string) bool {
+	for _, x := range Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Enforcer answers "may this subject do this to that in this tenant?". It is
+// casbin's synced enforcer over the store: the store is the truth and the
+// enforcer a cache of it, reloaded at start and updated after each change.
+type Enforcer struct {
+	e *casbin.SyncedEnforcer
+}
+
+// NewEnforcer loads the policy from st.
+func NewEnforcer(ctx context.Context, st *store.Store) (*Enforcer, error) {
+	m, err := model.NewModelFromString(modelText)
+	if err != nil {
+		return nil, fmt.Errorf("authz: model: %w", err)
+	}
+	e, err := casbin.NewSyncedEnforcer(m, &adapter{ctx: ctx, st: st})
+	if err != nil {
+		return nil, fmt.Errorf("authz: load policy: %w", err)
+	}
+	// The store is written first by the caller; casbin must not write it again.
+	e.EnableAutoSave(false)
+	return &Enforcer{e: e}, nil
+}
+
+// UserSubject and TokenSubject name principals in the policy.
+func UserSubject(id string) string  { return "user:" + id }
+func TokenSubject(id string) string { return "token:" + id }
+
+// Allowed reports whether subject may do act on obj in tenant.
+func (en *Enforcer) Allowed(subject, tenant, obj, act string) bool {
+	ok, err := en.e.Enforce(subject, tenant, obj, act)
+	return err == nil && ok
+}
+
+// Role returns subject's role in tenant, or "" when it has none.
+func (en *Enforcer) Role(subject, tenant string) string {
+	roles := en.e.GetRolesForUserInDomain(subject, tenant)
+	if len(roles) == 0 {
+		return ""
+	}
+	return roles[0]
+}
+
+// SetRole records in the cache that subject now holds role in tenant.
+func (en *Enforcer) SetRole(subject, tenant, role string) {
+	en.e.RemoveFilteredGroupingPolicy(0, subject, "", tenant)
+	en.e.AddGroupingPolicy(subject, role, tenant)
+}
+
+// RemoveRole records in the cache that subject has no role in tenant any more.
+func (en *Enforcer) RemoveRole(subject, tenant string) {
+	en.e.RemoveFilteredGroupingPolicy(0, subject, "", tenant)
+}
+
+// Reload reads the whole policy from the store again.
+func (en *Enforcer) Reload() error { return en.e.LoadPolicy() }
+
+// adapter lets casbin read its rows from the store. Writes go through the
+// store's own methods, never through casbin.
+type adapter struct {
+	ctx context.Context
+	st  *store.Store
+}
+
+var errReadOnly = errors.New("authz: policies are written through the store")
+
+func (a *adapter) LoadPolicy(m model.Model) error {
+	rows, err := a.st.PolicyRows(a.ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := persist.LoadPolicyArray(r, m); err != nil {
+			return fmt.Errorf("authz: policy row %v: %w", r, err)
+		}
+	}
+	return nil
+}
+
+func (a *adapter) SavePolicy(model.Model) error                { return errReadOnly }
+func (a *adapter) AddPolicy(string, string, []string) error    { return errReadOnly }
+func (a *adapter) RemovePolicy(string, string, []string) error { return errReadOnly }
+func (a *adapter) RemoveFilteredPolicy(string, string, int, ...string) error {
+	return errReadOnly
+}
