@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nudgehq/nudge/server"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+// serveFlags binds every server setting to a flag; the usage names its variable.
+func serveFlags(fs *flag.FlagSet, c *server.Config) {
+	str := func(p *string, name, help string) { fs.StringVar(p, name, *p, help+" ("+envName(name)+")") }
+	str(&c.Addr, "addr", "listen address, host:port")
+	str(&c.DataDir, "data", "data folder: database files and generated keys")
+	str(&c.PublicURL, "public-url", "URL browsers use to reach this server: console origin, snippet URLs")
+	str(&c.TLSCert, "tls-cert", "PEM certificate file; with --tls-key, serve HTTPS")
+	str(&c.TLSKey, "tls-key", "PEM private key file")
+	str(&c.MasterKeyFile, "master-key-file", "master key file, generated on first start (default DATA/master.key)")
+	str(&c.LogLevel, "log-level", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "text or json")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "create the demo tenant, site and owner, and serve the example shop at /demo ("+envName("demo")+")")
+	str(&c.AdminEmail, "admin-email", "email of the demo owner")
+	str(&c.AdminPassword, "admin-password", "password of the demo owner; generated and printed once when empty (secret: prefer "+envName("admin-password")+"_FILE)")
+	fs.Var(listFlag{&c.TrustedProxies}, "trusted-proxies", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed ("+envName("trusted-proxies")+")")
+	fs.IntVar(&c.BodyLimit, "body-limit", c.BodyLimit, "largest request body in bytes ("+envName("body-limit")+")")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a console session ends ("+envName("session-ttl")+")")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg := server.Defaults
+	fs := flag.NewFlagSet("nudge serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serveFlags(fs, &cfg)
+	if err := parse(fs, args, os.Getenv); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runServer(ctx, cfg, stdout, stderr)
+}
+
+// runServer runs the configured server until ctx ends.
+func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer) error {
+	opts := &slog.HandlerOptions{Level: cfg.Level()}
+	var log *slog.Logger
+	if cfg.LogFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	log.Info("starting nudge", "version", version, "config", cfg)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if _, err := keys.LoadOrCreateMaster(cfg.MasterKeyFile); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabasePath())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Bootstrap(ctx, stdout); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

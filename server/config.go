@@ -1,0 +1,121 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `nudge serve`. cmd/nudge binds each field to a
+// flag and a NUDGE_* environment variable; Defaults holds the starting values.
+type Config struct {
+	Addr            string        // listen address
+	DataDir         string        // folder of the database files and generated keys
+	PublicURL       string        // how browsers reach this server (console origin, snippet URLs)
+	TLSCert         string        // PEM certificate; with TLSKey, serve HTTPS
+	TLSKey          string        // PEM private key
+	MasterKeyFile   string        // wraps the per-tenant data keys; generated when absent
+	LogLevel        string        // debug, info, warn, error
+	LogFormat       string        // text or json
+	Demo            bool          // create the demo tenant, site and owner; serve /demo
+	AdminEmail      string        // the demo owner's email
+	AdminPassword   string        // the demo owner's password; generated and printed when empty
+	TrustedProxies  []string      // IPs or CIDRs whose X-Forwarded-For is believed
+	BodyLimit       int           // largest request body in bytes
+	SessionTTL      time.Duration // idle time after which a console session ends
+	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
+}
+
+// Defaults are the embedded defaults `make run` relies on.
+var Defaults = Config{
+	Addr:            "127.0.0.1:8080",
+	DataDir:         "data",
+	PublicURL:       "http://localhost:8080",
+	LogLevel:        "info",
+	LogFormat:       "text",
+	AdminEmail:      "admin@localhost",
+	BodyLimit:       1 << 20,
+	SessionTTL:      7 * 24 * time.Hour,
+	ShutdownTimeout: 15 * time.Second,
+}
+
+// Validate checks the configuration and fills derived values.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data: a folder is required"))
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		errs = append(errs, fmt.Errorf("public-url %q: want scheme://host[:port] with no path", c.PublicURL))
+	} else {
+		c.PublicURL = u.Scheme + "://" + strings.ToLower(u.Host)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.MasterKeyFile == "" && c.DataDir != "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				errs = append(errs, fmt.Errorf("trusted-proxies: %q is neither an IP nor a CIDR", p))
+			}
+		}
+	}
+	if c.BodyLimit < 1024 {
+		errs = append(errs, errors.New("body-limit: at least 1024 bytes"))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("session-ttl: at least 1m"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Level is the parsed log level.
+func (c Config) Level() slog.Level {
+	var l slog.Level
+	l.UnmarshalText([]byte(c.LogLevel))
+	return l
+}
+
+// TLS reports whether the server speaks HTTPS itself.
+func (c Config) TLS() bool { return c.TLSCert != "" }
+
+// DatabasePath is the main database file.
+func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
+
+// LogValue is the configuration as logged at start, secrets redacted.
+func (c Config) LogValue() slog.Value {
+	pw := ""
+	if c.AdminPassword != "" {
+		pw = "[redacted]"
+	}
+	return slog.GroupValue(
+		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("public_url", c.PublicURL),
+		slog.Bool("tls", c.TLS()), slog.String("tls_cert", c.TLSCert), slog.String("master_key_file", c.MasterKeyFile),
+		slog.String("log_level", c.LogLevel), slog.String("log_format", c.LogFormat), slog.Bool("demo", c.Demo),
+		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),
+		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
+		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	)
+}

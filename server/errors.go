@@ -1,0 +1,154 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/store"
+)
+
+// apiError is an answer other than success: rendered by errorHandler as
+// {"error":{"code","message","field"}}.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errBadRequest(code, msg, field string) *apiError {
+	return &apiError{Status: fiber.StatusBadRequest, Code: code, Message: msg, Field: field}
+}
+
+var (
+	errUnauthenticated = &apiError{Status: fiber.StatusUnauthorized, Code: "unauthenticated", Message: "log in or send a valid bearer token"}
+	errForbidden       = &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: "your role may not do this"}
+	errNotFound        = &apiError{Status: fiber.StatusNotFound, Code: "not_found", Message: "no such resource"}
+)
+
+// errorHandler renders every error a handler or middleware returns, and the
+// ones fasthttp raises itself (oversized bodies), in the one error body.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var ae *apiError
+	var fe *store.FieldError
+	var fbe *fiber.Error
+	var rl *auth.RateLimitedError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &fe):
+		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Field + " " + fe.Message, Field: fe.Field}
+	case errors.Is(err, store.ErrNotFound):
+		ae = errNotFound
+	case errors.Is(err, store.ErrConflict):
+		ae = &apiError{Status: fiber.StatusConflict, Code: "conflict", Message: "already exists"}
+	case errors.Is(err, store.ErrLastOwner), errors.Is(err, auth.ErrEscalation):
+		ae = &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: err.Error()}
+	case errors.Is(err, auth.ErrBadCredentials):
+		ae = &apiError{Status: fiber.StatusUnauthorized, Code: "bad_credentials", Message: err.Error()}
+	case errors.As(err, &rl):
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)+1))
+		ae = &apiError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: rl.Error()}
+	case errors.As(err, &fbe):
+		ae = &apiError{Status: fbe.Code, Code: codeForStatus(fbe.Code), Message: fbe.Message}
+	default:
+		s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		ae = &apiError{Status: fiber.StatusInternalServerError, Code: "internal", Message: "internal error; see the server log for request " + requestID(c)}
+	}
+	c.Status(ae.Status)
+	return c.JSON(fiber.Map{"error": ae})
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case fiber.StatusNotFound:
+		return "not_found"
+	case fiber.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case fiber.StatusRequestEntityTooLarge:
+		return "too_large"
+	case fiber.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case fiber.StatusTooManyRequests:
+		return "rate_limited"
+	case fiber.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status < 500 {
+		return "bad_request"
+	}
+	return "internal"
+}
+
+// decodeJSON reads the request body into v strictly: JSON content type, valid
+// UTF-8, no unknown fields, nothing after the value.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
+	if ct != fiber.MIMEApplicationJSON {
+		return &apiError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send Content-Type: application/json"}
+	}
+	body := c.Body()
+	if !utf8.Valid(body) {
+		return errBadRequest("invalid_utf8", "the body is not valid UTF-8", "")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return errBadRequest("invalid_json", "the body is empty", "")
+		case errors.As(err, &se):
+			return errBadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", se.Offset), "")
+		case errors.As(err, &te):
+			return errBadRequest("invalid_json", fmt.Sprintf("%s must be %s", te.Field, te.Type), te.Field)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return errBadRequest("unknown_field", "unknown field "+field, field)
+		default:
+			return errBadRequest("invalid_json", "malformed JSON", "")
+		}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errBadRequest("invalid_json", "unexpected data after the JSON value", "")
+	}
+	return nil
+}
+
+// listPage reads ?limit= and ?cursor=.
+func listPage(c *fiber.Ctx) (store.Page, error) {
+	p := store.Page{Limit: 50, After: c.Query("cursor")}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 200 {
+			return p, errBadRequest("invalid_query", "limit must be 1 to 200", "limit")
+		}
+		p.Limit = n
+	}
+	if len(p.After) > 64 {
+		return p, errBadRequest("invalid_query", "cursor is malformed", "cursor")
+	}
+	p.After = strings.Clone(p.After)
+	return p, nil
+}
+
+// list renders one page: {"items": [...], "next_cursor": "..."}.
+func list[T any](c *fiber.Ctx, items []T, next string) error {
+	if items == nil {
+		items = []T{}
+	}
+	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
+}
+

@@ -1,0 +1,185 @@
+// Package server is nudge's HTTP side: the fiber app with its routes and
+// middleware, the REST handlers, health and metrics, and static serving of the
+// console and the demo shop. Handlers parse, authorize, call a domain package
+// and render; the domain packages know nothing of fiber.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/store"
+)
+
+// Server is the running application.
+type Server struct {
+	cfg     Config
+	st      *store.Store
+	auth    *auth.Service
+	log     *slog.Logger
+	app     *fiber.App
+	metrics *metrics
+}
+
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudge_http_requests_total", Help: "HTTP requests by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nudge_http_request_duration_seconds", Help: "HTTP request latency by method and route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"method", "route"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// New builds the server over an open store. cfg must have passed Validate.
+func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
+	a, err := auth.New(ctx, st, auth.Options{SessionTTL: cfg.SessionTTL})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics()}
+	fc := fiber.Config{
+		AppName:               "nudge",
+		BodyLimit:             cfg.BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	}
+	if len(cfg.TrustedProxies) > 0 {
+		fc.ProxyHeader = fiber.HeaderXForwardedFor
+		fc.EnableTrustedProxyCheck = true
+		fc.TrustedProxies = cfg.TrustedProxies
+		fc.EnableIPValidation = true
+	}
+	s.app = fiber.New(fc)
+	s.routes()
+	return s, nil
+}
+
+// App is the fiber app, for tests that drive it with app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Auth is the authentication service (the command line creates users with it).
+func (s *Server) Auth() *auth.Service { return s.auth }
+
+func (s *Server) routes() {
+	app := s.app
+	app.Use(recover.New(), requestIDMiddleware, s.observe)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	if s.cfg.Demo {
+		s.demoRoutes()
+	}
+
+	api := app.Group("/api", s.consoleHeaders)
+	api.Get("/openapi.json", s.openAPI)
+	api.Post("/auth/login", s.login)
+
+	r := api.Group("", s.authenticate)
+	r.Post("/auth/logout", s.logout)
+	r.Get("/me", s.me)
+	r.Put("/me/password", s.changePassword)
+
+	r.Get("/members", s.authz("members", "read"), s.listMembers)
+	r.Post("/members", s.authz("members", "write"), s.addMember)
+	r.Get("/members/:userID", s.authz("members", "read"), s.getMember)
+	r.Patch("/members/:userID", s.authz("members", "write"), s.updateMember)
+	r.Delete("/members/:userID", s.authz("members", "write"), s.removeMember)
+
+	r.Get("/sites", s.authz("sites", "read"), s.listSites)
+	r.Post("/sites", s.authz("sites", "write"), s.createSite)
+	r.Get("/sites/:siteID", s.authz("sites", "read"), s.getSite)
+	r.Patch("/sites/:siteID", s.authz("sites", "write"), s.updateSite)
+	r.Delete("/sites/:siteID", s.authz("sites", "write"), s.deleteSite)
+	r.Get("/sites/:siteID/secret", s.authz("sites", "secret"), s.getSiteSecret)
+	r.Post("/sites/:siteID/secret", s.authz("sites", "secret"), s.rotateSiteSecret)
+
+	r.Get("/tokens", s.authz("tokens", "read"), s.listTokens)
+	r.Post("/tokens", s.authz("tokens", "write"), s.createToken)
+	r.Delete("/tokens/:tokenID", s.authz("tokens", "write"), s.deleteToken)
+
+	r.Get("/audit", s.authz("audit", "read"), s.listAudit)
+
+	api.Use(func(c *fiber.Ctx) error { return errNotFound })
+	s.consoleRoutes()
+}
+
+// Serve listens on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets open requests finish within the shutdown timeout, and returns.
+// The caller closes the store afterwards.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	done := make(chan error, 1)
+	go func() { done <- s.app.Listener(ln) }()
+	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
+	go s.sweepSessions(ctx)
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.app.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// sweepSessions deletes expired sessions hourly.
+func (s *Server) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep sessions", "err", err)
+		} else if n > 0 {
+			s.log.Debug("swept sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if err := s.st.Ready(c.UserContext()); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": err.Error()})
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
