@@ -151,4 +151,3 @@ func list[T any](c *fiber.Ctx, items []T, next string) error {
 	}
 	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
 }
-

@@ -1,0 +1,521 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+func TestLoginSessionLogout(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	anon := h.anonymous()
+	if res := anon.call("GET", "/api/me", nil); res.Status != 401 || res.errorCode(t) != "unauthenticated" {
+		t.Fatalf("me without a session: %d %s", res.Status, res.Body)
+	}
+	res := anon.call("POST", "/api/auth/login", map[string]string{"email": "Admin@Acme.test", "password": "password-admin"})
+	if res.Status != 200 {
+		t.Fatalf("login: %d %s", res.Status, res.Body)
+	}
+	cookie := res.Header.Get("Set-Cookie")
+	for _, want := range []string{"nudge_session=", "HttpOnly", "SameSite=Lax", "path=/"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("session cookie %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "secure") {
+		t.Errorf("cookie is Secure on plain HTTP: %s", cookie)
+	}
+	c := h.login("admin@acme.test", "password-admin")
+	me := c.call("GET", "/api/me", nil).json(t)
+	if me["role"] != "admin" || me["user"].(map[string]any)["email"] != "admin@acme.test" {
+		t.Fatalf("me = %v", me)
+	}
+	if _, leaked := me["user"].(map[string]any)["password_hash"]; leaked {
+		t.Fatal("me shows the password hash")
+	}
+	forged := *c
+	forged.cookie = "nudge_session=" + strings.Repeat("A", 43)
+	if res := forged.call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("forged session: %d", res.Status)
+	}
+	if res := c.call("POST", "/api/auth/logout", nil); res.Status != 204 {
+		t.Fatalf("logout: %d %s", res.Status, res.Body)
+	}
+	if res := c.call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("me after logout: %d", res.Status)
+	}
+}
+
+func TestExpiredSessionIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	c := h.login("agent@acme.test", "password-agent")
+	if _, err := h.st.DeleteExpiredSessions(context.Background(), time.Now().Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.call("GET", "/api/me", nil); res.Status != 401 || res.errorCode(t) != "unauthenticated" {
+		t.Fatalf("expired session: %d %s", res.Status, res.Body)
+	}
+}
+
+func TestLoginBadInput(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	anon := h.anonymous()
+	before := h.snapshot()
+	for _, tc := range []struct {
+		name   string
+		req    *http.Request
+		status int
+		code   string
+	}{
+		{"malformed JSON", anon.request("POST", "/api/auth/login", `{"email":`), 400, "invalid_json"},
+		{"trailing data", anon.request("POST", "/api/auth/login", `{"email":"a@b.c","password":"x"} {}`), 400, "invalid_json"},
+		{"unknown field", anon.request("POST", "/api/auth/login", `{"email":"a@b.c","password":"x","admin":true}`), 400, "unknown_field"},
+		{"wrong type", anon.request("POST", "/api/auth/login", `{"email":1,"password":"x"}`), 400, "invalid_json"},
+		{"invalid UTF-8", anon.request("POST", "/api/auth/login", "{\"email\":\"\xff\",\"password\":\"x\"}"), 400, "invalid_utf8"},
+		{"empty", anon.request("POST", "/api/auth/login", `{}`), 400, "invalid"},
+		{"wrong password", anon.request("POST", "/api/auth/login", `{"email":"owner@acme.test","password":"password-admin"}`), 401, "bad_credentials"},
+		{"unknown email", anon.request("POST", "/api/auth/login", `{"email":"ghost@acme.test","password":"password-admin"}`), 401, "bad_credentials"},
+	} {
+		res := h.do(tc.req)
+		if res.Status != tc.status || res.errorCode(t) != tc.code {
+			t.Errorf("%s: %d %s; want %d %s", tc.name, res.Status, res.Body, tc.status, tc.code)
+		}
+	}
+	big := anon.request("POST", "/api/auth/login", `{"email":"`+strings.Repeat("a", 2<<20)+`"}`)
+	big.Header.Set("X-Test-Socket", "1")
+	if res := h.do(big); res.Status != 413 || res.errorCode(t) != "too_large" {
+		t.Errorf("oversized body: %d %s", res.Status, res.Body)
+	}
+	form := anon.request("POST", "/api/auth/login", "email=owner%40acme.test&password=password-owner")
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res := h.do(form); res.Status != 415 || res.errorCode(t) != "unsupported_media_type" {
+		t.Errorf("form-encoded login: %d %s", res.Status, res.Body)
+	}
+	h.unchanged(before, "refused logins")
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	anon := h.anonymous()
+	for range 5 {
+		anon.call("POST", "/api/auth/login", map[string]string{"email": "owner@acme.test", "password": "wrong-password"})
+	}
+	res := anon.call("POST", "/api/auth/login", map[string]string{"email": "owner@acme.test", "password": "password-owner"})
+	if res.Status != 429 || res.errorCode(t) != "rate_limited" || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("sixth attempt: %d %v %s; want 429 with Retry-After", res.Status, res.Header, res.Body)
+	}
+	// The limit is per account: another user from the same address still logs in.
+	h.login("agent@acme.test", "password-agent")
+}
+
+func TestCSRF(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	c := h.login("owner@acme.test", "password-owner")
+	before := h.snapshot()
+
+	// A cross-origin HTML form: the browser sends the Lax cookie on a top-level
+	// POST? No, but it would on some browsers' legacy paths; and it cannot set
+	// the CSRF header. Either check must refuse it.
+	form := c.request("POST", "/api/sites", "name=evil")
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	form.Header.Set("Origin", "https://evil.example")
+	form.Header.Set("Sec-Fetch-Site", "cross-site")
+	form.Header.Del("X-CSRF-Token")
+	if res := h.do(form); res.Status != 403 || res.errorCode(t) != "cross_origin" {
+		t.Errorf("cross-origin form POST: %d %s", res.Status, res.Body)
+	}
+	noToken := c.request("POST", "/api/sites", map[string]any{"name": "x"})
+	noToken.Header.Del("X-CSRF-Token")
+	if res := h.do(noToken); res.Status != 403 || res.errorCode(t) != "csrf" {
+		t.Errorf("same-origin POST without the CSRF header: %d %s", res.Status, res.Body)
+	}
+	wrongToken := c.request("DELETE", "/api/members/x", nil)
+	wrongToken.Header.Set("X-CSRF-Token", "guess")
+	if res := h.do(wrongToken); res.Status != 403 {
+		t.Errorf("wrong CSRF token: %d", res.Status)
+	}
+	logout := c.request("POST", "/api/auth/logout", nil)
+	logout.Header.Set("Origin", "https://evil.example")
+	if res := h.do(logout); res.Status != 403 {
+		t.Errorf("cross-origin logout: %d", res.Status)
+	}
+	login := h.anonymous().request("POST", "/api/auth/login", map[string]string{"email": "owner@acme.test", "password": "password-owner"})
+	login.Header.Set("Origin", "https://evil.example")
+	if res := h.do(login); res.Status != 403 {
+		t.Errorf("cross-origin login: %d", res.Status)
+	}
+	h.unchanged(before, "cross-site requests")
+	if res := c.call("GET", "/api/me", nil); res.Status != 200 {
+		t.Fatalf("session ended by a refused logout: %d", res.Status)
+	}
+	ok := c.request("POST", "/api/sites", map[string]any{"name": "Shop"})
+	ok.Header.Set("Origin", "http://localhost:8080")
+	if res := h.do(ok); res.Status != 201 {
+		t.Fatalf("same-origin POST with the token: %d %s", res.Status, res.Body)
+	}
+}
+
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	laptop := h.login("agent@acme.test", "password-agent")
+	phone := h.login("agent@acme.test", "password-agent")
+	if res := laptop.call("PUT", "/api/me/password", map[string]string{"current_password": "nope", "new_password": "a-new-password"}); res.Status != 422 {
+		t.Fatalf("wrong current password: %d %s", res.Status, res.Body)
+	}
+	if res := laptop.call("PUT", "/api/me/password", map[string]string{"current_password": "password-agent", "new_password": "short"}); res.Status != 422 {
+		t.Fatalf("too short: %d %s", res.Status, res.Body)
+	}
+	if res := phone.call("GET", "/api/me", nil); res.Status != 200 {
+		t.Fatal("a refused change ended a session")
+	}
+	if res := laptop.call("PUT", "/api/me/password", map[string]string{"current_password": "password-agent", "new_password": "a-new-password"}); res.Status != 204 {
+		t.Fatalf("change: %d %s", res.Status, res.Body)
+	}
+	if res := laptop.call("GET", "/api/me", nil); res.Status != 200 {
+		t.Fatal("the session that changed the password ended")
+	}
+	if res := phone.call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("the other session lives on: %d", res.Status)
+	}
+	h.login("agent@acme.test", "a-new-password")
+}
+
+func TestMembers(t *testing.T) {
+	h := newHarness(t)
+	_, a := h.tenant("Acme")
+	h.tenant("Beta")
+	owner := h.login("owner@acme.test", "password-owner")
+	admin := h.login("admin@acme.test", "password-admin")
+
+	res := admin.call("POST", "/api/members", map[string]string{"email": "New@Acme.test", "name": "New", "password": "password-new", "role": "agent"})
+	if res.Status != 201 || res.json(t)["role"] != "agent" || res.json(t)["email"] != "new@acme.test" {
+		t.Fatalf("add new member: %d %s", res.Status, res.Body)
+	}
+	h.login("new@acme.test", "password-new")
+	// A user of another tenant is added by email, keeping its own password.
+	if res := admin.call("POST", "/api/members", map[string]string{"email": "agent@beta.test", "role": "supervisor"}); res.Status != 201 {
+		t.Fatalf("add existing account: %d %s", res.Status, res.Body)
+	}
+	before := h.snapshot()
+	for _, tc := range []struct {
+		name   string
+		c      *client
+		body   any
+		status int
+		field  string
+	}{
+		{"duplicate", admin, map[string]string{"email": "agent@acme.test", "role": "agent"}, 409, ""},
+		{"invalid email", admin, map[string]string{"email": "not-an-email", "password": "password-x", "role": "agent"}, 422, "email"},
+		{"unknown role", admin, map[string]string{"email": "x@acme.test", "password": "password-x", "role": "god"}, 422, "role"},
+		{"no password for a new account", admin, map[string]string{"email": "x@acme.test", "role": "agent"}, 422, "password"},
+		{"short password", admin, map[string]string{"email": "x@acme.test", "password": "short", "role": "agent"}, 422, "password"},
+		{"admin grants owner", admin, map[string]string{"email": "x@acme.test", "password": "password-x", "role": "owner"}, 403, ""},
+		{"password for an existing account", admin, map[string]string{"email": "owner@beta.test", "password": "hijack-it", "role": "agent"}, 422, "password"},
+	} {
+		res := tc.c.call("POST", "/api/members", tc.body)
+		if res.Status != tc.status {
+			t.Errorf("%s: %d %s; want %d", tc.name, res.Status, res.Body, tc.status)
+			continue
+		}
+		res.errorCode(t)
+		if tc.field != "" && res.json(t)["error"].(map[string]any)["field"] != tc.field {
+			t.Errorf("%s: error names field %v; want %s", tc.name, res.json(t)["error"], tc.field)
+		}
+	}
+	if res := admin.call("PATCH", "/api/members/"+a["owner"].ID, map[string]string{"role": "agent"}); res.Status != 403 {
+		t.Errorf("admin demotes owner: %d", res.Status)
+	}
+	if res := admin.call("DELETE", "/api/members/"+a["owner"].ID, nil); res.Status != 403 {
+		t.Errorf("admin removes owner: %d", res.Status)
+	}
+	if res := owner.call("PATCH", "/api/members/"+a["owner"].ID, map[string]string{"role": "admin"}); res.Status != 403 || !strings.Contains(string(res.Body), "owner") {
+		t.Errorf("last owner demotes itself: %d %s", res.Status, res.Body)
+	}
+	h.unchanged(before, "refused member changes")
+
+	if res := owner.call("PATCH", "/api/members/"+a["agent"].ID, map[string]string{"role": "supervisor"}); res.Status != 200 || res.json(t)["role"] != "supervisor" {
+		t.Fatalf("owner promotes agent: %d %s", res.Status, res.Body)
+	}
+	agent := h.login("agent@acme.test", "password-agent")
+	if res := agent.call("GET", "/api/members", nil); res.Status != 200 {
+		t.Fatalf("promotion not in force: %d", res.Status)
+	}
+	if res := owner.call("DELETE", "/api/members/"+a["agent"].ID, nil); res.Status != 204 {
+		t.Fatalf("remove: %d", res.Status)
+	}
+	if res := agent.call("GET", "/api/members", nil); res.Status != 403 && res.Status != 404 {
+		t.Fatalf("removed member still reads members: %d", res.Status)
+	}
+	list := owner.call("GET", "/api/members?limit=3", nil).json(t)
+	if len(list["items"].([]any)) != 3 || list["next_cursor"] == "" {
+		t.Fatalf("first page of members: %v", list)
+	}
+	if res := owner.call("GET", "/api/members?limit=0", nil); res.Status != 400 {
+		t.Fatalf("limit=0: %d", res.Status)
+	}
+}
+
+func TestSites(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	admin := h.login("admin@acme.test", "password-admin")
+	marketer := h.login("marketer@acme.test", "password-marketer")
+	res := admin.call("POST", "/api/sites", map[string]any{"name": "Shop", "key": "shop", "allowed_origins": []string{"https://Shop.Example.com"}, "time_zone": "Europe/Paris"})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	site := res.json(t)
+	id := site["id"].(string)
+	if site["key"] != "shop" || site["allowed_origins"].([]any)[0] != "https://shop.example.com" || site["identity_secret"] != nil {
+		t.Fatalf("created site: %v", site)
+	}
+	before := h.snapshot()
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		field        string
+	}{
+		{"POST", "/api/sites", map[string]any{"name": ""}, 422, "name"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "key": "shop"}, 422, "key"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "key": ""}, 422, "key"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "allowed_origins": []string{"javascript:alert(1)"}}, 422, "allowed_origins"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "time_zone": "Nowhere/City"}, 422, "time_zone"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "theme": map[string]string{"color": "red", "position": "right"}}, 422, "theme.color"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "settings": map[string]any{"track_ips": true}}, 400, "track_ips"},
+		{"PATCH", "/api/sites/" + id, map[string]any{"key": "other"}, 422, "key"},
+		{"PATCH", "/api/sites/" + id, map[string]any{"allowed_origins": []string{"https://a.test/path"}}, 422, "allowed_origins"},
+		{"PATCH", "/api/sites/nope", map[string]any{"name": "x"}, 404, ""},
+	} {
+		res := admin.call(tc.method, tc.path, tc.body)
+		if res.Status != tc.status {
+			t.Errorf("%s %s %v: %d %s; want %d", tc.method, tc.path, tc.body, res.Status, res.Body, tc.status)
+			continue
+		}
+		res.errorCode(t)
+		if tc.field != "" && res.json(t)["error"].(map[string]any)["field"] != tc.field {
+			t.Errorf("%v: field %v; want %s", tc.body, res.json(t)["error"], tc.field)
+		}
+	}
+	if res := marketer.call("PATCH", "/api/sites/"+id, map[string]any{"name": "Mine"}); res.Status != 403 {
+		t.Errorf("marketer edits a site: %d", res.Status)
+	}
+	if res := marketer.call("GET", "/api/sites/"+id+"/secret", nil); res.Status != 403 {
+		t.Errorf("marketer reads the identity secret: %d", res.Status)
+	}
+	h.unchanged(before, "refused site changes")
+
+	res = admin.call("PATCH", "/api/sites/"+id, map[string]any{"name": "Shop EU", "settings": map[string]bool{"respect_dnt": true, "cookieless": true, "consent_required": false}})
+	if res.Status != 200 || res.json(t)["name"] != "Shop EU" || res.json(t)["time_zone"] != "Europe/Paris" {
+		t.Fatalf("update keeps what it does not name: %d %s", res.Status, res.Body)
+	}
+	if res := marketer.call("GET", "/api/sites/"+id, nil); res.Status != 200 || res.json(t)["name"] != "Shop EU" {
+		t.Fatalf("marketer reads the site: %d", res.Status)
+	}
+	secret := admin.call("GET", "/api/sites/"+id+"/secret", nil).json(t)["identity_secret"].(string)
+	rotated := admin.call("POST", "/api/sites/"+id+"/secret", nil).json(t)["identity_secret"].(string)
+	if len(secret) != 64 || rotated == secret {
+		t.Fatalf("secret %q rotated to %q", secret, rotated)
+	}
+	if res := admin.call("DELETE", "/api/sites/"+id, nil); res.Status != 204 {
+		t.Fatalf("delete: %d", res.Status)
+	}
+	if res := admin.call("GET", "/api/sites/"+id, nil); res.Status != 404 {
+		t.Fatalf("deleted site: %d", res.Status)
+	}
+	audit := admin.call("GET", "/api/audit", nil).json(t)["items"].([]any)
+	if first := audit[0].(map[string]any); first["action"] != "site.delete" || !strings.HasPrefix(first["actor"].(string), "user:") {
+		t.Fatalf("audit log does not start with the deletion: %v", first)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	h := newHarness(t)
+	_, a := h.tenant("Acme")
+	b, _ := h.tenant("Beta")
+	admin := h.login("admin@acme.test", "password-admin")
+	res := admin.call("POST", "/api/tokens", map[string]any{"name": "crm", "role": "supervisor"})
+	if res.Status != 201 {
+		t.Fatalf("create token: %d %s", res.Status, res.Body)
+	}
+	secret := res.json(t)["secret"].(string)
+	tokenID := res.json(t)["token"].(map[string]any)["id"].(string)
+	if strings.Contains(string(admin.call("GET", "/api/tokens", nil).Body), secret) {
+		t.Fatal("the token list shows the secret")
+	}
+	bot := &client{h: h, bearer: secret}
+	if res := bot.call("GET", "/api/members/"+a["agent"].ID, nil); res.Status != 200 {
+		t.Fatalf("token reads members: %d %s", res.Status, res.Body)
+	}
+	if res := bot.call("POST", "/api/sites", map[string]any{"name": "x"}); res.Status != 403 {
+		t.Fatalf("supervisor token creates a site: %d", res.Status)
+	}
+	other := &client{h: h, bearer: secret, tenant: b.ID}
+	if res := other.call("GET", "/api/members", nil); res.Status != 404 {
+		t.Fatalf("token asks for another tenant: %d", res.Status)
+	}
+	if res := bot.call("POST", "/api/auth/logout", nil); res.Status != 400 {
+		t.Fatalf("token logout: %d", res.Status)
+	}
+	if res := bot.call("PUT", "/api/me/password", map[string]string{"current_password": "x", "new_password": "yyyyyyyyy"}); res.Status != 403 {
+		t.Fatalf("token changes a password: %d", res.Status)
+	}
+	for _, tc := range []struct {
+		body   any
+		status int
+	}{
+		{map[string]any{"name": "x", "role": "owner"}, 403},
+		{map[string]any{"name": "", "role": "bot"}, 422},
+		{map[string]any{"name": "x", "role": "root"}, 422},
+		{map[string]any{"name": "x", "role": "bot", "expires_at": "2001-01-01T00:00:00Z"}, 422},
+		{map[string]any{"name": "x", "role": "bot", "expires_at": "tomorrow"}, 400},
+	} {
+		if res := admin.call("POST", "/api/tokens", tc.body); res.Status != tc.status {
+			t.Errorf("create token %v: %d %s; want %d", tc.body, res.Status, res.Body, tc.status)
+		}
+	}
+	if res := (&client{h: h, bearer: "nudge_forged"}).call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("forged token: %d", res.Status)
+	}
+	if res := (&client{h: h, bearer: ""}).call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("empty bearer: %d", res.Status)
+	}
+	if res := admin.call("DELETE", "/api/tokens/"+tokenID, nil); res.Status != 204 {
+		t.Fatalf("revoke: %d", res.Status)
+	}
+	if res := bot.call("GET", "/api/me", nil); res.Status != 401 {
+		t.Fatalf("revoked token: %d", res.Status)
+	}
+}
+
+func TestUserInSeveralTenantsPicksOne(t *testing.T) {
+	h := newHarness(t)
+	a, ua := h.tenant("Acme")
+	b, _ := h.tenant("Beta")
+	c3, _ := h.tenant("Gamma")
+	if err := h.srv.auth.SetMembership(context.Background(), store.System, "owner", b.ID, ua["agent"].ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	c := h.login("agent@acme.test", "password-agent")
+	if me := c.call("GET", "/api/me", nil).json(t); me["tenant_id"] != a.ID || me["role"] != "agent" || len(me["memberships"].([]any)) != 2 {
+		t.Fatalf("default tenant: %v", me)
+	}
+	if res := c.call("GET", "/api/members", nil); res.Status != 403 {
+		t.Fatalf("agent in its first tenant reads members: %d", res.Status)
+	}
+	c.tenant = b.ID
+	if res := c.call("GET", "/api/members", nil); res.Status != 200 {
+		t.Fatalf("admin in the second tenant: %d %s", res.Status, res.Body)
+	}
+	c.tenant = c3.ID
+	if res := c.call("GET", "/api/me", nil); res.Status != 404 {
+		t.Fatalf("a tenant the user is not in: %d", res.Status)
+	}
+}
+
+func TestOperations(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Demo = true })
+	if err := h.srv.Bootstrap(context.Background(), &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	anon := h.anonymous()
+	if res := anon.call("GET", "/healthz", nil); res.Status != 200 {
+		t.Fatalf("healthz: %d", res.Status)
+	}
+	if res := anon.call("GET", "/readyz", nil); res.Status != 200 || res.json(t)["status"] != "ok" {
+		t.Fatalf("readyz: %d %s", res.Status, res.Body)
+	}
+	res := anon.call("GET", "/metrics", nil)
+	if res.Status != 200 || !strings.Contains(string(res.Body), `nudge_http_requests_total{method="GET",route="/readyz",status="200"} 1`) {
+		t.Fatalf("metrics: %d %.500s", res.Status, res.Body)
+	}
+	req := anon.request("GET", "/api/me", nil)
+	req.Header.Set("X-Request-ID", "trace-42")
+	if res := h.do(req); res.Header.Get("X-Request-ID") != "trace-42" {
+		t.Fatalf("request id not echoed: %v", res.Header)
+	}
+	req.Header.Set("X-Request-ID", "bad id\nforged-log-line")
+	if id := h.do(req).Header.Get("X-Request-ID"); len(id) != 26 {
+		t.Fatalf("unsafe request id accepted: %q", id)
+	}
+	for path, want := range map[string]bool{"/": true, "/api/me": true, "/sites/x": true, "/demo": false, "/demo/pricing": false, "/healthz": false} {
+		res := anon.call("GET", path, nil)
+		if got := res.Header.Get("X-Frame-Options") == "DENY" && res.Header.Get("Content-Security-Policy") != ""; got != want {
+			t.Errorf("%s: security headers %v; want %v", path, got, want)
+		}
+	}
+	for _, page := range []string{"/demo", "/demo/pricing", "/demo/billing", "/demo/checkout"} {
+		if res := anon.call("GET", page, nil); res.Status != 200 || !strings.Contains(string(res.Body), "Acme Energy") {
+			t.Errorf("%s: %d", page, res.Status)
+		}
+	}
+	if res := anon.call("GET", "/demo/admin", nil); res.Status != 404 {
+		t.Errorf("unknown demo page: %d", res.Status)
+	}
+	if res := anon.call("GET", "/api/nothing-here", nil); res.Status != 401 && res.Status != 404 {
+		t.Errorf("unknown API path: %d", res.Status)
+	}
+}
+
+func TestDemoOnlyWithFlag(t *testing.T) {
+	h := newHarness(t)
+	if err := h.srv.Bootstrap(context.Background(), &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.snapshot()["tenants"]; n != 0 {
+		t.Fatalf("without --demo, %d tenants exist", n)
+	}
+	if res := h.anonymous().call("GET", "/demo", nil); strings.Contains(string(res.Body), "Acme Energy") {
+		t.Fatal("without --demo, /demo serves the shop")
+	}
+}
+
+func TestBootstrapIsIdempotent(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Demo = true })
+	var out strings.Builder
+	if err := h.srv.Bootstrap(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	var password string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "password:"); ok {
+			password = strings.TrimSpace(p)
+		}
+	}
+	if password == "" {
+		t.Fatalf("no password printed: %q", out.String())
+	}
+	before := h.snapshot()
+	out.Reset()
+	if err := h.srv.Bootstrap(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	h.unchanged(before, "a second start")
+	if strings.Contains(out.String(), password) {
+		t.Fatal("the password is printed again")
+	}
+	c := h.login("admin@localhost", password)
+	sites := c.call("GET", "/api/sites", nil).json(t)["items"].([]any)
+	if len(sites) != 1 || sites[0].(map[string]any)["key"] != "demo" || sites[0].(map[string]any)["allowed_origins"].([]any)[0] != "http://localhost:8080" {
+		t.Fatalf("demo sites: %v", sites)
+	}
+}
+
+func TestSecureCookieBehindHTTPS(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PublicURL = "https://chat.example.com" })
+	h.tenant("Acme")
+	res := h.anonymous().call("POST", "/api/auth/login", map[string]string{"email": "agent@acme.test", "password": "password-agent"})
+	if ck := res.Header.Get("Set-Cookie"); !strings.HasPrefix(ck, "__Host-nudge_session=") || !strings.Contains(ck, "secure") {
+		t.Fatalf("cookie over HTTPS: %q", ck)
+	}
+}

@@ -1,0 +1,246 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/store"
+)
+
+const (
+	public   = "public"   // no credentials needed
+	loggedIn = "loggedIn" // any authenticated user, whatever the role
+)
+
+// routeRoles says who may use each API route. A route the router has and this
+// table lacks fails TestRoleMatrix: a new route must state its policy here.
+var routeRoles = map[string][]string{
+	"GET /api/openapi.json":          {public},
+	"POST /api/auth/login":           {public},
+	"POST /api/auth/logout":          {loggedIn},
+	"GET /api/me":                    {loggedIn},
+	"PUT /api/me/password":           {loggedIn},
+	"GET /api/members":               {"owner", "admin", "supervisor"},
+	"POST /api/members":              {"owner", "admin"},
+	"GET /api/members/:userID":       {"owner", "admin", "supervisor"},
+	"PATCH /api/members/:userID":     {"owner", "admin"},
+	"DELETE /api/members/:userID":    {"owner", "admin"},
+	"GET /api/sites":                 {"owner", "admin", "marketer", "supervisor", "agent"},
+	"POST /api/sites":                {"owner", "admin"},
+	"GET /api/sites/:siteID":         {"owner", "admin", "marketer", "supervisor", "agent"},
+	"PATCH /api/sites/:siteID":       {"owner", "admin"},
+	"DELETE /api/sites/:siteID":      {"owner", "admin"},
+	"GET /api/sites/:siteID/secret":  {"owner", "admin"},
+	"POST /api/sites/:siteID/secret": {"owner", "admin"},
+	"GET /api/tokens":                {"owner", "admin"},
+	"POST /api/tokens":               {"owner", "admin"},
+	"DELETE /api/tokens/:tokenID":    {"owner", "admin"},
+	"GET /api/audit":                 {"owner", "admin"},
+}
+
+// apiRoutes lists the router's /api routes as "METHOD /path" (HEAD twins left out).
+func apiRoutes(h *harness) []string {
+	var out []string
+	for _, r := range h.srv.App().GetRoutes(true) {
+		if strings.HasPrefix(r.Path, "/api/") && r.Method != http.MethodHead {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// tenantFixture is one tenant's ids, to fill path parameters.
+type tenantFixture struct {
+	tenant store.Tenant
+	users  map[string]store.User
+	params map[string]string
+}
+
+func newTenantFixture(h *harness, name string) tenantFixture {
+	ctx := context.Background()
+	tn, users := h.tenant(name)
+	target, err := h.srv.auth.CreateUser(ctx, store.System, tn.ID, auth.NewUser{Email: "target@" + strings.ToLower(name) + ".test", Password: "password-target", Role: "agent"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	site, err := h.st.CreateSite(ctx, store.System, store.Site{TenantID: tn.ID, Name: name + " shop", Theme: store.DefaultSiteTheme})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	_, tok, err := h.srv.auth.CreateToken(ctx, store.System, tn.ID, "fixture", "bot", nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID}}
+}
+
+func fillPath(t *testing.T, path string, params map[string]string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if name, ok := strings.CutPrefix(p, ":"); ok {
+			v, ok := params[name]
+			if !ok {
+				t.Fatalf("%s: no fixture for :%s; add one to newTenantFixture", path, name)
+			}
+			parts[i] = v
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// TestRoleMatrix takes every API route from the router and checks it for every
+// role: allowed roles pass authorization in their own tenant, other roles get
+// 403, nobody gets in without credentials, and another tenant's ids answer 404
+// (never 403, so ids do not leak) and change nothing there.
+func TestRoleMatrix(t *testing.T) {
+	h := newHarness(t)
+	a := newTenantFixture(h, "Acme")
+	b := newTenantFixture(h, "Beta")
+	beforeB := tenantRows(h, b.tenant.ID)
+
+	clients := map[string]*client{}
+	session := func(role string) *client {
+		if clients[role] == nil {
+			clients[role] = h.login(role+"@acme.test", "password-"+role)
+		}
+		return clients[role]
+	}
+	tokens := map[string]*client{}
+	for _, role := range auth.Roles {
+		secret, _, err := h.srv.auth.CreateToken(context.Background(), store.System, a.tenant.ID, "matrix-"+role, role, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[role] = &client{h: h, bearer: secret}
+	}
+
+	routes := apiRoutes(h)
+	for _, route := range routes {
+		roles, ok := routeRoles[route]
+		if !ok {
+			t.Errorf("route %s has no entry in routeRoles: state who may use it", route)
+			continue
+		}
+		method, path, _ := strings.Cut(route, " ")
+		own := fillPath(t, path, a.params)
+		var body any
+		if method != "GET" && method != "DELETE" {
+			body = map[string]any{}
+		}
+		if roles[0] == public {
+			if res := h.anonymous().call(method, own, body); res.Status == 401 || res.Status == 403 {
+				t.Errorf("%s is public but answered %d without credentials", route, res.Status)
+			}
+			continue
+		}
+		if res := h.anonymous().call(method, own, body); res.Status != 401 {
+			t.Errorf("%s without credentials: %d; want 401", route, res.Status)
+		}
+		for _, role := range auth.Roles {
+			allowed := roles[0] == loggedIn || slices.Contains(roles, role)
+			principals := map[string]*client{"session": session(role)}
+			if roles[0] != loggedIn {
+				principals["token"] = tokens[role]
+			}
+			for kind, c := range principals {
+				who := fmt.Sprintf("%s %s", role, kind)
+				if strings.Contains(path, ":") {
+					// Another tenant's ids first: nothing there may change.
+					res := c.call(method, fillPath(t, path, b.params), body)
+					if want := map[bool]int{true: 404, false: 403}[allowed]; res.Status != want {
+						t.Errorf("%s as %s with tenant B's ids: %d %s; want %d", route, who, res.Status, res.Body, want)
+					}
+				}
+				res := c.call(method, own, body)
+				switch {
+				case allowed && (res.Status == 401 || res.Status == 403):
+					t.Errorf("%s as %s: %d %s; want allowed", route, who, res.Status, res.Body)
+				case !allowed && res.Status != 403:
+					t.Errorf("%s as %s: %d; want 403", route, who, res.Status)
+				}
+				if !allowed || res.Status >= 400 {
+					res.errorCode(t)
+				}
+				if route == "POST /api/auth/logout" && kind == "session" {
+					delete(clients, role)
+				}
+			}
+		}
+	}
+	for route := range routeRoles {
+		if !slices.Contains(routes, route) {
+			t.Errorf("routeRoles names %s, which the router does not have", route)
+		}
+	}
+	if after := tenantRows(h, b.tenant.ID); after != beforeB {
+		t.Errorf("tenant B changed while tenant A's users worked:\nbefore %s\nafter  %s", beforeB, after)
+	}
+}
+
+// tenantRows summarises everything a tenant owns.
+func tenantRows(h *harness, tenantID string) string {
+	var out strings.Builder
+	for _, q := range []string{
+		`SELECT group_concat(user_id || role) FROM (SELECT * FROM memberships WHERE tenant_id = ? ORDER BY user_id)`,
+		`SELECT group_concat(id || name || allowed_origins || identity_secret || theme || settings) FROM (SELECT * FROM sites WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT group_concat(id || name || role) FROM (SELECT * FROM api_tokens WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT COUNT(*) FROM audit_log WHERE tenant_id = ?`,
+		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
+	} {
+		var s string
+		if err := h.db.QueryRow(q, tenantID).Scan(&s); err != nil {
+			h.t.Fatal(err)
+		}
+		out.WriteString(s + "|")
+	}
+	return out.String()
+}
+
+// TestBadInputOnEveryBodyRoute sends every route that takes a body the usual
+// bad inputs as its most powerful user: each gets a clear error and nothing changes.
+func TestBadInputOnEveryBodyRoute(t *testing.T) {
+	h := newHarness(t)
+	a := newTenantFixture(h, "Acme")
+	owner := h.login("owner@acme.test", "password-owner")
+	for _, route := range apiRoutes(h) {
+		method, path, _ := strings.Cut(route, " ")
+		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" {
+			continue
+		}
+		url := fillPath(t, path, a.params)
+		before := h.snapshot()
+		for _, tc := range []struct {
+			name   string
+			body   string
+			ctype  string
+			status int
+			code   string
+		}{
+			{"malformed", `{"name":`, "application/json", 400, "invalid_json"},
+			{"not an object", `[1,2]`, "application/json", 400, "invalid_json"},
+			{"unknown field", `{"is_admin":true}`, "application/json", 400, "unknown_field"},
+			{"trailing data", `{} []`, "application/json", 400, "invalid_json"},
+			{"invalid UTF-8", "{\"name\":\"\xc3\x28\"}", "application/json", 400, "invalid_utf8"},
+			{"wrong content type", `{}`, "text/plain", 415, "unsupported_media_type"},
+		} {
+			req := owner.request(method, url, tc.body)
+			req.Header.Set("Content-Type", tc.ctype)
+			res := h.do(req)
+			if res.Status != tc.status || res.errorCode(t) != tc.code {
+				t.Errorf("%s, %s: %d %s; want %d %s", route, tc.name, res.Status, res.Body, tc.status, tc.code)
+			}
+		}
+		big := owner.request(method, url, `{"name":"`+strings.Repeat("x", 1<<20)+`"}`)
+		big.Header.Set("X-Test-Socket", "1")
+		if res := h.do(big); res.Status != 413 || res.errorCode(t) != "too_large" {
+			t.Errorf("%s, oversized: %d %s", route, res.Status, res.Body)
+		}
+		h.unchanged(before, route+" with bad input")
+	}
+}
