@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/server"
+)
+
+func TestFlagsEnvironmentAndFiles(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(secret, []byte("from-a-file\n"), 0o600)
+	env := map[string]string{
+		"NUDGE_ADDR":                "0.0.0.0:9000",
+		"NUDGE_PUBLIC_URL":          "https://from-env.test",
+		"NUDGE_ADMIN_PASSWORD_FILE": secret,
+		"NUDGE_TRUSTED_PROXIES":     "10.0.0.1, 192.168.0.0/16",
+		"NUDGE_SESSION_TTL":         "2h",
+		"NUDGE_DEMO":                "true",
+	}
+	cfg := server.Defaults
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	serveFlags(fs, &cfg)
+	if err := parse(fs, []string{"--public-url", "https://from-flag.test"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "https://from-flag.test" {
+		t.Errorf("a flag must beat the environment: %s", cfg.PublicURL)
+	}
+	if cfg.Addr != "0.0.0.0:9000" || cfg.AdminPassword != "from-a-file" || !cfg.Demo || cfg.SessionTTL != 2*time.Hour ||
+		len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1] != "192.168.0.0/16" {
+		t.Errorf("environment not applied: %+v", cfg)
+	}
+	if cfg.DataDir != "data" {
+		t.Errorf("a default changed: data = %s", cfg.DataDir)
+	}
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	serveFlags(fs, &cfg)
+	if err := parse(fs, nil, func(k string) string { return map[string]string{"NUDGE_BODY_LIMIT": "lots"}[k] }); err == nil || !strings.Contains(err.Error(), "NUDGE_BODY_LIMIT") {
+		t.Errorf("a bad variable must be named in the error: %v", err)
+	}
+}
+
+func TestServeHelpNamesEveryVariable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("serve --help exit %d", code)
+	}
+	for _, v := range []string{"NUDGE_ADDR", "NUDGE_DATA", "NUDGE_PUBLIC_URL", "NUDGE_TLS_CERT", "NUDGE_TLS_KEY", "NUDGE_MASTER_KEY_FILE", "NUDGE_LOG_LEVEL", "NUDGE_DEMO", "NUDGE_ADMIN_EMAIL", "NUDGE_ADMIN_PASSWORD"} {
+		if !strings.Contains(errOut.String(), v) {
+			t.Errorf("serve --help does not mention %s", v)
+		}
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Usage"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"serve", "--public-url", "ftp://x"}, 1, "public-url"},
+		{[]string{"serve", "--log-level", "loud"}, 1, "log-level"},
+		{[]string{"serve", "--tls-cert", "c.pem"}, 1, "tls-key"},
+		{[]string{"user"}, 2, "usage"},
+		{[]string{"user", "create", "--email", "a@b.co"}, 2, "password"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("nudge %v: exit %d, %q; want %d mentioning %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if run([]string{"version"}, &out, &out) != 0 || !strings.HasPrefix(out.String(), "nudge ") {
+		t.Errorf("version: %q", out.String())
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("NUDGE_PASSWORD", "first-password")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"user", "create", "--data", data, "--email", "Boss@Acme.test", "--tenant", "Acme"}, &out, &errOut); code != 0 {
+		t.Fatalf("create: %d %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `created tenant "Acme"`) || !strings.Contains(out.String(), "created user boss@acme.test") {
+		t.Fatalf("create said %q", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"user", "create", "--data", data, "--email", "agent@acme.test", "--tenant", "acme", "--role", "agent"}, &out, &errOut); code != 0 || strings.Contains(out.String(), "created tenant") {
+		t.Fatalf("second user made a second tenant: %d %q", code, out.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"user", "create", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "exists") {
+		t.Fatalf("duplicate: %d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"user", "create", "--data", data, "--email", "x@acme.test", "--tenant", "Acme", "--role", "king"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "role") {
+		t.Fatalf("bad role: %d %q", code, errOut.String())
+	}
+	t.Setenv("NUDGE_PASSWORD", "second-password")
+	out.Reset()
+	if code := run([]string{"user", "set-password", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 0 {
+		t.Fatalf("set-password: %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"user", "list", "--data", data}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "owner@Acme") || !strings.Contains(out.String(), "agent@Acme") {
+		t.Fatalf("list: %d %q", code, out.String())
+	}
+}
+
+// TestServeRunsAndStopsGracefully starts the real server on a port, uses it,
+// and stops it as SIGTERM would: Serve returns and the store is closed.
+func TestServeRunsAndStopsGracefully(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := server.Defaults
+	cfg.Addr, cfg.DataDir, cfg.PublicURL, cfg.Demo, cfg.AdminPassword = addr, t.TempDir(), "http://"+addr, true, "demo-password"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, cfg, &out, &logs) }()
+	var res *http.Response
+	var err error
+	for range 100 {
+		if res, err = http.Get("http://" + addr + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v\n%s", res, err, logs.String())
+	}
+	login, err := http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
+	if err != nil || login.StatusCode != 200 {
+		t.Fatalf("demo owner login: %v %v", login, err)
+	}
+	if fi, err := os.Stat(filepath.Join(cfg.DataDir, "master.key")); err != nil || fi.Size() != 32 {
+		t.Fatalf("master key not generated: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(logs.String(), "admin_password=[redacted]") || strings.Contains(logs.String(), "demo-password") {
+		t.Fatalf("secrets not redacted in the start log:\n%s", logs.String())
+	}
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// syncBuffer is a buffer the server's goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
