@@ -1,0 +1,55 @@
+# nudge: `make run` builds and starts a demo server; `make test` runs every test.
+# Both install what they need (npm packages, Debian's chromium) themselves.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin/nudge
+ARGS    ?=
+
+.PHONY: all run build console test e2e-deps bench lint fmt clean
+
+all: build
+
+# The console's npm packages, pinned by package-lock.json.
+assets/node_modules/.package-lock.json: assets/package.json assets/package-lock.json
+	npm ci --prefix assets --no-audit --no-fund --loglevel=error
+
+# The console bundle, by esbuild's Go API (go generate ./assets does the same).
+console: assets/node_modules/.package-lock.json
+	cd assets && $(GO) run ./build
+
+build: console
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nudge
+
+# A server on the embedded defaults with the demo tenant, site and shop.
+run: build
+	$(BIN) serve --demo $(ARGS)
+
+# Debian's chromium for the browser tests, installed when missing.
+e2e-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: console e2e-deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	npm --prefix assets run --silent typecheck
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: console
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	npm --prefix assets run --silent typecheck
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin assets/node_modules
+	find assets/dist -mindepth 1 ! -name .keep -delete

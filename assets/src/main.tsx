@@ -1,0 +1,138 @@
+// The nudge console: log in, pick a tenant, manage sites, members and tokens.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiError, can, setSession } from "./api";
+import type { Me } from "./api";
+import { Account, Audit, Members, Sites, Tokens } from "./pages";
+import { Alert } from "./ui";
+import "./console.css";
+
+type View = "sites" | "members" | "tokens" | "audit" | "account";
+const titles: Record<View, string> = { sites: "Sites", members: "Members", tokens: "API tokens", audit: "Audit log", account: "Account" };
+
+function viewFromPath(): View {
+  const v = location.pathname.replace(/^\/+/, "").split("/")[0] as View;
+  return v in titles ? v : "sites";
+}
+
+function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [view, setView] = useState<View>(viewFromPath());
+
+  const load = (tenant?: string) => {
+    if (tenant !== undefined) setSession("", tenant);
+    api<Me>("GET", "/api/me").then(
+      (m) => {
+        setSession(m.csrf_token, m.tenant_id);
+        setMe(m);
+      },
+      () => setMe(null),
+    );
+  };
+  useEffect(() => {
+    load();
+    const onPop = () => setView(viewFromPath());
+    addEventListener("popstate", onPop);
+    return () => removeEventListener("popstate", onPop);
+  }, []);
+
+  if (me === undefined) return <p class="loading">Loading…</p>;
+  if (me === null) return <Login onLogin={(m) => (setSession(m.csrf_token, m.tenant_id), setMe(m))} />;
+
+  const go = (v: View) => (e: Event) => {
+    e.preventDefault();
+    history.pushState(null, "", "/" + v);
+    setView(v);
+  };
+  const logout = async () => {
+    await api("POST", "/api/auth/logout").catch(() => undefined);
+    setMe(null);
+  };
+  const visible: View[] = ["sites"];
+  if (can.members(me.role)) visible.push("members");
+  if (can.tokens(me.role)) visible.push("tokens");
+  if (can.audit(me.role)) visible.push("audit");
+  visible.push("account");
+  const current = visible.includes(view) ? view : "sites";
+
+  return (
+    <div class="shell">
+      <header>
+        <span class="brand">nudge</span>
+        {me.memberships.length > 1 ? (
+          <select aria-label="Tenant" value={me.tenant_id} onChange={(e) => load(e.currentTarget.value)}>
+            {me.memberships.map((m) => (
+              <option value={m.tenant_id}>{m.tenant_name}</option>
+            ))}
+          </select>
+        ) : (
+          <span>{me.memberships[0]?.tenant_name ?? "no tenant"}</span>
+        )}
+        <span class="who">
+          {me.user.email} · {me.role || "no role"}
+        </span>
+        <button class="link" onClick={logout}>
+          Log out
+        </button>
+      </header>
+      <nav aria-label="Sections">
+        {visible.map((v) => (
+          <a href={"/" + v} aria-current={v === current ? "page" : undefined} onClick={go(v)}>
+            {titles[v]}
+          </a>
+        ))}
+      </nav>
+      <main>
+        {me.tenant_id === "" && current !== "account" ? (
+          <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
+        ) : current === "sites" ? (
+          <Sites me={me} />
+        ) : current === "members" ? (
+          <Members me={me} />
+        ) : current === "tokens" ? (
+          <Tokens me={me} />
+        ) : current === "audit" ? (
+          <Audit me={me} />
+        ) : (
+          <Account me={me} />
+        )}
+      </main>
+    </div>
+  );
+}
+
+function Login({ onLogin }: { onLogin: (m: Me) => void }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      onLogin(await api<Me>("POST", "/api/auth/login", { email, password }));
+    } catch (err) {
+      setError(err instanceof ApiError && err.code === "bad_credentials" ? new Error("Wrong email or password.") : err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="login">
+      <h1>nudge</h1>
+      <form onSubmit={submit} aria-label="Log in">
+        <label for="login-email">Email</label>
+        <input id="login-email" type="email" autocomplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
+        <label for="login-password">Password</label>
+        <input id="login-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required />
+        <Alert error={error} />
+        <button type="submit" disabled={busy}>
+          Log in
+        </button>
+      </form>
+    </main>
+  );
+}
+
+const root = document.getElementById("app");
+if (root) render(<App />, root);

@@ -1,0 +1,300 @@
+import { useState } from "preact/hooks";
+import { api, can, roles } from "./api";
+import type { AuditEntry, Me, Member, PageOf, Role, Site, Token } from "./api";
+import { Alert, Section, useLoad, when } from "./ui";
+
+export function Sites({ me }: { me: Me }) {
+  const [page, error, reload] = useLoad(() => api<PageOf<Site>>("GET", "/api/sites?limit=200"), [me.tenant_id]);
+  const [name, setName] = useState("");
+  const [origins, setOrigins] = useState("");
+  const [formError, setFormError] = useState<unknown>();
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/api/sites", { name, allowed_origins: splitList(origins) });
+      setName("");
+      setOrigins("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  return (
+    <Section title="Sites">
+      <Alert error={error} />
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Key</th>
+            <th>Allowed origins</th>
+            <th>Time zone</th>
+          </tr>
+        </thead>
+        <tbody>
+          {page?.items.map((s) => (
+            <tr key={s.id}>
+              <td>{s.name}</td>
+              <td>
+                <code>{s.key}</code>
+              </td>
+              <td>{s.allowed_origins.join(", ") || "none yet"}</td>
+              <td>{s.time_zone}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {can.editSites(me.role) && (
+        <form onSubmit={create} aria-label="New site">
+          <h3>New site</h3>
+          <label for="site-name">Name</label>
+          <input id="site-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+          <label for="site-origins">Allowed origins (comma-separated, e.g. https://shop.example.com)</label>
+          <input id="site-origins" value={origins} onInput={(e) => setOrigins(e.currentTarget.value)} />
+          <Alert error={formError} />
+          <button type="submit">Create site</button>
+        </form>
+      )}
+    </Section>
+  );
+}
+
+export function Members({ me }: { me: Me }) {
+  const [page, error, reload] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [role, setRole] = useState<Role>("agent");
+  const [formError, setFormError] = useState<unknown>();
+  const editable = can.editMembers(me.role);
+  const run = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const add = (e: Event) => {
+    e.preventDefault();
+    run(async () => {
+      await api("POST", "/api/members", password ? { email, password, role } : { email, role });
+      setEmail("");
+      setPassword("");
+    });
+  };
+  return (
+    <Section title="Members">
+      <Alert error={error} />
+      <Alert error={formError} />
+      <table>
+        <thead>
+          <tr>
+            <th>Email</th>
+            <th>Name</th>
+            <th>Role</th>
+            {editable && <th>Actions</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {page?.items.map((m) => (
+            <tr key={m.id}>
+              <td>{m.email}</td>
+              <td>{m.name}</td>
+              <td>
+                {editable ? (
+                  <select
+                    aria-label={"Role of " + m.email}
+                    value={m.role}
+                    onChange={(e) => run(() => api("PATCH", "/api/members/" + m.id, { role: e.currentTarget.value }))}
+                  >
+                    {roles.map((r) => (
+                      <option value={r}>{r}</option>
+                    ))}
+                  </select>
+                ) : (
+                  m.role
+                )}
+              </td>
+              {editable && (
+                <td>
+                  <button class="link" onClick={() => run(() => api("DELETE", "/api/members/" + m.id))}>
+                    Remove
+                  </button>
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {editable && (
+        <form onSubmit={add} aria-label="Add member">
+          <h3>Add a member</h3>
+          <label for="member-email">Email</label>
+          <input id="member-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
+          <label for="member-password">Password (only for a new account)</label>
+          <input id="member-password" type="password" autocomplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <label for="member-role">Role</label>
+          <select id="member-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+            {roles.map((r) => (
+              <option value={r}>{r}</option>
+            ))}
+          </select>
+          <button type="submit">Add member</button>
+        </form>
+      )}
+    </Section>
+  );
+}
+
+export function Tokens({ me }: { me: Me }) {
+  const [page, error, reload] = useLoad(() => api<PageOf<Token>>("GET", "/api/tokens?limit=200"), [me.tenant_id]);
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("bot");
+  const [secret, setSecret] = useState("");
+  const [formError, setFormError] = useState<unknown>();
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const res = await api<{ secret: string }>("POST", "/api/tokens", { name, role });
+      setSecret(res.secret);
+      setName("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const revoke = async (id: string) => {
+    try {
+      await api("DELETE", "/api/tokens/" + id);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  return (
+    <Section title="API tokens">
+      <Alert error={error} />
+      {secret && (
+        <p class="notice" role="status">
+          Copy this token now; it is not shown again: <code>{secret}</code>
+        </p>
+      )}
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Role</th>
+            <th>Last used</th>
+            <th>Expires</th>
+            <th>Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {page?.items.map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td>{t.role}</td>
+              <td>{when(t.last_used_at)}</td>
+              <td>{when(t.expires_at)}</td>
+              <td>
+                <button class="link" onClick={() => revoke(t.id)}>
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form onSubmit={create} aria-label="New token">
+        <h3>New token</h3>
+        <label for="token-name">Name</label>
+        <input id="token-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+        <label for="token-role">Role</label>
+        <select id="token-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+          {roles.map((r) => (
+            <option value={r}>{r}</option>
+          ))}
+        </select>
+        <Alert error={formError} />
+        <button type="submit">Create token</button>
+      </form>
+    </Section>
+  );
+}
+
+export function Audit({ me }: { me: Me }) {
+  const [page, error] = useLoad(() => api<PageOf<AuditEntry>>("GET", "/api/audit?limit=100"), [me.tenant_id]);
+  return (
+    <Section title="Audit log">
+      <Alert error={error} />
+      <table>
+        <thead>
+          <tr>
+            <th>When</th>
+            <th>Who</th>
+            <th>What</th>
+            <th>On</th>
+          </tr>
+        </thead>
+        <tbody>
+          {page?.items.map((a) => (
+            <tr key={a.id}>
+              <td>{when(a.created_at)}</td>
+              <td>{a.actor}</td>
+              <td>{a.action}</td>
+              <td>
+                {a.target_type} {a.target_id}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Section>
+  );
+}
+
+export function Account({ me }: { me: Me }) {
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const [done, setDone] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const change = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("PUT", "/api/me/password", { current_password: current, new_password: next });
+      setDone(true);
+      setError(undefined);
+      setCurrent("");
+      setNext("");
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <Section title="Account">
+      <p>
+        Signed in as <strong>{me.user.email}</strong>.
+      </p>
+      <form onSubmit={change} aria-label="Change password">
+        <h3>Change password</h3>
+        <label for="pw-current">Current password</label>
+        <input id="pw-current" type="password" autocomplete="current-password" value={current} onInput={(e) => setCurrent(e.currentTarget.value)} required />
+        <label for="pw-new">New password (8 characters or more)</label>
+        <input id="pw-new" type="password" autocomplete="new-password" value={next} onInput={(e) => setNext(e.currentTarget.value)} required />
+        <Alert error={error} />
+        {done && <p role="status">Password changed; your other sessions have ended.</p>}
+        <button type="submit">Change password</button>
+      </form>
+    </Section>
+  );
+}
+
+function splitList(s: string): string[] {
+  return s
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+}

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestConsoleLogin logs the demo owner in through the console's form, finds
+// the demo site, creates a site and a member, reloads, and logs out; a wrong
+// password shows an error and lets nobody in.
+func TestConsoleLogin(t *testing.T) {
+	url := startServer(t)
+	ctx := browser(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(css("#login-email")),
+		chromedp.SendKeys(css("#login-email"), "admin@localhost"),
+		chromedp.SendKeys(css("#login-password"), "not-the-password"),
+		chromedp.Click(css(`form[aria-label="Log in"] button`)),
+		chromedp.WaitVisible(css(`[role=alert]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alert := text(`[role=alert]`); !strings.Contains(alert, "Wrong email or password") {
+		t.Fatalf("wrong password shows %q", alert)
+	}
+	screenshot(t, ctx, "login-refused")
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(css("#login-email")),
+		chromedp.SendKeys(css("#login-email"), "admin@localhost"),
+		chromedp.SendKeys(css("#login-password"), demoPassword),
+		chromedp.Click(css(`form[aria-label="Log in"] button`)),
+		chromedp.WaitVisible(css(`section[aria-labelledby="h-Sites"] table tbody tr`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites := text(`section[aria-labelledby="h-Sites"] table`); !strings.Contains(sites, "Acme Energy (demo)") || !strings.Contains(sites, url) {
+		t.Fatalf("sites table: %q", sites)
+	}
+	if who := text(`header .who`); !strings.Contains(who, "admin@localhost") || !strings.Contains(who, "owner") {
+		t.Fatalf("header: %q", who)
+	}
+	screenshot(t, ctx, "sites")
+
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(css("#site-name"), "Blog"),
+		chromedp.SendKeys(css("#site-origins"), "https://blog.example.com"),
+		chromedp.Click(css(`form[aria-label="New site"] button`)),
+		chromedp.WaitVisible(`//td[text()="https://blog.example.com"]`),
+	)
+	if err != nil {
+		t.Fatalf("create a site: %v", err)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`nav a[href="/members"]`)),
+		chromedp.WaitVisible(css("#member-email")),
+		chromedp.SendKeys(css("#member-email"), "agent@example.com"),
+		chromedp.SendKeys(css("#member-password"), "agent-password"),
+		chromedp.Click(css(`form[aria-label="Add member"] button`)),
+		chromedp.WaitVisible(`//td[text()="agent@example.com"]`),
+	)
+	if err != nil {
+		t.Fatalf("add a member: %v", err)
+	}
+	screenshot(t, ctx, "members")
+
+	// A reload keeps the session and the section; logging out ends both.
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`//td[text()="agent@example.com"]`)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	path, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil || path != "/members" {
+		t.Fatalf("after reload the console is at %q (%v)", path, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`header button.link`)),
+		chromedp.WaitVisible(css("#login-email")),
+		chromedp.Reload(),
+		chromedp.WaitVisible(css("#login-email")),
+	)
+	if err != nil {
+		t.Fatalf("log out: %v", err)
+	}
+}

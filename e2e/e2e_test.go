@@ -1,0 +1,110 @@
+// Package e2e drives nudge in a real headless Chromium (Debian's chromium,
+// installed by `make e2e-deps`): the console, and later the page side on the
+// demo shop.
+package e2e
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/nudgehq/nudge/assets"
+	"github.com/nudgehq/nudge/server"
+	"github.com/nudgehq/nudge/store"
+)
+
+const demoPassword = "demo-password-e2e"
+
+// startServer runs a demo server on a loopback port and returns its URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	if _, built := assets.Dist(); !built {
+		t.Fatal("the console is not built into this test binary: run `make console` (make test does)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Defaults
+	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), t.TempDir(), "http://"+ln.Addr().String()
+	cfg.Demo, cfg.AdminPassword = true, demoPassword
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, cfg.DatabasePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Bootstrap(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return cfg.PublicURL
+}
+
+// browser starts headless Chromium with the flags this closed network needs.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Fatal("chromium is not installed: run `make e2e-deps` (make test does)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	// The first call starts the browser and must not carry a timeout (it would
+	// end the browser); later calls use the derived context's.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return tctx
+}
+
+// screenshot saves the page when NUDGE_E2E_SHOTS names a folder, for a person to look at.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("NUDGE_E2E_SHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
