@@ -22,14 +22,14 @@ import (
 
 // harness is a server on a fresh database file, driven through app.Test.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	st   *store.Store
 	db   *sql.DB // a separate read handle, to check what was (not) written
 	addr string  // set by listen
 }
 
-func newHarness(t *testing.T, edit ...func(*Config)) *harness {
+func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 	t.Helper()
 	cfg := Defaults
 	cfg.DataDir = t.TempDir()
@@ -61,7 +61,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	return &harness{t: t, srv: srv, st: st, db: db}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -95,7 +95,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -105,7 +105,7 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // errorCode checks the one error body and returns its code.
-func (r response) errorCode(t *testing.T) string {
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
 	var body struct {
 		Error struct {

@@ -80,7 +80,7 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID}}
 }
 
-func fillPath(t *testing.T, path string, params map[string]string) string {
+func fillPath(t testing.TB, path string, params map[string]string) string {
 	parts := strings.Split(path, "/")
 	for i, p := range parts {
 		if name, ok := strings.CutPrefix(p, ":"); ok {

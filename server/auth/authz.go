@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -40,10 +41,17 @@ func ValidRole(r string) bool {
 }
 
 // Enforcer answers "may this subject do this to that in this tenant?". It is
-// casbin's synced enforcer over the store: the store is the truth and the
-// enforcer a cache of it, reloaded at start and updated after each change.
+// casbin's cached enforcer over the store: the store is the truth and the
+// enforcer a copy of it, loaded at start and updated after each change.
+//
+// Decisions are cached (an uncached one costs tens of microseconds, and every
+// API request and WebSocket command asks). casbin does not drop cached
+// decisions when roles change, and a decision computed just before a change
+// could be cached just after it; so decisions hold mu for reading, and a change
+// holds it for writing while it edits the roles and empties the cache.
 type Enforcer struct {
-	e *casbin.SyncedEnforcer
+	mu sync.RWMutex
+	e  *casbin.SyncedCachedEnforcer
 }
 
 // NewEnforcer loads the policy from st.
@@ -52,7 +60,7 @@ func NewEnforcer(ctx context.Context, st *store.Store) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: model: %w", err)
 	}
-	e, err := casbin.NewSyncedEnforcer(m, &adapter{ctx: ctx, st: st})
+	e, err := casbin.NewSyncedCachedEnforcer(m, &adapter{ctx: ctx, st: st})
 	if err != nil {
 		return nil, fmt.Errorf("authz: load policy: %w", err)
 	}
@@ -67,12 +75,16 @@ func TokenSubject(id string) string { return "token:" + id }
 
 // Allowed reports whether subject may do act on obj in tenant.
 func (en *Enforcer) Allowed(subject, tenant, obj, act string) bool {
+	en.mu.RLock()
+	defer en.mu.RUnlock()
 	ok, err := en.e.Enforce(subject, tenant, obj, act)
 	return err == nil && ok
 }
 
 // Role returns subject's role in tenant, or "" when it has none.
 func (en *Enforcer) Role(subject, tenant string) string {
+	en.mu.RLock()
+	defer en.mu.RUnlock()
 	roles := en.e.GetRolesForUserInDomain(subject, tenant)
 	if len(roles) == 0 {
 		return ""
@@ -82,17 +94,27 @@ func (en *Enforcer) Role(subject, tenant string) string {
 
 // SetRole records in the cache that subject now holds role in tenant.
 func (en *Enforcer) SetRole(subject, tenant, role string) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
 	en.e.RemoveFilteredGroupingPolicy(0, subject, "", tenant)
 	en.e.AddGroupingPolicy(subject, role, tenant)
+	en.e.InvalidateCache()
 }
 
 // RemoveRole records in the cache that subject has no role in tenant any more.
 func (en *Enforcer) RemoveRole(subject, tenant string) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
 	en.e.RemoveFilteredGroupingPolicy(0, subject, "", tenant)
+	en.e.InvalidateCache()
 }
 
 // Reload reads the whole policy from the store again.
-func (en *Enforcer) Reload() error { return en.e.LoadPolicy() }
+func (en *Enforcer) Reload() error {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return en.e.LoadPolicy() // also empties the cache
+}
 
 // adapter lets casbin read its rows from the store. Writes go through the
 // store's own methods, never through casbin.
