@@ -519,3 +519,15 @@ func TestSecureCookieBehindHTTPS(t *testing.T) {
 		t.Fatalf("cookie over HTTPS: %q", ck)
 	}
 }
+
+func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
+	h := newHarness(t)
+	h.st.Close()
+	res := h.anonymous().call("GET", "/readyz", nil)
+	if res.Status != 503 || res.json(t)["status"] != "unavailable" {
+		t.Fatalf("readyz with a closed store: %d %s", res.Status, res.Body)
+	}
+	if res := h.anonymous().call("GET", "/healthz", nil); res.Status != 200 {
+		t.Fatalf("healthz: %d", res.Status)
+	}
+}

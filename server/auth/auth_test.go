@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,5 +193,28 @@ func TestValidation(t *testing.T) {
 	}
 	if ValidPassword("short") == nil || ValidPassword(strings.Repeat("x", 257)) == nil || ValidPassword("long enough") != nil {
 		t.Error("password policy is not 8 to 256 characters")
+	}
+}
+
+// One address spraying many accounts is stopped by the per-IP limit.
+func TestLoginLimitPerIP(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(context.Background(), st, Options{IPFailures: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		s.Login(context.Background(), fmt.Sprintf("u%d@a.test", i), "whatever-pw", "6.6.6.6", "")
+	}
+	var rl *RateLimitedError
+	if _, err := s.Login(context.Background(), "fresh@a.test", "whatever-pw", "6.6.6.6", ""); !errors.As(err, &rl) {
+		t.Fatalf("fourth account from one IP = %v; want rate limited", err)
+	}
+	if _, err := s.Login(context.Background(), "fresh@a.test", "whatever-pw", "7.7.7.7", ""); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("another IP = %v; want an ordinary failure", err)
 	}
 }
