@@ -34,50 +34,35 @@ var (
 	ErrConflict = errors.New("already exists")
 )
 
-// Store is the open database.
-type Store struct {
-	w        *sql.DB // the one writer connection
-	r        *sql.DB // read-only pool
+// DB is one SQLite file: a single-connection writer, a read-only pool, and
+// the migrations that shape it. Other packages with a database file of their
+// own (analytics) open it with OpenDB.
+type DB struct {
+	W        *sql.DB // the one writer connection; transactions begin IMMEDIATE
+	R        *sql.DB // read-only pool
 	path     string
 	provider *goose.Provider
 }
 
-// Open opens (creating if needed) the database file at path and applies every
-// pending migration.
-func Open(ctx context.Context, path string) (*Store, error) {
-	s, err := open(path)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.provider.Up(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
-	}
-	return s, nil
+// DBOptions shape a database file.
+type DBOptions struct {
+	// Migrations holds the goose SQL files at its root.
+	Migrations fs.FS
+	// Synchronous is SQLite's synchronous pragma: FULL (every commit on disk
+	// before it returns) or NORMAL (survives a crash of the process, not of
+	// the machine).
+	Synchronous string
+	// Version stops the migrations at this version; 0 applies them all.
+	Version int64
 }
 
-// OpenAt opens the database and migrates it up to version only. Tests use it to
-// build a database as an earlier release left it.
-func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
-	s, err := open(path)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.provider.UpTo(ctx, version); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: migrate %s to %d: %w", path, version, err)
-	}
-	return s, nil
-}
-
-func open(path string) (*Store, error) {
-	// synchronous(FULL): a commit is on disk before it returns, because chat
-	// messages are acknowledged after their commit; group commit pays for it.
+// OpenDB opens (creating if needed) the file at path and migrates it.
+func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", "busy_timeout(10000)")
 	pragmas.Add("_pragma", "journal_mode(WAL)")
 	pragmas.Add("_pragma", "foreign_keys(1)")
-	pragmas.Add("_pragma", "synchronous(FULL)")
+	pragmas.Add("_pragma", "synchronous("+o.Synchronous+")")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -95,50 +80,44 @@ func open(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
+	db := &DB{W: w, R: r, path: path}
+	if db.provider, err = goose.NewProvider(goose.DialectSQLite3, w, o.Migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrations of %s: %w", path, err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("store: migrations: %w", err)
+	if o.Version > 0 {
+		_, err = db.provider.UpTo(ctx, o.Version)
+	} else {
+		_, err = db.provider.Up(ctx)
 	}
-	return &Store{w: w, r: r, path: path, provider: p}, nil
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // Close closes both handles.
-func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
+func (db *DB) Close() error { return errors.Join(db.R.Close(), db.W.Close()) }
 
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
-// Ready reports whether the database answers and every migration is applied.
-func (s *Store) Ready(ctx context.Context) error {
-	if err := s.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+// Ready reports whether the file answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.R.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", db.path, err)
 	}
-	pending, err := s.provider.HasPending(ctx)
+	pending, err := db.provider.HasPending(ctx)
 	if err != nil {
-		return fmt.Errorf("store: migration status: %w", err)
+		return fmt.Errorf("store: migration status of %s: %w", db.path, err)
 	}
 	if pending {
-		return errors.New("store: migrations pending")
+		return fmt.Errorf("store: %s has migrations pending", db.path)
 	}
 	return nil
 }
 
-// Version is the schema version the database is at.
-func (s *Store) Version(ctx context.Context) (int64, error) {
-	return s.provider.GetDBVersion(ctx)
-}
-
-// tx runs fn in one write transaction, committed when fn returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// Tx runs fn in one write transaction, committed when fn returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -148,6 +127,50 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// Store is the main database: accounts, sites, and (later) conversations.
+type Store struct {
+	db   *DB
+	w, r *sql.DB
+}
+
+// Open opens (creating if needed) the main database file at path and applies
+// every pending migration.
+func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenAt(ctx, path, 0)
+}
+
+// OpenAt opens the main database and migrates it up to version only (0: all).
+// Tests use it to build a database as an earlier release left it.
+func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	// synchronous(FULL): a commit is on disk before it returns, because chat
+	// messages are acknowledged after their commit; group commit pays for it.
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: "FULL", Version: version})
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, w: db.W, r: db.R}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.db.path }
+
+// Ready reports whether the database answers and every migration is applied.
+func (s *Store) Ready(ctx context.Context) error { return s.db.Ready(ctx) }
+
+// Version is the schema version the database is at.
+func (s *Store) Version(ctx context.Context) (int64, error) {
+	return s.db.provider.GetDBVersion(ctx)
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error { return s.db.Tx(ctx, fn) }
 
 // NewID returns a new time-ordered id.
 func NewID() string {

@@ -1,0 +1,90 @@
+// The loader, served at /l/{siteKey}.js. It replaces the stub's queueing
+// nudge(...) with the real one, fetches the site's configuration, loads the
+// modules the site needs (analytics at once unless Do Not Track or missing
+// consent forbid it), and routes each command to its module, queueing commands
+// until their module has arrived. Budget: 1 KB gzipped.
+import type { Ctx, Handler, Nudge, SiteConfig } from "./types";
+
+/** Module name -> path of its content-hashed bundle, defined at build time. */
+declare const MODULES: Record<string, string>;
+
+const w = window;
+const me = document.currentScript as HTMLScriptElement | null;
+
+if (me && !w.nudge?.l) {
+  const src = new URL(me.src);
+  const base = src.origin;
+  const key = decodeURIComponent(src.pathname.slice(3, -3));
+  const early = w.nudge?.q || [];
+  const handlers: Record<string, Handler> = {};
+  const pending: Record<string, unknown[][]> = {};
+  const loading: Record<string, 1> = {};
+  const listeners: Record<string, ((d: unknown) => void)[]> = {};
+  const owner: Record<string, string> = { identify: "analytics", set: "analytics", track: "analytics", page: "analytics" };
+  let cfg: SiteConfig | undefined;
+  let consent: boolean | undefined;
+  const store = (v?: string) => {
+    try {
+      if (v === undefined) return localStorage.getItem("nudge_consent");
+      v ? localStorage.setItem("nudge_consent", v) : localStorage.removeItem("nudge_consent");
+    } catch {}
+    return null;
+  };
+  consent = store() === "1" || undefined;
+
+  const load = (name: string) => {
+    if (loading[name]) return;
+    loading[name] = 1;
+    const s = document.createElement("script");
+    s.async = true;
+    s.src = base + MODULES[name];
+    if (me.nonce) s.nonce = me.nonce;
+    document.head.appendChild(s);
+  };
+  const analyticsAllowed = () => {
+    const n = navigator as Navigator & { globalPrivacyControl?: boolean };
+    return cfg && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && (!cfg.consent || consent);
+  };
+  const run = (args: unknown[]) => {
+    const [cmd, ...rest] = args as [string, ...unknown[]];
+    if (cmd == "on") {
+      (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
+    } else if (cmd == "consent") {
+      consent = !!rest[0];
+      store(consent ? "1" : "");
+      if (!consent) pending.analytics = [];
+      handlers.analytics?.(cmd, rest);
+      if (consent && analyticsAllowed()) load("analytics");
+    } else {
+      const m = owner[cmd];
+      if (!m) return;
+      const h = handlers[m];
+      // Bounded: a module that never loads (no consent, Do Not Track) must not grow memory.
+      h ? h(cmd, rest) : (pending[m] ||= []).length < 100 && pending[m]!.push(args);
+    }
+  };
+
+  const api = ((...args: unknown[]) => run(args)) as Nudge;
+  api.l = 1;
+  api.d = (name, factory) => {
+    const ctx: Ctx = {
+      key,
+      base,
+      cfg: cfg as SiteConfig,
+      emit: (e, d) => listeners[e]?.forEach((f) => f(d)),
+    };
+    const h = (handlers[name] = factory(ctx));
+    (pending[name] || []).forEach((a) => h(a[0] as string, a.slice(1)));
+    pending[name] = [];
+  };
+  w.nudge = api;
+  for (const a of early) run(Array.from(a as ArrayLike<unknown>));
+
+  fetch(base + "/config/" + encodeURIComponent(key), { credentials: "omit" })
+    .then((r) => (r.ok ? r.json() : Promise.reject()))
+    .then((c: SiteConfig) => {
+      cfg = c;
+      if (analyticsAllowed()) load("analytics");
+    })
+    .catch(() => {});
+}

@@ -1,0 +1,40 @@
+// Types shared by the loader and the modules. Only types: nothing here costs bytes.
+
+/** The site's public settings, from GET /config/{siteKey}. */
+export interface SiteConfig {
+  key: string;
+  /** Do Not Track / Global Privacy Control are honoured. */
+  dnt: boolean;
+  /** Nothing is stored or sent before nudge('consent', true). */
+  consent: boolean;
+  /** No visitor id is kept in the browser. */
+  cookieless: boolean;
+}
+
+/** What the loader gives a module. */
+export interface Ctx {
+  key: string;
+  base: string;
+  cfg: SiteConfig;
+  emit(event: string, data?: unknown): void;
+}
+
+/** A module answers the commands routed to it. */
+export type Handler = (command: string, args: unknown[]) => void;
+
+/** The public function, as the stub leaves it and the loader replaces it. */
+export interface Nudge {
+  (command: string, ...args: unknown[]): void;
+  /** Calls queued by the stub before the loader arrived. */
+  q?: IArguments[] | unknown[][];
+  /** Set once the loader runs: the double-load guard. */
+  l?: 1;
+  /** Modules register here. */
+  d?(name: string, factory: (c: Ctx) => Handler): void;
+}
+
+declare global {
+  interface Window {
+    nudge?: Nudge;
+  }
+}
