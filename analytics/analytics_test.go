@@ -1,0 +1,596 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+const (
+	chromeUA  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+	iphoneUA  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	ipadUA    = "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	firefoxUA = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+	botUA     = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+)
+
+type fixture struct {
+	db   *DB
+	in   *Ingester
+	rep  *Reports
+	site *store.Site
+}
+
+func newFixture(t testing.TB, opts Options) *fixture {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "analytics.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewIngester(db, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	t.Cleanup(func() { in.Close(); db.Close() })
+	site := &store.Site{ID: "site1", Key: "shop", TimeZone: "America/New_York", IdentitySecret: "s3cret",
+		Settings: store.DefaultSiteSettings, AllowedOrigins: []string{"https://shop.test"}}
+	return &fixture{db: db, in: in, rep: NewReports(db), site: site}
+}
+
+func (f *fixture) accept(t testing.TB, b *Batch, ua string, now time.Time) Result {
+	t.Helper()
+	if b.Sent == 0 {
+		b.Sent = now.UnixMilli()
+	}
+	res, err := f.in.Accept(context.Background(), f.site, b, Meta{IP: "203.0.113.9", UserAgent: ua, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (f *fixture) flush(t testing.TB) {
+	t.Helper()
+	if err := f.in.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDecodeBatchRefusesBadInput(t *testing.T) {
+	ok := `{"site":"shop","visitor":"v1","visit":"s1","events":[{"type":"pageview","url":"https://shop.test/"}]}`
+	if _, err := DecodeBatch([]byte(ok)); err != nil {
+		t.Fatalf("a good batch: %v", err)
+	}
+	many := `{"site":"shop","visit":"s1","events":[` + strings.Repeat(`{"type":"pageview","url":"https://a.test/"},`, 100) + `{"type":"pageview","url":"https://a.test/"}]}`
+	for name, tc := range map[string]struct {
+		body, field string
+		tooMany     bool
+	}{
+		"malformed":      {`{"site":`, "body", false},
+		"empty":          {``, "body", false},
+		"invalid UTF-8":  {"{\"site\":\"\xff\"}", "body", false},
+		"unknown field":  {`{"site":"shop","visit":"s1","admin":true,"events":[]}`, "body", false},
+		"trailing":       {ok + ok, "body", false},
+		"no site":        {`{"visit":"s1","events":[{"type":"pageview","url":"https://a.test/"}]}`, "site", false},
+		"bad visit":      {`{"site":"shop","visit":"<x>","events":[{"type":"pageview","url":"https://a.test/"}]}`, "visit", false},
+		"no events":      {`{"site":"shop","visit":"s1","events":[]}`, "events", false},
+		"too many":       {many, "events", true},
+		"unknown type":   {`{"site":"shop","visit":"s1","events":[{"type":"hack","url":"https://a.test/"}]}`, "events[0].type", false},
+		"relative url":   {`{"site":"shop","visit":"s1","events":[{"type":"pageview","url":"/x"}]}`, "events[0].url", false},
+		"js url":         {`{"site":"shop","visit":"s1","events":[{"type":"pageview","url":"javascript:alert(1)"}]}`, "events[0].url", false},
+		"nameless event": {`{"site":"shop","visit":"s1","events":[{"type":"event","url":"https://a.test/"}]}`, "events[0].name", false},
+		"nested props":   {`{"site":"shop","visit":"s1","events":[{"type":"event","name":"x","url":"https://a.test/","props":{"a":{"b":1}}}]}`, "events[0].props.a", false},
+		"scroll":         {`{"site":"shop","visit":"s1","events":[{"type":"leave","url":"https://a.test/","scroll":101}]}`, "events[0].scroll", false},
+		"bad hash":       {`{"site":"shop","visit":"s1","events":[{"type":"identify","url":"https://a.test/","user":{"id":"u"},"hash":"zz"}]}`, "events[0].hash", false},
+		"bad screen":     {`{"site":"shop","visit":"s1","screen":"big","events":[{"type":"pageview","url":"https://a.test/"}]}`, "screen", false},
+	} {
+		_, err := DecodeBatch([]byte(tc.body))
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.HasPrefix(ie.Field, tc.field) || ie.TooMany != tc.tooMany {
+			t.Errorf("%s: %v; want an InputError on %s (too many: %v)", name, err, tc.field, tc.tooMany)
+		}
+	}
+}
+
+func TestEnrichment(t *testing.T) {
+	for ua, want := range map[string]client{
+		chromeUA:  {browser: "Chrome", os: "Windows", device: "desktop"},
+		iphoneUA:  {browser: "Safari", os: "iOS", device: "mobile"},
+		ipadUA:    {browser: "Safari", os: "iOS", device: "tablet"},
+		firefoxUA: {browser: "Firefox", os: "Linux", device: "desktop"},
+		botUA:     {bot: true},
+		"":        {bot: true},
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0.0.0 Safari/537.36": {bot: true},
+	} {
+		got := parseUA(ua)
+		if got.bot != want.bot || (!want.bot && got != want) {
+			t.Errorf("parseUA(%.40q) = %+v; want %+v", ua, got, want)
+		}
+	}
+	for _, tc := range []struct{ page, ref, source, medium, refHost string }{
+		{"https://shop.test/", "", "", "", ""},
+		{"https://shop.test/a", "https://shop.test/b", "", "", ""},
+		{"https://shop.test/", "https://www.google.co.uk/search?q=x", "Google", "organic", "google.co.uk"},
+		{"https://shop.test/", "https://l.facebook.com/l.php", "Facebook", "social", "l.facebook.com"},
+		{"https://shop.test/", "https://blog.example.org/post", "blog.example.org", "referral", "blog.example.org"},
+		{"https://shop.test/?utm_source=newsletter&utm_medium=email&utm_campaign=nov", "https://mail.test/", "newsletter", "email", "mail.test"},
+		{"https://shop.test/", "not a url", "", "", ""},
+	} {
+		s := attribute(tc.page, tc.ref)
+		if s.source != tc.source || s.medium != tc.medium || s.refHost != tc.refHost {
+			t.Errorf("attribute(%s, %s) = %+v; want %s/%s via %s", tc.page, tc.ref, s, tc.source, tc.medium, tc.refHost)
+		}
+	}
+	if s := attribute("https://shop.test/?utm_campaign=nov&utm_source=x", ""); s.utm[2] != "nov" {
+		t.Errorf("campaign = %q", s.utm[2])
+	}
+}
+
+func TestBotsAndForgedIdentitiesAreDropped(t *testing.T) {
+	f := newFixture(t, Options{})
+	now := time.Now()
+	page := Event{Type: "pageview", URL: "https://shop.test/"}
+	if res := f.accept(t, &Batch{Site: "shop", Visitor: "v1", Visit: "s1", Events: []Event{page}}, botUA, now); res.Accepted != 0 || res.Dropped != 1 {
+		t.Fatalf("bot: %+v", res)
+	}
+	forged := Event{Type: "identify", URL: "https://shop.test/", User: &Identity{ID: "ceo"}, Hash: strings.Repeat("0", 64)}
+	good := Event{Type: "identify", URL: "https://shop.test/", User: &Identity{ID: "u42", Email: "a@b.c"}, Hash: IdentityHash("s3cret", "u42")}
+	res := f.accept(t, &Batch{Site: "shop", Visitor: "v2", Visit: "s2", Events: []Event{page, forged, good}}, chromeUA, now)
+	if res.Accepted != 2 || res.Dropped != 1 {
+		t.Fatalf("identities: %+v", res)
+	}
+	f.flush(t)
+	var users []string
+	rows, _ := f.db.R.Query(`SELECT user_id FROM events WHERE user_id <> ''`)
+	for rows.Next() {
+		var u string
+		rows.Scan(&u)
+		users = append(users, u)
+	}
+	rows.Close()
+	if !slices.Equal(users, []string{"u42"}) {
+		t.Fatalf("stored identities %v; want only the verified u42", users)
+	}
+	var n int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events WHERE visitor = 'v1'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("a bot's event was stored")
+	}
+}
+
+func TestCookielessVisitorsAreHashedAndSessionised(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.site.Settings.Cookieless = true
+	now := time.Now()
+	page := func(p string) []Event { return []Event{{Type: "pageview", URL: "https://shop.test" + p}} }
+	f.accept(t, &Batch{Site: "shop", Visit: "x1", Events: page("/a")}, chromeUA, now)
+	f.accept(t, &Batch{Site: "shop", Visit: "x2", Events: page("/b")}, chromeUA, now.Add(time.Minute))
+	f.accept(t, &Batch{Site: "shop", Visit: "x3", Events: page("/c")}, chromeUA, now.Add(40*time.Minute))
+	f.accept(t, &Batch{Site: "shop", Visit: "x4", Events: page("/d")}, firefoxUA, now.Add(41*time.Minute))
+	f.flush(t)
+	var visitors, visits int
+	f.db.R.QueryRow(`SELECT COUNT(DISTINCT visitor), COUNT(*) FROM visits`).Scan(&visitors, &visits)
+	if visitors != 2 || visits != 3 {
+		t.Fatalf("visitors %d, visits %d; want 2 (two browsers), 3 (a new visit after 30 minutes)", visitors, visits)
+	}
+	var raw int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events WHERE visitor LIKE '%203.0.113%' OR visit IN ('x1','x2','x3','x4')`).Scan(&raw)
+	if raw != 0 {
+		t.Fatal("a raw IP or the client's visit id was stored for a cookieless site")
+	}
+	var salts int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM salts`).Scan(&salts)
+	if salts != 1 {
+		t.Fatalf("%d salts", salts)
+	}
+	// Salts older than 48 hours are deleted when a new day's salt is made.
+	f.db.W.Exec(`INSERT INTO salts (day, salt) VALUES ('2000-01-01', x'00')`)
+	f.in.salts.m = nil
+	if _, err := f.in.salts.get(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM salts WHERE day = '2000-01-01'`).Scan(&salts)
+	if salts != 0 {
+		t.Fatal("an old salt survived")
+	}
+}
+
+// traffic generates a few days of visits for a site, in batches as browsers
+// send them, in arrival order.
+type arrival struct {
+	batch Batch
+	ua    string
+	now   time.Time
+}
+
+func traffic(seed uint64, visitors int, start time.Time) []arrival {
+	r := rand.New(rand.NewPCG(seed, 1))
+	pages := []string{"/", "/pricing", "/billing", "/checkout", "/help", "/blog/one", "/blog/two"}
+	refs := []string{"", "", "https://www.google.com/", "https://duckduckgo.com/", "https://t.co/x", "https://blog.example.org/p"}
+	uas := []string{chromeUA, iphoneUA, ipadUA, firefoxUA}
+	var out []arrival
+	for v := range visitors {
+		ua := uas[r.IntN(len(uas))]
+		t := start.Add(time.Duration(r.IntN(4*24*60)) * time.Minute)
+		for n := 1; n <= 1+r.IntN(3); n++ {
+			b := Batch{Site: "shop", Visitor: fmt.Sprintf("v%d", v), Visit: fmt.Sprintf("v%d-%d", v, n), VisitN: n, Lang: "en-US", Screen: "1280x800"}
+			q := ""
+			if r.IntN(5) == 0 {
+				q = "?utm_source=news&utm_medium=email&utm_campaign=c" + fmt.Sprint(r.IntN(3))
+			}
+			ref := refs[r.IntN(len(refs))]
+			for p := range 1 + r.IntN(6) {
+				path := pages[r.IntN(len(pages))]
+				e := Event{Type: "pageview", URL: "https://shop.test" + path, TS: t.UnixMilli()}
+				if p == 0 {
+					e.URL += q
+					e.Ref = ref
+				}
+				b.Events = append(b.Events, e)
+				t = t.Add(time.Duration(5+r.IntN(120)) * time.Second)
+				if r.IntN(3) == 0 {
+					b.Events = append(b.Events, Event{Type: "event", Name: []string{"signup", "download", "play"}[r.IntN(3)], URL: "https://shop.test" + path,
+						TS: t.UnixMilli(), Props: map[string]any{"plan": []string{"green", "simple"}[r.IntN(2)]}})
+				}
+				if r.IntN(2) == 0 {
+					b.Events = append(b.Events, Event{Type: "leave", URL: "https://shop.test" + path, TS: t.UnixMilli(), EngagedMS: int64(r.IntN(60000)), Scroll: r.IntN(101)})
+				}
+			}
+			// A visit arrives in one to three batches.
+			for len(b.Events) > 0 {
+				k := min(len(b.Events), 1+r.IntN(len(b.Events)))
+				part := b
+				part.Events = b.Events[:k]
+				last := time.UnixMilli(part.Events[k-1].TS)
+				out = append(out, arrival{batch: part, ua: ua, now: last})
+				b.Events = b.Events[k:]
+			}
+			t = t.Add(time.Duration(31+r.IntN(600)) * time.Minute)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].now.Before(out[j].now) })
+	return out
+}
+
+// recount computes what the rollups should say, straight from raw events.
+type recountVisit struct {
+	visitor, day, entry, exit, source, device string
+	start, end                                int64
+	pageviews, events                         int
+	pages                                     map[string]int
+	eventNames                                map[string]int
+}
+
+func recount(t *testing.T, f *fixture) map[string]*recountVisit {
+	loc, _ := time.LoadLocation(f.site.TimeZone)
+	rows, err := f.db.R.Query(`SELECT visitor, visit, ts, type, path, ref_host, name FROM events ORDER BY ts, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	visits := map[string]*recountVisit{}
+	for rows.Next() {
+		var visitor, visit, typ, path, ref, name string
+		var ts int64
+		rows.Scan(&visitor, &visit, &ts, &typ, &path, &ref, &name)
+		v := visits[visit]
+		if v == nil {
+			v = &recountVisit{visitor: visitor, start: ts, day: time.UnixMilli(ts).In(loc).Format(time.DateOnly), entry: path, pages: map[string]int{}, eventNames: map[string]int{}}
+			visits[visit] = v
+		}
+		v.end = ts
+		switch typ {
+		case "pageview":
+			v.pageviews++
+			v.exit = path
+			v.pages[path]++
+		case "event":
+			v.events++
+			v.eventNames[name]++
+		}
+	}
+	return visits
+}
+
+func TestRollupsEqualRecount(t *testing.T) {
+	f := newFixture(t, Options{MaxTx: 37}) // small transactions: visits span many commits
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	arrivals := traffic(7, 300, start)
+	for _, a := range arrivals {
+		f.accept(t, &a.batch, a.ua, a.now)
+	}
+	f.flush(t)
+	visits := recount(t, f)
+	if len(visits) < 400 {
+		t.Fatalf("only %d visits generated", len(visits))
+	}
+	ctx := context.Background()
+	for _, q := range []Query{
+		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06"},
+		{SiteID: "site1", From: "2026-11-02", To: "2026-11-03"},
+		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Page: "/pricing"},
+		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Device: "mobile"},
+	} {
+		in := func(v *recountVisit) bool {
+			return v.day >= q.From && v.day <= q.To && (q.Page == "" || v.pages[q.Page] > 0)
+		}
+		var want Summary
+		who := map[string]bool{}
+		bounces, duration := 0.0, 0.0
+		pageViews, pageVisitors := map[string]int64{}, map[string]map[string]bool{}
+		entries := map[string]map[string]bool{}
+		eventCounts := map[string]int64{}
+		for _, v := range visits {
+			if !in(v) {
+				continue
+			}
+			if q.Device != "" {
+				var device string
+				f.db.R.QueryRow(`SELECT device FROM visits WHERE visitor = ? AND start_ts = ?`, v.visitor, v.start).Scan(&device)
+				if device != q.Device {
+					continue
+				}
+			}
+			want.Visits++
+			want.Pageviews += int64(v.pageviews)
+			who[v.visitor] = true
+			if v.pageviews <= 1 && v.events == 0 {
+				bounces++
+			}
+			duration += float64(v.end-v.start) / 1000
+			for p, n := range v.pages {
+				pageViews[p] += int64(n)
+				if pageVisitors[p] == nil {
+					pageVisitors[p] = map[string]bool{}
+				}
+				pageVisitors[p][v.visitor] = true
+			}
+			if entries[v.entry] == nil {
+				entries[v.entry] = map[string]bool{}
+			}
+			entries[v.entry][v.visitor] = true
+			for n, c := range v.eventNames {
+				eventCounts[n] += int64(c)
+			}
+		}
+		want.Visitors = int64(len(who))
+		got, err := f.rep.Summary(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Visitors != want.Visitors || got.Visits != want.Visits || got.Pageviews != want.Pageviews ||
+			!near(got.BounceRate, 100*bounces/float64(want.Visits)) || !near(got.VisitDuration, duration/float64(want.Visits)) {
+			t.Errorf("%+v: summary %+v; recount %+v bounce %.3f duration %.3f", q, got, want, 100*bounces/float64(want.Visits), duration/float64(want.Visits))
+		}
+		pages, _ := f.rep.Pages(ctx, q, 100)
+		for _, p := range pages {
+			if p.Pageviews != pageViews[p.Value] || p.Visitors != int64(len(pageVisitors[p.Value])) {
+				t.Errorf("%+v: page %s: %d views %d visitors; recount %d, %d", q, p.Value, p.Pageviews, p.Visitors, pageViews[p.Value], len(pageVisitors[p.Value]))
+			}
+		}
+		if len(pages) != len(pageViews) {
+			t.Errorf("%+v: %d pages; recount %d", q, len(pages), len(pageViews))
+		}
+		entry, _ := f.rep.Breakdown(ctx, q, "entry_pages", 100)
+		for _, e := range entry {
+			if e.Visitors != int64(len(entries[e.Value])) {
+				t.Errorf("%+v: entry %s: %d visitors; recount %d", q, e.Value, e.Visitors, len(entries[e.Value]))
+			}
+		}
+		evs, _ := f.rep.Events(ctx, q, 100)
+		for _, e := range evs {
+			if e.Count != eventCounts[e.Value] {
+				t.Errorf("%+v: event %s: %d; recount %d", q, e.Value, e.Count, eventCounts[e.Value])
+			}
+		}
+		series, _ := f.rep.Timeseries(ctx, q, "day")
+		var sum int64
+		for _, p := range series {
+			sum += p.Visits
+		}
+		if sum != want.Visits {
+			t.Errorf("%+v: daily series sums to %d visits; want %d", q, sum, want.Visits)
+		}
+	}
+}
+
+func near(a, b float64) bool { d := a - b; return d < 1e-6 && d > -1e-6 }
+
+func TestReports(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	// 14:00 in New York on 2 November: 19:00 UTC.
+	at := time.Date(2026, 11, 2, 19, 0, 0, 0, time.UTC)
+	ev := func(typ, path string, d time.Duration, extra func(*Event)) Event {
+		e := Event{Type: typ, URL: "https://shop.test" + path, TS: at.Add(d).UnixMilli()}
+		if extra != nil {
+			extra(&e)
+		}
+		return e
+	}
+	f.accept(t, &Batch{Site: "shop", Visitor: "ann", Visit: "a1", Lang: "fr-FR", Events: []Event{
+		ev("pageview", "/?utm_source=news&utm_campaign=nov", 0, func(e *Event) { e.Ref = "https://www.google.com/" }),
+		ev("pageview", "/pricing", time.Minute, nil),
+		ev("event", "/pricing", 2*time.Minute, func(e *Event) { e.Name = "signup"; e.Props = map[string]any{"plan": "green", "trial": true} }),
+		ev("pageview", "/checkout", 3*time.Minute, nil),
+	}}, chromeUA, at.Add(3*time.Minute))
+	f.accept(t, &Batch{Site: "shop", Visitor: "bob", Visit: "b1", Events: []Event{
+		ev("pageview", "/billing", 10*time.Minute, func(e *Event) { e.Ref = "https://t.co/abc" }),
+	}}, iphoneUA, at.Add(10*time.Minute))
+	f.flush(t)
+	q := Query{SiteID: "site1", From: "2026-11-02", To: "2026-11-02"}
+	sum, err := f.rep.Summary(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Visitors != 2 || sum.Visits != 2 || sum.Pageviews != 4 || sum.BounceRate != 50 || sum.VisitDuration != 90 || sum.ViewsPerVisit != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	hours, _ := f.rep.Timeseries(ctx, q, "hour")
+	if len(hours) != 24 || hours[14].Bucket != "2026-11-02T14" || hours[14].Visits != 2 {
+		t.Fatalf("hour 14 in New York: %+v (of %d)", hours[14], len(hours))
+	}
+	check := func(dim string, want ...string) {
+		t.Helper()
+		rows, err := f.rep.Breakdown(ctx, q, dim, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.Value)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %v; want %v", dim, got, want)
+		}
+	}
+	check("sources", "Twitter", "news")
+	check("referrers", "google.com", "t.co")
+	check("campaigns", "", "nov")
+	check("devices", "desktop", "mobile")
+	check("browsers", "Chrome", "Safari")
+	check("os", "Windows", "iOS")
+	check("languages", "", "fr-FR")
+	check("entry_pages", "/", "/billing")
+	check("exit_pages", "/billing", "/checkout")
+	if _, err := f.rep.Breakdown(ctx, q, "passwords", 10); err == nil {
+		t.Error("an unknown dimension was accepted")
+	}
+	props, _ := f.rep.EventProperties(ctx, q, "signup", 10)
+	if len(props) != 2 || props[0].Value != "plan=green" || props[1].Value != "trial=true" {
+		t.Errorf("signup properties %+v", props)
+	}
+	goals, _ := f.rep.Goals(ctx, q, []Goal{{Event: "signup"}, {Page: "/billing"}, {Page: "/nowhere"}})
+	if goals[0].Visitors != 1 || goals[0].ConversionRate != 50 || goals[1].Visitors != 1 || goals[2].Visitors != 0 {
+		t.Errorf("goals %+v", goals)
+	}
+	mobile, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Device: "mobile"})
+	if mobile.Visitors != 1 || mobile.Pageviews != 1 {
+		t.Errorf("mobile filter %+v", mobile)
+	}
+	viaPricing, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Page: "/pricing"})
+	if viaPricing.Visits != 1 || viaPricing.Pageviews != 3 {
+		t.Errorf("page filter %+v", viaPricing)
+	}
+	direct, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Source: "news"})
+	if direct.Visits != 1 {
+		t.Errorf("source filter %+v", direct)
+	}
+	rt, _ := f.rep.Realtime(ctx, "site1", at.Add(12*time.Minute))
+	if rt.Visitors != 1 || rt.Pages[0].Value != "/billing" {
+		t.Errorf("realtime %+v", rt)
+	}
+	other, _ := f.rep.Summary(ctx, Query{SiteID: "site2", From: q.From, To: q.To})
+	if other.Visits != 0 {
+		t.Error("another site's report sees this site's visits")
+	}
+}
+
+func TestEraseAndRetention(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	now := time.Now()
+	page := Event{Type: "pageview", URL: "https://shop.test/"}
+	ident := Event{Type: "identify", URL: "https://shop.test/", User: &Identity{ID: "u7"}, Hash: IdentityHash("s3cret", "u7")}
+	track := Event{Type: "event", Name: "buy", URL: "https://shop.test/", Props: map[string]any{"sku": "x"}}
+	f.accept(t, &Batch{Site: "shop", Visitor: "phone", Visit: "p1", Events: []Event{page, ident, track}}, iphoneUA, now)
+	f.accept(t, &Batch{Site: "shop", Visitor: "laptop", Visit: "l1", Events: []Event{page, ident}}, chromeUA, now)
+	f.accept(t, &Batch{Site: "shop", Visitor: "other", Visit: "o1", Events: []Event{page, track}}, chromeUA, now)
+	f.flush(t)
+	n, err := Erase(ctx, f.db, "site1", "u7")
+	if err != nil || n != 5 {
+		t.Fatalf("Erase = %d, %v; want the 5 events of both devices", n, err)
+	}
+	for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
+		var left, others int
+		f.db.R.QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE visitor IN ('phone', 'laptop')`).Scan(&left)
+		f.db.R.QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE visitor = 'other'`).Scan(&others)
+		if left != 0 || others == 0 {
+			t.Errorf("%s: %d rows of the erased visitor left, %d of the other", table, left, others)
+		}
+	}
+	if n, _ := Erase(ctx, f.db, "site1", "other"); n != 2 {
+		t.Errorf("erase by visitor id: %d", n)
+	}
+	old := now.Add(-40 * 24 * time.Hour)
+	f.accept(t, &Batch{Site: "shop", Visitor: "v", Visit: "old", Sent: now.UnixMilli(), Events: []Event{{Type: "pageview", URL: "https://shop.test/", TS: old.UnixMilli()}}}, chromeUA, now)
+	f.accept(t, &Batch{Site: "shop", Visitor: "v", Visit: "new", Events: []Event{page}}, chromeUA, now)
+	f.flush(t)
+	// The browser's clock is trusted for at most a day back.
+	var oldest int64
+	f.db.R.QueryRow(`SELECT MIN(ts) FROM events`).Scan(&oldest)
+	if now.UnixMilli()-oldest > 24*3600*1000+1000 {
+		t.Fatalf("an event was dated %v back", time.Duration(now.UnixMilli()-oldest)*time.Millisecond)
+	}
+	f.db.W.Exec(`UPDATE events SET ts = ? WHERE visit = 'old'`, old.UnixMilli())
+	if n, err := DropEventsBefore(ctx, f.db, "site1", now.Add(-30*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("retention dropped %d, %v", n, err)
+	}
+	var visits int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM visits WHERE visit = 'old'`).Scan(&visits)
+	if visits != 1 {
+		t.Fatal("retention dropped a rollup")
+	}
+}
+
+func TestQueueIsBounded(t *testing.T) {
+	f := newFixture(t, Options{MaxQueued: 3})
+	// Hold the writer: an open write transaction blocks its commits.
+	tx, err := f.db.W.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := Event{Type: "pageview", URL: "https://shop.test/"}
+	var full int
+	for i := range 10 {
+		_, err := f.in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: "v", Visit: fmt.Sprint("s", i), Events: []Event{page}},
+			Meta{IP: "1.2.3.4", UserAgent: chromeUA, Now: time.Now()})
+		if errors.Is(err, ErrFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if full < 6 || f.in.Queued() > 4 {
+		t.Fatalf("%d refused, %d queued; want the queue bounded near 3", full, f.in.Queued())
+	}
+	tx.Rollback()
+	f.flush(t)
+	if f.in.Queued() != 0 {
+		t.Fatalf("%d still queued after flush", f.in.Queued())
+	}
+	f.in.Close()
+	if _, err := f.in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: "v", Visit: "z", Events: []Event{page}},
+		Meta{UserAgent: chromeUA, Now: time.Now()}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("accept after close = %v", err)
+	}
+}
+
+func TestCloseCommitsWhatIsQueued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "analytics.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewIngester(db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	site := &store.Site{ID: "s", TimeZone: "UTC", Settings: store.DefaultSiteSettings}
+	for i := range 50 {
+		in.Accept(context.Background(), site, &Batch{Site: "k", Visitor: "v", Visit: fmt.Sprint("x", i),
+			Events: []Event{{Type: "pageview", URL: "https://a.test/"}}}, Meta{UserAgent: chromeUA, Now: time.Now()})
+	}
+	in.Close()
+	var n int
+	db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n)
+	db.Close()
+	if n != 50 {
+		t.Fatalf("%d of 50 events committed at close", n)
+	}
+}

@@ -1,0 +1,62 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Erase deletes everything known of one visitor of a site, from raw events and
+// every rollup: id is a visitor id, or an identified user id (every visitor
+// that identified as it). It returns how many events were deleted.
+func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
+	var n int64
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS erase_visitors (visitor TEXT PRIMARY KEY)`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO temp.erase_visitors
+			SELECT ? UNION SELECT visitor FROM visits WHERE site_id = ? AND user_id = ?
+			UNION SELECT visitor FROM events WHERE site_id = ? AND user_id = ?`, id, siteID, id, siteID, id); err != nil {
+			return err
+		}
+		for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site_id = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, siteID)
+			if err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			if table == "events" {
+				n, _ = res.RowsAffected()
+			}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("analytics: erase %s of %s: %w", id, siteID, err)
+	}
+	return n, nil
+}
+
+// DropEventsBefore applies a retention period: it deletes a site's raw events
+// older than cutoff. Rollups stay, so reports over old ranges still work.
+func DropEventsBefore(ctx context.Context, db *DB, siteID string, cutoff time.Time) (int64, error) {
+	var total int64
+	// In slices, so that a large purge never holds the writer for long.
+	for {
+		res, err := db.W.ExecContext(ctx, `DELETE FROM events WHERE id IN
+			(SELECT id FROM events WHERE site_id = ? AND ts < ? LIMIT 5000)`, siteID, cutoff.UnixMilli())
+		if err != nil {
+			return total, fmt.Errorf("analytics: retention of %s: %w", siteID, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 5000 {
+			return total, nil
+		}
+	}
+}

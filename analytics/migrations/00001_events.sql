@@ -1,0 +1,117 @@
+-- The analytics database (DATA/analytics.db), apart from the main one so that an
+-- ingestion batch never holds the lock a chat message waits for.
+--
+-- events holds every accepted event as it came (enriched). The other tables are
+-- rollups kept by the ingester in the same transaction: one row per visit
+-- (visits), per visit and page (page_visits), per visit and custom event
+-- (event_visits), per visit, event and property value (event_props). Keyed by
+-- visit, they can be summed for any range and erased visitor by visitor.
+-- day and hour are the visit's start in the site's time zone. Times are Unix ms.
+
+-- +goose Up
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    site_id      TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    visitor      TEXT NOT NULL,
+    visit        TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    path         TEXT NOT NULL DEFAULT '',
+    url          TEXT NOT NULL DEFAULT '',
+    title        TEXT NOT NULL DEFAULT '',
+    ref_host     TEXT NOT NULL DEFAULT '',
+    name         TEXT NOT NULL DEFAULT '',
+    props        TEXT NOT NULL DEFAULT '',
+    engaged_ms   INTEGER NOT NULL DEFAULT 0,
+    scroll       INTEGER NOT NULL DEFAULT 0,
+    user_id      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_site_ts ON events(site_id, ts);
+CREATE INDEX events_visitor ON events(site_id, visitor);
+CREATE INDEX events_ts ON events(ts);
+
+CREATE TABLE visits (
+    site_id      TEXT NOT NULL,
+    visit        TEXT NOT NULL,
+    visitor      TEXT NOT NULL,
+    visit_n      INTEGER NOT NULL DEFAULT 1,
+    day          TEXT NOT NULL,
+    hour         INTEGER NOT NULL,
+    start_ts     INTEGER NOT NULL,
+    end_ts       INTEGER NOT NULL,
+    pageviews    INTEGER NOT NULL DEFAULT 0,
+    events       INTEGER NOT NULL DEFAULT 0,
+    engaged_ms   INTEGER NOT NULL DEFAULT 0,
+    entry_path   TEXT NOT NULL DEFAULT '',
+    exit_path    TEXT NOT NULL DEFAULT '',
+    ref_host     TEXT NOT NULL DEFAULT '',
+    source       TEXT NOT NULL DEFAULT '',
+    medium       TEXT NOT NULL DEFAULT '',
+    utm_source   TEXT NOT NULL DEFAULT '',
+    utm_medium   TEXT NOT NULL DEFAULT '',
+    utm_campaign TEXT NOT NULL DEFAULT '',
+    utm_term     TEXT NOT NULL DEFAULT '',
+    utm_content  TEXT NOT NULL DEFAULT '',
+    browser      TEXT NOT NULL DEFAULT '',
+    os           TEXT NOT NULL DEFAULT '',
+    device       TEXT NOT NULL DEFAULT '',
+    language     TEXT NOT NULL DEFAULT '',
+    screen       TEXT NOT NULL DEFAULT '',
+    user_id      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (site_id, visit)
+) WITHOUT ROWID;
+CREATE INDEX visits_day ON visits(site_id, day, visitor, pageviews, events, start_ts, end_ts);
+CREATE INDEX visits_end ON visits(site_id, end_ts);
+CREATE INDEX visits_visitor ON visits(site_id, visitor);
+CREATE INDEX visits_user ON visits(site_id, user_id) WHERE user_id <> '';
+
+CREATE TABLE page_visits (
+    site_id    TEXT NOT NULL,
+    visit      TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    visitor    TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    views      INTEGER NOT NULL DEFAULT 0,
+    engaged_ms INTEGER NOT NULL DEFAULT 0,
+    scroll     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site_id, visit, path)
+) WITHOUT ROWID;
+CREATE INDEX page_visits_day ON page_visits(site_id, day, path);
+
+CREATE TABLE event_visits (
+    site_id TEXT NOT NULL,
+    visit   TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    visitor TEXT NOT NULL,
+    day     TEXT NOT NULL,
+    count   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site_id, visit, name)
+) WITHOUT ROWID;
+CREATE INDEX event_visits_day ON event_visits(site_id, day, name);
+
+CREATE TABLE event_props (
+    site_id TEXT NOT NULL,
+    visit   TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    visitor TEXT NOT NULL,
+    day     TEXT NOT NULL,
+    count   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site_id, visit, name, key, value)
+) WITHOUT ROWID;
+CREATE INDEX event_props_day ON event_props(site_id, day, name, key);
+
+-- Daily salts for the visitor hash of cookieless sites; deleted after 48 hours.
+CREATE TABLE salts (
+    day  TEXT PRIMARY KEY,
+    salt BLOB NOT NULL
+);
+
+-- +goose Down
+DROP TABLE salts;
+DROP TABLE event_props;
+DROP TABLE event_visits;
+DROP TABLE page_visits;
+DROP TABLE visits;
+DROP TABLE events;

@@ -1,0 +1,273 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Query selects the visits a report counts: a site, a range of days in the
+// site's time zone (a visit belongs to the day it started), and filters.
+type Query struct {
+	SiteID   string
+	From, To string // YYYY-MM-DD, inclusive, in the site's time zone
+	Page     string // visits that viewed this path
+	Source   string // "(direct)" for visits without one
+	Device   string // desktop, mobile, tablet, other
+}
+
+// Summary is the headline of a range.
+type Summary struct {
+	Visitors      int64   `json:"visitors"`
+	Visits        int64   `json:"visits"`
+	Pageviews     int64   `json:"pageviews"`
+	ViewsPerVisit float64 `json:"views_per_visit"`
+	BounceRate    float64 `json:"bounce_rate"`    // percent of visits with one pageview and no event
+	VisitDuration float64 `json:"visit_duration"` // mean seconds from first to last event
+}
+
+// Point is one bucket of a time series.
+type Point struct {
+	Bucket    string `json:"bucket"` // YYYY-MM-DD, or YYYY-MM-DDTHH for hours
+	Visitors  int64  `json:"visitors"`
+	Visits    int64  `json:"visits"`
+	Pageviews int64  `json:"pageviews"`
+}
+
+// Row is one line of a breakdown.
+type Row struct {
+	Value     string `json:"value"`
+	Visitors  int64  `json:"visitors"`
+	Visits    int64  `json:"visits,omitempty"`
+	Pageviews int64  `json:"pageviews,omitempty"`
+	Count     int64  `json:"count,omitempty"`
+}
+
+// Goal is a conversion: a custom event or a page.
+type Goal struct {
+	Event string `json:"event,omitempty"`
+	Page  string `json:"page,omitempty"`
+}
+
+// GoalResult is a goal's conversions in a range.
+type GoalResult struct {
+	Goal
+	Visitors       int64   `json:"visitors"`
+	ConversionRate float64 `json:"conversion_rate"` // percent of the range's visitors
+}
+
+// Dimensions a breakdown may group visits by, with their column.
+var Dimensions = map[string]string{
+	"sources":      "source",
+	"referrers":    "ref_host",
+	"utm_sources":  "utm_source",
+	"utm_mediums":  "utm_medium",
+	"campaigns":    "utm_campaign",
+	"utm_terms":    "utm_term",
+	"utm_contents": "utm_content",
+	"devices":      "device",
+	"browsers":     "browser",
+	"os":           "os",
+	"languages":    "language",
+	"screens":      "screen",
+	"entry_pages":  "entry_path",
+	"exit_pages":   "exit_path",
+}
+
+// Reports answers report queries from the rollups.
+type Reports struct{ db *DB }
+
+// NewReports reads from db.
+func NewReports(db *DB) *Reports { return &Reports{db: db} }
+
+// where is the visit filter of q over the visits table aliased v.
+func (q Query) where() (string, []any) {
+	var b strings.Builder
+	args := []any{q.SiteID, q.From, q.To}
+	b.WriteString("v.site_id = ? AND v.day BETWEEN ? AND ?")
+	if q.Source != "" {
+		src := q.Source
+		if src == "(direct)" {
+			src = ""
+		}
+		b.WriteString(" AND v.source = ?")
+		args = append(args, src)
+	}
+	if q.Device != "" {
+		b.WriteString(" AND v.device = ?")
+		args = append(args, q.Device)
+	}
+	if q.Page != "" {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM page_visits f WHERE f.site_id = v.site_id AND f.visit = v.visit AND f.path = ? AND f.views > 0)")
+		args = append(args, q.Page)
+	}
+	return b.String(), args
+}
+
+// Summary counts visitors, visits, pageviews, bounce rate and visit duration.
+func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
+	where, args := q.where()
+	var s Summary
+	err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0),
+			COALESCE(AVG(CASE WHEN pageviews <= 1 AND events = 0 THEN 100.0 ELSE 0 END), 0),
+			COALESCE(AVG((end_ts - start_ts) / 1000.0), 0)
+		FROM visits v WHERE `+where, args...).Scan(&s.Visitors, &s.Visits, &s.Pageviews, &s.BounceRate, &s.VisitDuration)
+	if err != nil {
+		return Summary{}, fmt.Errorf("analytics: summary: %w", err)
+	}
+	if s.Visits > 0 {
+		s.ViewsPerVisit = float64(s.Pageviews) / float64(s.Visits)
+	}
+	return s, nil
+}
+
+// Timeseries buckets the range by day or hour (interval "day" or "hour"),
+// every bucket present, empty ones as zeros.
+func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]Point, error) {
+	where, args := q.where()
+	group := "v.day"
+	if interval == "hour" {
+		group = "v.day || 'T' || printf('%02d', v.hour)"
+	}
+	rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
+		FROM visits v WHERE `+where+` GROUP BY 1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: time series: %w", err)
+	}
+	defer rows.Close()
+	got := map[string]Point{}
+	for rows.Next() {
+		var p Point
+		if err := rows.Scan(&p.Bucket, &p.Visitors, &p.Visits, &p.Pageviews); err != nil {
+			return nil, fmt.Errorf("analytics: time series: %w", err)
+		}
+		got[p.Bucket] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("analytics: time series: %w", err)
+	}
+	from, _ := time.Parse(time.DateOnly, q.From)
+	to, _ := time.Parse(time.DateOnly, q.To)
+	var out []Point
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		day := d.Format(time.DateOnly)
+		if interval != "hour" {
+			out = append(out, withBucket(got[day], day))
+			continue
+		}
+		for h := range 24 {
+			b := fmt.Sprintf("%sT%02d", day, h)
+			out = append(out, withBucket(got[b], b))
+		}
+	}
+	return out, nil
+}
+
+func withBucket(p Point, b string) Point { p.Bucket = b; return p }
+
+// Breakdown groups the range's visits by a dimension (a key of Dimensions).
+func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int) ([]Row, error) {
+	col, ok := Dimensions[dim]
+	if !ok {
+		return nil, fmt.Errorf("analytics: no dimension %q", dim)
+	}
+	where, args := q.where()
+	return r.rows(ctx, `SELECT v.`+col+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0), 0
+		FROM visits v WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?`, append(args, limit), dim == "sources")
+}
+
+// Pages are the most viewed paths, with their unique visitors.
+func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) {
+	where, args := q.where()
+	return r.rows(ctx, `SELECT p.path, COUNT(DISTINCT p.visitor), COUNT(*), SUM(p.views), 0
+		FROM page_visits p JOIN visits v ON v.site_id = p.site_id AND v.visit = p.visit
+		WHERE p.views > 0 AND `+where+` GROUP BY 1 ORDER BY 4 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
+}
+
+// Events are the custom events by name: how often, by how many visitors.
+func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error) {
+	where, args := q.where()
+	return r.rows(ctx, `SELECT e.name, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
+		FROM event_visits e JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit
+		WHERE `+where+` GROUP BY 1 ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
+}
+
+// EventProperties break one custom event down by property: "key=value" rows.
+func (r *Reports) EventProperties(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
+	where, args := q.where()
+	args = append([]any{name}, args...)
+	return r.rows(ctx, `SELECT e.key || '=' || e.value, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
+		FROM event_props e JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit
+		WHERE e.name = ? AND `+where+` GROUP BY e.key, e.value ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
+}
+
+func (r *Reports) rows(ctx context.Context, query string, args []any, direct bool) ([]Row, error) {
+	rows, err := r.db.R.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: breakdown: %w", err)
+	}
+	defer rows.Close()
+	out := []Row{}
+	for rows.Next() {
+		var x Row
+		if err := rows.Scan(&x.Value, &x.Visitors, &x.Visits, &x.Pageviews, &x.Count); err != nil {
+			return nil, fmt.Errorf("analytics: breakdown: %w", err)
+		}
+		if direct && x.Value == "" {
+			x.Value = "(direct)"
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// Goals counts each goal's converted visitors and their share of all visitors.
+func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
+	sum, err := r.Summary(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	where, args := q.where()
+	out := make([]GoalResult, 0, len(goals))
+	for _, g := range goals {
+		var n int64
+		var err error
+		if g.Event != "" {
+			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT e.visitor) FROM event_visits e
+				JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit WHERE e.name = ? AND `+where, append([]any{g.Event}, args...)...).Scan(&n)
+		} else {
+			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT p.visitor) FROM page_visits p
+				JOIN visits v ON v.site_id = p.site_id AND v.visit = p.visit WHERE p.path = ? AND p.views > 0 AND `+where, append([]any{g.Page}, args...)...).Scan(&n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("analytics: goal %+v: %w", g, err)
+		}
+		res := GoalResult{Goal: g, Visitors: n}
+		if sum.Visitors > 0 {
+			res.ConversionRate = 100 * float64(n) / float64(sum.Visitors)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// Realtime is who is on the site now: visitors active in the last five minutes
+// and the pages they are on.
+type Realtime struct {
+	Visitors int64 `json:"visitors"`
+	Pages    []Row `json:"pages"`
+}
+
+// Realtime counts the visitors active within the five minutes before now.
+func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (Realtime, error) {
+	since := now.Add(-5 * time.Minute).UnixMilli()
+	var rt Realtime
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits WHERE site_id = ? AND end_ts >= ?`, siteID, since).Scan(&rt.Visitors); err != nil {
+		return rt, fmt.Errorf("analytics: realtime: %w", err)
+	}
+	pages, err := r.rows(ctx, `SELECT exit_path, COUNT(DISTINCT visitor), COUNT(*), 0, 0 FROM visits
+		WHERE site_id = ? AND end_ts >= ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{siteID, since}, false)
+	rt.Pages = pages
+	return rt, err
+}
