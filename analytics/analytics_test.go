@@ -511,8 +511,8 @@ func TestEraseAndRetention(t *testing.T) {
 	}
 	for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
 		var left, others int
-		f.db.R.QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE visitor IN ('phone', 'laptop')`).Scan(&left)
-		f.db.R.QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE visitor = 'other'`).Scan(&others)
+		f.db.R.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE visitor IN ('phone', 'laptop')`).Scan(&left)
+		f.db.R.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE visitor = 'other'`).Scan(&others)
 		if left != 0 || others == 0 {
 			t.Errorf("%s: %d rows of the erased visitor left, %d of the other", table, left, others)
 		}
