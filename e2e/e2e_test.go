@@ -53,7 +53,7 @@ func startServer(t *testing.T) string {
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	t.Cleanup(func() { cancel(); <-done; srv.Close(); st.Close() })
 	return cfg.PublicURL
 }
 

@@ -29,6 +29,8 @@ type Config struct {
 	BodyLimit       int           // largest request body in bytes
 	SessionTTL      time.Duration // idle time after which a console session ends
 	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
+	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
+	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 }
 
 // Defaults are the embedded defaults `make run` relies on.
@@ -42,6 +44,8 @@ var Defaults = Config{
 	BodyLimit:       1 << 20,
 	SessionTTL:      7 * 24 * time.Hour,
 	ShutdownTimeout: 15 * time.Second,
+	CollectIPRate:   20,
+	CollectSiteRate: 2000,
 }
 
 // Validate checks the configuration and fills derived values.
@@ -85,6 +89,9 @@ func (c *Config) Validate() error {
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, errors.New("session-ttl: at least 1m"))
 	}
+	if c.CollectIPRate < 0 || c.CollectSiteRate < 0 {
+		errs = append(errs, errors.New("collect-ip-rate, collect-site-rate: 0 (unlimited) or more"))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout: must be positive"))
 	}
@@ -100,6 +107,9 @@ func (c Config) Level() slog.Level {
 
 // TLS reports whether the server speaks HTTPS itself.
 func (c Config) TLS() bool { return c.TLSCert != "" }
+
+// AnalyticsPath is the analytics database file.
+func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
 
 // DatabasePath is the main database file.
 func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
@@ -117,5 +127,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
 	)
 }

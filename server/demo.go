@@ -5,6 +5,8 @@ import (
 	"html/template"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/widget"
 )
 
 //go:embed demo/*.html
@@ -18,6 +20,7 @@ type demoPage struct {
 	Page      string
 	PublicURL string
 	SiteKey   string
+	Snippet   template.HTML
 }
 
 // demoRoutes serve the example shop of `--demo`: a site with the snippet,
@@ -35,7 +38,8 @@ func (s *Server) demoRoutes() {
 		}
 		c.Type("html")
 		c.Set(fiber.HeaderCacheControl, "no-cache")
-		return demoPages.ExecuteTemplate(c, name+".html", demoPage{Title: title, Page: name, PublicURL: s.cfg.PublicURL, SiteKey: DemoSiteKey})
+		return demoPages.ExecuteTemplate(c, name+".html", demoPage{Title: title, Page: name,
+			PublicURL: s.cfg.PublicURL, SiteKey: DemoSiteKey, Snippet: template.HTML(widget.Snippet(s.cfg.PublicURL, DemoSiteKey))})
 	}
 	s.app.Get("/demo", handler)
 	s.app.Get("/demo/:page", handler)

@@ -53,6 +53,7 @@ func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(cfg.DataDir, "nudge.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)

@@ -20,27 +20,30 @@ const (
 // routeRoles says who may use each API route. A route the router has and this
 // table lacks fails TestRoleMatrix: a new route must state its policy here.
 var routeRoles = map[string][]string{
-	"GET /api/openapi.json":          {public},
-	"POST /api/auth/login":           {public},
-	"POST /api/auth/logout":          {loggedIn},
-	"GET /api/me":                    {loggedIn},
-	"PUT /api/me/password":           {loggedIn},
-	"GET /api/members":               {"owner", "admin", "supervisor"},
-	"POST /api/members":              {"owner", "admin"},
-	"GET /api/members/:userID":       {"owner", "admin", "supervisor"},
-	"PATCH /api/members/:userID":     {"owner", "admin"},
-	"DELETE /api/members/:userID":    {"owner", "admin"},
-	"GET /api/sites":                 {"owner", "admin", "marketer", "supervisor", "agent"},
-	"POST /api/sites":                {"owner", "admin"},
-	"GET /api/sites/:siteID":         {"owner", "admin", "marketer", "supervisor", "agent"},
-	"PATCH /api/sites/:siteID":       {"owner", "admin"},
-	"DELETE /api/sites/:siteID":      {"owner", "admin"},
-	"GET /api/sites/:siteID/secret":  {"owner", "admin"},
-	"POST /api/sites/:siteID/secret": {"owner", "admin"},
-	"GET /api/tokens":                {"owner", "admin"},
-	"POST /api/tokens":               {"owner", "admin"},
-	"DELETE /api/tokens/:tokenID":    {"owner", "admin"},
-	"GET /api/audit":                 {"owner", "admin"},
+	"GET /api/openapi.json":                         {public},
+	"POST /api/auth/login":                          {public},
+	"POST /api/auth/logout":                         {loggedIn},
+	"GET /api/me":                                   {loggedIn},
+	"PUT /api/me/password":                          {loggedIn},
+	"GET /api/members":                              {"owner", "admin", "supervisor"},
+	"POST /api/members":                             {"owner", "admin"},
+	"GET /api/members/:userID":                      {"owner", "admin", "supervisor"},
+	"PATCH /api/members/:userID":                    {"owner", "admin"},
+	"DELETE /api/members/:userID":                   {"owner", "admin"},
+	"GET /api/sites":                                {"owner", "admin", "marketer", "supervisor", "agent"},
+	"POST /api/sites":                               {"owner", "admin"},
+	"GET /api/sites/:siteID":                        {"owner", "admin", "marketer", "supervisor", "agent"},
+	"PATCH /api/sites/:siteID":                      {"owner", "admin"},
+	"DELETE /api/sites/:siteID":                     {"owner", "admin"},
+	"GET /api/sites/:siteID/secret":                 {"owner", "admin"},
+	"POST /api/sites/:siteID/secret":                {"owner", "admin"},
+	"GET /api/sites/:siteID/snippet":                {"owner", "admin", "marketer", "supervisor", "agent"},
+	"GET /api/sites/:siteID/reports/:report":        {"owner", "admin", "marketer", "supervisor"},
+	"DELETE /api/sites/:siteID/visitors/:visitorID": {"owner", "admin"},
+	"GET /api/tokens":                               {"owner", "admin"},
+	"POST /api/tokens":                              {"owner", "admin"},
+	"DELETE /api/tokens/:tokenID":                   {"owner", "admin"},
+	"GET /api/audit":                                {"owner", "admin"},
 }
 
 // apiRoutes lists the router's /api routes as "METHOD /path" (HEAD twins left out).
@@ -77,7 +80,7 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID}}
+	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID, "report": "summary", "visitorID": "v1"}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {

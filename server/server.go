@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/widget"
 )
 
 // Server is the running application.
@@ -31,6 +33,14 @@ type Server struct {
 	log     *slog.Logger
 	app     *fiber.App
 	metrics *metrics
+
+	analytics   *analytics.DB
+	ingest      *analytics.Ingester
+	reports     *analytics.Reports
+	bundle      *widget.Bundle
+	sites       *siteCache
+	collectIP   *keyedLimiter
+	collectSite *keyedLimiter
 }
 
 type metrics struct {
@@ -55,13 +65,45 @@ func newMetrics() *metrics {
 	return m
 }
 
-// New builds the server over an open store. cfg must have passed Validate.
+func (m *metrics) analytics(st *analytics.Stats, queued func() int64) {
+	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	m.reg.MustRegister(
+		counter("nudge_analytics_events_accepted_total", "Events accepted by /collect.", &st.Accepted),
+		counter("nudge_analytics_events_persisted_total", "Events committed to the analytics database.", &st.Persisted),
+		counter("nudge_analytics_events_bots_total", "Events dropped as coming from bots.", &st.Bots),
+		counter("nudge_analytics_identities_unverified_total", "identify calls whose hash did not verify.", &st.Unverified),
+		counter("nudge_analytics_events_refused_full_total", "Events refused because the queue was full (503).", &st.Full),
+		counter("nudge_analytics_events_failed_total", "Events lost to a failed commit.", &st.Failed),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_events_queued", Help: "Events accepted and not yet committed."},
+			func() float64 { return float64(queued()) }),
+	)
+}
+
+// New builds the server over an open store; it opens the analytics database
+// beside it and builds the page-side bundles. cfg must have passed Validate.
+// Close releases what New opened.
 func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	a, err := auth.New(ctx, st, auth.Options{SessionTTL: cfg.SessionTTL})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics()}
+	bundle, err := widget.Build(widget.Sources())
+	if err != nil {
+		return nil, err
+	}
+	adb, err := analytics.Open(ctx, cfg.AnalyticsPath())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
+		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
+		bundle: bundle, sites: newSiteCache(st),
+		collectIP:   newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
+		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
+	}
+	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	fc := fiber.Config{
 		AppName:               "nudge",
 		BodyLimit:             cfg.BodyLimit,
@@ -98,6 +140,7 @@ func (s *Server) routes() {
 	if s.cfg.Demo {
 		s.demoRoutes()
 	}
+	s.pageRoutes()
 
 	api := app.Group("/api", s.consoleHeaders)
 	api.Get("/openapi.json", s.openAPI)
@@ -121,6 +164,9 @@ func (s *Server) routes() {
 	r.Delete("/sites/:siteID", s.authz("sites", "write"), s.deleteSite)
 	r.Get("/sites/:siteID/secret", s.authz("sites", "secret"), s.getSiteSecret)
 	r.Post("/sites/:siteID/secret", s.authz("sites", "secret"), s.rotateSiteSecret)
+	r.Get("/sites/:siteID/snippet", s.authz("sites", "read"), s.snippet)
+	r.Get("/sites/:siteID/reports/:report", s.authz("reports", "read"), s.report)
+	r.Delete("/sites/:siteID/visitors/:visitorID", s.authz("visitors", "erase"), s.eraseVisitor)
 
 	r.Get("/tokens", s.authz("tokens", "read"), s.listTokens)
 	r.Post("/tokens", s.authz("tokens", "write"), s.createToken)
@@ -139,7 +185,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	done := make(chan error, 1)
 	go func() { done <- s.app.Listener(ln) }()
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
-	go s.sweepSessions(ctx)
+	go s.housekeeping(ctx)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)
@@ -154,20 +200,45 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// sweepSessions deletes expired sessions hourly.
-func (s *Server) sweepSessions(ctx context.Context) {
+// Close commits the analytics still queued and closes the analytics
+// database. Call it after Serve returns; the caller closes the main store.
+func (s *Server) Close() error {
+	s.ingest.Close()
+	return s.analytics.Close()
+}
+
+// housekeeping runs hourly: expired sessions go, and raw analytics events
+// older than their site's retention period.
+func (s *Server) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("sweep sessions", "err", err)
-		} else if n > 0 {
-			s.log.Debug("swept sessions", "count", n)
-		}
+		s.Housekeep(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// Housekeep does one round of housekeeping as of now.
+func (s *Server) Housekeep(ctx context.Context, now time.Time) {
+	if n, err := s.st.DeleteExpiredSessions(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.Warn("sweep sessions", "err", err)
+	} else if n > 0 {
+		s.log.Debug("swept sessions", "count", n)
+	}
+	sites, err := s.st.SitesWithRetention(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("retention", "err", err)
+	}
+	for _, st := range sites {
+		cutoff := now.AddDate(0, 0, -st.Settings.RetentionDays)
+		if n, err := analytics.DropEventsBefore(ctx, s.analytics, st.ID, cutoff); err != nil && ctx.Err() == nil {
+			s.log.Warn("retention", "site", st.Key, "err", err)
+		} else if n > 0 {
+			s.log.Info("retention: raw events deleted", "site", st.Key, "events", n, "before", cutoff)
 		}
 	}
 }

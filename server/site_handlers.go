@@ -95,14 +95,20 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.sites.forget(st.Key)
 	return c.JSON(st)
 }
 
 func (s *Server) deleteSite(c *fiber.Ctx) error {
-	p := who(c)
-	if err := s.st.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID")); err != nil {
+	p, id := who(c), param(c, "siteID")
+	st, err := s.st.Site(c.UserContext(), p.Tenant, id)
+	if err != nil {
 		return err
 	}
+	if err := s.st.DeleteSite(c.UserContext(), p.Actor, p.Tenant, id); err != nil {
+		return err
+	}
+	s.sites.forget(st.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -121,5 +127,6 @@ func (s *Server) rotateSiteSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.sites.forget(st.Key)
 	return c.JSON(fiber.Map{"identity_secret": st.IdentitySecret})
 }

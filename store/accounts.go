@@ -408,3 +408,9 @@ func (s *Store) Audit(ctx context.Context, tenantID string, p Page) ([]AuditEntr
 	out, next := trim(p, out, func(e AuditEntry) string { return e.ID })
 	return out, next, nil
 }
+
+// RecordAudit writes an audit row for a change made outside this database
+// (an erasure in the analytics file, for instance).
+func (s *Store) RecordAudit(ctx context.Context, a Actor, tenantID, action, targetType, targetID string, detail any) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return audit(ctx, tx, tenantID, a, action, targetType, targetID, detail) })
+}

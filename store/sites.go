@@ -44,6 +44,16 @@ type SiteSettings struct {
 	ConsentRequired bool `json:"consent_required"`
 	// Cookieless: no visitor id is kept in the browser's storage.
 	Cookieless bool `json:"cookieless"`
+	// RetentionDays: raw analytics events older than this are deleted (0 keeps them).
+	RetentionDays int `json:"retention_days"`
+	// Goals are the conversions the goals report counts.
+	Goals []SiteGoal `json:"goals"`
+}
+
+// SiteGoal is a conversion: a custom event's name, or a page's path.
+type SiteGoal struct {
+	Event string `json:"event,omitempty"`
+	Page  string `json:"page,omitempty"`
 }
 
 // DefaultSiteTheme and DefaultSiteSettings are what a new site starts with.
@@ -101,6 +111,22 @@ func (st *Site) Validate() error {
 	}
 	if st.Theme.Position != "right" && st.Theme.Position != "left" {
 		return &FieldError{"theme.position", `must be "right" or "left"`}
+	}
+	if st.Settings.RetentionDays < 0 || st.Settings.RetentionDays > 3650 {
+		return &FieldError{"settings.retention_days", "0 (keep) to 3650"}
+	}
+	if len(st.Settings.Goals) > 50 {
+		return &FieldError{"settings.goals", "at most 50 goals"}
+	}
+	for _, g := range st.Settings.Goals {
+		switch {
+		case (g.Event == "") == (g.Page == ""):
+			return &FieldError{"settings.goals", "each goal is an event or a page, not both"}
+		case len(g.Event) > 128:
+			return &FieldError{"settings.goals", "an event name has at most 128 bytes"}
+		case g.Page != "" && (!strings.HasPrefix(g.Page, "/") || len(g.Page) > 512):
+			return &FieldError{"settings.goals", "a page is a path starting with /"}
+		}
 	}
 	return nil
 }
@@ -207,6 +233,24 @@ func scanSite(sc interface{ Scan(...any) error }) (Site, error) {
 	}
 	st.CreatedAt, st.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return st, nil
+}
+
+// SitesWithRetention lists every site, of every tenant, that has a retention period.
+func (s *Store) SitesWithRetention(ctx context.Context) ([]Site, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE json_extract(settings, '$.retention_days') > 0 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: sites with retention: %w", err)
+	}
+	defer rows.Close()
+	var out []Site
+	for rows.Next() {
+		st, err := scanSite(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: sites with retention: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
 }
 
 // Site returns a tenant's site by id.

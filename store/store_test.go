@@ -309,3 +309,28 @@ func TestPagination(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteGoalsAndRetention(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	tn, _ := s.CreateTenant(ctx, System, "A")
+	for _, tc := range []struct {
+		settings SiteSettings
+		ok       bool
+	}{
+		{SiteSettings{RetentionDays: 30, Goals: []SiteGoal{{Event: "signup"}, {Page: "/thanks"}}}, true},
+		{SiteSettings{RetentionDays: -1}, false},
+		{SiteSettings{Goals: []SiteGoal{{Event: "a", Page: "/b"}}}, false},
+		{SiteSettings{Goals: []SiteGoal{{}}}, false},
+		{SiteSettings{Goals: []SiteGoal{{Page: "thanks"}}}, false},
+	} {
+		_, err := s.CreateSite(ctx, System, Site{TenantID: tn.ID, Name: "x", Theme: DefaultSiteTheme, Settings: tc.settings})
+		if (err == nil) != tc.ok {
+			t.Errorf("settings %+v: %v", tc.settings, err)
+		}
+	}
+	list, err := s.SitesWithRetention(ctx)
+	if err != nil || len(list) != 1 || list[0].Settings.RetentionDays != 30 || len(list[0].Settings.Goals) != 2 {
+		t.Fatalf("SitesWithRetention = %+v, %v", list, err)
+	}
+}

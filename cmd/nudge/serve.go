@@ -35,6 +35,8 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.IntVar(&c.BodyLimit, "body-limit", c.BodyLimit, "largest request body in bytes ("+envName("body-limit")+")")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a console session ends ("+envName("session-ttl")+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
+	fs.Float64Var(&c.CollectIPRate, "collect-ip-rate", c.CollectIPRate, "analytics requests per second per client IP, bursts of 5 s; 0 is unlimited ("+envName("collect-ip-rate")+")")
+	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
@@ -79,6 +81,8 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	// After Serve: the queued analytics are committed before the files close.
+	defer srv.Close()
 	if err := srv.Bootstrap(ctx, stdout); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/widget"
+)
+
+// tenantSite finds the request tenant's site named by :siteID, which may be
+// the site's id or its public key.
+func (s *Server) tenantSite(c *fiber.Ctx) (store.Site, error) {
+	p, ref := who(c), param(c, "siteID")
+	ctx := c.UserContext()
+	st, err := s.st.Site(ctx, p.Tenant, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		st, err = s.st.SiteByKey(ctx, ref)
+		if err == nil && st.TenantID != p.Tenant {
+			return store.Site{}, errNotFound
+		}
+	}
+	return st, err
+}
+
+// snippet gives what a site owner pastes, and the CSP a site with a policy needs.
+func (s *Server) snippet(c *fiber.Ctx) error {
+	st, err := s.tenantSite(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{
+		"snippet":    widget.Snippet(s.cfg.PublicURL, st.Key),
+		"csp":        widget.CSP(s.cfg.PublicURL),
+		"loader_url": s.cfg.PublicURL + "/l/" + st.Key + ".js",
+	})
+}
+
+var devices = map[string]bool{"desktop": true, "mobile": true, "tablet": true, "other": true}
+
+// reportQuery reads the range (site time zone; default the last 30 days) and filters.
+func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
+	loc, err := time.LoadLocation(st.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	today := time.Now().In(loc).Format(time.DateOnly)
+	q := analytics.Query{SiteID: st.ID, To: c.Query("to", today)}
+	to, err := time.Parse(time.DateOnly, q.To)
+	if err != nil {
+		return q, errBadRequest("invalid_query", "to must be a date, YYYY-MM-DD", "to")
+	}
+	q.From = c.Query("from", to.AddDate(0, 0, -29).Format(time.DateOnly))
+	from, err := time.Parse(time.DateOnly, q.From)
+	if err != nil {
+		return q, errBadRequest("invalid_query", "from must be a date, YYYY-MM-DD", "from")
+	}
+	if from.After(to) || to.Sub(from) > 3660*24*time.Hour {
+		return q, errBadRequest("invalid_query", "from must be on or before to, at most ten years apart", "from")
+	}
+	q.Page, q.Source, q.Device = strings.Clone(c.Query("page")), strings.Clone(c.Query("source")), strings.Clone(c.Query("device"))
+	if q.Page != "" && (!strings.HasPrefix(q.Page, "/") || len(q.Page) > 512) {
+		return q, errBadRequest("invalid_query", "page is a path starting with /", "page")
+	}
+	if len(q.Source) > 253 {
+		return q, errBadRequest("invalid_query", "source is too long", "source")
+	}
+	if q.Device != "" && !devices[q.Device] {
+		return q, errBadRequest("invalid_query", "device is desktop, mobile, tablet or other", "device")
+	}
+	return q, nil
+}
+
+// report answers /api/sites/:siteID/reports/:report.
+func (s *Server) report(c *fiber.Ctx) error {
+	st, err := s.tenantSite(c)
+	if err != nil {
+		return err
+	}
+	name := c.Params("report")
+	if _, ok := analytics.Dimensions[name]; !ok && !reportNames[name] {
+		return &apiError{Status: fiber.StatusNotFound, Code: "not_found", Message: "no report named " + strconv.Quote(name)}
+	}
+	ctx := c.UserContext()
+	if name == "realtime" {
+		rt, err := s.reports.Realtime(ctx, st.ID, time.Now())
+		if err != nil {
+			return err
+		}
+		return c.JSON(rt)
+	}
+	q, err := reportQuery(c, st)
+	if err != nil {
+		return err
+	}
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 1000 {
+			return errBadRequest("invalid_query", "limit must be 1 to 1000", "limit")
+		}
+	}
+	out := fiber.Map{"site": st.Key, "from": q.From, "to": q.To}
+	var items any
+	switch name {
+	case "summary":
+		sum, err := s.reports.Summary(ctx, q)
+		if err != nil {
+			return err
+		}
+		out["visitors"], out["visits"], out["pageviews"] = sum.Visitors, sum.Visits, sum.Pageviews
+		out["views_per_visit"], out["bounce_rate"], out["visit_duration"] = sum.ViewsPerVisit, sum.BounceRate, sum.VisitDuration
+		return c.JSON(out)
+	case "timeseries":
+		interval := c.Query("interval", "day")
+		if interval != "day" && interval != "hour" {
+			return errBadRequest("invalid_query", "interval is day or hour", "interval")
+		}
+		if from, _ := time.Parse(time.DateOnly, q.From); interval == "hour" && from.AddDate(0, 0, 31).Format(time.DateOnly) < q.To {
+			return errBadRequest("invalid_query", "an hourly series spans at most 31 days", "interval")
+		}
+		out["interval"] = interval
+		items, err = s.reports.Timeseries(ctx, q, interval)
+	case "pages":
+		items, err = s.reports.Pages(ctx, q, limit)
+	case "events":
+		if ev := c.Query("name"); ev != "" {
+			out["name"] = ev
+			items, err = s.reports.EventProperties(ctx, q, strings.Clone(ev), limit)
+		} else {
+			items, err = s.reports.Events(ctx, q, limit)
+		}
+	case "goals":
+		goals := make([]analytics.Goal, len(st.Settings.Goals))
+		for i, g := range st.Settings.Goals {
+			goals[i] = analytics.Goal{Event: g.Event, Page: g.Page}
+		}
+		items, err = s.reports.Goals(ctx, q, goals)
+	default:
+		items, err = s.reports.Breakdown(ctx, q, name, limit)
+	}
+	if err != nil {
+		return err
+	}
+	out["items"] = items
+	return c.JSON(out)
+}
+
+var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": true, "events": true, "goals": true, "realtime": true}
+
+// eraseVisitor deletes one visitor's analytics data (by visitor id or
+// identified user id) from raw events and rollups.
+func (s *Server) eraseVisitor(c *fiber.Ctx) error {
+	st, err := s.tenantSite(c)
+	if err != nil {
+		return err
+	}
+	id := param(c, "visitorID")
+	if id == "" || len(id) > 128 {
+		return errBadRequest("invalid", "a visitor or user id of at most 128 bytes", "visitorID")
+	}
+	ctx := c.UserContext()
+	// Events still queued for this visitor must not land after the erasure.
+	if err := s.ingest.Flush(ctx); err != nil {
+		return err
+	}
+	n, err := analytics.Erase(ctx, s.analytics, st.ID, id)
+	if err != nil {
+		return err
+	}
+	p := who(c)
+	if err := s.st.RecordAudit(ctx, p.Actor, p.Tenant, "visitor.erase", "site", st.ID, map[string]any{"visitor": id, "events": n}); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"deleted_events": n})
+}

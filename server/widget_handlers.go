@@ -1,0 +1,181 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/widget"
+)
+
+// pageRoutes are what a site's pages call: the loader, the modules, the site
+// configuration and the collector. They carry no console headers: any allowed
+// site must be able to load them.
+func (s *Server) pageRoutes() {
+	s.app.Get("/l/:file", s.loader)
+	s.app.Get("/w/:file", s.module)
+	s.app.Get("/config/:key", s.siteConfig)
+	s.app.Options("/config/:key", s.preflight)
+	s.app.Post("/collect", s.collect)
+	s.app.Options("/collect", s.preflight)
+}
+
+// sendBundle answers with a precompressed bundle, honouring If-None-Match.
+func sendBundle(c *fiber.Ctx, f *widget.File, cacheControl string) error {
+	c.Set(fiber.HeaderCacheControl, cacheControl)
+	c.Set(fiber.HeaderETag, f.ETag)
+	c.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
+	c.Set(fiber.HeaderContentType, f.ContentType)
+	c.Set(fiber.HeaderAccessControlAllowOrigin, "*") // public code, the same for every site
+	c.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if c.Get(fiber.HeaderIfNoneMatch) == f.ETag {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	accept := c.Get(fiber.HeaderAcceptEncoding)
+	switch {
+	case strings.Contains(accept, "br"):
+		c.Set(fiber.HeaderContentEncoding, "br")
+		return c.Send(f.Brotli)
+	case strings.Contains(accept, "gzip"):
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		return c.Send(f.Gzip)
+	}
+	return c.Send(f.Body)
+}
+
+// loader serves /l/{siteKey}.js: short caching, so that a new release reaches
+// pages within minutes while its modules stay cached for a year.
+func (s *Server) loader(c *fiber.Ctx) error {
+	key, ok := strings.CutSuffix(c.Params("file"), ".js")
+	if !ok {
+		return errNotFound
+	}
+	site, err := s.sites.get(c.UserContext(), key)
+	if err != nil {
+		return err
+	}
+	if site == nil {
+		c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+		return c.Status(fiber.StatusNotFound).SendString("/* nudge: unknown site key */\n")
+	}
+	return sendBundle(c, s.bundle.Loader, "public, max-age=300")
+}
+
+func (s *Server) module(c *fiber.Ctx) error {
+	f, ok := s.bundle.Files[c.Params("file")]
+	if !ok {
+		return errNotFound
+	}
+	return sendBundle(c, f, "public, max-age=31536000, immutable")
+}
+
+// allowedSite finds a site by key and checks the browser's Origin against its
+// allowed origins, setting the CORS headers when it passes.
+func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
+	site, err := s.sites.get(c.UserContext(), key)
+	if err != nil {
+		return nil, err
+	}
+	if site == nil {
+		return nil, &apiError{Status: fiber.StatusNotFound, Code: "unknown_site", Message: "no site has this key"}
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	c.Vary(fiber.HeaderOrigin)
+	if !site.AllowsOrigin(origin) {
+		return nil, &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "this origin is not allowed for the site"}
+	}
+	c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+	return site, nil
+}
+
+// preflight answers CORS preflights of allowed origins.
+func (s *Server) preflight(c *fiber.Ctx) error {
+	origin := c.Get(fiber.HeaderOrigin)
+	if key := c.Params("key"); key != "" {
+		if _, err := s.allowedSite(c, key); err != nil {
+			return err
+		}
+	} else if origin == "" {
+		return errCrossOrigin
+	} else {
+		// /collect names its site in the body: allow the preflight, check the POST.
+		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Vary(fiber.HeaderOrigin)
+	}
+	c.Set(fiber.HeaderAccessControlAllowMethods, "GET, POST")
+	c.Set(fiber.HeaderAccessControlAllowHeaders, fiber.HeaderContentType)
+	c.Set(fiber.HeaderAccessControlMaxAge, "86400")
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// pageConfig is what the loader learns of a site. Later it carries the published rules.
+type pageConfig struct {
+	Key        string `json:"key"`
+	DNT        bool   `json:"dnt"`
+	Consent    bool   `json:"consent"`
+	Cookieless bool   `json:"cookieless"`
+}
+
+func (s *Server) siteConfig(c *fiber.Ctx) error {
+	site, err := s.allowedSite(c, c.Params("key"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	return c.JSON(pageConfig{Key: site.Key, DNT: site.Settings.RespectDNT, Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless})
+}
+
+// collect takes a batch of events from a page.
+func (s *Server) collect(c *fiber.Ctx) error {
+	now := time.Now()
+	ip := c.IP()
+	if !s.collectIP.allow(ip, now) {
+		return s.tooMany(c, "too many requests from this address")
+	}
+	body := c.Body()
+	if len(body) > analytics.MaxBody {
+		return &apiError{Status: fiber.StatusRequestEntityTooLarge, Code: "too_large", Message: "a batch has at most 64 KiB"}
+	}
+	b, err := analytics.DecodeBatch(body)
+	var ie *analytics.InputError
+	if errors.As(err, &ie) {
+		status, code := fiber.StatusBadRequest, "invalid"
+		if ie.Field == "body" {
+			code = "invalid_json"
+			if strings.Contains(ie.Message, "UTF-8") {
+				code = "invalid_utf8"
+			}
+		}
+		if ie.TooMany {
+			status, code = fiber.StatusRequestEntityTooLarge, "too_many_events"
+		}
+		return &apiError{Status: status, Code: code, Message: ie.Error(), Field: ie.Field}
+	}
+	site, err := s.allowedSite(c, strings.Clone(b.Site))
+	if err != nil {
+		return err
+	}
+	if !s.collectSite.allow(site.ID, now) {
+		return s.tooMany(c, "too many requests for this site")
+	}
+	res, err := s.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent), Now: now})
+	if errors.Is(err, analytics.ErrFull) || errors.Is(err, analytics.ErrClosed) {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
+	}
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"accepted": res.Accepted})
+}
+
+func (s *Server) tooMany(c *fiber.Ctx, msg string) error {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(1))
+	return &apiError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: msg}
+}
