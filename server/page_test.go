@@ -1,0 +1,322 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/store"
+)
+
+const shopOrigin = "https://shop.example.com"
+const desktopUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+
+// pageFixture is a tenant with a site whose pages live on shopOrigin.
+func pageFixture(t *testing.T, edit ...func(*Config)) (*harness, store.Site, *client) {
+	h := newHarness(t, edit...)
+	tn, _ := h.tenant("Acme")
+	site, err := h.st.CreateSite(context.Background(), store.System, store.Site{TenantID: tn.ID, Key: "shop", Name: "Shop",
+		AllowedOrigins: []string{shopOrigin}, TimeZone: "Europe/Paris", Theme: store.DefaultSiteTheme, Settings: store.DefaultSiteSettings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, site, h.login("marketer@acme.test", "password-marketer")
+}
+
+func pageRequest(method, path, origin, body string) *http.Request {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, "http://localhost:8080"+path, r)
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	}
+	req.Header.Set("User-Agent", desktopUA)
+	return req
+}
+
+func TestLoaderAndModules(t *testing.T) {
+	h, _, _ := pageFixture(t)
+	req := pageRequest("GET", "/l/shop.js", "", "")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	res := h.do(req)
+	if res.Status != 200 || res.Header.Get("Content-Encoding") != "br" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/javascript") ||
+		res.Header.Get("Cache-Control") != "public, max-age=300" || res.Header.Get("X-Frame-Options") != "" {
+		t.Fatalf("loader: %d %v", res.Status, res.Header)
+	}
+	body, _ := io.ReadAll(brotli.NewReader(bytes.NewReader(res.Body)))
+	if !bytes.Contains(body, []byte(`"/w/analytics.`)) {
+		t.Fatalf("the loader does not name the analytics module: %.300s", body)
+	}
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	if res := h.do(req); res.Status != 304 {
+		t.Fatalf("If-None-Match: %d", res.Status)
+	}
+	for _, f := range h.srv.bundle.Files {
+		req := pageRequest("GET", "/w/"+f.Name, "", "")
+		req.Header.Set("Accept-Encoding", "gzip")
+		res := h.do(req)
+		zr, err := gzip.NewReader(bytes.NewReader(res.Body))
+		if res.Status != 200 || err != nil || !strings.Contains(res.Header.Get("Cache-Control"), "immutable") || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s: %d %v %v", f.Name, res.Status, err, res.Header)
+		}
+		plain, _ := io.ReadAll(zr)
+		if !bytes.Equal(plain, f.Body) {
+			t.Fatalf("%s: gzip body differs", f.Name)
+		}
+	}
+	if res := h.do(pageRequest("GET", "/l/nope.js", "", "")); res.Status != 404 {
+		t.Fatalf("unknown key: %d", res.Status)
+	}
+	if res := h.do(pageRequest("GET", "/l/shop", "", "")); res.Status != 404 {
+		t.Fatalf("loader without .js: %d", res.Status)
+	}
+	if res := h.do(pageRequest("GET", "/w/analytics.0000000000.js", "", "")); res.Status != 404 {
+		t.Fatalf("unknown module: %d", res.Status)
+	}
+}
+
+func TestSiteConfigChecksOrigin(t *testing.T) {
+	h, site, _ := pageFixture(t)
+	res := h.do(pageRequest("GET", "/config/shop", shopOrigin, ""))
+	if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin || !strings.Contains(res.Header.Get("Vary"), "Origin") {
+		t.Fatalf("allowed origin: %d %v", res.Status, res.Header)
+	}
+	if cfg := res.json(t); cfg["key"] != "shop" || cfg["dnt"] != true || cfg["cookieless"] != false {
+		t.Fatalf("config %v", cfg)
+	}
+	if strings.Contains(string(res.Body), site.IdentitySecret) || strings.Contains(string(res.Body), site.ID) {
+		t.Fatal("the public config leaks the secret or the id")
+	}
+	for origin, want := range map[string]int{"https://evil.example": 403, "": 403, "http://shop.example.com": 403, "null": 403} {
+		res := h.do(pageRequest("GET", "/config/shop", origin, ""))
+		if res.Status != want || res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("origin %q: %d %v", origin, res.Status, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	if res := h.do(pageRequest("GET", "/config/nope", shopOrigin, "")); res.Status != 404 || res.errorCode(t) != "unknown_site" {
+		t.Fatalf("unknown key: %d", res.Status)
+	}
+	if res := h.do(pageRequest("OPTIONS", "/config/shop", shopOrigin, "")); res.Status != 204 || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin {
+		t.Fatalf("preflight: %d %v", res.Status, res.Header)
+	}
+	// A change of allowed origins through the API applies at once.
+	admin := h.login("admin@acme.test", "password-admin")
+	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"allowed_origins": []string{"https://other.example"}})
+	if res := h.do(pageRequest("GET", "/config/shop", shopOrigin, "")); res.Status != 403 {
+		t.Fatalf("a removed origin still passes: %d", res.Status)
+	}
+}
+
+func batch(site, visitor, visit string, events ...string) string {
+	return fmt.Sprintf(`{"site":%q,"visitor":%q,"visit":%q,"visit_n":1,"lang":"en-GB","screen":"1440x900","events":[%s]}`, site, visitor, visit, strings.Join(events, ","))
+}
+
+func pageview(path string) string {
+	return fmt.Sprintf(`{"type":"pageview","url":"https://shop.example.com%s","ref":"https://www.google.com/","title":"T"}`, path)
+}
+
+func (h *harness) analyticsRows(t *testing.T) int {
+	t.Helper()
+	if err := h.srv.ingest.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.srv.analytics.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCollect(t *testing.T) {
+	h, _, _ := pageFixture(t)
+	res := h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v1", "s1", pageview("/"), pageview("/pricing"))))
+	if res.Status != 202 || res.json(t)["accepted"] != float64(2) || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin {
+		t.Fatalf("collect: %d %s %v", res.Status, res.Body, res.Header)
+	}
+	if n := h.analyticsRows(t); n != 2 {
+		t.Fatalf("%d events stored; want 2", n)
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = pageview("/")
+	}
+	for _, tc := range []struct {
+		name, origin, body string
+		status             int
+		code               string
+	}{
+		{"foreign origin", "https://evil.example", batch("shop", "v1", "s1", pageview("/")), 403, "origin_not_allowed"},
+		{"no origin", "", batch("shop", "v1", "s1", pageview("/")), 403, "origin_not_allowed"},
+		{"unknown site", shopOrigin, batch("nope", "v1", "s1", pageview("/")), 404, "unknown_site"},
+		{"malformed", shopOrigin, `{"site":"shop",`, 400, "invalid_json"},
+		{"unknown field", shopOrigin, `{"site":"shop","visit":"s","evil":1,"events":[]}`, 400, "invalid_json"},
+		{"invalid UTF-8", shopOrigin, "{\"site\":\"shop\xff\"}", 400, "invalid_utf8"},
+		{"bad event", shopOrigin, batch("shop", "v1", "s1", `{"type":"pageview","url":"javascript:alert(1)"}`), 400, "invalid"},
+		{"too many events", shopOrigin, batch("shop", "v1", "s1", many...), 413, "too_many_events"},
+		{"oversized", shopOrigin, batch("shop", "v1", "s1", `{"type":"pageview","url":"https://shop.example.com/","title":"`+strings.Repeat("x", 70<<10)+`"}`), 413, "too_large"},
+	} {
+		res := h.do(pageRequest("POST", "/collect", tc.origin, tc.body))
+		if res.Status != tc.status || res.errorCode(t) != tc.code {
+			t.Errorf("%s: %d %.200s; want %d %s", tc.name, res.Status, res.Body, tc.status, tc.code)
+		}
+		if tc.status == 403 && res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: CORS granted", tc.name)
+		}
+	}
+	bot := pageRequest("POST", "/collect", shopOrigin, batch("shop", "b1", "b1", pageview("/")))
+	bot.Header.Set("User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)")
+	if res := h.do(bot); res.Status != 202 {
+		t.Fatalf("bot: %d", res.Status)
+	}
+	if n := h.analyticsRows(t); n != 2 {
+		t.Fatalf("%d events stored after bad input and a bot; want still 2", n)
+	}
+}
+
+func TestCollectRateLimits(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1 })
+	var limited *response
+	for i := range 20 {
+		res := h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", fmt.Sprint("s", i), pageview("/"))))
+		if res.Status == 429 {
+			limited = &res
+			break
+		}
+	}
+	if limited == nil || limited.Header.Get("Retry-After") == "" || limited.errorCode(t) != "rate_limited" {
+		t.Fatalf("no 429 with Retry-After after 20 requests at 1/s: %+v", limited)
+	}
+}
+
+func TestReportsAPI(t *testing.T) {
+	h, site, marketer := pageFixture(t)
+	h.tenant("Beta")
+	for i := range 3 {
+		h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", fmt.Sprint("v", i), fmt.Sprint("s", i), pageview("/"), pageview("/billing"),
+			`{"type":"event","name":"signup","url":"https://shop.example.com/billing","props":{"plan":"green"}}`)))
+	}
+	h.analyticsRows(t)
+	today := time.Now().In(mustZone("Europe/Paris")).Format(time.DateOnly)
+	res := marketer.call("GET", "/api/sites/shop/reports/summary?from="+today+"&to="+today, nil)
+	sum := res.json(t)
+	if res.Status != 200 || sum["visitors"] != float64(3) || sum["pageviews"] != float64(6) || sum["bounce_rate"] != float64(0) || sum["visit_duration"] == nil {
+		t.Fatalf("summary by key: %d %s", res.Status, res.Body)
+	}
+	if res := marketer.call("GET", "/api/sites/"+site.ID+"/reports/summary", nil); res.json(t)["visits"] != float64(3) {
+		t.Fatalf("summary by id, default range: %s", res.Body)
+	}
+	for report, want := range map[string]string{"pages": "/billing", "sources": "Google", "referrers": "google.com", "devices": "desktop",
+		"browsers": "Chrome", "os": "Windows", "languages": "en-GB", "entry_pages": "/", "exit_pages": "/billing", "events": "signup",
+		"events?name=signup": "plan=green", "screens": "1440x900"} {
+		path, query, _ := strings.Cut(report, "?")
+		res := marketer.call("GET", "/api/sites/shop/reports/"+path+"?"+query, nil)
+		items, _ := res.json(t)["items"].([]any)
+		if res.Status != 200 || len(items) == 0 || !strings.Contains(string(res.Body), `"value":"`+want+`"`) {
+			t.Errorf("%s: %d %s", report, res.Status, res.Body)
+		}
+	}
+	if ts := marketer.call("GET", "/api/sites/shop/reports/timeseries?interval=hour&from="+today+"&to="+today, nil).json(t); len(ts["items"].([]any)) != 24 {
+		t.Errorf("hourly series: %v", ts)
+	}
+	if rt := marketer.call("GET", "/api/sites/shop/reports/realtime", nil).json(t); rt["visitors"] != float64(3) {
+		t.Errorf("realtime: %v", rt)
+	}
+	admin := h.login("admin@acme.test", "password-admin")
+	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"respect_dnt": true, "goals": []map[string]string{{"event": "signup"}, {"page": "/nowhere"}}}})
+	goals := marketer.call("GET", "/api/sites/shop/reports/goals", nil)
+	if !strings.Contains(string(goals.Body), `"event":"signup","visitors":3,"conversion_rate":100`) {
+		t.Errorf("goals: %s", goals.Body)
+	}
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"summary?from=yesterday", 400},
+		{"summary?from=2026-12-01&to=2026-11-01", 400},
+		{"summary?from=2000-01-01&to=2026-01-01", 400},
+		{"timeseries?interval=minute", 400},
+		{"timeseries?interval=hour&from=2026-01-01&to=2026-03-01", 400},
+		{"summary?device=fridge", 400},
+		{"summary?page=nowhere", 400},
+		{"pages?limit=0", 400},
+		{"passwords", 404},
+	} {
+		if res := marketer.call("GET", "/api/sites/shop/reports/"+tc.query, nil); res.Status != tc.status {
+			t.Errorf("%s: %d %s; want %d", tc.query, res.Status, res.Body, tc.status)
+		}
+	}
+	beta := h.login("owner@beta.test", "password-owner")
+	if res := beta.call("GET", "/api/sites/shop/reports/summary", nil); res.Status != 404 {
+		t.Fatalf("another tenant reads the report by key: %d", res.Status)
+	}
+	agent := h.login("agent@acme.test", "password-agent")
+	if res := agent.call("GET", "/api/sites/shop/reports/summary", nil); res.Status != 403 {
+		t.Fatalf("agent reads reports: %d", res.Status)
+	}
+	snip := marketer.call("GET", "/api/sites/shop/snippet", nil).json(t)
+	if !strings.Contains(snip["snippet"].(string), `"shop","http://localhost:8080"`) || !strings.Contains(snip["csp"].(string), "connect-src http://localhost:8080") {
+		t.Fatalf("snippet: %v", snip)
+	}
+}
+
+func mustZone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func TestEraseVisitorAPI(t *testing.T) {
+	h, site, marketer := pageFixture(t)
+	hash := analytics.IdentityHash(site.IdentitySecret, "user-7")
+	identify := fmt.Sprintf(`{"type":"identify","url":"https://shop.example.com/","user":{"id":"user-7","email":"x@y.z"},"hash":%q}`, hash)
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "phone", "p1", pageview("/"), identify)))
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "other", "o1", pageview("/"))))
+	if res := marketer.call("DELETE", "/api/sites/shop/visitors/user-7", nil); res.Status != 403 {
+		t.Fatalf("marketer erases: %d", res.Status)
+	}
+	admin := h.login("admin@acme.test", "password-admin")
+	res := admin.call("DELETE", "/api/sites/shop/visitors/user-7", nil)
+	if res.Status != 200 || res.json(t)["deleted_events"] != float64(2) {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	if n := h.analyticsRows(t); n != 1 {
+		t.Fatalf("%d events left; want the other visitor's 1", n)
+	}
+	if audit := admin.call("GET", "/api/audit?limit=1", nil); !strings.Contains(string(audit.Body), "visitor.erase") {
+		t.Fatalf("erasure not audited: %s", audit.Body)
+	}
+}
+
+func TestRetentionHousekeeping(t *testing.T) {
+	h, site, _ := pageFixture(t)
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s", pageview("/"))))
+	h.analyticsRows(t)
+	h.srv.analytics.W.Exec(`UPDATE events SET ts = ?`, time.Now().AddDate(0, 0, -40).UnixMilli())
+	h.srv.Housekeep(context.Background(), time.Now())
+	if n := h.analyticsRows(t); n != 1 {
+		t.Fatal("events dropped without a retention setting")
+	}
+	admin := h.login("admin@acme.test", "password-admin")
+	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"respect_dnt": true, "retention_days": 30}})
+	h.srv.Housekeep(context.Background(), time.Now())
+	if n := h.analyticsRows(t); n != 0 {
+		t.Fatalf("%d events older than the retention period left", n)
+	}
+}
+
