@@ -1,0 +1,79 @@
+package widget
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// TestPageSideInNode runs the JS tests (test/*.test.ts, Node's test runner)
+// against the real bundles: the stub, the loader and the modules, each run in
+// a fake browser. Go bundles the tests with esbuild, so `go test ./...`
+// covers the page side too.
+func TestPageSideInNode(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed: the page-side tests need Node.js 20 or later")
+	}
+	dir := t.TempDir()
+	b, err := Build(Sources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, body []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("loader.js", b.Loader.Body)
+	for name, f := range b.Files {
+		if m, _, ok := strings.Cut(name, "."); ok && strings.HasSuffix(name, ".js") {
+			write(m+".js", f.Body)
+		}
+	}
+	snippet := Snippet("http://localhost:8080", "shop")
+	stub := snippet[strings.Index(snippet, ">")+1 : strings.LastIndex(snippet, "</script>")]
+	write("stub.js", []byte(stub))
+
+	entries, _ := filepath.Glob("test/*.test.ts")
+	if len(entries) == 0 {
+		t.Fatal("no test/*.test.ts")
+	}
+	res := api.Build(api.BuildOptions{
+		EntryPoints: entries,
+		Bundle:      true,
+		Write:       true,
+		Outdir:      filepath.Join(dir, "tests"),
+		Platform:    api.PlatformNode,
+		Format:      api.FormatCommonJS,
+		Target:      api.ES2022,
+		LogLevel:    api.LogLevelSilent,
+	})
+	for _, e := range res.Errors {
+		loc := ""
+		if e.Location != nil {
+			loc = fmt.Sprintf("%s:%d: ", e.Location.File, e.Location.Line)
+		}
+		t.Errorf("bundle tests: %s%s", loc, e.Text)
+	}
+	if t.Failed() {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "tests", "*.test.js"))
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
+	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node --test:\n%s", out)
+	if err != nil {
+		t.Fatalf("the page-side tests failed: %v", err)
+	}
+	if !strings.Contains(string(out), "pass") {
+		t.Fatal("node ran no test")
+	}
+}
+
