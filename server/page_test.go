@@ -319,4 +319,3 @@ func TestRetentionHousekeeping(t *testing.T) {
 		t.Fatalf("%d events older than the retention period left", n)
 	}
 }
-

@@ -76,4 +76,3 @@ func TestPageSideInNode(t *testing.T) {
 		t.Fatal("node ran no test")
 	}
 }
-
