@@ -57,8 +57,17 @@ func startServer(t *testing.T) string {
 	return cfg.PublicURL
 }
 
+// desktopUA replaces headless Chromium's own user agent, which nudge rightly
+// counts as a bot.
+const desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+
+// browserOpts shape the browser a test starts.
+type browserOpts struct {
+	doNotTrack bool // the profile sends Do Not Track
+}
+
 // browser starts headless Chromium with the flags this closed network needs.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T, o ...browserOpts) context.Context {
 	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -70,11 +79,17 @@ func browser(t *testing.T) context.Context {
 	if path == "" {
 		t.Fatal("chromium is not installed: run `make e2e-deps` (make test does)")
 	}
+	profile := t.TempDir()
+	if len(o) > 0 && o[0].doNotTrack {
+		os.MkdirAll(filepath.Join(profile, "Default"), 0o755)
+		os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(`{"enable_do_not_track": true}`), 0o644)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
+		chromedp.UserAgent(desktopUA),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),

@@ -107,6 +107,12 @@ func TestSiteConfigChecksOrigin(t *testing.T) {
 			t.Errorf("origin %q: %d %v", origin, res.Status, res.Header.Get("Access-Control-Allow-Origin"))
 		}
 	}
+	// A same-origin page (no Origin header) counts as the server's own origin.
+	sameOrigin := pageRequest("GET", "/config/shop", "", "")
+	sameOrigin.Header.Set("Sec-Fetch-Site", "same-origin")
+	if res := h.do(sameOrigin); res.Status != 403 {
+		t.Fatalf("same-origin request for a site that does not allow this server: %d", res.Status)
+	}
 	if res := h.do(pageRequest("GET", "/config/nope", shopOrigin, "")); res.Status != 404 || res.errorCode(t) != "unknown_site" {
 		t.Fatalf("unknown key: %d", res.Status)
 	}

@@ -86,6 +86,11 @@ func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
 		return nil, &apiError{Status: fiber.StatusNotFound, Code: "unknown_site", Message: "no site has this key"}
 	}
 	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" && c.Get("Sec-Fetch-Site") == "same-origin" {
+		// Browsers send no Origin on a same-origin GET: the page is on this
+		// server's own origin (the demo shop), which must still be allowed.
+		origin = s.cfg.PublicURL
+	}
 	c.Vary(fiber.HeaderOrigin)
 	if !site.AllowsOrigin(origin) {
 		return nil, &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "this origin is not allowed for the site"}

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// owner logs the demo owner in over HTTP and returns a GET helper for the API.
+func owner(t *testing.T, url string) func(path string) map[string]any {
+	res, err := http.Post(url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"`+demoPassword+`"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("login: %v %v", res, err)
+	}
+	cookie := strings.Split(res.Header.Get("Set-Cookie"), ";")[0]
+	return func(path string) map[string]any {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.Header.Set("Cookie", cookie)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+		}
+		return m
+	}
+}
+
+// loaded waits until the loader has run and the analytics module has loaded.
+func loaded(t *testing.T, ctx context.Context, analytics bool) {
+	t.Helper()
+	expr := `!!(window.nudge && window.nudge.l)`
+	if analytics {
+		expr += ` && !!document.querySelector('script[src*="/w/analytics."]')`
+	}
+	for range 100 {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page side did not load (%s)", expr)
+}
+
+func values(m map[string]any) []string {
+	var out []string
+	items, _ := m["items"].([]any)
+	for _, it := range items {
+		out = append(out, it.(map[string]any)["value"].(string))
+	}
+	return out
+}
+
+// TestAnalyticsOnTheDemoShop browses the demo shop in Chromium: the snippet
+// loads, pageviews (a single-page navigation among them) and a custom event
+// reach the collector, and the reports show them.
+func TestAnalyticsOnTheDemoShop(t *testing.T) {
+	url := startServer(t)
+	ctx := browser(t)
+	api := owner(t, url)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	loaded(t, ctx, true)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/demo/pricing"]`)), chromedp.WaitVisible(chromedp.CSS(".plans"))); err != nil {
+		t.Fatal(err)
+	}
+	loaded(t, ctx, true)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`nudge('track', 'signup', {plan: 'green'}), true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/demo/billing"]`)), chromedp.WaitVisible(chromedp.CSS("table"))); err != nil {
+		t.Fatal(err)
+	}
+	loaded(t, ctx, true)
+	// A single-page navigation: history.pushState counts as a pageview.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`history.pushState({}, '', '/demo/checkout'), true`)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "demo-billing")
+
+	var pages, events []string
+	var sum map[string]any
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		pages = values(api("/api/sites/demo/reports/pages"))
+		events = values(api("/api/sites/demo/reports/events"))
+		sum = api("/api/sites/demo/reports/summary")
+		if len(pages) == 4 && len(events) == 1 {
+			break
+		}
+	}
+	for _, p := range []string{"/demo", "/demo/pricing", "/demo/billing", "/demo/checkout"} {
+		if !strings.Contains(strings.Join(pages, " "), p) {
+			t.Errorf("page %s missing from the report: %v", p, pages)
+		}
+	}
+	if len(events) != 1 || events[0] != "signup" {
+		t.Errorf("events report: %v", events)
+	}
+	if sum["visitors"] != float64(1) || sum["visits"] != float64(1) || sum["pageviews"] != float64(4) {
+		t.Errorf("summary: %v", sum)
+	}
+	if props := values(api("/api/sites/demo/reports/events?name=signup")); len(props) != 1 || props[0] != "plan=green" {
+		t.Errorf("signup properties: %v", props)
+	}
+	if devices := values(api("/api/sites/demo/reports/browsers")); len(devices) != 1 || devices[0] != "Chrome" {
+		t.Errorf("browsers: %v", devices)
+	}
+}
+
+// TestDoNotTrackStoresNothing browses with a profile that sends Do Not Track:
+// the analytics module never loads, nothing is kept in the browser, and the
+// reports stay empty.
+func TestDoNotTrackStoresNothing(t *testing.T) {
+	url := startServer(t)
+	ctx := browser(t, browserOpts{doNotTrack: true})
+	api := owner(t, url)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	dnt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(navigator.doNotTrack)`))
+	if err != nil || dnt != "1" {
+		t.Fatalf("the profile does not send Do Not Track: %q %v", dnt, err)
+	}
+	loaded(t, ctx, false)
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="/demo/pricing"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".plans")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded(t, ctx, false)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`nudge('track', 'signup'), true`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // longer than the module's batching delay
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Object.keys(localStorage).filter(k => k.startsWith('nudge_')).length`))
+	if err != nil || stored != 0 {
+		t.Fatalf("%d nudge keys in localStorage (%v)", stored, err)
+	}
+	module, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('script[src*="/w/analytics."]')`))
+	if module {
+		t.Error("the analytics module loaded despite Do Not Track")
+	}
+	if sum := api("/api/sites/demo/reports/summary"); sum["visits"] != float64(0) || sum["pageviews"] != float64(0) {
+		t.Fatalf("Do Not Track visit stored: %v", sum)
+	}
+}
