@@ -543,6 +543,9 @@ func TestEraseAndRetention(t *testing.T) {
 
 func TestQueueIsBounded(t *testing.T) {
 	f := newFixture(t, Options{MaxQueued: 3})
+	if _, _, err := f.db.site(context.Background(), f.site.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	// Hold the writer: an open write transaction blocks its commits.
 	tx, err := f.db.W.Begin()
 	if err != nil {

@@ -2,8 +2,12 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
+	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/nudgehq/nudge/store"
 )
@@ -12,7 +16,10 @@ import (
 var migrations embed.FS
 
 // DB is the analytics database file.
-type DB = store.DB
+type DB struct {
+	*store.DB
+	numbers sync.Map // site id -> site number
+}
 
 // Open opens (creating if needed) the analytics database at path. Its
 // synchronous mode is NORMAL: a crash of the process loses nothing committed,
@@ -22,5 +29,34 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenDB(ctx, path, store.DBOptions{Migrations: sub, Synchronous: "NORMAL"})
+	// A 64 MiB page cache per connection and memory-mapped reads: the
+	// indexes of a busy site outgrow SQLite's 2 MiB default at once, and every
+	// insert that misses the cache becomes a read from the file.
+	db, err := store.OpenDB(ctx, path, store.DBOptions{Migrations: sub, Synchronous: "NORMAL",
+		Pragmas: []string{"cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}})
+	if err != nil {
+		return nil, err
+	}
+	return &DB{DB: db}, nil
+}
+
+// site returns the number that stands for siteID in every table, making one
+// when create is set; ok is false when the site has none (no data yet).
+func (db *DB) site(ctx context.Context, siteID string, create bool) (n int64, ok bool, err error) {
+	if v, ok := db.numbers.Load(siteID); ok {
+		return v.(int64), true, nil
+	}
+	err = db.R.QueryRowContext(ctx, `SELECT site FROM sites WHERE site_id = ?`, siteID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) && create {
+		err = db.W.QueryRowContext(ctx, `INSERT INTO sites (site_id) VALUES (?)
+			ON CONFLICT (site_id) DO UPDATE SET site_id = excluded.site_id RETURNING site`, siteID).Scan(&n)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("analytics: number of site %s: %w", siteID, err)
+	}
+	db.numbers.Store(siteID, n)
+	return n, true, nil
 }

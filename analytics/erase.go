@@ -12,7 +12,11 @@ import (
 // that identified as it). It returns how many events were deleted.
 func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 	var n int64
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS erase_visitors (visitor TEXT PRIMARY KEY)`); err != nil {
 			return err
 		}
@@ -20,12 +24,12 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO temp.erase_visitors
-			SELECT ? UNION SELECT visitor FROM visits WHERE site_id = ? AND user_id = ?
-			UNION SELECT visitor FROM events WHERE site_id = ? AND user_id = ?`, id, siteID, id, siteID, id); err != nil {
+			SELECT ? UNION SELECT visitor FROM visits WHERE site = ? AND user_id = ?
+			UNION SELECT visitor FROM events WHERE site = ? AND user_id = ?`, id, site, id, site, id); err != nil {
 			return err
 		}
 		for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
-			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site_id = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, siteID)
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site)
 			if err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
@@ -46,10 +50,14 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 // older than cutoff. Rollups stay, so reports over old ranges still work.
 func DropEventsBefore(ctx context.Context, db *DB, siteID string, cutoff time.Time) (int64, error) {
 	var total int64
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
 	// In slices, so that a large purge never holds the writer for long.
 	for {
 		res, err := db.W.ExecContext(ctx, `DELETE FROM events WHERE id IN
-			(SELECT id FROM events WHERE site_id = ? AND ts < ? LIMIT 5000)`, siteID, cutoff.UnixMilli())
+			(SELECT id FROM events WHERE site = ? AND ts < ? LIMIT 5000)`, site, cutoff.UnixMilli())
 		if err != nil {
 			return total, fmt.Errorf("analytics: retention of %s: %w", siteID, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,10 +82,11 @@ type job struct {
 
 // row is one enriched event with what its visit needs.
 type row struct {
-	siteID, visitor, visit string
+	site                   int64
+	visitor, visit         string
 	visitN                 int
 	ts                     int64
-	typ, path, url, title  string
+	typ, path, title       string
 	name, props            string
 	engaged                int64
 	scroll                 int
@@ -121,6 +123,10 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	}
 	now := m.Now.UnixMilli()
 	loc := in.zone(site.TimeZone)
+	num, _, err := in.db.site(ctx, site.ID, true)
+	if err != nil {
+		return Result{}, err
+	}
 	visitor, visit, visitN := b.Visitor, b.Visit, b.VisitN
 	if site.Settings.Cookieless || visitor == "" {
 		salt, err := in.salts.get(ctx, m.Now)
@@ -146,8 +152,8 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		if e.TS > 0 {
 			ts = min(max(e.TS+skew, now-24*3600*1000), now)
 		}
-		r := row{siteID: site.ID, visitor: visitor, visit: visit, visitN: max(visitN, 1), ts: ts, typ: e.Type,
-			path: pagePath(e.URL), url: clip(e.URL, maxURL), title: clip(e.Title, maxText),
+		r := row{site: num, visitor: visitor, visit: visit, visitN: max(visitN, 1), ts: ts, typ: e.Type,
+			path: pagePath(e.URL), title: clip(e.Title, maxText),
 			engaged: e.EngagedMS, scroll: e.Scroll, loc: loc, cl: cl, lang: lang, screen: screen}
 		switch e.Type {
 		case "pageview":
@@ -275,7 +281,10 @@ func (in *Ingester) write() {
 	}
 }
 
-type visitKey struct{ site, visit string }
+type visitKey struct {
+	site  int64
+	visit string
+}
 
 // visitAgg is what one transaction adds to one visit.
 type visitAgg struct {
@@ -287,14 +296,23 @@ type visitAgg struct {
 	visitN                 int
 }
 
-type pageKey struct{ site, visit, path string }
+type pageKey struct {
+	site        int64
+	visit, path string
+}
 type pageAgg struct {
 	views   int
 	engaged int64
 	scroll  int
 }
-type eventKey struct{ site, visit, name string }
-type propKey struct{ site, visit, name, key, value string }
+type eventKey struct {
+	site        int64
+	visit, name string
+}
+type propKey struct {
+	site                   int64
+	visit, name, key, value string
+}
 
 func (in *Ingester) commit(jobs []*job) error {
 	visits := map[visitKey]*visitAgg{}
@@ -303,19 +321,15 @@ func (in *Ingester) commit(jobs []*job) error {
 	events := map[eventKey]int{}
 	props := map[propKey]int{}
 	return in.db.Tx(context.Background(), func(tx *sql.Tx) error {
-		ins, err := tx.Prepare(`INSERT INTO events (site_id, ts, visitor, visit, type, path, url, title, ref_host, name, props, engaged_ms, scroll, user_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		ins := newEventInserter(tx)
+		defer ins.close()
 		for _, j := range jobs {
 			for i := range j.rows {
 				r := &j.rows[i]
-				if _, err := ins.Exec(r.siteID, r.ts, r.visitor, r.visit, r.typ, r.path, r.url, r.title, r.src.refHost, r.name, r.props, r.engaged, r.scroll, r.userID); err != nil {
-					return fmt.Errorf("insert event: %w", err)
+				if err := ins.add(r); err != nil {
+					return err
 				}
-				k := visitKey{r.siteID, r.visit}
+				k := visitKey{r.site, r.visit}
 				v := visits[k]
 				if v == nil {
 					v = &visitAgg{first: r, start: r.ts, end: r.ts, visitor: r.visitor, visitN: r.visitN}
@@ -332,27 +346,30 @@ func (in *Ingester) commit(jobs []*job) error {
 					if v.last == nil || r.ts >= v.last.ts {
 						v.last = r
 					}
-					pages[pageKey{r.siteID, r.visit, r.path}] = addPage(pages[pageKey{r.siteID, r.visit, r.path}], 1, 0, r.scroll)
+					pages[pageKey{r.site, r.visit, r.path}] = addPage(pages[pageKey{r.site, r.visit, r.path}], 1, 0, r.scroll)
 				case "leave":
 					v.engaged += r.engaged
-					pages[pageKey{r.siteID, r.visit, r.path}] = addPage(pages[pageKey{r.siteID, r.visit, r.path}], 0, r.engaged, r.scroll)
+					pages[pageKey{r.site, r.visit, r.path}] = addPage(pages[pageKey{r.site, r.visit, r.path}], 0, r.engaged, r.scroll)
 				case "event":
 					v.events++
-					events[eventKey{r.siteID, r.visit, r.name}]++
+					events[eventKey{r.site, r.visit, r.name}]++
 					for _, p := range r.pairs {
-						props[propKey{r.siteID, r.visit, r.name, p[0], p[1]}]++
+						props[propKey{r.site, r.visit, r.name, p[0], p[1]}]++
 					}
 				case "identify":
 					v.userID = r.userID
 				}
 			}
 		}
+		if err := ins.flush(); err != nil {
+			return err
+		}
 		days := make(map[visitKey]string, len(visits))
-		up, err := tx.Prepare(`INSERT INTO visits (site_id, visit, visitor, visit_n, day, hour, start_ts, end_ts, pageviews, events, engaged_ms,
+		up, err := tx.Prepare(`INSERT INTO visits (site, visit, visitor, visit_n, day, hour, start_ts, end_ts, pageviews, events, engaged_ms,
 				entry_path, exit_path, ref_host, source, medium, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
 				browser, os, device, language, screen, user_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (site_id, visit) DO UPDATE SET
+			ON CONFLICT (site, visit) DO UPDATE SET
 				entry_path = CASE WHEN excluded.start_ts < start_ts THEN excluded.entry_path ELSE entry_path END,
 				exit_path = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= end_ts THEN excluded.exit_path ELSE exit_path END,
 				start_ts = min(start_ts, excluded.start_ts),
@@ -401,7 +418,7 @@ func addPage(p *pageAgg, views int, engaged int64, scroll int) *pageAgg {
 }
 
 func upsertRollups(tx *sql.Tx, visits map[visitKey]*visitAgg, days map[visitKey]string, pages map[pageKey]*pageAgg, events map[eventKey]int, props map[propKey]int) error {
-	pst, err := tx.Prepare(`INSERT INTO page_visits (site_id, visit, path, visitor, day, views, engaged_ms, scroll) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	pst, err := tx.Prepare(`INSERT INTO page_visits (site, visit, path, visitor, day, views, engaged_ms, scroll) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO UPDATE SET views = views + excluded.views, engaged_ms = engaged_ms + excluded.engaged_ms, scroll = max(scroll, excluded.scroll)`)
 	if err != nil {
 		return err
@@ -413,7 +430,7 @@ func upsertRollups(tx *sql.Tx, visits map[visitKey]*visitAgg, days map[visitKey]
 			return fmt.Errorf("upsert page visit: %w", err)
 		}
 	}
-	est, err := tx.Prepare(`INSERT INTO event_visits (site_id, visit, name, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?)
+	est, err := tx.Prepare(`INSERT INTO event_visits (site, visit, name, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO UPDATE SET count = count + excluded.count`)
 	if err != nil {
 		return err
@@ -425,7 +442,7 @@ func upsertRollups(tx *sql.Tx, visits map[visitKey]*visitAgg, days map[visitKey]
 			return fmt.Errorf("upsert event visit: %w", err)
 		}
 	}
-	prst, err := tx.Prepare(`INSERT INTO event_props (site_id, visit, name, key, value, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	prst, err := tx.Prepare(`INSERT INTO event_props (site, visit, name, key, value, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO UPDATE SET count = count + excluded.count`)
 	if err != nil {
 		return err
@@ -554,4 +571,68 @@ func (s *sessions) visit(key string, now int64) (string, int) {
 	}
 	v.last = now
 	return v.visit, v.n
+}
+
+// eventInserter writes raw events with multi-row INSERTs: one statement per
+// 32 events costs far less than 32 statements.
+type eventInserter struct {
+	tx      *sql.Tx
+	full    *sql.Stmt
+	pending []any
+	n       int
+}
+
+const eventCols = 13
+const eventsPerInsert = 32
+
+func newEventInserter(tx *sql.Tx) *eventInserter {
+	return &eventInserter{tx: tx, pending: make([]any, 0, eventCols*eventsPerInsert)}
+}
+
+func insertEventsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (site, ts, visitor, visit, type, path, title, ref_host, name, props, engaged_ms, scroll, user_id) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+func (e *eventInserter) add(r *row) error {
+	e.pending = append(e.pending, r.site, r.ts, r.visitor, r.visit, r.typ, r.path, r.title, r.src.refHost, r.name, r.props, r.engaged, r.scroll, r.userID)
+	e.n++
+	if e.n < eventsPerInsert {
+		return nil
+	}
+	if e.full == nil {
+		var err error
+		if e.full, err = e.tx.Prepare(insertEventsSQL(eventsPerInsert)); err != nil {
+			return fmt.Errorf("prepare events insert: %w", err)
+		}
+	}
+	if _, err := e.full.Exec(e.pending...); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	e.pending, e.n = e.pending[:0], 0
+	return nil
+}
+
+func (e *eventInserter) flush() error {
+	if e.n == 0 {
+		return nil
+	}
+	if _, err := e.tx.Exec(insertEventsSQL(e.n), e.pending...); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	e.pending, e.n = e.pending[:0], 0
+	return nil
+}
+
+func (e *eventInserter) close() {
+	if e.full != nil {
+		e.full.Close()
+	}
 }

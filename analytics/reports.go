@@ -81,11 +81,12 @@ type Reports struct{ db *DB }
 // NewReports reads from db.
 func NewReports(db *DB) *Reports { return &Reports{db: db} }
 
-// where is the visit filter of q over the visits table aliased v.
-func (q Query) where() (string, []any) {
+// where is the visit filter of q over the visits table aliased v, for the
+// site numbered site.
+func (q Query) where(site int64) (string, []any) {
 	var b strings.Builder
-	args := []any{q.SiteID, q.From, q.To}
-	b.WriteString("v.site_id = ? AND v.day BETWEEN ? AND ?")
+	args := []any{site, q.From, q.To}
+	b.WriteString("v.site = ? AND v.day BETWEEN ? AND ?")
 	if q.Source != "" {
 		src := q.Source
 		if src == "(direct)" {
@@ -99,7 +100,7 @@ func (q Query) where() (string, []any) {
 		args = append(args, q.Device)
 	}
 	if q.Page != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM page_visits f WHERE f.site_id = v.site_id AND f.visit = v.visit AND f.path = ? AND f.views > 0)")
+		b.WriteString(" AND EXISTS (SELECT 1 FROM page_visits f WHERE f.site = v.site AND f.visit = v.visit AND f.path = ? AND f.views > 0)")
 		args = append(args, q.Page)
 	}
 	return b.String(), args
@@ -107,9 +108,13 @@ func (q Query) where() (string, []any) {
 
 // Summary counts visitors, visits, pageviews, bounce rate and visit duration.
 func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
-	where, args := q.where()
 	var s Summary
-	err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0),
+	site, ok, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil || !ok {
+		return s, err
+	}
+	where, args := q.where(site)
+	err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0),
 			COALESCE(AVG(CASE WHEN pageviews <= 1 AND events = 0 THEN 100.0 ELSE 0 END), 0),
 			COALESCE(AVG((end_ts - start_ts) / 1000.0), 0)
 		FROM visits v WHERE `+where, args...).Scan(&s.Visitors, &s.Visits, &s.Pageviews, &s.BounceRate, &s.VisitDuration)
@@ -125,7 +130,11 @@ func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
 // Timeseries buckets the range by day or hour (interval "day" or "hour"),
 // every bucket present, empty ones as zeros.
 func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]Point, error) {
-	where, args := q.where()
+	site, _, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil {
+		return nil, err
+	}
+	where, args := q.where(site)
 	group := "v.day"
 	if interval == "hour" {
 		group = "v.day || 'T' || printf('%02d', v.hour)"
@@ -172,34 +181,57 @@ func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int)
 	if !ok {
 		return nil, fmt.Errorf("analytics: no dimension %q", dim)
 	}
-	where, args := q.where()
+	where, args, err := r.where(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	return r.rows(ctx, `SELECT v.`+col+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0), 0
 		FROM visits v WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?`, append(args, limit), dim == "sources")
 }
 
 // Pages are the most viewed paths, with their unique visitors.
 func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) {
-	where, args := q.where()
+	where, args, err := r.where(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	return r.rows(ctx, `SELECT p.path, COUNT(DISTINCT p.visitor), COUNT(*), SUM(p.views), 0
-		FROM page_visits p JOIN visits v ON v.site_id = p.site_id AND v.visit = p.visit
+		FROM page_visits p JOIN visits v ON v.site = p.site AND v.visit = p.visit
 		WHERE p.views > 0 AND `+where+` GROUP BY 1 ORDER BY 4 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
 }
 
 // Events are the custom events by name: how often, by how many visitors.
 func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error) {
-	where, args := q.where()
+	where, args, err := r.where(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	return r.rows(ctx, `SELECT e.name, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
-		FROM event_visits e JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit
+		FROM event_visits e JOIN visits v ON v.site = e.site AND v.visit = e.visit
 		WHERE `+where+` GROUP BY 1 ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
 }
 
 // EventProperties break one custom event down by property: "key=value" rows.
 func (r *Reports) EventProperties(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
-	where, args := q.where()
+	where, args, err := r.where(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	args = append([]any{name}, args...)
 	return r.rows(ctx, `SELECT e.key || '=' || e.value, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
-		FROM event_props e JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit
+		FROM event_props e JOIN visits v ON v.site = e.site AND v.visit = e.visit
 		WHERE e.name = ? AND `+where+` GROUP BY e.key, e.value ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
+}
+
+// where resolves q's site and builds its filter; a site without data gets
+// number 0, which matches nothing.
+func (r *Reports) where(ctx context.Context, q Query) (string, []any, error) {
+	site, _, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil {
+		return "", nil, err
+	}
+	w, args := q.where(site)
+	return w, args, nil
 }
 
 func (r *Reports) rows(ctx context.Context, query string, args []any, direct bool) ([]Row, error) {
@@ -228,17 +260,20 @@ func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResul
 	if err != nil {
 		return nil, err
 	}
-	where, args := q.where()
+	where, args, err := r.where(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]GoalResult, 0, len(goals))
 	for _, g := range goals {
 		var n int64
 		var err error
 		if g.Event != "" {
 			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT e.visitor) FROM event_visits e
-				JOIN visits v ON v.site_id = e.site_id AND v.visit = e.visit WHERE e.name = ? AND `+where, append([]any{g.Event}, args...)...).Scan(&n)
+				JOIN visits v ON v.site = e.site AND v.visit = e.visit WHERE e.name = ? AND `+where, append([]any{g.Event}, args...)...).Scan(&n)
 		} else {
 			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT p.visitor) FROM page_visits p
-				JOIN visits v ON v.site_id = p.site_id AND v.visit = p.visit WHERE p.path = ? AND p.views > 0 AND `+where, append([]any{g.Page}, args...)...).Scan(&n)
+				JOIN visits v ON v.site = p.site AND v.visit = p.visit WHERE p.path = ? AND p.views > 0 AND `+where, append([]any{g.Page}, args...)...).Scan(&n)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("analytics: goal %+v: %w", g, err)
@@ -262,12 +297,16 @@ type Realtime struct {
 // Realtime counts the visitors active within the five minutes before now.
 func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (Realtime, error) {
 	since := now.Add(-5 * time.Minute).UnixMilli()
-	var rt Realtime
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits WHERE site_id = ? AND end_ts >= ?`, siteID, since).Scan(&rt.Visitors); err != nil {
+	rt := Realtime{Pages: []Row{}}
+	site, ok, err := r.db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return rt, err
+	}
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits WHERE site = ? AND end_ts >= ?`, site, since).Scan(&rt.Visitors); err != nil {
 		return rt, fmt.Errorf("analytics: realtime: %w", err)
 	}
 	pages, err := r.rows(ctx, `SELECT exit_path, COUNT(DISTINCT visitor), COUNT(*), 0, 0 FROM visits
-		WHERE site_id = ? AND end_ts >= ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{siteID, since}, false)
+		WHERE site = ? AND end_ts >= ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{site, since}, false)
 	rt.Pages = pages
 	return rt, err
 }

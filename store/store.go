@@ -54,6 +54,8 @@ type DBOptions struct {
 	Synchronous string
 	// Version stops the migrations at this version; 0 applies them all.
 	Version int64
+	// Pragmas are more pragmas for every connection, e.g. "cache_size(-65536)".
+	Pragmas []string
 }
 
 // OpenDB opens (creating if needed) the file at path and migrates it.
@@ -63,6 +65,9 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 	pragmas.Add("_pragma", "journal_mode(WAL)")
 	pragmas.Add("_pragma", "foreign_keys(1)")
 	pragmas.Add("_pragma", "synchronous("+o.Synchronous+")")
+	for _, p := range o.Pragmas {
+		pragmas.Add("_pragma", p)
+	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -7,17 +7,23 @@
 -- (event_visits), per visit, event and property value (event_props). Keyed by
 -- visit, they can be summed for any range and erased visitor by visitor.
 -- day and hour are the visit's start in the site's time zone. Times are Unix ms.
+-- Rows name their site by a small number (sites), not its 26-character id:
+-- every index key repeats it.
 
 -- +goose Up
+CREATE TABLE sites (
+    site    INTEGER PRIMARY KEY,
+    site_id TEXT NOT NULL UNIQUE
+);
+
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY,
-    site_id      TEXT NOT NULL,
+    site         INTEGER NOT NULL,
     ts           INTEGER NOT NULL,
     visitor      TEXT NOT NULL,
     visit        TEXT NOT NULL,
     type         TEXT NOT NULL,
     path         TEXT NOT NULL DEFAULT '',
-    url          TEXT NOT NULL DEFAULT '',
     title        TEXT NOT NULL DEFAULT '',
     ref_host     TEXT NOT NULL DEFAULT '',
     name         TEXT NOT NULL DEFAULT '',
@@ -26,12 +32,11 @@ CREATE TABLE events (
     scroll       INTEGER NOT NULL DEFAULT 0,
     user_id      TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX events_site_ts ON events(site_id, ts);
-CREATE INDEX events_visitor ON events(site_id, visitor);
-CREATE INDEX events_ts ON events(ts);
+CREATE INDEX events_site_ts ON events(site, ts);
+CREATE INDEX events_visitor ON events(site, visitor);
 
 CREATE TABLE visits (
-    site_id      TEXT NOT NULL,
+    site         INTEGER NOT NULL,
     visit        TEXT NOT NULL,
     visitor      TEXT NOT NULL,
     visit_n      INTEGER NOT NULL DEFAULT 1,
@@ -58,15 +63,15 @@ CREATE TABLE visits (
     language     TEXT NOT NULL DEFAULT '',
     screen       TEXT NOT NULL DEFAULT '',
     user_id      TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (site_id, visit)
+    PRIMARY KEY (site, visit)
 ) WITHOUT ROWID;
-CREATE INDEX visits_day ON visits(site_id, day, visitor, pageviews, events, start_ts, end_ts);
-CREATE INDEX visits_end ON visits(site_id, end_ts);
-CREATE INDEX visits_visitor ON visits(site_id, visitor);
-CREATE INDEX visits_user ON visits(site_id, user_id) WHERE user_id <> '';
+CREATE INDEX visits_day ON visits(site, day, visitor, pageviews, events, start_ts, end_ts);
+CREATE INDEX visits_end ON visits(site, end_ts);
+CREATE INDEX visits_visitor ON visits(site, visitor);
+CREATE INDEX visits_user ON visits(site, user_id) WHERE user_id <> '';
 
 CREATE TABLE page_visits (
-    site_id    TEXT NOT NULL,
+    site       INTEGER NOT NULL,
     visit      TEXT NOT NULL,
     path       TEXT NOT NULL,
     visitor    TEXT NOT NULL,
@@ -74,23 +79,23 @@ CREATE TABLE page_visits (
     views      INTEGER NOT NULL DEFAULT 0,
     engaged_ms INTEGER NOT NULL DEFAULT 0,
     scroll     INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (site_id, visit, path)
+    PRIMARY KEY (site, visit, path)
 ) WITHOUT ROWID;
-CREATE INDEX page_visits_day ON page_visits(site_id, day, path);
+CREATE INDEX page_visits_day ON page_visits(site, day, path);
 
 CREATE TABLE event_visits (
-    site_id TEXT NOT NULL,
+    site    INTEGER NOT NULL,
     visit   TEXT NOT NULL,
     name    TEXT NOT NULL,
     visitor TEXT NOT NULL,
     day     TEXT NOT NULL,
     count   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (site_id, visit, name)
+    PRIMARY KEY (site, visit, name)
 ) WITHOUT ROWID;
-CREATE INDEX event_visits_day ON event_visits(site_id, day, name);
+CREATE INDEX event_visits_day ON event_visits(site, day, name);
 
 CREATE TABLE event_props (
-    site_id TEXT NOT NULL,
+    site    INTEGER NOT NULL,
     visit   TEXT NOT NULL,
     name    TEXT NOT NULL,
     key     TEXT NOT NULL,
@@ -98,9 +103,9 @@ CREATE TABLE event_props (
     visitor TEXT NOT NULL,
     day     TEXT NOT NULL,
     count   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (site_id, visit, name, key, value)
+    PRIMARY KEY (site, visit, name, key, value)
 ) WITHOUT ROWID;
-CREATE INDEX event_props_day ON event_props(site_id, day, name, key);
+CREATE INDEX event_props_day ON event_props(site, day, name, key);
 
 -- Daily salts for the visitor hash of cookieless sites; deleted after 48 hours.
 CREATE TABLE salts (
@@ -115,3 +120,4 @@ DROP TABLE event_visits;
 DROP TABLE page_visits;
 DROP TABLE visits;
 DROP TABLE events;
+DROP TABLE sites;

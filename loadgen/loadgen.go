@@ -1,0 +1,240 @@
+// Package loadgen drives a running nudge server through its real protocols
+// and measures it: `nudge loadgen collect` posts analytics batches as browsers
+// do. It only ever targets the URL it is given (loopback in this project's
+// benchmarks), and every run is bounded in time.
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// CollectOptions shape a /collect run.
+type CollectOptions struct {
+	URL         string        // the server, e.g. http://127.0.0.1:8080
+	Site        string        // a site key
+	Origin      string        // an allowed origin of the site (default: URL)
+	Concurrency int           // requests in flight
+	Duration    time.Duration // how long to send
+	Batch       int           // events per request
+	Visitors    int           // distinct visitors simulated
+}
+
+// CollectReport is what a run measured.
+type CollectReport struct {
+	Requests       int64
+	Accepted       int64 // events the server accepted (202)
+	Refused        int64 // requests refused as overload (503, 429)
+	Failed         int64 // other failures
+	Elapsed        time.Duration
+	Persisted      int64         // events committed, per the server's metrics
+	PersistElapsed time.Duration // until the server's queue drained
+	P50, P99, Max  time.Duration
+	PeakRSS        int64 // bytes, the server's resident memory at its highest
+}
+
+// AcceptedPerSec and PersistedPerSec are the run's rates.
+func (r CollectReport) AcceptedPerSec() float64 { return float64(r.Accepted) / r.Elapsed.Seconds() }
+func (r CollectReport) PersistedPerSec() float64 {
+	return float64(r.Persisted) / r.PersistElapsed.Seconds()
+}
+
+func (r CollectReport) String() string {
+	return fmt.Sprintf(`requests      %d (%d refused as overload, %d failed)
+accepted      %d events, %.0f events/s over %s
+persisted     %d events, %.0f events/s until the queue drained (%s)
+latency       p50 %s  p99 %s  max %s
+server memory peak RSS %.1f MiB`,
+		r.Requests, r.Refused, r.Failed,
+		r.Accepted, r.AcceptedPerSec(), r.Elapsed.Round(time.Millisecond),
+		r.Persisted, r.PersistedPerSec(), r.PersistElapsed.Round(time.Millisecond),
+		r.P50, r.P99, r.Max, float64(r.PeakRSS)/(1<<20))
+}
+
+var agents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+}
+
+var paths = []string{"/", "/pricing", "/billing", "/checkout", "/help", "/blog/a", "/blog/b", "/about"}
+
+// Collect runs the /collect load and reports. progress, if not nil, gets a
+// line per second.
+func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (CollectReport, error) {
+	if o.Origin == "" {
+		o.Origin = o.URL
+	}
+	o.Concurrency, o.Batch, o.Visitors = max(o.Concurrency, 1), min(max(o.Batch, 1), 100), max(o.Visitors, 1)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency, DisableCompression: true}, Timeout: 30 * time.Second}
+	before, err := scrape(ctx, client, o.URL)
+	if err != nil {
+		return CollectReport{}, fmt.Errorf("loadgen: read the server's metrics first: %w", err)
+	}
+	var rep CollectReport
+	var peak atomic.Int64
+	peak.Store(int64(before["process_resident_memory_bytes"]))
+	runCtx, stop := context.WithTimeout(ctx, o.Duration)
+	defer stop()
+	done := make(chan struct{})
+	go watch(runCtx, client, o.URL, &peak, &rep, progress, done)
+
+	hists := make([]*hdrhistogram.Histogram, o.Concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range o.Concurrency {
+		hists[w] = hdrhistogram.New(1, int64(30*time.Second/time.Microsecond), 3)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			worker(runCtx, client, o, w, hists[w], &rep)
+		}(w)
+	}
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	// The run is over; wait for the server to commit what it accepted.
+	var after map[string]float64
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		after, err = scrape(ctx, client, o.URL)
+		if err != nil {
+			return rep, fmt.Errorf("loadgen: read the server's metrics: %w", err)
+		}
+		if after["nudge_analytics_events_queued"] == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rep.PersistElapsed = time.Since(start)
+	<-done
+	rep.Persisted = int64(after["nudge_analytics_events_persisted_total"] - before["nudge_analytics_events_persisted_total"])
+	all := hdrhistogram.New(1, int64(30*time.Second/time.Microsecond), 3)
+	for _, h := range hists {
+		all.Merge(h)
+	}
+	rep.P50 = time.Duration(all.ValueAtQuantile(50)) * time.Microsecond
+	rep.P99 = time.Duration(all.ValueAtQuantile(99)) * time.Microsecond
+	rep.Max = time.Duration(all.Max()) * time.Microsecond
+	rep.PeakRSS = peak.Load()
+	return rep, nil
+}
+
+func worker(ctx context.Context, client *http.Client, o CollectOptions, w int, h *hdrhistogram.Histogram, rep *CollectReport) {
+	r := rand.New(rand.NewPCG(uint64(w), 42))
+	var body bytes.Buffer
+	for ctx.Err() == nil {
+		v := r.IntN(o.Visitors)
+		body.Reset()
+		fmt.Fprintf(&body, `{"site":%q,"visitor":"lg%d","visit":"lg%d-%d","visit_n":1,"lang":"en-US","screen":"1440x900","sent":%d,"events":[`,
+			o.Site, v, v, time.Now().Unix()/1800, time.Now().UnixMilli())
+		for i := range o.Batch {
+			if i > 0 {
+				body.WriteByte(',')
+			}
+			p := paths[r.IntN(len(paths))]
+			switch r.IntN(4) {
+			case 0:
+				fmt.Fprintf(&body, `{"type":"event","name":"click","url":"https://shop.test%s","props":{"button":"b%d"}}`, p, r.IntN(5))
+			case 1:
+				fmt.Fprintf(&body, `{"type":"leave","url":"https://shop.test%s","engaged_ms":%d,"scroll":%d}`, p, r.IntN(60000), r.IntN(101))
+			default:
+				fmt.Fprintf(&body, `{"type":"pageview","url":"https://shop.test%s","ref":"https://www.google.com/","title":"Page"}`, p)
+			}
+		}
+		body.WriteString("]}")
+		req, _ := http.NewRequestWithContext(ctx, "POST", o.URL+"/collect", bytes.NewReader(body.Bytes()))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		req.Header.Set("Origin", o.Origin)
+		req.Header.Set("User-Agent", agents[v%len(agents)])
+		t0 := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				atomic.AddInt64(&rep.Failed, 1)
+			}
+			continue
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		h.RecordValue(time.Since(t0).Microseconds())
+		atomic.AddInt64(&rep.Requests, 1)
+		switch {
+		case res.StatusCode == http.StatusAccepted:
+			atomic.AddInt64(&rep.Accepted, int64(o.Batch))
+		case res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusTooManyRequests:
+			atomic.AddInt64(&rep.Refused, 1)
+			time.Sleep(10 * time.Millisecond)
+		default:
+			atomic.AddInt64(&rep.Failed, 1)
+		}
+	}
+}
+
+// watch samples the server's memory and prints progress once a second.
+func watch(ctx context.Context, client *http.Client, url string, peak *atomic.Int64, rep *CollectReport, progress io.Writer, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last int64
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m, err := scrape(ctx, client, url)
+		if err != nil {
+			continue
+		}
+		if rss := int64(m["process_resident_memory_bytes"]); rss > peak.Load() {
+			peak.Store(rss)
+		}
+		if progress != nil && n%4 == 0 {
+			acc := atomic.LoadInt64(&rep.Accepted)
+			fmt.Fprintf(progress, "%3ds  accepted %8d  (%6d/s)  queued %6.0f  rss %5.1f MiB\n", n/4, acc, acc-last,
+				m["nudge_analytics_events_queued"], m["process_resident_memory_bytes"]/(1<<20))
+			last = acc
+		}
+	}
+}
+
+// scrape reads the plain (unlabelled) samples of the server's /metrics.
+func scrape(ctx context.Context, client *http.Client, url string) (map[string]float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/metrics", nil)
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return nil, fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out, sc.Err()
+}
