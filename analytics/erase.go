@@ -24,20 +24,23 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO temp.erase_visitors
-			SELECT ? UNION SELECT visitor FROM visits WHERE site = ? AND user_id = ?
-			UNION SELECT visitor FROM events WHERE site = ? AND user_id = ?`, id, site, id, site, id); err != nil {
+			SELECT ? UNION SELECT visitor FROM visits WHERE site = ? AND user_id = ?`, id, site, id); err != nil {
 			return err
 		}
-		for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
-			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site)
-			if err != nil {
+		// Events first, through the visits that bound them in time.
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (
+			SELECT e.id FROM visits v JOIN events e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
+			WHERE v.site = ? AND v.visitor IN (SELECT visitor FROM temp.erase_visitors))`, site)
+		if err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
-			if table == "events" {
-				n, _ = res.RowsAffected()
-			}
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`)
+		_, err = tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`)
 		return err
 	})
 	if err != nil {

@@ -101,12 +101,12 @@ type row struct {
 // NewIngester starts the writer over db.
 func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 	if opts.MaxQueued <= 0 {
-		opts.MaxQueued = 200_000
+		opts.MaxQueued = 100_000 // about two seconds at full speed: bursts wait, memory stays bounded
 	}
 	if opts.MaxTx <= 0 {
 		opts.MaxTx = 10_000
 	}
-	in := &Ingester{db: db, log: log, opts: opts, queue: make(chan *job, 4096), done: make(chan struct{})}
+	in := &Ingester{db: db, log: log, opts: opts, queue: make(chan *job, max(opts.MaxQueued/10, 16)), done: make(chan struct{})}
 	in.salts.db = db
 	in.sessions.m = map[string]*session{}
 	go in.write()
@@ -241,6 +241,12 @@ func (in *Ingester) Close() {
 	<-in.done
 }
 
+// Full reports whether the queue is at its bound, so that a caller can refuse
+// a request before spending anything on it.
+func (in *Ingester) Full() bool {
+	return in.queued.Load() >= int64(in.opts.MaxQueued) || len(in.queue) >= cap(in.queue)
+}
+
 // Queued is the number of events accepted and not yet committed.
 func (in *Ingester) Queued() int64 { return in.queued.Load() }
 
@@ -321,13 +327,12 @@ func (in *Ingester) commit(jobs []*job) error {
 	events := map[eventKey]int{}
 	props := map[propKey]int{}
 	return in.db.Tx(context.Background(), func(tx *sql.Tx) error {
-		ins := newEventInserter(tx)
-		defer ins.close()
+		ins := multiRow{tx: tx, cols: 13, head: `INSERT INTO events (site, ts, visitor, visit, type, path, title, ref_host, name, props, engaged_ms, scroll, user_id) VALUES `}
 		for _, j := range jobs {
 			for i := range j.rows {
 				r := &j.rows[i]
-				if err := ins.add(r); err != nil {
-					return err
+				if err := ins.add(r.site, r.ts, r.visitor, r.visit, r.typ, r.path, r.title, r.src.refHost, r.name, r.props, r.engaged, r.scroll, r.userID); err != nil {
+					return fmt.Errorf("insert events: %w", err)
 				}
 				k := visitKey{r.site, r.visit}
 				v := visits[k]
@@ -362,7 +367,7 @@ func (in *Ingester) commit(jobs []*job) error {
 			}
 		}
 		if err := ins.flush(); err != nil {
-			return err
+			return fmt.Errorf("insert events: %w", err)
 		}
 		days := make(map[visitKey]string, len(visits))
 		up, err := tx.Prepare(`INSERT INTO visits (site, visit, visitor, visit_n, day, hour, start_ts, end_ts, pageviews, events, engaged_ms,
@@ -418,43 +423,87 @@ func addPage(p *pageAgg, views int, engaged int64, scroll int) *pageAgg {
 }
 
 func upsertRollups(tx *sql.Tx, visits map[visitKey]*visitAgg, days map[visitKey]string, pages map[pageKey]*pageAgg, events map[eventKey]int, props map[propKey]int) error {
-	pst, err := tx.Prepare(`INSERT INTO page_visits (site, visit, path, visitor, day, views, engaged_ms, scroll) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET views = views + excluded.views, engaged_ms = engaged_ms + excluded.engaged_ms, scroll = max(scroll, excluded.scroll)`)
-	if err != nil {
-		return err
-	}
-	defer pst.Close()
+	pv := multiRow{tx: tx, cols: 8, head: `INSERT INTO page_visits (site, visit, path, visitor, day, views, engaged_ms, scroll) VALUES `,
+		tail: ` ON CONFLICT DO UPDATE SET views = views + excluded.views, engaged_ms = engaged_ms + excluded.engaged_ms, scroll = max(scroll, excluded.scroll)`}
 	for k, p := range pages {
 		vk := visitKey{k.site, k.visit}
-		if _, err := pst.Exec(k.site, k.visit, k.path, visits[vk].visitor, days[vk], p.views, p.engaged, p.scroll); err != nil {
-			return fmt.Errorf("upsert page visit: %w", err)
+		if err := pv.add(k.site, k.visit, k.path, visits[vk].visitor, days[vk], p.views, p.engaged, p.scroll); err != nil {
+			return fmt.Errorf("upsert page visits: %w", err)
 		}
 	}
-	est, err := tx.Prepare(`INSERT INTO event_visits (site, visit, name, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET count = count + excluded.count`)
-	if err != nil {
-		return err
-	}
-	defer est.Close()
+	ev := multiRow{tx: tx, cols: 6, head: `INSERT INTO event_visits (site, visit, name, visitor, day, count) VALUES `,
+		tail: ` ON CONFLICT DO UPDATE SET count = count + excluded.count`}
 	for k, n := range events {
 		vk := visitKey{k.site, k.visit}
-		if _, err := est.Exec(k.site, k.visit, k.name, visits[vk].visitor, days[vk], n); err != nil {
-			return fmt.Errorf("upsert event visit: %w", err)
+		if err := ev.add(k.site, k.visit, k.name, visits[vk].visitor, days[vk], n); err != nil {
+			return fmt.Errorf("upsert event visits: %w", err)
 		}
 	}
-	prst, err := tx.Prepare(`INSERT INTO event_props (site, visit, name, key, value, visitor, day, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET count = count + excluded.count`)
-	if err != nil {
-		return err
-	}
-	defer prst.Close()
+	pr := multiRow{tx: tx, cols: 8, head: `INSERT INTO event_props (site, visit, name, key, value, visitor, day, count) VALUES `,
+		tail: ` ON CONFLICT DO UPDATE SET count = count + excluded.count`}
 	for k, n := range props {
 		vk := visitKey{k.site, k.visit}
-		if _, err := prst.Exec(k.site, k.visit, k.name, k.key, k.value, visits[vk].visitor, days[vk], n); err != nil {
-			return fmt.Errorf("upsert event property: %w", err)
+		if err := pr.add(k.site, k.visit, k.name, k.key, k.value, visits[vk].visitor, days[vk], n); err != nil {
+			return fmt.Errorf("upsert event properties: %w", err)
 		}
 	}
-	return nil
+	return errors.Join(pv.flush(), ev.flush(), pr.flush())
+}
+
+// multiRow writes rows with multi-row statements, rowsPerStatement at a time:
+// one statement of 32 rows costs far less than 32 statements.
+type multiRow struct {
+	tx         *sql.Tx
+	cols       int
+	head, tail string
+	full       *sql.Stmt
+	args       []any
+	n          int
+}
+
+const rowsPerStatement = 32
+
+func (m *multiRow) statement(rows int) string {
+	var b strings.Builder
+	b.WriteString(m.head)
+	one := "(" + strings.Repeat("?,", m.cols-1) + "?)"
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	b.WriteString(m.tail)
+	return b.String()
+}
+
+func (m *multiRow) add(values ...any) error {
+	m.args = append(m.args, values...)
+	if m.n++; m.n < rowsPerStatement {
+		return nil
+	}
+	if m.full == nil {
+		var err error
+		if m.full, err = m.tx.Prepare(m.statement(rowsPerStatement)); err != nil {
+			return err
+		}
+	}
+	_, err := m.full.Exec(m.args...)
+	m.args, m.n = m.args[:0], 0
+	return err
+}
+
+// flush writes the rows left and releases the statement.
+func (m *multiRow) flush() error {
+	if m.full != nil {
+		defer m.full.Close()
+	}
+	if m.n == 0 {
+		return nil
+	}
+	_, err := m.tx.Exec(m.statement(m.n), m.args...)
+	m.args, m.n = m.args[:0], 0
+	return err
 }
 
 // flatten stores a property map as JSON and as sorted key/value pairs.
@@ -573,66 +622,3 @@ func (s *sessions) visit(key string, now int64) (string, int) {
 	return v.visit, v.n
 }
 
-// eventInserter writes raw events with multi-row INSERTs: one statement per
-// 32 events costs far less than 32 statements.
-type eventInserter struct {
-	tx      *sql.Tx
-	full    *sql.Stmt
-	pending []any
-	n       int
-}
-
-const eventCols = 13
-const eventsPerInsert = 32
-
-func newEventInserter(tx *sql.Tx) *eventInserter {
-	return &eventInserter{tx: tx, pending: make([]any, 0, eventCols*eventsPerInsert)}
-}
-
-func insertEventsSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO events (site, ts, visitor, visit, type, path, title, ref_host, name, props, engaged_ms, scroll, user_id) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
-	}
-	return b.String()
-}
-
-func (e *eventInserter) add(r *row) error {
-	e.pending = append(e.pending, r.site, r.ts, r.visitor, r.visit, r.typ, r.path, r.title, r.src.refHost, r.name, r.props, r.engaged, r.scroll, r.userID)
-	e.n++
-	if e.n < eventsPerInsert {
-		return nil
-	}
-	if e.full == nil {
-		var err error
-		if e.full, err = e.tx.Prepare(insertEventsSQL(eventsPerInsert)); err != nil {
-			return fmt.Errorf("prepare events insert: %w", err)
-		}
-	}
-	if _, err := e.full.Exec(e.pending...); err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	e.pending, e.n = e.pending[:0], 0
-	return nil
-}
-
-func (e *eventInserter) flush() error {
-	if e.n == 0 {
-		return nil
-	}
-	if _, err := e.tx.Exec(insertEventsSQL(e.n), e.pending...); err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	e.pending, e.n = e.pending[:0], 0
-	return nil
-}
-
-func (e *eventInserter) close() {
-	if e.full != nil {
-		e.full.Close()
-	}
-}

@@ -302,11 +302,13 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 	if err != nil || !ok {
 		return rt, err
 	}
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits WHERE site = ? AND end_ts >= ?`, site, since).Scan(&rt.Visitors); err != nil {
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM events WHERE site = ? AND ts >= ?`, site, since).Scan(&rt.Visitors); err != nil {
 		return rt, fmt.Errorf("analytics: realtime: %w", err)
 	}
-	pages, err := r.rows(ctx, `SELECT exit_path, COUNT(DISTINCT visitor), COUNT(*), 0, 0 FROM visits
-		WHERE site = ? AND end_ts >= ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{site, since}, false)
+	// The page each active visitor viewed last.
+	pages, err := r.rows(ctx, `SELECT path, COUNT(*), COUNT(*), 0, 0 FROM (
+			SELECT visitor, path, MAX(ts) FROM events WHERE site = ? AND ts >= ? AND type = 'pageview' GROUP BY visitor)
+		GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{site, since}, false)
 	rt.Pages = pages
 	return rt, err
 }

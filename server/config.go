@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
 	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
+	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 }
 
 // Defaults are the embedded defaults `make run` relies on.
@@ -53,6 +54,11 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("debug-addr %q: %w", c.DebugAddr, err))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
@@ -128,5 +134,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
+		slog.String("debug_addr", c.DebugAddr),
 	)
 }

@@ -143,6 +143,11 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	if !s.collectIP.allow(ip, now) {
 		return s.tooMany(c, "too many requests from this address")
 	}
+	if s.ingest.Full() {
+		// Refused before decoding: an overloaded collector spends nothing on it.
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
+	}
 	body := c.Body()
 	if len(body) > analytics.MaxBody {
 		return &apiError{Status: fiber.StatusRequestEntityTooLarge, Code: "too_large", Message: "a batch has at most 64 KiB"}

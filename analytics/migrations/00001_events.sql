@@ -7,6 +7,9 @@
 -- (event_visits), per visit, event and property value (event_props). Keyed by
 -- visit, they can be summed for any range and erased visitor by visitor.
 -- day and hour are the visit's start in the site's time zone. Times are Unix ms.
+-- events has one index, on (site, ts): appends in time order are cheap. Erasure
+-- finds a visitor's events through its visits (each event lies within its
+-- visit's start_ts..end_ts); the realtime report reads the last minutes of it.
 -- Rows name their site by a small number (sites), not its 26-character id:
 -- every index key repeats it.
 
@@ -33,7 +36,6 @@ CREATE TABLE events (
     user_id      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_site_ts ON events(site, ts);
-CREATE INDEX events_visitor ON events(site, visitor);
 
 CREATE TABLE visits (
     site         INTEGER NOT NULL,
@@ -66,7 +68,6 @@ CREATE TABLE visits (
     PRIMARY KEY (site, visit)
 ) WITHOUT ROWID;
 CREATE INDEX visits_day ON visits(site, day, visitor, pageviews, events, start_ts, end_ts);
-CREATE INDEX visits_end ON visits(site, end_ts);
 CREATE INDEX visits_visitor ON visits(site, visitor);
 CREATE INDEX visits_user ON visits(site, user_id) WHERE user_id <> '';
 

@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/server/keys"
@@ -36,6 +40,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a console session ends ("+envName("session-ttl")+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
 	fs.Float64Var(&c.CollectIPRate, "collect-ip-rate", c.CollectIPRate, "analytics requests per second per client IP, bursts of 5 s; 0 is unlimited ("+envName("collect-ip-rate")+")")
+	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 }
 
@@ -85,6 +90,21 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 	defer srv.Close()
 	if err := srv.Bootstrap(ctx, stdout); err != nil {
 		return fmt.Errorf("demo: %w", err)
+	}
+	if cfg.DebugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+		log.Warn("pprof profiles are served", "addr", cfg.DebugAddr)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
