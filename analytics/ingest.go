@@ -82,20 +82,20 @@ type job struct {
 
 // row is one enriched event with what its visit needs.
 type row struct {
-	site                   int64
-	visitor, visit         string
-	visitN                 int
-	ts                     int64
-	typ, path, title       string
-	name, props            string
-	engaged                int64
-	scroll                 int
-	userID                 string
-	loc                    *time.Location
-	src                    source
-	cl                     client
-	lang, screen           string
-	pairs                  [][2]string // event properties, flattened
+	site             int64
+	visitor, visit   string
+	visitN           int
+	ts               int64
+	typ, path, title string
+	name, props      string
+	engaged          int64
+	scroll           int
+	userID           string
+	loc              *time.Location
+	src              source
+	cl               client
+	lang, screen     string
+	pairs            [][2]string // event properties, flattened
 }
 
 // NewIngester starts the writer over db.
@@ -316,7 +316,7 @@ type eventKey struct {
 	visit, name string
 }
 type propKey struct {
-	site                   int64
+	site                    int64
 	visit, name, key, value string
 }
 
@@ -621,4 +621,3 @@ func (s *sessions) visit(key string, now int64) (string, int) {
 	v.last = now
 	return v.visit, v.n
 }
-
