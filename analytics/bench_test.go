@@ -3,8 +3,16 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nudgehq/nudge/store"
 )
 
 // BenchmarkIngest measures accepting and committing events: b.N events in
@@ -46,3 +54,106 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 var paths = []string{"/", "/pricing", "/billing", "/checkout", "/help", "/blog/a", "/blog/b", "/about"}
+
+// reportsDB returns an analytics database holding n events over 30 days,
+// built once through the ingester and kept in .cache/ (it takes minutes).
+func reportsDB(b *testing.B, n int) (*DB, *store.Site) {
+	site := &store.Site{ID: "site1", Key: "shop", TimeZone: "Europe/Paris", IdentitySecret: "s", Settings: store.DefaultSiteSettings}
+	path := filepath.Join("..", ".cache", fmt.Sprintf("analytics-%d.db", n))
+	if _, err := os.Stat(path); err != nil {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		tmp := path + ".tmp"
+		os.Remove(tmp)
+		db, err := Open(context.Background(), tmp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := NewIngester(db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+		r := rand.New(rand.NewPCG(1, 2))
+		start := time.Now().AddDate(0, 0, -30)
+		refs := []string{"", "", "https://www.google.com/", "https://duckduckgo.com/", "https://t.co/x", "https://news.ycombinator.com/"}
+		uas := []string{chromeUA, iphoneUA, ipadUA, firefoxUA}
+		b.Logf("building %s: %d events (once)", path, n)
+		for made, v := 0, 0; made < n; v++ {
+			visitor := fmt.Sprintf("v%d", r.IntN(n/30))
+			at := start.Add(time.Duration(r.Int64N(int64(30 * 24 * time.Hour))))
+			bt := Batch{Site: "shop", Visitor: visitor, Visit: fmt.Sprintf("s%d", v), VisitN: 1, Lang: "en-US", Screen: "1440x900"}
+			ref := refs[r.IntN(len(refs))]
+			for i := range 1 + r.IntN(19) {
+				p := paths[r.IntN(len(paths))]
+				e := Event{Type: "pageview", URL: "https://shop.test" + p, TS: at.UnixMilli()}
+				switch {
+				case i == 0:
+					e.Ref = ref
+				case i%3 == 0:
+					e = Event{Type: "event", Name: []string{"signup", "play", "download"}[r.IntN(3)], URL: e.URL, TS: e.TS, Props: map[string]any{"plan": "green"}}
+				case i%3 == 1:
+					e = Event{Type: "leave", URL: e.URL, TS: e.TS, EngagedMS: 3000, Scroll: 60}
+				}
+				bt.Events = append(bt.Events, e)
+				at = at.Add(time.Duration(10+r.IntN(100)) * time.Second)
+			}
+			bt.Sent = at.UnixMilli()
+			for {
+				_, err := in.Accept(context.Background(), site, &bt, Meta{UserAgent: uas[v%len(uas)], Now: at})
+				if err == nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			made += len(bt.Events)
+		}
+		in.Close()
+		db.W.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		db.Close()
+		if err := os.Rename(tmp, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db, site
+}
+
+// BenchmarkReports10M times reports over 30 days of a site with 10 million
+// events (NUDGE_BENCH_EVENTS changes the size).
+func BenchmarkReports10M(b *testing.B) {
+	n := 10_000_000
+	if s := os.Getenv("NUDGE_BENCH_EVENTS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	db, site := reportsDB(b, n)
+	rep := NewReports(db)
+	ctx := context.Background()
+	to := time.Now().In(time.UTC).Format(time.DateOnly)
+	from := time.Now().AddDate(0, 0, -31).Format(time.DateOnly)
+	q := Query{SiteID: site.ID, From: from, To: to}
+	var total int64
+	db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&total)
+	b.Logf("%d events, 30 days", total)
+	for name, run := range map[string]func() error{
+		"summary":        func() error { _, err := rep.Summary(ctx, q); return err },
+		"timeseries_day": func() error { _, err := rep.Timeseries(ctx, q, "day"); return err },
+		"pages":          func() error { _, err := rep.Pages(ctx, q, 100); return err },
+		"sources":        func() error { _, err := rep.Breakdown(ctx, q, "sources", 100); return err },
+		"events":         func() error { _, err := rep.Events(ctx, q, 100); return err },
+		"summary_one_day": func() error {
+			d := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+			_, err := rep.Summary(ctx, Query{SiteID: site.ID, From: d, To: d})
+			return err
+		},
+		"summary_by_page": func() error { qq := q; qq.Page = "/pricing"; _, err := rep.Summary(ctx, qq); return err },
+		"summary_mobile":  func() error { qq := q; qq.Device = "mobile"; _, err := rep.Summary(ctx, qq); return err },
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

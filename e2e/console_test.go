@@ -45,6 +45,9 @@ func TestConsoleLogin(t *testing.T) {
 		chromedp.SendKeys(css("#login-email"), "admin@localhost"),
 		chromedp.SendKeys(css("#login-password"), demoPassword),
 		chromedp.Click(css(`form[aria-label="Log in"] button`)),
+		// An owner lands on the reports.
+		chromedp.WaitVisible(css(`dl[aria-label="Summary"]`)),
+		chromedp.Click(css(`nav a[href="/sites"]`)),
 		chromedp.WaitVisible(css(`section[aria-labelledby="h-Sites"] table tbody tr`)),
 	)
 	if err != nil {
@@ -55,6 +58,12 @@ func TestConsoleLogin(t *testing.T) {
 	}
 	if who := text(`header .who`); !strings.Contains(who, "admin@localhost") || !strings.Contains(who, "owner") {
 		t.Fatalf("header: %q", who)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(css(`section[aria-labelledby="h-Sites"] tbody button.link`)), chromedp.WaitVisible(css("#snippet-code"))); err != nil {
+		t.Fatalf("show the snippet: %v", err)
+	}
+	if code := text("#snippet-code"); !strings.Contains(code, `"demo"`) || !strings.Contains(code, url) || !strings.Contains(text("#snippet-csp"), "connect-src "+url) {
+		t.Fatalf("snippet shown: %q", code)
 	}
 	screenshot(t, ctx, "sites")
 

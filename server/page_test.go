@@ -222,6 +222,9 @@ func TestReportsAPI(t *testing.T) {
 	if res.Status != 200 || sum["visitors"] != float64(3) || sum["pageviews"] != float64(6) || sum["bounce_rate"] != float64(0) || sum["visit_duration"] == nil {
 		t.Fatalf("summary by key: %d %s", res.Status, res.Body)
 	}
+	if res := marketer.call("GET", "/api/sites/shop/reports/summary?period=today", nil); res.json(t)["visits"] != float64(3) || res.json(t)["from"] != today {
+		t.Fatalf("period=today: %s", res.Body)
+	}
 	if res := marketer.call("GET", "/api/sites/"+site.ID+"/reports/summary", nil); res.json(t)["visits"] != float64(3) {
 		t.Fatalf("summary by id, default range: %s", res.Body)
 	}
@@ -257,6 +260,8 @@ func TestReportsAPI(t *testing.T) {
 		{"timeseries?interval=minute", 400},
 		{"timeseries?interval=hour&from=2026-01-01&to=2026-03-01", 400},
 		{"summary?device=fridge", 400},
+		{"summary?period=forever", 400},
+		{"summary?period=7d&from=2026-01-01", 400},
 		{"summary?page=nowhere", 400},
 		{"pages?limit=0", 400},
 		{"passwords", 404},

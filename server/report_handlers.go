@@ -51,6 +51,15 @@ func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
 	}
 	today := time.Now().In(loc).Format(time.DateOnly)
 	q := analytics.Query{SiteID: st.ID, To: c.Query("to", today)}
+	if p := c.Query("period"); p != "" {
+		days, ok := map[string]int{"today": 1, "7d": 7, "30d": 30, "12mo": 365}[p]
+		if !ok || c.Query("from") != "" || c.Query("to") != "" {
+			return q, errBadRequest("invalid_query", "period is today, 7d, 30d or 12mo, without from and to", "period")
+		}
+		t, _ := time.Parse(time.DateOnly, today)
+		q.To, q.From = today, t.AddDate(0, 0, 1-days).Format(time.DateOnly)
+		return q, reportFilters(c, &q)
+	}
 	to, err := time.Parse(time.DateOnly, q.To)
 	if err != nil {
 		return q, errBadRequest("invalid_query", "to must be a date, YYYY-MM-DD", "to")
@@ -63,17 +72,22 @@ func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
 	if from.After(to) || to.Sub(from) > 3660*24*time.Hour {
 		return q, errBadRequest("invalid_query", "from must be on or before to, at most ten years apart", "from")
 	}
+	return q, reportFilters(c, &q)
+}
+
+// reportFilters reads the page, source and device filters.
+func reportFilters(c *fiber.Ctx, q *analytics.Query) error {
 	q.Page, q.Source, q.Device = strings.Clone(c.Query("page")), strings.Clone(c.Query("source")), strings.Clone(c.Query("device"))
 	if q.Page != "" && (!strings.HasPrefix(q.Page, "/") || len(q.Page) > 512) {
-		return q, errBadRequest("invalid_query", "page is a path starting with /", "page")
+		return errBadRequest("invalid_query", "page is a path starting with /", "page")
 	}
 	if len(q.Source) > 253 {
-		return q, errBadRequest("invalid_query", "source is too long", "source")
+		return errBadRequest("invalid_query", "source is too long", "source")
 	}
 	if q.Device != "" && !devices[q.Device] {
-		return q, errBadRequest("invalid_query", "device is desktop, mobile, tablet or other", "device")
+		return errBadRequest("invalid_query", "device is desktop, mobile, tablet or other", "device")
 	}
-	return q, nil
+	return nil
 }
 
 // report answers /api/sites/:siteID/reports/:report.

@@ -101,6 +101,29 @@ export interface PageOf<T> {
   next_cursor: string;
 }
 
+export interface Snippet {
+  snippet: string;
+  csp: string;
+  loader_url: string;
+}
+
+export interface ReportRow {
+  value: string;
+  visitors: number;
+  visits?: number;
+  pageviews?: number;
+  count?: number;
+}
+
+export interface Summary {
+  visitors: number;
+  visits: number;
+  pageviews: number;
+  views_per_visit: number;
+  bounce_rate: number;
+  visit_duration: number;
+}
+
 // What each role may see, mirroring the server's policy (the server decides).
 export const can = {
   members: (r: string) => r === "owner" || r === "admin" || r === "supervisor",
@@ -108,4 +131,5 @@ export const can = {
   editSites: (r: string) => r === "owner" || r === "admin",
   tokens: (r: string) => r === "owner" || r === "admin",
   audit: (r: string) => r === "owner" || r === "admin",
+  reports: (r: string) => r === "owner" || r === "admin" || r === "marketer" || r === "supervisor",
 };

@@ -3,16 +3,16 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, can, setSession } from "./api";
 import type { Me } from "./api";
-import { Account, Audit, Members, Sites, Tokens } from "./pages";
+import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "sites" | "members" | "tokens" | "audit" | "account";
-const titles: Record<View, string> = { sites: "Sites", members: "Members", tokens: "API tokens", audit: "Audit log", account: "Account" };
+type View = "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+const titles: Record<View, string> = { reports: "Reports", sites: "Sites", members: "Members", tokens: "API tokens", audit: "Audit log", account: "Account" };
 
 function viewFromPath(): View {
   const v = location.pathname.replace(/^\/+/, "").split("/")[0] as View;
-  return v in titles ? v : "sites";
+  return v in titles ? v : "reports";
 }
 
 function App() {
@@ -48,12 +48,14 @@ function App() {
     await api("POST", "/api/auth/logout").catch(() => undefined);
     setMe(null);
   };
-  const visible: View[] = ["sites"];
+  const visible: View[] = [];
+  if (can.reports(me.role)) visible.push("reports");
+  visible.push("sites");
   if (can.members(me.role)) visible.push("members");
   if (can.tokens(me.role)) visible.push("tokens");
   if (can.audit(me.role)) visible.push("audit");
   visible.push("account");
-  const current = visible.includes(view) ? view : "sites";
+  const current = visible.includes(view) ? view : visible[0]!;
 
   return (
     <div class="shell">
@@ -85,6 +87,8 @@ function App() {
       <main>
         {me.tenant_id === "" && current !== "account" ? (
           <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
+        ) : current === "reports" ? (
+          <Reports me={me} />
         ) : current === "sites" ? (
           <Sites me={me} />
         ) : current === "members" ? (
