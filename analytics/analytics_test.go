@@ -308,98 +308,130 @@ func TestRollupsEqualRecount(t *testing.T) {
 		f.accept(t, &a.batch, a.ua, a.now)
 	}
 	f.flush(t)
-	visits := recount(t, f)
-	if len(visits) < 400 {
-		t.Fatalf("only %d visits generated", len(visits))
-	}
-	ctx := context.Background()
-	for _, q := range []Query{
-		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06"},
-		{SiteID: "site1", From: "2026-11-02", To: "2026-11-03"},
-		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Page: "/pricing"},
-		{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Device: "mobile"},
-	} {
-		in := func(v *recountVisit) bool {
-			return v.day >= q.From && v.day <= q.To && (q.Page == "" || v.pages[q.Page] > 0)
+	check := func(label string) {
+		t.Helper()
+		visits := recount(t, f)
+		if len(visits) < 400 {
+			t.Fatalf("only %d visits generated", len(visits))
 		}
-		var want Summary
-		who := map[string]bool{}
-		bounces, duration := 0.0, 0.0
-		pageViews, pageVisitors := map[string]int64{}, map[string]map[string]bool{}
-		entries := map[string]map[string]bool{}
-		eventCounts := map[string]int64{}
-		for _, v := range visits {
-			if !in(v) {
-				continue
+		ctx := context.Background()
+		for _, q := range []Query{
+			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06"},
+			{SiteID: "site1", From: "2026-11-02", To: "2026-11-03"},
+			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Page: "/pricing"},
+			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Device: "mobile"},
+		} {
+			in := func(v *recountVisit) bool {
+				return v.day >= q.From && v.day <= q.To && (q.Page == "" || v.pages[q.Page] > 0)
 			}
-			if q.Device != "" {
-				var device string
-				f.db.R.QueryRow(`SELECT device FROM visits WHERE visitor = ? AND start_ts = ?`, v.visitor, v.start).Scan(&device)
-				if device != q.Device {
+			var want Summary
+			who := map[string]bool{}
+			bounces, duration := 0.0, 0.0
+			pageViews, pageVisitors := map[string]int64{}, map[string]map[string]bool{}
+			entries := map[string]map[string]bool{}
+			eventCounts := map[string]int64{}
+			for _, v := range visits {
+				if !in(v) {
 					continue
 				}
-			}
-			want.Visits++
-			want.Pageviews += int64(v.pageviews)
-			who[v.visitor] = true
-			if v.pageviews <= 1 && v.events == 0 {
-				bounces++
-			}
-			duration += float64(v.end-v.start) / 1000
-			for p, n := range v.pages {
-				pageViews[p] += int64(n)
-				if pageVisitors[p] == nil {
-					pageVisitors[p] = map[string]bool{}
+				if q.Device != "" {
+					var device string
+					f.db.R.QueryRow(`SELECT device FROM visits WHERE visitor = ? AND start_ts = ?`, v.visitor, v.start).Scan(&device)
+					if device != q.Device {
+						continue
+					}
 				}
-				pageVisitors[p][v.visitor] = true
+				want.Visits++
+				want.Pageviews += int64(v.pageviews)
+				who[v.visitor] = true
+				if v.pageviews <= 1 && v.events == 0 {
+					bounces++
+				}
+				duration += float64(v.end-v.start) / 1000
+				for p, n := range v.pages {
+					pageViews[p] += int64(n)
+					if pageVisitors[p] == nil {
+						pageVisitors[p] = map[string]bool{}
+					}
+					pageVisitors[p][v.visitor] = true
+				}
+				if entries[v.entry] == nil {
+					entries[v.entry] = map[string]bool{}
+				}
+				entries[v.entry][v.visitor] = true
+				for n, c := range v.eventNames {
+					eventCounts[n] += int64(c)
+				}
 			}
-			if entries[v.entry] == nil {
-				entries[v.entry] = map[string]bool{}
+			want.Visitors = int64(len(who))
+			got, err := f.rep.Summary(ctx, q)
+			if err != nil {
+				t.Fatal(err)
 			}
-			entries[v.entry][v.visitor] = true
-			for n, c := range v.eventNames {
-				eventCounts[n] += int64(c)
+			if got.Visitors != want.Visitors || got.Visits != want.Visits || got.Pageviews != want.Pageviews ||
+				!near(got.BounceRate, 100*bounces/float64(want.Visits)) || !near(got.VisitDuration, duration/float64(want.Visits)) {
+				t.Errorf("%s %+v: summary %+v; recount %+v bounce %.3f duration %.3f", label, q, got, want, 100*bounces/float64(want.Visits), duration/float64(want.Visits))
 			}
-		}
-		want.Visitors = int64(len(who))
-		got, err := f.rep.Summary(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Visitors != want.Visitors || got.Visits != want.Visits || got.Pageviews != want.Pageviews ||
-			!near(got.BounceRate, 100*bounces/float64(want.Visits)) || !near(got.VisitDuration, duration/float64(want.Visits)) {
-			t.Errorf("%+v: summary %+v; recount %+v bounce %.3f duration %.3f", q, got, want, 100*bounces/float64(want.Visits), duration/float64(want.Visits))
-		}
-		pages, _ := f.rep.Pages(ctx, q, 100)
-		for _, p := range pages {
-			if p.Pageviews != pageViews[p.Value] || p.Visitors != int64(len(pageVisitors[p.Value])) {
-				t.Errorf("%+v: page %s: %d views %d visitors; recount %d, %d", q, p.Value, p.Pageviews, p.Visitors, pageViews[p.Value], len(pageVisitors[p.Value]))
+			pages, _ := f.rep.Pages(ctx, q, 100)
+			for _, p := range pages {
+				if p.Pageviews != pageViews[p.Value] || p.Visitors != int64(len(pageVisitors[p.Value])) {
+					t.Errorf("%s %+v: page %s: %d views %d visitors; recount %d, %d", label, q, p.Value, p.Pageviews, p.Visitors, pageViews[p.Value], len(pageVisitors[p.Value]))
+				}
 			}
-		}
-		if len(pages) != len(pageViews) {
-			t.Errorf("%+v: %d pages; recount %d", q, len(pages), len(pageViews))
-		}
-		entry, _ := f.rep.Breakdown(ctx, q, "entry_pages", 100)
-		for _, e := range entry {
-			if e.Visitors != int64(len(entries[e.Value])) {
-				t.Errorf("%+v: entry %s: %d visitors; recount %d", q, e.Value, e.Visitors, len(entries[e.Value]))
+			if len(pages) != len(pageViews) {
+				t.Errorf("%s %+v: %d pages; recount %d", label, q, len(pages), len(pageViews))
 			}
-		}
-		evs, _ := f.rep.Events(ctx, q, 100)
-		for _, e := range evs {
-			if e.Count != eventCounts[e.Value] {
-				t.Errorf("%+v: event %s: %d; recount %d", q, e.Value, e.Count, eventCounts[e.Value])
+			entry, _ := f.rep.Breakdown(ctx, q, "entry_pages", 100)
+			for _, e := range entry {
+				if e.Visitors != int64(len(entries[e.Value])) {
+					t.Errorf("%s %+v: entry %s: %d visitors; recount %d", label, q, e.Value, e.Visitors, len(entries[e.Value]))
+				}
 			}
-		}
-		series, _ := f.rep.Timeseries(ctx, q, "day")
-		var sum int64
-		for _, p := range series {
-			sum += p.Visits
-		}
-		if sum != want.Visits {
-			t.Errorf("%+v: daily series sums to %d visits; want %d", q, sum, want.Visits)
+			evs, _ := f.rep.Events(ctx, q, 100)
+			for _, e := range evs {
+				if e.Count != eventCounts[e.Value] {
+					t.Errorf("%s %+v: event %s: %d; recount %d", label, q, e.Value, e.Count, eventCounts[e.Value])
+				}
+			}
+			series, _ := f.rep.Timeseries(ctx, q, "day")
+			var sum int64
+			for _, p := range series {
+				sum += p.Visits
+			}
+			if sum != want.Visits {
+				t.Errorf("%s %+v: daily series sums to %d visits; want %d", label, q, sum, want.Visits)
+			}
 		}
 	}
+	check("live")
+	// Roll the closed days: the same answers from the daily rollups.
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	n, err := Roll(context.Background(), f.db, f.site.ID, mustLoc(f.site.TimeZone), now)
+	if err != nil || n < 6 {
+		t.Fatalf("Roll = %d, %v", n, err)
+	}
+	check("rolled")
+	if n, _ := Roll(context.Background(), f.db, f.site.ID, mustLoc(f.site.TimeZone), now); n != 0 {
+		t.Fatalf("a second Roll rolled %d days again", n)
+	}
+	// Late events for a rolled day: the day is computed live until rolled again.
+	late := arrivals[len(arrivals)/2]
+	late.batch.Events = []Event{{Type: "pageview", URL: "https://shop.test/late", TS: late.now.UnixMilli()}}
+	f.accept(t, &late.batch, late.ua, late.now)
+	f.flush(t)
+	check("dirty")
+	if n, _ := Roll(context.Background(), f.db, f.site.ID, mustLoc(f.site.TimeZone), now); n != 1 {
+		t.Fatalf("Roll after late events rolled %d days; want the 1 dirty one", n)
+	}
+	check("rerolled")
+}
+
+func mustLoc(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
 func near(a, b float64) bool { d := a - b; return d < 1e-6 && d > -1e-6 }

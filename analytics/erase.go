@@ -8,8 +8,10 @@ import (
 )
 
 // Erase deletes everything known of one visitor of a site, from raw events and
-// every rollup: id is a visitor id, or an identified user id (every visitor
-// that identified as it). It returns how many events were deleted.
+// the visit-keyed rollups: id is a visitor id, or an identified user id (every
+// visitor that identified as it). The days it counted in are marked dirty:
+// reports recompute them at once, and the next Roll rebuilds their daily
+// rollups without the visitor. It returns how many events were deleted.
 func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 	var n int64
 	site, ok, err := db.site(ctx, siteID, false)
@@ -27,6 +29,11 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			SELECT ? UNION SELECT visitor FROM visits WHERE site = ? AND user_id = ?`, id, site, id); err != nil {
 			return err
 		}
+		// Rolled days that counted this visitor are rolled again (Roll).
+		if _, err := tx.ExecContext(ctx, `UPDATE rolled_days SET dirty = 1 WHERE site = ? AND day IN
+			(SELECT DISTINCT day FROM visits WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors))`, site, site); err != nil {
+			return fmt.Errorf("mark days: %w", err)
+		}
 		// Events first, through the visits that bound them in time.
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (
 			SELECT e.id FROM visits v JOIN events e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
@@ -35,7 +42,7 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			return fmt.Errorf("events: %w", err)
 		}
 		n, _ = res.RowsAffected()
-		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props"} {
+		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}

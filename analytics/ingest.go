@@ -408,7 +408,7 @@ func (in *Ingester) commit(jobs []*job) error {
 		if err := upsertRollups(tx, visits, days, pages, events, props); err != nil {
 			return err
 		}
-		return nil
+		return markDirty(context.Background(), tx, days)
 	})
 }
 

@@ -106,8 +106,9 @@ func (q Query) where(site int64) (string, []any) {
 	return b.String(), args
 }
 
-// Summary counts visitors, visits, pageviews, bounce rate and visit duration.
-func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
+// summarySQL counts visitors, visits, pageviews, bounce rate and visit
+// duration straight from the visit-keyed tables (the filtered path).
+func (r *Reports) summarySQL(ctx context.Context, q Query) (Summary, error) {
 	var s Summary
 	site, ok, err := r.db.site(ctx, q.SiteID, false)
 	if err != nil || !ok {
@@ -129,7 +130,7 @@ func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
 
 // Timeseries buckets the range by day or hour (interval "day" or "hour"),
 // every bucket present, empty ones as zeros.
-func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]Point, error) {
+func (r *Reports) timeseriesSQL(ctx context.Context, q Query, interval string) ([]Point, error) {
 	site, _, err := r.db.site(ctx, q.SiteID, false)
 	if err != nil {
 		return nil, err
@@ -156,27 +157,13 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("analytics: time series: %w", err)
 	}
-	from, _ := time.Parse(time.DateOnly, q.From)
-	to, _ := time.Parse(time.DateOnly, q.To)
-	var out []Point
-	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		day := d.Format(time.DateOnly)
-		if interval != "hour" {
-			out = append(out, withBucket(got[day], day))
-			continue
-		}
-		for h := range 24 {
-			b := fmt.Sprintf("%sT%02d", day, h)
-			out = append(out, withBucket(got[b], b))
-		}
-	}
-	return out, nil
+	return buckets(q, interval, got), nil
 }
 
 func withBucket(p Point, b string) Point { p.Bucket = b; return p }
 
 // Breakdown groups the range's visits by a dimension (a key of Dimensions).
-func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int) ([]Row, error) {
+func (r *Reports) breakdownSQL(ctx context.Context, q Query, dim string, limit int) ([]Row, error) {
 	col, ok := Dimensions[dim]
 	if !ok {
 		return nil, fmt.Errorf("analytics: no dimension %q", dim)
@@ -190,7 +177,7 @@ func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int)
 }
 
 // Pages are the most viewed paths, with their unique visitors.
-func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) {
+func (r *Reports) pagesSQL(ctx context.Context, q Query, limit int) ([]Row, error) {
 	where, args, err := r.where(ctx, q)
 	if err != nil {
 		return nil, err
@@ -201,7 +188,7 @@ func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) 
 }
 
 // Events are the custom events by name: how often, by how many visitors.
-func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error) {
+func (r *Reports) eventsSQL(ctx context.Context, q Query, limit int) ([]Row, error) {
 	where, args, err := r.where(ctx, q)
 	if err != nil {
 		return nil, err
@@ -212,7 +199,7 @@ func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error)
 }
 
 // EventProperties break one custom event down by property: "key=value" rows.
-func (r *Reports) EventProperties(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
+func (r *Reports) eventPropertiesSQL(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
 	where, args, err := r.where(ctx, q)
 	if err != nil {
 		return nil, err
@@ -254,9 +241,9 @@ func (r *Reports) rows(ctx context.Context, query string, args []any, direct boo
 	return out, rows.Err()
 }
 
-// Goals counts each goal's converted visitors and their share of all visitors.
-func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
-	sum, err := r.Summary(ctx, q)
+// goalsSQL counts each goal's converted visitors and their share of all visitors.
+func (r *Reports) goalsSQL(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
+	sum, err := r.summarySQL(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -45,11 +45,7 @@ var devices = map[string]bool{"desktop": true, "mobile": true, "tablet": true, "
 
 // reportQuery reads the range (site time zone; default the last 30 days) and filters.
 func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
-	loc, err := time.LoadLocation(st.TimeZone)
-	if err != nil {
-		loc = time.UTC
-	}
-	today := time.Now().In(loc).Format(time.DateOnly)
+	today := time.Now().In(zone(st.TimeZone)).Format(time.DateOnly)
 	q := analytics.Query{SiteID: st.ID, To: c.Query("to", today)}
 	if p := c.Query("period"); p != "" {
 		days, ok := map[string]int{"today": 1, "7d": 7, "30d": 30, "12mo": 365}[p]
@@ -184,6 +180,10 @@ func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 	}
 	n, err := analytics.Erase(ctx, s.analytics, st.ID, id)
 	if err != nil {
+		return err
+	}
+	// The daily rollups that counted the visitor are rebuilt now, not at the next housekeeping.
+	if _, err := analytics.Roll(ctx, s.analytics, st.ID, zone(st.TimeZone), time.Now()); err != nil {
 		return err
 	}
 	p := who(c)

@@ -207,10 +207,11 @@ func (s *Server) Close() error {
 	return s.analytics.Close()
 }
 
-// housekeeping runs hourly: expired sessions go, and raw analytics events
-// older than their site's retention period.
+// housekeeping runs every ten minutes: expired sessions go, raw analytics
+// events older than their site's retention period go, and closed days are
+// rolled up for fast reports.
 func (s *Server) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
 		s.Housekeep(ctx, time.Now())
@@ -241,6 +242,25 @@ func (s *Server) Housekeep(ctx context.Context, now time.Time) {
 			s.log.Info("retention: raw events deleted", "site", st.Key, "events", n, "before", cutoff)
 		}
 	}
+	zones, err := s.st.SiteZones(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("roll up", "err", err)
+		return
+	}
+	if n, err := analytics.RollAll(ctx, s.analytics, func(id string) *time.Location { return zone(zones[id]) }, now); err != nil && ctx.Err() == nil {
+		s.log.Warn("roll up", "err", err)
+	} else if n > 0 {
+		s.log.Info("analytics days rolled up", "days", n)
+	}
+}
+
+// zone is a time zone by name, UTC when unknown.
+func zone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return l
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {

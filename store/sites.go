@@ -375,3 +375,21 @@ func (s *Store) DeleteSite(ctx context.Context, a Actor, tenantID, id string) er
 	}
 	return nil
 }
+
+// SiteZones maps every site's id to its time zone.
+func (s *Store) SiteZones(ctx context.Context) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, time_zone FROM sites`)
+	if err != nil {
+		return nil, fmt.Errorf("store: site zones: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, tz string
+		if err := rows.Scan(&id, &tz); err != nil {
+			return nil, fmt.Errorf("store: site zones: %w", err)
+		}
+		out[id] = tz
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,405 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// Reports without filters add up rolled days (day_rollups: counts and visitor
+// bitmaps per day) and compute the rest of the range, the open days and any
+// day not rolled yet or changed since, from the visit-keyed tables. Visitors
+// are counted exactly across both: a live visitor with a number joins the
+// bitmap union, one without cannot be in any rolled day. Filtered reports read
+// the visit-keyed tables for the whole range.
+
+func (q Query) filtered() bool { return q.Page != "" || q.Source != "" || q.Device != "" }
+
+// split divides q's days into rolled ones and the others.
+func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live []string, err error) {
+	from, err1 := time.Parse(time.DateOnly, q.From)
+	to, err2 := time.Parse(time.DateOnly, q.To)
+	if err1 != nil || err2 != nil {
+		return nil, nil, fmt.Errorf("analytics: bad range %s..%s", q.From, q.To)
+	}
+	rows, err := r.db.R.QueryContext(ctx, `SELECT day FROM rolled_days WHERE site = ? AND day BETWEEN ? AND ? AND ready = 1 AND dirty = 0`, site, q.From, q.To)
+	if err != nil {
+		return nil, nil, fmt.Errorf("analytics: rolled days: %w", err)
+	}
+	done := map[string]bool{}
+	for rows.Next() {
+		var d string
+		rows.Scan(&d)
+		done[d] = true
+	}
+	rows.Close()
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		day := d.Format(time.DateOnly)
+		if done[day] {
+			rolled = append(rolled, day)
+		} else {
+			live = append(live, day)
+		}
+	}
+	return rolled, live, nil
+}
+
+func inList(days []string) (string, []any) {
+	args := make([]any, len(days))
+	for i, d := range days {
+		args[i] = d
+	}
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", len(days)), ",") + ")", args
+}
+
+// collect adds up one dimension over q's range: dim is "" (the whole site), a
+// visit column, "page", "event", or "prop:" and an event name.
+func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]*stat, error) {
+	out := map[string]*stat{}
+	site, ok, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil || !ok {
+		return out, err
+	}
+	rolled, live, err := r.split(ctx, site, q)
+	if err != nil {
+		return nil, err
+	}
+	get := func(v string) *stat {
+		s := out[v]
+		if s == nil {
+			s = newStat()
+			out[v] = s
+		}
+		return s
+	}
+	if len(rolled) > 0 {
+		in, args := inList(rolled)
+		rows, err := r.db.R.QueryContext(ctx, `SELECT value, visits, pageviews, bounces, duration_ms, count, visitors FROM day_rollups
+			WHERE site = ? AND dim = ? AND day IN `+in, append([]any{site, dim}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("analytics: read rollups: %w", err)
+		}
+		var value string
+		var visits, pageviews, bounces, duration, count int64
+		var blob []byte
+		bm := roaring.New()
+		for rows.Next() {
+			if err := rows.Scan(&value, &visits, &pageviews, &bounces, &duration, &count, &blob); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("analytics: read rollups: %w", err)
+			}
+			s := get(value)
+			s.visits += visits
+			s.pageviews += pageviews
+			s.bounces += bounces
+			s.durationMS += duration
+			s.count += count
+			bm.Clear()
+			if _, err := bm.FromBuffer(blob); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("analytics: visitor bitmap: %w", err)
+			}
+			s.numbered.Or(bm)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(live) == 0 {
+		return out, nil
+	}
+	in, args := inList(live)
+	switch {
+	case dim == "page" || dim == "event" || strings.HasPrefix(dim, "prop:"):
+		kind, name := dim, ""
+		if strings.HasPrefix(dim, "prop:") {
+			kind, name = "prop", strings.TrimPrefix(dim, "prop:")
+		}
+		err = scanChildren(ctx, r.db.R, kind, "p.day IN "+in, append([]any{site}, args...), name, func(n sql.NullInt64, visitor, value string, count int64) {
+			if kind == "prop" {
+				_, value, _ = strings.Cut(value, "\x00")
+			}
+			s := get(value)
+			s.visits++
+			if kind == "page" {
+				s.pageviews += count
+			} else {
+				s.count += count
+			}
+			s.addVisitor(n, visitor)
+		})
+	default:
+		col := -1
+		for i, c := range visitColumns {
+			if c == dim {
+				col = i
+			}
+		}
+		if dim != "" && col < 0 {
+			return nil, fmt.Errorf("analytics: no dimension %q", dim)
+		}
+		err = scanVisits(ctx, r.db.R, "v.day IN "+in, append([]any{site}, args...), col >= 0, func(n sql.NullInt64, visitor string, v visitRow) {
+			value := ""
+			if col >= 0 {
+				value = v.dims[col]
+			}
+			v.addTo(get(value), n, visitor)
+		})
+	}
+	return out, err
+}
+
+// Summary counts visitors, visits, pageviews, bounce rate and visit duration.
+func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
+	if q.filtered() {
+		return r.summarySQL(ctx, q)
+	}
+	stats, err := r.collect(ctx, q, "")
+	if err != nil {
+		return Summary{}, err
+	}
+	s := stats[""]
+	if s == nil || s.visits == 0 {
+		return Summary{}, nil
+	}
+	return Summary{Visitors: s.visitors(), Visits: s.visits, Pageviews: s.pageviews,
+		ViewsPerVisit: float64(s.pageviews) / float64(s.visits),
+		BounceRate:    100 * float64(s.bounces) / float64(s.visits),
+		VisitDuration: float64(s.durationMS) / 1000 / float64(s.visits)}, nil
+}
+
+// order sorts rows by the report's measure, then visitors, then value.
+func ordered(stats map[string]*stat, limit int, row func(string, *stat) Row, less func(a, b Row) bool) []Row {
+	out := make([]Row, 0, len(stats))
+	for v, s := range stats {
+		out = append(out, row(v, s))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if less(out[i], out[j]) || less(out[j], out[i]) {
+			return less(out[i], out[j])
+		}
+		return out[i].Value < out[j].Value
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// Breakdown groups the range's visits by a dimension (a key of Dimensions).
+func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int) ([]Row, error) {
+	col, ok := Dimensions[dim]
+	if !ok {
+		return nil, fmt.Errorf("analytics: no dimension %q", dim)
+	}
+	if q.filtered() {
+		return r.breakdownSQL(ctx, q, dim, limit)
+	}
+	stats, err := r.collect(ctx, q, col)
+	if err != nil {
+		return nil, err
+	}
+	return ordered(stats, limit, func(v string, s *stat) Row {
+		if v == "" && dim == "sources" {
+			v = "(direct)"
+		}
+		return Row{Value: v, Visitors: s.visitors(), Visits: s.visits, Pageviews: s.pageviews}
+	}, func(a, b Row) bool {
+		if a.Visitors != b.Visitors {
+			return a.Visitors > b.Visitors
+		}
+		return a.Visits > b.Visits
+	}), nil
+}
+
+// Pages are the most viewed paths, with their unique visitors.
+func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) {
+	if q.filtered() {
+		return r.pagesSQL(ctx, q, limit)
+	}
+	stats, err := r.collect(ctx, q, "page")
+	if err != nil {
+		return nil, err
+	}
+	return ordered(stats, limit, func(v string, s *stat) Row {
+		return Row{Value: v, Visitors: s.visitors(), Visits: s.visits, Pageviews: s.pageviews}
+	}, func(a, b Row) bool {
+		if a.Pageviews != b.Pageviews {
+			return a.Pageviews > b.Pageviews
+		}
+		return a.Visitors > b.Visitors
+	}), nil
+}
+
+func countOrder(a, b Row) bool {
+	if a.Count != b.Count {
+		return a.Count > b.Count
+	}
+	return a.Visitors > b.Visitors
+}
+
+func countRow(v string, s *stat) Row {
+	return Row{Value: v, Visitors: s.visitors(), Visits: s.visits, Count: s.count}
+}
+
+// Events are the custom events by name: how often, by how many visitors.
+func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error) {
+	if q.filtered() {
+		return r.eventsSQL(ctx, q, limit)
+	}
+	stats, err := r.collect(ctx, q, "event")
+	if err != nil {
+		return nil, err
+	}
+	return ordered(stats, limit, countRow, countOrder), nil
+}
+
+// EventProperties break one custom event down by property: "key=value" rows.
+func (r *Reports) EventProperties(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
+	if q.filtered() {
+		return r.eventPropertiesSQL(ctx, q, name, limit)
+	}
+	stats, err := r.collect(ctx, q, "prop:"+name)
+	if err != nil {
+		return nil, err
+	}
+	return ordered(stats, limit, countRow, countOrder), nil
+}
+
+// Goals counts each goal's converted visitors and their share of all visitors.
+func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
+	if q.filtered() {
+		return r.goalsSQL(ctx, q, goals)
+	}
+	sum, err := r.Summary(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var events, pages map[string]*stat
+	out := make([]GoalResult, 0, len(goals))
+	for _, g := range goals {
+		var s *stat
+		if g.Event != "" {
+			if events == nil {
+				if events, err = r.collect(ctx, q, "event"); err != nil {
+					return nil, err
+				}
+			}
+			s = events[g.Event]
+		} else {
+			if pages == nil {
+				if pages, err = r.collect(ctx, q, "page"); err != nil {
+					return nil, err
+				}
+			}
+			s = pages[g.Page]
+		}
+		res := GoalResult{Goal: g}
+		if s != nil {
+			res.Visitors = s.visitors()
+		}
+		if sum.Visitors > 0 {
+			res.ConversionRate = 100 * float64(res.Visitors) / float64(sum.Visitors)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// Timeseries buckets the range by day or hour (interval "day" or "hour"),
+// every bucket present, empty ones as zeros.
+func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]Point, error) {
+	if q.filtered() {
+		return r.timeseriesSQL(ctx, q, interval)
+	}
+	got := map[string]Point{}
+	site, ok, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil || !ok {
+		return buckets(q, interval, got), err
+	}
+	rolled, live, err := r.split(ctx, site, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(rolled) > 0 {
+		dim := ""
+		if interval == "hour" {
+			dim = "hour"
+		}
+		in, args := inList(rolled)
+		rows, err := r.db.R.QueryContext(ctx, `SELECT day, value, visits, pageviews, visitors FROM day_rollups WHERE site = ? AND dim = ? AND day IN `+in,
+			append([]any{site, dim}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("analytics: time series: %w", err)
+		}
+		bm := roaring.New()
+		for rows.Next() {
+			var day, value string
+			var p Point
+			var blob []byte
+			if err := rows.Scan(&day, &value, &p.Visits, &p.Pageviews, &blob); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("analytics: time series: %w", err)
+			}
+			bm.Clear()
+			if _, err := bm.FromBuffer(blob); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			p.Visitors = int64(bm.GetCardinality())
+			p.Bucket = day
+			if dim == "hour" {
+				p.Bucket = day + "T" + value
+			}
+			got[p.Bucket] = p
+		}
+		rows.Close()
+	}
+	if len(live) > 0 {
+		group := "v.day"
+		if interval == "hour" {
+			group = "v.day || 'T' || printf('%02d', v.hour)"
+		}
+		in, args := inList(live)
+		rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
+			FROM visits v WHERE v.site = ? AND v.day IN `+in+` GROUP BY 1`, append([]any{site}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("analytics: time series: %w", err)
+		}
+		for rows.Next() {
+			var p Point
+			if err := rows.Scan(&p.Bucket, &p.Visitors, &p.Visits, &p.Pageviews); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("analytics: time series: %w", err)
+			}
+			got[p.Bucket] = p
+		}
+		rows.Close()
+	}
+	return buckets(q, interval, got), nil
+}
+
+// buckets lists every bucket of q's range, taking the counted ones from got.
+func buckets(q Query, interval string, got map[string]Point) []Point {
+	from, _ := time.Parse(time.DateOnly, q.From)
+	to, _ := time.Parse(time.DateOnly, q.To)
+	var out []Point
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		day := d.Format(time.DateOnly)
+		if interval != "hour" {
+			out = append(out, withBucket(got[day], day))
+			continue
+		}
+		for h := range 24 {
+			b := fmt.Sprintf("%sT%02d", day, h)
+			out = append(out, withBucket(got[b], b))
+		}
+	}
+	return out
+}

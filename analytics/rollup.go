@@ -1,0 +1,312 @@
+package analytics
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// OpenDays is how many days, today included, stay computed live from the
+// visit-keyed tables: late events still reach them. Older days are closed and
+// rolled into day_rollups.
+const OpenDays = 2
+
+// visitColumns are the visit dimensions rolled per day, in a fixed order.
+var visitColumns = func() []string {
+	var cols []string
+	for _, c := range Dimensions {
+		cols = append(cols, c)
+	}
+	sort.Strings(cols)
+	return cols
+}()
+
+// stat is what a report row adds up: over days for rolled days, over visits
+// for live ones.
+type stat struct {
+	visits, pageviews, bounces, durationMS, count int64
+	numbered                                      *roaring.Bitmap     // visitor numbers
+	unnumbered                                    map[string]struct{} // live visitors not numbered yet
+}
+
+func newStat() *stat { return &stat{numbered: roaring.New()} }
+
+func (s *stat) visitors() int64 { return int64(s.numbered.GetCardinality()) + int64(len(s.unnumbered)) }
+
+// addVisitor counts a visitor by number, or by id when it has no number yet
+// (a visitor first seen in the live days cannot be in a rolled day's bitmap).
+func (s *stat) addVisitor(n sql.NullInt64, visitor string) {
+	if n.Valid {
+		s.numbered.Add(uint32(n.Int64))
+		return
+	}
+	if s.unnumbered == nil {
+		s.unnumbered = map[string]struct{}{}
+	}
+	s.unnumbered[visitor] = struct{}{}
+}
+
+type statKey struct{ dim, value string }
+
+// RollAll rolls the closed days of every site with data, as of now. zone
+// gives a site's time zone (nil: UTC). It returns how many days it rolled.
+func RollAll(ctx context.Context, db *DB, zone func(siteID string) *time.Location, now time.Time) (int, error) {
+	rows, err := db.R.QueryContext(ctx, `SELECT site_id FROM sites`)
+	if err != nil {
+		return 0, fmt.Errorf("analytics: roll: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	total := 0
+	for _, id := range ids {
+		loc := zone(id)
+		if loc == nil {
+			loc = time.UTC
+		}
+		n, err := Roll(ctx, db, id, loc, now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Roll rolls a site's closed days that are not rolled yet or were changed
+// since (dirty).
+func Roll(ctx context.Context, db *DB, siteID string, loc *time.Location, now time.Time) (int, error) {
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
+	last := now.In(loc).AddDate(0, 0, -OpenDays).Format(time.DateOnly)
+	rows, err := db.R.QueryContext(ctx, `SELECT DISTINCT day FROM visits WHERE site = ? AND day <= ?
+		EXCEPT SELECT day FROM rolled_days WHERE site = ? AND ready = 1 AND dirty = 0`, site, last, site)
+	if err != nil {
+		return 0, fmt.Errorf("analytics: days to roll: %w", err)
+	}
+	var days []string
+	for rows.Next() {
+		var d string
+		rows.Scan(&d)
+		days = append(days, d)
+	}
+	rows.Close()
+	for _, d := range days {
+		if err := rollDay(ctx, db, site, d, now); err != nil {
+			return 0, fmt.Errorf("analytics: roll %s of %s: %w", d, siteID, err)
+		}
+	}
+	return len(days), nil
+}
+
+// rollDay recomputes one day's rollups. It clears the dirty mark first and
+// reads afterwards, so that a change made while it reads marks the day dirty
+// again rather than being lost.
+func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time) error {
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rolled_days (site, day, ready, dirty, rolled_at) VALUES (?, ?, 0, 0, ?)
+			ON CONFLICT DO UPDATE SET ready = 0, dirty = 0, rolled_at = excluded.rolled_at`, site, day, now.UnixMilli()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO visitor_numbers (site, visitor)
+			SELECT DISTINCT site, visitor FROM visits WHERE site = ? AND day = ?`, site, day)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	stats := map[statKey]*stat{}
+	get := func(dim, value string) *stat {
+		k := statKey{dim, value}
+		s := stats[k]
+		if s == nil {
+			s = newStat()
+			stats[k] = s
+		}
+		return s
+	}
+	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, true, func(n sql.NullInt64, visitor string, v visitRow) {
+		for i, dim := range append([]string{"", "hour"}, visitColumns...) {
+			value := ""
+			switch {
+			case i == 1:
+				value = fmt.Sprintf("%02d", v.hour)
+			case i > 1:
+				value = v.dims[i-2]
+			}
+			v.addTo(get(dim, value), n, visitor)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	err = scanChildren(ctx, db.R, "page", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+		s := get("page", value)
+		s.visits++
+		s.pageviews += count
+		s.addVisitor(n, visitor)
+	})
+	if err != nil {
+		return err
+	}
+	err = scanChildren(ctx, db.R, "event", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+		s := get("event", value)
+		s.visits++
+		s.count += count
+		s.addVisitor(n, visitor)
+	})
+	if err != nil {
+		return err
+	}
+	err = scanChildren(ctx, db.R, "prop", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+		name, kv, _ := strings.Cut(value, "\x00")
+		s := get("prop:"+name, kv)
+		s.visits++
+		s.count += count
+		s.addVisitor(n, visitor)
+	})
+	if err != nil {
+		return err
+	}
+	return db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM day_rollups WHERE site = ? AND day = ?`, site, day); err != nil {
+			return err
+		}
+		ins := multiRow{tx: tx, cols: 10, head: `INSERT INTO day_rollups (site, day, dim, value, visits, pageviews, bounces, duration_ms, count, visitors) VALUES `}
+		for k, s := range stats {
+			s.numbered.RunOptimize()
+			var buf bytes.Buffer
+			if _, err := s.numbered.WriteTo(&buf); err != nil {
+				return err
+			}
+			if err := ins.add(site, day, k.dim, k.value, s.visits, s.pageviews, s.bounces, s.durationMS, s.count, buf.Bytes()); err != nil {
+				return err
+			}
+		}
+		if err := ins.flush(); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE rolled_days SET ready = 1 WHERE site = ? AND day = ?`, site, day)
+		return err
+	})
+}
+
+// visitRow is one visit as reports add it up.
+type visitRow struct {
+	day                         string
+	hour                        int
+	pageviews, events, duration int64
+	dims                        []string // in visitColumns order
+}
+
+func (v visitRow) addTo(s *stat, n sql.NullInt64, visitor string) {
+	s.visits++
+	s.pageviews += v.pageviews
+	s.durationMS += v.duration
+	if v.pageviews <= 1 && v.events == 0 {
+		s.bounces++
+	}
+	s.addVisitor(n, visitor)
+}
+
+// scanVisits reads the visits of a site matching where (over the visits table
+// v, after "v.site = ?"), with their visitor numbers where they have one.
+func scanVisits(ctx context.Context, q querier, where string, args []any, dims bool, fn func(n sql.NullInt64, visitor string, v visitRow)) error {
+	cols := ""
+	if dims {
+		cols = ", v." + strings.Join(visitColumns, ", v.")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT vn.n, v.visitor, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts`+cols+`
+		FROM visits v LEFT JOIN visitor_numbers vn ON vn.site = v.site AND vn.visitor = v.visitor
+		WHERE v.site = ? AND `+where, args...)
+	if err != nil {
+		return fmt.Errorf("read visits: %w", err)
+	}
+	defer rows.Close()
+	var n sql.NullInt64
+	var visitor string
+	v := visitRow{}
+	dest := []any{&n, &visitor, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration}
+	if dims {
+		v.dims = make([]string, len(visitColumns))
+		for i := range v.dims {
+			dest = append(dest, &v.dims[i])
+		}
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("read visits: %w", err)
+		}
+		fn(n, visitor, v)
+	}
+	return rows.Err()
+}
+
+// scanChildren reads page views ("page": value is the path, count the views),
+// custom events ("event": the name and its count) or event properties ("prop":
+// name NUL key=value, and the count) of the visits matching where (over the
+// child table p, after "p.site = ?"). name, when set, keeps one event's.
+func scanChildren(ctx context.Context, q querier, kind, where string, args []any, name string, fn func(n sql.NullInt64, visitor, value string, count int64)) error {
+	var query string
+	switch kind {
+	case "page":
+		query = `SELECT vn.n, p.visitor, p.path, p.views FROM page_visits p`
+		where += " AND p.views > 0"
+	case "event":
+		query = `SELECT vn.n, p.visitor, p.name, p.count FROM event_visits p`
+	default:
+		query = `SELECT vn.n, p.visitor, p.name || char(0) || p.key || '=' || p.value, p.count FROM event_props p`
+		if name != "" {
+			where += " AND p.name = ?"
+			args = append(args, name)
+		}
+	}
+	rows, err := q.QueryContext(ctx, query+` LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor
+		WHERE p.site = ? AND `+where, args...)
+	if err != nil {
+		return fmt.Errorf("read %s rollups: %w", kind, err)
+	}
+	defer rows.Close()
+	var n sql.NullInt64
+	var visitor, value string
+	var count int64
+	for rows.Next() {
+		if err := rows.Scan(&n, &visitor, &value, &count); err != nil {
+			return fmt.Errorf("read %s rollups: %w", kind, err)
+		}
+		fn(n, visitor, value, count)
+	}
+	return rows.Err()
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// markDirty records that days of a site changed: rolled ones must be rolled again.
+func markDirty(ctx context.Context, tx *sql.Tx, days map[visitKey]string) error {
+	seen := map[[2]any]bool{}
+	for k, d := range days {
+		key := [2]any{k.site, d}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if _, err := tx.ExecContext(ctx, `UPDATE rolled_days SET dirty = 1 WHERE site = ? AND day = ? AND dirty = 0`, k.site, d); err != nil {
+			return fmt.Errorf("mark %s dirty: %w", d, err)
+		}
+	}
+	return nil
+}
