@@ -115,6 +115,14 @@ func reportsDB(b *testing.B, n int) (*DB, *store.Site) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	t0 := time.Now()
+	rolled, err := Roll(context.Background(), db, site.ID, mustLoc(site.TimeZone), time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rolled > 0 {
+		b.Logf("rolled %d days in %s", rolled, time.Since(t0).Round(time.Millisecond))
+	}
 	return db, site
 }
 

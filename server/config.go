@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type Config struct {
 	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
+	DevWidget       string        // development: rebuild the page side from this folder when it changes
 }
 
 // Defaults are the embedded defaults `make run` relies on.
@@ -62,6 +64,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
+	}
+	if c.DevWidget != "" {
+		if fi, err := os.Stat(c.DevWidget); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("dev-widget %q: not a folder", c.DevWidget))
+		}
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -134,6 +141,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
-		slog.String("debug_addr", c.DebugAddr),
+		slog.String("debug_addr", c.DebugAddr), slog.String("dev_widget", c.DevWidget),
 	)
 }

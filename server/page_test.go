@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +330,35 @@ func TestRetentionHousekeeping(t *testing.T) {
 	h.srv.Housekeep(context.Background(), time.Now())
 	if n := h.analyticsRows(t); n != 0 {
 		t.Fatalf("%d events older than the retention period left", n)
+	}
+}
+
+func TestDevWidgetRebuildsOnChange(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"types.ts", "loader.ts", "analytics.ts"} {
+		b, _ := os.ReadFile(filepath.Join("..", "widget", "src", name))
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	h, _, _ := pageFixture(t, func(c *Config) { c.DevWidget = dir })
+	first := h.do(pageRequest("GET", "/l/shop.js", "", ""))
+	if first.Status != 200 || first.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("dev loader: %d %v", first.Status, first.Header)
+	}
+	src := filepath.Join(dir, "analytics.ts")
+	b, _ := os.ReadFile(src)
+	os.WriteFile(src, append(b, []byte("\nconsole.debug('edited');\n")...), 0o644)
+	future := time.Now().Add(2 * time.Second)
+	os.Chtimes(src, future, future)
+	h.srv.dev.checked = time.Time{}
+	second := h.do(pageRequest("GET", "/l/shop.js", "", ""))
+	if bytes.Equal(first.Body, second.Body) {
+		t.Fatal("the loader did not change after a module's source did")
+	}
+	os.WriteFile(src, []byte("const = ;"), 0o644)
+	later := future.Add(2 * time.Second)
+	os.Chtimes(src, later, later)
+	h.srv.dev.checked = time.Time{}
+	if third := h.do(pageRequest("GET", "/l/shop.js", "", "")); third.Status != 200 || !bytes.Equal(third.Body, second.Body) {
+		t.Fatal("a broken source replaced the last good bundle")
 	}
 }

@@ -38,6 +38,7 @@ type Server struct {
 	ingest      *analytics.Ingester
 	reports     *analytics.Reports
 	bundle      *widget.Bundle
+	dev         *devBundle // --dev-widget: rebuilt from disk on change
 	sites       *siteCache
 	collectIP   *keyedLimiter
 	collectSite *keyedLimiter
@@ -104,6 +105,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
+	if cfg.DevWidget != "" {
+		s.dev = &devBundle{dir: cfg.DevWidget, log: log}
+	}
 	fc := fiber.Config{
 		AppName:               "nudge",
 		BodyLimit:             cfg.BodyLimit,
@@ -122,6 +126,15 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.app = fiber.New(fc)
 	s.routes()
 	return s, nil
+}
+
+// pageBundle is the page side to serve: the embedded build, or with
+// --dev-widget the latest build of the folder.
+func (s *Server) pageBundle() *widget.Bundle {
+	if s.dev != nil {
+		return s.dev.get(s.bundle)
+	}
+	return s.bundle
 }
 
 // App is the fiber app, for tests that drive it with app.Test.

@@ -64,11 +64,15 @@ func (s *Server) loader(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
 		return c.Status(fiber.StatusNotFound).SendString("/* nudge: unknown site key */\n")
 	}
-	return sendBundle(c, s.bundle.Loader, "public, max-age=300")
+	cache := "public, max-age=300"
+	if s.dev != nil {
+		cache = "no-cache"
+	}
+	return sendBundle(c, s.pageBundle().Loader, cache)
 }
 
 func (s *Server) module(c *fiber.Ctx) error {
-	f, ok := s.bundle.Files[c.Params("file")]
+	f, ok := s.pageBundle().Files[c.Params("file")]
 	if !ok {
 		return errNotFound
 	}

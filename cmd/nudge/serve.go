@@ -40,6 +40,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a console session ends ("+envName("session-ttl")+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
 	fs.Float64Var(&c.CollectIPRate, "collect-ip-rate", c.CollectIPRate, "analytics requests per second per client IP, bursts of 5 s; 0 is unlimited ("+envName("collect-ip-rate")+")")
+	str(&c.DevWidget, "dev-widget", "development: serve the page side built from this folder (widget/src), rebuilt when a file changes")
 	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 }
