@@ -115,13 +115,17 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 		return out, nil
 	}
 	in, args := inList(live)
+	numbers, err := liveNumbers(ctx, r.db.R, site, in, args)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case dim == "page" || dim == "event" || strings.HasPrefix(dim, "prop:"):
 		kind, name := dim, ""
 		if strings.HasPrefix(dim, "prop:") {
 			kind, name = "prop", strings.TrimPrefix(dim, "prop:")
 		}
-		err = scanChildren(ctx, r.db.R, kind, "p.day IN "+in, append([]any{site}, args...), name, func(n sql.NullInt64, visitor, value string, count int64) {
+		err = scanChildren(ctx, r.db.R, kind, "p.day IN "+in, append([]any{site}, args...), name, numbers, func(n sql.NullInt64, visitor, value string, count int64) {
 			if kind == "prop" {
 				_, value, _ = strings.Cut(value, "\x00")
 			}
@@ -135,19 +139,21 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 			s.addVisitor(n, visitor)
 		})
 	default:
-		col := -1
-		for i, c := range visitColumns {
-			if c == dim {
-				col = i
+		var cols []string
+		if dim != "" {
+			found := false
+			for _, c := range visitColumns {
+				found = found || c == dim
 			}
+			if !found {
+				return nil, fmt.Errorf("analytics: no dimension %q", dim)
+			}
+			cols = []string{dim}
 		}
-		if dim != "" && col < 0 {
-			return nil, fmt.Errorf("analytics: no dimension %q", dim)
-		}
-		err = scanVisits(ctx, r.db.R, "v.day IN "+in, append([]any{site}, args...), col >= 0, func(n sql.NullInt64, visitor string, v visitRow) {
+		err = scanVisits(ctx, r.db.R, "v.day IN "+in, append([]any{site}, args...), cols, numbers, func(n sql.NullInt64, visitor string, v visitRow) {
 			value := ""
-			if col >= 0 {
-				value = v.dims[col]
+			if len(cols) > 0 {
+				value = v.dims[0]
 			}
 			v.addTo(get(value), n, visitor)
 		})
@@ -368,7 +374,7 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 		}
 		in, args := inList(live)
 		rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
-			FROM visits v WHERE v.site = ? AND v.day IN `+in+` GROUP BY 1`, append([]any{site}, args...)...)
+			FROM visits v INDEXED BY visits_day WHERE v.site = ? AND v.day IN `+in+` GROUP BY 1`, append([]any{site}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("analytics: time series: %w", err)
 		}

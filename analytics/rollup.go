@@ -13,9 +13,10 @@ import (
 )
 
 // OpenDays is how many days, today included, stay computed live from the
-// visit-keyed tables: late events still reach them. Older days are closed and
-// rolled into day_rollups.
-const OpenDays = 2
+// visit-keyed tables. Older days are rolled into day_rollups; late events for
+// them (a visit across midnight, a delayed beacon) mark them dirty, and they
+// are computed live again until the next roll.
+const OpenDays = 1
 
 // visitColumns are the visit dimensions rolled per day, in a fixed order.
 var visitColumns = func() []string {
@@ -137,7 +138,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 		}
 		return s
 	}
-	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, true, func(n sql.NullInt64, visitor string, v visitRow) {
+	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, nil, func(n sql.NullInt64, visitor string, v visitRow) {
 		for i, dim := range append([]string{"", "hour"}, visitColumns...) {
 			value := ""
 			switch {
@@ -152,7 +153,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
-	err = scanChildren(ctx, db.R, "page", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+	err = scanChildren(ctx, db.R, "page", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
 		s := get("page", value)
 		s.visits++
 		s.pageviews += count
@@ -161,7 +162,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
-	err = scanChildren(ctx, db.R, "event", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+	err = scanChildren(ctx, db.R, "event", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
 		s := get("event", value)
 		s.visits++
 		s.count += count
@@ -170,7 +171,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
-	err = scanChildren(ctx, db.R, "prop", `p.day = ?`, []any{site, day}, "", func(n sql.NullInt64, visitor, value string, count int64) {
+	err = scanChildren(ctx, db.R, "prop", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
 		name, kv, _ := strings.Cut(value, "\x00")
 		s := get("prop:"+name, kv)
 		s.visits++
@@ -222,59 +223,91 @@ func (v visitRow) addTo(s *stat, n sql.NullInt64, visitor string) {
 }
 
 // scanVisits reads the visits of a site matching where (over the visits table
-// v, after "v.site = ?"), with their visitor numbers where they have one.
-func scanVisits(ctx context.Context, q querier, where string, args []any, dims bool, fn func(n sql.NullInt64, visitor string, v visitRow)) error {
-	cols := ""
-	if dims {
-		cols = ", v." + strings.Join(visitColumns, ", v.")
+// v, after "v.site = ?"). cols are the visit columns to read into
+// visitRow.dims. numbers maps visitors to their numbers; without it the query
+// joins visitor_numbers itself.
+func scanVisits(ctx context.Context, q querier, where string, args []any, cols []string, numbers map[string]uint32, fn func(n sql.NullInt64, visitor string, v visitRow)) error {
+	sel, join := "NULL", ""
+	if numbers == nil {
+		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = v.site AND vn.visitor = v.visitor"
 	}
-	rows, err := q.QueryContext(ctx, `SELECT vn.n, v.visitor, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts`+cols+`
-		FROM visits v LEFT JOIN visitor_numbers vn ON vn.site = v.site AND vn.visitor = v.visitor
-		WHERE v.site = ? AND `+where, args...)
+	extra := ""
+	if len(cols) > 0 {
+		extra = ", v." + strings.Join(cols, ", v.")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+sel+`, v.visitor, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts`+extra+`
+		FROM visits v INDEXED BY visits_day`+join+` WHERE v.site = ? AND `+where, args...)
 	if err != nil {
 		return fmt.Errorf("read visits: %w", err)
 	}
 	defer rows.Close()
 	var n sql.NullInt64
 	var visitor string
-	v := visitRow{}
+	v := visitRow{dims: make([]string, len(cols))}
 	dest := []any{&n, &visitor, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration}
-	if dims {
-		v.dims = make([]string, len(visitColumns))
-		for i := range v.dims {
-			dest = append(dest, &v.dims[i])
-		}
+	for i := range v.dims {
+		dest = append(dest, &v.dims[i])
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read visits: %w", err)
+		}
+		if numbers != nil {
+			x, ok := numbers[visitor]
+			n = sql.NullInt64{Int64: int64(x), Valid: ok}
 		}
 		fn(n, visitor, v)
 	}
 	return rows.Err()
 }
 
+// liveNumbers maps the visitors of a site's live days to their numbers, in
+// one pass, so that the scans of those days need not join for each row.
+func liveNumbers(ctx context.Context, q querier, site int64, in string, args []any) (map[string]uint32, error) {
+	rows, err := q.QueryContext(ctx, `SELECT v.visitor, vn.n
+		FROM (SELECT DISTINCT visitor FROM visits INDEXED BY visits_day WHERE site = ? AND day IN `+in+`) v
+		CROSS JOIN visitor_numbers vn ON vn.site = ? AND vn.visitor = v.visitor`,
+		append(append([]any{site}, args...), site)...)
+	if err != nil {
+		return nil, fmt.Errorf("visitor numbers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint32{}
+	for rows.Next() {
+		var v string
+		var n int64
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, fmt.Errorf("visitor numbers: %w", err)
+		}
+		out[v] = uint32(n)
+	}
+	return out, rows.Err()
+}
+
 // scanChildren reads page views ("page": value is the path, count the views),
 // custom events ("event": the name and its count) or event properties ("prop":
 // name NUL key=value, and the count) of the visits matching where (over the
 // child table p, after "p.site = ?"). name, when set, keeps one event's.
-func scanChildren(ctx context.Context, q querier, kind, where string, args []any, name string, fn func(n sql.NullInt64, visitor, value string, count int64)) error {
+func scanChildren(ctx context.Context, q querier, kind, where string, args []any, name string, numbers map[string]uint32, fn func(n sql.NullInt64, visitor, value string, count int64)) error {
+	sel, join := "NULL", ""
+	if numbers == nil {
+		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor"
+	}
 	var query string
 	switch kind {
 	case "page":
-		query = `SELECT vn.n, p.visitor, p.path, p.views FROM page_visits p`
+		query = `SELECT ` + sel + `, p.visitor, p.path, p.views FROM page_visits p INDEXED BY page_visits_day`
 		where += " AND p.views > 0"
 	case "event":
-		query = `SELECT vn.n, p.visitor, p.name, p.count FROM event_visits p`
+		query = `SELECT ` + sel + `, p.visitor, p.name, p.count FROM event_visits p INDEXED BY event_visits_day`
 	default:
-		query = `SELECT vn.n, p.visitor, p.name || char(0) || p.key || '=' || p.value, p.count FROM event_props p`
+		query = `SELECT ` + sel + `, p.visitor, p.name || char(0) || p.key || '=' || p.value, p.count FROM event_props p INDEXED BY event_props_day`
 		if name != "" {
 			where += " AND p.name = ?"
 			args = append(args, name)
 		}
 	}
-	rows, err := q.QueryContext(ctx, query+` LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor
-		WHERE p.site = ? AND `+where, args...)
+	rows, err := q.QueryContext(ctx, query+join+` WHERE p.site = ? AND `+where, args...)
 	if err != nil {
 		return fmt.Errorf("read %s rollups: %w", kind, err)
 	}
@@ -285,6 +318,10 @@ func scanChildren(ctx context.Context, q querier, kind, where string, args []any
 	for rows.Next() {
 		if err := rows.Scan(&n, &visitor, &value, &count); err != nil {
 			return fmt.Errorf("read %s rollups: %w", kind, err)
+		}
+		if numbers != nil {
+			x, ok := numbers[visitor]
+			n = sql.NullInt64{Int64: int64(x), Valid: ok}
 		}
 		fn(n, visitor, value, count)
 	}
