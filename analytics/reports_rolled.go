@@ -20,6 +20,33 @@ import (
 
 func (q Query) filtered() bool { return q.Page != "" || q.Source != "" || q.Device != "" }
 
+// single returns the rolled dimension and value of a query with exactly one
+// filter, whose visits the rollups of that value already describe.
+func (q Query) single() (dim, value string, ok bool) {
+	n := 0
+	for _, f := range []string{q.Page, q.Source, q.Device} {
+		if f != "" {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return "", "", false
+	case q.Page != "":
+		return "page", q.Page, true
+	case q.Source != "":
+		if q.Source == "(direct)" {
+			return "source", "", true
+		}
+		return "source", q.Source, true
+	default:
+		return "device", q.Device, true
+	}
+}
+
+// unfiltered is q without its filters.
+func (q Query) unfiltered() Query { q.Page, q.Source, q.Device = "", "", ""; return q }
+
 // split divides q's days into rolled ones and the others.
 func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live []string, err error) {
 	from, err1 := time.Parse(time.DateOnly, q.From)
@@ -58,8 +85,10 @@ func inList(days []string) (string, []any) {
 }
 
 // collect adds up one dimension over q's range: dim is "" (the whole site), a
-// visit column, "page", "event", or "prop:" and an event name.
-func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]*stat, error) {
+// visit column, "page", "event", or "prop:" and an event name. only, if set,
+// keeps one value: for "page" it also adds the metrics of the visits that
+// viewed it (what a summary filtered by the page needs).
+func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[string]*stat, error) {
 	out := map[string]*stat{}
 	site, ok, err := r.db.site(ctx, q.SiteID, false)
 	if err != nil || !ok {
@@ -79,8 +108,12 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 	}
 	if len(rolled) > 0 {
 		in, args := inList(rolled)
-		rows, err := r.db.R.QueryContext(ctx, `SELECT value, visits, pageviews, bounces, duration_ms, count, visitors FROM day_rollups
-			WHERE site = ? AND dim = ? AND day IN `+in, append([]any{site, dim}, args...)...)
+		query, qargs := `SELECT value, visits, pageviews, bounces, duration_ms, count, visitors FROM day_rollups
+			WHERE site = ? AND dim = ? AND day IN `+in, append([]any{site, dim}, args...)
+		if only != "" {
+			query, qargs = query+" AND value = ?", append(qargs, only)
+		}
+		rows, err := r.db.R.QueryContext(ctx, query, qargs...)
 		if err != nil {
 			return nil, fmt.Errorf("analytics: read rollups: %w", err)
 		}
@@ -120,7 +153,18 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 		return nil, err
 	}
 	switch {
-	case dim == "page" || dim == "event" || strings.HasPrefix(dim, "prop:"):
+	case dim == "page" && only != "":
+		err = scanPageVisits(ctx, r.db.R, "p.day IN "+in+" AND p.path = ?", append(append([]any{site}, args...), only), numbers, func(n sql.NullInt64, visitor, path string, views int64, v visitRow) {
+			v.addPage(get(path), n, visitor, views)
+		})
+	case dim == "page":
+		err = scanChildren(ctx, r.db.R, "page", "p.day IN "+in, append([]any{site}, args...), "", numbers, func(n sql.NullInt64, visitor, value string, count int64) {
+			s := get(value)
+			s.visits++
+			s.pageviews += count
+			s.addVisitor(n, visitor)
+		})
+	case dim == "event" || strings.HasPrefix(dim, "prop:"):
 		kind, name := dim, ""
 		if strings.HasPrefix(dim, "prop:") {
 			kind, name = "prop", strings.TrimPrefix(dim, "prop:")
@@ -150,7 +194,11 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 			}
 			cols = []string{dim}
 		}
-		err = scanVisits(ctx, r.db.R, "v.day IN "+in, append([]any{site}, args...), cols, numbers, func(n sql.NullInt64, visitor string, v visitRow) {
+		where, wargs := "v.day IN "+in, append([]any{site}, args...)
+		if only != "" && dim != "" {
+			where, wargs = where+" AND v."+dim+" = ?", append(wargs, only)
+		}
+		err = scanVisits(ctx, r.db.R, where, wargs, cols, numbers, func(n sql.NullInt64, visitor string, v visitRow) {
 			value := ""
 			if len(cols) > 0 {
 				value = v.dims[0]
@@ -163,19 +211,27 @@ func (r *Reports) collect(ctx context.Context, q Query, dim string) (map[string]
 
 // Summary counts visitors, visits, pageviews, bounce rate and visit duration.
 func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
+	dim, value := "", ""
 	if q.filtered() {
-		return r.summarySQL(ctx, q)
+		var ok bool
+		if dim, value, ok = q.single(); !ok {
+			return r.summarySQL(ctx, q)
+		}
 	}
-	stats, err := r.collect(ctx, q, "")
+	stats, err := r.collect(ctx, q.unfiltered(), dim, value)
 	if err != nil {
 		return Summary{}, err
 	}
-	s := stats[""]
+	s := stats[value]
 	if s == nil || s.visits == 0 {
 		return Summary{}, nil
 	}
-	return Summary{Visitors: s.visitors(), Visits: s.visits, Pageviews: s.pageviews,
-		ViewsPerVisit: float64(s.pageviews) / float64(s.visits),
+	pageviews := s.pageviews
+	if dim == "page" {
+		pageviews = s.count // the visits' pageviews, not the page's
+	}
+	return Summary{Visitors: s.visitors(), Visits: s.visits, Pageviews: pageviews,
+		ViewsPerVisit: float64(pageviews) / float64(s.visits),
 		BounceRate:    100 * float64(s.bounces) / float64(s.visits),
 		VisitDuration: float64(s.durationMS) / 1000 / float64(s.visits)}, nil
 }
@@ -207,7 +263,7 @@ func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int)
 	if q.filtered() {
 		return r.breakdownSQL(ctx, q, dim, limit)
 	}
-	stats, err := r.collect(ctx, q, col)
+	stats, err := r.collect(ctx, q, col, "")
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +285,7 @@ func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) 
 	if q.filtered() {
 		return r.pagesSQL(ctx, q, limit)
 	}
-	stats, err := r.collect(ctx, q, "page")
+	stats, err := r.collect(ctx, q, "page", "")
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +315,7 @@ func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error)
 	if q.filtered() {
 		return r.eventsSQL(ctx, q, limit)
 	}
-	stats, err := r.collect(ctx, q, "event")
+	stats, err := r.collect(ctx, q, "event", "")
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +327,7 @@ func (r *Reports) EventProperties(ctx context.Context, q Query, name string, lim
 	if q.filtered() {
 		return r.eventPropertiesSQL(ctx, q, name, limit)
 	}
-	stats, err := r.collect(ctx, q, "prop:"+name)
+	stats, err := r.collect(ctx, q, "prop:"+name, "")
 	if err != nil {
 		return nil, err
 	}
@@ -293,14 +349,14 @@ func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResul
 		var s *stat
 		if g.Event != "" {
 			if events == nil {
-				if events, err = r.collect(ctx, q, "event"); err != nil {
+				if events, err = r.collect(ctx, q, "event", ""); err != nil {
 					return nil, err
 				}
 			}
 			s = events[g.Event]
 		} else {
 			if pages == nil {
-				if pages, err = r.collect(ctx, q, "page"); err != nil {
+				if pages, err = r.collect(ctx, q, "page", ""); err != nil {
 					return nil, err
 				}
 			}

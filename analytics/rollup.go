@@ -153,11 +153,8 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
-	err = scanChildren(ctx, db.R, "page", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
-		s := get("page", value)
-		s.visits++
-		s.pageviews += count
-		s.addVisitor(n, visitor)
+	err = scanPageVisits(ctx, db.R, `p.day = ?`, []any{site, day}, nil, func(n sql.NullInt64, visitor, path string, views int64, v visitRow) {
+		v.addPage(get("page", path), n, visitor, views)
 	})
 	if err != nil {
 		return err
@@ -204,12 +201,57 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	})
 }
 
+// scanPageVisits reads page rows (views > 0) with the metrics of their visit,
+// matching where (over page_visits p, after "p.site = ?").
+func scanPageVisits(ctx context.Context, q querier, where string, args []any, numbers map[string]uint32, fn func(n sql.NullInt64, visitor, path string, views int64, v visitRow)) error {
+	sel, join := "NULL", ""
+	if numbers == nil {
+		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor"
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+sel+`, p.visitor, p.path, p.views, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts
+		FROM page_visits p INDEXED BY page_visits_day JOIN visits v ON v.site = p.site AND v.visit = p.visit`+join+`
+		WHERE p.site = ? AND p.views > 0 AND `+where, args...)
+	if err != nil {
+		return fmt.Errorf("read page visits: %w", err)
+	}
+	defer rows.Close()
+	var n sql.NullInt64
+	var visitor, path string
+	var views int64
+	var v visitRow
+	for rows.Next() {
+		if err := rows.Scan(&n, &visitor, &path, &views, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration); err != nil {
+			return fmt.Errorf("read page visits: %w", err)
+		}
+		if numbers != nil {
+			x, ok := numbers[visitor]
+			n = sql.NullInt64{Int64: int64(x), Valid: ok}
+		}
+		fn(n, visitor, path, views, v)
+	}
+	return rows.Err()
+}
+
 // visitRow is one visit as reports add it up.
 type visitRow struct {
 	day                         string
 	hour                        int
 	pageviews, events, duration int64
 	dims                        []string // in visitColumns order
+}
+
+// addPage adds a visit that viewed a page to the page's stat: pageviews are
+// the page's views, count the visit's pageviews; bounces and duration are the
+// visit's (so that a summary filtered by the page can be read from it).
+func (v visitRow) addPage(s *stat, n sql.NullInt64, visitor string, views int64) {
+	s.visits++
+	s.pageviews += views
+	s.count += v.pageviews
+	s.durationMS += v.duration
+	if v.pageviews <= 1 && v.events == 0 {
+		s.bounces++
+	}
+	s.addVisitor(n, visitor)
 }
 
 func (v visitRow) addTo(s *stat, n sql.NullInt64, visitor string) {
