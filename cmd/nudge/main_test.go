@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/server"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
 )
 
 func TestFlagsEnvironmentAndFiles(t *testing.T) {
@@ -268,4 +270,62 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	kb, _ := x509.MarshalECPrivateKey(key)
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+}
+
+func TestKeysRotate(t *testing.T) {
+	data := t.TempDir()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, _ := st.CreateTenant(ctx, store.System, "A")
+	ring, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := ring.Seal(ctx, tn.ID, []byte("secret"), nil)
+	st.Close()
+	old, _ := os.ReadFile(filepath.Join(data, "master.key"))
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"keys", "rotate", "--data", data}, &out, &errOut); code != 0 {
+		t.Fatalf("keys rotate: %d %s", code, errOut.String())
+	}
+	next, _ := os.ReadFile(filepath.Join(data, "master.key"))
+	if bytes.Equal(old, next) || !strings.Contains(out.String(), "1 data keys rewrapped") {
+		t.Fatalf("rotate: key changed %v, said %q", !bytes.Equal(old, next), out.String())
+	}
+	st, _ = store.Open(ctx, filepath.Join(data, "nudge.db"))
+	defer st.Close()
+	ring, err = keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ring.Open(ctx, tn.ID, sealed, nil); err != nil || string(got) != "secret" {
+		t.Fatalf("after rotation: %q %v", got, err)
+	}
+	// A wrong key file refuses to start rather than sealing with a new key.
+	os.WriteFile(filepath.Join(data, "master.key"), old, 0o600)
+	if _, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st); err == nil {
+		t.Fatal("the old master key was accepted")
+	}
+	// An interrupted rotation (database rewrapped, key not yet installed) completes at start.
+	os.WriteFile(filepath.Join(data, "master.key.new"), next, 0o600)
+	if _, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st); err != nil {
+		t.Fatalf("interrupted rotation not recovered: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(data, "master.key")); !bytes.Equal(got, next) {
+		t.Fatal("the new key was not installed")
+	}
+	// Not while a server holds the data folder.
+	unlock, err := lockData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	errOut.Reset()
+	if code := run([]string{"keys", "rotate", "--data", data}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "in use") {
+		t.Fatalf("rotate beside a server: %d %q", code, errOut.String())
+	}
 }

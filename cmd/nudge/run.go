@@ -19,6 +19,7 @@ Usage:
   nudge user create [flags]      create a console user, optionally in a tenant
   nudge user set-password [flags] set a user's password (ends the user's sessions)
   nudge user list [flags]        list users and their roles
+  nudge keys rotate [flags]      new master key; rewraps every data key (server stopped)
   nudge loadgen collect [flags]  load a running server's /collect and measure it
   nudge version                  print the version
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "user":
 		err = user(args[1:], stdout, stderr)
+	case "keys":
+		err = keysCmd(args[1:], stdout, stderr)
 	case "loadgen":
 		err = loadgenCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

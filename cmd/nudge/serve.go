@@ -72,17 +72,20 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 	}
 	log.Info("starting nudge", "version", version, "config", cfg)
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data folder: %w", err)
-	}
-	if _, err := keys.LoadOrCreateMaster(cfg.MasterKeyFile); err != nil {
+	unlock, err := lockData(cfg.DataDir)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	st, err := store.Open(ctx, cfg.DatabasePath())
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Fails fast on a master key that does not open the stored data keys.
+	if _, err := keys.OpenRing(ctx, cfg.MasterKeyFile, st); err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, cfg, st, log)
 	if err != nil {
 		return err

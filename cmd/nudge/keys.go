@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/nudgehq/nudge/server"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+func keysCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprintln(stderr, "usage: nudge keys rotate [--data DIR] [--master-key-file FILE]")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("nudge keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data, keyFile := server.Defaults.DataDir, ""
+	fs.StringVar(&data, "data", data, "data folder ("+envName("data")+")")
+	fs.StringVar(&keyFile, "master-key-file", "", "master key file (default DATA/master.key) ("+envName("master-key-file")+")")
+	if err := parse(fs, args[1:], os.Getenv); err != nil {
+		return err
+	}
+	if keyFile == "" {
+		keyFile = filepath.Join(data, "master.key")
+	}
+	unlock, err := lockData(data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := keys.RotateMaster(ctx, keyFile, st)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new master key in %s; %d data keys rewrapped. Back it up; the old key no longer opens anything.\n", keyFile, n)
+	return nil
+}
