@@ -192,7 +192,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 
 func TestMembers(t *testing.T) {
 	h := newHarness(t)
-	_, a := h.tenant("Acme")
+	acme, a := h.tenant("Acme")
 	h.tenant("Beta")
 	owner := h.login("owner@acme.test", "password-owner")
 	admin := h.login("admin@acme.test", "password-admin")
@@ -247,6 +247,12 @@ func TestMembers(t *testing.T) {
 		t.Fatalf("owner promotes agent: %d %s", res.Status, res.Body)
 	}
 	agent := h.login("agent@acme.test", "password-agent")
+	if res := agent.call("PATCH", "/api/members/"+a["agent"].ID, map[string]string{"role": "supervisor"}); res.Status != 403 {
+		t.Fatalf("a supervisor changes roles: %d", res.Status)
+	}
+	if err := h.srv.auth.SetMembership(context.Background(), store.System, "owner", acme.ID, a["agent"].ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
 	if res := agent.call("GET", "/api/members", nil); res.Status != 200 {
 		t.Fatalf("promotion not in force: %d", res.Status)
 	}
@@ -354,14 +360,17 @@ func TestTokens(t *testing.T) {
 		t.Fatal("the token list shows the secret")
 	}
 	bot := &client{h: h, bearer: secret}
-	if res := bot.call("GET", "/api/members/"+a["agent"].ID, nil); res.Status != 200 {
-		t.Fatalf("token reads members: %d %s", res.Status, res.Body)
+	if res := bot.call("GET", "/api/sites", nil); res.Status != 200 {
+		t.Fatalf("supervisor token reads sites: %d %s", res.Status, res.Body)
+	}
+	if res := bot.call("GET", "/api/members/"+a["agent"].ID, nil); res.Status != 403 {
+		t.Fatalf("supervisor token reads members: %d %s", res.Status, res.Body)
 	}
 	if res := bot.call("POST", "/api/sites", map[string]any{"name": "x"}); res.Status != 403 {
 		t.Fatalf("supervisor token creates a site: %d", res.Status)
 	}
 	other := &client{h: h, bearer: secret, tenant: b.ID}
-	if res := other.call("GET", "/api/members", nil); res.Status != 404 {
+	if res := other.call("GET", "/api/sites", nil); res.Status != 404 {
 		t.Fatalf("token asks for another tenant: %d", res.Status)
 	}
 	if res := bot.call("POST", "/api/auth/logout", nil); res.Status != 400 {

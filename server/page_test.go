@@ -97,7 +97,7 @@ func TestSiteConfigChecksOrigin(t *testing.T) {
 	if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin || !strings.Contains(res.Header.Get("Vary"), "Origin") {
 		t.Fatalf("allowed origin: %d %v", res.Status, res.Header)
 	}
-	if cfg := res.json(t); cfg["key"] != "shop" || cfg["dnt"] != true || cfg["cookieless"] != false {
+	if cfg := res.json(t); cfg["key"] != "shop" || cfg["dnt"] != true || cfg["cookieless"] != false || fmt.Sprint(cfg["modules"]) != "[analytics]" {
 		t.Fatalf("config %v", cfg)
 	}
 	if strings.Contains(string(res.Body), site.IdentitySecret) || strings.Contains(string(res.Body), site.ID) {

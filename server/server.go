@@ -281,7 +281,11 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
-	if err := s.st.Ready(c.UserContext()); err != nil {
+	err := s.st.Ready(c.UserContext())
+	if err == nil {
+		err = s.analytics.Ready(c.UserContext())
+	}
+	if err != nil {
 		s.log.Warn("not ready", "err", err)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": err.Error()})
 	}

@@ -123,12 +123,14 @@ func (s *Server) preflight(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// pageConfig is what the loader learns of a site. Later it carries the published rules.
+// pageConfig is what the loader learns of a site: its privacy settings and
+// which modules to load. Later it carries the published rules.
 type pageConfig struct {
-	Key        string `json:"key"`
-	DNT        bool   `json:"dnt"`
-	Consent    bool   `json:"consent"`
-	Cookieless bool   `json:"cookieless"`
+	Key        string   `json:"key"`
+	Modules    []string `json:"modules"`
+	DNT        bool     `json:"dnt"`
+	Consent    bool     `json:"consent"`
+	Cookieless bool     `json:"cookieless"`
 }
 
 func (s *Server) siteConfig(c *fiber.Ctx) error {
@@ -137,7 +139,8 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
-	return c.JSON(pageConfig{Key: site.Key, DNT: site.Settings.RespectDNT, Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless})
+	return c.JSON(pageConfig{Key: site.Key, Modules: []string{"analytics"}, DNT: site.Settings.RespectDNT,
+		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless})
 }
 
 // collect takes a batch of events from a page.

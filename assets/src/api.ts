@@ -126,7 +126,7 @@ export interface Summary {
 
 // What each role may see, mirroring the server's policy (the server decides).
 export const can = {
-  members: (r: string) => r === "owner" || r === "admin" || r === "supervisor",
+  members: (r: string) => r === "owner" || r === "admin",
   editMembers: (r: string) => r === "owner" || r === "admin",
   editSites: (r: string) => r === "owner" || r === "admin",
   tokens: (r: string) => r === "owner" || r === "admin",

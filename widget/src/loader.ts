@@ -43,7 +43,7 @@ if (me && !w.nudge?.l) {
   };
   const analyticsAllowed = () => {
     const n = navigator as Navigator & { globalPrivacyControl?: boolean };
-    return cfg && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && (!cfg.consent || consent);
+    return cfg && cfg.modules.includes("analytics") && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && (!cfg.consent || consent);
   };
   const run = (args: unknown[]) => {
     const [cmd, ...rest] = args as [string, ...unknown[]];

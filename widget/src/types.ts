@@ -3,6 +3,8 @@
 /** The site's public settings, from GET /config/{siteKey}. */
 export interface SiteConfig {
   key: string;
+  /** The modules the site uses; analytics loads at once when privacy allows. */
+  modules: string[];
   /** Do Not Track / Global Privacy Control are honoured. */
   dnt: boolean;
   /** Nothing is stored or sent before nudge('consent', true). */

@@ -88,6 +88,14 @@ test("consent given on one page holds on the next", async () => {
   assert.equal(next.scripts.length, 2);
 });
 
+test("a site whose configuration lists no analytics module is not measured", async () => {
+  const env = new Env({ config: { key: "shop", modules: [], dnt: true, consent: false, cookieless: false } });
+  await env.boot(stub, loader, modules);
+  await env.advance(10_000);
+  assert.equal(env.scripts.length, 1);
+  assert.equal(env.sent.length, 0);
+});
+
 test("unknown commands are ignored and early commands for a module that never loads stay bounded", async () => {
   const env = new Env({ dnt: "1" });
   await env.boot(stub, loader, modules);
