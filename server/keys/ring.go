@@ -148,6 +148,14 @@ func (r *Ring) key(ctx context.Context, tenant string, version uint32) (uint32, 
 	return 0, nil, fmt.Errorf("keys: no data key for %s", tenant)
 }
 
+// Ensure makes sure tenant has a current data key, creating it if needed.
+// Callers that seal inside a write transaction call it first: creating a key
+// needs the database's one writer connection, which their transaction holds.
+func (r *Ring) Ensure(ctx context.Context, tenant string) error {
+	_, _, err := r.key(ctx, tenant, 0)
+	return err
+}
+
 // Rotate makes a new data key version for tenant; new data is sealed with it,
 // older data keeps opening with its own version.
 func (r *Ring) Rotate(ctx context.Context, tenant string) (uint32, error) {

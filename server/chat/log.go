@@ -1,0 +1,208 @@
+// Package chat is the chat engine: conversations, messages, queues, routing,
+// presence and supervision, independent of any transport (the WebSocket
+// endpoints in server drive it) and tested without a network.
+//
+// This file is the message log: every message is redacted, sealed and
+// committed before it is acknowledged, several senders' messages share one
+// commit (group commit), each message gets the next sequence number of its
+// conversation, and a resend with the same client id returns the original.
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nudgehq/nudge/redact"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+// MaxText is the longest text message, in characters.
+const MaxText = 4000
+
+// Errors of Append.
+var (
+	ErrInvalid = errors.New("chat: invalid message")
+	ErrClosed  = errors.New("chat: log closed")
+)
+
+// Sender is who wrote a message.
+type Sender struct {
+	Kind string `json:"kind"` // visitor, agent, bot, system
+	ID   string `json:"id"`
+}
+
+// Message is a chat message, its text in clear (and already redacted).
+type Message struct {
+	ConversationID string    `json:"conversation_id"`
+	Seq            int64     `json:"seq"`
+	ID             string    `json:"id"`
+	ClientID       string    `json:"client_id,omitempty"`
+	Sender         Sender    `json:"sender"`
+	Kind           string    `json:"kind"`
+	Text           string    `json:"text"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Log appends and reads messages.
+type Log struct {
+	st       *store.Store
+	ring     *keys.Ring
+	redactor func(tenant string) *redact.Redactor
+
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan *appendReq
+	done   chan struct{}
+}
+
+type appendReq struct {
+	m    store.MessageAppend
+	err  error
+	done chan struct{}
+}
+
+// NewLog starts the log's writer. redactor gives a tenant's redaction rules
+// (nil: card numbers only).
+func NewLog(st *store.Store, ring *keys.Ring, redactor func(tenant string) *redact.Redactor) *Log {
+	l := &Log{st: st, ring: ring, redactor: redactor, reqs: make(chan *appendReq, 4096), done: make(chan struct{})}
+	go l.write()
+	return l
+}
+
+func ad(conversation string, seq int64) []byte {
+	return []byte(conversation + "\x00" + strconv.FormatInt(seq, 10))
+}
+
+// Append stores a text message and returns it as stored, once committed.
+// A message whose ClientID was already stored for the same sender returns
+// the original (Duplicate is not an error: resends are how clients recover).
+func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, error) {
+	if m.Kind == "" {
+		m.Kind = "text"
+	}
+	switch {
+	case m.Kind != "text":
+		return Message{}, fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
+	case !utf8.ValidString(m.Text):
+		return Message{}, fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
+	case strings.TrimSpace(m.Text) == "":
+		return Message{}, fmt.Errorf("%w: empty text", ErrInvalid)
+	case utf8.RuneCountInString(m.Text) > MaxText:
+		return Message{}, fmt.Errorf("%w: text longer than %d characters", ErrInvalid, MaxText)
+	case len(m.ClientID) > 64:
+		return Message{}, fmt.Errorf("%w: client id longer than 64 bytes", ErrInvalid)
+	}
+	// Sealing happens inside the commit's transaction; the tenant's key must
+	// exist before (making it needs the writer connection the commit holds).
+	if err := l.ring.Ensure(ctx, tenant); err != nil {
+		return Message{}, err
+	}
+	var r *redact.Redactor
+	if l.redactor != nil {
+		r = l.redactor(tenant)
+	}
+	m.Text = r.Text(m.Text)
+	text := []byte(m.Text)
+	req := &appendReq{done: make(chan struct{}), m: store.MessageAppend{
+		TenantID: tenant, ConversationID: m.ConversationID, SenderKind: m.Sender.Kind, SenderID: m.Sender.ID,
+		ClientID: m.ClientID, Kind: m.Kind,
+		Seal: func(seq int64) ([]byte, error) {
+			return l.ring.Seal(context.Background(), tenant, text, ad(m.ConversationID, seq))
+		},
+	}}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return Message{}, ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return Message{}, ctx.Err()
+	}
+	// Once queued, the message is committed or refused whatever the caller's
+	// context does: a client that gave up resends with the same client id.
+	<-req.done
+	if req.err != nil {
+		return Message{}, req.err
+	}
+	if req.m.Duplicate {
+		orig, err := l.Since(ctx, tenant, m.ConversationID, req.m.Seq-1, 1)
+		if err != nil || len(orig) != 1 {
+			return Message{}, fmt.Errorf("chat: read the original of a resend: %v", err)
+		}
+		return orig[0], nil
+	}
+	m.Seq, m.ID, m.CreatedAt = req.m.Seq, req.m.ID, req.m.CreatedAt
+	return m, nil
+}
+
+// write commits whatever has queued as one transaction, then answers.
+func (l *Log) write() {
+	defer close(l.done)
+	for r := range l.reqs {
+		batch := []*appendReq{r}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case r2, ok := <-l.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r2)
+			default:
+				break more
+			}
+		}
+		ms := make([]*store.MessageAppend, len(batch))
+		for i, b := range batch {
+			ms[i] = &b.m
+		}
+		err := l.st.AppendMessages(context.Background(), ms)
+		for _, b := range batch {
+			b.err = err
+			if err == nil {
+				b.err = b.m.Err
+			}
+			close(b.done)
+		}
+	}
+}
+
+// Since returns a conversation's messages after seq, decrypted, in order.
+func (l *Log) Since(ctx context.Context, tenant, conversation string, after int64, limit int) ([]Message, error) {
+	stored, err := l.st.Messages(ctx, tenant, conversation, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(stored))
+	for _, s := range stored {
+		text, err := l.ring.Open(ctx, tenant, s.Body, ad(s.ConversationID, s.Seq))
+		if err != nil {
+			return nil, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
+		}
+		out = append(out, Message{ConversationID: s.ConversationID, Seq: s.Seq, ID: s.ID, ClientID: s.ClientID,
+			Sender: Sender{Kind: s.SenderKind, ID: s.SenderID}, Kind: s.Kind, Text: string(text), CreatedAt: s.CreatedAt})
+	}
+	return out, nil
+}
+
+// Close stops accepting, commits what is queued, and waits.
+func (l *Log) Close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.reqs)
+	}
+	l.mu.Unlock()
+	<-l.done
+}

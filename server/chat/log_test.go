@@ -1,0 +1,222 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+type fixture struct {
+	st   *store.Store
+	log  *Log
+	a, b store.Tenant
+	conv []store.Conversation // of tenant a
+	path string
+}
+
+func newFixture(t *testing.T, conversations int) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "nudge.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := make([]byte, keys.MasterSize)
+	rand.Read(master)
+	ring, err := keys.NewRing(ctx, master, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, log: NewLog(st, ring, nil), path: path}
+	t.Cleanup(func() { f.log.Close(); st.Close() })
+	f.a, _ = st.CreateTenant(ctx, store.System, "A")
+	f.b, _ = st.CreateTenant(ctx, store.System, "B")
+	site, err := st.CreateSite(ctx, store.System, store.Site{TenantID: f.a.ID, Name: "shop", Theme: store.DefaultSiteTheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range conversations {
+		c, err := st.CreateConversation(ctx, f.a.ID, site.ID, fmt.Sprint("visitor", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.conv = append(f.conv, c)
+	}
+	return f
+}
+
+func visitor(c store.Conversation) Sender { return Sender{Kind: "visitor", ID: c.Visitor} }
+
+// Many senders at once: every message is acknowledged with a sequence number,
+// and each conversation's numbers run 1..n with no gap and no repeat.
+func TestAppendGivesContiguousSequences(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string][]int64{}
+	for g := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				c := f.conv[(g+i)%len(f.conv)]
+				m, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: fmt.Sprintf("g%d-%d", g, i), Text: fmt.Sprintf("hello %d %d", g, i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[c.ID] = append(acked[c.ID], m.Seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, c := range f.conv {
+		msgs, err := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("conversation %s: message %d has seq %d", c.ID, i, m.Seq)
+			}
+		}
+		if len(msgs) != len(acked[c.ID]) {
+			t.Fatalf("conversation %s: %d stored, %d acknowledged", c.ID, len(msgs), len(acked[c.ID]))
+		}
+		conv, _ := f.st.Conversation(ctx, f.a.ID, c.ID)
+		if conv.LastSeq != int64(len(msgs)) {
+			t.Fatalf("last_seq %d; want %d", conv.LastSeq, len(msgs))
+		}
+		total += len(msgs)
+	}
+	if total != 1000 {
+		t.Fatalf("%d messages stored; want 1000", total)
+	}
+}
+
+func TestResendReturnsTheOriginal(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	c := f.conv[0]
+	first, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-1", Text: "first try"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-2", Text: "second"})
+	again, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-1", Text: "first try, resent"})
+	if err != nil || again.Seq != first.Seq || again.ID != first.ID || again.Text != "first try" {
+		t.Fatalf("resend = %+v, %v; want the original %+v", again, err, first)
+	}
+	// The same client id from another sender is another message.
+	other, _ := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: Sender{Kind: "agent", ID: "u1"}, ClientID: "c-1", Text: "agent"})
+	if other.Seq != 3 {
+		t.Fatalf("agent message seq %d; want 3", other.Seq)
+	}
+	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 100); len(msgs) != 3 {
+		t.Fatalf("%d messages stored; want 3", len(msgs))
+	}
+}
+
+// Message bodies are redacted, then sealed: neither the marker nor the card
+// number is anywhere in the database files, and the card never comes back.
+func TestBodiesAreRedactedAndEncryptedAtRest(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	c := f.conv[0]
+	m, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "ZEBRA-MARKER-42 pay with 4111 1111 1111 1111 ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(m.Text, "4111") || !strings.Contains(m.Text, "ZEBRA-MARKER-42") {
+		t.Fatalf("acknowledged text %q", m.Text)
+	}
+	got, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10)
+	if len(got) != 1 || got[0].Text != m.Text {
+		t.Fatalf("read back %+v", got)
+	}
+	var files []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(f.path + suffix)
+		files = append(files, b...)
+	}
+	for _, secret := range []string{"ZEBRA-MARKER-42", "4111 1111", "4111111111111111"} {
+		if bytes.Contains(files, []byte(secret)) {
+			t.Errorf("%q is in the database files", secret)
+		}
+	}
+}
+
+func TestBadMessagesAndOtherTenants(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	c := f.conv[0]
+	for name, m := range map[string]Message{
+		"empty":        {Text: "   "},
+		"too long":     {Text: strings.Repeat("é", MaxText+1)},
+		"invalid UTF8": {Text: "a\xffb"},
+		"unknown kind": {Text: "x", Kind: "html"},
+		"long id":      {Text: "x", ClientID: strings.Repeat("c", 65)},
+	} {
+		m.ConversationID, m.Sender = c.ID, visitor(c)
+		if _, err := f.log.Append(ctx, f.a.ID, m); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", name, err)
+		}
+	}
+	if _, err := f.log.Append(ctx, f.b.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "hijack"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("append from another tenant: %v; want ErrNotFound", err)
+	}
+	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: "nope", Sender: visitor(c), Text: "x"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("append to an unknown conversation: %v", err)
+	}
+	if msgs, err := f.log.Since(ctx, f.b.ID, c.ID, 0, 10); err != nil || len(msgs) != 0 {
+		t.Errorf("another tenant reads %d messages (%v)", len(msgs), err)
+	}
+	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10); len(msgs) != 0 {
+		t.Errorf("%d messages stored after refusals", len(msgs))
+	}
+	if _, err := f.st.CreateConversation(ctx, f.b.ID, c.SiteID, "v"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a conversation on another tenant's site: %v", err)
+	}
+}
+
+func TestCloseCommitsWhatWasAccepted(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	c := f.conv[0]
+	var wg sync.WaitGroup
+	var acked sync.Map
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: fmt.Sprint(i)}); err == nil {
+				acked.Store(m.Seq, true)
+			} else if !errors.Is(err, ErrClosed) {
+				t.Error(err)
+			}
+		}()
+	}
+	f.log.Close()
+	wg.Wait()
+	msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000)
+	n := 0
+	acked.Range(func(k, _ any) bool { n++; return true })
+	if len(msgs) != n {
+		t.Fatalf("%d acknowledged, %d stored", n, len(msgs))
+	}
+}
