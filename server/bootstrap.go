@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 
 	"github.com/nudgehq/nudge/server/auth"
@@ -24,6 +25,7 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 	if !s.cfg.Demo {
 		return nil
 	}
+	origins := demoOrigins(s.cfg.PublicURL)
 	site, err := s.st.SiteByKey(ctx, DemoSiteKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -32,20 +34,28 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		site, err = s.st.CreateSite(ctx, store.System, store.Site{TenantID: t.ID, Key: DemoSiteKey, Name: "Acme Energy (demo)",
-			AllowedOrigins: []string{s.cfg.PublicURL}, TimeZone: "UTC", Theme: store.DefaultSiteTheme, Settings: store.DefaultSiteSettings})
+			AllowedOrigins: origins, TimeZone: "UTC", Theme: store.DefaultSiteTheme, Settings: store.DefaultSiteSettings})
 		if err != nil {
 			return err
 		}
 		s.log.Info("demo site created", "tenant", t.ID, "site_key", DemoSiteKey)
 	case err != nil:
 		return err
-	case !slices.Contains(site.AllowedOrigins, s.cfg.PublicURL):
-		// The public URL changed (another port): let the demo shop keep working.
-		if _, err := s.st.UpdateSite(ctx, store.System, site.TenantID, site.ID, func(st *store.Site) error {
-			st.AllowedOrigins = append(st.AllowedOrigins, s.cfg.PublicURL)
-			return nil
-		}); err != nil {
-			return err
+	default:
+		// The public URL may have changed (another port): keep the demo shop working.
+		var missing []string
+		for _, o := range origins {
+			if !slices.Contains(site.AllowedOrigins, o) {
+				missing = append(missing, o)
+			}
+		}
+		if len(missing) > 0 {
+			if _, err := s.st.UpdateSite(ctx, store.System, site.TenantID, site.ID, func(st *store.Site) error {
+				st.AllowedOrigins = append(st.AllowedOrigins, missing...)
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -74,4 +84,23 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "\nnudge demo: open %s and log in as %s with NUDGE_ADMIN_PASSWORD.\n\n", s.cfg.PublicURL, email)
 	}
 	return nil
+}
+
+// demoOrigins are the origins the demo shop is opened from: the public URL,
+// and for a loopback URL its other spelling (localhost and 127.0.0.1).
+func demoOrigins(public string) []string {
+	out := []string{public}
+	u, err := url.Parse(public)
+	if err != nil {
+		return out
+	}
+	other := map[string]string{"localhost": "127.0.0.1", "127.0.0.1": "localhost"}[u.Hostname()]
+	if other == "" {
+		return out
+	}
+	host := other
+	if p := u.Port(); p != "" {
+		host += ":" + p
+	}
+	return append(out, u.Scheme+"://"+host)
 }
