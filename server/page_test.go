@@ -362,3 +362,40 @@ func TestDevWidgetRebuildsOnChange(t *testing.T) {
 		t.Fatal("a broken source replaced the last good bundle")
 	}
 }
+
+// collectUntilLimited posts batches, each with its own X-Forwarded-For, and
+// reports whether one was refused with 429.
+func collectUntilLimited(h *harness, n int) bool {
+	for i := range n {
+		req := pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", fmt.Sprint("s", i), pageview("/")))
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+		if h.do(req).Status == 429 {
+			return true
+		}
+	}
+	return false
+}
+
+// A client cannot escape the per-IP limit by sending X-Forwarded-For: the
+// header counts only from a configured proxy.
+func TestCollectIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1 })
+	if !collectUntilLimited(h, 20) {
+		t.Fatal("varying X-Forwarded-For from an untrusted peer escaped the per-IP limit")
+	}
+}
+
+// Behind a configured proxy, each forwarded client has its own bucket.
+func TestCollectTrustsForwardedForFromConfiguredProxies(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1; c.TrustedProxies = []string{"0.0.0.0"} })
+	if collectUntilLimited(h, 20) {
+		t.Fatal("distinct clients behind a trusted proxy shared one bucket")
+	}
+}
+
+func TestCollectSiteRateLimit(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 0; c.CollectSiteRate = 1; c.TrustedProxies = []string{"0.0.0.0"} })
+	if !collectUntilLimited(h, 20) {
+		t.Fatal("twenty clients at once on a site limited to 1/s were all accepted")
+	}
+}
