@@ -3,56 +3,280 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// Conversation is a chat between a site's visitor and the tenant's agents or bots.
+// Conversation is a chat between a site's visitor and the tenant's agents or
+// bots. Status is bot (pre-chat questions), queued, assigned, hold, offline
+// (nobody could answer; the visitor may leave a message) or closed.
 type Conversation struct {
-	ID        string     `json:"id"`
-	TenantID  string     `json:"tenant_id"`
-	SiteID    string     `json:"site_id"`
-	Visitor   string     `json:"visitor"`
-	Status    string     `json:"status"`
-	LastSeq   int64      `json:"last_seq"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	ClosedAt  *time.Time `json:"closed_at"`
+	ID              string          `json:"id"`
+	TenantID        string          `json:"tenant_id"`
+	SiteID          string          `json:"site_id"`
+	Visitor         string          `json:"visitor"`
+	Status          string          `json:"status"`
+	LastSeq         int64           `json:"last_seq"`
+	QueueID         string          `json:"queue_id"`
+	AgentID         string          `json:"agent_id"`
+	LastAgentID     string          `json:"last_agent_id"`
+	Metadata        json.RawMessage `json:"metadata"`
+	QueuedAt        *time.Time      `json:"queued_at"`
+	AssignedAt      *time.Time      `json:"assigned_at"`
+	FirstResponseAt *time.Time      `json:"first_response_at"`
+	CloseReason     string          `json:"close_reason"`
+	Disposition     string          `json:"disposition"`
+	Tags            []string        `json:"tags"`
+	CSAT            *int            `json:"csat"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+	ClosedAt        *time.Time      `json:"closed_at"`
 }
 
-// CreateConversation opens a conversation of a site's visitor.
-func (s *Store) CreateConversation(ctx context.Context, tenantID, siteID, visitor string) (Conversation, error) {
+// Participant is an agent or supervisor in a conversation.
+type Participant struct {
+	ConversationID string     `json:"-"`
+	UserID         string     `json:"user_id"`
+	Role           string     `json:"role"` // owner, conference, consult, monitor
+	JoinedAt       time.Time  `json:"joined_at"`
+	LeftAt         *time.Time `json:"left_at,omitempty"`
+}
+
+const conversationColumns = `id, tenant_id, site_id, visitor, status, last_seq, coalesce(queue_id, ''), coalesce(agent_id, ''),
+	coalesce(last_agent_id, ''), metadata, queued_at, assigned_at, first_response_at, close_reason, disposition, tags, csat,
+	created_at, updated_at, closed_at`
+
+func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) {
+	var c Conversation
+	var meta, tags string
+	var created, updated int64
+	var queued, assigned, first, closed, csat sql.NullInt64
+	err := sc.Scan(&c.ID, &c.TenantID, &c.SiteID, &c.Visitor, &c.Status, &c.LastSeq, &c.QueueID, &c.AgentID, &c.LastAgentID,
+		&meta, &queued, &assigned, &first, &c.CloseReason, &c.Disposition, &tags, &csat, &created, &updated, &closed)
+	if err != nil {
+		return c, err
+	}
+	c.Metadata = json.RawMessage(meta)
+	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
+		return c, fmt.Errorf("tags of %s: %w", c.ID, err)
+	}
+	if csat.Valid {
+		n := int(csat.Int64)
+		c.CSAT = &n
+	}
+	c.QueuedAt, c.AssignedAt, c.FirstResponseAt = fromNullMillis(queued), fromNullMillis(assigned), fromNullMillis(first)
+	c.CreatedAt, c.UpdatedAt, c.ClosedAt = fromMillis(created), fromMillis(updated), fromNullMillis(closed)
+	return c, nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullInt(p *int) sql.NullInt64 {
+	if p == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(*p), Valid: true}
+}
+
+// CreateConversation stores a new conversation of a site's visitor. The
+// conversation's id, times and state come from c (an empty id gets a new
+// one); tokenHash is the SHA-256 of the visitor's chat token.
+func (s *Store) CreateConversation(ctx context.Context, c Conversation, tokenHash []byte) (Conversation, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	c := Conversation{ID: NewID(), TenantID: tenantID, SiteID: siteID, Visitor: visitor, Status: "open", CreatedAt: now, UpdatedAt: now}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO conversations (id, tenant_id, site_id, visitor, status, created_at, updated_at)
-		SELECT ?, ?, ?, ?, 'open', ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ? AND tenant_id = ?)`,
-		c.ID, tenantID, siteID, visitor, millis(now), millis(now), siteID, tenantID)
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	if c.Status == "" {
+		c.Status = "queued"
+	}
+	if len(c.Metadata) == 0 {
+		c.Metadata = json.RawMessage("{}")
+	}
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	c.CreatedAt, c.UpdatedAt = now, now
+	tags, _ := json.Marshal(c.Tags)
+	res, err := s.w.ExecContext(ctx, `INSERT INTO conversations (id, tenant_id, site_id, visitor, status, token_hash, queue_id, metadata, queued_at, tags, created_at, updated_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ? AND tenant_id = ?)`,
+		c.ID, c.TenantID, c.SiteID, c.Visitor, c.Status, tokenHash, nullString(c.QueueID), string(c.Metadata), nullMillis(c.QueuedAt),
+		string(tags), millis(now), millis(now), c.SiteID, c.TenantID)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("store: create conversation: %w", err)
 	}
-	if _, err := s.Conversation(ctx, tenantID, c.ID); err != nil {
-		return Conversation{}, fmt.Errorf("store: create conversation: site %s: %w", siteID, ErrNotFound)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Conversation{}, fmt.Errorf("store: create conversation: site %s: %w", c.SiteID, ErrNotFound)
 	}
 	return c, nil
 }
 
+// SaveConversation writes a conversation's state (everything but its ids,
+// visitor, token and last seq).
+func (s *Store) SaveConversation(ctx context.Context, c Conversation) error {
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	tags, _ := json.Marshal(c.Tags)
+	if len(c.Metadata) == 0 {
+		c.Metadata = json.RawMessage("{}")
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE conversations SET status = ?, queue_id = ?, agent_id = ?, last_agent_id = ?, metadata = ?,
+		queued_at = ?, assigned_at = ?, first_response_at = ?, close_reason = ?, disposition = ?, tags = ?, csat = ?,
+		closed_at = ?, updated_at = ? WHERE id = ? AND tenant_id = ?`,
+		c.Status, nullString(c.QueueID), nullString(c.AgentID), nullString(c.LastAgentID), string(c.Metadata),
+		nullMillis(c.QueuedAt), nullMillis(c.AssignedAt), nullMillis(c.FirstResponseAt), c.CloseReason, c.Disposition, string(tags),
+		nullInt(c.CSAT), nullMillis(c.ClosedAt), millis(time.Now()), c.ID, c.TenantID)
+	if err != nil {
+		return fmt.Errorf("store: save conversation %s: %w", c.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: save conversation %s: %w", c.ID, ErrNotFound)
+	}
+	return nil
+}
+
 // Conversation returns a tenant's conversation.
 func (s *Store) Conversation(ctx context.Context, tenantID, id string) (Conversation, error) {
-	var c Conversation
-	var created, updated int64
-	var closed sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT id, tenant_id, site_id, visitor, status, last_seq, created_at, updated_at, closed_at
-		FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, id).
-		Scan(&c.ID, &c.TenantID, &c.SiteID, &c.Visitor, &c.Status, &c.LastSeq, &created, &updated, &closed)
+	c, err := scanConversation(s.r.QueryRowContext(ctx, `SELECT `+conversationColumns+`
+		FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Conversation{}, fmt.Errorf("store: conversation %s: %w", id, err)
 	}
-	c.CreatedAt, c.UpdatedAt, c.ClosedAt = fromMillis(created), fromMillis(updated), fromNullMillis(closed)
 	return c, nil
+}
+
+// ConversationToken returns the tenant of a conversation and the hash of its
+// visitor token.
+func (s *Store) ConversationToken(ctx context.Context, id string) (tenantID string, hash []byte, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT tenant_id, coalesce(token_hash, x'') FROM conversations WHERE id = ?`, id).Scan(&tenantID, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("store: conversation %s: %w", id, err)
+	}
+	return tenantID, hash, nil
+}
+
+// OpenConversations returns every conversation not closed, of all tenants,
+// oldest first: what the chat engine rebuilds its queues from at start.
+func (s *Store) OpenConversations(ctx context.Context) ([]Conversation, error) {
+	return s.conversations(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE status <> 'closed' ORDER BY id`)
+}
+
+// ConversationFilter narrows a conversation list. Participant keeps the
+// conversations a user has been in.
+type ConversationFilter struct {
+	Status      string
+	SiteID      string
+	Visitor     string
+	Participant string
+}
+
+// Conversations lists a tenant's conversations, newest first.
+func (s *Store) Conversations(ctx context.Context, tenantID string, f ConversationFilter, p Page) ([]Conversation, string, error) {
+	q := `SELECT ` + conversationColumns + ` FROM conversations WHERE tenant_id = ?`
+	args := []any{tenantID}
+	if p.After != "" {
+		q += ` AND id < ?`
+		args = append(args, p.After)
+	}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.SiteID != "" {
+		q += ` AND site_id = ?`
+		args = append(args, f.SiteID)
+	}
+	if f.Visitor != "" {
+		q += ` AND visitor = ?`
+		args = append(args, f.Visitor)
+	}
+	if f.Participant != "" {
+		q += ` AND id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`
+		args = append(args, f.Participant)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, p.limit())
+	cs, err := s.conversations(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	cs, next := trim(p, cs, func(c Conversation) string { return c.ID })
+	return cs, next, nil
+}
+
+func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Conversation, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations: %w", err)
+	}
+	defer rows.Close()
+	out := []Conversation{}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: conversations: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetParticipant records that a user joined a conversation in a role, or
+// (left) that they left it.
+func (s *Store) SetParticipant(ctx context.Context, p Participant) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO participants (conversation_id, user_id, role, joined_at, left_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role, left_at = excluded.left_at,
+		joined_at = CASE WHEN participants.left_at IS NULL THEN participants.joined_at ELSE excluded.joined_at END`,
+		p.ConversationID, p.UserID, p.Role, millis(p.JoinedAt), nullMillis(p.LeftAt))
+	if err != nil {
+		return fmt.Errorf("store: participant %s in %s: %w", p.UserID, p.ConversationID, err)
+	}
+	return nil
+}
+
+// Participants returns who is or was in a conversation.
+func (s *Store) Participants(ctx context.Context, conversationID string) ([]Participant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT conversation_id, user_id, role, joined_at, left_at FROM participants
+		WHERE conversation_id = ? ORDER BY joined_at`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("store: participants of %s: %w", conversationID, err)
+	}
+	defer rows.Close()
+	out := []Participant{}
+	for rows.Next() {
+		var p Participant
+		var joined int64
+		var left sql.NullInt64
+		if err := rows.Scan(&p.ConversationID, &p.UserID, &p.Role, &joined, &left); err != nil {
+			return nil, fmt.Errorf("store: participants of %s: %w", conversationID, err)
+		}
+		p.JoinedAt, p.LeftAt = fromMillis(joined), fromNullMillis(left)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// LastAgent returns the agent of a visitor's most recent earlier
+// conversation on a site, or "".
+func (s *Store) LastAgent(ctx context.Context, siteID, visitor string) (string, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(last_agent_id, '') FROM conversations
+		WHERE site_id = ? AND visitor = ? AND coalesce(last_agent_id, '') <> '' ORDER BY id DESC LIMIT 1`, siteID, visitor).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: last agent of %s: %w", visitor, err)
+	}
+	return id, nil
 }
 
 // MessageAppend is one message to store. Seal turns the body into what is
@@ -63,6 +287,7 @@ type MessageAppend struct {
 	SenderKind, SenderID     string
 	ClientID                 string // the sender's idempotency key; may be empty
 	Kind                     string
+	Audience                 string // "all" (default) or "agents"
 	Seal                     func(seq int64) ([]byte, error)
 
 	Seq       int64
@@ -81,6 +306,7 @@ type StoredMessage struct {
 	SenderID       string
 	ClientID       string
 	Kind           string
+	Audience       string
 	Body           []byte
 	CreatedAt      time.Time
 }
@@ -121,6 +347,9 @@ func (s *Store) AppendMessages(ctx context.Context, batch []*MessageAppend) erro
 					return err
 				}
 			}
+			if m.Audience == "" {
+				m.Audience = "all"
+			}
 			m.Seq, m.ID, m.CreatedAt = last+1, NewID(), now
 			body, err := m.Seal(m.Seq)
 			if err != nil {
@@ -128,8 +357,8 @@ func (s *Store) AppendMessages(ctx context.Context, batch []*MessageAppend) erro
 				next[m.ConversationID] = last
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (conversation_id, seq, id, sender_kind, sender_id, client_id, kind, body, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ConversationID, m.Seq, m.ID, m.SenderKind, m.SenderID, m.ClientID, m.Kind, body, millis(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (conversation_id, seq, id, sender_kind, sender_id, client_id, kind, audience, body, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ConversationID, m.Seq, m.ID, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now)); err != nil {
 				return err
 			}
 			next[m.ConversationID] = m.Seq
@@ -149,12 +378,16 @@ func (s *Store) AppendMessages(ctx context.Context, batch []*MessageAppend) erro
 }
 
 // Messages returns a tenant's conversation's messages after seq, in order, at
-// most limit (1 to 1000).
-func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, after int64, limit int) ([]StoredMessage, error) {
+// most limit (1 to 1000). visitorOnly leaves out what the visitor may not see.
+func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, after int64, limit int, visitorOnly bool) ([]StoredMessage, error) {
 	limit = min(max(limit, 1), 1000)
-	rows, err := s.r.QueryContext(ctx, `SELECT m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.body, m.created_at
+	q := `SELECT m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at
 		FROM messages m JOIN conversations c ON c.id = m.conversation_id
-		WHERE c.tenant_id = ? AND m.conversation_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`, tenantID, conversationID, after, limit)
+		WHERE c.tenant_id = ? AND m.conversation_id = ? AND m.seq > ?`
+	if visitorOnly {
+		q += ` AND m.audience = 'all'`
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY m.seq LIMIT ?`, tenantID, conversationID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages of %s: %w", conversationID, err)
 	}
@@ -163,7 +396,7 @@ func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, a
 	for rows.Next() {
 		var m StoredMessage
 		var created int64
-		if err := rows.Scan(&m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Body, &created); err != nil {
+		if err := rows.Scan(&m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created); err != nil {
 			return nil, fmt.Errorf("store: messages of %s: %w", conversationID, err)
 		}
 		m.CreatedAt = fromMillis(created)

@@ -10,6 +10,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,22 +33,47 @@ var (
 	ErrClosed  = errors.New("chat: log closed")
 )
 
-// Sender is who wrote a message.
+// Sender is who wrote a message. Name is filled for those who read it (it
+// is not stored: an agent's name is looked up when shown).
 type Sender struct {
 	Kind string `json:"kind"` // visitor, agent, bot, system
 	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
 }
+
+// Message kinds.
+const (
+	KindText   = "text"   // plain text (never rendered as HTML)
+	KindRich   = "rich"   // quick replies, a list picker or a card carousel (Payload)
+	KindSystem = "system" // a notice of the engine: joined, transferred, closed… (Payload.event)
+	KindForm   = "form"   // the offline message form: Text, and Payload name and email
+	KindFile   = "file"   // an attachment (Payload: id, name, type, size)
+)
+
+// Audiences: who may read a message.
+const (
+	AudienceAll    = "all"
+	AudienceAgents = "agents" // whispers, consults and internal notes: never the visitor
+)
 
 // Message is a chat message, its text in clear (and already redacted).
 type Message struct {
-	ConversationID string    `json:"conversation_id"`
-	Seq            int64     `json:"seq"`
-	ID             string    `json:"id"`
-	ClientID       string    `json:"client_id,omitempty"`
-	Sender         Sender    `json:"sender"`
-	Kind           string    `json:"kind"`
-	Text           string    `json:"text"`
-	CreatedAt      time.Time `json:"created_at"`
+	ConversationID string          `json:"conversation_id"`
+	Seq            int64           `json:"seq"`
+	ID             string          `json:"id"`
+	ClientID       string          `json:"client_id,omitempty"`
+	Sender         Sender          `json:"sender"`
+	Kind           string          `json:"kind"`
+	Audience       string          `json:"audience"`
+	Text           string          `json:"text"`
+	Payload        json.RawMessage `json:"payload,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// envelope is what is sealed for kinds other than text.
+type envelope struct {
+	Text    string          `json:"text,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // Log appends and reads messages.
@@ -55,6 +81,10 @@ type Log struct {
 	st       *store.Store
 	ring     *keys.Ring
 	redactor func(tenant string) *redact.Redactor
+	// committed hears every new message, in commit order, before its sender
+	// is acknowledged; it must not block (the engine fans out to bounded
+	// queues).
+	committed func(tenant string, m Message)
 
 	mu     sync.RWMutex
 	closed bool
@@ -63,9 +93,11 @@ type Log struct {
 }
 
 type appendReq struct {
-	m    store.MessageAppend
-	err  error
-	done chan struct{}
+	tenant string
+	msg    Message
+	m      store.MessageAppend
+	err    error
+	done   chan struct{}
 }
 
 // NewLog starts the log's writer. redactor gives a tenant's redaction rules
@@ -80,24 +112,12 @@ func ad(conversation string, seq int64) []byte {
 	return []byte(conversation + "\x00" + strconv.FormatInt(seq, 10))
 }
 
-// Append stores a text message and returns it as stored, once committed.
-// A message whose ClientID was already stored for the same sender returns
-// the original (Duplicate is not an error: resends are how clients recover).
+// Append stores a message and returns it as stored, once committed. A
+// message whose ClientID was already stored for the same sender returns the
+// original (a resend is not an error: resends are how clients recover).
 func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, error) {
-	if m.Kind == "" {
-		m.Kind = "text"
-	}
-	switch {
-	case m.Kind != "text":
-		return Message{}, fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
-	case !utf8.ValidString(m.Text):
-		return Message{}, fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
-	case strings.TrimSpace(m.Text) == "":
-		return Message{}, fmt.Errorf("%w: empty text", ErrInvalid)
-	case utf8.RuneCountInString(m.Text) > MaxText:
-		return Message{}, fmt.Errorf("%w: text longer than %d characters", ErrInvalid, MaxText)
-	case len(m.ClientID) > 64:
-		return Message{}, fmt.Errorf("%w: client id longer than 64 bytes", ErrInvalid)
+	if err := validate(&m); err != nil {
+		return Message{}, err
 	}
 	// Sealing happens inside the commit's transaction; the tenant's key must
 	// exist before (making it needs the writer connection the commit holds).
@@ -110,9 +130,12 @@ func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, er
 	}
 	m.Text = r.Text(m.Text)
 	text := []byte(m.Text)
-	req := &appendReq{done: make(chan struct{}), m: store.MessageAppend{
+	if m.Kind != KindText {
+		text, _ = json.Marshal(envelope{Text: m.Text, Payload: m.Payload})
+	}
+	req := &appendReq{tenant: tenant, msg: m, done: make(chan struct{}), m: store.MessageAppend{
 		TenantID: tenant, ConversationID: m.ConversationID, SenderKind: m.Sender.Kind, SenderID: m.Sender.ID,
-		ClientID: m.ClientID, Kind: m.Kind,
+		ClientID: m.ClientID, Kind: m.Kind, Audience: m.Audience,
 		Seal: func(seq int64) ([]byte, error) {
 			return l.ring.Seal(context.Background(), tenant, text, ad(m.ConversationID, seq))
 		},
@@ -136,14 +159,55 @@ func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, er
 		return Message{}, req.err
 	}
 	if req.m.Duplicate {
-		orig, err := l.Since(ctx, tenant, m.ConversationID, req.m.Seq-1, 1)
+		orig, err := l.Since(ctx, tenant, m.ConversationID, req.m.Seq-1, 1, false)
 		if err != nil || len(orig) != 1 {
 			return Message{}, fmt.Errorf("chat: read the original of a resend: %v", err)
 		}
 		return orig[0], nil
 	}
-	m.Seq, m.ID, m.CreatedAt = req.m.Seq, req.m.ID, req.m.CreatedAt
-	return m, nil
+	return req.msg, nil
+}
+
+// validate checks a message before it is queued and fills its defaults.
+func validate(m *Message) error {
+	if m.Kind == "" {
+		m.Kind = KindText
+	}
+	if m.Audience == "" {
+		m.Audience = AudienceAll
+	}
+	switch {
+	case m.Audience != AudienceAll && m.Audience != AudienceAgents:
+		return fmt.Errorf("%w: audience %q", ErrInvalid, m.Audience)
+	case !utf8.ValidString(m.Text):
+		return fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
+	case utf8.RuneCountInString(m.Text) > MaxText:
+		return fmt.Errorf("%w: text longer than %d characters", ErrInvalid, MaxText)
+	case len(m.ClientID) > 64:
+		return fmt.Errorf("%w: client id longer than 64 bytes", ErrInvalid)
+	}
+	switch m.Kind {
+	case KindText, KindSystem, KindForm:
+		if strings.TrimSpace(m.Text) == "" {
+			return fmt.Errorf("%w: empty text", ErrInvalid)
+		}
+		if m.Kind == KindText {
+			m.Payload = nil
+		}
+	case KindRich:
+		p, err := ValidateRich(m.Payload)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		m.Payload = p
+	case KindFile:
+		if len(m.Payload) == 0 {
+			return fmt.Errorf("%w: a file message names its file", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
+	}
+	return nil
 }
 
 // write commits whatever has queued as one transaction, then answers.
@@ -173,14 +237,21 @@ func (l *Log) write() {
 			if err == nil {
 				b.err = b.m.Err
 			}
+			if b.err == nil && !b.m.Duplicate {
+				b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
+				if l.committed != nil {
+					l.committed(b.tenant, b.msg)
+				}
+			}
 			close(b.done)
 		}
 	}
 }
 
-// Since returns a conversation's messages after seq, decrypted, in order.
-func (l *Log) Since(ctx context.Context, tenant, conversation string, after int64, limit int) ([]Message, error) {
-	stored, err := l.st.Messages(ctx, tenant, conversation, after, limit)
+// Since returns a conversation's messages after seq, decrypted, in order;
+// visitorOnly leaves out those for agents only.
+func (l *Log) Since(ctx context.Context, tenant, conversation string, after int64, limit int, visitorOnly bool) ([]Message, error) {
+	stored, err := l.st.Messages(ctx, tenant, conversation, after, limit, visitorOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +261,16 @@ func (l *Log) Since(ctx context.Context, tenant, conversation string, after int6
 		if err != nil {
 			return nil, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
 		}
-		out = append(out, Message{ConversationID: s.ConversationID, Seq: s.Seq, ID: s.ID, ClientID: s.ClientID,
-			Sender: Sender{Kind: s.SenderKind, ID: s.SenderID}, Kind: s.Kind, Text: string(text), CreatedAt: s.CreatedAt})
+		m := Message{ConversationID: s.ConversationID, Seq: s.Seq, ID: s.ID, ClientID: s.ClientID,
+			Sender: Sender{Kind: s.SenderKind, ID: s.SenderID}, Kind: s.Kind, Audience: s.Audience, Text: string(text), CreatedAt: s.CreatedAt}
+		if s.Kind != KindText {
+			var e envelope
+			if err := json.Unmarshal(text, &e); err != nil {
+				return nil, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
+			}
+			m.Text, m.Payload = e.Text, e.Payload
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -47,7 +47,7 @@ func newFixture(t *testing.T, conversations int) *fixture {
 		t.Fatal(err)
 	}
 	for i := range conversations {
-		c, err := st.CreateConversation(ctx, f.a.ID, site.ID, fmt.Sprint("visitor", i))
+		c, err := st.CreateConversation(ctx, store.Conversation{TenantID: f.a.ID, SiteID: site.ID, Visitor: fmt.Sprint("visitor", i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestAppendGivesContiguousSequences(t *testing.T) {
 	wg.Wait()
 	total := 0
 	for _, c := range f.conv {
-		msgs, err := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000)
+		msgs, err := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestResendReturnsTheOriginal(t *testing.T) {
 	if other.Seq != 3 {
 		t.Fatalf("agent message seq %d; want 3", other.Seq)
 	}
-	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 100); len(msgs) != 3 {
+	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 100, false); len(msgs) != 3 {
 		t.Fatalf("%d messages stored; want 3", len(msgs))
 	}
 }
@@ -145,7 +145,7 @@ func TestBodiesAreRedactedAndEncryptedAtRest(t *testing.T) {
 	if strings.Contains(m.Text, "4111") || !strings.Contains(m.Text, "ZEBRA-MARKER-42") {
 		t.Fatalf("acknowledged text %q", m.Text)
 	}
-	got, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10)
+	got, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10, false)
 	if len(got) != 1 || got[0].Text != m.Text {
 		t.Fatalf("read back %+v", got)
 	}
@@ -183,13 +183,13 @@ func TestBadMessagesAndOtherTenants(t *testing.T) {
 	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: "nope", Sender: visitor(c), Text: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("append to an unknown conversation: %v", err)
 	}
-	if msgs, err := f.log.Since(ctx, f.b.ID, c.ID, 0, 10); err != nil || len(msgs) != 0 {
+	if msgs, err := f.log.Since(ctx, f.b.ID, c.ID, 0, 10, false); err != nil || len(msgs) != 0 {
 		t.Errorf("another tenant reads %d messages (%v)", len(msgs), err)
 	}
-	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10); len(msgs) != 0 {
+	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 10, false); len(msgs) != 0 {
 		t.Errorf("%d messages stored after refusals", len(msgs))
 	}
-	if _, err := f.st.CreateConversation(ctx, f.b.ID, c.SiteID, "v"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.st.CreateConversation(ctx, store.Conversation{TenantID: f.b.ID, SiteID: c.SiteID, Visitor: "v"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a conversation on another tenant's site: %v", err)
 	}
 }
@@ -213,7 +213,7 @@ func TestCloseCommitsWhatWasAccepted(t *testing.T) {
 	}
 	f.log.Close()
 	wg.Wait()
-	msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000)
+	msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 1000, false)
 	n := 0
 	acked.Range(func(k, _ any) bool { n++; return true })
 	if len(msgs) != n {
