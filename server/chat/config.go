@@ -40,9 +40,9 @@ type QueueConfig struct {
 // Hours are opening hours in a time zone: per weekday ("mon" … "sun") a
 // list of ["09:00", "17:30"] spans, and closed dates ("2026-12-25").
 type Hours struct {
-	TimeZone string               `json:"time_zone"`
+	TimeZone string                 `json:"time_zone"`
 	Week     map[string][][2]string `json:"week"`
-	Closed   []string             `json:"closed"`
+	Closed   []string               `json:"closed"`
 }
 
 var (

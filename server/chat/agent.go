@@ -1,0 +1,809 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+// VisitorView is a conversation as its visitor sees it: no internal state,
+// only the names of the agents they talk to.
+type VisitorView struct {
+	ID      string   `json:"id"`
+	Status  string   `json:"status"`
+	LastSeq int64    `json:"last_seq"`
+	Agents  []string `json:"agents"`
+	Read    int64    `json:"read"` // the agents have read up to this seq
+	CSAT    *int     `json:"csat,omitempty"`
+}
+
+// View is a conversation as agents and supervisors see it.
+type View struct {
+	ID            string            `json:"id"`
+	Status        string            `json:"status"`
+	SiteID        string            `json:"site_id"`
+	Visitor       string            `json:"visitor"`
+	Queue         *Ref              `json:"queue"`
+	Agent         *Ref              `json:"agent"`
+	Participants  []ParticipantView `json:"participants"`
+	Metadata      json.RawMessage   `json:"metadata"`
+	LastSeq       int64             `json:"last_seq"`
+	ReadByVisitor int64             `json:"read_by_visitor"`
+	CreatedAt     time.Time         `json:"created_at"`
+	QueuedAt      *time.Time        `json:"queued_at"`
+}
+
+// Ref names a queue or a user.
+type Ref struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// ParticipantView is someone in a conversation.
+type ParticipantView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+func (e *Engine) view(cv *conv, _ bool) View {
+	v := View{ID: cv.c.ID, Status: cv.c.Status, SiteID: cv.c.SiteID, Visitor: cv.c.Visitor, Metadata: cv.c.Metadata,
+		LastSeq: cv.c.LastSeq, ReadByVisitor: cv.read["visitor"], CreatedAt: cv.c.CreatedAt, QueuedAt: cv.c.QueuedAt,
+		Participants: []ParticipantView{}}
+	if q := cv.t.queues[cv.c.QueueID]; q != nil {
+		v.Queue = &Ref{ID: q.id, Name: q.name}
+	}
+	if cv.c.AgentID != "" {
+		v.Agent = &Ref{ID: cv.c.AgentID, Name: e.name(context.Background(), cv.c.AgentID)}
+	}
+	for user, role := range cv.parts {
+		v.Participants = append(v.Participants, ParticipantView{ID: user, Name: e.name(context.Background(), user), Role: role})
+	}
+	slices.SortFunc(v.Participants, func(a, b ParticipantView) int { return strings.Compare(a.ID, b.ID) })
+	return v
+}
+
+func (e *Engine) visitorView(cv *conv) VisitorView {
+	v := VisitorView{ID: cv.c.ID, Status: cv.c.Status, LastSeq: cv.c.LastSeq, Read: cv.read["agent"], Agents: []string{}, CSAT: cv.c.CSAT}
+	for user, role := range cv.parts {
+		if role == RoleOwner || role == RoleConference {
+			v.Agents = append(v.Agents, e.name(context.Background(), user))
+		}
+	}
+	slices.Sort(v.Agents)
+	return v
+}
+
+func (e *Engine) stateEvent(cv *conv, forVisitor bool) Event {
+	if forVisitor {
+		return Event{Type: "state", Conversation: cv.c.ID, Data: e.visitorView(cv)}
+	}
+	return Event{Type: "state", Conversation: cv.c.ID, Data: e.view(cv, false)}
+}
+
+// changed tells everyone in a conversation its new state.
+func (e *Engine) changed(cv *conv) {
+	e.toVisitor(cv, e.stateEvent(cv, true))
+	e.toAgents(cv, e.stateEvent(cv, false))
+}
+
+// AgentSnapshot is what an agent's connection starts from.
+type AgentSnapshot struct {
+	Presence string `json:"presence"`
+	Chats    []View `json:"chats"`  // assigned to them, or joined
+	Offers   []View `json:"offers"` // waiting for their answer
+}
+
+// ConnectAgent registers an agent's connection and sets their presence.
+func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence string) (AgentSnapshot, error) {
+	if presence == "" {
+		presence = Available
+	}
+	if presence != Available && presence != Away {
+		return AgentSnapshot{}, fmt.Errorf("%w: presence is available or away", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, a.Tenant)
+	if err != nil {
+		return AgentSnapshot{}, err
+	}
+	ag := e.agent(a.Tenant, a.User)
+	ag.bot, ag.sinks[s], ag.goneAt = a.Bot, true, time.Time{}
+	if a.Name != "" {
+		ag.name, e.names[a.User] = a.Name, a.Name
+	}
+	e.setPresence(t, ag, presence)
+	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}}
+	for _, cv := range e.convs {
+		if cv.c.TenantID != a.Tenant {
+			continue
+		}
+		if _, in := cv.parts[a.User]; in {
+			snap.Chats = append(snap.Chats, e.view(cv, false))
+		}
+		if cv.offer != nil && cv.offer.to == a.User {
+			snap.Offers = append(snap.Offers, e.view(cv, false))
+		}
+	}
+	return snap, nil
+}
+
+// DisconnectAgent forgets a connection; an agent with none left is offline
+// and their offers go to others.
+func (e *Engine) DisconnectAgent(a Agent, s Sink) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ag := e.agents[agentKey{a.Tenant, a.User}]
+	if ag == nil {
+		return
+	}
+	delete(ag.sinks, s)
+	if len(ag.sinks) == 0 {
+		ag.goneAt = e.now()
+		if t := e.tenants[a.Tenant]; t != nil {
+			e.setPresence(t, ag, Offline)
+		}
+	}
+}
+
+// SetPresence changes an agent's presence (available or away).
+func (e *Engine) SetPresence(ctx context.Context, a Agent, presence string) error {
+	if presence != Available && presence != Away {
+		return fmt.Errorf("%w: presence is available or away", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	e.setPresence(t, e.agent(a.Tenant, a.User), presence)
+	return nil
+}
+
+func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
+	if ag.presence == presence {
+		return
+	}
+	was := ag.presence
+	ag.presence = presence
+	if presence == Available && was != Available {
+		ag.idleSince = e.now()
+	}
+	if presence != Available {
+		for id := range ag.offers {
+			if cv := e.convs[id]; cv != nil && cv.offer != nil {
+				if cv.offer.kind == "assign" {
+					e.withdraw(cv, false)
+					cv.tried[ag.key.user] = true
+				} else {
+					e.inviteEnded(cv, "unavailable")
+				}
+			}
+		}
+	}
+	ag.send(Event{Type: "presence", Data: map[string]string{"status": presence}})
+	for _, q := range t.queues {
+		e.dispatch(q)
+	}
+}
+
+// conv returns a conversation an agent may act on: one they are in, or
+// (supervisors) any of their tenant. Callers hold e.mu.
+func (e *Engine) agentConv(a Agent, id string) (*conv, string, error) {
+	cv := e.convs[id]
+	if cv == nil || cv.c.TenantID != a.Tenant {
+		return nil, "", ErrNotFound
+	}
+	role := cv.parts[a.User]
+	if role == "" && !a.Supervise && (cv.offer == nil || cv.offer.to != a.User) {
+		return nil, "", ErrForbidden
+	}
+	return cv, role, nil
+}
+
+// offered returns a conversation offered to the agent. Callers hold e.mu.
+func (e *Engine) offered(a Agent, id string) (*conv, error) {
+	cv := e.convs[id]
+	if cv == nil || cv.c.TenantID != a.Tenant {
+		return nil, ErrNotFound
+	}
+	if cv.offer == nil || cv.offer.to != a.User {
+		return nil, fmt.Errorf("%w: no offer of this chat is waiting for you", ErrState)
+	}
+	return cv, nil
+}
+
+// Accept takes the chat (or transfer, conference, consult) offered to the agent.
+func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	cv, err := e.offered(a, id)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	o := cv.offer
+	cv.offer = nil
+	ag := e.agent(a.Tenant, a.User)
+	delete(ag.offers, id)
+	name := e.name(ctx, a.User)
+	var ns []notice
+	switch o.kind {
+	case "assign", "transfer":
+		if o.kind == "assign" {
+			e.unqueue(cv)
+		} else if old := e.agents[agentKey{a.Tenant, o.from}]; old != nil {
+			delete(old.chats, id)
+			old.idleSince = e.now()
+			old.send(Event{Type: "removed", Conversation: id})
+			e.setParticipant(ctx, cv, o.from, RoleOwner, true)
+		}
+		now := e.now()
+		cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer = StatusAssigned, a.User, a.User, ""
+		if cv.c.AssignedAt == nil {
+			cv.c.AssignedAt = &now
+		}
+		cv.lastIn, cv.lastOut, cv.warned = now, now, false
+		ag.chats[id] = true
+		ag.idleSince = now
+		e.setParticipant(ctx, cv, a.User, RoleOwner, false)
+		e.save(ctx, cv)
+		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
+			data: map[string]any{"name": name, "role": RoleOwner}})
+		if o.note != "" {
+			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note",
+				text: o.note, data: map[string]any{"from": o.from}})
+		}
+		if q := cv.t.queues[cv.c.QueueID]; q != nil {
+			e.dispatch(q)
+		}
+	case RoleConference, RoleConsult:
+		e.setParticipant(ctx, cv, a.User, o.kind, false)
+		audience := AudienceAll
+		if o.kind == RoleConsult {
+			audience = AudienceAgents
+		}
+		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: audience, event: "joined", text: name + " joined the chat.",
+			data: map[string]any{"name": name, "role": o.kind}})
+	}
+	e.changed(cv)
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	return nil
+}
+
+// Decline passes on an offer: the chat goes to the next agent, an
+// invitation or transfer back to whoever made it.
+func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, err := e.offered(a, id)
+	if err != nil {
+		return err
+	}
+	if cv.offer.kind == "assign" {
+		e.withdraw(cv, false)
+		cv.tried[a.User] = true
+		if q := cv.t.queues[cv.c.QueueID]; q != nil {
+			e.dispatch(q)
+		}
+		return nil
+	}
+	e.inviteEnded(cv, "declined")
+	return nil
+}
+
+// inviteEnded ends a transfer or invitation that was not accepted and tells
+// its author.
+func (e *Engine) inviteEnded(cv *conv, why string) []notice {
+	o := cv.offer
+	cv.offer = nil
+	if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
+		delete(ag.offers, cv.c.ID)
+		ag.send(Event{Type: "offer_revoked", Conversation: cv.c.ID})
+	}
+	if from := e.agents[agentKey{cv.c.TenantID, o.from}]; from != nil {
+		from.send(Event{Type: "invite_ended", Conversation: cv.c.ID, Data: map[string]string{"kind": o.kind, "to": o.to, "reason": why}})
+	}
+	return nil
+}
+
+// AgentSend stores an agent's (or bot's) message. Consultants and
+// supervisors who monitor write to the agents only (a whisper); others
+// choose (AudienceAgents is an internal note).
+func (e *Engine) AgentSend(ctx context.Context, a Agent, id string, m Message) (Message, error) {
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role == "" {
+		err = fmt.Errorf("%w: join the chat first", ErrForbidden)
+	}
+	if err == nil && cv.c.Status != StatusAssigned && cv.c.Status != StatusHold {
+		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return Message{}, err
+	}
+	if m.Kind == KindSystem || m.Kind == KindForm {
+		return Message{}, fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
+	}
+	if role == RoleConsult || role == RoleMonitor {
+		m.Audience = AudienceAgents
+	}
+	kind := "agent"
+	if a.Bot {
+		kind = "bot"
+	}
+	m.ConversationID, m.Sender = id, Sender{Kind: kind, ID: a.User}
+	return e.log.Append(ctx, a.Tenant, m)
+}
+
+// Transfer hands the chat to another agent (offered to them; the chat stays
+// with the current agent until they accept) or to a queue (at once).
+func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, note string) error {
+	if len(note) > 1000 || !utf8.ValidString(note) || (toAgent == "") == (toQueue == "") {
+		return fmt.Errorf("%w: transfer to one agent or one queue, with a note of at most 1000 bytes", ErrInvalid)
+	}
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role != RoleOwner && !a.Supervise {
+		err = fmt.Errorf("%w: only the chat's agent transfers it", ErrForbidden)
+	}
+	if err == nil && (cv.c.Status != StatusAssigned || cv.offer != nil) {
+		err = fmt.Errorf("%w: only an assigned chat without a pending invitation can be transferred", ErrState)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	var ns []notice
+	if toQueue != "" {
+		q := cv.t.queues[toQueue]
+		if q == nil {
+			e.mu.Unlock()
+			return fmt.Errorf("%w: no such queue", ErrInvalid)
+		}
+		if note != "" {
+			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note", text: note,
+				data: map[string]any{"from": a.User}})
+		}
+		if ag := e.agents[agentKey{a.Tenant, cv.c.AgentID}]; ag != nil {
+			delete(ag.chats, id)
+			ag.idleSince = e.now()
+			ag.send(Event{Type: "removed", Conversation: id})
+		}
+		for user, r := range cv.parts {
+			if r != RoleMonitor {
+				e.setParticipant(ctx, cv, user, r, true)
+			}
+		}
+		cv.c.AgentID = ""
+		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "transferred",
+			text: "You are being transferred. Please wait a moment.", data: map[string]any{"queue": q.id}})
+		ns = append(ns, e.enqueue(ctx, cv, q)...)
+		e.changed(cv)
+		e.mu.Unlock()
+		e.post(ctx, ns)
+		return nil
+	}
+	err = e.invite(cv, a, toAgent, "transfer", note)
+	e.mu.Unlock()
+	return err
+}
+
+func (e *Engine) invite(cv *conv, a Agent, to, kind, note string) error {
+	if to == a.User {
+		return fmt.Errorf("%w: not to yourself", ErrInvalid)
+	}
+	if _, in := cv.parts[to]; in {
+		return fmt.Errorf("%w: already in the chat", ErrState)
+	}
+	ag := e.agents[agentKey{a.Tenant, to}]
+	if ag == nil || ag.presence != Available || len(ag.sinks) == 0 {
+		return fmt.Errorf("%w: that agent is not available", ErrState)
+	}
+	from := a.User
+	if kind == "transfer" {
+		from = cv.c.AgentID
+	}
+	timeout := 30
+	if q := cv.t.queues[cv.c.QueueID]; q != nil {
+		timeout = q.cfg.OfferTimeout
+	}
+	e.offer(cv, &offer{kind: kind, to: to, from: from, note: note, expires: e.now().Add(time.Duration(timeout) * time.Second)})
+	return nil
+}
+
+// Invite asks another agent to join: conference (the visitor sees them) or
+// consult (the visitor does not).
+func (e *Engine) Invite(ctx context.Context, a Agent, id, to, mode, note string) error {
+	if (mode != RoleConference && mode != RoleConsult) || len(note) > 1000 || !utf8.ValidString(note) {
+		return fmt.Errorf("%w: mode is conference or consult; note at most 1000 bytes", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role != RoleOwner {
+		err = fmt.Errorf("%w: only the chat's agent invites", ErrForbidden)
+	}
+	if err == nil && (cv.c.Status != StatusAssigned || cv.offer != nil) {
+		err = fmt.Errorf("%w: only an assigned chat without a pending invitation", ErrState)
+	}
+	if err != nil {
+		return err
+	}
+	return e.invite(cv, a, to, mode, note)
+}
+
+// Leave takes a second agent, consultant or supervisor out of a chat. The
+// chat's own agent transfers, holds or closes instead.
+func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && (role == "" || role == RoleOwner) {
+		err = fmt.Errorf("%w: the chat's agent transfers, holds or closes it", ErrState)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	e.setParticipant(ctx, cv, a.User, role, true)
+	e.agent(a.Tenant, a.User).send(Event{Type: "removed", Conversation: id})
+	name := e.name(ctx, a.User)
+	var ns []notice
+	switch role {
+	case RoleConference:
+		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "left", text: name + " left the chat.", data: map[string]any{"name": name}})
+	case RoleConsult:
+		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "left", text: name + " left the chat.", data: map[string]any{"name": name}})
+	}
+	e.changed(cv)
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	return nil
+}
+
+// Monitor lets a supervisor listen to a chat silently.
+func (e *Engine) Monitor(ctx context.Context, a Agent, id string) error {
+	if !a.Supervise {
+		return ErrForbidden
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, role, err := e.agentConv(a, id)
+	if err != nil {
+		return err
+	}
+	if role != "" {
+		return fmt.Errorf("%w: already in the chat", ErrState)
+	}
+	if cv.c.Status == StatusClosed {
+		return fmt.Errorf("%w: the chat is closed", ErrState)
+	}
+	e.setParticipant(ctx, cv, a.User, RoleMonitor, false)
+	e.agent(a.Tenant, a.User).send(e.stateEvent(cv, false))
+	return nil
+}
+
+// Barge turns a monitoring supervisor into a visible participant.
+func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
+	if !a.Supervise {
+		return ErrForbidden
+	}
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role != RoleMonitor {
+		err = fmt.Errorf("%w: monitor the chat first", ErrState)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	e.setParticipant(ctx, cv, a.User, RoleConference, false)
+	name := e.name(ctx, a.User)
+	e.changed(cv)
+	e.mu.Unlock()
+	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
+		data: map[string]any{"name": name, "role": RoleConference}}})
+	return nil
+}
+
+// Hold makes the chat asynchronous: it stops counting against the agent's
+// capacity, and the visitor's next message reopens it (back to this agent
+// when they are available).
+func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role != RoleOwner {
+		err = fmt.Errorf("%w: only the chat's agent puts it on hold", ErrForbidden)
+	}
+	if err == nil && cv.c.Status != StatusAssigned {
+		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	if cv.offer != nil {
+		e.inviteEnded(cv, "hold")
+	}
+	ag := e.agent(a.Tenant, a.User)
+	delete(ag.chats, id)
+	ag.idleSince = e.now()
+	cv.c.Status, cv.c.AgentID = StatusHold, ""
+	for user, r := range cv.parts {
+		e.setParticipant(ctx, cv, user, r, true)
+		if u := e.agents[agentKey{a.Tenant, user}]; u != nil {
+			u.send(Event{Type: "removed", Conversation: id})
+		}
+	}
+	e.save(ctx, cv)
+	e.changed(cv)
+	for _, q := range cv.t.queues {
+		e.dispatch(q)
+	}
+	e.mu.Unlock()
+	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "hold",
+		text: "We will answer here as soon as we can. You can leave this page; write again any time to continue."}})
+	return nil
+}
+
+// CloseChat ends a chat with a disposition and tags (the chat's agent or a
+// supervisor).
+func (e *Engine) CloseChat(ctx context.Context, a Agent, id, disposition string, tags []string) error {
+	if len(disposition) > 100 || !utf8.ValidString(disposition) || len(tags) > 20 {
+		return fmt.Errorf("%w: disposition at most 100 bytes, at most 20 tags", ErrInvalid)
+	}
+	for _, t := range tags {
+		if t == "" || len(t) > 40 || !utf8.ValidString(t) {
+			return fmt.Errorf("%w: tags are 1 to 40 bytes", ErrInvalid)
+		}
+	}
+	e.mu.Lock()
+	cv, role, err := e.agentConv(a, id)
+	if err == nil && role != RoleOwner && !a.Supervise {
+		err = fmt.Errorf("%w: only the chat's agent or a supervisor closes it", ErrForbidden)
+	}
+	if err == nil && len(cv.t.settings.Dispositions) > 0 && disposition != "" && !slices.Contains(cv.t.settings.Dispositions, disposition) {
+		err = fmt.Errorf("%w: disposition is one of %s", ErrInvalid, strings.Join(cv.t.settings.Dispositions, ", "))
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.closeConv(ctx, cv, "agent", disposition, tags, a.User)
+	return nil
+}
+
+// closeConv ends a conversation whatever its state.
+func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition string, tags []string, by string) {
+	e.mu.Lock()
+	if cv.c.Status == StatusClosed {
+		e.mu.Unlock()
+		return
+	}
+	e.unqueue(cv)
+	if cv.offer != nil {
+		e.inviteEnded(cv, "closed")
+	}
+	now := e.now()
+	if ag := e.agents[agentKey{cv.c.TenantID, cv.c.AgentID}]; ag != nil {
+		delete(ag.chats, cv.c.ID)
+		ag.idleSince = now
+	}
+	if q := cv.t.queues[cv.c.QueueID]; q != nil && cv.c.AssignedAt != nil {
+		q.aht = (q.aht*4 + now.Sub(*cv.c.AssignedAt)) / 5
+	}
+	if !cv.first.IsZero() && cv.c.FirstResponseAt == nil {
+		cv.c.FirstResponseAt = &cv.first
+	}
+	cv.c.Status, cv.c.ClosedAt, cv.c.CloseReason, cv.c.Disposition = StatusClosed, &now, reason, disposition
+	if tags != nil {
+		cv.c.Tags = tags
+	}
+	e.save(ctx, cv)
+	e.changed(cv)
+	for user, r := range cv.parts {
+		e.setParticipant(ctx, cv, user, r, true)
+		if u := e.agents[agentKey{cv.c.TenantID, user}]; u != nil {
+			u.send(Event{Type: "removed", Conversation: cv.c.ID})
+		}
+	}
+	delete(e.convs, cv.c.ID)
+	for _, q := range cv.t.queues {
+		e.dispatch(q)
+	}
+	text := "The chat has ended."
+	if reason == "inactivity" {
+		text = "The chat was closed because we did not hear from you."
+	}
+	ns := []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "closed", text: text,
+		data: map[string]any{"reason": reason, "by": by}}}
+	if cv.t.settings.CSAT && reason != "offline_message" {
+		ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "csat",
+			text: "How would you rate this chat?", data: map[string]any{"scale": 5}})
+	}
+	e.mu.Unlock()
+	e.post(ctx, ns)
+}
+
+// Typing tells the others in a chat that an agent is typing.
+func (e *Engine) Typing(a Agent, id string, on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, role, err := e.agentConv(a, id)
+	if err != nil || role == "" {
+		return
+	}
+	ev := Event{Type: "typing", Conversation: id, Data: map[string]any{"from": "agent", "id": a.User, "name": e.name(context.Background(), a.User), "on": on}}
+	if role == RoleOwner || role == RoleConference {
+		e.toVisitor(cv, Event{Type: "typing", Conversation: id, Data: map[string]any{"from": "agent", "name": e.name(context.Background(), a.User), "on": on}})
+	}
+	e.toAgents(cv, ev)
+}
+
+// Read records how far the agents have read and tells the visitor.
+func (e *Engine) Read(a Agent, id string, seq int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, role, err := e.agentConv(a, id)
+	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.read["agent"] {
+		return
+	}
+	cv.read["agent"] = seq
+	e.toVisitor(cv, Event{Type: "read", Conversation: id, Data: map[string]any{"by": "agent", "seq": seq}})
+}
+
+// History returns a conversation's messages after seq for an agent who is
+// or was in it, has it offered, or supervises.
+func (e *Engine) History(ctx context.Context, a Agent, id string, after int64, limit int) ([]Message, error) {
+	if err := e.mayRead(ctx, a, id); err != nil {
+		return nil, err
+	}
+	ms, err := e.log.Since(ctx, a.Tenant, id, after, limit, false)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	for i := range ms {
+		ms[i].Sender.Name = e.senderName(ms[i].Sender)
+	}
+	e.mu.Unlock()
+	return ms, nil
+}
+
+// mayRead checks that an agent may read a conversation, open or closed.
+func (e *Engine) mayRead(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	cv := e.convs[id]
+	if cv != nil {
+		_, _, err := e.agentConv(a, id)
+		e.mu.Unlock()
+		return err
+	}
+	e.mu.Unlock()
+	if _, err := e.st.Conversation(ctx, a.Tenant, id); err != nil {
+		return ErrNotFound
+	}
+	if a.Supervise {
+		return nil
+	}
+	parts, err := e.st.Participants(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.UserID == a.User {
+			return nil
+		}
+	}
+	return ErrForbidden
+}
+
+// VisitorContext is what an agent sees of the visitor beside the chat.
+type VisitorContext struct {
+	Conversation store.Conversation   `json:"conversation"`
+	Meta         Meta                 `json:"meta"`
+	Previous     []store.Conversation `json:"previous"`
+}
+
+// Context returns a conversation's visitor context for an agent allowed to read it.
+func (e *Engine) Context(ctx context.Context, a Agent, id string) (VisitorContext, error) {
+	if err := e.mayRead(ctx, a, id); err != nil {
+		return VisitorContext{}, err
+	}
+	c, err := e.st.Conversation(ctx, a.Tenant, id)
+	if err != nil {
+		return VisitorContext{}, err
+	}
+	out := VisitorContext{Conversation: c}
+	json.Unmarshal(c.Metadata, &out.Meta)
+	prev, _, err := e.st.Conversations(ctx, a.Tenant, store.ConversationFilter{SiteID: c.SiteID, Visitor: c.Visitor}, store.Page{Limit: 11})
+	if err != nil {
+		return VisitorContext{}, err
+	}
+	out.Previous = []store.Conversation{}
+	for _, p := range prev {
+		if p.ID != id && len(out.Previous) < 10 {
+			out.Previous = append(out.Previous, p)
+		}
+	}
+	return out, nil
+}
+
+// Live is the state of a tenant's queues and agents, for supervisors.
+type Live struct {
+	Queues []LiveQueue `json:"queues"`
+	Agents []LiveAgent `json:"agents"`
+	Chats  []View      `json:"chats"`
+}
+
+// LiveQueue is a queue now.
+type LiveQueue struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Waiting       int    `json:"waiting"`
+	LongestWait   int    `json:"longest_wait"` // seconds
+	Open          bool   `json:"open"`
+	AgentsOnline  int    `json:"agents_online"`
+	EstimatedWait int    `json:"estimated_wait"`
+}
+
+// LiveAgent is an agent now.
+type LiveAgent struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Presence string `json:"presence"`
+	Chats    int    `json:"chats"`
+	Offers   int    `json:"offers"`
+	Capacity int    `json:"capacity"`
+}
+
+// LiveState returns a tenant's queues, agents and open chats.
+func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, tenantID)
+	if err != nil {
+		return Live{}, err
+	}
+	now := e.now()
+	out := Live{Queues: []LiveQueue{}, Agents: []LiveAgent{}, Chats: []View{}}
+	for _, id := range t.order {
+		q := t.queues[id]
+		lq := LiveQueue{ID: q.id, Name: q.name, Waiting: len(q.waiting), Open: q.cfg.Hours.Open(now)}
+		if len(q.waiting) > 0 {
+			lq.LongestWait = int(now.Sub(q.waiting[0].entered).Seconds())
+		}
+		slots := 0
+		for k, ag := range e.agents {
+			if k.tenant == tenantID && ag.presence != Offline && e.serves(t, ag, q) {
+				lq.AgentsOnline++
+				slots += t.profile(k.user).Capacity
+			}
+		}
+		lq.EstimatedWait = int(float64(len(q.waiting)+1) * q.aht.Seconds() / float64(max(slots, 1)))
+		out.Queues = append(out.Queues, lq)
+	}
+	for k, ag := range e.agents {
+		if k.tenant == tenantID {
+			out.Agents = append(out.Agents, LiveAgent{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence,
+				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.profile(k.user).Capacity})
+		}
+	}
+	slices.SortFunc(out.Agents, func(a, b LiveAgent) int { return strings.Compare(a.Name, b.Name) })
+	for _, cv := range e.convs {
+		if cv.c.TenantID == tenantID {
+			out.Chats = append(out.Chats, e.view(cv, false))
+		}
+	}
+	slices.SortFunc(out.Chats, func(a, b View) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

@@ -1,0 +1,579 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nudgehq/nudge/redact"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+// Errors of the engine's commands. A transport maps them to error frames.
+var (
+	ErrNotFound  = errors.New("chat: no such conversation")
+	ErrForbidden = errors.New("chat: not allowed")
+	ErrState     = errors.New("chat: not possible in the conversation's state")
+	ErrToken     = errors.New("chat: invalid visitor token")
+)
+
+// Conversation states.
+const (
+	StatusBot      = "bot"      // answering the pre-chat question
+	StatusQueued   = "queued"   // waiting for an agent (possibly offered to one)
+	StatusAssigned = "assigned" // an agent has it
+	StatusHold     = "hold"     // asynchronous: the visitor's next message reopens it
+	StatusOffline  = "offline"  // nobody could answer; the visitor may leave a message
+	StatusClosed   = "closed"
+)
+
+// Presence of an agent.
+const (
+	Available = "available"
+	Away      = "away"
+	Offline   = "offline"
+)
+
+// Participant roles.
+const (
+	RoleOwner      = "owner"      // the agent the chat is assigned to
+	RoleConference = "conference" // a second agent the visitor sees
+	RoleConsult    = "consult"    // an agent the visitor does not see
+	RoleMonitor    = "monitor"    // a supervisor listening in
+)
+
+// Sink receives a connection's events. Send must not block: a transport
+// queues the event or, when its queue is full, drops the connection (the
+// client resumes from its last seq).
+type Sink interface {
+	Send(Event)
+}
+
+// Event is what the engine tells a connection.
+type Event struct {
+	Type         string `json:"type"`
+	Conversation string `json:"conversation,omitempty"`
+	Data         any    `json:"data,omitempty"`
+}
+
+// Agent is who issues an agent command: a member of a tenant allowed to work
+// chats (Supervise: also to monitor, whisper and barge into any of them).
+type Agent struct {
+	Tenant    string
+	User      string
+	Name      string
+	Bot       bool
+	Supervise bool
+}
+
+// Visitor is a visitor bound to one conversation by its chat token.
+type Visitor struct {
+	Tenant       string
+	Site         string
+	ID           string
+	Conversation string
+}
+
+// Options configure an engine.
+type Options struct {
+	Store  *store.Store
+	Ring   *keys.Ring
+	Logger *slog.Logger
+	// Now is the clock (tests move it); nil is time.Now.
+	Now func() time.Time
+	// Tick is how often timeouts are checked; 0 is every second, <0 never
+	// (tests call Tick themselves).
+	Tick time.Duration
+	// AgentGrace is how long an agent may be disconnected before their
+	// chats go back to the queue (0: a minute).
+	AgentGrace time.Duration
+	// Committed hears each stored message after fan-out (search indexing,
+	// webhooks). It must not block.
+	Committed func(tenant string, m Message)
+}
+
+// Engine runs every conversation of every tenant.
+type Engine struct {
+	st        *store.Store
+	log       *Log
+	slog      *slog.Logger
+	now       func() time.Time
+	grace     time.Duration
+	committed func(string, Message)
+	stop      chan struct{}
+	stopped   sync.WaitGroup
+
+	mu       sync.Mutex
+	tenants  map[string]*tenant
+	convs    map[string]*conv // loaded conversations (open, or closed recently)
+	visitors map[string]map[Sink]bool
+	agents   map[agentKey]*agent
+	names    map[string]string // user id → display name
+}
+
+type agentKey struct{ tenant, user string }
+
+type tenant struct {
+	id       string
+	settings Settings
+	redactor *redact.Redactor
+	queues   map[string]*queue
+	order    []string // queue ids by name
+	profiles map[string]AgentProfile
+}
+
+type agent struct {
+	key       agentKey
+	name      string
+	bot       bool
+	presence  string
+	sinks     map[Sink]bool
+	chats     map[string]bool // conversations it owns (assigned, not on hold)
+	offers    map[string]bool
+	idleSince time.Time // since when it has had nothing new to do
+	goneAt    time.Time // when its last connection closed
+}
+
+type offer struct {
+	kind    string // assign, transfer, conference, consult
+	to      string
+	from    string // the agent who transfers or invites
+	note    string
+	expires time.Time
+}
+
+type conv struct {
+	c       store.Conversation
+	t       *tenant
+	parts   map[string]string // active participants: user → role
+	offer   *offer
+	tried   map[string]bool // agents who let this wait's offers go
+	prefer  string          // an agent to try first (affinity, reopen)
+	entered time.Time       // when it entered its current queue
+	hops    int             // overflows so far
+	pos     int             // last position told to the visitor
+	first   time.Time       // first agent message since assignment
+	lastIn  time.Time       // last visitor message
+	lastOut time.Time       // last agent message
+	warned  bool
+	quiet   bool             // the agents spoke last: the visitor owes the answer
+	read    map[string]int64 // "visitor", "agent" → highest seq read
+}
+
+// NewEngine loads the open conversations and starts the timer.
+func NewEngine(ctx context.Context, o Options) (*Engine, error) {
+	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, stop: make(chan struct{}),
+		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string]map[Sink]bool{},
+		agents: map[agentKey]*agent{}, names: map[string]string{}}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.slog == nil {
+		e.slog = slog.Default()
+	}
+	if e.grace == 0 {
+		e.grace = time.Minute
+	}
+	e.log = NewLog(o.Store, o.Ring, e.redactorOf)
+	e.log.committed = e.fanOut
+	open, err := o.Store.OpenConversations(ctx)
+	if err != nil {
+		e.log.Close()
+		return nil, err
+	}
+	e.mu.Lock()
+	for _, c := range open {
+		if err := e.restore(ctx, c); err != nil {
+			e.mu.Unlock()
+			e.log.Close()
+			return nil, fmt.Errorf("chat: restore conversation %s: %w", c.ID, err)
+		}
+	}
+	e.mu.Unlock()
+	if o.Tick >= 0 {
+		every := o.Tick
+		if every == 0 {
+			every = time.Second
+		}
+		e.stopped.Add(1)
+		go e.ticker(every)
+	}
+	return e, nil
+}
+
+// restore puts a stored open conversation back in memory as it was; agents
+// find their chats again when they reconnect.
+func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
+	t, err := e.tenant(ctx, c.TenantID)
+	if err != nil {
+		return err
+	}
+	cv := e.newConv(c, t)
+	parts, err := e.st.Participants(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.LeftAt == nil {
+			cv.parts[p.UserID] = p.Role
+		}
+	}
+	now := e.now()
+	cv.lastIn, cv.lastOut = now, now
+	switch c.Status {
+	case StatusQueued:
+		if q := t.queues[c.QueueID]; q != nil {
+			cv.entered = now
+			if c.QueuedAt != nil {
+				cv.entered = *c.QueuedAt
+			}
+			q.waiting = append(q.waiting, cv)
+		}
+	case StatusAssigned:
+		ag := e.agent(c.TenantID, c.AgentID)
+		ag.chats[c.ID] = true
+		ag.goneAt = now
+	}
+	e.convs[c.ID] = cv
+	return nil
+}
+
+func (e *Engine) newConv(c store.Conversation, t *tenant) *conv {
+	return &conv{c: c, t: t, parts: map[string]string{}, tried: map[string]bool{}, read: map[string]int64{}}
+}
+
+// Close stops the timer and the message log (committing what is queued).
+func (e *Engine) Close() {
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+	e.stopped.Wait()
+	e.log.Close()
+}
+
+// Log is the engine's message log.
+func (e *Engine) Log() *Log { return e.log }
+
+func (e *Engine) ticker(every time.Duration) {
+	defer e.stopped.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.Tick(context.Background())
+		}
+	}
+}
+
+// tenant returns a tenant's chat configuration, loading it on first use.
+// Callers hold e.mu.
+func (e *Engine) tenant(ctx context.Context, id string) (*tenant, error) {
+	if t := e.tenants[id]; t != nil {
+		return t, nil
+	}
+	t := &tenant{id: id, queues: map[string]*queue{}, profiles: map[string]AgentProfile{}}
+	if err := e.loadTenant(ctx, t); err != nil {
+		return nil, err
+	}
+	e.tenants[id] = t
+	return t, nil
+}
+
+func (e *Engine) loadTenant(ctx context.Context, t *tenant) error {
+	doc, err := e.st.ChatSettings(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	s, err := ParseSettings(doc)
+	if err != nil {
+		return err
+	}
+	r, err := s.redactor()
+	if err != nil {
+		return err
+	}
+	qs, err := e.st.Queues(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	queues := map[string]*queue{}
+	order := make([]string, 0, len(qs))
+	for _, sq := range qs {
+		var cfg QueueConfig
+		if err := json.Unmarshal(sq.Config, &cfg); err != nil {
+			return fmt.Errorf("queue %s: %w", sq.ID, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("queue %s: %w", sq.ID, err)
+		}
+		q := t.queues[sq.ID]
+		if q == nil {
+			q = &queue{t: t, id: sq.ID, aht: defaultAHT}
+		}
+		q.name, q.cfg = sq.Name, cfg
+		queues[sq.ID] = q
+		order = append(order, sq.ID)
+	}
+	// A deleted queue's waiting chats move to the default queue.
+	var orphans []*conv
+	for id, q := range t.queues {
+		if queues[id] == nil {
+			orphans = append(orphans, q.waiting...)
+		}
+	}
+	ps, err := e.st.AgentConfigs(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	profiles := map[string]AgentProfile{}
+	for _, ac := range ps {
+		var p AgentProfile
+		if err := json.Unmarshal(ac.Config, &p); err != nil {
+			return fmt.Errorf("agent %s: %w", ac.UserID, err)
+		}
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("agent %s: %w", ac.UserID, err)
+		}
+		profiles[ac.UserID] = p
+	}
+	t.settings, t.redactor, t.queues, t.order, t.profiles = s, r, queues, order, profiles
+	for _, cv := range orphans {
+		if q := t.defaultQueue(); q != nil {
+			cv.c.QueueID = q.id
+			q.waiting = append(q.waiting, cv)
+		}
+	}
+	return nil
+}
+
+// Reload rereads a tenant's settings, queues and agent profiles after they
+// changed, and routes again.
+func (e *Engine) Reload(ctx context.Context, tenantID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[tenantID]
+	if t == nil {
+		return nil
+	}
+	if err := e.loadTenant(ctx, t); err != nil {
+		return err
+	}
+	for _, q := range t.queues {
+		e.dispatch(q)
+	}
+	return nil
+}
+
+// redactorOf is the message log's view of a tenant's masking rules.
+func (e *Engine) redactorOf(tenantID string) *redact.Redactor {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.tenants[tenantID]; t != nil {
+		return t.redactor
+	}
+	return nil
+}
+
+// agent returns an agent's state, creating it (offline). Callers hold e.mu.
+func (e *Engine) agent(tenantID, user string) *agent {
+	k := agentKey{tenantID, user}
+	ag := e.agents[k]
+	if ag == nil {
+		ag = &agent{key: k, presence: Offline, sinks: map[Sink]bool{}, chats: map[string]bool{}, offers: map[string]bool{},
+			idleSince: e.now()}
+		e.agents[k] = ag
+	}
+	return ag
+}
+
+func (t *tenant) profile(user string) AgentProfile {
+	if p, ok := t.profiles[user]; ok {
+		return p
+	}
+	return AgentProfile{Capacity: DefaultCapacity}
+}
+
+func (t *tenant) defaultQueue() *queue {
+	if q := t.queues[t.settings.DefaultQueue]; q != nil {
+		return q
+	}
+	if len(t.order) > 0 {
+		return t.queues[t.order[0]]
+	}
+	return nil
+}
+
+// name is a user's display name. Callers hold e.mu.
+func (e *Engine) name(ctx context.Context, user string) string {
+	if n, ok := e.names[user]; ok {
+		return n
+	}
+	u, err := e.st.User(ctx, user)
+	if err != nil {
+		return ""
+	}
+	n := u.Name
+	if n == "" {
+		n, _, _ = strings.Cut(u.Email, "@")
+	}
+	e.names[user] = n
+	return n
+}
+
+// save writes a conversation's state. Callers hold e.mu; a failure is logged
+// (memory stays authoritative until the next save).
+func (e *Engine) save(ctx context.Context, cv *conv) {
+	cv.c.UpdatedAt = e.now()
+	if err := e.st.SaveConversation(ctx, cv.c); err != nil {
+		e.slog.Error("save conversation", "conversation", cv.c.ID, "err", err)
+	}
+}
+
+func (e *Engine) setParticipant(ctx context.Context, cv *conv, user, role string, left bool) {
+	now := e.now()
+	p := store.Participant{ConversationID: cv.c.ID, UserID: user, Role: role, JoinedAt: now}
+	if left {
+		delete(cv.parts, user)
+		p.LeftAt = &now
+	} else {
+		cv.parts[user] = role
+	}
+	if err := e.st.SetParticipant(ctx, p); err != nil {
+		e.slog.Error("save participant", "conversation", cv.c.ID, "user", user, "err", err)
+	}
+}
+
+// notice is a system message to append once e.mu is released.
+type notice struct {
+	tenant, conv string
+	audience     string
+	event        string
+	text         string
+	data         map[string]any
+}
+
+// post appends notices (outside e.mu: the commit hook takes it).
+func (e *Engine) post(ctx context.Context, ns []notice) {
+	for _, n := range ns {
+		payload := map[string]any{"event": n.event}
+		for k, v := range n.data {
+			payload[k] = v
+		}
+		p, _ := json.Marshal(payload)
+		if _, err := e.log.Append(ctx, n.tenant, Message{ConversationID: n.conv, Sender: Sender{Kind: "system", ID: "nudge"},
+			Kind: KindSystem, Audience: n.audience, Text: n.text, Payload: p}); err != nil {
+			e.slog.Error("system message", "conversation", n.conv, "event", n.event, "err", err)
+		}
+	}
+}
+
+// fanOut sends a committed message to everyone in its conversation, in
+// commit order (the log calls it from its one writer).
+func (e *Engine) fanOut(tenantID string, m Message) {
+	e.mu.Lock()
+	m.Sender.Name = e.senderName(m.Sender)
+	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
+	if m.Audience == AudienceAll {
+		for s := range e.visitors[m.ConversationID] {
+			s.Send(ev)
+		}
+	}
+	if cv := e.convs[m.ConversationID]; cv != nil && cv.c.TenantID == tenantID {
+		now := e.now()
+		cv.c.LastSeq = max(cv.c.LastSeq, m.Seq)
+		switch m.Sender.Kind {
+		case "visitor":
+			cv.lastIn, cv.warned, cv.quiet = now, false, false
+		case "agent", "bot":
+			if m.Audience == AudienceAll {
+				cv.lastOut, cv.quiet = now, true
+				if cv.first.IsZero() && cv.c.Status == StatusAssigned {
+					cv.first = now
+				}
+			}
+		}
+		e.toAgents(cv, ev)
+	}
+	e.mu.Unlock()
+	if e.committed != nil {
+		e.committed(tenantID, m)
+	}
+}
+
+func (e *Engine) senderName(s Sender) string {
+	if s.Kind == "agent" || s.Kind == "bot" {
+		return e.name(context.Background(), s.ID)
+	}
+	return ""
+}
+
+// toAgents sends an event to every connection of the conversation's
+// participants. Callers hold e.mu.
+func (e *Engine) toAgents(cv *conv, ev Event) {
+	for user := range cv.parts {
+		if ag := e.agents[agentKey{cv.c.TenantID, user}]; ag != nil {
+			ag.send(ev)
+		}
+	}
+}
+
+func (e *Engine) toVisitor(cv *conv, ev Event) {
+	for s := range e.visitors[cv.c.ID] {
+		s.Send(ev)
+	}
+}
+
+func (ag *agent) send(ev Event) {
+	for s := range ag.sinks {
+		s.Send(ev)
+	}
+}
+
+// newToken makes a visitor chat token: the conversation id and a secret,
+// of which only the hash is stored.
+func newToken(conv string) (token string, hash []byte) {
+	b := make([]byte, 24)
+	rand.Read(b)
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	h := sha256.Sum256([]byte(secret))
+	return conv + "." + secret, h[:]
+}
+
+// VisitorByToken checks a visitor's chat token and returns who it binds.
+func (e *Engine) VisitorByToken(ctx context.Context, token string) (Visitor, error) {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 200 || id == "" || secret == "" {
+		return Visitor{}, ErrToken
+	}
+	tenantID, hash, err := e.st.ConversationToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Visitor{}, ErrToken
+	}
+	if err != nil {
+		return Visitor{}, err
+	}
+	h := sha256.Sum256([]byte(secret))
+	if len(hash) != len(h) || subtle.ConstantTimeCompare(hash, h[:]) != 1 {
+		return Visitor{}, ErrToken
+	}
+	c, err := e.st.Conversation(ctx, tenantID, id)
+	if err != nil {
+		return Visitor{}, err
+	}
+	return Visitor{Tenant: tenantID, Site: c.SiteID, ID: c.Visitor, Conversation: id}, nil
+}

@@ -1,0 +1,311 @@
+package chat
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+)
+
+// defaultAHT is the average handle time assumed before a queue has any.
+const defaultAHT = 3 * time.Minute
+
+// maxHops bounds overflow chains (a queue overflowing into one that
+// overflows back would otherwise move a chat forever).
+const maxHops = 5
+
+type queue struct {
+	t       *tenant
+	id      string
+	name    string
+	cfg     QueueConfig
+	waiting []*conv       // in arrival order
+	aht     time.Duration // moving average of handle time, for wait estimates
+}
+
+// QueuePosition is what a waiting visitor is told.
+type QueuePosition struct {
+	Position      int `json:"position"`
+	EstimatedWait int `json:"estimated_wait"` // seconds
+}
+
+// enqueue puts a conversation in a queue and routes it, or, when nobody can
+// answer there (closed, or no agent signed in), offers the visitor the
+// offline form. Callers hold e.mu and post the notices it returns.
+func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
+	now := e.now()
+	cv.c.Status, cv.c.QueueID = StatusQueued, q.id
+	if cv.c.QueuedAt == nil {
+		cv.c.QueuedAt = &now
+	}
+	cv.entered, cv.pos = now, 0
+	clear(cv.tried)
+	if !q.cfg.Hours.Open(now) || !e.staffed(cv.t, q) {
+		return e.goOffline(ctx, cv)
+	}
+	q.waiting = append(q.waiting, cv)
+	e.save(ctx, cv)
+	e.toVisitor(cv, e.stateEvent(cv, true))
+	e.dispatch(q)
+	return nil
+}
+
+// staffed reports whether any agent of the queue is signed in.
+func (e *Engine) staffed(t *tenant, q *queue) bool {
+	for k, ag := range e.agents {
+		if k.tenant == t.id && ag.presence != Offline && e.serves(t, ag, q) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) serves(t *tenant, ag *agent, q *queue) bool {
+	p := t.profile(ag.key.user)
+	if len(p.Queues) > 0 && !slices.Contains(p.Queues, q.id) {
+		return false
+	}
+	if q.cfg.Routing == Skills {
+		for _, s := range q.cfg.Skills {
+			if p.Skills[s] == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e *Engine) goOffline(ctx context.Context, cv *conv) []notice {
+	e.unqueue(cv)
+	cv.c.Status = StatusOffline
+	e.save(ctx, cv)
+	e.toVisitor(cv, e.stateEvent(cv, true))
+	return []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "offline",
+		text: "Nobody is available to chat right now. Leave a message and we will get back to you."}}
+}
+
+// unqueue takes a conversation out of its queue (and withdraws its offer).
+func (e *Engine) unqueue(cv *conv) {
+	if q := cv.t.queues[cv.c.QueueID]; q != nil {
+		if i := slices.Index(q.waiting, cv); i >= 0 {
+			q.waiting = slices.Delete(q.waiting, i, i+1)
+			defer e.positions(q)
+		}
+	}
+	if cv.offer != nil && cv.offer.kind == "assign" {
+		e.withdraw(cv, false)
+	}
+}
+
+// withdraw ends a conversation's pending offer; missed means the agent let
+// it time out (they are set away, as a desk phone does to an agent who
+// does not pick up).
+func (e *Engine) withdraw(cv *conv, missed bool) {
+	o := cv.offer
+	cv.offer = nil
+	ag := e.agents[agentKey{cv.c.TenantID, o.to}]
+	if ag == nil {
+		return
+	}
+	delete(ag.offers, cv.c.ID)
+	ag.send(Event{Type: "offer_revoked", Conversation: cv.c.ID})
+	if missed {
+		cv.tried[o.to] = true
+		if ag.presence == Available && !ag.bot {
+			ag.presence = Away
+			ag.send(Event{Type: "presence", Data: map[string]string{"status": Away, "reason": "missed_offer"}})
+		}
+	}
+}
+
+// dispatch offers a queue's waiting chats to agents, oldest first. Callers
+// hold e.mu.
+func (e *Engine) dispatch(q *queue) {
+	t := q.t
+	for _, cv := range q.waiting {
+		if cv.offer != nil {
+			continue
+		}
+		ag := e.pick(t, q, cv)
+		if ag == nil {
+			if len(cv.tried) == 0 && cv.prefer == "" {
+				break // nobody free for a fresh chat: nobody for the ones behind it either
+			}
+			continue
+		}
+		e.offer(cv, &offer{kind: "assign", to: ag.key.user, expires: e.now().Add(time.Duration(q.cfg.OfferTimeout) * time.Second)})
+	}
+	e.positions(q)
+}
+
+func (e *Engine) offer(cv *conv, o *offer) {
+	cv.offer = o
+	ag := e.agent(cv.c.TenantID, o.to)
+	ag.offers[cv.c.ID] = true
+	data := map[string]any{"kind": o.kind, "expires_at": o.expires, "conversation": e.view(cv, false)}
+	if o.from != "" {
+		data["from"] = map[string]string{"id": o.from, "name": e.name(context.Background(), o.from)}
+	}
+	if o.note != "" {
+		data["note"] = o.note
+	}
+	ag.send(Event{Type: "offer", Conversation: cv.c.ID, Data: data})
+}
+
+// pick chooses the agent to offer a chat to, by the queue's routing mode.
+func (e *Engine) pick(t *tenant, q *queue, cv *conv) *agent {
+	free := func(ag *agent) bool {
+		return ag.key.tenant == t.id && ag.presence == Available && len(ag.sinks) > 0 && !cv.tried[ag.key.user] &&
+			len(ag.chats)+len(ag.offers) < t.profile(ag.key.user).Capacity && e.serves(t, ag, q)
+	}
+	if cv.prefer != "" {
+		if ag := e.agents[agentKey{t.id, cv.prefer}]; ag != nil && free(ag) {
+			return ag
+		}
+	}
+	var best *agent
+	var bestScore float64
+	for _, ag := range e.agents {
+		if !free(ag) {
+			continue
+		}
+		// Higher is better; ties go to the agent idle the longest.
+		var score float64
+		switch q.cfg.Routing {
+		case LeastBusy:
+			score = -float64(len(ag.chats) + len(ag.offers))
+		case Skills:
+			p := t.profile(ag.key.user)
+			for _, s := range q.cfg.Skills {
+				score += float64(p.Skills[s])
+			}
+		}
+		if best == nil || score > bestScore || (score == bestScore && ag.idleSince.Before(best.idleSince)) ||
+			(score == bestScore && ag.idleSince.Equal(best.idleSince) && ag.key.user < best.key.user) {
+			best, bestScore = ag, score
+		}
+	}
+	return best
+}
+
+// positions tells each waiting visitor of a queue their place and an
+// estimated wait: place × average handle time ÷ the chats the queue's
+// signed-in agents can carry at once.
+func (e *Engine) positions(q *queue) {
+	if len(q.waiting) == 0 {
+		return
+	}
+	t := q.t
+	slots := 0
+	for k, ag := range e.agents {
+		if k.tenant == t.id && ag.presence != Offline && e.serves(t, ag, q) {
+			slots += t.profile(k.user).Capacity
+		}
+	}
+	for i, cv := range q.waiting {
+		if cv.pos == i+1 {
+			continue
+		}
+		cv.pos = i + 1
+		wait := math.Ceil(float64(cv.pos) * q.aht.Seconds() / float64(max(slots, 1)))
+		e.toVisitor(cv, Event{Type: "queue", Conversation: cv.c.ID, Data: QueuePosition{Position: cv.pos, EstimatedWait: int(wait)}})
+	}
+}
+
+// Tick handles what time decides: offers that expire, chats that overflow
+// or waited too long, visitors who stopped answering, agents gone too long.
+func (e *Engine) Tick(ctx context.Context) {
+	var ns []notice
+	var closing []*conv
+	e.mu.Lock()
+	now := e.now()
+	touched := map[*queue]bool{}
+	for _, cv := range e.convs {
+		if o := cv.offer; o != nil && now.After(o.expires) {
+			if o.kind == "assign" {
+				e.withdraw(cv, true)
+				touched[cv.t.queues[cv.c.QueueID]] = true
+			} else {
+				ns = append(ns, e.inviteEnded(cv, "timeout")...)
+			}
+		}
+		switch cv.c.Status {
+		case StatusQueued:
+			q := cv.t.queues[cv.c.QueueID]
+			if q == nil {
+				continue
+			}
+			if q.cfg.OverflowQueue != "" && cv.hops < maxHops && now.Sub(cv.entered) >= time.Duration(q.cfg.OverflowAfter)*time.Second {
+				if to := cv.t.queues[q.cfg.OverflowQueue]; to != nil && to != q {
+					e.unqueue(cv)
+					cv.hops++
+					ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAgents, event: "overflow",
+						text: "Moved from " + q.name + " to " + to.name + " after waiting.", data: map[string]any{"from": q.id, "to": to.id}})
+					ns = append(ns, e.enqueue(ctx, cv, to)...)
+					continue
+				}
+			}
+			if q.cfg.MaxWait > 0 && now.Sub(*cv.c.QueuedAt) >= time.Duration(q.cfg.MaxWait)*time.Second {
+				ns = append(ns, e.goOffline(ctx, cv)...)
+			}
+		case StatusAssigned:
+			in := cv.t.settings.Inactivity
+			if !cv.quiet {
+				continue // the agent owes the answer, not the visitor
+			}
+			idle := now.Sub(cv.lastOut)
+			if in.CloseAfter > 0 && idle >= time.Duration(in.CloseAfter)*time.Second {
+				closing = append(closing, cv)
+			} else if in.WarnAfter > 0 && !cv.warned && idle >= time.Duration(in.WarnAfter)*time.Second {
+				cv.warned = true
+				ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "inactivity_warning",
+					text: "Are you still there? This chat will close soon if we do not hear from you."})
+			}
+		}
+	}
+	for _, ag := range e.agents {
+		if ag.presence != Offline || ag.goneAt.IsZero() || now.Sub(ag.goneAt) < e.grace {
+			continue
+		}
+		ag.goneAt = time.Time{}
+		for id := range ag.chats {
+			if cv := e.convs[id]; cv != nil {
+				ns = append(ns, e.requeue(ctx, cv, "The agent was disconnected.")...)
+			}
+		}
+	}
+	for q := range touched {
+		if q != nil {
+			e.dispatch(q)
+		}
+	}
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	for _, cv := range closing {
+		e.closeConv(ctx, cv, "inactivity", "", nil, "system")
+	}
+}
+
+// requeue takes a chat from its agent and puts it back in its queue, ahead
+// of the chats that arrived after it.
+func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
+	if ag := e.agents[agentKey{cv.c.TenantID, cv.c.AgentID}]; ag != nil {
+		delete(ag.chats, cv.c.ID)
+		ag.send(Event{Type: "removed", Conversation: cv.c.ID})
+	}
+	for user, role := range cv.parts {
+		if role == RoleOwner {
+			e.setParticipant(ctx, cv, user, role, true)
+		}
+	}
+	cv.c.AgentID = ""
+	q := cv.t.queues[cv.c.QueueID]
+	if q == nil {
+		q = cv.t.defaultQueue()
+	}
+	if q == nil {
+		return e.goOffline(ctx, cv)
+	}
+	ns := []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "requeued", text: why + " You are back in the queue."}}
+	return append(ns, e.enqueue(ctx, cv, q)...)
+}

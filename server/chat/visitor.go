@@ -1,0 +1,380 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+// Meta is what the page tells about a visitor starting a chat; the agent
+// sees it as the visitor's context.
+type Meta struct {
+	Offer  *OfferMeta        `json:"offer,omitempty"`
+	Page   *PageMeta         `json:"page,omitempty"`
+	Pages  []PageMeta        `json:"pages,omitempty"`
+	Vars   map[string]string `json:"vars,omitempty"`
+	Device map[string]string `json:"device,omitempty"` // filled by the server from the request
+}
+
+// OfferMeta is the proactive offer the visitor accepted: the chat skips the
+// pre-chat question and goes to the offer's queue.
+type OfferMeta struct {
+	ID    string            `json:"id"`
+	Name  string            `json:"name,omitempty"`
+	Queue string            `json:"queue,omitempty"`
+	Data  map[string]string `json:"data,omitempty"`
+}
+
+// PageMeta is a page the visitor saw.
+type PageMeta struct {
+	URL   string `json:"url"`
+	Title string `json:"title,omitempty"`
+}
+
+// Validate bounds what a page may send.
+func (m *Meta) Validate() error {
+	str := func(field, s string, n int) error {
+		if !utf8.ValidString(s) || len(s) > n {
+			return fmt.Errorf("%w: %s: at most %d bytes of UTF-8", ErrInvalid, field, n)
+		}
+		return nil
+	}
+	vars := func(field string, v map[string]string) error {
+		if len(v) > 50 {
+			return fmt.Errorf("%w: %s: at most 50 entries", ErrInvalid, field)
+		}
+		for k, s := range v {
+			if err := str(field, k, 64); err != nil {
+				return err
+			}
+			if err := str(field, s, 500); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o := m.Offer; o != nil {
+		for _, f := range []struct{ n, s string }{{"offer.id", o.ID}, {"offer.name", o.Name}, {"offer.queue", o.Queue}} {
+			if err := str(f.n, f.s, 200); err != nil {
+				return err
+			}
+		}
+		if err := vars("offer.data", o.Data); err != nil {
+			return err
+		}
+	}
+	if len(m.Pages) > 20 {
+		return fmt.Errorf("%w: pages: at most 20", ErrInvalid)
+	}
+	pages := m.Pages
+	if m.Page != nil {
+		pages = append([]PageMeta{*m.Page}, pages...)
+	}
+	for _, p := range pages {
+		if err := str("page.url", p.URL, 2000); err != nil {
+			return err
+		}
+		if err := str("page.title", p.Title, 300); err != nil {
+			return err
+		}
+	}
+	if err := vars("vars", m.Vars); err != nil {
+		return err
+	}
+	return vars("device", m.Device)
+}
+
+// Start opens a conversation for a site's visitor and returns it with the
+// visitor's chat token (shown once: only its hash is stored).
+func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, meta Meta) (Visitor, string, error) {
+	if err := meta.Validate(); err != nil {
+		return Visitor{}, "", err
+	}
+	if visitor == "" || len(visitor) > 64 {
+		return Visitor{}, "", fmt.Errorf("%w: visitor id: 1 to 64 bytes", ErrInvalid)
+	}
+	metaDoc, _ := json.Marshal(meta)
+	if err := e.log.ring.Ensure(ctx, site.TenantID); err != nil {
+		return Visitor{}, "", err
+	}
+	e.mu.Lock()
+	t, err := e.tenant(ctx, site.TenantID)
+	if err != nil {
+		e.mu.Unlock()
+		return Visitor{}, "", err
+	}
+	id := store.NewID()
+	token, hash := newToken(id)
+	c := store.Conversation{ID: id, TenantID: site.TenantID, SiteID: site.ID, Visitor: visitor, Status: StatusQueued, Metadata: metaDoc}
+	q := t.defaultQueue()
+	if meta.Offer != nil && t.queues[meta.Offer.Queue] != nil {
+		q = t.queues[meta.Offer.Queue]
+	}
+	prechat := meta.Offer == nil && t.settings.Prechat != nil
+	if prechat {
+		c.Status = StatusBot
+	}
+	c, err = e.st.CreateConversation(ctx, c, hash)
+	if err != nil {
+		e.mu.Unlock()
+		return Visitor{}, "", err
+	}
+	cv := e.newConv(c, t)
+	now := e.now()
+	cv.lastIn, cv.lastOut = now, now
+	e.convs[id] = cv
+	if q != nil && q.cfg.Routing == LastAgent {
+		cv.prefer, _ = e.st.LastAgent(ctx, site.ID, visitor)
+	}
+	var ns []notice
+	switch {
+	case prechat:
+		ns = append(ns, e.askPrechat(cv)...)
+	case q == nil:
+		ns = e.goOffline(ctx, cv)
+	default:
+		ns = e.enqueue(ctx, cv, q)
+	}
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	return Visitor{Tenant: site.TenantID, Site: site.ID, ID: visitor, Conversation: id}, token, nil
+}
+
+func (e *Engine) askPrechat(cv *conv) []notice {
+	p := cv.t.settings.Prechat
+	opts := make([]map[string]string, len(p.Options))
+	for i, o := range p.Options {
+		opts[i] = map[string]string{"label": o.Label, "value": o.Label}
+	}
+	return []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "prechat", text: p.Question,
+		data: map[string]any{"options": opts}}}
+}
+
+// loaded returns a visitor's conversation in memory, or ErrState when it
+// has closed. Callers hold e.mu.
+func (e *Engine) loaded(v Visitor) (*conv, error) {
+	cv := e.convs[v.Conversation]
+	if cv == nil || cv.c.TenantID != v.Tenant {
+		return nil, fmt.Errorf("%w: the conversation has closed", ErrState)
+	}
+	return cv, nil
+}
+
+// ConnectVisitor registers a visitor connection for its conversation's
+// events and returns the conversation as the visitor sees it.
+func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (VisitorView, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set := e.visitors[v.Conversation]
+	if set == nil {
+		set = map[Sink]bool{}
+		e.visitors[v.Conversation] = set
+	}
+	set[s] = true
+	if cv := e.convs[v.Conversation]; cv != nil {
+		cv.pos = 0 // tell the new connection its place
+		if q := cv.t.queues[cv.c.QueueID]; q != nil && cv.c.Status == StatusQueued {
+			defer e.positions(q)
+		}
+		return e.visitorView(cv), nil
+	}
+	c, err := e.st.Conversation(ctx, v.Tenant, v.Conversation)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	return VisitorView{ID: c.ID, Status: c.Status, LastSeq: c.LastSeq, Agents: []string{}, CSAT: c.CSAT}, nil
+}
+
+// DisconnectVisitor forgets a visitor connection.
+func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if set := e.visitors[v.Conversation]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(e.visitors, v.Conversation)
+		}
+	}
+}
+
+// VisitorSend stores a visitor's message; it may answer the pre-chat
+// question or reopen a chat on hold.
+func (e *Engine) VisitorSend(ctx context.Context, v Visitor, m Message) (Message, error) {
+	e.mu.Lock()
+	cv, err := e.loaded(v)
+	if err == nil && (cv.c.Status == StatusOffline || cv.c.Status == StatusClosed) {
+		err = fmt.Errorf("%w: nobody is answering; leave a message", ErrState)
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return Message{}, err
+	}
+	if m.Kind != KindText && m.Kind != "" && m.Kind != KindFile {
+		return Message{}, fmt.Errorf("%w: visitors send text or files", ErrInvalid)
+	}
+	m.ConversationID, m.Sender, m.Audience = v.Conversation, Sender{Kind: "visitor", ID: v.ID}, AudienceAll
+	out, err := e.log.Append(ctx, v.Tenant, m)
+	if err != nil {
+		return Message{}, err
+	}
+	var ns []notice
+	e.mu.Lock()
+	if cv, err := e.loaded(v); err == nil {
+		switch cv.c.Status {
+		case StatusBot:
+			ns = e.answerPrechat(ctx, cv, out.Text)
+		case StatusHold:
+			cv.prefer = cv.c.LastAgentID
+			if q := cv.t.queues[cv.c.QueueID]; q != nil {
+				ns = e.enqueue(ctx, cv, q)
+			} else if q := cv.t.defaultQueue(); q != nil {
+				ns = e.enqueue(ctx, cv, q)
+			}
+		}
+	}
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	return out, nil
+}
+
+func (e *Engine) answerPrechat(ctx context.Context, cv *conv, answer string) []notice {
+	p := cv.t.settings.Prechat
+	if p == nil {
+		if q := cv.t.defaultQueue(); q != nil {
+			return e.enqueue(ctx, cv, q)
+		}
+		return e.goOffline(ctx, cv)
+	}
+	for _, o := range p.Options {
+		if strings.EqualFold(strings.TrimSpace(answer), o.Label) {
+			q := cv.t.queues[o.Queue]
+			if q == nil {
+				q = cv.t.defaultQueue()
+			}
+			if q == nil {
+				return e.goOffline(ctx, cv)
+			}
+			var meta map[string]any
+			json.Unmarshal(cv.c.Metadata, &meta)
+			if meta == nil {
+				meta = map[string]any{}
+			}
+			meta["topic"] = o.Label
+			cv.c.Metadata, _ = json.Marshal(meta)
+			if q.cfg.Routing == LastAgent {
+				cv.prefer, _ = e.st.LastAgent(ctx, cv.c.SiteID, cv.c.Visitor)
+			}
+			return e.enqueue(ctx, cv, q)
+		}
+	}
+	return e.askPrechat(cv)
+}
+
+// VisitorTyping tells the agents the visitor is typing, with a preview of
+// the text (masked as a message would be).
+func (e *Engine) VisitorTyping(v Visitor, preview string) {
+	if !utf8.ValidString(preview) {
+		return
+	}
+	if r := []rune(preview); len(r) > 200 {
+		preview = string(r[len(r)-200:])
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, err := e.loaded(v)
+	if err != nil {
+		return
+	}
+	preview = cv.t.redactor.Text(preview)
+	e.toAgents(cv, Event{Type: "typing", Conversation: cv.c.ID, Data: map[string]any{"from": "visitor", "preview": preview}})
+}
+
+// VisitorRead records how far the visitor has read.
+func (e *Engine) VisitorRead(v Visitor, seq int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, err := e.loaded(v)
+	if err != nil || seq <= cv.read["visitor"] || seq > cv.c.LastSeq+1<<20 {
+		return
+	}
+	cv.read["visitor"] = seq
+	e.toAgents(cv, Event{Type: "read", Conversation: cv.c.ID, Data: map[string]any{"by": "visitor", "seq": seq}})
+}
+
+// VisitorClose ends the chat at the visitor's request.
+func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
+	e.mu.Lock()
+	cv, err := e.loaded(v)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.closeConv(ctx, cv, "visitor", "", nil, "visitor")
+	return nil
+}
+
+// LeaveMessage stores the offline form and closes the conversation.
+func (e *Engine) LeaveMessage(ctx context.Context, v Visitor, name, email, text string) error {
+	e.mu.Lock()
+	cv, err := e.loaded(v)
+	if err == nil && cv.c.Status != StatusOffline {
+		err = fmt.Errorf("%w: the offline form is for chats nobody could answer", ErrState)
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
+	if len(name) > 200 || len(email) > 320 || !utf8.ValidString(name+email) || (email != "" && !strings.Contains(email, "@")) {
+		return fmt.Errorf("%w: name (at most 200 bytes) and email address", ErrInvalid)
+	}
+	payload, _ := json.Marshal(map[string]string{"name": name, "email": email})
+	if _, err := e.log.Append(ctx, v.Tenant, Message{ConversationID: v.Conversation, Sender: Sender{Kind: "visitor", ID: v.ID},
+		Kind: KindForm, Text: text, Payload: payload}); err != nil {
+		return err
+	}
+	e.closeConv(ctx, cv, "offline_message", "", nil, "visitor")
+	return nil
+}
+
+// Rate records the visitor's answer to the satisfaction question (1 to 5),
+// once, within a day of the close.
+func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
+	if score < 1 || score > 5 {
+		return fmt.Errorf("%w: a rating is 1 to 5", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, v.Tenant)
+	if err != nil {
+		return err
+	}
+	c, err := e.st.Conversation(ctx, v.Tenant, v.Conversation)
+	if err != nil {
+		return err
+	}
+	if !t.settings.CSAT || c.Status != StatusClosed || c.CSAT != nil || c.ClosedAt == nil || e.now().Sub(*c.ClosedAt) > 24*time.Hour {
+		return fmt.Errorf("%w: this chat cannot be rated", ErrState)
+	}
+	c.CSAT = &score
+	return e.st.SaveConversation(ctx, c)
+}
+
+// VisitorHistory returns what the visitor may read after seq.
+func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, limit int) ([]Message, error) {
+	ms, err := e.log.Since(ctx, v.Tenant, v.Conversation, after, limit, true)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	for i := range ms {
+		ms[i].Sender.Name = e.senderName(ms[i].Sender)
+	}
+	e.mu.Unlock()
+	return ms, nil
+}
