@@ -140,3 +140,10 @@ func clip(s string, n int) string {
 func validEnd(s string) bool {
 	return strings.ToValidUTF8(s, "") == s
 }
+
+// Device describes a user agent for people (an agent seeing a visitor's
+// browser): browser, os and device type.
+func Device(userAgent string) map[string]string {
+	c := parseUA(userAgent)
+	return map[string]string{"browser": c.browser, "os": c.os, "device": c.device}
+}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
@@ -42,12 +44,15 @@ type Server struct {
 	sites       *siteCache
 	collectIP   *keyedLimiter
 	collectSite *keyedLimiter
+	wsIP        *keyedLimiter
+	chat        *chat.Engine
 }
 
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	sockets  *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -60,8 +65,11 @@ func newMetrics() *metrics {
 			Name: "nudge_http_request_duration_seconds", Help: "HTTP request latency by method and route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		sockets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nudge_chat_sockets", Help: "Open chat WebSockets by side (visitor, agent).",
+		}, []string{"side"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, collectors.NewGoCollector(),
+	m.reg.MustRegister(m.requests, m.duration, m.sockets, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -94,8 +102,18 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
+	// Fails on a master key that does not open the stored data keys.
+	ring, err := keys.OpenRing(ctx, cfg.MasterKeyFile, st)
+	if err != nil {
+		return nil, err
+	}
 	adb, err := analytics.Open(ctx, cfg.AnalyticsPath())
 	if err != nil {
+		return nil, err
+	}
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log})
+	if err != nil {
+		adb.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
@@ -103,6 +121,8 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		bundle: bundle, sites: newSiteCache(st),
 		collectIP:   newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
+		wsIP:        newKeyedLimiter(5, 50),
+		chat:        engine,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	if cfg.DevWidget != "" {
@@ -154,6 +174,7 @@ func (s *Server) routes() {
 		s.demoRoutes()
 	}
 	s.pageRoutes()
+	s.chatRoutes()
 
 	api := app.Group("/api", s.consoleHeaders)
 	api.Get("/openapi.json", s.openAPI)
@@ -216,6 +237,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close commits the analytics still queued and closes the analytics
 // database. Call it after Serve returns; the caller closes the main store.
 func (s *Server) Close() error {
+	s.chat.Close()
 	s.ingest.Close()
 	return s.analytics.Close()
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/server"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -82,10 +81,6 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 		return err
 	}
 	defer st.Close()
-	// Fails fast on a master key that does not open the stored data keys.
-	if _, err := keys.OpenRing(ctx, cfg.MasterKeyFile, st); err != nil {
-		return err
-	}
 	srv, err := server.New(ctx, cfg, st, log)
 	if err != nil {
 		return err

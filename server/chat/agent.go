@@ -319,6 +319,15 @@ func (e *Engine) inviteEnded(cv *conv, why string) []notice {
 // supervisors who monitor write to the agents only (a whisper); others
 // choose (AudienceAgents is an internal note).
 func (e *Engine) AgentSend(ctx context.Context, a Agent, id string, m Message) (Message, error) {
+	p, err := e.AgentPost(ctx, a, id, m)
+	if err != nil {
+		return Message{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// AgentPost queues an agent's message (see AgentSend) and returns it pending.
+func (e *Engine) AgentPost(ctx context.Context, a Agent, id string, m Message) (*Pending, error) {
 	e.mu.Lock()
 	cv, role, err := e.agentConv(a, id)
 	if err == nil && role == "" {
@@ -329,10 +338,10 @@ func (e *Engine) AgentSend(ctx context.Context, a Agent, id string, m Message) (
 	}
 	e.mu.Unlock()
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if m.Kind == KindSystem || m.Kind == KindForm {
-		return Message{}, fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
+		return nil, fmt.Errorf("%w: kind %q", ErrInvalid, m.Kind)
 	}
 	if role == RoleConsult || role == RoleMonitor {
 		m.Audience = AudienceAgents
@@ -342,7 +351,7 @@ func (e *Engine) AgentSend(ctx context.Context, a Agent, id string, m Message) (
 		kind = "bot"
 	}
 	m.ConversationID, m.Sender = id, Sender{Kind: kind, ID: a.User}
-	return e.log.Append(ctx, a.Tenant, m)
+	return e.log.Queue(ctx, a.Tenant, m)
 }
 
 // Transfer hands the chat to another agent (offered to them; the chat stays

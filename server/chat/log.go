@@ -116,13 +116,30 @@ func ad(conversation string, seq int64) []byte {
 // message whose ClientID was already stored for the same sender returns the
 // original (a resend is not an error: resends are how clients recover).
 func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, error) {
-	if err := validate(&m); err != nil {
+	p, err := l.Queue(ctx, tenant, m)
+	if err != nil {
 		return Message{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a queued message.
+type Pending struct {
+	l   *Log
+	req *appendReq
+}
+
+// Queue checks a message and queues it for the next commit, in the order of
+// the calls (so one sender's messages keep their order even when the
+// sender does not wait for each acknowledgement).
+func (l *Log) Queue(ctx context.Context, tenant string, m Message) (*Pending, error) {
+	if err := validate(&m); err != nil {
+		return nil, err
 	}
 	// Sealing happens inside the commit's transaction; the tenant's key must
 	// exist before (making it needs the writer connection the commit holds).
 	if err := l.ring.Ensure(ctx, tenant); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	var r *redact.Redactor
 	if l.redactor != nil {
@@ -143,23 +160,30 @@ func (l *Log) Append(ctx context.Context, tenant string, m Message) (Message, er
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
-		return Message{}, ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case l.reqs <- req:
 		l.mu.RUnlock()
 	case <-ctx.Done():
 		l.mu.RUnlock()
-		return Message{}, ctx.Err()
+		return nil, ctx.Err()
 	}
+	return &Pending{l: l, req: req}, nil
+}
+
+// Wait returns the message as stored once its commit is done (or the
+// original, for a resend).
+func (p *Pending) Wait(ctx context.Context) (Message, error) {
 	// Once queued, the message is committed or refused whatever the caller's
 	// context does: a client that gave up resends with the same client id.
+	req := p.req
 	<-req.done
 	if req.err != nil {
 		return Message{}, req.err
 	}
 	if req.m.Duplicate {
-		orig, err := l.Since(ctx, tenant, m.ConversationID, req.m.Seq-1, 1, false)
+		orig, err := p.l.Since(ctx, req.tenant, req.msg.ConversationID, req.m.Seq-1, 1, false)
 		if err != nil || len(orig) != 1 {
 			return Message{}, fmt.Errorf("chat: read the original of a resend: %v", err)
 		}

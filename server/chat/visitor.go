@@ -205,6 +205,16 @@ func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
 // VisitorSend stores a visitor's message; it may answer the pre-chat
 // question or reopen a chat on hold.
 func (e *Engine) VisitorSend(ctx context.Context, v Visitor, m Message) (Message, error) {
+	wait, err := e.VisitorPost(ctx, v, m)
+	if err != nil {
+		return Message{}, err
+	}
+	return wait(ctx)
+}
+
+// VisitorPost queues a visitor's message and returns the wait for its
+// commit (see Log.Queue: a connection queues in order without waiting).
+func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(context.Context) (Message, error), error) {
 	e.mu.Lock()
 	cv, err := e.loaded(v)
 	if err == nil && (cv.c.Status == StatusOffline || cv.c.Status == StatusClosed) {
@@ -212,34 +222,40 @@ func (e *Engine) VisitorSend(ctx context.Context, v Visitor, m Message) (Message
 	}
 	e.mu.Unlock()
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if m.Kind != KindText && m.Kind != "" && m.Kind != KindFile {
-		return Message{}, fmt.Errorf("%w: visitors send text or files", ErrInvalid)
+		return nil, fmt.Errorf("%w: visitors send text or files", ErrInvalid)
 	}
 	m.ConversationID, m.Sender, m.Audience = v.Conversation, Sender{Kind: "visitor", ID: v.ID}, AudienceAll
-	out, err := e.log.Append(ctx, v.Tenant, m)
+	p, err := e.log.Queue(ctx, v.Tenant, m)
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
-	var ns []notice
-	e.mu.Lock()
-	if cv, err := e.loaded(v); err == nil {
-		switch cv.c.Status {
-		case StatusBot:
-			ns = e.answerPrechat(ctx, cv, out.Text)
-		case StatusHold:
-			cv.prefer = cv.c.LastAgentID
-			if q := cv.t.queues[cv.c.QueueID]; q != nil {
-				ns = e.enqueue(ctx, cv, q)
-			} else if q := cv.t.defaultQueue(); q != nil {
-				ns = e.enqueue(ctx, cv, q)
+	return func(ctx context.Context) (Message, error) {
+		out, err := p.Wait(ctx)
+		if err != nil {
+			return Message{}, err
+		}
+		var ns []notice
+		e.mu.Lock()
+		if cv, err := e.loaded(v); err == nil {
+			switch cv.c.Status {
+			case StatusBot:
+				ns = e.answerPrechat(ctx, cv, out.Text)
+			case StatusHold:
+				cv.prefer = cv.c.LastAgentID
+				if q := cv.t.queues[cv.c.QueueID]; q != nil {
+					ns = e.enqueue(ctx, cv, q)
+				} else if q := cv.t.defaultQueue(); q != nil {
+					ns = e.enqueue(ctx, cv, q)
+				}
 			}
 		}
-	}
-	e.mu.Unlock()
-	e.post(ctx, ns)
-	return out, nil
+		e.mu.Unlock()
+		e.post(ctx, ns)
+		return out, nil
+	}, nil
 }
 
 func (e *Engine) answerPrechat(ctx context.Context, cv *conv, answer string) []notice {

@@ -1,0 +1,322 @@
+package server
+
+import (
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/store"
+)
+
+const (
+	localSite   = "ws_site"
+	localDevice = "ws_device"
+	localAgent  = "ws_agent"
+)
+
+func (s *Server) chatRoutes() {
+	s.app.Get("/ws/visitor", s.visitorUpgrade, wsUpgrade(s.visitorConn))
+	s.app.Get("/ws/agent", s.tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), s.agentUpgrade, wsUpgrade(s.agentConn))
+}
+
+// visitorUpgrade checks a visitor socket before the upgrade: a known site,
+// one of its allowed origins (browsers always send Origin on a WebSocket),
+// and the per-address limit.
+func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return &apiError{Status: fiber.StatusUpgradeRequired, Code: "upgrade_required", Message: "this is a WebSocket endpoint"}
+	}
+	if !s.wsIP.allow(c.IP(), time.Now()) {
+		return s.tooMany(c, "too many connections from this address")
+	}
+	if c.Get(fiber.HeaderOrigin) == "" {
+		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "an Origin header is required"}
+	}
+	site, err := s.allowedSite(c, c.Query("site"))
+	if err != nil {
+		return err
+	}
+	c.Locals(localSite, site)
+	c.Locals(localDevice, analytics.Device(c.Get(fiber.HeaderUserAgent)))
+	return c.Next()
+}
+
+// sameOriginOnly refuses a cross-site WebSocket: a page elsewhere must not
+// ride on an agent's session cookie (browsers send Origin on every upgrade).
+func (s *Server) sameOriginOnly(c *fiber.Ctx) error {
+	if err := s.sameOrigin(c); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// tenantFromQuery lets a browser, which cannot set headers on a WebSocket,
+// name its tenant as ?tenant=.
+func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
+	if t := c.Query("tenant"); t != "" && c.Get(headerTenant) == "" {
+		c.Request().Header.Set(headerTenant, t)
+	}
+	return c.Next()
+}
+
+// agentUpgrade turns the authenticated principal into the engine's agent.
+func (s *Server) agentUpgrade(c *fiber.Ctx) error {
+	p := who(c)
+	a := chat.Agent{Tenant: p.Tenant, Bot: p.Role == "bot", Supervise: s.auth.Enforcer.Allowed(p.Subject, p.Tenant, "chat", "supervise")}
+	if p.User != nil {
+		a.User, a.Name = p.User.ID, p.User.Name
+		if a.Name == "" {
+			a.Name = p.User.Email
+		}
+	} else {
+		a.User, a.Name = p.Token.ID, p.Token.Name
+	}
+	c.Locals(localAgent, a)
+	return c.Next()
+}
+
+func (s *Server) visitorConn(c *websocket.Conn) {
+	site := c.Locals(localSite).(*store.Site)
+	device, _ := c.Locals(localDevice).(map[string]string)
+	w := newWSConn(c, s.log, wsVisitorRate)
+	w.start()
+	s.metrics.sockets.WithLabelValues("visitor").Inc()
+	defer s.metrics.sockets.WithLabelValues("visitor").Dec()
+	f, ok := w.hello()
+	if !ok {
+		return
+	}
+	var v chat.Visitor
+	var token string
+	var err error
+	switch f.Type {
+	case "start":
+		meta := chat.Meta{}
+		if f.Meta != nil {
+			meta = *f.Meta
+		}
+		meta.Device = device
+		v, token, err = s.chat.Start(wsCtx, *site, f.Visitor, meta)
+	case "resume":
+		v, err = s.chat.VisitorByToken(wsCtx, f.Token)
+		if err == nil && v.Site != site.ID {
+			err = chat.ErrToken
+		}
+	default:
+		w.fail(f, "hello", "the first frame is start or resume")
+		w.closeNow(fws.ClosePolicyViolation, "expected start or resume")
+		return
+	}
+	if err != nil {
+		w.failErr(f, err)
+		w.closeNow(fws.ClosePolicyViolation, "could not open the conversation")
+		return
+	}
+	view, err := s.chat.ConnectVisitor(wsCtx, v, w)
+	if err != nil {
+		w.failErr(f, err)
+		w.closeNow(fws.CloseInternalServerErr, "")
+		return
+	}
+	defer s.chat.DisconnectVisitor(v, w)
+	history, err := s.chat.VisitorHistory(wsCtx, v, f.After, 1000)
+	if err != nil {
+		w.failErr(f, err)
+		w.closeNow(fws.CloseInternalServerErr, "")
+		return
+	}
+	if len(history) > 0 {
+		w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
+	}
+	hello := map[string]any{"v": ProtocolVersion, "conversation": view, "messages": history}
+	if token != "" {
+		hello["token"] = token
+	}
+	if err := w.write(reply{Type: f.Type + "_ok", ID: f.ID, Data: hello}); err != nil {
+		return
+	}
+	wrote := make(chan struct{})
+	go func() { w.writer(); close(wrote) }()
+	defer func() { w.drop(fws.CloseNormalClosure, ""); <-wrote }()
+	inflight := make(chan struct{}, wsInflight)
+	for {
+		f, ok := w.read()
+		if !ok {
+			return
+		}
+		s.visitorCommand(w, v, f, inflight)
+	}
+}
+
+func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight chan struct{}) {
+	ctx := wsCtx
+	switch f.Type {
+	case "send":
+		wait, err := s.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload})
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		inflight <- struct{}{}
+		go func() {
+			defer func() { <-inflight }()
+			m, err := wait(ctx)
+			if err != nil {
+				w.failErr(f, err)
+				return
+			}
+			w.push(reply{Type: "ack", ID: f.ID, Data: m})
+		}()
+	case "typing":
+		s.chat.VisitorTyping(v, f.Text)
+	case "read":
+		s.chat.VisitorRead(v, f.Seq)
+	case "history":
+		ms, err := s.chat.VisitorHistory(ctx, v, f.After, f.Limit)
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		w.ok(f, map[string]any{"messages": ms})
+	case "close":
+		s.answer(w, f, s.chat.VisitorClose(ctx, v))
+	case "rate":
+		s.answer(w, f, s.chat.Rate(ctx, v, f.Score))
+	case "leave_message":
+		s.answer(w, f, s.chat.LeaveMessage(ctx, v, f.Name, f.Email, f.Text))
+	case "ping":
+		w.ok(f, nil)
+	default:
+		w.fail(f, "unknown_type", "unknown command "+f.Type)
+	}
+}
+
+func (s *Server) answer(w *wsConn, f *frame, err error) {
+	if err != nil {
+		w.failErr(f, err)
+		return
+	}
+	w.ok(f, nil)
+}
+
+func (s *Server) agentConn(c *websocket.Conn) {
+	a := c.Locals(localAgent).(chat.Agent)
+	w := newWSConn(c, s.log, wsAgentRate)
+	w.start()
+	s.metrics.sockets.WithLabelValues("agent").Inc()
+	defer s.metrics.sockets.WithLabelValues("agent").Dec()
+	f, ok := w.hello()
+	if !ok {
+		return
+	}
+	if f.Type != "hello" {
+		w.fail(f, "hello", "the first frame is hello")
+		w.closeNow(fws.ClosePolicyViolation, "expected hello")
+		return
+	}
+	snap, err := s.chat.ConnectAgent(wsCtx, a, w, f.Status)
+	if err != nil {
+		w.failErr(f, err)
+		w.closeNow(fws.ClosePolicyViolation, "could not connect")
+		return
+	}
+	defer s.chat.DisconnectAgent(a, w)
+	me := map[string]any{"id": a.User, "name": a.Name, "tenant": a.Tenant, "supervise": a.Supervise, "bot": a.Bot}
+	if err := w.write(reply{Type: "hello_ok", ID: f.ID, Data: map[string]any{"v": ProtocolVersion, "me": me, "state": snap}}); err != nil {
+		return
+	}
+	wrote := make(chan struct{})
+	go func() { w.writer(); close(wrote) }()
+	defer func() { w.drop(fws.CloseNormalClosure, ""); <-wrote }()
+	inflight := make(chan struct{}, wsInflight)
+	for {
+		f, ok := w.read()
+		if !ok {
+			return
+		}
+		s.agentCommand(w, a, f, inflight)
+	}
+}
+
+func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
+	ctx, e, id := wsCtx, s.chat, f.Conversation
+	switch f.Type {
+	case "send":
+		m := chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload}
+		if f.Internal {
+			m.Audience = chat.AudienceAgents
+		}
+		p, err := e.AgentPost(ctx, a, id, m)
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		inflight <- struct{}{}
+		go func() {
+			defer func() { <-inflight }()
+			m, err := p.Wait(ctx)
+			if err != nil {
+				w.failErr(f, err)
+				return
+			}
+			w.push(reply{Type: "ack", ID: f.ID, Data: m})
+		}()
+	case "presence":
+		s.answer(w, f, e.SetPresence(ctx, a, f.Status))
+	case "accept":
+		s.answer(w, f, e.Accept(ctx, a, id))
+	case "decline":
+		s.answer(w, f, e.Decline(ctx, a, id))
+	case "typing":
+		e.Typing(a, id, f.On)
+	case "read":
+		e.Read(a, id, f.Seq)
+	case "history":
+		ms, err := e.History(ctx, a, id, f.After, f.Limit)
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		w.ok(f, map[string]any{"conversation": id, "messages": ms})
+	case "context":
+		vc, err := e.Context(ctx, a, id)
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		w.ok(f, vc)
+	case "transfer":
+		s.answer(w, f, e.Transfer(ctx, a, id, f.Agent, f.Queue, f.Note))
+	case "invite":
+		s.answer(w, f, e.Invite(ctx, a, id, f.Agent, f.Mode, f.Note))
+	case "leave":
+		s.answer(w, f, e.Leave(ctx, a, id))
+	case "monitor":
+		s.answer(w, f, e.Monitor(ctx, a, id))
+	case "barge":
+		s.answer(w, f, e.Barge(ctx, a, id))
+	case "hold":
+		s.answer(w, f, e.Hold(ctx, a, id))
+	case "close":
+		s.answer(w, f, e.CloseChat(ctx, a, id, f.Disposition, f.Tags))
+	case "live":
+		if !a.Supervise {
+			w.failErr(f, chat.ErrForbidden)
+			return
+		}
+		live, err := e.LiveState(ctx, a.Tenant)
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		w.ok(f, live)
+	case "ping":
+		w.ok(f, nil)
+	default:
+		w.fail(f, "unknown_type", "unknown command "+f.Type)
+	}
+}

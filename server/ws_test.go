@@ -1,0 +1,446 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+
+	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/store"
+)
+
+// chatFixture is a tenant with a site, a queue and a user per role.
+type chatFixture struct {
+	h     *harness
+	tn    store.Tenant
+	users map[string]store.User
+	site  store.Site
+	queue string
+}
+
+func newChatFixture(h *harness, name string) *chatFixture {
+	h.t.Helper()
+	ctx := context.Background()
+	tn, users := h.tenant(name)
+	site, err := h.st.CreateSite(ctx, store.System, store.Site{TenantID: tn.ID, Name: name + " shop", Key: strings.ToLower(name) + "-shop",
+		AllowedOrigins: []string{shopOrigin}, Theme: store.DefaultSiteTheme})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	q, err := h.st.CreateQueue(ctx, store.System, store.Queue{TenantID: tn.ID, Name: "Sales", Config: json.RawMessage(`{}`)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.srv.chat.Reload(ctx, tn.ID); err != nil {
+		h.t.Fatal(err)
+	}
+	return &chatFixture{h: h, tn: tn, users: users, site: site, queue: q.ID}
+}
+
+type wsClient struct {
+	t testing.TB
+	c *fws.Conn
+}
+
+func (h *harness) dial(path string, hdr http.Header) (*wsClient, *http.Response, error) {
+	c, res, err := fws.DefaultDialer.Dial("ws://"+h.listen()+path, hdr)
+	if err != nil {
+		return nil, res, err
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return &wsClient{t: h.t, c: c}, res, nil
+}
+
+func originHeader(o string) http.Header { return http.Header{"Origin": {o}} }
+
+// visitor opens a visitor socket and starts (or resumes, with token) a conversation.
+func (f *chatFixture) visitor(token string, after int64) (*wsClient, map[string]any) {
+	f.h.t.Helper()
+	w, res, err := f.h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	if err != nil {
+		f.h.t.Fatalf("dial: %v %v", err, res)
+	}
+	if token == "" {
+		w.send(map[string]any{"type": "start", "id": "h", "v": 1, "visitor": "visitor-1", "meta": map[string]any{"page": map[string]string{"url": "https://shop.test/cart"}}})
+	} else {
+		w.send(map[string]any{"type": "resume", "id": "h", "token": token, "after": after})
+	}
+	hello := w.next()
+	if hello["type"] != "start_ok" && hello["type"] != "resume_ok" {
+		f.h.t.Fatalf("hello: %v", hello)
+	}
+	return w, hello["data"].(map[string]any)
+}
+
+// agent opens an agent socket with a console session.
+func (f *chatFixture) agent(role string) (*wsClient, map[string]any) {
+	f.h.t.Helper()
+	c := f.h.login(f.users[role].Email, "password-"+role)
+	hdr := originHeader(f.h.srv.cfg.PublicURL)
+	hdr.Set("Cookie", c.cookie)
+	w, res, err := f.h.dial("/ws/agent?tenant="+f.tn.ID, hdr)
+	if err != nil {
+		f.h.t.Fatalf("dial agent: %v %v", err, res)
+	}
+	w.send(map[string]any{"type": "hello", "id": "h", "status": "available"})
+	hello := w.next()
+	if hello["type"] != "hello_ok" {
+		f.h.t.Fatalf("agent hello: %v", hello)
+	}
+	return w, hello["data"].(map[string]any)
+}
+
+func (w *wsClient) send(v any) {
+	w.t.Helper()
+	if err := w.c.WriteJSON(v); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wsClient) next() map[string]any {
+	w.t.Helper()
+	w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var m map[string]any
+	if err := w.c.ReadJSON(&m); err != nil {
+		w.t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+// until reads frames until one matches.
+func (w *wsClient) until(what string, match func(map[string]any) bool) map[string]any {
+	w.t.Helper()
+	for range 200 {
+		if m := w.next(); match(m) {
+			return m
+		}
+	}
+	w.t.Fatalf("no frame: %s", what)
+	return nil
+}
+
+func typed(typ, id string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["type"] == typ && (id == "" || m["id"] == id) }
+}
+
+func messageText(m map[string]any) string {
+	if m["type"] != "message" {
+		return ""
+	}
+	return m["data"].(map[string]any)["text"].(string)
+}
+
+// closeCode reads until the server closes and returns its close code.
+func (w *wsClient) closeCode() int {
+	w.t.Helper()
+	w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := w.c.ReadMessage()
+		var ce *fws.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		if err != nil {
+			w.t.Fatalf("read ended without a close frame: %v", err)
+		}
+	}
+}
+
+func TestChatOverWebSockets(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, hello := f.agent("agent")
+	if hello["me"].(map[string]any)["id"] != f.users["agent"].ID {
+		t.Fatalf("hello: %v", hello)
+	}
+	v, start := f.visitor("", 0)
+	token := start["token"].(string)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+
+	offer := agent.until("offer", typed("offer", ""))
+	if offer["conversation"] != conv {
+		t.Fatalf("offer: %v", offer)
+	}
+	meta := offer["data"].(map[string]any)["conversation"].(map[string]any)["metadata"].(map[string]any)
+	if meta["page"].(map[string]any)["url"] != "https://shop.test/cart" || meta["device"] == nil {
+		t.Fatalf("the agent sees the visitor's context: %v", meta)
+	}
+	agent.send(map[string]any{"type": "accept", "id": "a1", "conversation": conv})
+	agent.until("accept ok", typed("accept_ok", "a1"))
+	v.until("agent joined", func(m map[string]any) bool { return strings.Contains(messageText(m), "joined the chat") })
+
+	v.send(map[string]any{"type": "send", "id": "s1", "client_id": "c1", "text": "Hello 👋 card 4111 1111 1111 1111"})
+	ack := v.until("ack", typed("ack", "s1"))
+	seq := ack["data"].(map[string]any)["seq"].(float64)
+	got := agent.until("visitor message", func(m map[string]any) bool { return strings.HasPrefix(messageText(m), "Hello") })
+	if text := messageText(got); strings.Contains(text, "4111") || !strings.Contains(text, "👋") {
+		t.Fatalf("the agent gets the masked text: %q", text)
+	}
+	// A resend with the same client id returns the original.
+	v.send(map[string]any{"type": "send", "id": "s2", "client_id": "c1", "text": "Hello 👋 card 4111 1111 1111 1111"})
+	if again := v.until("ack", typed("ack", "s2")); again["data"].(map[string]any)["seq"].(float64) != seq {
+		t.Fatalf("resend: %v", again)
+	}
+	agent.send(map[string]any{"type": "typing", "conversation": conv, "on": true})
+	v.until("typing", typed("typing", ""))
+	agent.send(map[string]any{"type": "send", "id": "r1", "conversation": conv, "client_id": "a-1", "text": "Hi! How can I help?"})
+	agent.until("ack", typed("ack", "r1"))
+	agent.send(map[string]any{"type": "send", "id": "r2", "conversation": conv, "client_id": "a-2", "text": "note to self", "internal": true})
+	agent.until("ack", typed("ack", "r2"))
+	agent.send(map[string]any{"type": "send", "id": "r3", "conversation": conv, "client_id": "a-3", "kind": "rich",
+		"payload": map[string]any{"type": "quick_replies", "options": []map[string]string{{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}}}})
+	agent.until("ack", typed("ack", "r3"))
+	v.until("reply", func(m map[string]any) bool { return messageText(m) == "Hi! How can I help?" })
+	v.c.Close()
+
+	// The visitor comes back (another tab, a reload): resume from the last
+	// seq seen gives what came after, once, in order, without the note.
+	v2, resumed := f.visitor(token, int64(seq))
+	var texts []string
+	for _, m := range resumed["messages"].([]any) {
+		texts = append(texts, m.(map[string]any)["text"].(string))
+		if s := m.(map[string]any)["seq"].(float64); s <= seq {
+			t.Fatalf("resume sent seq %v again", s)
+		}
+	}
+	if len(texts) != 2 || texts[0] != "Hi! How can I help?" || texts[1] != "" {
+		t.Fatalf("resumed: %q", texts)
+	}
+	v2.send(map[string]any{"type": "close", "id": "x"})
+	v2.until("close ok", typed("close_ok", "x"))
+	agent.until("removed", typed("removed", ""))
+	c, _ := h.st.Conversation(context.Background(), f.tn.ID, conv)
+	if c.Status != chat.StatusClosed || c.CloseReason != "visitor" {
+		t.Fatalf("closed by the visitor: %+v", c)
+	}
+}
+
+func TestVisitorSocketRefusesBadInput(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	other := newChatFixture(h, "Other")
+
+	for name, tc := range map[string]struct {
+		path   string
+		origin string
+		status int
+	}{
+		"wrong origin":  {"/ws/visitor?site=" + f.site.Key, "https://evil.test", 403},
+		"no origin":     {"/ws/visitor?site=" + f.site.Key, "", 403},
+		"unknown site":  {"/ws/visitor?site=nope", shopOrigin, 404},
+		"no site":       {"/ws/visitor", shopOrigin, 404},
+		"wrong method?": {"/ws/visitor?site=" + f.site.Key + "&x", shopOrigin, 0},
+	} {
+		hdr := http.Header{}
+		if tc.origin != "" {
+			hdr.Set("Origin", tc.origin)
+		}
+		_, res, err := h.dial(tc.path, hdr)
+		if tc.status == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if err == nil || res == nil || res.StatusCode != tc.status {
+			t.Errorf("%s: want %d, got %v %v", name, tc.status, res, err)
+		}
+	}
+	if res := h.do(h.anonymous().request("GET", "/ws/visitor?site="+f.site.Key, nil)); res.Status != 426 {
+		t.Fatalf("a plain GET: %d", res.Status)
+	}
+
+	f.agent("agent") // signed in: the chat waits in the queue instead of going offline
+	v, start := f.visitor("", 0)
+	token := start["token"].(string)
+	before := h.snapshot()
+	for name, frame := range map[string]string{
+		"malformed":        `{"type":`,
+		"unknown field":    `{"type":"send","text":"x","admin":true}`,
+		"two objects":      `{"type":"ping"}{"type":"ping"}`,
+		"no type":          `{"text":"x"}`,
+		"unknown type":     `{"type":"transfer","queue":"x"}`,
+		"invalid UTF-8":    "{\"type\":\"send\",\"text\":\"\xff\"}",
+		"empty text":       `{"type":"send","text":"   "}`,
+		"too long":         `{"type":"send","text":"` + strings.Repeat("x", chat.MaxText+1) + `"}`,
+		"agent kind":       `{"type":"send","kind":"system","text":"fake"}`,
+		"bad rating":       `{"type":"rate","score":9}`,
+		"form when online": `{"type":"leave_message","email":"a@b.c","text":"x"}`,
+	} {
+		if err := v.c.WriteMessage(fws.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		if m := v.until("error", typed("error", "")); m["code"] == "" || m["message"] == "" {
+			t.Errorf("%s: %v", name, m)
+		}
+	}
+	h.unchanged(before, "bad frames")
+	v.send(map[string]any{"type": "ping", "id": "p"})
+	v.until("still open", typed("ping_ok", "p"))
+
+	// Oversized frames close the connection with 1009.
+	v.c.WriteMessage(fws.TextMessage, []byte(`{"type":"send","text":"`+strings.Repeat("x", 20000)+`"}`))
+	if code := v.closeCode(); code != fws.CloseMessageTooBig {
+		t.Fatalf("oversized: close %d", code)
+	}
+
+	// A forged token, or one of another site, opens nothing.
+	for name, tok := range map[string]string{
+		"forged":     strings.Split(token, ".")[0] + ".AAAA",
+		"garbage":    "x",
+		"other site": token,
+	} {
+		site := f.site.Key
+		if name == "other site" {
+			site = other.site.Key
+		}
+		hdr := originHeader(shopOrigin)
+		w, _, err := h.dial("/ws/visitor?site="+site, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.send(map[string]any{"type": "resume", "token": tok})
+		if m := w.next(); m["code"] != "token" {
+			t.Errorf("%s: %v", name, m)
+		}
+		if code := w.closeCode(); code != fws.ClosePolicyViolation {
+			t.Errorf("%s: close %d", name, code)
+		}
+	}
+	// The first frame must open a conversation.
+	w, _, _ := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	w.send(map[string]any{"type": "send", "text": "hi"})
+	if m := w.next(); m["code"] != "hello" {
+		t.Fatalf("first frame: %v", m)
+	}
+	w, _, _ = h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	w.send(map[string]any{"type": "start", "v": 99, "visitor": "v"})
+	if code := w.closeCode(); code != fws.ClosePolicyViolation {
+		t.Fatalf("unknown protocol version: %d", code)
+	}
+}
+
+func TestVisitorRateLimit(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	v, _ := f.visitor("", 0)
+	limited := false
+	for i := range 60 {
+		v.send(map[string]any{"type": "ping", "id": fmt.Sprint(i)})
+	}
+	for range 60 {
+		if m := v.next(); m["code"] == "rate_limited" {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("60 frames at once exceed the burst")
+	}
+}
+
+func TestAgentSocketAuthorization(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	b := newChatFixture(h, "Beta")
+	for _, role := range []string{"owner", "admin", "supervisor", "agent"} {
+		w, hello := f.agent(role)
+		if hello["me"].(map[string]any)["supervise"] != (role != "agent") {
+			t.Errorf("%s: %v", role, hello)
+		}
+		w.c.Close()
+	}
+	console := originHeader(h.srv.cfg.PublicURL)
+	dial := func(role string, hdr http.Header, query string) *http.Response {
+		c := h.login(f.users[role].Email, "password-"+role)
+		hdr = hdr.Clone()
+		hdr.Set("Cookie", c.cookie)
+		_, res, err := h.dial("/ws/agent"+query, hdr)
+		if err == nil {
+			return &http.Response{StatusCode: 101}
+		}
+		return res
+	}
+	if res := dial("marketer", console, ""); res.StatusCode != 403 {
+		t.Errorf("marketer: %d", res.StatusCode)
+	}
+	if res := dial("agent", originHeader("https://evil.test"), ""); res.StatusCode != 403 {
+		t.Errorf("cross-site WebSocket hijacking: %d", res.StatusCode)
+	}
+	if res := dial("agent", console, "?tenant="+b.tn.ID); res.StatusCode != 404 {
+		t.Errorf("another tenant: %d", res.StatusCode)
+	}
+	if _, res, err := h.dial("/ws/agent", console); err == nil || res.StatusCode != 401 {
+		t.Errorf("anonymous: %v", res)
+	}
+
+	// A bot's API token speaks the same protocol.
+	secret, _, err := h.srv.auth.CreateToken(context.Background(), store.System, f.tn.ID, "Helper bot", "bot", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, _, err := h.dial("/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot.send(map[string]any{"type": "hello", "id": "h"})
+	if m := bot.next(); m["type"] != "hello_ok" || m["data"].(map[string]any)["me"].(map[string]any)["bot"] != true {
+		t.Fatalf("bot hello: %v", m)
+	}
+
+	// Tenant B's agent cannot touch tenant A's conversation, whatever it tries.
+	_, start := f.visitor("", 0)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	bAgent, _ := b.agent("supervisor")
+	before := h.snapshot()
+	for _, cmd := range []string{"accept", "history", "context", "monitor", "close", "hold", "leave", "barge"} {
+		bAgent.send(map[string]any{"type": cmd, "id": cmd, "conversation": conv})
+		if m := bAgent.until(cmd, typed("error", cmd)); m["code"] != "not_found" {
+			t.Errorf("%s on another tenant's conversation: %v", cmd, m)
+		}
+	}
+	bAgent.send(map[string]any{"type": "send", "id": "s", "conversation": conv, "text": "hi"})
+	if m := bAgent.until("send", typed("error", "s")); m["code"] != "not_found" {
+		t.Errorf("send: %v", m)
+	}
+	h.unchanged(before, "foreign commands")
+	// An agent of the same tenant not in the conversation is forbidden; supervising commands need the permission.
+	agent, _ := f.agent("agent")
+	agent.send(map[string]any{"type": "monitor", "id": "m", "conversation": conv})
+	if m := agent.until("monitor", typed("error", "m")); m["code"] != "forbidden" {
+		t.Errorf("an agent monitoring: %v", m)
+	}
+	agent.send(map[string]any{"type": "live", "id": "l"})
+	if m := agent.until("live", typed("error", "l")); m["code"] != "forbidden" {
+		t.Errorf("an agent asking for the live state: %v", m)
+	}
+	sup, _ := f.agent("supervisor")
+	sup.send(map[string]any{"type": "live", "id": "l"})
+	if m := sup.until("live", typed("live_ok", "l")); len(m["data"].(map[string]any)["queues"].([]any)) != 1 {
+		t.Errorf("live: %v", m)
+	}
+}
+
+func TestSlowReaderIsDropped(t *testing.T) {
+	w := newWSConn(nil, nil, wsVisitorRate)
+	for range wsSendQueue {
+		w.Send(chat.Event{Type: "typing"})
+	}
+	select {
+	case <-w.done:
+		t.Fatal("dropped before the queue was full")
+	default:
+	}
+	w.Send(chat.Event{Type: "typing"})
+	<-w.done
+	if why := w.why.Load().(closeWhy); why.code != fws.CloseTryAgainLater {
+		t.Fatalf("close code %d", why.code)
+	}
+}
