@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -49,8 +50,13 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &ae):
 	case errors.As(err, &fe):
 		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Field + " " + fe.Message, Field: fe.Field}
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, chat.ErrNotFound), errors.Is(err, chat.ErrForbidden):
+		// A conversation that is not yours is as absent as another tenant's.
 		ae = errNotFound
+	case errors.Is(err, chat.ErrInvalid):
+		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
+	case errors.Is(err, chat.ErrState):
+		ae = &apiError{Status: fiber.StatusConflict, Code: "state", Message: err.Error()}
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{Status: fiber.StatusConflict, Code: "conflict", Message: "already exists"}
 	case errors.Is(err, store.ErrLastOwner), errors.Is(err, auth.ErrEscalation):

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -20,30 +21,43 @@ const (
 // routeRoles says who may use each API route. A route the router has and this
 // table lacks fails TestRoleMatrix: a new route must state its policy here.
 var routeRoles = map[string][]string{
-	"GET /api/openapi.json":                         {public},
-	"POST /api/auth/login":                          {public},
-	"POST /api/auth/logout":                         {loggedIn},
-	"GET /api/me":                                   {loggedIn},
-	"PUT /api/me/password":                          {loggedIn},
-	"GET /api/members":                              {"owner", "admin"},
-	"POST /api/members":                             {"owner", "admin"},
-	"GET /api/members/:userID":                      {"owner", "admin"},
-	"PATCH /api/members/:userID":                    {"owner", "admin"},
-	"DELETE /api/members/:userID":                   {"owner", "admin"},
-	"GET /api/sites":                                {"owner", "admin", "marketer", "supervisor", "agent"},
-	"POST /api/sites":                               {"owner", "admin"},
-	"GET /api/sites/:siteID":                        {"owner", "admin", "marketer", "supervisor", "agent"},
-	"PATCH /api/sites/:siteID":                      {"owner", "admin"},
-	"DELETE /api/sites/:siteID":                     {"owner", "admin"},
-	"GET /api/sites/:siteID/secret":                 {"owner", "admin"},
-	"POST /api/sites/:siteID/secret":                {"owner", "admin"},
-	"GET /api/sites/:siteID/snippet":                {"owner", "admin", "marketer", "supervisor", "agent"},
-	"GET /api/sites/:siteID/reports/:report":        {"owner", "admin", "marketer", "supervisor"},
-	"DELETE /api/sites/:siteID/visitors/:visitorID": {"owner", "admin"},
-	"GET /api/tokens":                               {"owner", "admin"},
-	"POST /api/tokens":                              {"owner", "admin"},
-	"DELETE /api/tokens/:tokenID":                   {"owner", "admin"},
-	"GET /api/audit":                                {"owner", "admin"},
+	"GET /api/openapi.json":                             {public},
+	"POST /api/auth/login":                              {public},
+	"POST /api/auth/logout":                             {loggedIn},
+	"GET /api/me":                                       {loggedIn},
+	"PUT /api/me/password":                              {loggedIn},
+	"GET /api/members":                                  {"owner", "admin"},
+	"POST /api/members":                                 {"owner", "admin"},
+	"GET /api/members/:userID":                          {"owner", "admin"},
+	"PATCH /api/members/:userID":                        {"owner", "admin"},
+	"DELETE /api/members/:userID":                       {"owner", "admin"},
+	"GET /api/sites":                                    {"owner", "admin", "marketer", "supervisor", "agent"},
+	"POST /api/sites":                                   {"owner", "admin"},
+	"GET /api/sites/:siteID":                            {"owner", "admin", "marketer", "supervisor", "agent"},
+	"PATCH /api/sites/:siteID":                          {"owner", "admin"},
+	"DELETE /api/sites/:siteID":                         {"owner", "admin"},
+	"GET /api/sites/:siteID/secret":                     {"owner", "admin"},
+	"POST /api/sites/:siteID/secret":                    {"owner", "admin"},
+	"GET /api/sites/:siteID/snippet":                    {"owner", "admin", "marketer", "supervisor", "agent"},
+	"GET /api/sites/:siteID/reports/:report":            {"owner", "admin", "marketer", "supervisor"},
+	"DELETE /api/sites/:siteID/visitors/:visitorID":     {"owner", "admin"},
+	"GET /api/tokens":                                   {"owner", "admin"},
+	"POST /api/tokens":                                  {"owner", "admin"},
+	"DELETE /api/tokens/:tokenID":                       {"owner", "admin"},
+	"GET /api/audit":                                    {"owner", "admin"},
+	"GET /api/queues":                                   {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/queues":                                  {"owner", "admin"},
+	"GET /api/queues/:queueID":                          {"owner", "admin", "supervisor", "agent", "bot"},
+	"PATCH /api/queues/:queueID":                        {"owner", "admin"},
+	"DELETE /api/queues/:queueID":                       {"owner", "admin"},
+	"GET /api/agents":                                   {"owner", "admin", "supervisor"},
+	"PUT /api/agents/:userID":                           {"owner", "admin", "supervisor"},
+	"GET /api/chat/settings":                            {"owner", "admin"},
+	"PUT /api/chat/settings":                            {"owner", "admin"},
+	"GET /api/chat/live":                                {"owner", "admin", "supervisor"},
+	"GET /api/conversations":                            {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/conversations/:conversationID":            {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/conversations/:conversationID/transcript": {"owner", "admin", "supervisor", "agent", "bot"},
 }
 
 // apiRoutes lists the router's /api routes as "METHOD /path" (HEAD twins left out).
@@ -80,7 +94,16 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID, "report": "summary", "visitorID": "v1"}}
+	q, err := h.st.CreateQueue(ctx, store.System, store.Queue{TenantID: tn.ID, Name: "Sales", Config: json.RawMessage(`{}`)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	conv, err := h.st.CreateConversation(ctx, store.Conversation{TenantID: tn.ID, SiteID: site.ID, Visitor: "v1"}, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
+		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {
@@ -194,6 +217,10 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT group_concat(id || name || allowed_origins || identity_secret || theme || settings) FROM (SELECT * FROM sites WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || name || role) FROM (SELECT * FROM api_tokens WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT COUNT(*) FROM audit_log WHERE tenant_id = ?`,
+		`SELECT group_concat(id || name || config) FROM (SELECT * FROM queues WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT coalesce(group_concat(user_id || config), '') FROM (SELECT * FROM agents WHERE tenant_id = ? ORDER BY user_id)`,
+		`SELECT chat_settings FROM tenants WHERE id = ?`,
+		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
 	} {
 		var s string

@@ -208,6 +208,8 @@ func (s *Server) routes() {
 
 	r.Get("/audit", s.authz("audit", "read"), s.listAudit)
 
+	s.chatAPIRoutes(r)
+
 	api.Use(func(c *fiber.Ctx) error { return errNotFound })
 	s.consoleRoutes()
 }

@@ -65,15 +65,9 @@ func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
 
 // agentUpgrade turns the authenticated principal into the engine's agent.
 func (s *Server) agentUpgrade(c *fiber.Ctx) error {
-	p := who(c)
-	a := chat.Agent{Tenant: p.Tenant, Bot: p.Role == "bot", Supervise: s.auth.Enforcer.Allowed(p.Subject, p.Tenant, "chat", "supervise")}
-	if p.User != nil {
-		a.User, a.Name = p.User.ID, p.User.Name
-		if a.Name == "" {
-			a.Name = p.User.Email
-		}
-	} else {
-		a.User, a.Name = p.Token.ID, p.Token.Name
+	a := s.chatAgent(c)
+	if p := who(c); a.Name == "" && p.User != nil {
+		a.Name = p.User.Email
 	}
 	c.Locals(localAgent, a)
 	return c.Next()

@@ -816,3 +816,38 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	slices.SortFunc(out.Chats, func(a, b View) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+// Transcript is a whole conversation for export.
+type Transcript struct {
+	Conversation store.Conversation  `json:"conversation"`
+	Participants []store.Participant `json:"participants"`
+	Messages     []Message           `json:"messages"`
+}
+
+// Transcript returns a conversation with every message, for an agent
+// allowed to read it.
+func (e *Engine) Transcript(ctx context.Context, a Agent, id string) (Transcript, error) {
+	if err := e.mayRead(ctx, a, id); err != nil {
+		return Transcript{}, err
+	}
+	c, err := e.st.Conversation(ctx, a.Tenant, id)
+	if err != nil {
+		return Transcript{}, err
+	}
+	parts, err := e.st.Participants(ctx, id)
+	if err != nil {
+		return Transcript{}, err
+	}
+	t := Transcript{Conversation: c, Participants: parts, Messages: []Message{}}
+	for after := int64(0); ; {
+		ms, err := e.History(ctx, a, id, after, 1000)
+		if err != nil {
+			return Transcript{}, err
+		}
+		t.Messages = append(t.Messages, ms...)
+		if len(ms) < 1000 {
+			return t, nil
+		}
+		after = ms[len(ms)-1].Seq
+	}
+}

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/store"
+)
+
+func TestQueuesAgentsAndSettingsAPI(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	res := admin.call("POST", "/api/queues", map[string]any{"name": "Billing", "config": map[string]any{
+		"routing": "skills", "skills": []string{"billing"}, "offer_timeout": 20, "overflow_queue": f.queue, "overflow_after": 120,
+		"hours": map[string]any{"time_zone": "Europe/Paris", "week": map[string]any{"mon": [][]string{{"09:00", "18:00"}}}}}})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	billing := res.json(t)["id"].(string)
+	before := h.snapshot()
+	for name, body := range map[string]any{
+		"no name":            map[string]any{"config": map[string]any{}},
+		"taken name":         map[string]any{"name": "sales"},
+		"unknown routing":    map[string]any{"name": "X", "config": map[string]any{"routing": "random"}},
+		"skills, none given": map[string]any{"name": "X", "config": map[string]any{"routing": "skills"}},
+		"timeout too short":  map[string]any{"name": "X", "config": map[string]any{"offer_timeout": 1}},
+		"unknown overflow":   map[string]any{"name": "X", "config": map[string]any{"overflow_queue": "01NOPE", "overflow_after": 10}},
+		"overflow, no time":  map[string]any{"name": "X", "config": map[string]any{"overflow_queue": f.queue}},
+		"bad hours":          map[string]any{"name": "X", "config": map[string]any{"hours": map[string]any{"week": map[string]any{"mon": [][]string{{"18:00", "09:00"}}}}}},
+		"bad day":            map[string]any{"name": "X", "config": map[string]any{"hours": map[string]any{"week": map[string]any{"someday": [][]string{}}}}},
+		"unknown field":      map[string]any{"name": "X", "config": map[string]any{"colour": "red"}},
+	} {
+		res := admin.call("POST", "/api/queues", body)
+		if res.Status != 422 && res.Status != 400 && res.Status != 409 {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+		res.errorCode(t)
+	}
+	if res := admin.call("PATCH", "/api/queues/"+billing, map[string]any{"config": map[string]any{"overflow_queue": billing, "overflow_after": 5}}); res.Status != 422 {
+		t.Errorf("overflow into itself: %d", res.Status)
+	}
+	h.unchanged(before, "refused queue changes")
+
+	agent := f.users["agent"].ID
+	if res := admin.call("PUT", "/api/agents/"+agent, map[string]any{"capacity": 5, "skills": map[string]int{"billing": 8}, "queues": []string{billing}}); res.Status != 200 {
+		t.Fatalf("set agent: %d %s", res.Status, res.Body)
+	}
+	for name, body := range map[string]any{
+		"rating 11":     map[string]any{"skills": map[string]int{"billing": 11}},
+		"capacity 0?":   map[string]any{"capacity": -1},
+		"unknown queue": map[string]any{"queues": []string{"01NOPE"}},
+	} {
+		if res := admin.call("PUT", "/api/agents/"+agent, body); res.Status != 422 {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+	}
+	if res := admin.call("PUT", "/api/agents/"+f.users["marketer"].ID, map[string]any{}); res.Status != 422 {
+		t.Errorf("a marketer does not chat: %d", res.Status)
+	}
+	res = admin.call("GET", "/api/agents", nil)
+	if !strings.Contains(string(res.Body), `"billing":8`) || strings.Contains(string(res.Body), f.users["marketer"].Email) {
+		t.Fatalf("agents: %s", res.Body)
+	}
+
+	if res := admin.call("PUT", "/api/chat/settings", map[string]any{"csat": true, "patterns": []string{`\bACME-\d{6}\b`},
+		"prechat": map[string]any{"question": "Topic?", "options": []map[string]string{{"label": "Bills", "queue": billing}}}}); res.Status != 200 {
+		t.Fatalf("settings: %d %s", res.Status, res.Body)
+	}
+	for name, body := range map[string]any{
+		"bad pattern":   map[string]any{"patterns": []string{"("}},
+		"empty pattern": map[string]any{"patterns": []string{"x*"}},
+		"unknown queue": map[string]any{"default_queue": "01NOPE"},
+		"inactivity":    map[string]any{"inactivity": map[string]int{"warn_after": 600, "close_after": 60}},
+		"no options":    map[string]any{"prechat": map[string]any{"question": "Topic?", "options": []any{}}},
+	} {
+		if res := admin.call("PUT", "/api/chat/settings", body); res.Status != 422 {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+	}
+	if got := admin.call("GET", "/api/chat/settings", nil).json(t); got["csat"] != true {
+		t.Fatalf("settings kept: %v", got)
+	}
+	if res := admin.call("DELETE", "/api/queues/"+billing, nil); res.Status != 204 {
+		t.Fatalf("delete: %d", res.Status)
+	}
+}
+
+func TestConversationsAndTranscripts(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, _ := f.agent("agent")
+	v, start := f.visitor("", 0)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	agent.until("offer", typed("offer", ""))
+	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	agent.until("accepted", typed("accept_ok", "a"))
+	v.send(map[string]any{"type": "send", "id": "1", "text": "Where is my order?\nIt is late."})
+	v.until("ack", typed("ack", "1"))
+	agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "checking the warehouse", "internal": true})
+	agent.until("ack", typed("ack", "2"))
+	agent.send(map[string]any{"type": "close", "id": "3", "conversation": conv, "disposition": "answered", "tags": []string{"shipping"}})
+	agent.until("closed", typed("close_ok", "3"))
+
+	mine := h.login(f.users["agent"].Email, "password-agent")
+	other := h.login(f.users["owner"].Email, "password-owner")
+	if items := mine.call("GET", "/api/conversations", nil).json(t)["items"].([]any); len(items) != 1 {
+		t.Fatalf("the agent lists the conversation they were in: %v", items)
+	}
+	res := mine.call("GET", "/api/conversations/"+conv+"/transcript?format=text", nil)
+	text := string(res.Body)
+	if res.Status != 200 || !strings.Contains(res.Header.Get("Content-Disposition"), "attachment") ||
+		!strings.Contains(text, "Visitor: Where is my order?\n    It is late.") || !strings.Contains(text, "[agents only]: checking the warehouse") {
+		t.Fatalf("text transcript: %d %s", res.Status, text)
+	}
+	res = mine.call("GET", "/api/conversations/"+conv+"/transcript", nil)
+	if msgs := res.json(t)["messages"].([]any); len(msgs) < 4 {
+		t.Fatalf("json transcript: %s", res.Body)
+	}
+	if ctx := mine.call("GET", "/api/conversations/"+conv, nil).json(t); ctx["meta"].(map[string]any)["page"] == nil {
+		t.Fatalf("context: %v", ctx)
+	}
+	if res := mine.call("GET", "/api/conversations/"+conv+"/transcript?format=pdf", nil); res.Status != 400 {
+		t.Fatalf("bad format: %d", res.Status)
+	}
+	if res := mine.call("GET", "/api/conversations?status=weird", nil); res.Status != 400 {
+		t.Fatalf("bad status: %d", res.Status)
+	}
+	// Another agent of the tenant was not in it: it does not exist for them.
+	second, err := h.srv.auth.CreateUser(t.Context(), store.System, f.tn.ID, auth.NewUser{Email: "second@acme.test", Password: "password-second", Role: "agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := h.login(second.Email, "password-second")
+	if res := stranger.call("GET", "/api/conversations/"+conv+"/transcript", nil); res.Status != 404 {
+		t.Fatalf("an agent not in the chat: %d", res.Status)
+	}
+	if items := stranger.call("GET", "/api/conversations", nil).json(t)["items"].([]any); len(items) != 0 {
+		t.Fatalf("lists none: %v", items)
+	}
+	if items := other.call("GET", "/api/conversations?status=closed", nil).json(t)["items"].([]any); len(items) != 1 {
+		t.Fatalf("an owner supervises all: %v", items)
+	}
+}

@@ -1,0 +1,377 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/store"
+)
+
+func (s *Server) chatAPIRoutes(r fiber.Router) {
+	r.Get("/queues", s.authz("queues", "read"), s.listQueues)
+	r.Post("/queues", s.authz("queues", "write"), s.createQueue)
+	r.Get("/queues/:queueID", s.authz("queues", "read"), s.getQueue)
+	r.Patch("/queues/:queueID", s.authz("queues", "write"), s.updateQueue)
+	r.Delete("/queues/:queueID", s.authz("queues", "write"), s.deleteQueue)
+
+	r.Get("/agents", s.authz("agents", "read"), s.listAgents)
+	r.Put("/agents/:userID", s.authz("agents", "write"), s.setAgent)
+
+	r.Get("/chat/settings", s.authz("chat_settings", "read"), s.getChatSettings)
+	r.Put("/chat/settings", s.authz("chat_settings", "write"), s.setChatSettings)
+	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
+
+	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
+	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
+	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), s.transcript)
+}
+
+// queueView is a queue with its configuration decoded.
+type queueView struct {
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Config    chat.QueueConfig `json:"config"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+func toQueueView(q store.Queue) queueView {
+	v := queueView{ID: q.ID, Name: q.Name, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
+	json.Unmarshal(q.Config, &v.Config)
+	v.Config.Validate() // fills defaults of older documents
+	return v
+}
+
+type queueRequest struct {
+	Name   *string           `json:"name"`
+	Config *chat.QueueConfig `json:"config"`
+}
+
+// checkQueue validates a queue and its overflow target (a queue of the same
+// tenant, not itself).
+func (s *Server) checkQueue(c *fiber.Ctx, id, name string, cfg *chat.QueueConfig) error {
+	if n := strings.TrimSpace(name); n == "" || len(n) > 100 {
+		return &store.FieldError{Field: "name", Message: "1 to 100 characters"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.OverflowQueue != "" {
+		if cfg.OverflowQueue == id {
+			return &store.FieldError{Field: "config.overflow_queue", Message: "a queue cannot overflow into itself"}
+		}
+		if _, err := s.st.Queue(c.UserContext(), who(c).Tenant, cfg.OverflowQueue); err != nil {
+			return &store.FieldError{Field: "config.overflow_queue", Message: "no such queue"}
+		}
+	}
+	return nil
+}
+
+func (s *Server) listQueues(c *fiber.Ctx) error {
+	qs, err := s.st.Queues(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	out := make([]queueView, len(qs))
+	for i, q := range qs {
+		out[i] = toQueueView(q)
+	}
+	return list(c, out, "")
+}
+
+func (s *Server) createQueue(c *fiber.Ctx) error {
+	p := who(c)
+	var req queueRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Name == nil {
+		return &store.FieldError{Field: "name", Message: "is required"}
+	}
+	cfg := chat.QueueConfig{}
+	if req.Config != nil {
+		cfg = *req.Config
+	}
+	if err := s.checkQueue(c, "", *req.Name, &cfg); err != nil {
+		return err
+	}
+	doc, _ := json.Marshal(cfg)
+	q, err := s.st.CreateQueue(c.UserContext(), p.Actor, store.Queue{TenantID: p.Tenant, Name: strings.TrimSpace(*req.Name), Config: doc})
+	if err != nil {
+		return err
+	}
+	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(toQueueView(q))
+}
+
+func (s *Server) getQueue(c *fiber.Ctx) error {
+	q, err := s.st.Queue(c.UserContext(), who(c).Tenant, param(c, "queueID"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toQueueView(q))
+}
+
+func (s *Server) updateQueue(c *fiber.Ctx) error {
+	p, id := who(c), param(c, "queueID")
+	q, err := s.st.Queue(c.UserContext(), p.Tenant, id)
+	if err != nil {
+		return err
+	}
+	var req queueRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cur := toQueueView(q)
+	if req.Name != nil {
+		cur.Name = strings.TrimSpace(*req.Name)
+	}
+	if req.Config != nil {
+		cur.Config = *req.Config
+	}
+	if err := s.checkQueue(c, id, cur.Name, &cur.Config); err != nil {
+		return err
+	}
+	doc, _ := json.Marshal(cur.Config)
+	q, err = s.st.UpdateQueue(c.UserContext(), p.Actor, store.Queue{ID: id, TenantID: p.Tenant, Name: cur.Name, Config: doc})
+	if err != nil {
+		return err
+	}
+	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+		return err
+	}
+	return c.JSON(toQueueView(q))
+}
+
+func (s *Server) deleteQueue(c *fiber.Ctx) error {
+	p := who(c)
+	if err := s.st.DeleteQueue(c.UserContext(), p.Actor, p.Tenant, param(c, "queueID")); err != nil {
+		return err
+	}
+	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// agentView is a member who can chat, with their routing profile.
+type agentView struct {
+	UserID  string            `json:"user_id"`
+	Email   string            `json:"email"`
+	Name    string            `json:"name"`
+	Role    string            `json:"role"`
+	Profile chat.AgentProfile `json:"profile"`
+}
+
+var chatRoles = []string{"owner", "admin", "supervisor", "agent", "bot"}
+
+func (s *Server) listAgents(c *fiber.Ctx) error {
+	ctx, tenant := c.UserContext(), who(c).Tenant
+	profiles := map[string]chat.AgentProfile{}
+	acs, err := s.st.AgentConfigs(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, ac := range acs {
+		var p chat.AgentProfile
+		json.Unmarshal(ac.Config, &p)
+		profiles[ac.UserID] = p
+	}
+	out := []agentView{}
+	page := store.Page{Limit: 500}
+	for {
+		ms, next, err := s.st.Members(ctx, tenant, page)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if !slices.Contains(chatRoles, m.Role) {
+				continue
+			}
+			p := profiles[m.ID]
+			p.Validate()
+			out = append(out, agentView{UserID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Profile: p})
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	return list(c, out, "")
+}
+
+func (s *Server) setAgent(c *fiber.Ctx) error {
+	p, id := who(c), param(c, "userID")
+	m, err := s.st.Member(c.UserContext(), p.Tenant, id)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(chatRoles, m.Role) {
+		return &store.FieldError{Field: "user", Message: "this member's role does not chat"}
+	}
+	var prof chat.AgentProfile
+	if err := decodeJSON(c, &prof); err != nil {
+		return err
+	}
+	if err := prof.Validate(); err != nil {
+		return err
+	}
+	for _, q := range prof.Queues {
+		if _, err := s.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
+			return &store.FieldError{Field: "queues", Message: "no such queue: " + q}
+		}
+	}
+	doc, _ := json.Marshal(prof)
+	if err := s.st.SetAgentConfig(c.UserContext(), p.Actor, store.AgentConfig{TenantID: p.Tenant, UserID: id, Config: doc}); err != nil {
+		return err
+	}
+	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+		return err
+	}
+	return c.JSON(agentView{UserID: id, Email: m.Email, Name: m.Name, Role: m.Role, Profile: prof})
+}
+
+func (s *Server) getChatSettings(c *fiber.Ctx) error {
+	doc, err := s.st.ChatSettings(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	set, err := chat.ParseSettings(doc)
+	if err != nil {
+		return err
+	}
+	return c.JSON(set)
+}
+
+func (s *Server) setChatSettings(c *fiber.Ctx) error {
+	p := who(c)
+	var set chat.Settings
+	if err := decodeJSON(c, &set); err != nil {
+		return err
+	}
+	if err := set.Validate(); err != nil {
+		return err
+	}
+	queues := []string{}
+	if set.DefaultQueue != "" {
+		queues = append(queues, set.DefaultQueue)
+	}
+	if set.Prechat != nil {
+		for _, o := range set.Prechat.Options {
+			queues = append(queues, o.Queue)
+		}
+	}
+	for _, q := range queues {
+		if _, err := s.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
+			return &store.FieldError{Field: "queues", Message: "no such queue: " + q}
+		}
+	}
+	doc, _ := json.Marshal(set)
+	if err := s.st.SetChatSettings(c.UserContext(), p.Actor, p.Tenant, doc); err != nil {
+		return err
+	}
+	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+		return err
+	}
+	return c.JSON(set)
+}
+
+func (s *Server) chatLive(c *fiber.Ctx) error {
+	live, err := s.chat.LiveState(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	return c.JSON(live)
+}
+
+// chatAgent is the principal as the chat engine knows it.
+func (s *Server) chatAgent(c *fiber.Ctx) chat.Agent {
+	p := who(c)
+	a := chat.Agent{Tenant: p.Tenant, Bot: p.Role == "bot", Supervise: s.auth.Enforcer.Allowed(p.Subject, p.Tenant, "chat", "supervise")}
+	if p.User != nil {
+		a.User, a.Name = p.User.ID, p.User.Name
+	} else {
+		a.User, a.Name = p.Token.ID, p.Token.Name
+	}
+	return a
+}
+
+// listConversations lists the tenant's conversations for supervisors, and
+// those an agent has been in for everyone else.
+func (s *Server) listConversations(c *fiber.Ctx) error {
+	page, err := listPage(c)
+	if err != nil {
+		return err
+	}
+	a := s.chatAgent(c)
+	f := store.ConversationFilter{Status: c.Query("status"), SiteID: c.Query("site"), Visitor: c.Query("visitor")}
+	if f.Status != "" && !slices.Contains([]string{chat.StatusBot, chat.StatusQueued, chat.StatusAssigned, chat.StatusHold, chat.StatusOffline, chat.StatusClosed}, f.Status) {
+		return errBadRequest("invalid_query", "status is bot, queued, assigned, hold, offline or closed", "status")
+	}
+	if !a.Supervise {
+		f.Participant = a.User
+	}
+	items, next, err := s.st.Conversations(c.UserContext(), a.Tenant, f, page)
+	if err != nil {
+		return err
+	}
+	return list(c, items, next)
+}
+
+func (s *Server) getConversation(c *fiber.Ctx) error {
+	vc, err := s.chat.Context(c.UserContext(), s.chatAgent(c), param(c, "conversationID"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(vc)
+}
+
+// transcript exports a conversation whole: JSON (default) or plain text.
+func (s *Server) transcript(c *fiber.Ctx) error {
+	format := c.Query("format", "json")
+	if format != "json" && format != "text" {
+		return errBadRequest("invalid_query", "format is json or text", "format")
+	}
+	t, err := s.chat.Transcript(c.UserContext(), s.chatAgent(c), param(c, "conversationID"))
+	if err != nil {
+		return err
+	}
+	name := "conversation-" + t.Conversation.ID
+	if format == "json" {
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`.json"`)
+		return c.JSON(t)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Conversation %s\nSite %s, visitor %s\nStarted %s, status %s\n\n", t.Conversation.ID, t.Conversation.SiteID,
+		t.Conversation.Visitor, t.Conversation.CreatedAt.Format(time.RFC3339), t.Conversation.Status)
+	for _, m := range t.Messages {
+		who := m.Sender.Name
+		switch {
+		case m.Sender.Kind == "visitor":
+			who = "Visitor"
+		case m.Sender.Kind == "system":
+			who = "—"
+		case who == "":
+			who = m.Sender.Kind
+		}
+		if m.Audience == chat.AudienceAgents {
+			who += " [agents only]"
+		}
+		text := m.Text
+		if text == "" && len(m.Payload) > 0 {
+			text = string(m.Payload)
+		}
+		fmt.Fprintf(&b, "%s  #%d  %s: %s\n", m.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), m.Seq, who, strings.ReplaceAll(text, "\n", "\n    "))
+	}
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`.txt"`)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.SendString(b.String())
+}
