@@ -39,6 +39,9 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		s.log.Info("demo site created", "tenant", t.ID, "site_key", DemoSiteKey)
+		if _, err := s.st.CreateQueue(ctx, store.System, store.Queue{TenantID: t.ID, Name: "General", Config: []byte(`{}`)}); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	default:
@@ -52,6 +55,22 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 		if len(missing) > 0 {
 			if _, err := s.st.UpdateSite(ctx, store.System, site.TenantID, site.ID, func(st *store.Site) error {
 				st.AllowedOrigins = append(st.AllowedOrigins, missing...)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		// A demo made before chat existed gets its queue and its launcher.
+		qs, err := s.st.Queues(ctx, site.TenantID)
+		if err != nil {
+			return err
+		}
+		if len(qs) == 0 {
+			if _, err := s.st.CreateQueue(ctx, store.System, store.Queue{TenantID: site.TenantID, Name: "General", Config: []byte(`{}`)}); err != nil {
+				return err
+			}
+			if _, err := s.st.UpdateSite(ctx, store.System, site.TenantID, site.ID, func(st *store.Site) error {
+				st.Settings.Chat = true
 				return nil
 			}); err != nil {
 				return err

@@ -97,7 +97,8 @@ func TestSiteConfigChecksOrigin(t *testing.T) {
 	if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin || !strings.Contains(res.Header.Get("Vary"), "Origin") {
 		t.Fatalf("allowed origin: %d %v", res.Status, res.Header)
 	}
-	if cfg := res.json(t); cfg["key"] != "shop" || cfg["dnt"] != true || cfg["cookieless"] != false || fmt.Sprint(cfg["modules"]) != "[analytics]" {
+	if cfg := res.json(t); cfg["key"] != "shop" || cfg["dnt"] != true || cfg["cookieless"] != false || fmt.Sprint(cfg["modules"]) != "[analytics chat]" ||
+		fmt.Sprint(cfg["theme"]) != "map[color:#2563eb position:right]" {
 		t.Fatalf("config %v", cfg)
 	}
 	if strings.Contains(string(res.Body), site.IdentitySecret) || strings.Contains(string(res.Body), site.ID) {
@@ -335,7 +336,7 @@ func TestRetentionHousekeeping(t *testing.T) {
 
 func TestDevWidgetRebuildsOnChange(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"types.ts", "loader.ts", "analytics.ts"} {
+	for _, name := range []string{"types.ts", "loader.ts", "analytics.ts", "chat.ts"} {
 		b, _ := os.ReadFile(filepath.Join("..", "widget", "src", name))
 		os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}

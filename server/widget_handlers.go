@@ -126,11 +126,12 @@ func (s *Server) preflight(c *fiber.Ctx) error {
 // pageConfig is what the loader learns of a site: its privacy settings and
 // which modules to load. Later it carries the published rules.
 type pageConfig struct {
-	Key        string   `json:"key"`
-	Modules    []string `json:"modules"`
-	DNT        bool     `json:"dnt"`
-	Consent    bool     `json:"consent"`
-	Cookieless bool     `json:"cookieless"`
+	Key        string          `json:"key"`
+	Modules    []string        `json:"modules"`
+	DNT        bool            `json:"dnt"`
+	Consent    bool            `json:"consent"`
+	Cookieless bool            `json:"cookieless"`
+	Theme      store.SiteTheme `json:"theme"`
 }
 
 func (s *Server) siteConfig(c *fiber.Ctx) error {
@@ -139,8 +140,12 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
-	return c.JSON(pageConfig{Key: site.Key, Modules: []string{"analytics"}, DNT: site.Settings.RespectDNT,
-		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless})
+	modules := []string{"analytics"}
+	if site.Settings.Chat {
+		modules = append(modules, "chat")
+	}
+	return c.JSON(pageConfig{Key: site.Key, Modules: modules, DNT: site.Settings.RespectDNT,
+		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless, Theme: site.Theme})
 }
 
 // collect takes a batch of events from a page.

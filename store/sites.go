@@ -48,6 +48,8 @@ type SiteSettings struct {
 	RetentionDays int `json:"retention_days"`
 	// Goals are the conversions the goals report counts.
 	Goals []SiteGoal `json:"goals"`
+	// Chat shows the chat launcher on the site's pages.
+	Chat bool `json:"chat"`
 }
 
 // SiteGoal is a conversion: a custom event's name, or a page's path.
@@ -59,7 +61,7 @@ type SiteGoal struct {
 // DefaultSiteTheme and DefaultSiteSettings are what a new site starts with.
 var (
 	DefaultSiteTheme    = SiteTheme{Color: "#2563eb", Position: "right"}
-	DefaultSiteSettings = SiteSettings{RespectDNT: true}
+	DefaultSiteSettings = SiteSettings{RespectDNT: true, Chat: true}
 )
 
 // FieldError is a validation error that names the bad field.

@@ -26,10 +26,10 @@ func Sources() fs.FS {
 }
 
 // Modules are the lazily loaded page-side modules, by name.
-var Modules = []string{"analytics"}
+var Modules = []string{"analytics", "chat"}
 
 // Budgets are the largest gzipped sizes allowed, by bundle name.
-var Budgets = map[string]int{"loader": 1024, "analytics": 3 * 1024}
+var Budgets = map[string]int{"loader": 1024, "analytics": 3 * 1024, "chat": 25 * 1024}
 
 // File is one bundle, ready to serve.
 type File struct {

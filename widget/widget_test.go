@@ -71,7 +71,7 @@ func TestBuildIsStableAndHashed(t *testing.T) {
 		}
 	}
 	changed := fstest.MapFS{}
-	for _, n := range []string{"types.ts", "loader.ts", "analytics.ts"} {
+	for _, n := range []string{"types.ts", "loader.ts", "analytics.ts", "chat.ts"} {
 		src, _ := Sources().Open(n)
 		body, _ := io.ReadAll(src)
 		changed[n] = &fstest.MapFile{Data: body}
@@ -91,12 +91,13 @@ func TestBuildReportsErrorsWithFileAndLine(t *testing.T) {
 		"types.ts":     {Data: []byte("export {};")},
 		"loader.ts":    {Data: []byte("export {};")},
 		"analytics.ts": {Data: []byte("const x = ;\n")},
+		"chat.ts":      {Data: []byte("export {};")},
 	}
 	_, err := Build(bad)
 	if err == nil || !strings.Contains(err.Error(), "analytics.ts:1:") {
 		t.Fatalf("error = %v; want file and line", err)
 	}
-	_, err = Build(fstest.MapFS{"loader.ts": {Data: []byte(`import "left-pad";`)}, "analytics.ts": {Data: []byte("")}})
+	_, err = Build(fstest.MapFS{"loader.ts": {Data: []byte(`import "left-pad";`)}, "analytics.ts": {Data: []byte("")}, "chat.ts": {Data: []byte("")}})
 	if err == nil || !strings.Contains(err.Error(), "no dependencies") {
 		t.Fatalf("a package import = %v; want refused", err)
 	}

@@ -20,7 +20,7 @@ if (me && !w.nudge?.l) {
   const pending: Record<string, unknown[][]> = {};
   const loading: Record<string, 1> = {};
   const listeners: Record<string, ((d: unknown) => void)[]> = {};
-  const owner: Record<string, string> = { identify: "analytics", set: "analytics", track: "analytics", page: "analytics" };
+  const owner: Record<string, string> = { identify: "analytics", set: "analytics", track: "analytics", page: "analytics", chat: "chat" };
   let cfg: SiteConfig | undefined;
   let consent: boolean | undefined;
   const store = (v?: string) => {
@@ -85,6 +85,7 @@ if (me && !w.nudge?.l) {
     .then((c: SiteConfig) => {
       cfg = c;
       if (analyticsAllowed()) load("analytics");
+      if (c.modules.includes("chat")) load("chat");
     })
     .catch(() => {});
 }

@@ -11,6 +11,8 @@ export interface SiteConfig {
   consent: boolean;
   /** No visitor id is kept in the browser. */
   cookieless: boolean;
+  /** How the chat looks. */
+  theme?: { color: string; position: string };
 }
 
 /** What the loader gives a module. */

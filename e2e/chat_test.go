@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	fws "github.com/fasthttp/websocket"
+)
+
+// agentSocket connects the demo owner to the agent socket, as the console does.
+type agentSocket struct {
+	t *testing.T
+	c *fws.Conn
+}
+
+func connectAgent(t *testing.T, url string) *agentSocket {
+	t.Helper()
+	res, err := http.Post(url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"`+demoPassword+`"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("login: %v %v", res, err)
+	}
+	hdr := http.Header{"Origin": {url}, "Cookie": {strings.Split(res.Header.Get("Set-Cookie"), ";")[0]}}
+	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/agent", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	a := &agentSocket{t: t, c: c}
+	a.send(map[string]any{"type": "hello", "id": "h", "status": "available"})
+	a.until(func(m map[string]any) bool { return m["type"] == "hello_ok" })
+	return a
+}
+
+func (a *agentSocket) send(v any) {
+	if err := a.c.WriteJSON(v); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *agentSocket) until(match func(map[string]any) bool) map[string]any {
+	a.t.Helper()
+	a.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		var m map[string]any
+		if err := a.c.ReadJSON(&m); err != nil {
+			a.t.Fatalf("agent socket: %v", err)
+		}
+		if match(m) {
+			return m
+		}
+	}
+}
+
+func (a *agentSocket) message(text string) map[string]any {
+	return a.until(func(m map[string]any) bool {
+		return m["type"] == "message" && m["data"].(map[string]any)["text"] == text
+	})
+}
+
+// inChat evaluates JS against the chat widget's shadow root (as `r`).
+func inChat[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](`(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; ` + js + ` })()`))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// waitChat polls a condition on the chat widget.
+func waitChat(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	for range 200 {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const h = document.querySelector('[data-nudge=chat]'); if (!h) return false; const r = h.shadowRoot; return !!(` + cond + `) })()`))
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("chat: %s (%s)", what, cond)
+}
+
+const bubbles = `[...r.querySelectorAll('.b span')].map(s => s.textContent)`
+
+// TestChatOnTheDemoShop: a visitor opens the chat on the demo shop, an agent
+// takes it and answers (text that looks like HTML stays text, quick replies
+// work), and the conversation continues after a reload and in a second tab,
+// each message shown once.
+func TestChatOnTheDemoShop(t *testing.T) {
+	url := startServer(t)
+	agent := connectAgent(t, url)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, ctx, "the launcher appears", `r.querySelector('.l')`)
+	inChat[bool](t, ctx, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in button').click(); return true`)
+
+	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	conv := offer["conversation"].(string)
+	meta := offer["data"].(map[string]any)["conversation"].(map[string]any)["metadata"].(map[string]any)
+	if !strings.HasSuffix(meta["page"].(map[string]any)["url"].(string), "/demo") {
+		t.Fatalf("the agent sees the page: %v", meta)
+	}
+	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	agent.message("Hello, I need help with my bill")
+	agent.send(map[string]any{"type": "send", "id": "r1", "conversation": conv, "client_id": "r1", "text": `<img src=x onerror="document.title='pwned'"> Sure!`})
+	agent.send(map[string]any{"type": "send", "id": "r2", "conversation": conv, "client_id": "r2", "kind": "rich",
+		"payload": map[string]any{"type": "quick_replies", "options": []map[string]string{{"label": "Electricity", "value": "electricity"}, {"label": "Gas", "value": "gas"}}}})
+
+	waitChat(t, ctx, "the reply shows as text", bubbles+`.some(s => s.includes('<img src=x'))`)
+	if n := inChat[int](t, ctx, `return r.querySelectorAll('img').length`); n != 0 {
+		t.Fatal("a message was rendered as HTML")
+	}
+	waitChat(t, ctx, "quick replies", `r.querySelector('.r button')`)
+	inChat[bool](t, ctx, `[...r.querySelectorAll('.r button')].find(b => b.textContent == 'Gas').click(); return true`)
+	agent.message("gas")
+	screenshot(t, ctx, "chat")
+
+	// A reload continues the conversation: the history comes back, once.
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, ctx, "history after reload", bubbles+`.filter(s => s == 'gas').length == 1`)
+	if got := inChat[int](t, ctx, `return `+bubbles+`.filter(s => s.startsWith('Hello, I need help')).length`); got != 1 {
+		t.Fatalf("the visitor's first message shown %d times", got)
+	}
+
+	// A second tab follows the same conversation.
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(tab, chromedp.Navigate(url+"/demo/pricing")); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, tab, "history in the second tab", bubbles+`.includes('gas')`)
+	agent.send(map[string]any{"type": "send", "id": "r3", "conversation": conv, "client_id": "r3", "text": "Your gas bill is on its way."})
+	waitChat(t, tab, "live in the second tab", bubbles+`.includes('Your gas bill is on its way.')`)
+	waitChat(t, ctx, "live in the first tab", bubbles+`.includes('Your gas bill is on its way.')`)
+	if title, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title`)); title == "pwned" {
+		t.Fatal("script ran from a message")
+	}
+}
