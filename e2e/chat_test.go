@@ -64,7 +64,7 @@ func (a *agentSocket) message(text string) map[string]any {
 // inChat evaluates JS against the chat widget's shadow root (as `r`).
 func inChat[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](`(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; ` + js + ` })()`))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](`(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; `+js+` })()`))
 	if err != nil {
 		t.Fatalf("%s: %v", js, err)
 	}
@@ -75,7 +75,7 @@ func inChat[T any](t *testing.T, ctx context.Context, js string) T {
 func waitChat(t *testing.T, ctx context.Context, what, cond string) {
 	t.Helper()
 	for range 200 {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const h = document.querySelector('[data-nudge=chat]'); if (!h) return false; const r = h.shadowRoot; return !!(` + cond + `) })()`))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const h = document.querySelector('[data-nudge=chat]'); if (!h) return false; const r = h.shadowRoot; return !!(`+cond+`) })()`))
 		if err == nil && ok {
 			return
 		}
