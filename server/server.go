@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -53,6 +54,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sockets  *prometheus.GaugeVec
+	refused  atomic.Int64 // connections refused for want of file descriptors
 }
 
 func newMetrics() *metrics {
@@ -69,6 +71,8 @@ func newMetrics() *metrics {
 			Name: "nudge_chat_sockets", Help: "Open chat WebSockets by side (visitor, agent).",
 		}, []string{"side"}),
 	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nudge_connections_refused_total",
+		Help: "Connections refused because the process ran out of file descriptors."}, func() float64 { return float64(m.refused.Load()) }))
 	m.reg.MustRegister(m.requests, m.duration, m.sockets, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -219,6 +223,7 @@ func (s *Server) routes() {
 // The caller closes the store afterwards.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	done := make(chan error, 1)
+	ln = newFDListener(ln, s.log, &s.metrics.refused)
 	go func() { done <- s.app.Listener(ln) }()
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
 	go s.housekeeping(ctx)
