@@ -32,6 +32,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
 	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
+	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
 }
@@ -49,6 +50,7 @@ var Defaults = Config{
 	ShutdownTimeout: 15 * time.Second,
 	CollectIPRate:   20,
 	CollectSiteRate: 2000,
+	ChatIPRate:      10,
 }
 
 // Validate checks the configuration and fills derived values.
@@ -102,7 +104,7 @@ func (c *Config) Validate() error {
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, errors.New("session-ttl: at least 1m"))
 	}
-	if c.CollectIPRate < 0 || c.CollectSiteRate < 0 {
+	if c.CollectIPRate < 0 || c.CollectSiteRate < 0 || c.ChatIPRate < 0 {
 		errs = append(errs, errors.New("collect-ip-rate, collect-site-rate: 0 (unlimited) or more"))
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -141,6 +143,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
+		slog.Float64("chat_ip_rate", c.ChatIPRate),
 		slog.String("debug_addr", c.DebugAddr), slog.String("dev_widget", c.DevWidget),
 	)
 }

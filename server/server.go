@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		bundle: bundle, sites: newSiteCache(st),
 		collectIP:   newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
-		wsIP:        newKeyedLimiter(5, 50),
+		wsIP:        newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
 		chat:        engine,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)

@@ -795,7 +795,7 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 		for k, ag := range e.agents {
 			if k.tenant == tenantID && ag.presence != Offline && e.serves(t, ag, q) {
 				lq.AgentsOnline++
-				slots += t.profile(k.user).Capacity
+				slots += t.capacity(ag)
 			}
 		}
 		lq.EstimatedWait = int(float64(len(q.waiting)+1) * q.aht.Seconds() / float64(max(slots, 1)))
@@ -804,7 +804,7 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	for k, ag := range e.agents {
 		if k.tenant == tenantID {
 			out.Agents = append(out.Agents, LiveAgent{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence,
-				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.profile(k.user).Capacity})
+				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.capacity(ag)})
 		}
 	}
 	slices.SortFunc(out.Agents, func(a, b LiveAgent) int { return strings.Compare(a.Name, b.Name) })

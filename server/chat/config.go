@@ -155,8 +155,12 @@ type AgentProfile struct {
 	Queues []string `json:"queues"`
 }
 
-// DefaultCapacity is an agent's capacity until someone sets it.
-const DefaultCapacity = 3
+// DefaultCapacity is an agent's capacity until someone sets it; BotCapacity
+// a bot's.
+const (
+	DefaultCapacity = 3
+	BotCapacity     = 1000
+)
 
 // Validate checks a profile and fills its defaults.
 func (p *AgentProfile) Validate() error {

@@ -408,6 +408,18 @@ func (t *tenant) profile(user string) AgentProfile {
 	return AgentProfile{Capacity: DefaultCapacity}
 }
 
+// capacity is how many chats an agent carries: their profile's, else the
+// default, which for bots (API tokens: no profile, and no fatigue) is large.
+func (t *tenant) capacity(ag *agent) int {
+	if p, ok := t.profiles[ag.key.user]; ok {
+		return p.Capacity
+	}
+	if ag.bot {
+		return BotCapacity
+	}
+	return DefaultCapacity
+}
+
 func (t *tenant) defaultQueue() *queue {
 	if q := t.queues[t.settings.DefaultQueue]; q != nil {
 		return q

@@ -156,7 +156,7 @@ func (e *Engine) offer(cv *conv, o *offer) {
 func (e *Engine) pick(t *tenant, q *queue, cv *conv) *agent {
 	free := func(ag *agent) bool {
 		return ag.key.tenant == t.id && ag.presence == Available && len(ag.sinks) > 0 && !cv.tried[ag.key.user] &&
-			len(ag.chats)+len(ag.offers) < t.profile(ag.key.user).Capacity && e.serves(t, ag, q)
+			len(ag.chats)+len(ag.offers) < t.capacity(ag) && e.serves(t, ag, q)
 	}
 	if cv.prefer != "" {
 		if ag := e.agents[agentKey{t.id, cv.prefer}]; ag != nil && free(ag) {
@@ -199,7 +199,7 @@ func (e *Engine) positions(q *queue) {
 	slots := 0
 	for k, ag := range e.agents {
 		if k.tenant == t.id && ag.presence != Offline && e.serves(t, ag, q) {
-			slots += t.profile(k.user).Capacity
+			slots += t.capacity(ag)
 		}
 	}
 	for i, cv := range q.waiting {
