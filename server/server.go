@@ -47,6 +47,7 @@ type Server struct {
 	collectSite *keyedLimiter
 	wsIP        *keyedLimiter
 	chat        *chat.Engine
+	sockets     *sockets
 }
 
 type metrics struct {
@@ -94,6 +95,19 @@ func (m *metrics) analytics(st *analytics.Stats, queued func() int64) {
 	)
 }
 
+func (m *metrics) chat(st *chat.LogStats) {
+	counter := func(name, help string, v interface{ Load() int64 }, scale float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) * scale })
+	}
+	m.reg.MustRegister(
+		counter("nudge_chat_commits_total", "Group commits of the chat log.", &st.Commits, 1),
+		counter("nudge_chat_messages_total", "Chat messages stored.", &st.Messages, 1),
+		counter("nudge_chat_commit_seconds_total", "Time spent in chat commits.", &st.CommitNanos, 1e-9),
+		counter("nudge_chat_queue_wait_seconds_total", "Time messages waited for their commit to begin.", &st.WaitNanos, 1e-9),
+		counter("nudge_chat_failed_total", "Messages and changes refused by a failed commit.", &st.Failed, 1),
+	)
+}
+
 // New builds the server over an open store; it opens the analytics database
 // beside it and builds the page-side bundles. cfg must have passed Validate.
 // Close releases what New opened.
@@ -126,9 +140,11 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		collectIP:   newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
 		wsIP:        newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
+		sockets:     &sockets{m: map[*wsConn]struct{}{}},
 		chat:        engine,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
+	s.metrics.chat(&engine.Log().Stats)
 	if cfg.DevWidget != "" {
 		s.dev = &devBundle{dir: cfg.DevWidget, log: log}
 	}
@@ -140,6 +156,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
+		// Frees the request's read buffer once read: a WebSocket keeps its
+		// connection for hours and would otherwise hold 4 KiB it never uses.
+		ReduceMemoryUsage: true,
 	}
 	if len(cfg.TrustedProxies) > 0 {
 		fc.ProxyHeader = fiber.HeaderXForwardedFor
@@ -227,6 +246,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { done <- s.app.Listener(ln) }()
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
 	go s.housekeeping(ctx)
+	go s.sockets.pinger(ctx)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)

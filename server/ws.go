@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -82,23 +81,28 @@ type reply struct {
 }
 
 // wsConn is one WebSocket connection: the engine's Sink for it, a bounded
-// queue its writer drains, and the reader's rate limit.
+// queue, and the reader's rate limit. An idle connection holds no queue and
+// no writer goroutine: one starts when there is something to send and ends
+// when the queue is empty; pings come from the server's one pinger.
 type wsConn struct {
-	c    *websocket.Conn
-	log  *slog.Logger
-	q    chan any // chat.Event or reply
-	done chan struct{}
-	once sync.Once
-	why  atomic.Value // close code and reason, set when the server drops the peer
+	c   *websocket.Conn
+	log *slog.Logger
+
+	mu      sync.Mutex
+	q       []any // chat.Event, reply or wsPing
+	writing bool  // a writer goroutine is running
+	started bool  // the hello is answered: queued frames may go
+	closing *closeWhy
+	ended   chan struct{} // closed once the writer has closed the connection
 
 	tokens float64
 	last   time.Time
 	rate   wsRate
 
 	// skip holds, per conversation, the last seq already sent by a history
-	// reply, so that queued events do not send a message twice.
-	skipMu sync.Mutex
-	skip   map[string]int64
+	// reply, so that queued events do not send a message twice. Set before
+	// the writer starts, read only by it.
+	skip map[string]int64
 }
 
 type closeWhy struct {
@@ -106,8 +110,11 @@ type closeWhy struct {
 	reason string
 }
 
+// wsPing asks the writer for a ping frame.
+type wsPing struct{}
+
 func newWSConn(c *websocket.Conn, log *slog.Logger, r wsRate) *wsConn {
-	return &wsConn{c: c, log: log, q: make(chan any, wsSendQueue), done: make(chan struct{}), rate: r, tokens: r.burst, last: time.Now()}
+	return &wsConn{c: c, log: log, ended: make(chan struct{}), rate: r, tokens: r.burst, last: time.Now()}
 }
 
 // Send queues an event; a connection whose queue is full is dropped (the
@@ -115,59 +122,92 @@ func newWSConn(c *websocket.Conn, log *slog.Logger, r wsRate) *wsConn {
 func (w *wsConn) Send(ev chat.Event) { w.push(ev) }
 
 func (w *wsConn) push(v any) {
-	select {
-	case <-w.done:
-	case w.q <- v:
-	default:
-		w.drop(fws.CloseTryAgainLater, "too slow: reconnect and resume")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing != nil {
+		return
+	}
+	if len(w.q) >= wsSendQueue {
+		w.q = nil
+		w.closing = &closeWhy{fws.CloseTryAgainLater, "too slow: reconnect and resume"}
+	} else {
+		w.q = append(w.q, v)
+	}
+	w.kick()
+}
+
+// kick starts a writer if none runs. Callers hold w.mu.
+func (w *wsConn) kick() {
+	if w.started && !w.writing {
+		w.writing = true
+		go w.flush()
 	}
 }
 
 // drop ends the connection from the server's side with a close code.
 func (w *wsConn) drop(code int, reason string) {
-	w.once.Do(func() {
-		w.why.Store(closeWhy{code, reason})
-		close(w.done)
-	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing == nil {
+		w.closing = &closeWhy{code, reason}
+	}
+	w.kick()
 }
 
-// writer sends queued events and pings until the connection ends.
-func (w *wsConn) writer() {
-	ping := time.NewTicker(wsPingEvery)
-	defer ping.Stop()
+// begin lets queued frames go, once the hello reply is written.
+func (w *wsConn) begin() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.started = true
+	w.kick()
+}
+
+// flush writes the queue, then ends; after a drop it closes the connection.
+func (w *wsConn) flush() {
 	for {
-		select {
-		case <-w.done:
-			why, _ := w.why.Load().(closeWhy)
-			if why.code == 0 {
-				why = closeWhy{fws.CloseNormalClosure, ""}
+		w.mu.Lock()
+		if len(w.q) > 0 && w.closing == nil {
+			v := w.q[0]
+			w.q[0] = nil
+			w.q = w.q[1:]
+			if len(w.q) == 0 {
+				w.q = nil
 			}
+			w.mu.Unlock()
+			if err := w.writeItem(v); err != nil {
+				w.drop(fws.CloseGoingAway, "")
+			}
+			continue
+		}
+		if w.closing != nil {
+			why := *w.closing
+			w.mu.Unlock()
 			w.c.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(why.code, why.reason), time.Now().Add(time.Second))
 			w.c.Close()
-			return
-		case <-ping.C:
-			if err := w.c.WriteControl(fws.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
-				w.drop(fws.CloseGoingAway, "")
-			}
-		case v := <-w.q:
-			if ev, ok := v.(chat.Event); ok && ev.Type == "message" && w.skipped(ev) {
-				continue
-			}
-			if err := w.write(v); err != nil {
-				w.drop(fws.CloseGoingAway, "")
-			}
+			close(w.ended)
+			return // writing stays true: no writer starts again
+		}
+		w.writing = false
+		w.mu.Unlock()
+		return
+	}
+}
+
+func (w *wsConn) writeItem(v any) error {
+	switch v := v.(type) {
+	case wsPing:
+		return w.c.WriteControl(fws.PingMessage, nil, time.Now().Add(wsWriteTimeout))
+	case chat.Event:
+		if v.Type == "message" && w.skipped(v) {
+			return nil
 		}
 	}
+	return w.write(v)
 }
 
 func (w *wsConn) skipped(ev chat.Event) bool {
 	m, ok := ev.Data.(chat.Message)
-	if !ok {
-		return false
-	}
-	w.skipMu.Lock()
-	defer w.skipMu.Unlock()
-	return m.Seq <= w.skip[ev.Conversation]
+	return ok && m.Seq <= w.skip[ev.Conversation]
 }
 
 func (w *wsConn) write(v any) error {
@@ -220,7 +260,9 @@ func (w *wsConn) failErr(f *frame, err error) {
 // read returns the next command, or ok false when the connection is over.
 // Malformed frames are answered and skipped; a rate beyond the limit is
 // answered rate_limited.
-func (w *wsConn) read() (*frame, bool) {
+// Decoding happens in parse, on a short-lived goroutine: the reader's stack
+// stays small for the connection's life.
+func (w *wsConn) read() ([]byte, bool) {
 	for {
 		typ, data, err := w.c.ReadMessage()
 		if err != nil {
@@ -236,13 +278,18 @@ func (w *wsConn) read() (*frame, bool) {
 			w.fail(&frame{}, "malformed", "frames are JSON text in UTF-8")
 			continue
 		}
-		f := &frame{}
-		if err := decodeFrame(data, f); err != nil {
-			w.fail(f, "malformed", err.Error())
-			continue
-		}
-		return f, true
+		return data, true
 	}
+}
+
+// parse decodes a frame; a malformed one is answered and gives nil.
+func (w *wsConn) parse(data []byte) *frame {
+	f := &frame{}
+	if err := decodeFrame(data, f); err != nil {
+		w.fail(f, "malformed", err.Error())
+		return nil
+	}
+	return f
 }
 
 func decodeFrame(data []byte, f *frame) error {
@@ -274,17 +321,47 @@ func (w *wsConn) start() {
 }
 
 // hello reads the first frame within the hello timeout.
-func (w *wsConn) hello() (*frame, bool) {
+// run is one frame's work, on a short-lived goroutine.
+func (w *wsConn) hello(log *slog.Logger, run func(*frame) bool) bool {
 	w.c.SetReadDeadline(time.Now().Add(wsHelloTimeout))
-	f, ok := w.read()
-	if !ok {
-		return nil, false
+	for {
+		data, ok := w.read()
+		if !ok {
+			return false
+		}
+		var parsed, opened bool
+		shallow(log, func() {
+			f := w.parse(data)
+			if f == nil {
+				return
+			}
+			parsed = true
+			if f.V != 0 && f.V != ProtocolVersion {
+				w.closeNow(fws.ClosePolicyViolation, "unsupported protocol version")
+				return
+			}
+			opened = run(f)
+		})
+		if parsed {
+			return opened
+		}
 	}
-	if f.V != 0 && f.V != ProtocolVersion {
-		w.closeNow(fws.ClosePolicyViolation, "unsupported protocol version")
-		return nil, false
+}
+
+// serveFrames runs each later frame's command, in order, each on a
+// short-lived goroutine.
+func (w *wsConn) serveFrames(log *slog.Logger, run func(*frame)) {
+	for {
+		data, ok := w.read()
+		if !ok {
+			return
+		}
+		shallow(log, func() {
+			if f := w.parse(data); f != nil {
+				run(f)
+			}
+		})
 	}
-	return f, true
 }
 
 // closeNow closes before the writer runs (during the hello).
@@ -297,11 +374,55 @@ func (w *wsConn) closeNow(code int, reason string) {
 }
 
 func (w *wsConn) pending() (any, bool) {
-	select {
-	case v := <-w.q:
-		return v, true
-	default:
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.q) == 0 {
 		return nil, false
+	}
+	v := w.q[0]
+	w.q = w.q[1:]
+	return v, true
+}
+
+// sockets are the open connections, for the pinger.
+type sockets struct {
+	mu sync.Mutex
+	m  map[*wsConn]struct{}
+}
+
+func (s *sockets) add(w *wsConn) {
+	s.mu.Lock()
+	s.m[w] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *sockets) remove(w *wsConn) {
+	s.mu.Lock()
+	delete(s.m, w)
+	s.mu.Unlock()
+}
+
+// pinger pings every open connection every wsPingEvery until ctx ends, so
+// that dead peers are found (their reads time out) without a timer per
+// connection.
+func (s *sockets) pinger(ctx context.Context) {
+	t := time.NewTicker(wsPingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		all := make([]*wsConn, 0, len(s.m))
+		for w := range s.m {
+			all = append(all, w)
+		}
+		s.mu.Unlock()
+		for _, w := range all {
+			w.push(wsPing{})
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"log/slog"
+	"runtime/debug"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -80,10 +82,44 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	w.start()
 	s.metrics.sockets.WithLabelValues("visitor").Inc()
 	defer s.metrics.sockets.WithLabelValues("visitor").Dec()
-	f, ok := w.hello()
-	if !ok {
+	var v chat.Visitor
+	if !w.hello(s.log, func(f *frame) (ok bool) {
+		v, ok = s.visitorHello(w, f, site, device)
+		return ok
+	}) {
 		return
 	}
+	defer s.chat.DisconnectVisitor(v, w)
+	s.sockets.add(w)
+	defer s.sockets.remove(w)
+	w.begin()
+	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
+	inflight := make(chan struct{}, wsInflight)
+	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, v, f, inflight) })
+}
+
+// shallow runs fn on a goroutine of its own and waits for it. A
+// connection's reader goroutine lives as long as the connection; the
+// database work of a command needs a deep stack, which that goroutine would
+// otherwise keep (and idle connections would cost it) for hours.
+func shallow(log *slog.Logger, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("chat command panicked", "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
+		fn()
+	}()
+	<-done
+}
+
+// visitorHello opens or resumes the visitor's conversation, registers the
+// connection and answers with the conversation and its messages after
+// f.After. On failure it has answered and closed.
+func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string) (chat.Visitor, bool) {
 	var v chat.Visitor
 	var token string
 	var err error
@@ -103,54 +139,44 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	default:
 		w.fail(f, "hello", "the first frame is start or resume")
 		w.closeNow(fws.ClosePolicyViolation, "expected start or resume")
-		return
+		return v, false
 	}
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.ClosePolicyViolation, "could not open the conversation")
-		return
+		return v, false
 	}
 	view, err := s.chat.ConnectVisitor(wsCtx, v, w)
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
-		return
+		return v, false
 	}
-	defer s.chat.DisconnectVisitor(v, w)
 	history, err := s.chat.VisitorHistory(wsCtx, v, f.After, 1000)
+	if err == nil {
+		if len(history) > 0 {
+			w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
+		}
+		hello := map[string]any{"v": ProtocolVersion, "conversation": view, "messages": history}
+		if token != "" {
+			hello["token"] = token
+		}
+		err = w.write(reply{Type: f.Type + "_ok", ID: f.ID, Data: hello})
+	}
 	if err != nil {
+		s.chat.DisconnectVisitor(v, w)
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
-		return
+		return v, false
 	}
-	if len(history) > 0 {
-		w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
-	}
-	hello := map[string]any{"v": ProtocolVersion, "conversation": view, "messages": history}
-	if token != "" {
-		hello["token"] = token
-	}
-	if err := w.write(reply{Type: f.Type + "_ok", ID: f.ID, Data: hello}); err != nil {
-		return
-	}
-	wrote := make(chan struct{})
-	go func() { w.writer(); close(wrote) }()
-	defer func() { w.drop(fws.CloseNormalClosure, ""); <-wrote }()
-	inflight := make(chan struct{}, wsInflight)
-	for {
-		f, ok := w.read()
-		if !ok {
-			return
-		}
-		s.visitorCommand(w, v, f, inflight)
-	}
+	return v, true
 }
 
 func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight chan struct{}) {
 	ctx := wsCtx
 	switch f.Type {
 	case "send":
-		wait, err := s.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload})
+		wait, err := s.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w})
 		if err != nil {
 			w.failErr(f, err)
 			return
@@ -203,44 +229,41 @@ func (s *Server) agentConn(c *websocket.Conn) {
 	w.start()
 	s.metrics.sockets.WithLabelValues("agent").Inc()
 	defer s.metrics.sockets.WithLabelValues("agent").Dec()
-	f, ok := w.hello()
-	if !ok {
-		return
-	}
-	if f.Type != "hello" {
-		w.fail(f, "hello", "the first frame is hello")
-		w.closeNow(fws.ClosePolicyViolation, "expected hello")
-		return
-	}
-	snap, err := s.chat.ConnectAgent(wsCtx, a, w, f.Status)
-	if err != nil {
-		w.failErr(f, err)
-		w.closeNow(fws.ClosePolicyViolation, "could not connect")
+	if !w.hello(s.log, func(f *frame) bool {
+		if f.Type != "hello" {
+			w.fail(f, "hello", "the first frame is hello")
+			w.closeNow(fws.ClosePolicyViolation, "expected hello")
+			return false
+		}
+		snap, err := s.chat.ConnectAgent(wsCtx, a, w, f.Status)
+		if err != nil {
+			w.failErr(f, err)
+			w.closeNow(fws.ClosePolicyViolation, "could not connect")
+			return false
+		}
+		me := map[string]any{"id": a.User, "name": a.Name, "tenant": a.Tenant, "supervise": a.Supervise, "bot": a.Bot}
+		if err := w.write(reply{Type: "hello_ok", ID: f.ID, Data: map[string]any{"v": ProtocolVersion, "me": me, "state": snap}}); err != nil {
+			s.chat.DisconnectAgent(a, w)
+			return false
+		}
+		return true
+	}) {
 		return
 	}
 	defer s.chat.DisconnectAgent(a, w)
-	me := map[string]any{"id": a.User, "name": a.Name, "tenant": a.Tenant, "supervise": a.Supervise, "bot": a.Bot}
-	if err := w.write(reply{Type: "hello_ok", ID: f.ID, Data: map[string]any{"v": ProtocolVersion, "me": me, "state": snap}}); err != nil {
-		return
-	}
-	wrote := make(chan struct{})
-	go func() { w.writer(); close(wrote) }()
-	defer func() { w.drop(fws.CloseNormalClosure, ""); <-wrote }()
+	s.sockets.add(w)
+	defer s.sockets.remove(w)
+	w.begin()
+	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
 	inflight := make(chan struct{}, wsInflight)
-	for {
-		f, ok := w.read()
-		if !ok {
-			return
-		}
-		s.agentCommand(w, a, f, inflight)
-	}
+	w.serveFrames(s.log, func(f *frame) { s.agentCommand(w, a, f, inflight) })
 }
 
 func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
 	ctx, e, id := wsCtx, s.chat, f.Conversation
 	switch f.Type {
 	case "send":
-		m := chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload}
+		m := chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w}
 		if f.Internal {
 			m.Audience = chat.AudienceAgents
 		}

@@ -42,6 +42,9 @@ type DB struct {
 	R        *sql.DB // read-only pool
 	path     string
 	provider *goose.Provider
+
+	cp            *sql.DB // the checkpointer's connection, when Checkpoint is set
+	stop, stopped chan struct{}
 }
 
 // DBOptions shape a database file.
@@ -56,6 +59,10 @@ type DBOptions struct {
 	Version int64
 	// Pragmas are more pragmas for every connection, e.g. "cache_size(-65536)".
 	Pragmas []string
+	// Checkpoint moves the WAL into the database file from a connection of
+	// its own, every interval, so that no commit waits for a checkpoint;
+	// the writer's automatic checkpoint stays as a backstop at 10,000 pages.
+	Checkpoint time.Duration
 }
 
 // OpenDB opens (creating if needed) the file at path and migrates it.
@@ -67,6 +74,9 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 	pragmas.Add("_pragma", "synchronous("+o.Synchronous+")")
 	for _, p := range o.Pragmas {
 		pragmas.Add("_pragma", p)
+	}
+	if o.Checkpoint > 0 {
+		pragmas.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
@@ -99,11 +109,45 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
+	if o.Checkpoint > 0 {
+		cp, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1000)")
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		cp.SetMaxOpenConns(1)
+		db.cp, db.stop, db.stopped = cp, make(chan struct{}), make(chan struct{})
+		go db.checkpoint(o.Checkpoint)
+	}
 	return db, nil
 }
 
-// Close closes both handles.
-func (db *DB) Close() error { return errors.Join(db.R.Close(), db.W.Close()) }
+// checkpoint runs PASSIVE checkpoints: they copy what they can without
+// waiting for the writer or blocking it.
+func (db *DB) checkpoint(every time.Duration) {
+	defer close(db.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+			db.cp.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
+}
+
+// Close closes the handles.
+func (db *DB) Close() error {
+	var err error
+	if db.cp != nil {
+		close(db.stop)
+		<-db.stopped
+		err = db.cp.Close()
+	}
+	return errors.Join(err, db.R.Close(), db.W.Close())
+}
 
 // Ready reports whether the file answers and every migration is applied.
 func (db *DB) Ready(ctx context.Context) error {
@@ -137,6 +181,8 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 type Store struct {
 	db   *DB
 	w, r *sql.DB
+
+	stmts map[string]*sql.Stmt // prepared on w at open, by query; read-only after
 }
 
 // Open opens (creating if needed) the main database file at path and applies
@@ -154,15 +200,28 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 	}
 	// synchronous(FULL): a commit is on disk before it returns, because chat
 	// messages are acknowledged after their commit; group commit pays for it.
-	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: "FULL", Version: version})
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: "FULL", Version: version,
+		Pragmas: []string{"cache_size(-32768)"}, Checkpoint: 500 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, w: db.W, r: db.R}, nil
+	st := &Store{db: db, w: db.W, r: db.R}
+	if version == 0 {
+		if err := st.prepare(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // Path is the database file.
 func (s *Store) Path() string { return s.db.path }

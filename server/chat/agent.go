@@ -54,7 +54,7 @@ type ParticipantView struct {
 
 func (e *Engine) view(cv *conv, _ bool) View {
 	v := View{ID: cv.c.ID, Status: cv.c.Status, SiteID: cv.c.SiteID, Visitor: cv.c.Visitor, Metadata: cv.c.Metadata,
-		LastSeq: cv.c.LastSeq, ReadByVisitor: cv.read["visitor"], CreatedAt: cv.c.CreatedAt, QueuedAt: cv.c.QueuedAt,
+		LastSeq: cv.c.LastSeq, ReadByVisitor: cv.readVisitor, CreatedAt: cv.c.CreatedAt, QueuedAt: cv.c.QueuedAt,
 		Participants: []ParticipantView{}}
 	if q := cv.t.queues[cv.c.QueueID]; q != nil {
 		v.Queue = &Ref{ID: q.id, Name: q.name}
@@ -70,7 +70,7 @@ func (e *Engine) view(cv *conv, _ bool) View {
 }
 
 func (e *Engine) visitorView(cv *conv) VisitorView {
-	v := VisitorView{ID: cv.c.ID, Status: cv.c.Status, LastSeq: cv.c.LastSeq, Read: cv.read["agent"], Agents: []string{}, CSAT: cv.c.CSAT}
+	v := VisitorView{ID: cv.c.ID, Status: cv.c.Status, LastSeq: cv.c.LastSeq, Read: cv.readAgent, Agents: []string{}, CSAT: cv.c.CSAT}
 	for user, role := range cv.parts {
 		if role == RoleOwner || role == RoleConference {
 			v.Agents = append(v.Agents, e.name(context.Background(), user))
@@ -182,7 +182,7 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 			if cv := e.convs[id]; cv != nil && cv.offer != nil {
 				if cv.offer.kind == "assign" {
 					e.withdraw(cv, false)
-					cv.tried[ag.key.user] = true
+					cv.try(ag.key.user)
 				} else {
 					e.inviteEnded(cv, "unavailable")
 				}
@@ -290,7 +290,7 @@ func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
 	}
 	if cv.offer.kind == "assign" {
 		e.withdraw(cv, false)
-		cv.tried[a.User] = true
+		cv.try(a.User)
 		if q := cv.t.queues[cv.c.QueueID]; q != nil {
 			e.dispatch(q)
 		}
@@ -663,10 +663,10 @@ func (e *Engine) Read(a Agent, id string, seq int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cv, role, err := e.agentConv(a, id)
-	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.read["agent"] {
+	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.readAgent {
 		return
 	}
-	cv.read["agent"] = seq
+	cv.readAgent = seq
 	e.toVisitor(cv, Event{Type: "read", Conversation: id, Data: map[string]any{"by": "agent", "seq": seq}})
 }
 

@@ -154,6 +154,7 @@ type offer struct {
 
 type conv struct {
 	c       store.Conversation
+	token   []byte // SHA-256 of the visitor's chat token
 	t       *tenant
 	parts   map[string]string // active participants: user → role
 	offer   *offer
@@ -166,8 +167,9 @@ type conv struct {
 	lastIn  time.Time       // last visitor message
 	lastOut time.Time       // last agent message
 	warned  bool
-	quiet   bool             // the agents spoke last: the visitor owes the answer
-	read    map[string]int64 // "visitor", "agent" → highest seq read
+	quiet   bool // the agents spoke last: the visitor owes the answer
+	// highest seqs read by the visitor and by the agents
+	readVisitor, readAgent int64
 }
 
 // NewEngine loads the open conversations and starts the timer.
@@ -186,6 +188,7 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.log = NewLog(o.Store, o.Ring, e.redactorOf)
 	e.log.committed = e.fanOut
+	e.log.logger = e.slog
 	open, err := o.Store.OpenConversations(ctx)
 	if err != nil {
 		e.log.Close()
@@ -249,7 +252,15 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 }
 
 func (e *Engine) newConv(c store.Conversation, t *tenant) *conv {
-	return &conv{c: c, t: t, parts: map[string]string{}, tried: map[string]bool{}, read: map[string]int64{}}
+	return &conv{c: c, t: t, parts: make(map[string]string, 1)}
+}
+
+// try notes an agent who let this wait's offer go.
+func (cv *conv) try(user string) {
+	if cv.tried == nil {
+		cv.tried = map[string]bool{}
+	}
+	cv.tried[user] = true
 }
 
 // Close stops the timer and the message log (committing what is queued).
@@ -262,6 +273,9 @@ func (e *Engine) Close() {
 	e.stopped.Wait()
 	e.log.Close()
 }
+
+// Flush waits until every change and message queued so far is committed.
+func (e *Engine) Flush() { e.log.Flush() }
 
 // Log is the engine's message log.
 func (e *Engine) Log() *Log { return e.log }
@@ -447,16 +461,19 @@ func (e *Engine) name(ctx context.Context, user string) string {
 	return n
 }
 
-// save writes a conversation's state. Callers hold e.mu; a failure is logged
-// (memory stays authoritative until the next save).
-func (e *Engine) save(ctx context.Context, cv *conv) {
+// save queues a conversation's state for the next group commit, in order
+// with its messages. Callers hold e.mu, so nothing here waits for the disk:
+// memory is authoritative, and after a crash the last committed state is
+// rebuilt (an acknowledged message always commits after the state it
+// followed).
+func (e *Engine) save(_ context.Context, cv *conv) {
 	cv.c.UpdatedAt = e.now()
-	if err := e.st.SaveConversation(ctx, cv.c); err != nil {
-		e.slog.Error("save conversation", "conversation", cv.c.ID, "err", err)
-	}
+	c := cv.c
+	c.Tags = append([]string(nil), c.Tags...)
+	e.log.Do(func(tx *store.Tx) error { return tx.SaveConversation(c) })
 }
 
-func (e *Engine) setParticipant(ctx context.Context, cv *conv, user, role string, left bool) {
+func (e *Engine) setParticipant(_ context.Context, cv *conv, user, role string, left bool) {
 	now := e.now()
 	p := store.Participant{ConversationID: cv.c.ID, UserID: user, Role: role, JoinedAt: now}
 	if left {
@@ -465,9 +482,7 @@ func (e *Engine) setParticipant(ctx context.Context, cv *conv, user, role string
 	} else {
 		cv.parts[user] = role
 	}
-	if err := e.st.SetParticipant(ctx, p); err != nil {
-		e.slog.Error("save participant", "conversation", cv.c.ID, "user", user, "err", err)
-	}
+	e.log.Do(func(tx *store.Tx) error { return tx.SetParticipant(p) })
 }
 
 // notice is a system message to append once e.mu is released.
@@ -487,7 +502,7 @@ func (e *Engine) post(ctx context.Context, ns []notice) {
 			payload[k] = v
 		}
 		p, _ := json.Marshal(payload)
-		if _, err := e.log.Append(ctx, n.tenant, Message{ConversationID: n.conv, Sender: Sender{Kind: "system", ID: "nudge"},
+		if err := e.log.Post(ctx, n.tenant, Message{ConversationID: n.conv, Sender: Sender{Kind: "system", ID: "nudge"},
 			Kind: KindSystem, Audience: n.audience, Text: n.text, Payload: p}); err != nil {
 			e.slog.Error("system message", "conversation", n.conv, "event", n.event, "err", err)
 		}
@@ -499,10 +514,14 @@ func (e *Engine) post(ctx context.Context, ns []notice) {
 func (e *Engine) fanOut(tenantID string, m Message) {
 	e.mu.Lock()
 	m.Sender.Name = e.senderName(m.Sender)
+	origin := m.Origin
+	m.Origin = nil
 	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
 	if m.Audience == AudienceAll {
 		for s := range e.visitors[m.ConversationID] {
-			s.Send(ev)
+			if s != origin {
+				s.Send(ev)
+			}
 		}
 	}
 	if cv := e.convs[m.ConversationID]; cv != nil && cv.c.TenantID == tenantID {
@@ -519,7 +538,15 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 				}
 			}
 		}
-		e.toAgents(cv, ev)
+		for user := range cv.parts {
+			if ag := e.agents[agentKey{cv.c.TenantID, user}]; ag != nil {
+				for s := range ag.sinks {
+					if s != origin {
+						s.Send(ev)
+					}
+				}
+			}
+		}
 	}
 	e.mu.Unlock()
 	if e.committed != nil {
@@ -572,6 +599,20 @@ func (e *Engine) VisitorByToken(ctx context.Context, token string) (Visitor, err
 	if !ok || len(token) > 200 || id == "" || secret == "" {
 		return Visitor{}, ErrToken
 	}
+	h := sha256.Sum256([]byte(secret))
+	// A conversation started since the server did is in memory (perhaps not
+	// yet committed); older ones are checked against the store.
+	e.mu.Lock()
+	if cv := e.convs[id]; cv != nil && cv.token != nil {
+		v := Visitor{Tenant: cv.c.TenantID, Site: cv.c.SiteID, ID: cv.c.Visitor, Conversation: id}
+		ok := subtle.ConstantTimeCompare(cv.token, h[:]) == 1
+		e.mu.Unlock()
+		if !ok {
+			return Visitor{}, ErrToken
+		}
+		return v, nil
+	}
+	e.mu.Unlock()
 	tenantID, hash, err := e.st.ConversationToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Visitor{}, ErrToken
@@ -579,7 +620,6 @@ func (e *Engine) VisitorByToken(ctx context.Context, token string) (Visitor, err
 	if err != nil {
 		return Visitor{}, err
 	}
-	h := sha256.Sum256([]byte(secret))
 	if len(hash) != len(h) || subtle.ConstantTimeCompare(hash, h[:]) != 1 {
 		return Visitor{}, ErrToken
 	}

@@ -19,6 +19,7 @@ import (
 
 // rec is a connection that records what it is sent.
 type rec struct {
+	e   *Engine // flushed before reading: notices arrive when committed
 	mu  sync.Mutex
 	evs []Event
 }
@@ -26,6 +27,9 @@ type rec struct {
 func (r *rec) Send(ev Event) { r.mu.Lock(); r.evs = append(r.evs, ev); r.mu.Unlock() }
 
 func (r *rec) of(typ string) []Event {
+	if r.e != nil {
+		r.e.Flush()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Event
@@ -117,6 +121,7 @@ func (x *eng) advance(d time.Duration) {
 	x.now = x.now.Add(d)
 	x.mu.Unlock()
 	x.e.Tick(x.ctx)
+	x.e.Flush()
 }
 
 func (x *eng) queue(name string, cfg QueueConfig) string {
@@ -164,7 +169,7 @@ func (x *eng) member(name, role string, p *AgentProfile) Agent {
 // agents have distinct idle times (the first online is idle the longest).
 func (x *eng) online(a Agent) *rec {
 	x.t.Helper()
-	r := &rec{}
+	r := &rec{e: x.e}
 	if _, err := x.e.ConnectAgent(x.ctx, a, r, Available); err != nil {
 		x.t.Fatal(err)
 	}
@@ -178,7 +183,7 @@ func (x *eng) start(meta Meta) (Visitor, *rec, string) {
 	if err != nil {
 		x.t.Fatal(err)
 	}
-	r := &rec{}
+	r := &rec{e: x.e}
 	if _, err := x.e.ConnectVisitor(x.ctx, v, r); err != nil {
 		x.t.Fatal(err)
 	}
@@ -187,6 +192,7 @@ func (x *eng) start(meta Meta) (Visitor, *rec, string) {
 
 func (x *eng) status(id string) string {
 	x.t.Helper()
+	x.e.Flush()
 	c, err := x.st.Conversation(x.ctx, x.tenant.ID, id)
 	if err != nil {
 		x.t.Fatal(err)
@@ -402,9 +408,10 @@ func TestOverflowAndMaxWaitAndOfflineForm(t *testing.T) {
 	x.accept(front, v0.Conversation)
 	x.accept(back, mustStart(x, backup).Conversation) // Bo is busy too
 	v := mustStart(x, frontQ)
-	rv := &rec{}
+	rv := &rec{e: x.e}
 	x.e.ConnectVisitor(x.ctx, v, rv)
 	x.advance(61 * time.Second)
+	x.e.Flush()
 	c, _ := x.st.Conversation(x.ctx, x.tenant.ID, v.Conversation)
 	if c.QueueID != backup || c.Status != StatusQueued {
 		t.Fatalf("after 60 s the chat overflows to Backup: %+v", c)
@@ -425,6 +432,7 @@ func TestOverflowAndMaxWaitAndOfflineForm(t *testing.T) {
 	if err := x.e.LeaveMessage(x.ctx, v, "Vera", "vera@example.com", "Please call me back about 4111 1111 1111 1111"); err != nil {
 		t.Fatal(err)
 	}
+	x.e.Flush()
 	c, _ = x.st.Conversation(x.ctx, x.tenant.ID, v.Conversation)
 	if c.Status != StatusClosed || c.CloseReason != "offline_message" {
 		t.Fatalf("the form closes the conversation: %+v", c)
@@ -489,8 +497,8 @@ func TestPrechatBotRoutesByTopicAndOffersSkipIt(t *testing.T) {
 	if got := x.status(v.Conversation); got != StatusBot {
 		t.Fatalf("the bot asks first: %s", got)
 	}
-	if ts := rv.texts(); len(ts) != 0 {
-		t.Fatal("the question was posted before the visitor connected")
+	if ts := rv.texts(); len(ts) != 1 || ts[0] != "What can we help with?" {
+		t.Fatalf("the visitor gets the question: %q", ts)
 	}
 	hist, _ := x.e.VisitorHistory(x.ctx, v, 0, 10)
 	if len(hist) != 1 || hist[0].Text != "What can we help with?" || !strings.Contains(string(hist[0].Payload), "A problem") {
@@ -501,6 +509,7 @@ func TestPrechatBotRoutesByTopicAndOffersSkipIt(t *testing.T) {
 		t.Fatal("an answer that is no option asks again")
 	}
 	x.say(v, "a PROBLEM")
+	x.e.Flush()
 	c, _ := x.st.Conversation(x.ctx, x.tenant.ID, v.Conversation)
 	if c.QueueID != support || !offeredTo(rs, v.Conversation) {
 		t.Fatalf("the answer picks the queue: %+v", c)
@@ -605,6 +614,7 @@ func TestTransferConferenceConsultMonitorWhisperBarge(t *testing.T) {
 	}
 	x.e.Transfer(x.ctx, ann, v.Conversation, bob.User, "", "wants a refund")
 	x.accept(bob, v.Conversation)
+	x.e.Flush()
 	c, _ := x.st.Conversation(x.ctx, x.tenant.ID, v.Conversation)
 	if c.AgentID != bob.User || !ra.has("removed", v.Conversation) {
 		t.Fatalf("accepted, the chat is Bob's: %+v", c)
@@ -691,6 +701,7 @@ func TestCloseDispositionCSATAndInactivity(t *testing.T) {
 	if err := x.e.CloseChat(x.ctx, ann, v.Conversation, "sold", []string{"vip", "upsell"}); err != nil {
 		t.Fatal(err)
 	}
+	x.e.Flush()
 	c, _ := x.st.Conversation(x.ctx, x.tenant.ID, v.Conversation)
 	if c.Status != StatusClosed || c.CloseReason != "agent" || c.Disposition != "sold" || !slices.Equal(c.Tags, []string{"vip", "upsell"}) ||
 		c.FirstResponseAt == nil || c.FirstResponseAt.Sub(*c.AssignedAt) != 30*time.Second {
@@ -722,6 +733,7 @@ func TestCloseDispositionCSATAndInactivity(t *testing.T) {
 		t.Fatal("warned")
 	}
 	x.advance(60 * time.Second)
+	x.e.Flush()
 	c, _ = x.st.Conversation(x.ctx, x.tenant.ID, v2.Conversation)
 	if c.Status != StatusClosed || c.CloseReason != "inactivity" {
 		t.Fatalf("closed for inactivity: %+v", c)
@@ -789,7 +801,7 @@ func TestRestartRebuildsQueuesAndAssignments(t *testing.T) {
 	v2, _, _ := x.start(Meta{}) // waits: Ann is full
 	x.e.Close()
 	x.open()
-	ra := &rec{}
+	ra := &rec{e: x.e}
 	snap, err := x.e.ConnectAgent(x.ctx, ann, ra, Available)
 	if err != nil {
 		t.Fatal(err)
@@ -812,7 +824,7 @@ func TestDisconnectedAgentsChatsReturnToTheQueue(t *testing.T) {
 	x := newEng(t, nil)
 	x.queue("Sales", QueueConfig{})
 	ann, bob := x.member("Ann", "agent", nil), x.member("Bob", "agent", nil)
-	ra := &rec{}
+	ra := &rec{e: x.e}
 	x.e.ConnectAgent(x.ctx, ann, ra, Available)
 	v, rv, _ := x.start(Meta{})
 	x.accept(ann, v.Conversation)

@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +70,9 @@ type Message struct {
 	Text           string          `json:"text"`
 	Payload        json.RawMessage `json:"payload,omitempty"`
 	CreatedAt      time.Time       `json:"created_at"`
+	// Origin is the connection that sent the message: it gets the ack,
+	// so the fan-out skips it (other tabs of the same person still get it).
+	Origin Sink `json:"-"`
 }
 
 // envelope is what is sealed for kinds other than text.
@@ -86,16 +91,39 @@ type Log struct {
 	// queues).
 	committed func(tenant string, m Message)
 
-	mu     sync.RWMutex
+	// logger hears failures nobody waits for.
+	logger *slog.Logger
+	// Stats count the log's work, for the server's metrics.
+	Stats LogStats
+
+	// The queue is a slice, not a channel: the engine queues conversation
+	// changes while holding its lock, which the writer needs for fan-out, so
+	// queueing must never block. Senders are bounded by their connections.
+	mu     sync.Mutex
+	q      []*appendReq
+	wake   chan struct{}
 	closed bool
-	reqs   chan *appendReq
 	done   chan struct{}
 }
 
+// LogStats are running totals.
+type LogStats struct {
+	Commits     atomic.Int64 // transactions
+	Messages    atomic.Int64 // messages stored
+	CommitNanos atomic.Int64 // time spent committing
+	WaitNanos   atomic.Int64 // time messages spent queued before their commit began
+	Failed      atomic.Int64 // messages or changes refused by a failed commit
+}
+
+// appendReq is a message to store, or (fn set) a change of a conversation's
+// state, in the order they were queued.
 type appendReq struct {
 	tenant string
 	msg    Message
 	m      store.MessageAppend
+	fn     func(*store.Tx) error
+	async  bool // nobody waits: a failure is logged
+	queued time.Time
 	err    error
 	done   chan struct{}
 }
@@ -103,9 +131,42 @@ type appendReq struct {
 // NewLog starts the log's writer. redactor gives a tenant's redaction rules
 // (nil: card numbers only).
 func NewLog(st *store.Store, ring *keys.Ring, redactor func(tenant string) *redact.Redactor) *Log {
-	l := &Log{st: st, ring: ring, redactor: redactor, reqs: make(chan *appendReq, 4096), done: make(chan struct{})}
+	l := &Log{st: st, ring: ring, redactor: redactor, logger: slog.Default(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go l.write()
 	return l
+}
+
+// enqueue adds a request behind the others.
+func (l *Log) enqueue(r *appendReq) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	r.queued = time.Now()
+	l.q = append(l.q, r)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Flush waits until everything queued so far is committed.
+func (l *Log) Flush() {
+	r := &appendReq{fn: func(*store.Tx) error { return nil }, done: make(chan struct{})}
+	if l.enqueue(r) == nil {
+		<-r.done
+	}
+}
+
+// Do queues a change that commits with the next group, in order with the
+// messages queued around it; nobody waits for it (a failure is logged).
+func (l *Log) Do(fn func(*store.Tx) error) {
+	if err := l.enqueue(&appendReq{fn: fn, async: true, done: make(chan struct{})}); err != nil {
+		l.logger.Error("chat: change after close", "err", err)
+	}
 }
 
 func ad(conversation string, seq int64) []byte {
@@ -133,6 +194,16 @@ type Pending struct {
 // the calls (so one sender's messages keep their order even when the
 // sender does not wait for each acknowledgement).
 func (l *Log) Queue(ctx context.Context, tenant string, m Message) (*Pending, error) {
+	return l.queue(ctx, tenant, m, false)
+}
+
+// Post queues a message nobody waits for (a system notice).
+func (l *Log) Post(ctx context.Context, tenant string, m Message) error {
+	_, err := l.queue(ctx, tenant, m, true)
+	return err
+}
+
+func (l *Log) queue(ctx context.Context, tenant string, m Message, async bool) (*Pending, error) {
 	if err := validate(&m); err != nil {
 		return nil, err
 	}
@@ -150,24 +221,15 @@ func (l *Log) Queue(ctx context.Context, tenant string, m Message) (*Pending, er
 	if m.Kind != KindText {
 		text, _ = json.Marshal(envelope{Text: m.Text, Payload: m.Payload})
 	}
-	req := &appendReq{tenant: tenant, msg: m, done: make(chan struct{}), m: store.MessageAppend{
+	req := &appendReq{tenant: tenant, msg: m, async: async, done: make(chan struct{}), m: store.MessageAppend{
 		TenantID: tenant, ConversationID: m.ConversationID, SenderKind: m.Sender.Kind, SenderID: m.Sender.ID,
 		ClientID: m.ClientID, Kind: m.Kind, Audience: m.Audience,
 		Seal: func(seq int64) ([]byte, error) {
 			return l.ring.Seal(context.Background(), tenant, text, ad(m.ConversationID, seq))
 		},
 	}}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	select {
-	case l.reqs <- req:
-		l.mu.RUnlock()
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return nil, ctx.Err()
+	if err := l.enqueue(req); err != nil {
+		return nil, err
 	}
 	return &Pending{l: l, req: req}, nil
 }
@@ -237,35 +299,60 @@ func validate(m *Message) error {
 // write commits whatever has queued as one transaction, then answers.
 func (l *Log) write() {
 	defer close(l.done)
-	for r := range l.reqs {
-		batch := []*appendReq{r}
-	more:
-		for len(batch) < 1000 {
-			select {
-			case r2, ok := <-l.reqs:
-				if !ok {
-					break more
-				}
-				batch = append(batch, r2)
-			default:
-				break more
+	for {
+		l.mu.Lock()
+		batch := l.q
+		l.q = nil
+		closed := l.closed
+		l.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
 			}
+			<-l.wake
+			continue
 		}
-		ms := make([]*store.MessageAppend, len(batch))
-		for i, b := range batch {
-			ms[i] = &b.m
-		}
-		err := l.st.AppendMessages(context.Background(), ms)
+		began := time.Now()
+		err := l.st.Write(context.Background(), func(tx *store.Tx) error {
+			for i := 0; i < len(batch); {
+				if b := batch[i]; b.fn != nil {
+					b.err = tx.Try(func() error { return b.fn(tx) })
+					i++
+					continue
+				}
+				j := i
+				var ms []*store.MessageAppend
+				for ; j < len(batch) && batch[j].fn == nil; j++ {
+					ms = append(ms, &batch[j].m)
+				}
+				if err := tx.AppendMessages(ms); err != nil {
+					return err
+				}
+				i = j
+			}
+			return nil
+		})
+		l.Stats.Commits.Add(1)
+		l.Stats.CommitNanos.Add(int64(time.Since(began)))
 		for _, b := range batch {
-			b.err = err
-			if err == nil {
+			if b.fn == nil {
+				l.Stats.Messages.Add(1)
+				l.Stats.WaitNanos.Add(int64(began.Sub(b.queued)))
+			}
+			if err != nil {
+				b.err = err
+				l.Stats.Failed.Add(1)
+			} else if b.fn == nil {
 				b.err = b.m.Err
 			}
-			if b.err == nil && !b.m.Duplicate {
+			if b.err == nil && b.fn == nil && !b.m.Duplicate {
 				b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
 				if l.committed != nil {
 					l.committed(b.tenant, b.msg)
 				}
+			}
+			if b.err != nil && b.async {
+				l.logger.Error("chat: commit", "conversation", b.m.ConversationID, "err", b.err)
 			}
 			close(b.done)
 		}
@@ -302,10 +389,11 @@ func (l *Log) Since(ctx context.Context, tenant, conversation string, after int6
 // Close stops accepting, commits what is queued, and waits.
 func (l *Log) Close() {
 	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.reqs)
-	}
+	l.closed = true
 	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 	<-l.done
 }

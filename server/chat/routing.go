@@ -39,7 +39,7 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 		cv.c.QueuedAt = &now
 	}
 	cv.entered, cv.pos = now, 0
-	clear(cv.tried)
+	cv.tried = nil
 	if !q.cfg.Hours.Open(now) || !e.staffed(cv.t, q) {
 		return e.goOffline(ctx, cv)
 	}
@@ -110,7 +110,7 @@ func (e *Engine) withdraw(cv *conv, missed bool) {
 	delete(ag.offers, cv.c.ID)
 	ag.send(Event{Type: "offer_revoked", Conversation: cv.c.ID})
 	if missed {
-		cv.tried[o.to] = true
+		cv.try(o.to)
 		if ag.presence == Available && !ag.bot {
 			ag.presence = Away
 			ag.send(Event{Type: "presence", Data: map[string]string{"status": Away, "reason": "missed_offer"}})

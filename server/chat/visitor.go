@@ -119,13 +119,12 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	if prechat {
 		c.Status = StatusBot
 	}
-	c, err = e.st.CreateConversation(ctx, c, hash)
-	if err != nil {
-		e.mu.Unlock()
-		return Visitor{}, "", err
-	}
-	cv := e.newConv(c, t)
 	now := e.now()
+	c.CreatedAt, c.UpdatedAt = now, now
+	created := c
+	e.log.Do(func(tx *store.Tx) error { return tx.CreateConversation(created, hash) })
+	cv := e.newConv(c, t)
+	cv.token = hash
 	cv.lastIn, cv.lastOut = now, now
 	e.convs[id] = cv
 	if q != nil && q.cfg.Routing == LastAgent {
@@ -315,10 +314,10 @@ func (e *Engine) VisitorRead(v Visitor, seq int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cv, err := e.loaded(v)
-	if err != nil || seq <= cv.read["visitor"] || seq > cv.c.LastSeq+1<<20 {
+	if err != nil || seq <= cv.readVisitor || seq > cv.c.LastSeq+1<<20 {
 		return
 	}
-	cv.read["visitor"] = seq
+	cv.readVisitor = seq
 	e.toAgents(cv, Event{Type: "read", Conversation: cv.c.ID, Data: map[string]any{"by": "visitor", "seq": seq}})
 }
 
@@ -364,6 +363,7 @@ func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
 	if score < 1 || score > 5 {
 		return fmt.Errorf("%w: a rating is 1 to 5", ErrInvalid)
 	}
+	e.log.Flush() // the close may still be on its way to the disk
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t, err := e.tenant(ctx, v.Tenant)

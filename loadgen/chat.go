@@ -1,0 +1,415 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	fws "github.com/fasthttp/websocket"
+)
+
+// ChatOptions shape a chat run.
+type ChatOptions struct {
+	URL           string // the server
+	Site          string // a site key
+	Origin        string // an allowed origin of the site (default: URL)
+	Token         string // an API token of an owner or admin: makes the bots' tokens
+	Email         string // or an owner's or admin's console login
+	Password      string
+	Conversations int           // visitor/agent pairs
+	PerAgent      int           // conversations one agent connection carries
+	Interval      time.Duration // between two messages of a conversation: the visitor writes every 2×Interval, the agent answers each
+	Duration      time.Duration // how long messages flow once every conversation is open
+	Ramp          int           // conversations opened per second
+	// DebugURL is the server's --debug-addr as a URL: when set, the server
+	// collects its garbage before each memory reading (pprof's heap?gc=1).
+	DebugURL string
+}
+
+// ChatReport is what a chat run measured.
+type ChatReport struct {
+	Conversations int   // opened
+	Agents        int   // agent connections
+	Sent          int64 // visitor messages sent
+	Acked         int64 // acknowledged (committed) to the visitor
+	Delivered     int64 // received by the agent
+	Lost          int64 // acknowledged and never delivered
+	Duplicated    int64 // delivered more than once
+	Failed        int64 // refused or errors
+	Replies       int64 // agent messages delivered to visitors
+	P50, P99, Max time.Duration
+	AckP50        time.Duration // visitor send to ack (the commit)
+	AckP99        time.Duration
+	IdleRSS       float64 // server resident bytes per idle visitor connection
+	IdleHeap      float64 // server heap bytes per idle visitor connection
+	IdleStack     float64 // server goroutine stack bytes per idle visitor connection
+	Elapsed       time.Duration
+}
+
+func (r ChatReport) String() string {
+	return fmt.Sprintf(`conversations %d over %d agent connections
+messages      %d sent, %d acknowledged, %d delivered, %d lost, %d duplicated, %d failed; %d agent replies delivered (%.0f messages/s in all)
+latency       visitor→agent p50 %s  p99 %s  max %s;  send→ack p50 %s  p99 %s
+idle memory   %.1f KiB heap + %.1f KiB stacks per visitor connection (server; RSS grew %.1f KiB each)
+elapsed       %s`,
+		r.Conversations, r.Agents, r.Sent, r.Acked, r.Delivered, r.Lost, r.Duplicated, r.Failed, r.Replies, float64(r.Sent+r.Replies)/r.Elapsed.Seconds(),
+		r.P50, r.P99, r.Max, r.AckP50, r.AckP99, r.IdleHeap/1024, r.IdleStack/1024, r.IdleRSS/1024, r.Elapsed.Round(time.Millisecond))
+}
+
+// chatRun is one run's shared state.
+type chatRun struct {
+	o      ChatOptions
+	auth   func(*http.Request) // adds the owner's or admin's credentials
+	ws     string
+	dialer *fws.Dialer
+
+	mu       sync.Mutex
+	sentAt   map[string]time.Time // client id → when the visitor sent it
+	acked    map[string]bool
+	received map[string]int
+	lat, ack *hdrhistogram.Histogram
+
+	sent, failed, replies atomic.Int64
+}
+
+// Chat opens o.Conversations visitor connections and enough bot connections
+// (API tokens made for the run, deleted after) to answer them, lets every
+// visitor write every o.Interval for o.Duration, and reports delivery and
+// latency. Bots accept each offer and answer each message.
+func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, error) {
+	if o.Origin == "" {
+		o.Origin = o.URL
+	}
+	r := &chatRun{o: o, ws: strings.Replace(o.URL, "http", "ws", 1),
+		dialer:   &fws.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024},
+		sentAt:   map[string]time.Time{},
+		acked:    map[string]bool{},
+		received: map[string]int{},
+		lat:      hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3),
+		ack:      hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+	client := &http.Client{Timeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	auth, err := r.authorize(client)
+	if err != nil {
+		return ChatReport{}, err
+	}
+	r.auth = auth
+
+	agents := (o.Conversations + o.PerAgent - 1) / o.PerAgent
+	var tokens []string
+	defer func() {
+		for _, id := range tokens {
+			req, _ := http.NewRequest("DELETE", o.URL+"/api/tokens/"+id, nil)
+			r.auth(req)
+			if res, err := client.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	}()
+	var bots sync.WaitGroup
+	for i := range agents {
+		id, secret, err := r.makeToken(client, i)
+		if err != nil {
+			return ChatReport{}, err
+		}
+		tokens = append(tokens, id)
+		c, _, err := r.dialer.DialContext(ctx, r.ws+"/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
+		if err != nil {
+			return ChatReport{}, fmt.Errorf("loadgen: agent socket: %w", err)
+		}
+		defer c.Close()
+		c.WriteJSON(map[string]any{"type": "hello", "status": "available"})
+		bots.Add(1)
+		go func() { defer bots.Done(); r.bot(c) }()
+	}
+	fmt.Fprintf(progress, "%d bot connections ready\n", agents)
+
+	gc := func() {
+		if o.DebugURL == "" {
+			return
+		}
+		if res, err := client.Get(o.DebugURL + "/debug/pprof/heap?gc=1"); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	gc()
+	before, err := scrape(ctx, client, o.URL)
+	if err != nil {
+		return ChatReport{}, fmt.Errorf("loadgen: read the server's metrics: %w", err)
+	}
+	// Open the conversations, at the ramp rate; each visitor stays idle.
+	visitors := make([]*visitor, 0, o.Conversations)
+	tick := time.NewTicker(time.Second / time.Duration(max(o.Ramp, 1)))
+	for i := range o.Conversations {
+		<-tick.C
+		v, err := r.open(ctx, i)
+		if err != nil {
+			tick.Stop()
+			return ChatReport{}, err
+		}
+		defer v.c.Close()
+		visitors = append(visitors, v)
+		if (i+1)%1000 == 0 {
+			fmt.Fprintf(progress, "%d conversations open\n", i+1)
+		}
+	}
+	tick.Stop()
+	time.Sleep(3 * time.Second) // let assignments settle
+	gc()
+	idle, err := scrape(ctx, client, o.URL)
+	if err != nil {
+		return ChatReport{}, err
+	}
+	rep := ChatReport{Conversations: len(visitors), Agents: agents}
+	rep.IdleRSS = (idle["process_resident_memory_bytes"] - before["process_resident_memory_bytes"]) / float64(len(visitors))
+	rep.IdleHeap = (idle["go_memstats_heap_inuse_bytes"] - before["go_memstats_heap_inuse_bytes"]) / float64(len(visitors))
+	rep.IdleStack = (idle["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]) / float64(len(visitors))
+
+	// Messages flow.
+	start := time.Now()
+	end := start.Add(o.Duration)
+	var wg sync.WaitGroup
+	for _, v := range visitors {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.talk(ctx, v, end) }()
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.mu.Lock()
+				fmt.Fprintf(progress, "%4.0fs  sent %7d  delivered %7d  p99 %s\n", time.Since(start).Seconds(), r.sent.Load(), len(r.received),
+					time.Duration(r.lat.ValueAtQuantile(99))*time.Microsecond)
+				r.mu.Unlock()
+			}
+		}
+	}()
+	wg.Wait()
+	time.Sleep(3 * time.Second) // deliveries in flight
+	rep.Elapsed = time.Since(start)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep.Sent, rep.Failed, rep.Replies = r.sent.Load(), r.failed.Load(), r.replies.Load()
+	for id := range r.acked {
+		rep.Acked++
+		if r.received[id] == 0 {
+			rep.Lost++
+		}
+	}
+	for _, n := range r.received {
+		rep.Delivered++
+		if n > 1 {
+			rep.Duplicated++
+		}
+	}
+	us := func(h *hdrhistogram.Histogram, q float64) time.Duration {
+		return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond
+	}
+	rep.P50, rep.P99, rep.Max = us(r.lat, 50), us(r.lat, 99), time.Duration(r.lat.Max())*time.Microsecond
+	rep.AckP50, rep.AckP99 = us(r.ack, 50), us(r.ack, 99)
+	return rep, nil
+}
+
+// authorize returns what signs the run's API calls: the token, or a console
+// session opened with the email and password.
+func (r *chatRun) authorize(client *http.Client) (func(*http.Request), error) {
+	if r.o.Token != "" {
+		return func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+r.o.Token) }, nil
+	}
+	body, _ := json.Marshal(map[string]string{"email": r.o.Email, "password": r.o.Password})
+	res, err := client.Post(r.o.URL+"/api/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: log in: %w", err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil {
+		return nil, fmt.Errorf("loadgen: log in as %s: %s", r.o.Email, res.Status)
+	}
+	var cookie string
+	for _, c := range res.Cookies() {
+		if strings.HasSuffix(c.Name, "nudge_session") {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	return func(req *http.Request) {
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("X-CSRF-Token", out.CSRF)
+		req.Header.Set("Origin", r.o.URL)
+	}, nil
+}
+
+func (r *chatRun) makeToken(client *http.Client, i int) (id, secret string, err error) {
+	body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("loadgen bot %d", i), "role": "bot"})
+	req, _ := http.NewRequest("POST", r.o.URL+"/api/tokens", bytes.NewReader(body))
+	r.auth(req)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return "", "", fmt.Errorf("loadgen: create a bot token: %w", err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Token  struct{ ID string } `json:"token"`
+		Secret string              `json:"secret"`
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 201 || json.Unmarshal(b, &out) != nil {
+		return "", "", fmt.Errorf("loadgen: create a bot token (does --token belong to an owner or admin?): %s %s", res.Status, b)
+	}
+	return out.Token.ID, out.Secret, nil
+}
+
+// bot accepts every offer and answers every visitor message.
+func (r *chatRun) bot(c *fws.Conn) {
+	n := 0
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var f struct {
+			Type         string
+			Conversation string
+			Data         json.RawMessage
+		}
+		if json.Unmarshal(data, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "offer":
+			c.WriteJSON(map[string]any{"type": "accept", "conversation": f.Conversation})
+		case "message":
+			var m struct {
+				ClientID string `json:"client_id"`
+				Sender   struct{ Kind string }
+			}
+			json.Unmarshal(f.Data, &m)
+			if m.Sender.Kind != "visitor" || m.ClientID == "" {
+				continue
+			}
+			now := time.Now()
+			r.mu.Lock()
+			r.received[m.ClientID]++
+			if at, ok := r.sentAt[m.ClientID]; ok && r.received[m.ClientID] == 1 {
+				r.lat.RecordValue(max(now.Sub(at).Microseconds(), 1))
+			}
+			r.mu.Unlock()
+			n++
+			c.WriteJSON(map[string]any{"type": "send", "conversation": f.Conversation, "client_id": fmt.Sprint("r", n, "-", m.ClientID), "text": "Thanks, noted."})
+		}
+	}
+}
+
+type visitor struct {
+	c    *fws.Conn
+	i    int
+	wmu  sync.Mutex
+	done chan struct{}
+}
+
+// open starts a visitor's conversation and reads its frames.
+func (r *chatRun) open(ctx context.Context, i int) (*visitor, error) {
+	c, res, err := r.dialer.DialContext(ctx, r.ws+"/ws/visitor?site="+r.o.Site, http.Header{"Origin": {r.o.Origin}})
+	if err != nil {
+		if res != nil {
+			return nil, fmt.Errorf("loadgen: visitor socket %d: %s (raise the server's --chat-ip-rate, or lower --ramp)", i, res.Status)
+		}
+		return nil, fmt.Errorf("loadgen: visitor socket %d: %w", i, err)
+	}
+	v := &visitor{c: c, i: i, done: make(chan struct{})}
+	c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("loadgen-", i), "meta": map[string]any{"vars": map[string]string{"loadgen": "1"}}})
+	go r.read(v)
+	return v, nil
+}
+
+func (r *chatRun) read(v *visitor) {
+	defer close(v.done)
+	for {
+		_, data, err := v.c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var f struct {
+			Type string
+			ID   string
+			Code string
+			Data struct {
+				Sender struct{ Kind string }
+			}
+		}
+		if json.Unmarshal(data, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "ack":
+			now := time.Now()
+			r.mu.Lock()
+			if at, ok := r.sentAt[f.ID]; ok && !r.acked[f.ID] {
+				r.acked[f.ID] = true
+				r.ack.RecordValue(max(now.Sub(at).Microseconds(), 1))
+			}
+			r.mu.Unlock()
+		case "message":
+			if f.Data.Sender.Kind == "bot" {
+				r.replies.Add(1)
+			}
+		case "error":
+			r.failed.Add(1)
+		}
+	}
+}
+
+// talk sends a message every two intervals (the first at a random point)
+// until end; the agent's answers fill the intervals between.
+func (r *chatRun) talk(ctx context.Context, v *visitor, end time.Time) {
+	every := 2 * r.o.Interval
+	wait := time.Duration(rand.Int64N(int64(every)))
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-v.done:
+			return
+		case <-time.After(wait):
+		}
+		if time.Now().After(end) {
+			return
+		}
+		id := fmt.Sprintf("v%d-%d", v.i, n)
+		r.mu.Lock()
+		r.sentAt[id] = time.Now()
+		r.mu.Unlock()
+		v.wmu.Lock()
+		err := v.c.WriteJSON(map[string]any{"type": "send", "id": id, "client_id": id, "text": "Hello, a question about my order " + id})
+		v.wmu.Unlock()
+		if err != nil {
+			r.failed.Add(1)
+			return
+		}
+		r.sent.Add(1)
+		wait = every
+	}
+}
+
+// ErrNoToken: a chat run needs an owner's or admin's credentials.
+var ErrNoToken = errors.New("loadgen chat: --token, or --email and --password, of an owner or admin is required to create the bots")
