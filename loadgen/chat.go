@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,13 +74,24 @@ type chatRun struct {
 	ws     string
 	dialer *fws.Dialer
 
-	mu       sync.Mutex
-	sentAt   map[string]time.Time // client id → when the visitor sent it
-	acked    map[string]bool
-	received map[string]int
-	lat, ack *hdrhistogram.Histogram
+	// Nothing is shared on the hot path: a message carries its send time;
+	// each bot and visitor keeps its own records, merged at the end.
+	botsMu sync.Mutex
+	bots   []*botStats
+	ackMu  [16]sync.Mutex
+	acks   [16]*hdrhistogram.Histogram
 
-	sent, failed, replies atomic.Int64
+	sent, failed, replies, delivered atomic.Int64
+}
+
+// botStats is what one bot connection saw.
+type botStats struct {
+	received map[string]int // client id → times delivered
+	lat      *hdrhistogram.Histogram
+}
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 }
 
 // Chat opens o.Conversations visitor connections and enough bot connections
@@ -91,12 +103,10 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		o.Origin = o.URL
 	}
 	r := &chatRun{o: o, ws: strings.Replace(o.URL, "http", "ws", 1),
-		dialer:   &fws.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024},
-		sentAt:   map[string]time.Time{},
-		acked:    map[string]bool{},
-		received: map[string]int{},
-		lat:      hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3),
-		ack:      hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+		dialer: &fws.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}}
+	for i := range r.acks {
+		r.acks[i] = newHistogram()
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,6 +128,7 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		}
 	}()
 	var bots sync.WaitGroup
+	var botConns []*fws.Conn
 	for i := range agents {
 		id, secret, err := r.makeToken(client, i)
 		if err != nil {
@@ -128,6 +139,7 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		if err != nil {
 			return ChatReport{}, fmt.Errorf("loadgen: agent socket: %w", err)
 		}
+		botConns = append(botConns, c)
 		defer c.Close()
 		c.WriteJSON(map[string]any{"type": "hello", "status": "available"})
 		bots.Add(1)
@@ -193,10 +205,7 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				r.mu.Lock()
-				fmt.Fprintf(progress, "%4.0fs  sent %7d  delivered %7d  p99 %s\n", time.Since(start).Seconds(), r.sent.Load(), len(r.received),
-					time.Duration(r.lat.ValueAtQuantile(99))*time.Microsecond)
-				r.mu.Unlock()
+				fmt.Fprintf(progress, "%4.0fs  sent %7d  delivered %7d\n", time.Since(start).Seconds(), r.sent.Load(), r.delivered.Load())
 			}
 		}
 	}()
@@ -204,16 +213,31 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	time.Sleep(3 * time.Second) // deliveries in flight
 	rep.Elapsed = time.Since(start)
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	for _, c := range botConns {
+		c.Close()
+	}
+	bots.Wait() // their records are final
 	rep.Sent, rep.Failed, rep.Replies = r.sent.Load(), r.failed.Load(), r.replies.Load()
-	for id := range r.acked {
-		rep.Acked++
-		if r.received[id] == 0 {
-			rep.Lost++
+	received := map[string]int{}
+	lat, ack := newHistogram(), newHistogram()
+	for _, b := range r.bots {
+		for id, n := range b.received {
+			received[id] += n
+		}
+		lat.Merge(b.lat)
+	}
+	for _, h := range r.acks {
+		ack.Merge(h)
+	}
+	for _, v := range visitors {
+		for _, id := range v.acked {
+			rep.Acked++
+			if received[id] == 0 {
+				rep.Lost++
+			}
 		}
 	}
-	for _, n := range r.received {
+	for _, n := range received {
 		rep.Delivered++
 		if n > 1 {
 			rep.Duplicated++
@@ -222,8 +246,8 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	us := func(h *hdrhistogram.Histogram, q float64) time.Duration {
 		return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond
 	}
-	rep.P50, rep.P99, rep.Max = us(r.lat, 50), us(r.lat, 99), time.Duration(r.lat.Max())*time.Microsecond
-	rep.AckP50, rep.AckP99 = us(r.ack, 50), us(r.ack, 99)
+	rep.P50, rep.P99, rep.Max = us(lat, 50), us(lat, 99), time.Duration(lat.Max())*time.Microsecond
+	rep.AckP50, rep.AckP99 = us(ack, 50), us(ack, 99)
 	return rep, nil
 }
 
@@ -279,8 +303,22 @@ func (r *chatRun) makeToken(client *http.Client, i int) (id, secret string, err 
 	return out.Token.ID, out.Secret, nil
 }
 
-// bot accepts every offer and answers every visitor message.
+// bot accepts every offer and answers every visitor message; its writes go
+// through a goroutine of their own so that reading never waits for them.
 func (r *chatRun) bot(c *fws.Conn) {
+	b := &botStats{received: map[string]int{}, lat: newHistogram()}
+	r.botsMu.Lock()
+	r.bots = append(r.bots, b)
+	r.botsMu.Unlock()
+	out := make(chan any, 4096)
+	defer close(out)
+	go func() {
+		for f := range out {
+			if c.WriteJSON(f) != nil {
+				return
+			}
+		}
+	}()
 	n := 0
 	for {
 		_, data, err := c.ReadMessage()
@@ -297,34 +335,45 @@ func (r *chatRun) bot(c *fws.Conn) {
 		}
 		switch f.Type {
 		case "offer":
-			c.WriteJSON(map[string]any{"type": "accept", "conversation": f.Conversation})
+			out <- map[string]any{"type": "accept", "conversation": f.Conversation}
 		case "message":
 			var m struct {
 				ClientID string `json:"client_id"`
+				Text     string
 				Sender   struct{ Kind string }
 			}
 			json.Unmarshal(f.Data, &m)
 			if m.Sender.Kind != "visitor" || m.ClientID == "" {
 				continue
 			}
-			now := time.Now()
-			r.mu.Lock()
-			r.received[m.ClientID]++
-			if at, ok := r.sentAt[m.ClientID]; ok && r.received[m.ClientID] == 1 {
-				r.lat.RecordValue(max(now.Sub(at).Microseconds(), 1))
+			b.received[m.ClientID]++
+			if b.received[m.ClientID] == 1 {
+				r.delivered.Add(1)
+				if at, ok := sentAt(m.Text); ok {
+					b.lat.RecordValue(max(time.Since(at).Microseconds(), 1))
+				}
 			}
-			r.mu.Unlock()
 			n++
-			c.WriteJSON(map[string]any{"type": "send", "conversation": f.Conversation, "client_id": fmt.Sprint("r", n, "-", m.ClientID), "text": "Thanks, noted."})
+			out <- map[string]any{"type": "send", "conversation": f.Conversation, "client_id": fmt.Sprint("r", n, "-", m.ClientID), "text": "Thanks, noted."}
 		}
 	}
 }
 
+// A visitor's message says when it was sent: "… @<unix nanoseconds>".
+func sentAt(text string) (time.Time, bool) {
+	_, ns, ok := strings.Cut(text, "@")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	return time.Unix(0, n), ok && err == nil
+}
+
 type visitor struct {
-	c    *fws.Conn
-	i    int
-	wmu  sync.Mutex
-	done chan struct{}
+	c      *fws.Conn
+	i      int
+	wmu    sync.Mutex
+	done   chan struct{}
+	mu     sync.Mutex
+	sentAt map[string]time.Time // client id → when sent, until acknowledged
+	acked  []string
 }
 
 // open starts a visitor's conversation and reads its frames.
@@ -336,7 +385,7 @@ func (r *chatRun) open(ctx context.Context, i int) (*visitor, error) {
 		}
 		return nil, fmt.Errorf("loadgen: visitor socket %d: %w", i, err)
 	}
-	v := &visitor{c: c, i: i, done: make(chan struct{})}
+	v := &visitor{c: c, i: i, done: make(chan struct{}), sentAt: map[string]time.Time{}}
 	c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("loadgen-", i), "meta": map[string]any{"vars": map[string]string{"loadgen": "1"}}})
 	go r.read(v)
 	return v, nil
@@ -363,12 +412,19 @@ func (r *chatRun) read(v *visitor) {
 		switch f.Type {
 		case "ack":
 			now := time.Now()
-			r.mu.Lock()
-			if at, ok := r.sentAt[f.ID]; ok && !r.acked[f.ID] {
-				r.acked[f.ID] = true
-				r.ack.RecordValue(max(now.Sub(at).Microseconds(), 1))
+			v.mu.Lock()
+			at, ok := v.sentAt[f.ID]
+			if ok {
+				delete(v.sentAt, f.ID)
+				v.acked = append(v.acked, f.ID)
 			}
-			r.mu.Unlock()
+			v.mu.Unlock()
+			if ok {
+				k := v.i % len(r.acks)
+				r.ackMu[k].Lock()
+				r.acks[k].RecordValue(max(now.Sub(at).Microseconds(), 1))
+				r.ackMu[k].Unlock()
+			}
 		case "message":
 			if f.Data.Sender.Kind == "bot" {
 				r.replies.Add(1)
@@ -396,11 +452,13 @@ func (r *chatRun) talk(ctx context.Context, v *visitor, end time.Time) {
 			return
 		}
 		id := fmt.Sprintf("v%d-%d", v.i, n)
-		r.mu.Lock()
-		r.sentAt[id] = time.Now()
-		r.mu.Unlock()
+		now := time.Now()
+		v.mu.Lock()
+		v.sentAt[id] = now
+		v.mu.Unlock()
 		v.wmu.Lock()
-		err := v.c.WriteJSON(map[string]any{"type": "send", "id": id, "client_id": id, "text": "Hello, a question about my order " + id})
+		err := v.c.WriteJSON(map[string]any{"type": "send", "id": id, "client_id": id,
+			"text": "Hello, a question about my order " + id + " @" + strconv.FormatInt(now.UnixNano(), 10)})
 		v.wmu.Unlock()
 		if err != nil {
 			r.failed.Add(1)

@@ -51,11 +51,12 @@ type Server struct {
 }
 
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	sockets  *prometheus.GaugeVec
-	refused  atomic.Int64 // connections refused for want of file descriptors
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	sockets   *prometheus.GaugeVec
+	delivered prometheus.Histogram
+	refused   atomic.Int64 // connections refused for want of file descriptors
 }
 
 func newMetrics() *metrics {
@@ -68,13 +69,17 @@ func newMetrics() *metrics {
 			Name: "nudge_http_request_duration_seconds", Help: "HTTP request latency by method and route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		delivered: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "nudge_chat_delivery_seconds", Help: "Time from a chat message's commit to its frame written to a socket.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
 		sockets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "nudge_chat_sockets", Help: "Open chat WebSockets by side (visitor, agent).",
 		}, []string{"side"}),
 	}
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nudge_connections_refused_total",
 		Help: "Connections refused because the process ran out of file descriptors."}, func() float64 { return float64(m.refused.Load()) }))
-	m.reg.MustRegister(m.requests, m.duration, m.sockets, collectors.NewGoCollector(),
+	m.reg.MustRegister(m.requests, m.duration, m.sockets, m.delivered, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

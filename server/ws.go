@@ -13,6 +13,7 @@ import (
 	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
@@ -98,6 +99,8 @@ type wsConn struct {
 	tokens float64
 	last   time.Time
 	rate   wsRate
+
+	delivered prometheus.Observer // commit-to-socket time of messages
 
 	// skip holds, per conversation, the last seq already sent by a history
 	// reply, so that queued events do not send a message twice. Set before
@@ -198,7 +201,16 @@ func (w *wsConn) writeItem(v any) error {
 	case wsPing:
 		return w.c.WriteControl(fws.PingMessage, nil, time.Now().Add(wsWriteTimeout))
 	case chat.Event:
-		if v.Type == "message" && w.skipped(v) {
+		if v.Type == "message" {
+			if w.skipped(v) {
+				return nil
+			}
+			if err := w.write(v); err != nil {
+				return err
+			}
+			if m, ok := v.Data.(chat.Message); ok && w.delivered != nil {
+				w.delivered.Observe(time.Since(m.CreatedAt).Seconds())
+			}
 			return nil
 		}
 	}

@@ -79,6 +79,7 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	site := c.Locals(localSite).(*store.Site)
 	device, _ := c.Locals(localDevice).(map[string]string)
 	w := newWSConn(c, s.log, wsVisitorRate)
+	w.delivered = s.metrics.delivered
 	w.start()
 	s.metrics.sockets.WithLabelValues("visitor").Inc()
 	defer s.metrics.sockets.WithLabelValues("visitor").Dec()
@@ -226,6 +227,7 @@ func (s *Server) answer(w *wsConn, f *frame, err error) {
 func (s *Server) agentConn(c *websocket.Conn) {
 	a := c.Locals(localAgent).(chat.Agent)
 	w := newWSConn(c, s.log, wsAgentRate)
+	w.delivered = s.metrics.delivered
 	w.start()
 	s.metrics.sockets.WithLabelValues("agent").Inc()
 	defer s.metrics.sockets.WithLabelValues("agent").Dec()

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -45,6 +46,7 @@ type DB struct {
 
 	cp            *sql.DB // the checkpointer's connection, when Checkpoint is set
 	stop, stopped chan struct{}
+	closeOnce     sync.Once
 }
 
 // DBOptions shape a database file.
@@ -142,9 +144,11 @@ func (db *DB) checkpoint(every time.Duration) {
 func (db *DB) Close() error {
 	var err error
 	if db.cp != nil {
-		close(db.stop)
-		<-db.stopped
-		err = db.cp.Close()
+		db.closeOnce.Do(func() {
+			close(db.stop)
+			<-db.stopped
+			err = db.cp.Close()
+		})
 	}
 	return errors.Join(err, db.R.Close(), db.W.Close())
 }

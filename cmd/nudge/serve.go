@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -92,6 +93,8 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 		return fmt.Errorf("demo: %w", err)
 	}
 	if cfg.DebugAddr != "" {
+		// Lock contention shows in /debug/pprof/mutex (1 event in 100).
+		runtime.SetMutexProfileFraction(100)
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
