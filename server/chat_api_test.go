@@ -143,3 +143,57 @@ func TestConversationsAndTranscripts(t *testing.T) {
 		t.Fatalf("an owner supervises all: %v", items)
 	}
 }
+
+func TestChatReports(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, _ := f.agent("agent")
+	for i := range 2 {
+		v, start := f.visitor("", 0)
+		conv := start["conversation"].(map[string]any)["id"].(string)
+		agent.until("offer", typed("offer", ""))
+		agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+		agent.until("accepted", typed("accept_ok", "a"))
+		v.send(map[string]any{"type": "send", "id": "1", "text": "hello"})
+		v.until("ack", typed("ack", "1"))
+		agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "hi there"})
+		agent.until("ack", typed("ack", "2"))
+		if i == 0 {
+			agent.send(map[string]any{"type": "close", "id": "3", "conversation": conv, "disposition": "answered"})
+			agent.until("closed", typed("close_ok", "3"))
+		}
+	}
+	h.srv.chat.Flush()
+	sup := h.login(f.users["supervisor"].Email, "password-supervisor")
+	res := sup.call("GET", "/api/chat/reports/conversations", nil)
+	items := res.json(t)["items"].([]any)
+	if res.Status != 200 || len(items) != 2 {
+		t.Fatalf("conversations: %d %s", res.Status, res.Body)
+	}
+	closed := items[1].(map[string]any) // newest first: the first chat is second
+	if closed["outcome"] != "agent" || closed["disposition"] != "answered" || closed["visitor_messages"] != 1.0 ||
+		closed["agent_messages"] != 1.0 || closed["wait"] == nil || closed["first_response"] == nil || closed["handle"] == nil || closed["answered"] != true {
+		t.Fatalf("metrics: %v", closed)
+	}
+	if open := items[0].(map[string]any); open["handle"] != nil || open["outcome"] != "" {
+		t.Fatalf("an open conversation has no handle time yet: %v", open)
+	}
+	for _, by := range []string{"queue", "agent", "day"} {
+		res := sup.call("GET", "/api/chat/reports/summary?by="+by, nil)
+		rows := res.json(t)["rows"].([]any)
+		if res.Status != 200 || len(rows) != 1 || rows[0].(map[string]any)["conversations"] != 2.0 || rows[0].(map[string]any)["answered"] != 2.0 {
+			t.Fatalf("by %s: %s", by, res.Body)
+		}
+		if by == "queue" && rows[0].(map[string]any)["name"] != "Sales" {
+			t.Fatalf("queue names: %s", res.Body)
+		}
+	}
+	for _, q := range []string{"by=week", "from=yesterday", "from=2026-01-10&to=2026-01-01", "from=2020-01-01&to=2026-01-01"} {
+		if res := sup.call("GET", "/api/chat/reports/summary?"+q, nil); res.Status != 400 {
+			t.Errorf("%s: %d", q, res.Status)
+		}
+	}
+	if res := sup.call("GET", "/api/chat/reports/summary?from=2020-01-01&to=2020-01-31", nil); len(res.json(t)["rows"].([]any)) != 0 {
+		t.Fatalf("another range: %s", res.Body)
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -26,6 +27,8 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 	r.Get("/chat/settings", s.authz("chat_settings", "read"), s.getChatSettings)
 	r.Put("/chat/settings", s.authz("chat_settings", "write"), s.setChatSettings)
 	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
+	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), s.chatConversationReport)
+	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), s.chatSummaryReport)
 
 	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
@@ -374,4 +377,91 @@ func (s *Server) transcript(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`.txt"`)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(b.String())
+}
+
+// chatRange reads from and to (YYYY-MM-DD, UTC, both included; default the
+// last 30 days) as [from, to+1 day).
+func chatRange(c *fiber.Ctx) (time.Time, time.Time, error) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	to, from := today, today.AddDate(0, 0, -29)
+	var err error
+	if v := c.Query("to"); v != "" {
+		if to, err = time.Parse(time.DateOnly, v); err != nil {
+			return from, to, errBadRequest("invalid_query", "to is a date, YYYY-MM-DD", "to")
+		}
+	}
+	if v := c.Query("from"); v != "" {
+		if from, err = time.Parse(time.DateOnly, v); err != nil {
+			return from, to, errBadRequest("invalid_query", "from is a date, YYYY-MM-DD", "from")
+		}
+	} else if c.Query("to") != "" {
+		from = to.AddDate(0, 0, -29)
+	}
+	if from.After(to) || to.Sub(from) > 366*24*time.Hour {
+		return from, to, errBadRequest("invalid_query", "from is before to, at most a year apart", "from")
+	}
+	return from, to.AddDate(0, 0, 1), nil
+}
+
+// chatConversationReport lists each conversation's wait, first response,
+// handle time, message counts and outcome.
+func (s *Server) chatConversationReport(c *fiber.Ctx) error {
+	from, to, err := chatRange(c)
+	if err != nil {
+		return err
+	}
+	page, err := listPage(c)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.st.ConversationMetrics(c.UserContext(), who(c).Tenant, from, to, page)
+	if err != nil {
+		return err
+	}
+	return list(c, items, next)
+}
+
+// chatSummaryReport sums conversations by queue, agent or day, with names.
+func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
+	by := c.Query("by", "day")
+	if by != "queue" && by != "agent" && by != "day" {
+		return errBadRequest("invalid_query", "by is queue, agent or day", "by")
+	}
+	from, to, err := chatRange(c)
+	if err != nil {
+		return err
+	}
+	ctx, tenant := c.UserContext(), who(c).Tenant
+	rows, err := s.st.ChatAggregates(ctx, tenant, from, to, by)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	switch by {
+	case "queue":
+		qs, err := s.st.Queues(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			names[q.ID] = q.Name
+		}
+	case "agent":
+		ms, _, err := s.st.Members(ctx, tenant, store.Page{Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			names[m.ID] = cmp.Or(m.Name, m.Email)
+		}
+	}
+	type row struct {
+		store.ChatAggregate
+		Name string `json:"name,omitempty"`
+	}
+	out := make([]row, len(rows))
+	for i, r := range rows {
+		out[i] = row{r, names[r.Key]}
+	}
+	return c.JSON(fiber.Map{"by": by, "from": from.Format(time.DateOnly), "to": to.AddDate(0, 0, -1).Format(time.DateOnly), "rows": out})
 }

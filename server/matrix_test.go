@@ -55,6 +55,8 @@ var routeRoles = map[string][]string{
 	"GET /api/chat/settings":                            {"owner", "admin"},
 	"PUT /api/chat/settings":                            {"owner", "admin"},
 	"GET /api/chat/live":                                {"owner", "admin", "supervisor"},
+	"GET /api/chat/reports/conversations":               {"owner", "admin", "supervisor"},
+	"GET /api/chat/reports/summary":                     {"owner", "admin", "supervisor"},
 	"GET /api/conversations":                            {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID":            {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID/transcript": {"owner", "admin", "supervisor", "agent", "bot"},

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// ConversationMetrics are one conversation's figures, in seconds.
+type ConversationMetrics struct {
+	ID               string     `json:"id"`
+	SiteID           string     `json:"site_id"`
+	QueueID          string     `json:"queue_id"`
+	AgentID          string     `json:"agent_id"`
+	Status           string     `json:"status"`
+	CreatedAt        time.Time  `json:"created_at"`
+	ClosedAt         *time.Time `json:"closed_at"`
+	Wait             *float64   `json:"wait"`              // queued → assigned
+	FirstResponse    *float64   `json:"first_response"`    // assigned → the agent's first message
+	Handle           *float64   `json:"handle"`            // assigned → closed
+	VisitorMessages  int        `json:"visitor_messages"`  //
+	AgentMessages    int        `json:"agent_messages"`    // agents and bots, to the visitor
+	InternalMessages int        `json:"internal_messages"` // whispers, consults, notes
+	Outcome          string     `json:"outcome"`           // close reason: agent, visitor, inactivity, offline_message; "" while open
+	Disposition      string     `json:"disposition"`       //
+	CSAT             *int       `json:"csat"`              //
+	Answered         bool       `json:"answered"`          // an agent took it
+}
+
+// ChatAggregate sums conversations that share a key (a queue, an agent or a day).
+type ChatAggregate struct {
+	Key              string   `json:"key"`
+	Conversations    int      `json:"conversations"`
+	Answered         int      `json:"answered"`
+	Unanswered       int      `json:"unanswered"` // closed without an agent (offline, left while waiting)
+	AvgWait          *float64 `json:"avg_wait"`
+	AvgFirstResponse *float64 `json:"avg_first_response"`
+	AvgHandle        *float64 `json:"avg_handle"`
+	Messages         int      `json:"messages"`
+	CSATCount        int      `json:"csat_count"`
+	AvgCSAT          *float64 `json:"avg_csat"`
+}
+
+// ConversationMetrics lists the figures of a tenant's conversations created
+// in [from, to), newest first, a page at a time.
+func (s *Store) ConversationMetrics(ctx context.Context, tenantID string, from, to time.Time, p Page) ([]ConversationMetrics, string, error) {
+	q := `SELECT * FROM (` + metricsSelect + `)`
+	args := []any{tenantID, millis(from), millis(to)}
+	if p.After != "" {
+		q += ` WHERE id < ?4`
+		args = append(args, p.After)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT `+fmt.Sprint(p.limit()), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: conversation metrics: %w", err)
+	}
+	defer rows.Close()
+	out := []ConversationMetrics{}
+	for rows.Next() {
+		var m ConversationMetrics
+		var created int64
+		var closed, csat sql.NullInt64
+		var wait, first, handle sql.NullFloat64
+		if err := rows.Scan(&m.ID, &m.SiteID, &m.QueueID, &m.AgentID, &m.Status, &created, &closed, &wait, &first, &handle,
+			&m.VisitorMessages, &m.AgentMessages, &m.InternalMessages, &m.Outcome, &m.Disposition, &csat, &m.Answered); err != nil {
+			return nil, "", fmt.Errorf("store: conversation metrics: %w", err)
+		}
+		m.CreatedAt, m.ClosedAt = fromMillis(created), fromNullMillis(closed)
+		m.Wait, m.FirstResponse, m.Handle = nullFloat(wait), nullFloat(first), nullFloat(handle)
+		if csat.Valid {
+			n := int(csat.Int64)
+			m.CSAT = &n
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	out, next := trim(p, out, func(m ConversationMetrics) string { return m.ID })
+	return out, next, nil
+}
+
+func nullFloat(f sql.NullFloat64) *float64 {
+	if !f.Valid {
+		return nil
+	}
+	return &f.Float64
+}
+
+// ChatAggregates sums a tenant's conversations created in [from, to) by
+// queue, agent (who last had the chat) or day (UTC).
+func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to time.Time, by string) ([]ChatAggregate, error) {
+	key := map[string]string{
+		"queue": `queue_id`,
+		"agent": `agent_id`,
+		"day":   `strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')`,
+	}[by]
+	if key == "" {
+		return nil, fmt.Errorf("store: chat aggregates by %q: %w", by, ErrNotFound)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, count(*), sum(answered), sum(NOT answered AND status = 'closed'),
+		avg(wait), avg(first_response), avg(handle), sum(visitor_messages + agent_messages), count(csat), avg(csat)
+		FROM (`+metricsSelect+`) GROUP BY k ORDER BY k`, tenantID, millis(from), millis(to))
+	if err != nil {
+		return nil, fmt.Errorf("store: chat aggregates: %w", err)
+	}
+	defer rows.Close()
+	out := []ChatAggregate{}
+	for rows.Next() {
+		var a ChatAggregate
+		var wait, first, handle, csat sql.NullFloat64
+		if err := rows.Scan(&a.Key, &a.Conversations, &a.Answered, &a.Unanswered, &wait, &first, &handle, &a.Messages, &a.CSATCount, &csat); err != nil {
+			return nil, fmt.Errorf("store: chat aggregates: %w", err)
+		}
+		a.AvgWait, a.AvgFirstResponse, a.AvgHandle, a.AvgCSAT = nullFloat(wait), nullFloat(first), nullFloat(handle), nullFloat(csat)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// metricsSelect computes the per-conversation figures of a tenant's
+// conversations created in [from, to) (?1, ?2, ?3).
+const metricsSelect = `WITH counts AS (
+	SELECT m.conversation_id,
+		sum(m.sender_kind = 'visitor') AS v,
+		sum(m.sender_kind IN ('agent', 'bot') AND m.audience = 'all') AS a,
+		sum(m.audience = 'agents') AS i
+	FROM messages m JOIN conversations c ON c.id = m.conversation_id
+	WHERE c.tenant_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3
+	GROUP BY m.conversation_id)
+SELECT c.id, c.site_id, coalesce(c.queue_id, '') AS queue_id, coalesce(c.last_agent_id, '') AS agent_id, c.status, c.created_at, c.closed_at,
+	(c.assigned_at - c.queued_at) / 1000.0 AS wait,
+	(c.first_response_at - c.assigned_at) / 1000.0 AS first_response,
+	CASE WHEN c.closed_at IS NOT NULL THEN (c.closed_at - c.assigned_at) / 1000.0 END AS handle,
+	coalesce(k.v, 0) AS visitor_messages, coalesce(k.a, 0) AS agent_messages, coalesce(k.i, 0) AS internal_messages,
+	c.close_reason AS outcome, c.disposition, c.csat, c.assigned_at IS NOT NULL AS answered
+FROM conversations c LEFT JOIN counts k ON k.conversation_id = c.id
+WHERE c.tenant_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3`
