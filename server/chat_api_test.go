@@ -197,3 +197,58 @@ func TestChatReports(t *testing.T) {
 		t.Fatalf("another range: %s", res.Body)
 	}
 }
+
+func TestCannedResponses(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	sup := h.login(f.users["supervisor"].Email, "password-supervisor")
+	res := sup.call("POST", "/api/canned", map[string]any{"shortcut": "hi", "title": "Greeting",
+		"text": "Hello {{visitor.name}}, I am {{agent.name}}. About {{page.title}} on your {{vars.plan}} plan? {{ offer.name }}"})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	before := h.snapshot()
+	for name, body := range map[string]any{
+		"unknown placeholder": map[string]any{"shortcut": "x", "text": "{{visitor.password}}"},
+		"taken shortcut":      map[string]any{"shortcut": "hi", "text": "again"},
+		"bad shortcut":        map[string]any{"shortcut": "Hi There", "text": "x"},
+		"empty text":          map[string]any{"shortcut": "y", "text": "  "},
+		"too long":            map[string]any{"shortcut": "z", "text": strings.Repeat("x", 4001)},
+	} {
+		if res := sup.call("POST", "/api/canned", body); res.Status != 422 {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+	}
+	h.unchanged(before, "refused canned responses")
+	agentHTTP := h.login(f.users["agent"].Email, "password-agent")
+	if items := agentHTTP.call("GET", "/api/canned", nil).json(t)["items"].([]any); len(items) != 1 {
+		t.Fatalf("agents list them: %v", items)
+	}
+	if res := agentHTTP.call("POST", "/api/canned", map[string]any{"shortcut": "mine", "text": "x"}); res.Status != 403 {
+		t.Fatalf("agents do not write them: %d", res.Status)
+	}
+
+	agent, _ := f.agent("agent")
+	w, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(map[string]any{"type": "start", "visitor": "v9", "meta": map[string]any{
+		"page": map[string]string{"url": "https://shop.test/pricing", "title": "Pricing"}, "vars": map[string]string{"name": "Vera", "plan": "pro"}}})
+	start := w.until("started", typed("start_ok", ""))
+	conv := start["data"].(map[string]any)["conversation"].(map[string]any)["id"].(string)
+	agent.until("offer", typed("offer", ""))
+	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	agent.until("accepted", typed("accept_ok", "a"))
+	agent.send(map[string]any{"type": "send", "id": "c", "conversation": conv, "canned": "hi"})
+	ack := agent.until("ack", typed("ack", "c"))
+	want := "Hello Vera, I am agent. About Pricing on your pro plan? " // no name set: the email's local part, never the address
+	if got := ack["data"].(map[string]any)["text"]; got != want {
+		t.Fatalf("expanded: %q, want %q", got, want)
+	}
+	w.until("the visitor gets it", func(m map[string]any) bool { return messageText(m) == want })
+	agent.send(map[string]any{"type": "send", "id": "d", "conversation": conv, "canned": "nope"})
+	if m := agent.until("error", typed("error", "d")); m["code"] != "not_found" {
+		t.Fatalf("unknown canned response: %v", m)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +30,11 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
 	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), s.chatConversationReport)
 	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), s.chatSummaryReport)
+
+	r.Get("/canned", s.authz("chat", "work"), s.listCanned)
+	r.Post("/canned", s.authz("canned", "write"), s.createCanned)
+	r.Patch("/canned/:cannedID", s.authz("canned", "write"), s.updateCanned)
+	r.Delete("/canned/:cannedID", s.authz("canned", "write"), s.deleteCanned)
 
 	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
@@ -464,4 +470,77 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 		out[i] = row{r, names[r.Key]}
 	}
 	return c.JSON(fiber.Map{"by": by, "from": from.Format(time.DateOnly), "to": to.AddDate(0, 0, -1).Format(time.DateOnly), "rows": out})
+}
+
+func (s *Server) listCanned(c *fiber.Ctx) error {
+	items, err := s.st.CannedAll(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	return list(c, items, "")
+}
+
+type cannedRequest struct {
+	Shortcut *string `json:"shortcut"`
+	Title    *string `json:"title"`
+	Text     *string `json:"text"`
+}
+
+var shortcutRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// saveCanned applies a request over cur, checks it and stores it.
+func (s *Server) saveCanned(c *fiber.Ctx, cur store.Canned) (store.Canned, error) {
+	var req cannedRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return cur, err
+	}
+	if req.Shortcut != nil {
+		cur.Shortcut = strings.TrimSpace(*req.Shortcut)
+	}
+	if req.Title != nil {
+		cur.Title = strings.TrimSpace(*req.Title)
+	}
+	if req.Text != nil {
+		cur.Text = *req.Text
+	}
+	if !shortcutRE.MatchString(cur.Shortcut) {
+		return cur, &store.FieldError{Field: "shortcut", Message: "1 to 40 lower-case letters, digits, dashes or underscores"}
+	}
+	if len(cur.Title) > 200 {
+		return cur, &store.FieldError{Field: "title", Message: "at most 200 bytes"}
+	}
+	if err := chat.CheckTemplate(cur.Text); err != nil {
+		return cur, &store.FieldError{Field: "text", Message: strings.TrimPrefix(err.Error(), chat.ErrInvalid.Error()+": ")}
+	}
+	p := who(c)
+	cur.TenantID = p.Tenant
+	return s.st.SaveCanned(c.UserContext(), p.Actor, cur)
+}
+
+func (s *Server) createCanned(c *fiber.Ctx) error {
+	out, err := s.saveCanned(c, store.Canned{})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+func (s *Server) updateCanned(c *fiber.Ctx) error {
+	cur, err := s.st.CannedOne(c.UserContext(), who(c).Tenant, param(c, "cannedID"))
+	if err != nil {
+		return err
+	}
+	out, err := s.saveCanned(c, cur)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) deleteCanned(c *fiber.Ctx) error {
+	p := who(c)
+	if err := s.st.DeleteCanned(c.UserContext(), p.Actor, p.Tenant, param(c, "cannedID")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -55,6 +55,10 @@ var routeRoles = map[string][]string{
 	"GET /api/chat/settings":                            {"owner", "admin"},
 	"PUT /api/chat/settings":                            {"owner", "admin"},
 	"GET /api/chat/live":                                {"owner", "admin", "supervisor"},
+	"GET /api/canned":                                   {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/canned":                                  {"owner", "admin", "supervisor"},
+	"PATCH /api/canned/:cannedID":                       {"owner", "admin", "supervisor"},
+	"DELETE /api/canned/:cannedID":                      {"owner", "admin", "supervisor"},
 	"GET /api/chat/reports/conversations":               {"owner", "admin", "supervisor"},
 	"GET /api/chat/reports/summary":                     {"owner", "admin", "supervisor"},
 	"GET /api/conversations":                            {"owner", "admin", "supervisor", "agent", "bot"},
@@ -104,8 +108,12 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	canned, err := h.st.SaveCanned(ctx, store.System, store.Canned{TenantID: tn.ID, Shortcut: "hello", Text: "Hello!"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
-		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID}}
+		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {
@@ -222,6 +230,7 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT group_concat(id || name || config) FROM (SELECT * FROM queues WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT coalesce(group_concat(user_id || config), '') FROM (SELECT * FROM agents WHERE tenant_id = ? ORDER BY user_id)`,
 		`SELECT chat_settings FROM tenants WHERE id = ?`,
+		`SELECT group_concat(id || shortcut || text) FROM (SELECT * FROM canned_responses WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
 	} {

@@ -57,6 +57,7 @@ type frame struct {
 	Kind         string          `json:"kind,omitempty"`
 	Text         string          `json:"text,omitempty"`
 	Payload      json.RawMessage `json:"payload,omitempty"`
+	Canned       string          `json:"canned,omitempty"`
 	Internal     bool            `json:"internal,omitempty"`
 	On           bool            `json:"on,omitempty"`
 	Seq          int64           `json:"seq,omitempty"`

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -69,7 +70,8 @@ func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
 func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	a := s.chatAgent(c)
 	if p := who(c); a.Name == "" && p.User != nil {
-		a.Name = p.User.Email
+		// Visitors see agents' names: never a whole email address.
+		a.Name, _, _ = strings.Cut(p.User.Email, "@")
 	}
 	c.Locals(localAgent, a)
 	return c.Next()
@@ -266,6 +268,18 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 	switch f.Type {
 	case "send":
 		m := chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w}
+		if f.Canned != "" {
+			// A canned response (by id or shortcut), its placeholders filled.
+			cr, err := s.st.CannedOne(ctx, a.Tenant, f.Canned)
+			if err != nil {
+				w.fail(f, "not_found", "no such canned response")
+				return
+			}
+			if m.Text, err = e.Expand(ctx, a, id, cr.Text); err != nil {
+				w.failErr(f, err)
+				return
+			}
+		}
 		if f.Internal {
 			m.Audience = chat.AudienceAgents
 		}
