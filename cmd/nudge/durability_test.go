@@ -56,7 +56,7 @@ func startProcess(t *testing.T, data, addr string, shell string) *serverProcess 
 	}
 	p := &serverProcess{t: t, cmd: cmd, url: "http://" + addr, logs: logs}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for range 200 {
+	for range 1200 { // up to a minute under -race
 		if res, err := http.Get(p.url + "/readyz"); err == nil && res.StatusCode == 200 {
 			return p
 		}
@@ -336,7 +336,7 @@ func TestOutOfFileDescriptorsKeepsServing(t *testing.T) {
 	}
 	// Descriptors are free again: new requests are served.
 	var ok bool
-	for range 100 {
+	for range 600 {
 		if res, err := http.Get(p.url + "/healthz"); err == nil && res.StatusCode == 200 {
 			res.Body.Close()
 			ok = true

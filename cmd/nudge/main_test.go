@@ -151,7 +151,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	go func() { done <- runServer(ctx, cfg, &out, &logs) }()
 	var res *http.Response
 	var err error
-	for range 100 {
+	for range 1200 { // up to a minute: a -race build on a busy machine starts slowly
 		if res, err = http.Get("http://" + addr + "/readyz"); err == nil {
 			break
 		}
@@ -225,7 +225,7 @@ func TestServeHTTPS(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	var res *http.Response
 	var err error
-	for range 100 {
+	for range 1200 {
 		if res, err = client.Get("https://" + addr + "/healthz"); err == nil {
 			break
 		}
