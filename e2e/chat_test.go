@@ -144,3 +144,63 @@ func TestChatOnTheDemoShop(t *testing.T) {
 		t.Fatal("script ran from a message")
 	}
 }
+
+// TestAgentAnswersInTheConsole: a visitor writes on the demo shop; the demo
+// owner, signed in to the console, gets the offer on the Chats page,
+// accepts it, sees the message and the visitor's page, and answers; the
+// visitor sees the answer.
+func TestAgentAnswersInTheConsole(t *testing.T) {
+	url := startServer(t)
+	console := browser(t)
+	err := chromedp.Do(console,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-email")),
+		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor, cancel := chromedp.NewContext(console)
+	defer cancel()
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo/pricing")); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the launcher appears", `r.querySelector('.l')`)
+	inChat[bool](t, visitor, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in button').click(); return true`)
+
+	err = chromedp.Do(console,
+		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),
+		chromedp.Click(chromedp.CSS(`.offer button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the visitor's message in the console", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Which plan fits a flat?')`)
+	waitFor(t, console, "the visitor's page in the context", `document.querySelector('aside.context').textContent.includes('/demo/pricing')`)
+	err = chromedp.Do(console,
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "The Green plan: no exit fees."),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the answer reaches the visitor", bubbles+`.includes('The Green plan: no exit fees.')`)
+	waitFor(t, console, "the answer in the console once", `[...document.querySelectorAll('.msg .text')].filter(e => e.textContent === 'The Green plan: no exit fees.').length === 1`)
+	screenshot(t, console, "console-chat")
+}
+
+// waitFor polls a JS condition on the page.
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	for range 200 {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`)); err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s (%s)", what, cond)
+}

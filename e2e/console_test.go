@@ -45,7 +45,9 @@ func TestConsoleLogin(t *testing.T) {
 		chromedp.SendKeys(css("#login-email"), "admin@localhost"),
 		chromedp.SendKeys(css("#login-password"), demoPassword),
 		chromedp.Click(css(`form[aria-label="Log in"] button`)),
-		// An owner lands on the reports.
+		// An owner lands on the chats (owners answer chats too), then looks at the reports.
+		chromedp.WaitVisible(css(`section[aria-label="Chats"]`)),
+		chromedp.Click(css(`nav a[href="/reports"]`)),
 		chromedp.WaitVisible(css(`dl[aria-label="Summary"]`)),
 		chromedp.Click(css(`nav a[href="/sites"]`)),
 		chromedp.WaitVisible(css(`section[aria-labelledby="h-Sites"] table tbody tr`)),

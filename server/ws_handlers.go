@@ -296,6 +296,7 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 				w.failErr(f, err)
 				return
 			}
+			m.Sender.Name = a.Name
 			w.push(reply{Type: "ack", ID: f.ID, Data: m})
 		}()
 	case "presence":

@@ -126,6 +126,7 @@ export interface Summary {
 
 // What each role may see, mirroring the server's policy (the server decides).
 export const can = {
+  chat: (r: string) => r === "owner" || r === "admin" || r === "supervisor" || r === "agent",
   members: (r: string) => r === "owner" || r === "admin",
   editMembers: (r: string) => r === "owner" || r === "admin",
   editSites: (r: string) => r === "owner" || r === "admin",

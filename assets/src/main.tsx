@@ -3,16 +3,25 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, can, setSession } from "./api";
 import type { Me } from "./api";
+import { Chats } from "./chat";
 import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "reports" | "sites" | "members" | "tokens" | "audit" | "account";
-const titles: Record<View, string> = { reports: "Reports", sites: "Sites", members: "Members", tokens: "API tokens", audit: "Audit log", account: "Account" };
+type View = "chats" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+const titles: Record<View, string> = {
+  chats: "Chats",
+  reports: "Reports",
+  sites: "Sites",
+  members: "Members",
+  tokens: "API tokens",
+  audit: "Audit log",
+  account: "Account",
+};
 
 function viewFromPath(): View {
   const v = location.pathname.replace(/^\/+/, "").split("/")[0] as View;
-  return v in titles ? v : "reports";
+  return v in titles ? v : "chats";
 }
 
 function App() {
@@ -49,6 +58,7 @@ function App() {
     setMe(null);
   };
   const visible: View[] = [];
+  if (can.chat(me.role)) visible.push("chats");
   if (can.reports(me.role)) visible.push("reports");
   visible.push("sites");
   if (can.members(me.role)) visible.push("members");
@@ -87,6 +97,8 @@ function App() {
       <main>
         {me.tenant_id === "" && current !== "account" ? (
           <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
+        ) : current === "chats" ? (
+          <Chats me={me} />
         ) : current === "reports" ? (
           <Reports me={me} />
         ) : current === "sites" ? (

@@ -1,0 +1,386 @@
+// The agent workspace: presence, offers to accept, the agent's chats, a
+// conversation with the visitor's context, and the composer. It speaks the
+// chat protocol (docs/protocol.md) over /ws/agent with the console session.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { api } from "./api";
+import type { Me } from "./api";
+import { Alert } from "./ui";
+
+interface Ref {
+  id: string;
+  name: string;
+}
+interface ChatView {
+  id: string;
+  status: string;
+  visitor: string;
+  queue: Ref | null;
+  agent: Ref | null;
+  participants: { id: string; name: string; role: string }[];
+  metadata: Record<string, any>;
+  last_seq: number;
+  created_at: string;
+}
+interface Offer {
+  kind: string;
+  note?: string;
+  from?: Ref;
+  conversation: ChatView;
+}
+interface Msg {
+  seq: number;
+  client_id?: string;
+  sender: { kind: string; id: string; name?: string };
+  kind: string;
+  audience: string;
+  text: string;
+  payload?: Record<string, any>;
+  created_at: string;
+}
+interface Frame {
+  type: string;
+  id?: string;
+  conversation?: string;
+  code?: string;
+  message?: string;
+  data?: any;
+}
+interface Queue {
+  id: string;
+  name: string;
+}
+
+const rid = () => Math.random().toString(36).slice(2) + Date.now().toString(36);
+
+export function Chats({ me }: { me: Me }) {
+  const [connected, setConnected] = useState(false);
+  const [presence, setPresence] = useState("away");
+  const [chats, setChats] = useState<Record<string, ChatView>>({});
+  const [offers, setOffers] = useState<Record<string, Offer>>({});
+  const [messages, setMessages] = useState<Record<string, Msg[]>>({});
+  const [typing, setTyping] = useState<Record<string, string>>({});
+  const [selected, setSelected] = useState<string>("");
+  const [context, setContext] = useState<any>(null);
+  const [error, setError] = useState<unknown>();
+  const [queues, setQueues] = useState<Queue[]>([]);
+  const ws = useRef<WebSocket | null>(null);
+  const selectedRef = useRef("");
+  selectedRef.current = selected;
+
+  const send = (f: Record<string, unknown>) => {
+    if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
+  };
+  const addMessages = (conv: string, ms: Msg[]) =>
+    setMessages((all) => {
+      const cur = all[conv] || [];
+      const seen = new Set(cur.map((m) => m.seq));
+      const next = cur.concat(ms.filter((m) => !seen.has(m.seq))).sort((a, b) => a.seq - b.seq);
+      return { ...all, [conv]: next };
+    });
+
+  useEffect(() => {
+    let closed = false;
+    let retry = 0;
+    const open = () => {
+      const url = location.origin.replace(/^http/, "ws") + "/ws/agent?tenant=" + encodeURIComponent(me.tenant_id);
+      const s = new WebSocket(url);
+      ws.current = s;
+      s.onopen = () => s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, status: "available" }));
+      s.onmessage = (e) => onFrame(JSON.parse(e.data) as Frame);
+      s.onclose = () => {
+        setConnected(false);
+        if (!closed) setTimeout(open, Math.min(30000, 1000 * 2 ** retry++));
+      };
+    };
+    const onFrame = (f: Frame) => {
+      const d = f.data;
+      const c = f.conversation || "";
+      switch (f.type) {
+        case "hello_ok": {
+          retry = 0;
+          setConnected(true);
+          setPresence(d.state.presence);
+          setChats(Object.fromEntries((d.state.chats as ChatView[]).map((v) => [v.id, v])));
+          setOffers(Object.fromEntries((d.state.offers as ChatView[]).map((v) => [v.id, { kind: "assign", conversation: v }])));
+          if (selectedRef.current) send({ type: "history", id: "h:" + selectedRef.current, conversation: selectedRef.current });
+          break;
+        }
+        case "presence":
+          setPresence(d.status);
+          break;
+        case "offer":
+          setOffers((o) => ({ ...o, [c]: d as Offer }));
+          break;
+        case "offer_revoked":
+          setOffers(({ [c]: _, ...rest }) => rest);
+          break;
+        case "state":
+          setChats((all) => ((d as ChatView).participants.some((p) => p.id === me.user.id) ? { ...all, [c]: d } : all));
+          break;
+        case "removed":
+          setChats(({ [c]: _, ...rest }) => rest);
+          break;
+        case "message":
+          addMessages(c, [d as Msg]);
+          break;
+        case "ack":
+          addMessages((d as Msg & { conversation_id: string }).conversation_id, [d as Msg]);
+          break;
+        case "typing":
+          if (d.from === "visitor") setTyping((t) => ({ ...t, [c]: d.preview || "" }));
+          break;
+        case "history_ok":
+          addMessages(d.conversation, d.messages as Msg[]);
+          break;
+        case "context_ok":
+          setContext(d);
+          break;
+        case "invite_ended":
+          setError(new Error("The " + d.kind + " was " + d.reason + "."));
+          break;
+        case "error":
+          setError(new Error(f.message || f.code));
+          break;
+      }
+    };
+    open();
+    api<{ items: Queue[] }>("GET", "/api/queues").then((r) => setQueues(r.items), () => undefined);
+    return () => {
+      closed = true;
+      ws.current?.close();
+    };
+  }, [me.tenant_id]);
+
+  const select = (id: string) => {
+    setSelected(id);
+    setContext(null);
+    send({ type: "history", id: "h:" + id, conversation: id });
+    send({ type: "context", id: "c:" + id, conversation: id });
+  };
+  const accept = (id: string) => {
+    send({ type: "accept", id: "a:" + id, conversation: id });
+    setOffers(({ [id]: _, ...rest }) => rest);
+    select(id);
+  };
+
+  const chatList = Object.values(chats).sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const offerList = Object.entries(offers);
+  const current = chats[selected];
+
+  return (
+    <section class="chats" aria-label="Chats">
+      <div class="chat-list">
+        <div class="presence">
+          <span class={"dot " + (connected ? presence : "offline")} />
+          {connected ? presence : "connecting…"}
+          {connected && (
+            <button class="link" onClick={() => send({ type: "presence", id: "p", status: presence === "available" ? "away" : "available" })}>
+              {presence === "available" ? "Go away" : "Go available"}
+            </button>
+          )}
+        </div>
+        {offerList.length > 0 && <h3>Waiting for you</h3>}
+        {offerList.map(([id, o]) => (
+          <div class="offer" key={id}>
+            <strong>{o.kind === "assign" ? "New chat" : o.kind}</strong> · {o.conversation.queue?.name ?? ""}
+            {o.from && <div>from {o.from.name}</div>}
+            {o.note && <div class="note">{o.note}</div>}
+            <div class="row">
+              <button onClick={() => accept(id)}>Accept</button>
+              <button class="secondary" onClick={() => send({ type: "decline", id: "d:" + id, conversation: id })}>
+                Decline
+              </button>
+            </div>
+          </div>
+        ))}
+        <h3>My chats</h3>
+        {chatList.length === 0 && <p class="muted">No chats yet.</p>}
+        {chatList.map((v) => (
+          <button class={"chat-item" + (v.id === selected ? " current" : "")} key={v.id} onClick={() => select(v.id)}>
+            <span>{(v.metadata?.vars?.name as string) || "Visitor " + v.visitor.slice(0, 8)}</span>
+            <small>
+              {v.status}
+              {typing[v.id] !== undefined ? " · typing" : ""}
+            </small>
+          </button>
+        ))}
+      </div>
+      <Alert error={error} />
+      {current ? (
+        <Conversation
+          key={current.id}
+          view={current}
+          me={me}
+          messages={messages[current.id] || []}
+          typing={typing[current.id]}
+          queues={queues}
+          send={send}
+        />
+      ) : (
+        <div class="conversation empty">
+          <p class="muted">Pick a chat, or accept one.</p>
+        </div>
+      )}
+      {current && <ContextPanel context={context} view={current} />}
+    </section>
+  );
+}
+
+function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?: string; queues: Queue[]; send: (f: Record<string, unknown>) => void }) {
+  const { view, messages, send } = props;
+  const [text, setText] = useState("");
+  const [internal, setInternal] = useState(false);
+  const [disposition, setDisposition] = useState("");
+  const [queue, setQueue] = useState("");
+  const list = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    list.current?.scrollTo(0, list.current.scrollHeight);
+    const last = messages[messages.length - 1];
+    if (last) send({ type: "read", conversation: view.id, seq: last.seq });
+  }, [messages.length]);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    const client_id = rid();
+    send({ type: "send", id: client_id, client_id, conversation: view.id, text, internal });
+    setText("");
+    send({ type: "typing", conversation: view.id, on: false });
+  };
+  let lastTyping = 0;
+  const onInput = (v: string) => {
+    setText(v);
+    const now = Date.now();
+    if (now - lastTyping > 2000) {
+      lastTyping = now;
+      send({ type: "typing", conversation: view.id, on: true });
+    }
+  };
+  return (
+    <div class="conversation">
+      <div class="messages" ref={list} aria-label="Messages">
+        {messages.map((m) => (
+          <div key={m.seq} class={"msg " + m.sender.kind + (m.audience === "agents" ? " internal" : "")}>
+            {m.kind === "system" ? (
+              <em>{m.text}</em>
+            ) : (
+              <>
+                <small>
+                  {m.sender.kind === "visitor" ? "Visitor" : m.sender.name || m.sender.kind}
+                  {m.audience === "agents" ? " · agents only" : ""}
+                </small>
+                <div class="text">{m.text || summary(m)}</div>
+              </>
+            )}
+          </div>
+        ))}
+        {props.typing !== undefined && <div class="muted typing">Visitor is typing: {props.typing}</div>}
+      </div>
+      {view.status !== "closed" && (
+        <form class="composer" onSubmit={submit}>
+          <textarea
+            aria-label="Reply"
+            value={text}
+            onInput={(e) => onInput(e.currentTarget.value)}
+            onKeyDown={(e) => e.key === "Enter" && !e.shiftKey && submit(e)}
+          />
+          <div class="row">
+            <label>
+              <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.currentTarget.checked)} /> Internal note
+            </label>
+            <button type="submit">Send</button>
+          </div>
+          <div class="row actions">
+            <input aria-label="Disposition" placeholder="Disposition" value={disposition} onInput={(e) => setDisposition(e.currentTarget.value)} />
+            <button type="button" onClick={() => send({ type: "close", id: "x", conversation: view.id, disposition })}>
+              Close chat
+            </button>
+            <button type="button" class="secondary" onClick={() => send({ type: "hold", id: "hold", conversation: view.id })}>
+              Hold
+            </button>
+            <select aria-label="Transfer to queue" value={queue} onChange={(e) => setQueue(e.currentTarget.value)}>
+              <option value="">Transfer to…</option>
+              {props.queues.map((q) => (
+                <option value={q.id}>{q.name}</option>
+              ))}
+            </select>
+            <button type="button" class="secondary" disabled={!queue} onClick={() => send({ type: "transfer", id: "t", conversation: view.id, queue })}>
+              Transfer
+            </button>
+          </div>
+        </form>
+      )}
+    </div>
+  );
+}
+
+function summary(m: Msg): string {
+  const p = m.payload || {};
+  if (p.type === "quick_replies") return "[quick replies: " + p.options.map((o: any) => o.label).join(" / ") + "]";
+  if (p.type === "list") return "[list: " + p.items.map((o: any) => o.title).join(" / ") + "]";
+  if (p.type === "carousel") return "[cards: " + p.cards.map((o: any) => o.title).join(" / ") + "]";
+  return "";
+}
+
+function ContextPanel({ context, view }: { context: any; view: ChatView }) {
+  const meta = useMemo(() => (context?.meta || view.metadata || {}) as Record<string, any>, [context, view]);
+  return (
+    <aside class="context" aria-label="Visitor">
+      <h3>Visitor</h3>
+      <dl>
+        {meta.page && (
+          <>
+            <dt>Page</dt>
+            <dd>
+              {meta.page.title || ""} <small>{meta.page.url}</small>
+            </dd>
+          </>
+        )}
+        {meta.topic && (
+          <>
+            <dt>Topic</dt>
+            <dd>{meta.topic}</dd>
+          </>
+        )}
+        {meta.offer && (
+          <>
+            <dt>Offer</dt>
+            <dd>
+              {meta.offer.name || meta.offer.id}
+              {Object.entries(meta.offer.data || {}).map(([k, v]) => (
+                <div>
+                  <small>
+                    {k}: {String(v)}
+                  </small>
+                </div>
+              ))}
+            </dd>
+          </>
+        )}
+        {meta.device && (
+          <>
+            <dt>Device</dt>
+            <dd>{[meta.device.browser, meta.device.os, meta.device.device].filter(Boolean).join(" · ")}</dd>
+          </>
+        )}
+        {Object.entries(meta.vars || {}).map(([k, v]) => (
+          <>
+            <dt>{k}</dt>
+            <dd>{String(v)}</dd>
+          </>
+        ))}
+      </dl>
+      {context?.previous?.length > 0 && (
+        <>
+          <h3>Earlier chats</h3>
+          <ul>
+            {context.previous.map((c: any) => (
+              <li>
+                {c.created_at.slice(0, 10)} · {c.status} {c.disposition ? "· " + c.disposition : ""}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </aside>
+  );
+}
