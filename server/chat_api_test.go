@@ -1,8 +1,13 @@
 package server
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/store"
@@ -250,5 +255,82 @@ func TestCannedResponses(t *testing.T) {
 	agent.send(map[string]any{"type": "send", "id": "d", "conversation": conv, "canned": "nope"})
 	if m := agent.until("error", typed("error", "d")); m["code"] != "not_found" {
 		t.Fatalf("unknown canned response: %v", m)
+	}
+}
+
+func TestWebhooksReceiveChatEvents(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.WebhooksPrivate = true })
+	f := newChatFixture(h, "Acme")
+	var mu sync.Mutex
+	var got []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct{ Type string }
+		json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		got = append(got, p.Type+" "+r.Header.Get("webhook-signature")[:3])
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	before := h.snapshot()
+	for name, body := range map[string]any{
+		"no events":     map[string]any{"url": recv.URL},
+		"unknown event": map[string]any{"url": recv.URL, "events": []string{"conversation.exploded"}},
+		"bad url":       map[string]any{"url": "gopher://x", "events": []string{"conversation.closed"}},
+		"credentials":   map[string]any{"url": "https://u:p@x.test/", "events": []string{"conversation.closed"}},
+	} {
+		if res := admin.call("POST", "/api/webhooks", body); res.Status != 422 {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+	}
+	h.unchanged(before, "refused webhooks")
+	res := admin.call("POST", "/api/webhooks", map[string]any{"url": recv.URL, "events": []string{"conversation.created", "conversation.assigned", "message.created", "conversation.closed"}})
+	if res.Status != 201 || !strings.HasPrefix(res.json(t)["secret"].(string), "whsec_") {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	hook := res.json(t)["webhook"].(map[string]any)["id"].(string)
+	if res := admin.call("GET", "/api/webhooks/"+hook, nil); strings.Contains(string(res.Body), "whsec_") {
+		t.Fatal("the secret is shown once")
+	}
+
+	agent, _ := f.agent("agent")
+	v, start := f.visitor("", 0)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	agent.until("offer", typed("offer", ""))
+	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	agent.until("accepted", typed("accept_ok", "a"))
+	v.send(map[string]any{"type": "send", "id": "1", "text": "hello"})
+	v.until("ack", typed("ack", "1"))
+	v.send(map[string]any{"type": "close", "id": "x"})
+	v.until("closed", typed("close_ok", "x"))
+	want := []string{"conversation.created v1,", "conversation.assigned v1,", "message.created v1,", "conversation.closed v1,"}
+	for range 500 {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 6 { // created, assigned, the joined notice, hello, closed and its notice
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	all := strings.Join(got, "|")
+	mu.Unlock()
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Fatalf("missing %q in %s", w, all)
+		}
+	}
+	res = admin.call("GET", "/api/webhooks/"+hook+"/deliveries", nil)
+	items := res.json(t)["items"].([]any)
+	if len(items) < 4 || items[0].(map[string]any)["status"] != "succeeded" {
+		t.Fatalf("delivery log: %s", res.Body)
+	}
+	id := items[0].(map[string]any)["id"].(string)
+	if res := admin.call("POST", "/api/webhooks/"+hook+"/deliveries/"+id+"/replay", nil); res.Status != 202 {
+		t.Fatalf("replay: %d %s", res.Status, res.Body)
+	}
+	if res := admin.call("POST", "/api/webhooks/"+hook+"/deliveries/msg_nope/replay", nil); res.Status != 404 {
+		t.Fatalf("replay an unknown delivery: %d", res.Status)
 	}
 }

@@ -33,6 +33,7 @@ type Config struct {
 	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
+	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
 }
@@ -143,7 +144,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
-		slog.Float64("chat_ip_rate", c.ChatIPRate),
+		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),
 		slog.String("debug_addr", c.DebugAddr), slog.String("dev_widget", c.DevWidget),
 	)
 }

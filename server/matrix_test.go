@@ -21,40 +21,47 @@ const (
 // routeRoles says who may use each API route. A route the router has and this
 // table lacks fails TestRoleMatrix: a new route must state its policy here.
 var routeRoles = map[string][]string{
-	"GET /api/openapi.json":                             {public},
-	"POST /api/auth/login":                              {public},
-	"POST /api/auth/logout":                             {loggedIn},
-	"GET /api/me":                                       {loggedIn},
-	"PUT /api/me/password":                              {loggedIn},
-	"GET /api/members":                                  {"owner", "admin"},
-	"POST /api/members":                                 {"owner", "admin"},
-	"GET /api/members/:userID":                          {"owner", "admin"},
-	"PATCH /api/members/:userID":                        {"owner", "admin"},
-	"DELETE /api/members/:userID":                       {"owner", "admin"},
-	"GET /api/sites":                                    {"owner", "admin", "marketer", "supervisor", "agent"},
-	"POST /api/sites":                                   {"owner", "admin"},
-	"GET /api/sites/:siteID":                            {"owner", "admin", "marketer", "supervisor", "agent"},
-	"PATCH /api/sites/:siteID":                          {"owner", "admin"},
-	"DELETE /api/sites/:siteID":                         {"owner", "admin"},
-	"GET /api/sites/:siteID/secret":                     {"owner", "admin"},
-	"POST /api/sites/:siteID/secret":                    {"owner", "admin"},
-	"GET /api/sites/:siteID/snippet":                    {"owner", "admin", "marketer", "supervisor", "agent"},
-	"GET /api/sites/:siteID/reports/:report":            {"owner", "admin", "marketer", "supervisor"},
-	"DELETE /api/sites/:siteID/visitors/:visitorID":     {"owner", "admin"},
-	"GET /api/tokens":                                   {"owner", "admin"},
-	"POST /api/tokens":                                  {"owner", "admin"},
-	"DELETE /api/tokens/:tokenID":                       {"owner", "admin"},
-	"GET /api/audit":                                    {"owner", "admin"},
-	"GET /api/queues":                                   {"owner", "admin", "supervisor", "agent", "bot"},
-	"POST /api/queues":                                  {"owner", "admin"},
-	"GET /api/queues/:queueID":                          {"owner", "admin", "supervisor", "agent", "bot"},
-	"PATCH /api/queues/:queueID":                        {"owner", "admin"},
-	"DELETE /api/queues/:queueID":                       {"owner", "admin"},
-	"GET /api/agents":                                   {"owner", "admin", "supervisor"},
-	"PUT /api/agents/:userID":                           {"owner", "admin", "supervisor"},
-	"GET /api/chat/settings":                            {"owner", "admin"},
-	"PUT /api/chat/settings":                            {"owner", "admin"},
-	"GET /api/chat/live":                                {"owner", "admin", "supervisor"},
+	"GET /api/openapi.json":                         {public},
+	"POST /api/auth/login":                          {public},
+	"POST /api/auth/logout":                         {loggedIn},
+	"GET /api/me":                                   {loggedIn},
+	"PUT /api/me/password":                          {loggedIn},
+	"GET /api/members":                              {"owner", "admin"},
+	"POST /api/members":                             {"owner", "admin"},
+	"GET /api/members/:userID":                      {"owner", "admin"},
+	"PATCH /api/members/:userID":                    {"owner", "admin"},
+	"DELETE /api/members/:userID":                   {"owner", "admin"},
+	"GET /api/sites":                                {"owner", "admin", "marketer", "supervisor", "agent"},
+	"POST /api/sites":                               {"owner", "admin"},
+	"GET /api/sites/:siteID":                        {"owner", "admin", "marketer", "supervisor", "agent"},
+	"PATCH /api/sites/:siteID":                      {"owner", "admin"},
+	"DELETE /api/sites/:siteID":                     {"owner", "admin"},
+	"GET /api/sites/:siteID/secret":                 {"owner", "admin"},
+	"POST /api/sites/:siteID/secret":                {"owner", "admin"},
+	"GET /api/sites/:siteID/snippet":                {"owner", "admin", "marketer", "supervisor", "agent"},
+	"GET /api/sites/:siteID/reports/:report":        {"owner", "admin", "marketer", "supervisor"},
+	"DELETE /api/sites/:siteID/visitors/:visitorID": {"owner", "admin"},
+	"GET /api/tokens":                               {"owner", "admin"},
+	"POST /api/tokens":                              {"owner", "admin"},
+	"DELETE /api/tokens/:tokenID":                   {"owner", "admin"},
+	"GET /api/audit":                                {"owner", "admin"},
+	"GET /api/queues":                               {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/queues":                              {"owner", "admin"},
+	"GET /api/queues/:queueID":                      {"owner", "admin", "supervisor", "agent", "bot"},
+	"PATCH /api/queues/:queueID":                    {"owner", "admin"},
+	"DELETE /api/queues/:queueID":                   {"owner", "admin"},
+	"GET /api/agents":                               {"owner", "admin", "supervisor"},
+	"PUT /api/agents/:userID":                       {"owner", "admin", "supervisor"},
+	"GET /api/chat/settings":                        {"owner", "admin"},
+	"PUT /api/chat/settings":                        {"owner", "admin"},
+	"GET /api/chat/live":                            {"owner", "admin", "supervisor"},
+	"GET /api/webhooks":                             {"owner", "admin"},
+	"POST /api/webhooks":                            {"owner", "admin"},
+	"GET /api/webhooks/:webhookID":                  {"owner", "admin"},
+	"PATCH /api/webhooks/:webhookID":                {"owner", "admin"},
+	"DELETE /api/webhooks/:webhookID":               {"owner", "admin"},
+	"GET /api/webhooks/:webhookID/deliveries":       {"owner", "admin"},
+	"POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay": {"owner", "admin"},
 	"GET /api/canned":                                   {"owner", "admin", "supervisor", "agent", "bot"},
 	"POST /api/canned":                                  {"owner", "admin", "supervisor"},
 	"PATCH /api/canned/:cannedID":                       {"owner", "admin", "supervisor"},
@@ -112,8 +119,22 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	hook, err := h.st.SaveWebhook(ctx, store.System, store.Webhook{TenantID: tn.ID, URL: "https://hooks.example.com/" + name, Secret: "whsec_AAAA",
+		Events: []string{"conversation.closed"}, Active: false})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	delivery := store.Delivery{ID: "msg_" + store.NewID(), WebhookID: hook.ID, TenantID: tn.ID, Event: "conversation.closed", Payload: []byte(`{}`)}
+	if err := h.st.AddDeliveries(ctx, []store.Delivery{delivery}); err != nil {
+		h.t.Fatal(err)
+	}
+	// Delivered already: the dispatcher leaves it alone, so only requests change it.
+	if err := h.st.RecordAttempt(ctx, delivery.ID, "succeeded", 204, "", nil); err != nil {
+		h.t.Fatal(err)
+	}
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
-		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID}}
+		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
+		"webhookID": hook.ID, "deliveryID": delivery.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {
@@ -231,6 +252,8 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT coalesce(group_concat(user_id || config), '') FROM (SELECT * FROM agents WHERE tenant_id = ? ORDER BY user_id)`,
 		`SELECT chat_settings FROM tenants WHERE id = ?`,
 		`SELECT group_concat(id || shortcut || text) FROM (SELECT * FROM canned_responses WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT group_concat(id || url || events || active) FROM (SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT group_concat(id || status || attempts) FROM (SELECT * FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
 	} {
@@ -251,7 +274,8 @@ func TestBadInputOnEveryBodyRoute(t *testing.T) {
 	owner := h.login("owner@acme.test", "password-owner")
 	for _, route := range apiRoutes(h) {
 		method, path, _ := strings.Cut(route, " ")
-		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" {
+		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" ||
+			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" { // routes without a body
 			continue
 		}
 		url := fillPath(t, path, a.params)

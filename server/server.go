@@ -24,6 +24,7 @@ import (
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/server/webhooks"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	collectSite *keyedLimiter
 	wsIP        *keyedLimiter
 	chat        *chat.Engine
+	hooks       *webhooks.Dispatcher
 	sockets     *sockets
 }
 
@@ -134,8 +136,10 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
-	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log})
+	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, AllowPrivate: cfg.WebhooksPrivate})
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify})
 	if err != nil {
+		hooks.Close()
 		adb.Close()
 		return nil, err
 	}
@@ -147,6 +151,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		wsIP:        newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
 		sockets:     &sockets{m: map[*wsConn]struct{}{}},
 		chat:        engine,
+		hooks:       hooks,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	s.metrics.chat(&engine.Log().Stats)
@@ -237,6 +242,7 @@ func (s *Server) routes() {
 	r.Get("/audit", s.authz("audit", "read"), s.listAudit)
 
 	s.chatAPIRoutes(r)
+	s.webhookRoutes(r)
 
 	api.Use(func(c *fiber.Ctx) error { return errNotFound })
 	s.consoleRoutes()
@@ -270,6 +276,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // database. Call it after Serve returns; the caller closes the main store.
 func (s *Server) Close() error {
 	s.chat.Close()
+	s.hooks.Close()
 	s.ingest.Close()
 	return s.analytics.Close()
 }

@@ -257,6 +257,11 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 		e.save(ctx, cv)
 		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
 			data: map[string]any{"name": name, "role": RoleOwner}})
+		if o.kind == "assign" {
+			e.event(cv, "conversation.assigned", map[string]any{"agent": map[string]string{"id": a.User, "name": name}})
+		} else {
+			e.event(cv, "conversation.transferred", map[string]any{"from": o.from, "to": map[string]string{"id": a.User, "name": name}})
+		}
 		if o.note != "" {
 			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note",
 				text: o.note, data: map[string]any{"from": o.from}})
@@ -394,6 +399,7 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 			}
 		}
 		cv.c.AgentID = ""
+		e.event(cv, "conversation.transferred", map[string]any{"from": a.User, "queue": q.id})
 		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "transferred",
 			text: "You are being transferred. Please wait a moment.", data: map[string]any{"queue": q.id}})
 		ns = append(ns, e.enqueue(ctx, cv, q)...)
@@ -619,6 +625,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	}
 	e.save(ctx, cv)
 	e.changed(cv)
+	e.event(cv, "conversation.closed", map[string]any{"by": by})
 	for user, r := range cv.parts {
 		e.setParticipant(ctx, cv, user, r, true)
 		if u := e.agents[agentKey{cv.c.TenantID, user}]; u != nil {

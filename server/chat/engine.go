@@ -97,9 +97,14 @@ type Options struct {
 	// AgentGrace is how long an agent may be disconnected before their
 	// chats go back to the queue (0: a minute).
 	AgentGrace time.Duration
-	// Committed hears each stored message after fan-out (search indexing,
-	// webhooks). It must not block.
+	// Committed hears each stored message after fan-out (search indexing).
+	// It must not block.
 	Committed func(tenant string, m Message)
+	// Notify hears the lifecycle events webhooks send (conversation.created,
+	// conversation.assigned, conversation.transferred, conversation.closed,
+	// message.created, offer.accepted). It is called with the engine's lock
+	// held and must not block.
+	Notify func(tenant, event string, data any)
 }
 
 // Engine runs every conversation of every tenant.
@@ -110,6 +115,7 @@ type Engine struct {
 	now       func() time.Time
 	grace     time.Duration
 	committed func(string, Message)
+	notify    func(string, string, any)
 	stop      chan struct{}
 	stopped   sync.WaitGroup
 
@@ -174,7 +180,7 @@ type conv struct {
 
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
-	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, stop: make(chan struct{}),
+	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string]map[Sink]bool{},
 		agents: map[agentKey]*agent{}, names: map[string]string{}}
 	if e.now == nil {
@@ -548,10 +554,28 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 			}
 		}
 	}
+	if e.notify != nil {
+		e.notify(tenantID, "message.created", m)
+	}
 	e.mu.Unlock()
 	if e.committed != nil {
 		e.committed(tenantID, m)
 	}
+}
+
+// event tells the webhooks about a conversation. Callers hold e.mu.
+func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
+	if e.notify == nil {
+		return
+	}
+	c := cv.c
+	data := map[string]any{"conversation": map[string]any{"id": c.ID, "site_id": c.SiteID, "visitor": c.Visitor, "status": c.Status,
+		"queue_id": c.QueueID, "agent_id": c.AgentID, "close_reason": c.CloseReason, "disposition": c.Disposition, "tags": c.Tags,
+		"metadata": c.Metadata, "created_at": c.CreatedAt, "closed_at": c.ClosedAt}}
+	for k, v := range extra {
+		data[k] = v
+	}
+	e.notify(c.TenantID, typ, data)
 }
 
 func (e *Engine) senderName(s Sender) string {

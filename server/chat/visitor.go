@@ -130,6 +130,10 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	if q != nil && q.cfg.Routing == LastAgent {
 		cv.prefer, _ = e.st.LastAgent(ctx, site.ID, visitor)
 	}
+	e.event(cv, "conversation.created", nil)
+	if meta.Offer != nil {
+		e.event(cv, "offer.accepted", map[string]any{"offer": meta.Offer})
+	}
 	var ns []notice
 	switch {
 	case prechat:

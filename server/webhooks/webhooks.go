@@ -1,0 +1,350 @@
+// Package webhooks delivers a tenant's events to the endpoints it registered,
+// signed as Standard Webhooks specifies (webhook-id, webhook-timestamp,
+// webhook-signature: v1,base64 HMAC-SHA256 of "id.timestamp.body"), retried
+// with backoff, logged per delivery, and never sent to private, loopback or
+// link-local addresses unless the operator allows them.
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+// Events a webhook may subscribe to.
+var Events = []string{"conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed",
+	"message.created", "offer.accepted"}
+
+// DefaultBackoff is the wait before each retry (Standard Webhooks' schedule,
+// shortened at the end): after the last, the delivery has failed.
+var DefaultBackoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
+
+// ErrAddress is the error of a delivery refused for its destination.
+var ErrAddress = errors.New("webhooks: the address is private, loopback or link-local")
+
+// Options configure a dispatcher.
+type Options struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// AllowPrivate lets deliveries reach private and loopback addresses (an
+	// on-premises receiver, tests).
+	AllowPrivate bool
+	Backoff      []time.Duration // nil: DefaultBackoff
+	Poll         time.Duration   // how often due retries are looked for (0: a second)
+	Timeout      time.Duration   // per request (0: 10 s)
+}
+
+// Dispatcher turns events into deliveries and sends them.
+type Dispatcher struct {
+	o      Options
+	client *http.Client
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	queue []event
+	wake  chan struct{}
+	kick  chan struct{}
+
+	hooksMu sync.Mutex
+	hooks   map[string]cachedHooks // tenant → its webhooks
+}
+
+type event struct {
+	tenant, typ string
+	data        any
+	at          time.Time
+}
+
+type cachedHooks struct {
+	hooks   []store.Webhook
+	expires time.Time
+}
+
+// New starts a dispatcher; Close stops it.
+func New(o Options) *Dispatcher {
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	d := &Dispatcher{o: o, stop: make(chan struct{}), wake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		hooks: map[string]cachedHooks{}}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+		// Called with the resolved address, so a name that resolves to a
+		// private address (or changes to one) is refused too.
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		if ip := net.ParseIP(host); ip == nil || (!o.AllowPrivate && !Public(ip)) {
+			return fmt.Errorf("%w: %s", ErrAddress, host)
+		}
+		return nil
+	}}
+	d.client = &http.Client{
+		Timeout:   o.Timeout,
+		Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: o.Timeout},
+		// A redirect could lead anywhere: a receiver answers, it does not send us on.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	d.wg.Add(2)
+	go d.intake()
+	go d.sender()
+	return d
+}
+
+// Public reports whether ip is a public unicast address.
+func Public(ip net.IP) bool {
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
+		return false
+	}
+	cgnat := net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+	return !cgnat.Contains(ip)
+}
+
+// Close stops the dispatcher after the events already notified are queued
+// as deliveries (they are sent after a restart).
+func (d *Dispatcher) Close() {
+	close(d.stop)
+	d.wg.Wait()
+}
+
+// Notify records an event of a tenant. It never blocks: the engine calls it
+// with its lock held.
+func (d *Dispatcher) Notify(tenant, typ string, data any) {
+	d.mu.Lock()
+	d.queue = append(d.queue, event{tenant, typ, data, time.Now().UTC()})
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Forget drops a tenant's cached webhooks after they changed.
+func (d *Dispatcher) Forget(tenant string) {
+	d.hooksMu.Lock()
+	delete(d.hooks, tenant)
+	d.hooksMu.Unlock()
+}
+
+func (d *Dispatcher) tenantHooks(ctx context.Context, tenant string) ([]store.Webhook, error) {
+	d.hooksMu.Lock()
+	c, ok := d.hooks[tenant]
+	d.hooksMu.Unlock()
+	if ok && time.Now().Before(c.expires) {
+		return c.hooks, nil
+	}
+	hooks, err := d.o.Store.Webhooks(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	d.hooksMu.Lock()
+	if len(d.hooks) > 10_000 {
+		clear(d.hooks)
+	}
+	d.hooks[tenant] = cachedHooks{hooks, time.Now().Add(10 * time.Second)}
+	d.hooksMu.Unlock()
+	return hooks, nil
+}
+
+// intake turns events into stored deliveries, one per subscribed webhook.
+func (d *Dispatcher) intake() {
+	defer d.wg.Done()
+	ctx := context.Background()
+	for {
+		d.mu.Lock()
+		batch := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		var ds []store.Delivery
+		for _, e := range batch {
+			hooks, err := d.tenantHooks(ctx, e.tenant)
+			if err != nil {
+				d.o.Logger.Error("webhooks: load", "tenant", e.tenant, "err", err)
+				continue
+			}
+			for _, h := range hooks {
+				if !h.Active || !slices.Contains(h.Events, e.typ) {
+					continue
+				}
+				payload, err := json.Marshal(map[string]any{"type": e.typ, "timestamp": e.at, "data": e.data})
+				if err != nil {
+					d.o.Logger.Error("webhooks: encode", "event", e.typ, "err", err)
+					continue
+				}
+				ds = append(ds, store.Delivery{ID: "msg_" + store.NewID(), WebhookID: h.ID, TenantID: e.tenant, Event: e.typ, Payload: payload})
+			}
+		}
+		if err := d.o.Store.AddDeliveries(ctx, ds); err != nil {
+			d.o.Logger.Error("webhooks: queue deliveries", "count", len(ds), "err", err)
+		} else if len(ds) > 0 {
+			select {
+			case d.kick <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-d.stop:
+			d.mu.Lock()
+			left := len(d.queue)
+			d.mu.Unlock()
+			if left == 0 {
+				return
+			}
+		case <-d.wake:
+		}
+	}
+}
+
+// sender sends due deliveries, a few at a time.
+func (d *Dispatcher) sender() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.o.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		case <-d.kick:
+		}
+		due, err := d.o.Store.DueDeliveries(context.Background(), time.Now(), 100)
+		if err != nil {
+			d.o.Logger.Error("webhooks: due deliveries", "err", err)
+			continue
+		}
+		sem := make(chan struct{}, 4)
+		var wg sync.WaitGroup
+		for _, dl := range due {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				d.attempt(dl)
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// attempt sends one delivery and records the outcome.
+func (d *Dispatcher) attempt(dl store.Delivery) {
+	ctx := context.Background()
+	h, err := d.o.Store.Webhook(ctx, dl.TenantID, dl.WebhookID)
+	code, errText := 0, ""
+	if err != nil {
+		errText = "webhook gone"
+	} else if !h.Active {
+		errText = "webhook disabled"
+	} else {
+		code, err = d.post(ctx, h, dl)
+		if err != nil {
+			errText = err.Error()
+		} else if code < 200 || code > 299 {
+			errText = "answered " + strconv.Itoa(code)
+		}
+	}
+	if errText == "" {
+		d.record(dl.ID, "succeeded", code, "", nil)
+		return
+	}
+	if dl.Attempts < len(d.o.Backoff) && h.Active {
+		next := time.Now().Add(d.o.Backoff[dl.Attempts])
+		d.record(dl.ID, "pending", code, errText, &next)
+		return
+	}
+	d.record(dl.ID, "failed", code, errText, nil)
+}
+
+func (d *Dispatcher) record(id, status string, code int, errText string, next *time.Time) {
+	if err := d.o.Store.RecordAttempt(context.Background(), id, status, code, errText, next); err != nil {
+		d.o.Logger.Error("webhooks: record attempt", "delivery", id, "err", err)
+	}
+}
+
+func (d *Dispatcher) post(ctx context.Context, h store.Webhook, dl store.Delivery) (int, error) {
+	ts := time.Now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(dl.Payload))
+	if err != nil {
+		return 0, err
+	}
+	sig, err := Sign(h.Secret, dl.ID, ts, dl.Payload)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "nudge-webhooks/1")
+	req.Header.Set("webhook-id", dl.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", sig)
+	res, err := d.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the log already
+		}
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// NewSecret makes a webhook secret in the Standard Webhooks form.
+func NewSecret() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// Sign is the webhook-signature header of a delivery: v1, then the base64
+// HMAC-SHA256, keyed by the secret's bytes, of "id.timestamp.body".
+func Sign(secret, id string, ts int64, body []byte) (string, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return "", fmt.Errorf("webhooks: secret: %w", err)
+	}
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s.%d.", id, ts)
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// CheckURL validates an endpoint: an absolute http(s) URL without
+// credentials. Where it resolves is checked at every delivery.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(raw) > 2000 {
+		return errors.New("an absolute http or https URL without credentials, at most 2,000 bytes")
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/store"
+)
+
+// The example of the Standard Webhooks specification.
+func TestSignMatchesTheSpecification(t *testing.T) {
+	got, err := Sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
+	if err != nil || got != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("signature %q %v", got, err)
+	}
+	if _, err := Sign("whsec_not base64!", "id", 1, nil); err == nil {
+		t.Fatal("a bad secret is an error")
+	}
+}
+
+func TestPublicAddresses(t *testing.T) {
+	for ip, public := range map[string]bool{"8.8.8.8": true, "2606:4700::1111": true, "127.0.0.1": false, "10.1.2.3": false,
+		"192.168.1.1": false, "172.16.0.1": false, "169.254.169.254": false, "100.64.0.1": false, "::1": false, "fd00::1": false,
+		"fe80::1": false, "0.0.0.0": false, "224.0.0.1": false} {
+		if got := Public(net.ParseIP(ip)); got != public {
+			t.Errorf("%s: public %v", ip, got)
+		}
+	}
+	for _, u := range []string{"ftp://x.test/", "/relative", "https://user:pw@x.test/", "https://", strings.Repeat("x", 10)} {
+		if CheckURL(u) == nil {
+			t.Errorf("%q accepted", u)
+		}
+	}
+}
+
+type receiver struct {
+	mu   sync.Mutex
+	got  []*http.Request
+	body []string
+	fail int // answer 500 this many times first
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, req)
+	r.body = append(r.body, string(b))
+	if r.fail > 0 {
+		r.fail--
+		w.WriteHeader(500)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (r *receiver) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.got) }
+
+func fixture(t *testing.T, private bool) (*store.Store, *Dispatcher, store.Tenant) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, _ := st.CreateTenant(ctx, store.System, "Acme")
+	d := New(Options{Store: st, AllowPrivate: private, Backoff: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond}, Poll: 10 * time.Millisecond})
+	t.Cleanup(func() { d.Close(); st.Close() })
+	return st, d, tn
+}
+
+func waitDelivery(t *testing.T, st *store.Store, tenant, hook, status string) store.Delivery {
+	t.Helper()
+	for range 500 {
+		ds, _, _ := st.Deliveries(context.Background(), tenant, hook, store.Page{})
+		if len(ds) > 0 && ds[0].Status == status {
+			return ds[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no delivery reached %s", status)
+	return store.Delivery{}
+}
+
+func TestDeliveriesAreSignedRetriedAndLogged(t *testing.T) {
+	st, d, tn := fixture(t, true)
+	rec := &receiver{fail: 1}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	hook, err := st.SaveWebhook(context.Background(), store.System, store.Webhook{TenantID: tn.ID, URL: srv.URL + "/hook", Secret: NewSecret(),
+		Events: []string{"conversation.closed"}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Notify(tn.ID, "conversation.created", map[string]string{"id": "c1"}) // not subscribed
+	d.Notify(tn.ID, "conversation.closed", map[string]string{"id": "c1"})
+	del := waitDelivery(t, st, tn.ID, hook.ID, "succeeded")
+	if del.Attempts != 2 || del.Event != "conversation.closed" || rec.count() != 2 {
+		t.Fatalf("one failure, then success: %+v, %d requests", del, rec.count())
+	}
+	req, body := rec.got[1], rec.body[1]
+	ts, _ := strconv.ParseInt(req.Header.Get("webhook-timestamp"), 10, 64)
+	want, _ := Sign(hook.Secret, req.Header.Get("webhook-id"), ts, []byte(body))
+	if req.Header.Get("webhook-id") != del.ID || req.Header.Get("webhook-signature") != want || time.Since(time.Unix(ts, 0)) > time.Minute {
+		t.Fatalf("headers %v", req.Header)
+	}
+	var payload struct {
+		Type string
+		Data map[string]string
+	}
+	if json.Unmarshal([]byte(body), &payload); payload.Type != "conversation.closed" || payload.Data["id"] != "c1" {
+		t.Fatalf("payload %s", body)
+	}
+	// Replayed by hand, it is sent again with the same id.
+	if err := st.ReplayDelivery(context.Background(), store.System, tn.ID, hook.ID, del.ID); err != nil {
+		t.Fatal(err)
+	}
+	for rec.count() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec.got[2].Header.Get("webhook-id") != del.ID {
+		t.Fatal("a replay keeps the id, so receivers can drop repeats")
+	}
+}
+
+func TestRetriesRunOutAndPrivateAddressesAreRefused(t *testing.T) {
+	st, d, tn := fixture(t, false)
+	rec := &receiver{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	hook, _ := st.SaveWebhook(context.Background(), store.System, store.Webhook{TenantID: tn.ID, URL: srv.URL, Secret: NewSecret(),
+		Events: []string{"message.created"}, Active: true})
+	d.Notify(tn.ID, "message.created", map[string]string{"text": "hi"})
+	del := waitDelivery(t, st, tn.ID, hook.ID, "failed")
+	if rec.count() != 0 || del.Attempts != 3 || !strings.Contains(del.LastError, "private, loopback") {
+		t.Fatalf("a loopback receiver is refused, every attempt: %+v (%d requests)", del, rec.count())
+	}
+}
