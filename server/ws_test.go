@@ -442,3 +442,68 @@ func TestSlowReaderIsDropped(t *testing.T) {
 		t.Fatalf("a full queue drops the connection with 1013: %+v", w.closing)
 	}
 }
+
+// A bot (an API token with the bot role) answers first and hands over to a
+// queue of humans, through the agent protocol.
+func TestBotHandsOverToAQueue(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	ctx := context.Background()
+	humans, err := h.st.CreateQueue(ctx, store.System, store.Queue{TenantID: f.tn.ID, Name: "Humans", Config: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The human agent answers the Humans queue only; the bot the Sales queue (the default).
+	doc, _ := json.Marshal(map[string]any{"queues": []string{humans.ID}})
+	if err := h.st.SetAgentConfig(ctx, store.System, store.AgentConfig{TenantID: f.tn.ID, UserID: f.users["agent"].ID, Config: doc}); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.chat.Reload(ctx, f.tn.ID)
+	secret, _, err := h.srv.auth.CreateToken(ctx, store.System, f.tn.ID, "Helper bot", "bot", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, _, err := h.dial("/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot.send(map[string]any{"type": "hello", "id": "h"})
+	bot.until("hello", typed("hello_ok", "h"))
+	human, _ := f.agent("agent")
+
+	v, start := f.visitor("", 0)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	bot.until("offer", typed("offer", ""))
+	bot.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	bot.until("accepted", typed("accept_ok", "a"))
+	bot.send(map[string]any{"type": "send", "id": "b1", "conversation": conv, "kind": "rich",
+		"payload": map[string]any{"type": "quick_replies", "options": []map[string]string{{"label": "Talk to a person", "value": "human"}}}})
+	bot.until("ack", typed("ack", "b1"))
+	v.send(map[string]any{"type": "send", "id": "1", "text": "human"})
+	bot.until("the answer", func(m map[string]any) bool { return messageText(m) == "human" })
+	bot.send(map[string]any{"type": "transfer", "id": "t", "conversation": conv, "queue": humans.ID, "note": "asked for a person"})
+	if m := bot.until("removed", typed("removed", "")); m["conversation"] != conv {
+		t.Fatalf("the bot is out: %v", m)
+	}
+	bot.until("transferred", typed("transfer_ok", "t"))
+	offer := human.until("offer", typed("offer", ""))
+	if offer["conversation"] != conv {
+		t.Fatalf("the human gets the chat: %v", offer)
+	}
+	human.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	human.until("accepted", typed("accept_ok", "a"))
+	// History and live messages together (notes committed after the accept arrive live).
+	human.send(map[string]any{"type": "history", "id": "hist", "conversation": conv})
+	seen := map[string]bool{}
+	human.until("the visitor's answer and the bot's note", func(m map[string]any) bool {
+		switch m["type"] {
+		case "history_ok":
+			for _, msg := range m["data"].(map[string]any)["messages"].([]any) {
+				seen[msg.(map[string]any)["text"].(string)] = true
+			}
+		case "message":
+			seen[messageText(m)] = true
+		}
+		return seen["human"] && seen["asked for a person"]
+	})
+}

@@ -362,6 +362,9 @@ func (l *Log) write() {
 // Since returns a conversation's messages after seq, decrypted, in order;
 // visitorOnly leaves out those for agents only.
 func (l *Log) Since(ctx context.Context, tenant, conversation string, after int64, limit int, visitorOnly bool) ([]Message, error) {
+	if limit <= 0 {
+		limit = 1000 // a client that names no limit gets a full page
+	}
 	stored, err := l.st.Messages(ctx, tenant, conversation, after, limit, visitorOnly)
 	if err != nil {
 		return nil, err
