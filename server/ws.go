@@ -112,6 +112,7 @@ type wsConn struct {
 type closeWhy struct {
 	code   int
 	reason string
+	drain  bool // send what is queued first (an error frame that explains the close)
 }
 
 // wsPing asks the writer for a ping frame.
@@ -133,7 +134,7 @@ func (w *wsConn) push(v any) {
 	}
 	if len(w.q) >= wsSendQueue {
 		w.q = nil
-		w.closing = &closeWhy{fws.CloseTryAgainLater, "too slow: reconnect and resume"}
+		w.closing = &closeWhy{fws.CloseTryAgainLater, "too slow: reconnect and resume", false}
 	} else {
 		w.q = append(w.q, v)
 	}
@@ -153,7 +154,17 @@ func (w *wsConn) drop(code int, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closing == nil {
-		w.closing = &closeWhy{code, reason}
+		w.closing = &closeWhy{code, reason, false}
+	}
+	w.kick()
+}
+
+// end closes the connection after what is queued (an answer explaining why).
+func (w *wsConn) end(code int, reason string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing == nil {
+		w.closing = &closeWhy{code, reason, true}
 	}
 	w.kick()
 }
@@ -170,7 +181,7 @@ func (w *wsConn) begin() {
 func (w *wsConn) flush() {
 	for {
 		w.mu.Lock()
-		if len(w.q) > 0 && w.closing == nil {
+		if len(w.q) > 0 && (w.closing == nil || w.closing.drain) {
 			v := w.q[0]
 			w.q[0] = nil
 			w.q = w.q[1:]

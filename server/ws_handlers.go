@@ -19,6 +19,7 @@ const (
 	localSite   = "ws_site"
 	localDevice = "ws_device"
 	localAgent  = "ws_agent"
+	localSubj   = "ws_subject"
 )
 
 func (s *Server) chatRoutes() {
@@ -74,6 +75,7 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 		a.Name, _, _ = strings.Cut(p.User.Email, "@")
 	}
 	c.Locals(localAgent, a)
+	c.Locals(localSubj, who(c).Subject)
 	return c.Next()
 }
 
@@ -228,6 +230,7 @@ func (s *Server) answer(w *wsConn, f *frame, err error) {
 
 func (s *Server) agentConn(c *websocket.Conn) {
 	a := c.Locals(localAgent).(chat.Agent)
+	subject, _ := c.Locals(localSubj).(string)
 	w := newWSConn(c, s.log, wsAgentRate)
 	w.delivered = s.metrics.delivered
 	w.start()
@@ -260,7 +263,17 @@ func (s *Server) agentConn(c *websocket.Conn) {
 	w.begin()
 	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
 	inflight := make(chan struct{}, wsInflight)
-	w.serveFrames(s.log, func(f *frame) { s.agentCommand(w, a, f, inflight) })
+	w.serveFrames(s.log, func(f *frame) {
+		// A role can change (or a token be revoked) while the socket is open:
+		// every command is authorized against the policy as it is now.
+		if !s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "work") {
+			w.fail(f, "forbidden", "your role may no longer work chats")
+			w.end(fws.ClosePolicyViolation, "no longer allowed")
+			return
+		}
+		a.Supervise = s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")
+		s.agentCommand(w, a, f, inflight)
+	})
 }
 
 func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {

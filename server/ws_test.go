@@ -507,3 +507,42 @@ func TestBotHandsOverToAQueue(t *testing.T) {
 		return seen["human"] && seen["asked for a person"]
 	})
 }
+
+// Every command is authorized as the policy is now: an agent whose role
+// changes, or a bot whose token is revoked, is refused on the next command.
+func TestAgentSocketFollowsRoleChanges(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, _ := f.agent("agent")
+	agent.send(map[string]any{"type": "ping", "id": "p1"})
+	agent.until("ping", typed("ping_ok", "p1"))
+	owner := h.login(f.users["owner"].Email, "password-owner")
+	if res := owner.call("PATCH", "/api/members/"+f.users["agent"].ID, map[string]any{"role": "marketer"}); res.Status != 200 {
+		t.Fatalf("role change: %d %s", res.Status, res.Body)
+	}
+	agent.send(map[string]any{"type": "ping", "id": "p2"})
+	if m := agent.until("refused", typed("error", "p2")); m["code"] != "forbidden" {
+		t.Fatalf("after the role change: %v", m)
+	}
+	if code := agent.closeCode(); code != fws.ClosePolicyViolation {
+		t.Fatalf("close code %d", code)
+	}
+
+	secret, tok, err := h.srv.auth.CreateToken(context.Background(), store.System, f.tn.ID, "bot", "bot", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, _, err := h.dial("/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot.send(map[string]any{"type": "hello", "id": "h"})
+	bot.until("hello", typed("hello_ok", "h"))
+	if err := h.srv.auth.DeleteToken(context.Background(), store.System, f.tn.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	bot.send(map[string]any{"type": "ping", "id": "p"})
+	if m := bot.until("refused", typed("error", "p")); m["code"] != "forbidden" {
+		t.Fatalf("after the token is revoked: %v", m)
+	}
+}
