@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +101,7 @@ func TestChatOnTheDemoShop(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, ctx, "the launcher appears", `r.querySelector('.l')`)
-	inChat[bool](t, ctx, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in button').click(); return true`)
+	inChat[bool](t, ctx, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in .send').click(); return true`)
 
 	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
 	conv := offer["conversation"].(string)
@@ -169,7 +172,7 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, visitor, "the launcher appears", `r.querySelector('.l')`)
-	inChat[bool](t, visitor, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in button').click(); return true`)
+	inChat[bool](t, visitor, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in .send').click(); return true`)
 
 	err = chromedp.Do(console,
 		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),
@@ -189,6 +192,25 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, visitor, "the answer reaches the visitor", bubbles+`.includes('The Green plan: no exit fees.')`)
+
+	// The visitor sends a file; the agent sees it and can open it.
+	file := filepath.Join(t.TempDir(), "meter-reading.txt")
+	os.WriteFile(file, []byte("meter 12345 kWh\n"), 0o644)
+	err = chromedp.Do(visitor, chromedp.SetUploadFiles(chromedp.JSPath(`document.querySelector('[data-nudge=chat]').shadowRoot.querySelector('input[type=file]')`),
+		[]string{file}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the file in the console", `[...document.querySelectorAll('.msg a.text')].some(a => a.textContent.includes('meter-reading.txt'))`)
+	href, err := chromedp.Run(console, chromedp.Evaluate[string](`[...document.querySelectorAll('.msg a.text')].find(a => a.textContent.includes('meter-reading.txt')).href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(console, chromedp.Evaluate[string](`fetch(`+strconv.Quote(href)+`).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil || got != "meter 12345 kWh\n" {
+		t.Fatalf("the agent opens the file: %q %v", got, err)
+	}
+	waitChat(t, visitor, "the visitor sees the file too", `[...r.querySelectorAll('.b button')].some(b => b.textContent.includes('meter-reading.txt'))`)
 	waitFor(t, console, "the answer in the console once", `[...document.querySelectorAll('.msg .text')].filter(e => e.textContent === 'The Green plan: no exit fees.').length === 1`)
 	screenshot(t, console, "console-chat")
 }
@@ -202,5 +224,6 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s (%s)", what, cond)
+	page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 2000)`))
+	t.Fatalf("%s (%s); the page says:\n%s", what, cond, page)
 }

@@ -39,6 +39,7 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
 	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), s.transcript)
+	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), s.agentFile)
 }
 
 // queueView is a queue with its configuration decoded.

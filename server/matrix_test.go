@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -21,56 +22,57 @@ const (
 // routeRoles says who may use each API route. A route the router has and this
 // table lacks fails TestRoleMatrix: a new route must state its policy here.
 var routeRoles = map[string][]string{
-	"GET /api/openapi.json":                         {public},
-	"POST /api/auth/login":                          {public},
-	"POST /api/auth/logout":                         {loggedIn},
-	"GET /api/me":                                   {loggedIn},
-	"PUT /api/me/password":                          {loggedIn},
-	"GET /api/members":                              {"owner", "admin"},
-	"POST /api/members":                             {"owner", "admin"},
-	"GET /api/members/:userID":                      {"owner", "admin"},
-	"PATCH /api/members/:userID":                    {"owner", "admin"},
-	"DELETE /api/members/:userID":                   {"owner", "admin"},
-	"GET /api/sites":                                {"owner", "admin", "marketer", "supervisor", "agent"},
-	"POST /api/sites":                               {"owner", "admin"},
-	"GET /api/sites/:siteID":                        {"owner", "admin", "marketer", "supervisor", "agent"},
-	"PATCH /api/sites/:siteID":                      {"owner", "admin"},
-	"DELETE /api/sites/:siteID":                     {"owner", "admin"},
-	"GET /api/sites/:siteID/secret":                 {"owner", "admin"},
-	"POST /api/sites/:siteID/secret":                {"owner", "admin"},
-	"GET /api/sites/:siteID/snippet":                {"owner", "admin", "marketer", "supervisor", "agent"},
-	"GET /api/sites/:siteID/reports/:report":        {"owner", "admin", "marketer", "supervisor"},
-	"DELETE /api/sites/:siteID/visitors/:visitorID": {"owner", "admin"},
-	"GET /api/tokens":                               {"owner", "admin"},
-	"POST /api/tokens":                              {"owner", "admin"},
-	"DELETE /api/tokens/:tokenID":                   {"owner", "admin"},
-	"GET /api/audit":                                {"owner", "admin"},
-	"GET /api/queues":                               {"owner", "admin", "supervisor", "agent", "bot"},
-	"POST /api/queues":                              {"owner", "admin"},
-	"GET /api/queues/:queueID":                      {"owner", "admin", "supervisor", "agent", "bot"},
-	"PATCH /api/queues/:queueID":                    {"owner", "admin"},
-	"DELETE /api/queues/:queueID":                   {"owner", "admin"},
-	"GET /api/agents":                               {"owner", "admin", "supervisor"},
-	"PUT /api/agents/:userID":                       {"owner", "admin", "supervisor"},
-	"GET /api/chat/settings":                        {"owner", "admin"},
-	"PUT /api/chat/settings":                        {"owner", "admin"},
-	"GET /api/chat/live":                            {"owner", "admin", "supervisor"},
-	"GET /api/webhooks":                             {"owner", "admin"},
-	"POST /api/webhooks":                            {"owner", "admin"},
-	"GET /api/webhooks/:webhookID":                  {"owner", "admin"},
-	"PATCH /api/webhooks/:webhookID":                {"owner", "admin"},
-	"DELETE /api/webhooks/:webhookID":               {"owner", "admin"},
-	"GET /api/webhooks/:webhookID/deliveries":       {"owner", "admin"},
+	"GET /api/openapi.json":                                       {public},
+	"POST /api/auth/login":                                        {public},
+	"POST /api/auth/logout":                                       {loggedIn},
+	"GET /api/me":                                                 {loggedIn},
+	"PUT /api/me/password":                                        {loggedIn},
+	"GET /api/members":                                            {"owner", "admin"},
+	"POST /api/members":                                           {"owner", "admin"},
+	"GET /api/members/:userID":                                    {"owner", "admin"},
+	"PATCH /api/members/:userID":                                  {"owner", "admin"},
+	"DELETE /api/members/:userID":                                 {"owner", "admin"},
+	"GET /api/sites":                                              {"owner", "admin", "marketer", "supervisor", "agent"},
+	"POST /api/sites":                                             {"owner", "admin"},
+	"GET /api/sites/:siteID":                                      {"owner", "admin", "marketer", "supervisor", "agent"},
+	"PATCH /api/sites/:siteID":                                    {"owner", "admin"},
+	"DELETE /api/sites/:siteID":                                   {"owner", "admin"},
+	"GET /api/sites/:siteID/secret":                               {"owner", "admin"},
+	"POST /api/sites/:siteID/secret":                              {"owner", "admin"},
+	"GET /api/sites/:siteID/snippet":                              {"owner", "admin", "marketer", "supervisor", "agent"},
+	"GET /api/sites/:siteID/reports/:report":                      {"owner", "admin", "marketer", "supervisor"},
+	"DELETE /api/sites/:siteID/visitors/:visitorID":               {"owner", "admin"},
+	"GET /api/tokens":                                             {"owner", "admin"},
+	"POST /api/tokens":                                            {"owner", "admin"},
+	"DELETE /api/tokens/:tokenID":                                 {"owner", "admin"},
+	"GET /api/audit":                                              {"owner", "admin"},
+	"GET /api/queues":                                             {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/queues":                                            {"owner", "admin"},
+	"GET /api/queues/:queueID":                                    {"owner", "admin", "supervisor", "agent", "bot"},
+	"PATCH /api/queues/:queueID":                                  {"owner", "admin"},
+	"DELETE /api/queues/:queueID":                                 {"owner", "admin"},
+	"GET /api/agents":                                             {"owner", "admin", "supervisor"},
+	"PUT /api/agents/:userID":                                     {"owner", "admin", "supervisor"},
+	"GET /api/chat/settings":                                      {"owner", "admin"},
+	"PUT /api/chat/settings":                                      {"owner", "admin"},
+	"GET /api/chat/live":                                          {"owner", "admin", "supervisor"},
+	"GET /api/conversations/:conversationID/files/:fileID":        {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/webhooks":                                           {"owner", "admin"},
+	"POST /api/webhooks":                                          {"owner", "admin"},
+	"GET /api/webhooks/:webhookID":                                {"owner", "admin"},
+	"PATCH /api/webhooks/:webhookID":                              {"owner", "admin"},
+	"DELETE /api/webhooks/:webhookID":                             {"owner", "admin"},
+	"GET /api/webhooks/:webhookID/deliveries":                     {"owner", "admin"},
 	"POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay": {"owner", "admin"},
-	"GET /api/canned":                                   {"owner", "admin", "supervisor", "agent", "bot"},
-	"POST /api/canned":                                  {"owner", "admin", "supervisor"},
-	"PATCH /api/canned/:cannedID":                       {"owner", "admin", "supervisor"},
-	"DELETE /api/canned/:cannedID":                      {"owner", "admin", "supervisor"},
-	"GET /api/chat/reports/conversations":               {"owner", "admin", "supervisor"},
-	"GET /api/chat/reports/summary":                     {"owner", "admin", "supervisor"},
-	"GET /api/conversations":                            {"owner", "admin", "supervisor", "agent", "bot"},
-	"GET /api/conversations/:conversationID":            {"owner", "admin", "supervisor", "agent", "bot"},
-	"GET /api/conversations/:conversationID/transcript": {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/canned":                                             {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/canned":                                            {"owner", "admin", "supervisor"},
+	"PATCH /api/canned/:cannedID":                                 {"owner", "admin", "supervisor"},
+	"DELETE /api/canned/:cannedID":                                {"owner", "admin", "supervisor"},
+	"GET /api/chat/reports/conversations":                         {"owner", "admin", "supervisor"},
+	"GET /api/chat/reports/summary":                               {"owner", "admin", "supervisor"},
+	"GET /api/conversations":                                      {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/conversations/:conversationID":                      {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/conversations/:conversationID/transcript":           {"owner", "admin", "supervisor", "agent", "bot"},
 }
 
 // apiRoutes lists the router's /api routes as "METHOD /path" (HEAD twins left out).
@@ -115,6 +117,10 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	file, err := h.srv.chat.StoreFile(ctx, tn.ID, conv.ID, chat.Sender{Kind: "visitor", ID: "v1"}, "note.txt", []byte("a note"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	canned, err := h.st.SaveCanned(ctx, store.System, store.Canned{TenantID: tn.ID, Shortcut: "hello", Text: "Hello!"})
 	if err != nil {
 		h.t.Fatal(err)
@@ -134,7 +140,7 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	}
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
-		"webhookID": hook.ID, "deliveryID": delivery.ID}}
+		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {

@@ -213,7 +213,7 @@ func (s *Server) routes() {
 	api.Get("/openapi.json", s.openAPI)
 	api.Post("/auth/login", s.login)
 
-	r := api.Group("", s.authenticate)
+	r := api.Group("", s.tenantFromQuery, s.authenticate)
 	r.Post("/auth/logout", s.logout)
 	r.Get("/me", s.me)
 	r.Put("/me/password", s.changePassword)

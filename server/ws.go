@@ -69,6 +69,7 @@ type frame struct {
 	Disposition  string          `json:"disposition,omitempty"`
 	Tags         []string        `json:"tags,omitempty"`
 	Score        int             `json:"score,omitempty"`
+	Size         int64           `json:"size,omitempty"`
 	Name         string          `json:"name,omitempty"`
 	Email        string          `json:"email,omitempty"`
 }
@@ -107,6 +108,18 @@ type wsConn struct {
 	// reply, so that queued events do not send a message twice. Set before
 	// the writer starts, read only by it.
 	skip map[string]int64
+
+	// up is the file being received (binary frames), one at a time. Only
+	// the connection's commands touch it, and they run one after another.
+	up *upload
+}
+
+// upload is a file announced by an upload command and arriving in binary
+// frames.
+type upload struct {
+	id, name, conversation string
+	size                   int64
+	buf                    []byte
 }
 
 type closeWhy struct {
@@ -285,24 +298,28 @@ func (w *wsConn) failErr(f *frame, err error) {
 // Malformed frames are answered and skipped; a rate beyond the limit is
 // answered rate_limited.
 // Decoding happens in parse, on a short-lived goroutine: the reader's stack
-// stays small for the connection's life.
-func (w *wsConn) read() ([]byte, bool) {
+// stays small for the connection's life. binary is a chunk of the file being
+// uploaded (the upload, bounded by its announced size, is not rate-limited).
+func (w *wsConn) read() (data []byte, binary, ok bool) {
 	for {
 		typ, data, err := w.c.ReadMessage()
 		if err != nil {
-			return nil, false
+			return nil, false, false
 		}
 		w.c.SetReadDeadline(time.Now().Add(wsPongWait))
+		if typ == fws.BinaryMessage && w.up != nil {
+			return data, true, true
+		}
 		if !w.allow() {
 			w.fail(&frame{}, "rate_limited", "too many frames; slow down")
 			continue
 		}
 		if typ != fws.TextMessage || !utf8.Valid(data) {
 			// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
-			w.fail(&frame{}, "malformed", "frames are JSON text in UTF-8")
+			w.fail(&frame{}, "malformed", "frames are JSON text in UTF-8 (binary frames only after an upload command)")
 			continue
 		}
-		return data, true
+		return data, false, true
 	}
 }
 
@@ -349,7 +366,7 @@ func (w *wsConn) start() {
 func (w *wsConn) hello(log *slog.Logger, run func(*frame) bool) bool {
 	w.c.SetReadDeadline(time.Now().Add(wsHelloTimeout))
 	for {
-		data, ok := w.read()
+		data, _, ok := w.read()
 		if !ok {
 			return false
 		}
@@ -372,16 +389,18 @@ func (w *wsConn) hello(log *slog.Logger, run func(*frame) bool) bool {
 	}
 }
 
-// serveFrames runs each later frame's command, in order, each on a
-// short-lived goroutine.
-func (w *wsConn) serveFrames(log *slog.Logger, run func(*frame)) {
+// serveFrames runs each later frame's command (or file chunk), in order,
+// each on a short-lived goroutine.
+func (w *wsConn) serveFrames(log *slog.Logger, run func(*frame), chunk func([]byte)) {
 	for {
-		data, ok := w.read()
+		data, binary, ok := w.read()
 		if !ok {
 			return
 		}
 		shallow(log, func() {
-			if f := w.parse(data); f != nil {
+			if binary {
+				chunk(data)
+			} else if f := w.parse(data); f != nil {
 				run(f)
 			}
 		})

@@ -24,6 +24,8 @@ const (
 
 func (s *Server) chatRoutes() {
 	s.app.Get("/ws/visitor", s.visitorUpgrade, wsUpgrade(s.visitorConn))
+	s.app.Get("/chat/files/:fileID", s.visitorFile)
+	s.app.Options("/chat/files/:fileID", s.filePreflight)
 	s.app.Get("/ws/agent", s.tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), s.agentUpgrade, wsUpgrade(s.agentConn))
 }
 
@@ -100,7 +102,10 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	w.begin()
 	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
 	inflight := make(chan struct{}, wsInflight)
-	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, v, f, inflight) })
+	who := chat.Sender{Kind: "visitor", ID: v.ID}
+	defer s.endUpload(w)
+	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, v, f, inflight) },
+		func(data []byte) { s.uploadChunk(w, data, v.Tenant, who) })
 }
 
 // shallow runs fn on a goroutine of its own and waits for it. A
@@ -213,6 +218,8 @@ func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight ch
 		s.answer(w, f, s.chat.Rate(ctx, v, f.Score))
 	case "leave_message":
 		s.answer(w, f, s.chat.LeaveMessage(ctx, v, f.Name, f.Email, f.Text))
+	case "upload":
+		s.startUpload(w, f, v.Tenant, v.Conversation, chat.Sender{Kind: "visitor", ID: v.ID}, nil)
 	case "ping":
 		w.ok(f, nil)
 	default:
@@ -258,6 +265,7 @@ func (s *Server) agentConn(c *websocket.Conn) {
 		return
 	}
 	defer s.chat.DisconnectAgent(a, w)
+	defer s.endUpload(w)
 	s.sockets.add(w)
 	defer s.sockets.remove(w)
 	w.begin()
@@ -273,7 +281,14 @@ func (s *Server) agentConn(c *websocket.Conn) {
 		}
 		a.Supervise = s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")
 		s.agentCommand(w, a, f, inflight)
-	})
+	}, func(data []byte) { s.uploadChunk(w, data, a.Tenant, chat.Sender{Kind: agentKind(a), ID: a.User}) })
+}
+
+func agentKind(a chat.Agent) string {
+	if a.Bot {
+		return "bot"
+	}
+	return "agent"
 }
 
 func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
@@ -350,6 +365,8 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 		s.answer(w, f, e.Hold(ctx, a, id))
 	case "close":
 		s.answer(w, f, e.CloseChat(ctx, a, id, f.Disposition, f.Tags))
+	case "upload":
+		s.startUpload(w, f, a.Tenant, id, chat.Sender{Kind: agentKind(a), ID: a.User}, &a)
 	case "live":
 		if !a.Supervise {
 			w.failErr(f, chat.ErrForbidden)

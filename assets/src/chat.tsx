@@ -268,7 +268,13 @@ function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?:
                   {m.sender.kind === "visitor" ? "Visitor" : m.sender.name || m.sender.kind}
                   {m.audience === "agents" ? " · agents only" : ""}
                 </small>
-                <div class="text">{m.text || summary(m)}</div>
+                {m.kind === "file" ? (
+                  <a class="text" href={`/api/conversations/${view.id}/files/${m.payload?.id}?tenant=${props.me.tenant_id}`}>
+                    📎 {m.payload?.name} ({Math.max(1, Math.round((m.payload?.size ?? 0) / 1024))} KB)
+                  </a>
+                ) : (
+                  <div class="text">{m.text || summary(m)}</div>
+                )}
               </>
             )}
           </div>

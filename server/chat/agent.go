@@ -356,6 +356,11 @@ func (e *Engine) AgentPost(ctx context.Context, a Agent, id string, m Message) (
 		kind = "bot"
 	}
 	m.ConversationID, m.Sender = id, Sender{Kind: kind, ID: a.User}
+	if m.Kind == KindFile {
+		if err := e.fileMessage(ctx, a.Tenant, id, &m); err != nil {
+			return nil, err
+		}
+	}
 	return e.log.Queue(ctx, a.Tenant, m)
 }
 

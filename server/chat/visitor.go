@@ -231,6 +231,11 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 		return nil, fmt.Errorf("%w: visitors send text or files", ErrInvalid)
 	}
 	m.ConversationID, m.Sender, m.Audience = v.Conversation, Sender{Kind: "visitor", ID: v.ID}, AudienceAll
+	if m.Kind == KindFile {
+		if err := e.fileMessage(ctx, v.Tenant, v.Conversation, &m); err != nil {
+			return nil, err
+		}
+	}
 	p, err := e.log.Queue(ctx, v.Tenant, m)
 	if err != nil {
 		return nil, err

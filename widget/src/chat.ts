@@ -137,7 +137,13 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const input = el("textarea", "", "", bar);
   input.placeholder = "Write a message…";
   input.maxLength = 4000;
-  const sendBtn = el("button", "", "Send", bar);
+  const fileBtn = el("button", "", "+", bar);
+  fileBtn.setAttribute("aria-label", "Send a file");
+  fileBtn.title = "Send a file (at most 10 MB)";
+  const picker = el("input", "", "", root);
+  picker.type = "file";
+  picker.style.display = "none";
+  const sendBtn = el("button", "send", "Send", bar);
   sendBtn.style.color = theme.color;
   const appendHost = () => document.body.appendChild(host);
   document.body ? appendHost() : addEventListener("DOMContentLoaded", appendHost);
@@ -215,6 +221,12 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       return;
     }
     if (m.kind == "form") return void bubble(m.text, true);
+    if (m.kind == "file") {
+      const b = bubble("", mine, m.sender.name);
+      const link = el("button", "", "📎 " + p.name + " (" + Math.max(1, Math.round(p.size / 1024)) + " KB)", b);
+      link.onclick = () => download(p.id, p.name);
+      return;
+    }
     const b = bubble(m.text, mine, m.sender.name);
     if (m.kind == "rich") {
       if (p.type == "quick_replies") choices(b, p.options, send);
@@ -295,6 +307,35 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   };
   const rate = (score: number) => frame({ type: "rate", id: "rate", score });
 
+  // Files go over the socket: announced with their size, then in binary
+  // frames; the server sniffs and seals them, and the message names the id.
+  let uploading: { id: string; data: Uint8Array; note: HTMLElement } | null = null;
+  picker.onchange = async () => {
+    const file = picker.files?.[0];
+    picker.value = "";
+    if (!file || uploading) return;
+    const note = el("div", "s", "Sending " + file.name + "…", list);
+    if (file.size > 10 << 20) return void (note.textContent = file.name + " is larger than 10 MB.");
+    uploading = { id: "up-" + rid(), data: new Uint8Array(await file.arrayBuffer()), note };
+    if (!ws) connect();
+    frame({ type: "upload", id: uploading.id, name: file.name, size: file.size });
+  };
+  fileBtn.onclick = () => picker.click();
+  const download = (id: string, name: string) =>
+    fetch(c.base + "/chat/files/" + encodeURIComponent(id) + "?site=" + encodeURIComponent(c.key), {
+      headers: { "X-Nudge-Chat-Token": token || "" },
+      credentials: "omit",
+    })
+      .then((r) => (r.ok ? r.blob() : Promise.reject()))
+      .then((blob) => {
+        const a = el("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = name;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      })
+      .catch(() => setStatus("The file could not be downloaded."));
+
   // send shows the message at once (faded until acknowledged) and keeps it
   // pending, so that a reconnect resends it with the same client id.
   const send = (text: string) => {
@@ -360,10 +401,26 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "read":
         showRead(d.seq);
         break;
+      case "upload_ok":
+        if (uploading && f.id == uploading.id) {
+          for (let i = 0; i < uploading.data.length; i += d.max_chunk) ws?.send(uploading.data.subarray(i, i + d.max_chunk));
+        }
+        break;
+      case "upload_done":
+        if (uploading && f.id == uploading.id) {
+          uploading.note.remove();
+          uploading = null;
+          frame({ type: "send", id: "f-" + d.id, client_id: "f-" + d.id, kind: "file", payload: { id: d.id } });
+        }
+        break;
       case "rate_ok":
         setStatus("Thank you for your rating.");
         break;
       case "error":
+        if (uploading && f.id == uploading.id) {
+          uploading.note.textContent = f.message || "The file was refused.";
+          uploading = null;
+        }
         if (f.code == "token") {
           put(KEY, (token = null));
           ws?.close();
