@@ -191,16 +191,7 @@ func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight ch
 			w.failErr(f, err)
 			return
 		}
-		inflight <- struct{}{}
-		go func() {
-			defer func() { <-inflight }()
-			m, err := wait(ctx)
-			if err != nil {
-				w.failErr(f, err)
-				return
-			}
-			w.push(reply{Type: "ack", ID: f.ID, Data: m})
-		}()
+		ackWhenCommitted(w, f, inflight, func() (chat.Message, error) { return wait(ctx) })
 	case "typing":
 		s.chat.VisitorTyping(v, f.Text)
 	case "read":
@@ -225,6 +216,21 @@ func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight ch
 	default:
 		w.fail(f, "unknown_type", "unknown command "+f.Type)
 	}
+}
+
+// ackWhenCommitted answers a send once its message is committed, without
+// holding up the connection's next commands (at most wsInflight wait).
+func ackWhenCommitted(w *wsConn, f *frame, inflight chan struct{}, wait func() (chat.Message, error)) {
+	inflight <- struct{}{}
+	go func() {
+		defer func() { <-inflight }()
+		m, err := wait()
+		if err != nil {
+			w.failErr(f, err)
+			return
+		}
+		w.push(reply{Type: "ack", ID: f.ID, Data: m})
+	}()
 }
 
 func (s *Server) answer(w *wsConn, f *frame, err error) {
@@ -316,17 +322,11 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 			w.failErr(f, err)
 			return
 		}
-		inflight <- struct{}{}
-		go func() {
-			defer func() { <-inflight }()
+		ackWhenCommitted(w, f, inflight, func() (chat.Message, error) {
 			m, err := p.Wait(ctx)
-			if err != nil {
-				w.failErr(f, err)
-				return
-			}
 			m.Sender.Name = a.Name
-			w.push(reply{Type: "ack", ID: f.ID, Data: m})
-		}()
+			return m, err
+		})
 	case "presence":
 		s.answer(w, f, e.SetPresence(ctx, a, f.Status))
 	case "accept":

@@ -688,7 +688,12 @@ func (e *Engine) History(ctx context.Context, a Agent, id string, after int64, l
 	if err := e.mayRead(ctx, a, id); err != nil {
 		return nil, err
 	}
-	ms, err := e.log.Since(ctx, a.Tenant, id, after, limit, false)
+	return e.history(ctx, a.Tenant, id, after, limit, false)
+}
+
+// history reads messages and names their senders.
+func (e *Engine) history(ctx context.Context, tenant, conversation string, after int64, limit int, visitorOnly bool) ([]Message, error) {
+	ms, err := e.log.Since(ctx, tenant, conversation, after, limit, visitorOnly)
 	if err != nil {
 		return nil, err
 	}

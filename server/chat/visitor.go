@@ -392,14 +392,5 @@ func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
 
 // VisitorHistory returns what the visitor may read after seq.
 func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, limit int) ([]Message, error) {
-	ms, err := e.log.Since(ctx, v.Tenant, v.Conversation, after, limit, true)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	for i := range ms {
-		ms[i].Sender.Name = e.senderName(ms[i].Sender)
-	}
-	e.mu.Unlock()
-	return ms, nil
+	return e.history(ctx, v.Tenant, v.Conversation, after, limit, true)
 }
