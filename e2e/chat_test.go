@@ -227,3 +227,39 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 	page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 2000)`))
 	t.Fatalf("%s (%s); the page says:\n%s", what, cond, page)
 }
+
+// TestChatSetupInTheConsole: the owner adds a queue, a canned response and
+// a webhook from the console; an agent's capacity changes in place.
+func TestChatSetupInTheConsole(t *testing.T) {
+	url := startServer(t)
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-email")),
+		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/setup"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#queue-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#queue-name`), "Billing"),
+		chromedp.SetValue(chromedp.CSS(`#queue-routing`), "least_busy"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="New queue"] button`)),
+		chromedp.SendKeys(chromedp.CSS(`#canned-shortcut`), "thanks"),
+		chromedp.SendKeys(chromedp.CSS(`#canned-text`), "Thank you, {{visitor.name}}!"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="New canned response"] button`)),
+		chromedp.SendKeys(chromedp.CSS(`#hook-url`), "https://hooks.example.com/nudge"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="New webhook"] button`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the queue is listed", `document.querySelector('section[aria-labelledby="h-Queues"] table').textContent.includes('least_busy')`)
+	waitFor(t, ctx, "the canned response is listed", `document.querySelector('section[aria-labelledby="h-Canned responses"] table').textContent.includes('/thanks')`)
+	waitFor(t, ctx, "the webhook's secret is shown once", `document.querySelector('section[aria-labelledby="h-Webhooks"] .notice').textContent.includes('whsec_')`)
+	api := owner(t, url)
+	if qs := api("/api/queues")["items"].([]any); len(qs) != 2 {
+		t.Fatalf("queues: %v", qs)
+	}
+	screenshot(t, ctx, "chat-setup")
+}

@@ -127,6 +127,7 @@ export interface Summary {
 // What each role may see, mirroring the server's policy (the server decides).
 export const can = {
   chat: (r: string) => r === "owner" || r === "admin" || r === "supervisor" || r === "agent",
+  chatSetup: (r: string) => r === "owner" || r === "admin" || r === "supervisor",
   members: (r: string) => r === "owner" || r === "admin",
   editMembers: (r: string) => r === "owner" || r === "admin",
   editSites: (r: string) => r === "owner" || r === "admin",

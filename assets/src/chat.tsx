@@ -242,7 +242,10 @@ function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?:
     e.preventDefault();
     if (!text.trim()) return;
     const client_id = rid();
-    send({ type: "send", id: client_id, client_id, conversation: view.id, text, internal });
+    // "/shortcut" sends that canned response, its placeholders filled by the server.
+    const canned = /^\/([a-z0-9][a-z0-9_-]{0,39})$/.exec(text.trim());
+    if (canned) send({ type: "send", id: client_id, client_id, conversation: view.id, canned: canned[1], internal });
+    else send({ type: "send", id: client_id, client_id, conversation: view.id, text, internal });
     setText("");
     send({ type: "typing", conversation: view.id, on: false });
   };
@@ -285,6 +288,7 @@ function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?:
         <form class="composer" onSubmit={submit}>
           <textarea
             aria-label="Reply"
+            placeholder="Reply (/shortcut sends a canned response)"
             value={text}
             onInput={(e) => onInput(e.currentTarget.value)}
             onKeyDown={(e) => e.key === "Enter" && !e.shiftKey && submit(e)}

@@ -4,13 +4,15 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, can, setSession } from "./api";
 import type { Me } from "./api";
 import { Chats } from "./chat";
+import { ChatSetup } from "./chatsetup";
 import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+type View = "chats" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
+  setup: "Chat setup",
   reports: "Reports",
   sites: "Sites",
   members: "Members",
@@ -59,6 +61,7 @@ function App() {
   };
   const visible: View[] = [];
   if (can.chat(me.role)) visible.push("chats");
+  if (can.chatSetup(me.role)) visible.push("setup");
   if (can.reports(me.role)) visible.push("reports");
   visible.push("sites");
   if (can.members(me.role)) visible.push("members");
@@ -99,6 +102,8 @@ function App() {
           <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
         ) : current === "chats" ? (
           <Chats me={me} />
+        ) : current === "setup" ? (
+          <ChatSetup me={me} />
         ) : current === "reports" ? (
           <Reports me={me} />
         ) : current === "sites" ? (

@@ -1,0 +1,383 @@
+// Chat setup: queues and their routing, agents' capacity and queues, canned
+// responses, and webhooks with their delivery log. Each part shows only to
+// the roles the server lets use it.
+import { useState } from "preact/hooks";
+import { api } from "./api";
+import type { Me } from "./api";
+import { Alert, Section, useLoad, when } from "./ui";
+
+interface Queue {
+  id: string;
+  name: string;
+  config: { routing: string; skills: string[]; offer_timeout: number; overflow_queue: string; overflow_after: number; max_wait: number };
+}
+interface Agent {
+  user_id: string;
+  email: string;
+  name: string;
+  role: string;
+  profile: { capacity: number; skills: Record<string, number>; queues: string[] };
+}
+interface Canned {
+  id: string;
+  shortcut: string;
+  title: string;
+  text: string;
+}
+interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  active: boolean;
+}
+interface Delivery {
+  id: string;
+  event: string;
+  status: string;
+  attempts: number;
+  last_status: number;
+  last_error: string;
+  created_at: string;
+}
+interface Items<T> {
+  items: T[];
+}
+
+const routings = ["longest_idle", "least_busy", "skills", "last_agent"];
+const events = ["conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "message.created", "offer.accepted"];
+const admin = (r: string) => r === "owner" || r === "admin";
+
+export function ChatSetup({ me }: { me: Me }) {
+  return (
+    <>
+      <Queues me={me} />
+      <Agents me={me} />
+      <CannedResponses me={me} />
+      {admin(me.role) && <Webhooks me={me} />}
+    </>
+  );
+}
+
+function Queues({ me }: { me: Me }) {
+  const [queues, error, reload] = useLoad(() => api<Items<Queue>>("GET", "/api/queues"), [me.tenant_id]);
+  const [name, setName] = useState("");
+  const [routing, setRouting] = useState("longest_idle");
+  const [skills, setSkills] = useState("");
+  const [formError, setFormError] = useState<unknown>();
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const list = skills.split(",").map((s) => s.trim()).filter(Boolean);
+      await api("POST", "/api/queues", { name, config: { routing, skills: list } });
+      setName("");
+      setSkills("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const remove = async (id: string) => {
+    try {
+      await api("DELETE", "/api/queues/" + id);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  return (
+    <Section title="Queues">
+      <Alert error={error} />
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Routing</th>
+            <th>Skills</th>
+            <th>Offer timeout</th>
+            {admin(me.role) && <th>Actions</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {queues?.items.map((q) => (
+            <tr key={q.id}>
+              <td>{q.name}</td>
+              <td>{q.config.routing}</td>
+              <td>{q.config.skills.join(", ")}</td>
+              <td>{q.config.offer_timeout} s</td>
+              {admin(me.role) && (
+                <td>
+                  <button class="link" onClick={() => remove(q.id)}>
+                    Delete
+                  </button>
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {admin(me.role) && (
+        <form onSubmit={create} aria-label="New queue">
+          <h3>New queue</h3>
+          <label for="queue-name">Name</label>
+          <input id="queue-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+          <label for="queue-routing">Routing</label>
+          <select id="queue-routing" value={routing} onChange={(e) => setRouting(e.currentTarget.value)}>
+            {routings.map((r) => (
+              <option value={r}>{r.replace("_", " ")}</option>
+            ))}
+          </select>
+          <label for="queue-skills">Skills (comma-separated, for skill routing)</label>
+          <input id="queue-skills" value={skills} onInput={(e) => setSkills(e.currentTarget.value)} />
+          <Alert error={formError} />
+          <button type="submit">Create queue</button>
+        </form>
+      )}
+    </Section>
+  );
+}
+
+function Agents({ me }: { me: Me }) {
+  const allowed = admin(me.role) || me.role === "supervisor";
+  const [agents, error, reload] = useLoad(() => (allowed ? api<Items<Agent>>("GET", "/api/agents") : Promise.resolve({ items: [] })), [me.tenant_id]);
+  const [formError, setFormError] = useState<unknown>();
+  if (!allowed) return null;
+  const setCapacity = async (a: Agent, capacity: number) => {
+    try {
+      await api("PUT", "/api/agents/" + a.user_id, { ...a.profile, capacity });
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  return (
+    <Section title="Agents">
+      <Alert error={error} />
+      <Alert error={formError} />
+      <table>
+        <thead>
+          <tr>
+            <th>Agent</th>
+            <th>Role</th>
+            <th>Chats at once</th>
+            <th>Skills</th>
+          </tr>
+        </thead>
+        <tbody>
+          {agents?.items.map((a) => (
+            <tr key={a.user_id}>
+              <td>{a.name || a.email}</td>
+              <td>{a.role}</td>
+              <td>
+                <input
+                  type="number"
+                  min={1}
+                  max={100}
+                  aria-label={"Capacity of " + (a.name || a.email)}
+                  value={a.profile.capacity}
+                  onChange={(e) => setCapacity(a, Number(e.currentTarget.value))}
+                  style="width: 5rem"
+                />
+              </td>
+              <td>
+                {Object.entries(a.profile.skills)
+                  .map(([k, v]) => k + " " + v)
+                  .join(", ")}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Section>
+  );
+}
+
+function CannedResponses({ me }: { me: Me }) {
+  const [canned, error, reload] = useLoad(() => api<Items<Canned>>("GET", "/api/canned"), [me.tenant_id]);
+  const [shortcut, setShortcut] = useState("");
+  const [text, setText] = useState("");
+  const [formError, setFormError] = useState<unknown>();
+  const canWrite = admin(me.role) || me.role === "supervisor";
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/api/canned", { shortcut, text });
+      setShortcut("");
+      setText("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const remove = async (id: string) => {
+    try {
+      await api("DELETE", "/api/canned/" + id);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  return (
+    <Section title="Canned responses">
+      <Alert error={error} />
+      <table>
+        <thead>
+          <tr>
+            <th>Shortcut</th>
+            <th>Text</th>
+            {canWrite && <th>Actions</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {canned?.items.map((c) => (
+            <tr key={c.id}>
+              <td>/{c.shortcut}</td>
+              <td>{c.text}</td>
+              {canWrite && (
+                <td>
+                  <button class="link" onClick={() => remove(c.id)}>
+                    Delete
+                  </button>
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {canWrite && (
+        <form onSubmit={create} aria-label="New canned response">
+          <h3>New canned response</h3>
+          <label for="canned-shortcut">Shortcut</label>
+          <input id="canned-shortcut" value={shortcut} onInput={(e) => setShortcut(e.currentTarget.value)} required />
+          <label for="canned-text">Text ({"{{agent.name}}, {{visitor.name}}, {{page.url}}, {{vars.KEY}}"} are filled in)</label>
+          <input id="canned-text" value={text} onInput={(e) => setText(e.currentTarget.value)} required />
+          <Alert error={formError} />
+          <button type="submit">Save</button>
+        </form>
+      )}
+    </Section>
+  );
+}
+
+function Webhooks({ me }: { me: Me }) {
+  const [hooks, error, reload] = useLoad(() => api<Items<Webhook>>("GET", "/api/webhooks"), [me.tenant_id]);
+  const [url, setUrl] = useState("");
+  const [chosen, setChosen] = useState<string[]>(["conversation.closed"]);
+  const [secret, setSecret] = useState("");
+  const [log, setLog] = useState<{ hook: string; items: Delivery[] } | null>(null);
+  const [formError, setFormError] = useState<unknown>();
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const res = await api<{ secret: string }>("POST", "/api/webhooks", { url, events: chosen });
+      setSecret(res.secret);
+      setUrl("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const act = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const showLog = (id: string) => act(async () => setLog({ hook: id, items: (await api<Items<Delivery>>("GET", `/api/webhooks/${id}/deliveries`)).items }));
+  return (
+    <Section title="Webhooks">
+      <Alert error={error} />
+      {secret && (
+        <p class="notice" role="status">
+          Copy this signing secret now; it is not shown again: <code>{secret}</code>
+        </p>
+      )}
+      <table>
+        <thead>
+          <tr>
+            <th>URL</th>
+            <th>Events</th>
+            <th>State</th>
+            <th>Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {hooks?.items.map((h) => (
+            <tr key={h.id}>
+              <td>{h.url}</td>
+              <td>{h.events.join(", ")}</td>
+              <td>{h.active ? "active" : "paused"}</td>
+              <td class="row">
+                <button class="link" onClick={() => showLog(h.id)}>
+                  Deliveries
+                </button>
+                <button class="link" onClick={() => act(() => api("PATCH", "/api/webhooks/" + h.id, { active: !h.active }))}>
+                  {h.active ? "Pause" : "Resume"}
+                </button>
+                <button class="link" onClick={() => act(() => api("DELETE", "/api/webhooks/" + h.id))}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {log && (
+        <table aria-label="Deliveries">
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Event</th>
+              <th>Status</th>
+              <th>Attempts</th>
+              <th>Last answer</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {log.items.map((d) => (
+              <tr key={d.id}>
+                <td>{when(d.created_at)}</td>
+                <td>{d.event}</td>
+                <td>{d.status}</td>
+                <td>{d.attempts}</td>
+                <td>{d.last_error || d.last_status || ""}</td>
+                <td>
+                  <button class="link" onClick={() => act(async () => (await api("POST", `/api/webhooks/${log.hook}/deliveries/${d.id}/replay`), showLog(log.hook)))}>
+                    Replay
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form onSubmit={create} aria-label="New webhook">
+        <h3>New webhook</h3>
+        <label for="hook-url">URL</label>
+        <input id="hook-url" type="url" value={url} onInput={(e) => setUrl(e.currentTarget.value)} required />
+        <fieldset>
+          <legend>Events</legend>
+          {events.map((ev) => (
+            <label>
+              <input
+                type="checkbox"
+                style="width: auto"
+                checked={chosen.includes(ev)}
+                onChange={(e) => setChosen(e.currentTarget.checked ? [...chosen, ev] : chosen.filter((x) => x !== ev))}
+              />{" "}
+              {ev}
+            </label>
+          ))}
+        </fieldset>
+        <Alert error={formError} />
+        <button type="submit">Add webhook</button>
+      </form>
+    </Section>
+  );
+}
