@@ -50,6 +50,9 @@ type Server struct {
 	chat        *chat.Engine
 	hooks       *webhooks.Dispatcher
 	sockets     *sockets
+	// sessionCheck is how often an agent socket's console session is
+	// checked again (tests make it 0).
+	sessionCheck time.Duration
 }
 
 type metrics struct {
@@ -146,12 +149,13 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),
-		collectIP:   newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
-		collectSite: newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
-		wsIP:        newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
-		sockets:     &sockets{m: map[*wsConn]struct{}{}},
-		chat:        engine,
-		hooks:       hooks,
+		collectIP:    newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
+		collectSite:  newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
+		wsIP:         newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
+		sockets:      &sockets{m: map[*wsConn]struct{}{}},
+		sessionCheck: 30 * time.Second,
+		chat:         engine,
+		hooks:        hooks,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	s.metrics.chat(&engine.Log().Stats)

@@ -20,6 +20,7 @@ const (
 	localDevice = "ws_device"
 	localAgent  = "ws_agent"
 	localSubj   = "ws_subject"
+	localSess   = "ws_session"
 )
 
 func (s *Server) chatRoutes() {
@@ -78,6 +79,9 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	}
 	c.Locals(localAgent, a)
 	c.Locals(localSubj, who(c).Subject)
+	if p := who(c); p.Session != nil {
+		c.Locals(localSess, p.secret)
+	}
 	return c.Next()
 }
 
@@ -244,6 +248,8 @@ func (s *Server) answer(w *wsConn, f *frame, err error) {
 func (s *Server) agentConn(c *websocket.Conn) {
 	a := c.Locals(localAgent).(chat.Agent)
 	subject, _ := c.Locals(localSubj).(string)
+	session, _ := c.Locals(localSess).(string)
+	checked := time.Now()
 	w := newWSConn(c, s.log, wsAgentRate)
 	w.delivered = s.metrics.delivered
 	w.start()
@@ -284,6 +290,16 @@ func (s *Server) agentConn(c *websocket.Conn) {
 			w.fail(f, "forbidden", "your role may no longer work chats")
 			w.end(fws.ClosePolicyViolation, "no longer allowed")
 			return
+		}
+		// A console session can end (logout, expiry, password change) while
+		// its socket is open: look again now and then.
+		if session != "" && time.Since(checked) >= s.sessionCheck {
+			checked = time.Now()
+			if _, _, err := s.auth.Session(wsCtx, session); err != nil {
+				w.fail(f, "unauthenticated", "your session has ended; log in again")
+				w.end(fws.ClosePolicyViolation, "session ended")
+				return
+			}
 		}
 		a.Supervise = s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")
 		s.agentCommand(w, a, f, inflight)

@@ -546,3 +546,31 @@ func TestAgentSocketFollowsRoleChanges(t *testing.T) {
 		t.Fatalf("after the token is revoked: %v", m)
 	}
 }
+
+// A console socket ends with its session (logout here).
+func TestAgentSocketEndsWithItsSession(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	h.srv.sessionCheck = 0
+	c := h.login(f.users["agent"].Email, "password-agent")
+	hdr := originHeader(h.srv.cfg.PublicURL)
+	hdr.Set("Cookie", c.cookie)
+	w, _, err := h.dial("/ws/agent", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(map[string]any{"type": "hello", "id": "h"})
+	w.until("hello", typed("hello_ok", "h"))
+	w.send(map[string]any{"type": "ping", "id": "p1"})
+	w.until("ping", typed("ping_ok", "p1"))
+	if res := c.call("POST", "/api/auth/logout", nil); res.Status != 204 && res.Status != 200 {
+		t.Fatalf("logout: %d", res.Status)
+	}
+	w.send(map[string]any{"type": "ping", "id": "p2"})
+	if m := w.until("refused", typed("error", "p2")); m["code"] != "unauthenticated" {
+		t.Fatalf("after logout: %v", m)
+	}
+	if code := w.closeCode(); code != fws.ClosePolicyViolation {
+		t.Fatalf("close %d", code)
+	}
+}
