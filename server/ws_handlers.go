@@ -48,7 +48,8 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localSite, site)
-	c.Locals(localDevice, analytics.Device(c.Get(fiber.HeaderUserAgent)))
+	// The user agent is read in the hello, not kept as a map per connection.
+	c.Locals(localDevice, strings.Clone(c.Get(fiber.HeaderUserAgent)))
 	return c.Next()
 }
 
@@ -87,7 +88,7 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 
 func (s *Server) visitorConn(c *websocket.Conn) {
 	site := c.Locals(localSite).(*store.Site)
-	device, _ := c.Locals(localDevice).(map[string]string)
+	ua, _ := c.Locals(localDevice).(string)
 	w := newWSConn(c, s.log, wsVisitorRate)
 	w.delivered = s.metrics.delivered
 	w.start()
@@ -95,7 +96,7 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	defer s.metrics.sockets.WithLabelValues("visitor").Dec()
 	var v chat.Visitor
 	if !w.hello(s.log, func(f *frame) (ok bool) {
-		v, ok = s.visitorHello(w, f, site, device)
+		v, ok = s.visitorHello(w, f, site, analytics.Device(ua))
 		return ok
 	}) {
 		return

@@ -121,8 +121,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	tenants  map[string]*tenant
-	convs    map[string]*conv // loaded conversations (open, or closed recently)
-	visitors map[string]map[Sink]bool
+	convs    map[string]*conv  // loaded conversations (open, or closed recently)
+	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
 	names    map[string]string // user id → display name
 }
@@ -181,7 +181,7 @@ type conv struct {
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
-		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string]map[Sink]bool{},
+		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string][]Sink{},
 		agents: map[agentKey]*agent{}, names: map[string]string{}}
 	if e.now == nil {
 		e.now = time.Now
@@ -524,7 +524,7 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 	m.Origin = nil
 	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
 	if m.Audience == AudienceAll {
-		for s := range e.visitors[m.ConversationID] {
+		for _, s := range e.visitors[m.ConversationID] {
 			if s != origin {
 				s.Send(ev)
 			}
@@ -596,7 +596,7 @@ func (e *Engine) toAgents(cv *conv, ev Event) {
 }
 
 func (e *Engine) toVisitor(cv *conv, ev Event) {
-	for s := range e.visitors[cv.c.ID] {
+	for _, s := range e.visitors[cv.c.ID] {
 		s.Send(ev)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -173,12 +174,9 @@ func (e *Engine) loaded(v Visitor) (*conv, error) {
 func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (VisitorView, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	set := e.visitors[v.Conversation]
-	if set == nil {
-		set = map[Sink]bool{}
-		e.visitors[v.Conversation] = set
+	if !slices.Contains(e.visitors[v.Conversation], s) {
+		e.visitors[v.Conversation] = append(e.visitors[v.Conversation], s)
 	}
-	set[s] = true
 	if cv := e.convs[v.Conversation]; cv != nil {
 		cv.pos = 0 // tell the new connection its place
 		if q := cv.t.queues[cv.c.QueueID]; q != nil && cv.c.Status == StatusQueued {
@@ -197,11 +195,11 @@ func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (Visitor
 func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if set := e.visitors[v.Conversation]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(e.visitors, v.Conversation)
-		}
+	set := slices.DeleteFunc(e.visitors[v.Conversation], func(x Sink) bool { return x == s })
+	if len(set) == 0 {
+		delete(e.visitors, v.Conversation)
+	} else {
+		e.visitors[v.Conversation] = set
 	}
 }
 
