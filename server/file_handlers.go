@@ -4,17 +4,14 @@ import (
 	"errors"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/server/chat"
 )
 
-// uploading counts the bytes of files being received, server-wide: many
-// half-sent files must not exhaust memory.
-var uploading atomic.Int64
-
+// maxUploading bounds the bytes of files being received at once, server-wide
+// (Server.uploading): many half-sent files must not exhaust memory.
 const maxUploading = 256 << 20
 
 // startUpload answers an upload command: the size is checked, and the
@@ -28,8 +25,8 @@ func (s *Server) startUpload(w *wsConn, f *frame, tenant, conversation string, w
 		w.failErr(f, err)
 		return
 	}
-	if uploading.Add(f.Size) > maxUploading {
-		uploading.Add(-f.Size)
+	if s.uploading.Add(f.Size) > maxUploading {
+		s.uploading.Add(-f.Size)
 		w.fail(f, "busy", "too many uploads at once; retry shortly")
 		return
 	}
@@ -61,7 +58,7 @@ func (s *Server) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sen
 
 func (s *Server) endUpload(w *wsConn) {
 	if w.up != nil {
-		uploading.Add(-w.up.size)
+		s.uploading.Add(-w.up.size)
 		w.up = nil
 	}
 }

@@ -140,11 +140,20 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 	if m := v.until("foreign file", typed("error", "x")); m["code"] != "invalid" {
 		t.Errorf("a file not of the conversation: %v", m)
 	}
+	v.send(map[string]any{"type": "upload", "id": "short", "name": "a.txt", "size": 4})
+	v.until("announced", typed("upload_ok", "short"))
+	v.c.WriteMessage(fws.BinaryMessage, []byte("more than four"))
+	if m := v.until("too many bytes", typed("error", "short")); m["code"] != "invalid" {
+		t.Errorf("more bytes than announced: %v", m)
+	}
 	v.c.WriteMessage(fws.BinaryMessage, []byte("stray"))
 	if m := v.until("stray", typed("error", "")); m["code"] != "malformed" {
 		t.Errorf("a binary frame without an upload: %v", m)
 	}
 	h.unchanged(before, "refused uploads")
+	if n := h.srv.uploading.Load(); n != 0 {
+		t.Fatalf("refused uploads still hold %d bytes of the server's budget", n)
+	}
 
 	// The image an agent sends goes the same way.
 	if m := agent.upload(conv, "pixel.png", tinyPNG); m["type"] != "upload_done" || m["data"].(map[string]any)["type"] != "image/png" {

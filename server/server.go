@@ -53,6 +53,7 @@ type Server struct {
 	// sessionCheck is how often an agent socket's console session is
 	// checked again (tests make it 0).
 	sessionCheck time.Duration
+	uploading    atomic.Int64 // bytes of files being received
 }
 
 type metrics struct {

@@ -52,7 +52,7 @@ type ParticipantView struct {
 	Role string `json:"role"`
 }
 
-func (e *Engine) view(cv *conv, _ bool) View {
+func (e *Engine) view(cv *conv) View {
 	v := View{ID: cv.c.ID, Status: cv.c.Status, SiteID: cv.c.SiteID, Visitor: cv.c.Visitor, Metadata: cv.c.Metadata,
 		LastSeq: cv.c.LastSeq, ReadByVisitor: cv.readVisitor, CreatedAt: cv.c.CreatedAt, QueuedAt: cv.c.QueuedAt,
 		Participants: []ParticipantView{}}
@@ -84,7 +84,7 @@ func (e *Engine) stateEvent(cv *conv, forVisitor bool) Event {
 	if forVisitor {
 		return Event{Type: "state", Conversation: cv.c.ID, Data: e.visitorView(cv)}
 	}
-	return Event{Type: "state", Conversation: cv.c.ID, Data: e.view(cv, false)}
+	return Event{Type: "state", Conversation: cv.c.ID, Data: e.view(cv)}
 }
 
 // changed tells everyone in a conversation its new state.
@@ -126,10 +126,10 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 			continue
 		}
 		if _, in := cv.parts[a.User]; in {
-			snap.Chats = append(snap.Chats, e.view(cv, false))
+			snap.Chats = append(snap.Chats, e.view(cv))
 		}
 		if cv.offer != nil && cv.offer.to == a.User {
-			snap.Offers = append(snap.Offers, e.view(cv, false))
+			snap.Offers = append(snap.Offers, e.view(cv))
 		}
 	}
 	return snap, nil
@@ -827,7 +827,7 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	slices.SortFunc(out.Agents, func(a, b LiveAgent) int { return strings.Compare(a.Name, b.Name) })
 	for _, cv := range e.convs {
 		if cv.c.TenantID == tenantID {
-			out.Chats = append(out.Chats, e.view(cv, false))
+			out.Chats = append(out.Chats, e.view(cv))
 		}
 	}
 	slices.SortFunc(out.Chats, func(a, b View) int { return strings.Compare(a.ID, b.ID) })

@@ -142,7 +142,7 @@ func (e *Engine) offer(cv *conv, o *offer) {
 	cv.offer = o
 	ag := e.agent(cv.c.TenantID, o.to)
 	ag.offers[cv.c.ID] = true
-	data := map[string]any{"kind": o.kind, "expires_at": o.expires, "conversation": e.view(cv, false)}
+	data := map[string]any{"kind": o.kind, "expires_at": o.expires, "conversation": e.view(cv)}
 	if o.from != "" {
 		data["from"] = map[string]string{"id": o.from, "name": e.name(context.Background(), o.from)}
 	}
