@@ -43,6 +43,23 @@ interface Items<T> {
   items: T[];
 }
 
+// useAct runs a change, then reloads, keeping the last error to show.
+function useAct(reload: () => void): [(f: () => Promise<unknown>) => Promise<boolean>, unknown] {
+  const [error, setError] = useState<unknown>();
+  const act = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+      setError(undefined);
+      reload();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    }
+  };
+  return [act, error];
+}
+
 const routings = ["longest_idle", "least_busy", "skills", "last_agent"];
 const events = ["conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "message.created", "offer.accepted"];
 const admin = (r: string) => r === "owner" || r === "admin";
@@ -63,28 +80,16 @@ function Queues({ me }: { me: Me }) {
   const [name, setName] = useState("");
   const [routing, setRouting] = useState("longest_idle");
   const [skills, setSkills] = useState("");
-  const [formError, setFormError] = useState<unknown>();
+  const [act, formError] = useAct(reload);
   const create = async (e: Event) => {
     e.preventDefault();
-    try {
-      const list = skills.split(",").map((s) => s.trim()).filter(Boolean);
-      await api("POST", "/api/queues", { name, config: { routing, skills: list } });
+    const list = skills.split(",").map((s) => s.trim()).filter(Boolean);
+    if (await act(() => api("POST", "/api/queues", { name, config: { routing, skills: list } }))) {
       setName("");
       setSkills("");
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
     }
   };
-  const remove = async (id: string) => {
-    try {
-      await api("DELETE", "/api/queues/" + id);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
-  };
+  const remove = (id: string) => act(() => api("DELETE", "/api/queues/" + id));
   return (
     <Section title="Queues">
       <Alert error={error} />
@@ -140,17 +145,9 @@ function Queues({ me }: { me: Me }) {
 function Agents({ me }: { me: Me }) {
   const allowed = admin(me.role) || me.role === "supervisor";
   const [agents, error, reload] = useLoad(() => (allowed ? api<Items<Agent>>("GET", "/api/agents") : Promise.resolve({ items: [] })), [me.tenant_id]);
-  const [formError, setFormError] = useState<unknown>();
+  const [act, formError] = useAct(reload);
   if (!allowed) return null;
-  const setCapacity = async (a: Agent, capacity: number) => {
-    try {
-      await api("PUT", "/api/agents/" + a.user_id, { ...a.profile, capacity });
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
-  };
+  const setCapacity = (a: Agent, capacity: number) => act(() => api("PUT", "/api/agents/" + a.user_id, { ...a.profile, capacity }));
   return (
     <Section title="Agents">
       <Alert error={error} />
@@ -197,28 +194,16 @@ function CannedResponses({ me }: { me: Me }) {
   const [canned, error, reload] = useLoad(() => api<Items<Canned>>("GET", "/api/canned"), [me.tenant_id]);
   const [shortcut, setShortcut] = useState("");
   const [text, setText] = useState("");
-  const [formError, setFormError] = useState<unknown>();
+  const [act, formError] = useAct(reload);
   const canWrite = admin(me.role) || me.role === "supervisor";
   const create = async (e: Event) => {
     e.preventDefault();
-    try {
-      await api("POST", "/api/canned", { shortcut, text });
+    if (await act(() => api("POST", "/api/canned", { shortcut, text }))) {
       setShortcut("");
       setText("");
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
     }
   };
-  const remove = async (id: string) => {
-    try {
-      await api("DELETE", "/api/canned/" + id);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
-  };
+  const remove = (id: string) => act(() => api("DELETE", "/api/canned/" + id));
   return (
     <Section title="Canned responses">
       <Alert error={error} />
@@ -267,26 +252,10 @@ function Webhooks({ me }: { me: Me }) {
   const [chosen, setChosen] = useState<string[]>(["conversation.closed"]);
   const [secret, setSecret] = useState("");
   const [log, setLog] = useState<{ hook: string; items: Delivery[] } | null>(null);
-  const [formError, setFormError] = useState<unknown>();
+  const [act, formError] = useAct(reload);
   const create = async (e: Event) => {
     e.preventDefault();
-    try {
-      const res = await api<{ secret: string }>("POST", "/api/webhooks", { url, events: chosen });
-      setSecret(res.secret);
-      setUrl("");
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
-  };
-  const act = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
+    if (await act(async () => setSecret((await api<{ secret: string }>("POST", "/api/webhooks", { url, events: chosen })).secret))) setUrl("");
   };
   const showLog = (id: string) => act(async () => setLog({ hook: id, items: (await api<Items<Delivery>>("GET", `/api/webhooks/${id}/deliveries`)).items }));
   return (
