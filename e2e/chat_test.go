@@ -155,14 +155,8 @@ func TestChatOnTheDemoShop(t *testing.T) {
 func TestAgentAnswersInTheConsole(t *testing.T) {
 	url := startServer(t)
 	console := browser(t)
-	err := chromedp.Do(console,
-		chromedp.Navigate(url+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-email")),
-		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
-		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)),
-	)
+	err := chromedp.Do(console, append(consoleLogin(url),
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +227,7 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 func TestChatSetupInTheConsole(t *testing.T) {
 	url := startServer(t)
 	ctx := browser(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(url+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-email")),
-		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
-		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+	err := chromedp.Do(ctx, append(consoleLogin(url),
 		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
 		chromedp.Click(chromedp.CSS(`nav a[href="/setup"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#queue-name`)),
@@ -249,8 +238,7 @@ func TestChatSetupInTheConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#canned-text`), "Thank you, {{visitor.name}}!"),
 		chromedp.Click(chromedp.CSS(`form[aria-label="New canned response"] button`)),
 		chromedp.SendKeys(chromedp.CSS(`#hook-url`), "https://hooks.example.com/nudge"),
-		chromedp.Click(chromedp.CSS(`form[aria-label="New webhook"] button`)),
-	)
+		chromedp.Click(chromedp.CSS(`form[aria-label="New webhook"] button`)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,4 +250,15 @@ func TestChatSetupInTheConsole(t *testing.T) {
 		t.Fatalf("queues: %v", qs)
 	}
 	screenshot(t, ctx, "chat-setup")
+}
+
+// consoleLogin logs the demo owner in to the console: steps for chromedp.Do.
+func consoleLogin(url string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(url + "/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-email")),
+		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+	}
 }
