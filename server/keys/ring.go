@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +31,10 @@ type Ring struct {
 	mu      sync.RWMutex
 	keys    map[string]map[uint32]cipher.AEAD
 	current map[string]uint32
+	// first is each tenant's oldest data key, raw: derived secrets come from
+	// it because it never changes (rotation adds versions, rewrapping only
+	// changes how keys are stored).
+	first map[string][]byte
 }
 
 // NewRing uses master over the data keys in st. It fails if master cannot
@@ -38,7 +44,7 @@ func NewRing(ctx context.Context, master []byte, st *store.Store) (*Ring, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &Ring{st: st, master: m, keys: map[string]map[uint32]cipher.AEAD{}, current: map[string]uint32{}}
+	r := &Ring{st: st, master: m, keys: map[string]map[uint32]cipher.AEAD{}, current: map[string]uint32{}, first: map[string][]byte{}}
 	all, err := st.AllDataKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -92,7 +98,8 @@ func (r *Ring) load(ctx context.Context, tenant string) error {
 		return err
 	}
 	keys := map[uint32]cipher.AEAD{}
-	var newest uint32
+	var newest, oldest uint32
+	var first []byte
 	for _, k := range stored {
 		raw, err := unwrap(r.master, k)
 		if err != nil {
@@ -102,9 +109,15 @@ func (r *Ring) load(ctx context.Context, tenant string) error {
 			return err
 		}
 		newest = max(newest, k.Version)
+		if oldest == 0 || k.Version < oldest {
+			oldest, first = k.Version, raw
+		}
 	}
 	r.mu.Lock()
 	r.keys[tenant], r.current[tenant] = keys, newest
+	if first != nil {
+		r.first[tenant] = first
+	}
 	r.mu.Unlock()
 	return nil
 }
@@ -171,6 +184,21 @@ func (r *Ring) Rotate(ctx context.Context, tenant string) (uint32, error) {
 		return 0, err
 	}
 	return v, r.load(ctx, tenant)
+}
+
+// Derive returns a 32-byte secret of tenant's for one purpose (label), the
+// same for the tenant's whole life: the search index keys its terms with it.
+func (r *Ring) Derive(ctx context.Context, tenant, label string) ([]byte, error) {
+	if err := r.Ensure(ctx, tenant); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	first := r.first[tenant]
+	r.mu.RUnlock()
+	if first == nil {
+		return nil, fmt.Errorf("keys: no data key for %s", tenant)
+	}
+	return hkdf.Key(sha256.New, first, []byte(tenant), "nudge "+label, 32)
 }
 
 // dataAD prefixes the caller's associated data with the tenant.

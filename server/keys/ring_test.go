@@ -120,3 +120,31 @@ func TestRotateAndRewrap(t *testing.T) {
 		t.Fatal("rewrap with the wrong old key succeeded")
 	}
 }
+
+func TestDeriveIsStablePerTenantAndPurpose(t *testing.T) {
+	st, a, b, master := ringFixture(t)
+	ctx := context.Background()
+	r, _ := NewRing(ctx, master, st)
+	first, err := r.Derive(ctx, a, "search")
+	if err != nil || len(first) != 32 {
+		t.Fatalf("Derive = %x, %v", first, err)
+	}
+	other, _ := r.Derive(ctx, b, "search")
+	purpose, _ := r.Derive(ctx, a, "something else")
+	if bytes.Equal(first, other) || bytes.Equal(first, purpose) {
+		t.Fatal("two tenants or two purposes share a secret")
+	}
+	// Neither data key rotation nor a new master key changes it.
+	if _, err := r.Rotate(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]byte, MasterSize)
+	rand.Read(next)
+	if _, err := Rewrap(ctx, st, master, next); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := NewRing(ctx, next, st)
+	if again, err := r2.Derive(ctx, a, "search"); err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("after rotation and rewrap: %x, %v; want %x", again, err, first)
+	}
+}

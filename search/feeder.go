@@ -1,0 +1,254 @@
+package search
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ReplayFunc reads back every message committed at or after since, from the
+// system of record, in batches.
+type ReplayFunc func(ctx context.Context, since time.Time, fn func([]Doc) error) error
+
+// FeederOptions shape a Feeder; zero values take the defaults.
+type FeederOptions struct {
+	Queue  int // docs held while the index is slow or down; 100,000
+	Batch  int // docs per Index call; 500
+	Logger *slog.Logger
+	// Margin is how far before the checkpoint a restart reads back, for
+	// clock steps and the messages of a commit cut by a batch; one minute.
+	Margin time.Duration
+}
+
+// Feeder hands committed messages to an index off the chat's path: Add never
+// blocks, one goroutine indexes in batches and retries while the index is
+// down. Nothing is lost when it falls behind: once its queue overflows it
+// drops docs, and when the queue has drained it reads the missed messages
+// back from the store (Replay). The index's checkpoint only moves while no
+// doc is missing, so a restart reads back from there.
+type Feeder struct {
+	ix     Index
+	replay ReplayFunc
+	o      FeederOptions
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []Doc
+	gap     bool      // docs were dropped (or never indexed): replay from since
+	since   time.Time // the earliest of them
+	busy    bool      // a batch or a replay is running
+	closed  bool
+	indexed int64
+	dropped int64
+	failing bool
+}
+
+// NewFeeder starts feeding ix. It first reads back what the index may have
+// missed since its checkpoint (everything, for a new index).
+func NewFeeder(ix Index, replay ReplayFunc, o FeederOptions) *Feeder {
+	if o.Queue <= 0 {
+		o.Queue = 100_000
+	}
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Margin <= 0 {
+		o.Margin = time.Minute
+	}
+	f := &Feeder{ix: ix, replay: replay, o: o, done: make(chan struct{}), gap: true}
+	f.cond = sync.NewCond(&f.mu)
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	go f.run()
+	return f
+}
+
+// Add queues a committed message; it never blocks.
+func (f *Feeder) Add(d Doc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	if len(f.queue) >= f.o.Queue {
+		f.dropped++
+		if !f.gap || d.CreatedAt.Before(f.since) {
+			f.gap, f.since = true, d.CreatedAt
+		}
+		return
+	}
+	f.queue = append(f.queue, d)
+	f.cond.Broadcast()
+}
+
+// FeederStats are counters for metrics.
+type FeederStats struct {
+	Queued           int
+	Indexed, Dropped int64
+	Failing          bool // the last attempt to index failed
+}
+
+// Stats returns the feeder's counters.
+func (f *Feeder) Stats() FeederStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return FeederStats{Queued: len(f.queue), Indexed: f.indexed, Dropped: f.dropped, Failing: f.failing}
+}
+
+// Flush waits until everything added so far is indexed, or ctx ends.
+func (f *Feeder) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for (len(f.queue) > 0 || f.gap || f.busy) && ctx.Err() == nil && !f.closed {
+		f.cond.Wait()
+	}
+	return ctx.Err()
+}
+
+// Close stops the feeder after one last attempt at what is queued; what it
+// could not index is read back at the next start.
+func (f *Feeder) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	f.cancel()
+	<-f.done
+}
+
+func (f *Feeder) run() {
+	defer close(f.done)
+	if cp, err := retry(f, func() (time.Time, error) { return f.ix.Checkpoint(f.ctx) }); err == nil && !cp.IsZero() {
+		f.mu.Lock()
+		if f.gap && f.since.IsZero() {
+			f.since = cp.Add(-f.o.Margin)
+		}
+		f.mu.Unlock()
+	}
+	for {
+		f.mu.Lock()
+		for len(f.queue) == 0 && !f.gap && !f.closed {
+			f.cond.Wait()
+		}
+		if f.closed {
+			batch := f.queue
+			f.queue = nil
+			f.cond.Broadcast()
+			f.mu.Unlock()
+			if len(batch) > 0 {
+				f.index(context.Background(), batch, false)
+			}
+			return
+		}
+		f.busy = true
+		if len(f.queue) > 0 {
+			n := min(len(f.queue), f.o.Batch)
+			batch := f.queue[:n:n]
+			f.queue = f.queue[n:]
+			if len(f.queue) == 0 {
+				f.queue = nil // let the drained backing array go
+			}
+			gap := f.gap
+			f.mu.Unlock()
+			retry(f, func() (struct{}, error) { return struct{}{}, f.index(f.ctx, batch, !gap) })
+		} else {
+			since := f.since
+			f.gap, f.since = false, time.Time{}
+			f.mu.Unlock()
+			f.readBack(since)
+		}
+		f.mu.Lock()
+		f.busy = false
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}
+}
+
+// index indexes a batch; checkpoint says whether it may record its last
+// doc's time as the checkpoint (no doc before it is missing).
+func (f *Feeder) index(ctx context.Context, batch []Doc, checkpoint bool) error {
+	var cp time.Time
+	if checkpoint {
+		cp = batch[len(batch)-1].CreatedAt
+	}
+	if err := f.ix.Index(ctx, batch, cp); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.indexed += int64(len(batch))
+	f.mu.Unlock()
+	return nil
+}
+
+// readBack indexes what the store committed since, then records the time
+// the reading began as the checkpoint, unless more docs were dropped
+// meanwhile (then the gap stays open and is read back next).
+func (f *Feeder) readBack(since time.Time) {
+	began := time.Now()
+	var n int
+	_, err := retry(f, func() (struct{}, error) {
+		return struct{}{}, f.replay(f.ctx, since, func(docs []Doc) error {
+			n += len(docs)
+			return f.ix.Index(f.ctx, docs, time.Time{})
+		})
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil { // closing: the next start reads back from the checkpoint
+		f.gap = true
+		return
+	}
+	f.indexed += int64(n)
+	if n > 0 {
+		f.o.Logger.Info("search: indexed messages read back from the store", "since", since, "messages", n)
+	}
+	if f.gap {
+		return
+	}
+	f.mu.Unlock()
+	retry(f, func() (struct{}, error) { return struct{}{}, f.ix.Index(f.ctx, nil, began) })
+	f.mu.Lock()
+}
+
+// retry runs fn until it succeeds or the feeder closes, backing off from
+// 100 ms to 30 s, and logs when the index fails and when it recovers.
+func retry[T any](f *Feeder, fn func() (T, error)) (T, error) {
+	wait := 100 * time.Millisecond
+	for {
+		v, err := fn()
+		f.mu.Lock()
+		was := f.failing
+		f.failing = err != nil && f.ctx.Err() == nil
+		f.mu.Unlock()
+		if err == nil {
+			if was {
+				f.o.Logger.Info("search: index reachable again")
+			}
+			return v, nil
+		}
+		if f.ctx.Err() != nil {
+			return v, err
+		}
+		if !was {
+			f.o.Logger.Error("search: index failing; retrying", "err", err)
+		}
+		select {
+		case <-f.ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
