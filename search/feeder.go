@@ -47,9 +47,8 @@ type Feeder struct {
 	failing bool
 }
 
-// NewFeeder starts feeding ix. It first reads back what the index may have
-// missed since its checkpoint (everything, for a new index).
-func NewFeeder(ix Index, replay ReplayFunc, o FeederOptions) *Feeder {
+// NewFeeder makes a feeder of ix; Add queues until Start.
+func NewFeeder(ix Index, o FeederOptions) *Feeder {
 	if o.Queue <= 0 {
 		o.Queue = 100_000
 	}
@@ -62,11 +61,17 @@ func NewFeeder(ix Index, replay ReplayFunc, o FeederOptions) *Feeder {
 	if o.Margin <= 0 {
 		o.Margin = time.Minute
 	}
-	f := &Feeder{ix: ix, replay: replay, o: o, done: make(chan struct{}), gap: true}
+	f := &Feeder{ix: ix, o: o, done: make(chan struct{}), gap: true}
 	f.cond = sync.NewCond(&f.mu)
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	go f.run()
 	return f
+}
+
+// Start starts indexing. It first reads back from the store what the index
+// may have missed since its checkpoint (everything, for a new index).
+func (f *Feeder) Start(replay ReplayFunc) {
+	f.replay = replay
+	go f.run()
 }
 
 // Add queues a committed message; it never blocks.
@@ -122,10 +127,13 @@ func (f *Feeder) Flush(ctx context.Context) error {
 func (f *Feeder) Close() {
 	f.mu.Lock()
 	f.closed = true
+	started := f.replay != nil
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	f.cancel()
-	<-f.done
+	if started {
+		<-f.done
+	}
 }
 
 func (f *Feeder) run() {

@@ -92,7 +92,8 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 	}
 	ix := &flaky{Embedded: emb}
 	src := &source{}
-	f := NewFeeder(ix, src.replay, FeederOptions{Queue: 10, Batch: 4})
+	f := NewFeeder(ix, FeederOptions{Queue: 10, Batch: 4})
+	f.Start(src.replay)
 	seq := int64(0)
 	send := func(n int) {
 		for range n {
@@ -152,7 +153,8 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 		src.commit(Doc{Tenant: "t1", ConversationID: "c9", Seq: seq, Text: "word", CreatedAt: time.Now()})
 	}
 	read = src.read.Load()
-	f = NewFeeder(ix, src.replay, FeederOptions{Margin: 2 * time.Millisecond})
+	f = NewFeeder(ix, FeederOptions{Margin: 2 * time.Millisecond})
+	f.Start(src.replay)
 	defer f.Close()
 	flush(t, f)
 	if n := countHits(t, ix, "word"); n != 112 {

@@ -36,6 +36,7 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 	r.Patch("/canned/:cannedID", s.authz("canned", "write"), s.updateCanned)
 	r.Delete("/canned/:cannedID", s.authz("canned", "write"), s.deleteCanned)
 
+	r.Get("/chat/search", s.authz("chat", "work"), s.searchChats)
 	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
 	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), s.transcript)

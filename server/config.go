@@ -127,6 +127,9 @@ func (c Config) TLS() bool { return c.TLSCert != "" }
 // AnalyticsPath is the analytics database file.
 func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
 
+// SearchPath is the embedded search index's file.
+func (c Config) SearchPath() string { return filepath.Join(c.DataDir, "search.db") }
+
 // DatabasePath is the main database file.
 func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
 

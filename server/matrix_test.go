@@ -70,6 +70,7 @@ var routeRoles = map[string][]string{
 	"DELETE /api/canned/:cannedID":                                {"owner", "admin", "supervisor"},
 	"GET /api/chat/reports/conversations":                         {"owner", "admin", "supervisor"},
 	"GET /api/chat/reports/summary":                               {"owner", "admin", "supervisor"},
+	"GET /api/chat/search":                                        {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations":                                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID":                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID/transcript":           {"owner", "admin", "supervisor", "agent", "bot"},

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/server/keys"
@@ -49,6 +50,8 @@ type Server struct {
 	wsIP        *keyedLimiter
 	chat        *chat.Engine
 	hooks       *webhooks.Dispatcher
+	search      search.Index
+	feed        *search.Feeder
 	sockets     *sockets
 	// sessionCheck is how often an agent socket's console session is
 	// checked again (tests make it 0).
@@ -119,6 +122,27 @@ func (m *metrics) chat(st *chat.LogStats) {
 	)
 }
 
+func (m *metrics) search(f *search.Feeder) {
+	stat := func(v func(search.FeederStats) float64) func() float64 {
+		return func() float64 { return v(f.Stats()) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nudge_search_indexed_total", Help: "Messages indexed for search."},
+			stat(func(s search.FeederStats) float64 { return float64(s.Indexed) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nudge_search_dropped_total", Help: "Messages dropped by a full search queue (read back from the store later)."},
+			stat(func(s search.FeederStats) float64 { return float64(s.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_search_queued", Help: "Messages waiting to be indexed."},
+			stat(func(s search.FeederStats) float64 { return float64(s.Queued) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_search_failing", Help: "1 while the search index refuses writes."},
+			stat(func(s search.FeederStats) float64 {
+				if s.Failing {
+					return 1
+				}
+				return 0
+			})),
+	)
+}
+
 // New builds the server over an open store; it opens the analytics database
 // beside it and builds the page-side bundles. cfg must have passed Validate.
 // Close releases what New opened.
@@ -140,13 +164,27 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
-	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, AllowPrivate: cfg.WebhooksPrivate})
-	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify})
+	ix, err := openSearch(ctx, cfg, ring)
 	if err != nil {
-		hooks.Close()
 		adb.Close()
 		return nil, err
 	}
+	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
+	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, AllowPrivate: cfg.WebhooksPrivate})
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
+		Committed: func(tenant string, m chat.Message) {
+			if d, ok := searchDoc(tenant, m); ok {
+				feed.Add(d)
+			}
+		}})
+	if err != nil {
+		hooks.Close()
+		feed.Close()
+		ix.Close()
+		adb.Close()
+		return nil, err
+	}
+	startFeeder(feed, engine.Log())
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),
@@ -157,9 +195,12 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		sessionCheck: 30 * time.Second,
 		chat:         engine,
 		hooks:        hooks,
+		search:       ix,
+		feed:         feed,
 	}
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	s.metrics.chat(&engine.Log().Stats)
+	s.metrics.search(feed)
 	if cfg.DevWidget != "" {
 		s.dev = &devBundle{dir: cfg.DevWidget, log: log}
 	}
@@ -281,9 +322,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // database. Call it after Serve returns; the caller closes the main store.
 func (s *Server) Close() error {
 	s.chat.Close()
+	s.feed.Close() // after the chat: its last messages are indexed
 	s.hooks.Close()
 	s.ingest.Close()
-	return s.analytics.Close()
+	return errors.Join(s.search.Close(), s.analytics.Close())
 }
 
 // housekeeping runs every ten minutes: expired sessions go, raw analytics

@@ -262,6 +262,26 @@ func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Con
 	return out, rows.Err()
 }
 
+// ParticipantConversations returns the ids of a tenant's conversations a
+// user has taken part in.
+func (s *Store) ParticipantConversations(ctx context.Context, tenantID, userID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT p.conversation_id FROM participants p
+		JOIN conversations c ON c.id = p.conversation_id WHERE p.user_id = ? AND c.tenant_id = ?`, userID, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: conversations of %s: %w", userID, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // SetParticipant records that a user joined a conversation in a role, or
 // (left) that they left it.
 func (s *Store) SetParticipant(ctx context.Context, p Participant) error {
@@ -485,6 +505,41 @@ func (t *Tx) AppendMessages(batch []*MessageAppend) error {
 		return fmt.Errorf("store: append messages: %w", err)
 	}
 	return nil
+}
+
+// TenantMessage is a stored message with its tenant, as read back across
+// tenants (search indexing).
+type TenantMessage struct {
+	TenantID string
+	StoredMessage
+}
+
+// MessagesSince returns the messages of every tenant created at or after
+// since, ordered by conversation and seq, starting after (conversation,
+// seq), at most limit (1 to 1000).
+func (s *Store) MessagesSince(ctx context.Context, since time.Time, afterConversation string, afterSeq int64, limit int) ([]TenantMessage, error) {
+	limit = min(max(limit, 1), 1000)
+	// A conversation's updated_at moves with each message, so its old
+	// conversations are skipped without reading their messages.
+	rows, err := s.r.QueryContext(ctx, `SELECT c.tenant_id, m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at
+		FROM conversations c JOIN messages m ON m.conversation_id = c.id
+		WHERE c.updated_at >= ?1 AND c.id >= ?2 AND m.created_at >= ?1 AND (m.conversation_id, m.seq) > (?2, ?3)
+		ORDER BY m.conversation_id, m.seq LIMIT ?4`, millis(since), afterConversation, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: messages since %s: %w", since, err)
+	}
+	defer rows.Close()
+	var out []TenantMessage
+	for rows.Next() {
+		var m TenantMessage
+		var created int64
+		if err := rows.Scan(&m.TenantID, &m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created); err != nil {
+			return nil, fmt.Errorf("store: messages since %s: %w", since, err)
+		}
+		m.CreatedAt = fromMillis(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 // Messages returns a tenant's conversation's messages after seq, in order, at

@@ -371,22 +371,66 @@ func (l *Log) Since(ctx context.Context, tenant, conversation string, after int6
 	}
 	out := make([]Message, 0, len(stored))
 	for _, s := range stored {
-		text, err := l.ring.Open(ctx, tenant, s.Body, ad(s.ConversationID, s.Seq))
+		m, err := l.open(ctx, tenant, s)
 		if err != nil {
-			return nil, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
-		}
-		m := Message{ConversationID: s.ConversationID, Seq: s.Seq, ID: s.ID, ClientID: s.ClientID,
-			Sender: Sender{Kind: s.SenderKind, ID: s.SenderID}, Kind: s.Kind, Audience: s.Audience, Text: string(text), CreatedAt: s.CreatedAt}
-		if s.Kind != KindText {
-			var e envelope
-			if err := json.Unmarshal(text, &e); err != nil {
-				return nil, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
-			}
-			m.Text, m.Payload = e.Text, e.Payload
+			return nil, err
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// open decrypts a stored message.
+func (l *Log) open(ctx context.Context, tenant string, s store.StoredMessage) (Message, error) {
+	text, err := l.ring.Open(ctx, tenant, s.Body, ad(s.ConversationID, s.Seq))
+	if err != nil {
+		return Message{}, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
+	}
+	m := Message{ConversationID: s.ConversationID, Seq: s.Seq, ID: s.ID, ClientID: s.ClientID,
+		Sender: Sender{Kind: s.SenderKind, ID: s.SenderID}, Kind: s.Kind, Audience: s.Audience, Text: string(text), CreatedAt: s.CreatedAt}
+	if s.Kind != KindText {
+		var e envelope
+		if err := json.Unmarshal(text, &e); err != nil {
+			return Message{}, fmt.Errorf("chat: message %s/%d: %w", s.ConversationID, s.Seq, err)
+		}
+		m.Text, m.Payload = e.Text, e.Payload
+	}
+	return m, nil
+}
+
+// Replay reads back every tenant's messages committed at or after since,
+// decrypted, a page at a time (search indexing after an outage or a crash).
+func (l *Log) Replay(ctx context.Context, since time.Time, fn func(tenant string, ms []Message) error) error {
+	const pageSize = 500
+	conv, seq := "", int64(0)
+	for {
+		page, err := l.st.MessagesSince(ctx, since, conv, seq, pageSize)
+		if err != nil {
+			return err
+		}
+		for rest := page; len(rest) > 0; {
+			n := 1 // one call per run of the same tenant
+			for n < len(rest) && rest[n].TenantID == rest[0].TenantID {
+				n++
+			}
+			ms := make([]Message, 0, n)
+			for _, s := range rest[:n] {
+				m, err := l.open(ctx, s.TenantID, s.StoredMessage)
+				if err != nil {
+					return err
+				}
+				ms = append(ms, m)
+			}
+			if err := fn(rest[0].TenantID, ms); err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		if len(page) < pageSize {
+			return nil
+		}
+		conv, seq = page[len(page)-1].ConversationID, page[len(page)-1].Seq
+	}
 }
 
 // Close stops accepting, commits what is queued, and waits.

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/search"
+	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+// waitIndexed returns once every committed message is in the search index.
+func (h *harness) waitIndexed() {
+	h.t.Helper()
+	h.srv.chat.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.srv.feed.Flush(ctx); err != nil {
+		h.t.Fatalf("search index: %v", err)
+	}
+}
+
+func hitTexts(t *testing.T, r response) []string {
+	t.Helper()
+	if r.Status != 200 {
+		t.Fatalf("search: %d %s", r.Status, r.Body)
+	}
+	var out []string
+	for _, it := range r.json(t)["items"].([]any) {
+		out = append(out, it.(map[string]any)["text"].(string))
+	}
+	return out
+}
+
+func TestSearchTranscripts(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, _ := f.agent("agent")
+	v, start := f.visitor("", 0)
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	agent.until("offer", typed("offer", ""))
+	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	agent.until("accepted", typed("accept_ok", "a"))
+	v.send(map[string]any{"type": "send", "id": "1", "text": "My Zebrafish parcel is late; card 4111 1111 1111 1111"})
+	v.until("ack", typed("ack", "1"))
+	agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "zebrafish again, checking", "internal": true})
+	agent.until("ack", typed("ack", "2"))
+	h.waitIndexed()
+
+	owner := h.login(f.users["owner"].Email, "password-owner")
+	mine := h.login(f.users["agent"].Email, "password-agent")
+	q := func(c *client, query string) response {
+		return c.call("GET", "/api/chat/search?q="+url.QueryEscape(query), nil)
+	}
+	got := hitTexts(t, q(owner, "ZEBRAFISH"))
+	if len(got) != 2 || got[0] != "zebrafish again, checking" || !strings.Contains(got[1], "My Zebrafish parcel") {
+		t.Fatalf("owner finds %q", got)
+	}
+	if strings.Contains(got[1], "4111") {
+		t.Fatalf("a hit shows the card number: %q", got[1])
+	}
+	hit := q(owner, `"parcel is late"`).json(t)["items"].([]any)[0].(map[string]any)
+	if hit["conversation_id"] != conv || hit["conversation"].(map[string]any)["id"] != conv || hit["seq"] == nil {
+		t.Fatalf("hit: %v", hit)
+	}
+	if got := hitTexts(t, q(mine, "zebrafish parcel")); len(got) != 1 {
+		t.Fatalf("the agent of the chat finds %q", got)
+	}
+	// The card number was masked before it was indexed.
+	for _, n := range []string{"4111111111111111", `"4111 1111 1111 1111"`, "1111"} {
+		if got := hitTexts(t, q(owner, n)); len(got) != 0 {
+			t.Fatalf("%s finds %q", n, got)
+		}
+	}
+
+	// Another agent of the tenant was not in the chat; another tenant's
+	// owner has nothing of it.
+	second, err := h.srv.auth.CreateUser(t.Context(), store.System, f.tn.ID, auth.NewUser{Email: "second@acme.test", Password: "password-second", Role: "agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hitTexts(t, q(h.login(second.Email, "password-second"), "zebrafish")); len(got) != 0 {
+		t.Fatalf("an agent not in the chat finds %q", got)
+	}
+	_, others := h.tenant("Other")
+	if got := hitTexts(t, q(h.login(others["owner"].Email, "password-owner"), "zebrafish")); len(got) != 0 {
+		t.Fatalf("another tenant finds %q", got)
+	}
+
+	for _, bad := range []string{"", "q=", "q=%20%20", "q=" + strings.Repeat("a", 201), "q=x&limit=0", "q=x&limit=101", "q=x&limit=ten",
+		"q=x&from=yesterday", "q=x&to=2026-13-01", "q=x&cursor=garbage", "q=%22%22"} {
+		res := owner.call("GET", "/api/chat/search?"+bad, nil)
+		if res.Status != 400 || res.errorCode(t) != "invalid_query" {
+			t.Errorf("%q: %d %s", bad, res.Status, res.Body)
+		}
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=zebrafish&from="+today+"&to="+today, nil)); len(got) != 2 {
+		t.Fatalf("today: %q", got)
+	}
+	if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=zebrafish&to=2020-01-01", nil)); len(got) != 0 {
+		t.Fatalf("before 2020: %q", got)
+	}
+	page := owner.call("GET", "/api/chat/search?q=zebrafish&limit=1", nil).json(t)
+	next := page["next_cursor"].(string)
+	if len(page["items"].([]any)) != 1 || next == "" {
+		t.Fatalf("first page: %v", page)
+	}
+	if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=zebrafish&limit=1&cursor="+url.QueryEscape(next), nil)); len(got) != 1 || !strings.Contains(got[0], "parcel") {
+		t.Fatalf("second page: %q", got)
+	}
+
+	// The index file holds no transcript text.
+	for _, suffix := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(h.srv.cfg.SearchPath() + suffix)
+		if bytes.Contains(bytes.ToLower(b), []byte("zebrafish")) {
+			t.Fatalf("search.db%s holds message text", suffix)
+		}
+	}
+
+	// A new index (a lost file, an upgrade) is filled from the store.
+	ring, err := keys.OpenRing(t.Context(), h.srv.cfg.MasterKeyFile, h.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := openSearch(t.Context(), Config{DataDir: t.TempDir()}, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	feed := search.NewFeeder(ix, search.FeederOptions{})
+	startFeeder(feed, h.srv.chat.Log())
+	defer feed.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := feed.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ix.Search(ctx, search.Query{Tenant: f.tn.ID, Text: "zebrafish"}); err != nil || len(r.Hits) != 2 {
+		t.Fatalf("rebuilt index: %+v, %v", r, err)
+	}
+}
