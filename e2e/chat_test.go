@@ -207,6 +207,25 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	waitChat(t, visitor, "the visitor sees the file too", `[...r.querySelectorAll('.b button')].some(b => b.textContent.includes('meter-reading.txt'))`)
 	waitFor(t, console, "the answer in the console once", `[...document.querySelectorAll('.msg .text')].filter(e => e.textContent === 'The Green plan: no exit fees.').length === 1`)
 	screenshot(t, console, "console-chat")
+
+	// The conversation is found by its words in Transcripts, and opens whole.
+	err = chromedp.Do(console,
+		chromedp.Click(chromedp.CSS(`nav a[href="/transcripts"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[aria-label="Words to find"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Words to find"]`), `"exit FEES"`),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Search transcripts"] button`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Indexing follows the commit by a moment: search again until it is in.
+	waitFor(t, console, "the answer is found", `document.querySelector('.hits li .msg')?.textContent === 'The Green plan: no exit fees.' ||
+		(document.querySelector('form[aria-label="Search transcripts"] button').click(), false)`)
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.hits li button`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the transcript opens", `[...document.querySelectorAll('article.transcript .msg .text')].some(e => e.textContent === 'Which plan fits a flat?')`)
+	screenshot(t, console, "console-transcripts")
 }
 
 // waitFor polls a JS condition on the page.

@@ -160,9 +160,9 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 		t.Fatalf("agent upload: %v", m)
 	}
 
-	// The marker is nowhere in the database files.
-	h.srv.chat.Flush()
-	files, _ := filepath.Glob(filepath.Join(h.srv.cfg.DataDir, "nudge.db*"))
+	// The marker is nowhere in the data folder (databases, search index).
+	h.waitIndexed()
+	files, _ := filepath.Glob(filepath.Join(h.srv.cfg.DataDir, "*"))
 	for _, p := range files {
 		b, _ := os.ReadFile(p)
 		if bytes.Contains(b, []byte(fileMarker)) {

@@ -5,13 +5,15 @@ import { api, ApiError, can, setSession } from "./api";
 import type { Me } from "./api";
 import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
+import { Transcripts } from "./transcripts";
 import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+type View = "chats" | "transcripts" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
+  transcripts: "Transcripts",
   setup: "Chat setup",
   reports: "Reports",
   sites: "Sites",
@@ -60,7 +62,7 @@ function App() {
     setMe(null);
   };
   const visible: View[] = [];
-  if (can.chat(me.role)) visible.push("chats");
+  if (can.chat(me.role)) visible.push("chats", "transcripts");
   if (can.chatSetup(me.role)) visible.push("setup");
   if (can.reports(me.role)) visible.push("reports");
   visible.push("sites");
@@ -102,6 +104,8 @@ function App() {
           <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
         ) : current === "chats" ? (
           <Chats me={me} />
+        ) : current === "transcripts" ? (
+          <Transcripts me={me} />
         ) : current === "setup" ? (
           <ChatSetup me={me} />
         ) : current === "reports" ? (
