@@ -13,8 +13,12 @@ type ReplayFunc func(ctx context.Context, since time.Time, fn func([]Doc) error)
 
 // FeederOptions shape a Feeder; zero values take the defaults.
 type FeederOptions struct {
-	Queue  int // docs held while the index is slow or down; 100,000
-	Batch  int // docs per Index call; 500
+	Queue int // docs held while the index is slow or down; 100,000
+	Batch int // docs per Index call; 500
+	// Delay is how long a partial batch waits for more docs: indexing a few
+	// docs at a time costs a full-text index far more per doc (one segment
+	// and merge per commit) than 500 at once; 1 s.
+	Delay  time.Duration
 	Logger *slog.Logger
 	// Margin is how far before the checkpoint a restart reads back, for
 	// clock steps and the messages of a commit cut by a batch; one minute.
@@ -41,6 +45,7 @@ type Feeder struct {
 	gap     bool      // docs were dropped (or never indexed): replay from since
 	since   time.Time // the earliest of them
 	busy    bool      // a batch or a replay is running
+	hurry   int       // Flush callers waiting: no Delay
 	closed  bool
 	indexed int64
 	dropped int64
@@ -60,6 +65,9 @@ func NewFeeder(ix Index, o FeederOptions) *Feeder {
 	}
 	if o.Margin <= 0 {
 		o.Margin = time.Minute
+	}
+	if o.Delay <= 0 {
+		o.Delay = time.Second
 	}
 	f := &Feeder{ix: ix, o: o, done: make(chan struct{}), gap: true}
 	f.cond = sync.NewCond(&f.mu)
@@ -89,7 +97,9 @@ func (f *Feeder) Add(d Doc) {
 		return
 	}
 	f.queue = append(f.queue, d)
-	f.cond.Broadcast()
+	if n := len(f.queue); n == 1 || n == f.o.Batch {
+		f.cond.Broadcast() // the writer waits for a first doc or a full batch
+	}
 }
 
 // FeederStats are counters for metrics.
@@ -116,6 +126,9 @@ func (f *Feeder) Flush(ctx context.Context) error {
 	defer stop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.hurry++
+	defer func() { f.hurry-- }()
+	f.cond.Broadcast()
 	for (len(f.queue) > 0 || f.gap || f.busy) && ctx.Err() == nil && !f.closed {
 		f.cond.Wait()
 	}
@@ -149,6 +162,18 @@ func (f *Feeder) run() {
 		f.mu.Lock()
 		for len(f.queue) == 0 && !f.gap && !f.closed {
 			f.cond.Wait()
+		}
+		if len(f.queue) < f.o.Batch && !f.gap && !f.closed && f.hurry == 0 {
+			deadline := time.Now().Add(f.o.Delay)
+			t := time.AfterFunc(f.o.Delay, func() {
+				f.mu.Lock()
+				f.cond.Broadcast()
+				f.mu.Unlock()
+			})
+			for len(f.queue) < f.o.Batch && !f.closed && f.hurry == 0 && time.Now().Before(deadline) {
+				f.cond.Wait()
+			}
+			t.Stop()
 		}
 		if f.closed {
 			batch := f.queue

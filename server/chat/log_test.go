@@ -25,7 +25,7 @@ type fixture struct {
 	path string
 }
 
-func newFixture(t *testing.T, conversations int) *fixture {
+func newFixture(t testing.TB, conversations int) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "nudge.db")

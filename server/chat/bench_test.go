@@ -1,0 +1,36 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkLogAppend: senders over many conversations, each waiting for its
+// commit (as chat senders do), so commits group a few messages each.
+func BenchmarkLogAppend(b *testing.B) {
+	f := newFixture(b, 1000)
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				c := f.conv[i%int64(len(f.conv))]
+				if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "a message of about the usual length, asking about an order"}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
