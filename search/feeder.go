@@ -17,7 +17,7 @@ type FeederOptions struct {
 	Batch int // docs per Index call; 500
 	// Delay is how long a partial batch waits for more docs: indexing a few
 	// docs at a time costs a full-text index far more per doc (one segment
-	// and merge per commit) than 500 at once; 1 s.
+	// and merge per commit) than thousands at once; 1 s.
 	Delay  time.Duration
 	Logger *slog.Logger
 	// Margin is how far before the checkpoint a restart reads back, for
@@ -58,7 +58,7 @@ func NewFeeder(ix Index, o FeederOptions) *Feeder {
 		o.Queue = 100_000
 	}
 	if o.Batch <= 0 {
-		o.Batch = 500
+		o.Batch = 2000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -191,7 +191,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		collectIP:    newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		collectSite:  newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
 		wsIP:         newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
-		sockets:      &sockets{m: map[*wsConn]struct{}{}},
+		sockets:      newSockets(),
 		sessionCheck: 30 * time.Second,
 		chat:         engine,
 		hooks:        hooks,

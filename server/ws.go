@@ -95,6 +95,7 @@ type wsConn struct {
 	q       []any // chat.Event, reply or wsPing
 	writing bool  // a writer goroutine is running
 	started bool  // the hello is answered: queued frames may go
+	slot    uint8 // the pinger's set
 	closing *closeWhy
 	ended   chan struct{} // closed once the writer has closed the connection
 
@@ -427,21 +428,38 @@ func (w *wsConn) pending() (any, bool) {
 	return v, true
 }
 
-// sockets are the open connections, for the pinger.
+// sockets are the open connections, for the pinger, in wsPingSlots sets
+// pinged one after the other.
 type sockets struct {
-	mu sync.Mutex
-	m  map[*wsConn]struct{}
+	mu    sync.Mutex
+	slots [wsPingSlots]map[*wsConn]struct{}
+	next  int
+}
+
+// wsPingSlots spreads the pings over wsPingEvery: one set a second instead
+// of every connection at once (10,000 pings and pongs in a burst delayed the
+// chat messages around them by tens of milliseconds).
+const wsPingSlots = 25
+
+func newSockets() *sockets {
+	s := &sockets{}
+	for i := range s.slots {
+		s.slots[i] = map[*wsConn]struct{}{}
+	}
+	return s
 }
 
 func (s *sockets) add(w *wsConn) {
 	s.mu.Lock()
-	s.m[w] = struct{}{}
+	w.slot = uint8(s.next)
+	s.next = (s.next + 1) % wsPingSlots
+	s.slots[w.slot][w] = struct{}{}
 	s.mu.Unlock()
 }
 
 func (s *sockets) remove(w *wsConn) {
 	s.mu.Lock()
-	delete(s.m, w)
+	delete(s.slots[w.slot], w)
 	s.mu.Unlock()
 }
 
@@ -449,17 +467,18 @@ func (s *sockets) remove(w *wsConn) {
 // that dead peers are found (their reads time out) without a timer per
 // connection.
 func (s *sockets) pinger(ctx context.Context) {
-	t := time.NewTicker(wsPingEvery)
+	t := time.NewTicker(wsPingEvery / wsPingSlots)
 	defer t.Stop()
-	for {
+	var all []*wsConn
+	for slot := 0; ; slot = (slot + 1) % wsPingSlots {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		s.mu.Lock()
-		all := make([]*wsConn, 0, len(s.m))
-		for w := range s.m {
+		all = all[:0]
+		for w := range s.slots[slot] {
 			all = append(all, w)
 		}
 		s.mu.Unlock()
