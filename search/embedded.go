@@ -126,16 +126,25 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 	}
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
 		insertDoc, insertTerms := tx.StmtContext(ctx, e.insertDoc), tx.StmtContext(ctx, e.insertTerms)
-		for _, r := range rows {
-			var id int64
-			err := insertDoc.QueryRowContext(ctx, r.d.Tenant, r.d.ConversationID, r.d.Seq, r.d.CreatedAt.UnixMilli()).Scan(&id)
+		// Every docs row first, then every terms row: a statement that may
+		// abort opens a savepoint, which makes FTS5 write out what it holds
+		// in memory; interleaved, that was one segment (and merge) per message.
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			err := insertDoc.QueryRowContext(ctx, r.d.Tenant, r.d.ConversationID, r.d.Seq, r.d.CreatedAt.UnixMilli()).Scan(&ids[i])
 			if errors.Is(err, sql.ErrNoRows) {
-				continue // indexed already
+				ids[i] = 0 // indexed already
+				continue
 			}
 			if err != nil {
 				return err
 			}
-			if _, err := insertTerms.ExecContext(ctx, id, r.terms); err != nil {
+		}
+		for i, r := range rows {
+			if ids[i] == 0 {
+				continue
+			}
+			if _, err := insertTerms.ExecContext(ctx, ids[i], r.terms); err != nil {
 				return err
 			}
 		}

@@ -17,7 +17,7 @@ func testKey(_ context.Context, tenant string) ([]byte, error) {
 	return k[:], nil
 }
 
-func openEmbedded(t *testing.T) *Embedded {
+func openEmbedded(t testing.TB) *Embedded {
 	t.Helper()
 	ix, err := OpenEmbedded(context.Background(), filepath.Join(t.TempDir(), "search.db"), testKey)
 	if err != nil {
