@@ -37,7 +37,11 @@ type Feeder struct {
 	o      FeederOptions
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	// quiet is ctx without its cancellation, for the index's writes: one
+	// batch is short, and a cancellable context costs the SQLite driver a
+	// goroutine per statement.
+	quiet context.Context
+	done  chan struct{}
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -72,6 +76,7 @@ func NewFeeder(ix Index, o FeederOptions) *Feeder {
 	f := &Feeder{ix: ix, o: o, done: make(chan struct{}), gap: true}
 	f.cond = sync.NewCond(&f.mu)
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.quiet = context.WithoutCancel(f.ctx)
 	return f
 }
 
@@ -195,7 +200,7 @@ func (f *Feeder) run() {
 			}
 			gap := f.gap
 			f.mu.Unlock()
-			retry(f, func() (struct{}, error) { return struct{}{}, f.index(f.ctx, batch, !gap) })
+			retry(f, func() (struct{}, error) { return struct{}{}, f.index(f.quiet, batch, !gap) })
 		} else {
 			since := f.since
 			f.gap, f.since = false, time.Time{}
@@ -234,7 +239,7 @@ func (f *Feeder) readBack(since time.Time) {
 	_, err := retry(f, func() (struct{}, error) {
 		return struct{}{}, f.replay(f.ctx, since, func(docs []Doc) error {
 			n += len(docs)
-			return f.ix.Index(f.ctx, docs, time.Time{})
+			return f.ix.Index(f.quiet, docs, time.Time{})
 		})
 	})
 	f.mu.Lock()
@@ -251,7 +256,7 @@ func (f *Feeder) readBack(since time.Time) {
 		return
 	}
 	f.mu.Unlock()
-	retry(f, func() (struct{}, error) { return struct{}{}, f.ix.Index(f.ctx, nil, began) })
+	retry(f, func() (struct{}, error) { return struct{}{}, f.ix.Index(f.quiet, nil, began) })
 	f.mu.Lock()
 }
 
