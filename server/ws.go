@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
@@ -511,7 +512,27 @@ func wsUpgrade(handler func(*websocket.Conn)) fiber.Handler {
 		}
 		h.DelAllCookies()
 		c.Request().URI().QueryArgs().Reset()
+		c.Locals(localRequest, c.Context())
 		return up(c)
+	}
+}
+
+// localRequest carries the upgrade's fasthttp request context to the socket
+// handler, which calls releaseRequest first (a wrapper's extra frame would
+// double every reader's stack, from 4 to 8 KiB).
+const localRequest = "ws_request"
+
+// releaseRequest lets go of what fasthttp's request context holds once the
+// upgrade is done: fasthttp keeps the context until the hijacked connection
+// ends, and its request and response headers, URI and buffers (about 3 KiB)
+// are never read again. Fresh zero values, not Reset, which keeps the
+// buffers; fasthttp resets the context when the connection ends, as for any
+// other, and the zero values match this server's settings (ReduceMemoryUsage:
+// no kept body buffers; header names normalized).
+func releaseRequest(c *websocket.Conn) {
+	if rc, ok := c.Locals(localRequest).(*fasthttp.RequestCtx); ok {
+		rc.Request = fasthttp.Request{}
+		rc.Response = fasthttp.Response{}
 	}
 }
 

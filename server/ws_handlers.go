@@ -87,6 +87,7 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 }
 
 func (s *Server) visitorConn(c *websocket.Conn) {
+	releaseRequest(c)
 	site := c.Locals(localSite).(*store.Site)
 	ua, _ := c.Locals(localDevice).(string)
 	w := newWSConn(c, s.log, wsVisitorRate)
@@ -247,6 +248,7 @@ func (s *Server) answer(w *wsConn, f *frame, err error) {
 }
 
 func (s *Server) agentConn(c *websocket.Conn) {
+	releaseRequest(c)
 	a := c.Locals(localAgent).(chat.Agent)
 	subject, _ := c.Locals(localSubj).(string)
 	session, _ := c.Locals(localSess).(string)
