@@ -62,8 +62,8 @@ func (e *Engine) view(cv *conv) View {
 	if cv.c.AgentID != "" {
 		v.Agent = &Ref{ID: cv.c.AgentID, Name: e.name(context.Background(), cv.c.AgentID)}
 	}
-	for user, role := range cv.parts {
-		v.Participants = append(v.Participants, ParticipantView{ID: user, Name: e.name(context.Background(), user), Role: role})
+	for _, p := range cv.parts {
+		v.Participants = append(v.Participants, ParticipantView{ID: p.user, Name: e.name(context.Background(), p.user), Role: p.role})
 	}
 	slices.SortFunc(v.Participants, func(a, b ParticipantView) int { return strings.Compare(a.ID, b.ID) })
 	return v
@@ -71,9 +71,9 @@ func (e *Engine) view(cv *conv) View {
 
 func (e *Engine) visitorView(cv *conv) VisitorView {
 	v := VisitorView{ID: cv.c.ID, Status: cv.c.Status, LastSeq: cv.c.LastSeq, Read: cv.readAgent, Agents: []string{}, CSAT: cv.c.CSAT}
-	for user, role := range cv.parts {
-		if role == RoleOwner || role == RoleConference {
-			v.Agents = append(v.Agents, e.name(context.Background(), user))
+	for _, p := range cv.parts {
+		if p.role == RoleOwner || p.role == RoleConference {
+			v.Agents = append(v.Agents, e.name(context.Background(), p.user))
 		}
 	}
 	slices.Sort(v.Agents)
@@ -125,7 +125,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 		if cv.c.TenantID != a.Tenant {
 			continue
 		}
-		if _, in := cv.parts[a.User]; in {
+		if cv.parts.role(a.User) != "" {
 			snap.Chats = append(snap.Chats, e.view(cv))
 		}
 		if cv.offer != nil && cv.offer.to == a.User {
@@ -202,7 +202,7 @@ func (e *Engine) agentConv(a Agent, id string) (*conv, string, error) {
 	if cv == nil || cv.c.TenantID != a.Tenant {
 		return nil, "", ErrNotFound
 	}
-	role := cv.parts[a.User]
+	role := cv.parts.role(a.User)
 	if role == "" && !a.Supervise && (cv.offer == nil || cv.offer.to != a.User) {
 		return nil, "", ErrForbidden
 	}
@@ -398,9 +398,9 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 			ag.idleSince = e.now()
 			ag.send(Event{Type: "removed", Conversation: id})
 		}
-		for user, r := range cv.parts {
-			if r != RoleMonitor {
-				e.setParticipant(ctx, cv, user, r, true)
+		for _, p := range slices.Clone(cv.parts) {
+			if p.role != RoleMonitor {
+				e.setParticipant(ctx, cv, p.user, p.role, true)
 			}
 		}
 		cv.c.AgentID = ""
@@ -422,7 +422,7 @@ func (e *Engine) invite(cv *conv, a Agent, to, kind, note string) error {
 	if to == a.User {
 		return fmt.Errorf("%w: not to yourself", ErrInvalid)
 	}
-	if _, in := cv.parts[to]; in {
+	if cv.parts.role(to) != "" {
 		return fmt.Errorf("%w: already in the chat", ErrState)
 	}
 	ag := e.agents[agentKey{a.Tenant, to}]
@@ -558,7 +558,8 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 	delete(ag.chats, id)
 	ag.idleSince = e.now()
 	cv.c.Status, cv.c.AgentID = StatusHold, ""
-	for user, r := range cv.parts {
+	for _, p := range slices.Clone(cv.parts) {
+		user, r := p.user, p.role
 		e.setParticipant(ctx, cv, user, r, true)
 		if u := e.agents[agentKey{a.Tenant, user}]; u != nil {
 			u.send(Event{Type: "removed", Conversation: id})
@@ -631,7 +632,8 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	e.save(ctx, cv)
 	e.changed(cv)
 	e.event(cv, "conversation.closed", map[string]any{"by": by})
-	for user, r := range cv.parts {
+	for _, p := range slices.Clone(cv.parts) {
+		user, r := p.user, p.role
 		e.setParticipant(ctx, cv, user, r, true)
 		if u := e.agents[agentKey{cv.c.TenantID, user}]; u != nil {
 			u.send(Event{Type: "removed", Conversation: cv.c.ID})

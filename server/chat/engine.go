@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -162,7 +163,7 @@ type conv struct {
 	c       store.Conversation
 	token   []byte // SHA-256 of the visitor's chat token
 	t       *tenant
-	parts   map[string]string // active participants: user → role
+	parts   parts // active participants
 	offer   *offer
 	tried   map[string]bool // agents who let this wait's offers go
 	prefer  string          // an agent to try first (affinity, reopen)
@@ -234,7 +235,7 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 	}
 	for _, p := range parts {
 		if p.LeftAt == nil {
-			cv.parts[p.UserID] = p.Role
+			cv.parts.set(p.UserID, p.Role)
 		}
 	}
 	now := e.now()
@@ -258,7 +259,37 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 }
 
 func (e *Engine) newConv(c store.Conversation, t *tenant) *conv {
-	return &conv{c: c, t: t, parts: make(map[string]string, 1)}
+	return &conv{c: c, t: t}
+}
+
+// part is an agent in a conversation, in a role.
+type part struct{ user, role string }
+
+// parts are a conversation's active participants: one or two, so a slice
+// (a map cost 300 bytes per conversation).
+type parts []part
+
+func (ps parts) role(user string) string {
+	for _, p := range ps {
+		if p.user == user {
+			return p.role
+		}
+	}
+	return ""
+}
+
+func (ps *parts) set(user, role string) {
+	for i := range *ps {
+		if (*ps)[i].user == user {
+			(*ps)[i].role = role
+			return
+		}
+	}
+	*ps = append(*ps, part{user, role})
+}
+
+func (ps *parts) remove(user string) {
+	*ps = slices.DeleteFunc(*ps, func(p part) bool { return p.user == user })
 }
 
 // try notes an agent who let this wait's offer go.
@@ -483,10 +514,10 @@ func (e *Engine) setParticipant(_ context.Context, cv *conv, user, role string, 
 	now := e.now()
 	p := store.Participant{ConversationID: cv.c.ID, UserID: user, Role: role, JoinedAt: now}
 	if left {
-		delete(cv.parts, user)
+		cv.parts.remove(user)
 		p.LeftAt = &now
 	} else {
-		cv.parts[user] = role
+		cv.parts.set(user, role)
 	}
 	e.log.Do(func(tx *store.Tx) error { return tx.SetParticipant(p) })
 }
@@ -544,8 +575,8 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 				}
 			}
 		}
-		for user := range cv.parts {
-			if ag := e.agents[agentKey{cv.c.TenantID, user}]; ag != nil {
+		for _, p := range cv.parts {
+			if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
 				for s := range ag.sinks {
 					if s != origin {
 						s.Send(ev)
@@ -588,8 +619,8 @@ func (e *Engine) senderName(s Sender) string {
 // toAgents sends an event to every connection of the conversation's
 // participants. Callers hold e.mu.
 func (e *Engine) toAgents(cv *conv, ev Event) {
-	for user := range cv.parts {
-		if ag := e.agents[agentKey{cv.c.TenantID, user}]; ag != nil {
+	for _, p := range cv.parts {
+		if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
 			ag.send(ev)
 		}
 	}

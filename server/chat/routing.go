@@ -293,9 +293,9 @@ func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
 		delete(ag.chats, cv.c.ID)
 		ag.send(Event{Type: "removed", Conversation: cv.c.ID})
 	}
-	for user, role := range cv.parts {
-		if role == RoleOwner {
-			e.setParticipant(ctx, cv, user, role, true)
+	for _, p := range slices.Clone(cv.parts) {
+		if p.role == RoleOwner {
+			e.setParticipant(ctx, cv, p.user, p.role, true)
 		}
 	}
 	cv.c.AgentID = ""
