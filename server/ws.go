@@ -491,9 +491,11 @@ func (s *sockets) pinger(ctx context.Context) {
 
 // wsUpgrade keeps only what the handshake needs before the library copies
 // every header, cookie and query argument into each connection's maps: an
-// idle connection should cost as little memory as possible.
-func wsUpgrade(handler func(*websocket.Conn)) fiber.Handler {
-	up := websocket.New(handler, websocket.Config{ReadBufferSize: 512, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}})
+// idle connection should cost as little memory as possible. readBuffer is
+// the connection's read buffer: small for visitors (thousands, mostly idle,
+// frames of a few hundred bytes), larger for agents (few, busy).
+func wsUpgrade(handler func(*websocket.Conn), readBuffer int) fiber.Handler {
+	up := websocket.New(handler, websocket.Config{ReadBufferSize: readBuffer, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}})
 	keep := map[string]bool{"Connection": true, "Upgrade": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
 		"Sec-Websocket-Extensions": true, "Sec-Websocket-Protocol": true, "Host": true}
 	return func(c *fiber.Ctx) error {

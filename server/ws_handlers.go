@@ -24,10 +24,10 @@ const (
 )
 
 func (s *Server) chatRoutes() {
-	s.app.Get("/ws/visitor", s.visitorUpgrade, wsUpgrade(s.visitorConn))
+	s.app.Get("/ws/visitor", s.visitorUpgrade, wsUpgrade(s.visitorConn, 256))
 	s.app.Get("/chat/files/:fileID", s.visitorFile)
 	s.app.Options("/chat/files/:fileID", s.filePreflight)
-	s.app.Get("/ws/agent", s.tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), s.agentUpgrade, wsUpgrade(s.agentConn))
+	s.app.Get("/ws/agent", s.tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), s.agentUpgrade, wsUpgrade(s.agentConn, 4096))
 }
 
 // visitorUpgrade checks a visitor socket before the upgrade: a known site,
