@@ -44,9 +44,7 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 	v, start := f.visitor("", 0)
 	token := start["token"].(string)
 	conv := start["conversation"].(map[string]any)["id"].(string)
-	agent.until("offer", typed("offer", ""))
-	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
-	agent.until("accepted", typed("accept_ok", "a"))
+	agent.accept(conv)
 
 	// A text file 30 KB long (three chunks), with a marker in it.
 	text := []byte(strings.Repeat("line of the invoice "+fileMarker+"\n", 1000))

@@ -41,12 +41,7 @@ func hitTexts(t *testing.T, r response) []string {
 func TestSearchTranscripts(t *testing.T) {
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
-	agent, _ := f.agent("agent")
-	v, start := f.visitor("", 0)
-	conv := start["conversation"].(map[string]any)["id"].(string)
-	agent.until("offer", typed("offer", ""))
-	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
-	agent.until("accepted", typed("accept_ok", "a"))
+	agent, v, conv := f.acceptedChat()
 	v.send(map[string]any{"type": "send", "id": "1", "text": "My Zebrafish parcel is late; card 4111 1111 1111 1111"})
 	v.until("ack", typed("ack", "1"))
 	agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "zebrafish again, checking", "internal": true})

@@ -97,6 +97,24 @@ func (f *chatFixture) agent(role string) (*wsClient, map[string]any) {
 	return w, hello["data"].(map[string]any)
 }
 
+// acceptedChat opens a visitor's chat and has the agent accept it.
+func (f *chatFixture) acceptedChat() (agent, visitor *wsClient, conv string) {
+	f.h.t.Helper()
+	agent, _ = f.agent("agent")
+	visitor, start := f.visitor("", 0)
+	conv = start["conversation"].(map[string]any)["id"].(string)
+	agent.accept(conv)
+	return agent, visitor, conv
+}
+
+// accept waits for the offer of conv and accepts it.
+func (w *wsClient) accept(conv string) {
+	w.t.Helper()
+	w.until("offer", typed("offer", ""))
+	w.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
+	w.until("accepted", typed("accept_ok", "a"))
+}
+
 func (w *wsClient) send(v any) {
 	w.t.Helper()
 	if err := w.c.WriteJSON(v); err != nil {

@@ -507,6 +507,18 @@ func (t *Tx) AppendMessages(batch []*MessageAppend) error {
 	return nil
 }
 
+// messageColumns are what scanMessage reads, from messages m.
+const messageColumns = `m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at`
+
+// scanMessage reads a row of messageColumns into m, after the columns pre
+// points to.
+func scanMessage(rows *sql.Rows, m *StoredMessage, pre ...any) error {
+	var created int64
+	err := rows.Scan(append(pre, &m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created)...)
+	m.CreatedAt = fromMillis(created)
+	return err
+}
+
 // TenantMessage is a stored message with its tenant, as read back across
 // tenants (search indexing).
 type TenantMessage struct {
@@ -521,7 +533,7 @@ func (s *Store) MessagesSince(ctx context.Context, since time.Time, afterConvers
 	limit = min(max(limit, 1), 1000)
 	// A conversation's updated_at moves with each message, so its old
 	// conversations are skipped without reading their messages.
-	rows, err := s.r.QueryContext(ctx, `SELECT c.tenant_id, m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at
+	rows, err := s.r.QueryContext(ctx, `SELECT c.tenant_id, `+messageColumns+`
 		FROM conversations c JOIN messages m ON m.conversation_id = c.id
 		WHERE c.updated_at >= ?1 AND c.id >= ?2 AND m.created_at >= ?1 AND (m.conversation_id, m.seq) > (?2, ?3)
 		ORDER BY m.conversation_id, m.seq LIMIT ?4`, millis(since), afterConversation, afterSeq, limit)
@@ -532,11 +544,9 @@ func (s *Store) MessagesSince(ctx context.Context, since time.Time, afterConvers
 	var out []TenantMessage
 	for rows.Next() {
 		var m TenantMessage
-		var created int64
-		if err := rows.Scan(&m.TenantID, &m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created); err != nil {
+		if err := scanMessage(rows, &m.StoredMessage, &m.TenantID); err != nil {
 			return nil, fmt.Errorf("store: messages since %s: %w", since, err)
 		}
-		m.CreatedAt = fromMillis(created)
 		out = append(out, m)
 	}
 	return out, rows.Err()
@@ -546,7 +556,7 @@ func (s *Store) MessagesSince(ctx context.Context, since time.Time, afterConvers
 // most limit (1 to 1000). visitorOnly leaves out what the visitor may not see.
 func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, after int64, limit int, visitorOnly bool) ([]StoredMessage, error) {
 	limit = min(max(limit, 1), 1000)
-	q := `SELECT m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at
+	q := `SELECT ` + messageColumns + `
 		FROM messages m JOIN conversations c ON c.id = m.conversation_id
 		WHERE c.tenant_id = ? AND m.conversation_id = ? AND m.seq > ?`
 	if visitorOnly {
@@ -560,11 +570,9 @@ func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, a
 	var out []StoredMessage
 	for rows.Next() {
 		var m StoredMessage
-		var created int64
-		if err := rows.Scan(&m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created); err != nil {
+		if err := scanMessage(rows, &m); err != nil {
 			return nil, fmt.Errorf("store: messages of %s: %w", conversationID, err)
 		}
-		m.CreatedAt = fromMillis(created)
 		out = append(out, m)
 	}
 	return out, rows.Err()
