@@ -163,7 +163,8 @@ func (s *Server) report(c *fiber.Ctx) error {
 var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": true, "events": true, "goals": true, "realtime": true}
 
 // eraseVisitor deletes one visitor's analytics data (by visitor id or
-// identified user id) from raw events and rollups.
+// identified user id) from raw events and rollups, and their chats (by
+// visitor id) from the store and the search index.
 func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 	st, err := s.tenantSite(c)
 	if err != nil {
@@ -186,9 +187,21 @@ func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 	if _, err := analytics.Roll(ctx, s.analytics, st.ID, zone(st.TimeZone), time.Now()); err != nil {
 		return err
 	}
-	p := who(c)
-	if err := s.st.RecordAudit(ctx, p.Actor, p.Tenant, "visitor.erase", "site", st.ID, map[string]any{"visitor": id, "events": n}); err != nil {
+	convs, err := s.chat.EraseVisitor(ctx, st.TenantID, st.ID, id)
+	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"deleted_events": n})
+	// Messages already handed to the index are indexed first, then removed.
+	if err := s.feed.Flush(ctx); err != nil {
+		return err
+	}
+	if err := s.search.DeleteConversations(ctx, st.TenantID, convs); err != nil {
+		return err
+	}
+	p := who(c)
+	if err := s.st.RecordAudit(ctx, p.Actor, p.Tenant, "visitor.erase", "site", st.ID,
+		map[string]any{"visitor": id, "events": n, "conversations": len(convs)}); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"deleted_events": n, "deleted_conversations": len(convs)})
 }

@@ -141,3 +141,54 @@ func TestSearchTranscripts(t *testing.T) {
 		t.Fatalf("rebuilt index: %+v, %v", r, err)
 	}
 }
+
+// Erasing a visitor deletes their chats, open or closed, from the store and
+// the index; another visitor's chat stays.
+func TestEraseVisitorChats(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, v, conv := f.acceptedChat() // visitor-1
+	v.send(map[string]any{"type": "send", "id": "1", "text": "my zebrafish order, address 4 Elm Street"})
+	v.until("ack", typed("ack", "1"))
+	if done := v.upload("", "photo.png", tinyPNG); done["type"] != "upload_done" {
+		t.Fatalf("upload: %v", done)
+	}
+	other, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.send(map[string]any{"type": "start", "id": "s", "visitor": "visitor-2"})
+	otherConv := other.until("started", typed("start_ok", "s"))["data"].(map[string]any)["conversation"].(map[string]any)["id"].(string)
+	agent.accept(otherConv)
+	other.send(map[string]any{"type": "send", "id": "2", "text": "zebrafish too"})
+	other.until("ack", typed("ack", "2"))
+	h.waitIndexed()
+
+	owner := h.login(f.users["owner"].Email, "password-owner")
+	if res := h.login(f.users["agent"].Email, "password-agent").call("DELETE", "/api/sites/"+f.site.ID+"/visitors/visitor-1", nil); res.Status != 403 {
+		t.Fatalf("an agent erases: %d", res.Status)
+	}
+	res := owner.call("DELETE", "/api/sites/"+f.site.ID+"/visitors/visitor-1", nil)
+	if res.Status != 200 || res.json(t)["deleted_conversations"] != float64(1) {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	agent.until("the chat leaves the agent", func(m map[string]any) bool { return m["type"] == "removed" && m["conversation"] == conv })
+	v.until("the visitor is told", func(m map[string]any) bool { return strings.Contains(messageText(m), "ended") })
+
+	for _, table := range []string{"conversations WHERE id", "messages WHERE conversation_id", "participants WHERE conversation_id", "files WHERE conversation_id"} {
+		var n int
+		if err := h.db.QueryRow(`SELECT count(*) FROM `+table+` = ?`, conv).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s: %d left (%v)", table, n, err)
+		}
+	}
+	if res := owner.call("GET", "/api/conversations/"+conv+"/transcript", nil); res.Status != 404 {
+		t.Fatalf("transcript after erasure: %d", res.Status)
+	}
+	r, err := h.srv.search.Search(t.Context(), search.Query{Tenant: f.tn.ID, Text: "zebrafish"})
+	if err != nil || len(r.Hits) != 1 || r.Hits[0].ConversationID != otherConv {
+		t.Fatalf("index after erasure: %+v, %v", r, err)
+	}
+	if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=zebrafish", nil)); len(got) != 1 || got[0] != "zebrafish too" {
+		t.Fatalf("search after erasure: %q", got)
+	}
+}

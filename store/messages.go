@@ -262,6 +262,45 @@ func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Con
 	return out, rows.Err()
 }
 
+// DeleteVisitorConversations deletes a site's visitor's conversations with
+// their messages, participants and files, and the webhook deliveries that
+// carry them; it returns the conversations' ids.
+func (s *Store) DeleteVisitorConversations(ctx context.Context, tenantID, siteID, visitor string) ([]string, error) {
+	var ids []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ? AND visitor = ?`, tenantID, siteID, visitor)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			// Payloads name their conversation (message.created, conversation.*).
+			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND instr(payload, ?) > 0`, tenantID, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE id = ? AND tenant_id = ?`, id, tenantID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: delete conversations of visitor %s: %w", visitor, err)
+	}
+	return ids, nil
+}
+
 // ParticipantConversations returns the ids of a tenant's conversations a
 // user has taken part in.
 func (s *Store) ParticipantConversations(ctx context.Context, tenantID, userID string) ([]string, error) {

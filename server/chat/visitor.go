@@ -392,3 +392,25 @@ func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
 func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, limit int) ([]Message, error) {
 	return e.history(ctx, v.Tenant, v.Conversation, after, limit, true)
 }
+
+// EraseVisitor deletes every conversation of a site's visitor, with its
+// messages, participants and files. Open ones are closed first, so that
+// their agents let them go and the visitor is told; it returns the ids of
+// the conversations deleted.
+func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor string) ([]string, error) {
+	e.mu.Lock()
+	var open []*conv
+	for _, cv := range e.convs {
+		if cv.c.TenantID == tenant && cv.c.SiteID == siteID && cv.c.Visitor == visitor {
+			open = append(open, cv)
+		}
+	}
+	e.mu.Unlock()
+	for _, cv := range open {
+		e.closeConv(ctx, cv, "erased", "", nil, "")
+	}
+	// What was queued for these conversations commits first; what comes
+	// after finds them gone.
+	e.log.Flush()
+	return e.st.DeleteVisitorConversations(ctx, tenant, siteID, visitor)
+}
