@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -187,15 +188,16 @@ func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 	if _, err := analytics.Roll(ctx, s.analytics, st.ID, zone(st.TimeZone), time.Now()); err != nil {
 		return err
 	}
-	convs, err := s.chat.EraseVisitor(ctx, st.TenantID, st.ID, id)
+	convs, err := s.chat.EraseVisitor(ctx, st.TenantID, st.ID, id, func(ids []string) error {
+		// Messages already handed to the index are indexed first, then removed.
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.feed.Flush(fctx); err != nil {
+			s.log.Warn("erase: the search index is behind", "err", err)
+		}
+		return s.search.DeleteConversations(ctx, st.TenantID, ids)
+	})
 	if err != nil {
-		return err
-	}
-	// Messages already handed to the index are indexed first, then removed.
-	if err := s.feed.Flush(ctx); err != nil {
-		return err
-	}
-	if err := s.search.DeleteConversations(ctx, st.TenantID, convs); err != nil {
 		return err
 	}
 	p := who(c)

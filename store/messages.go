@@ -262,28 +262,19 @@ func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Con
 	return out, rows.Err()
 }
 
-// DeleteVisitorConversations deletes a site's visitor's conversations with
-// their messages, participants and files, and the webhook deliveries that
-// carry them; it returns the conversations' ids.
-func (s *Store) DeleteVisitorConversations(ctx context.Context, tenantID, siteID, visitor string) ([]string, error) {
-	var ids []string
+// VisitorConversations returns the ids of a site's visitor's conversations.
+func (s *Store) VisitorConversations(ctx context.Context, tenantID, siteID, visitor string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ? AND visitor = ?`, tenantID, siteID, visitor)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations of visitor %s: %w", visitor, err)
+	}
+	return scanIDs(rows)
+}
+
+// DeleteConversations deletes a tenant's conversations with their messages,
+// participants and files, and the webhook deliveries that carry them.
+func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ? AND visitor = ?`, tenantID, siteID, visitor)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		for _, id := range ids {
 			// Payloads name their conversation (message.created, conversation.*).
 			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND instr(payload, ?) > 0`, tenantID, id); err != nil {
@@ -296,9 +287,9 @@ func (s *Store) DeleteVisitorConversations(ctx context.Context, tenantID, siteID
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: delete conversations of visitor %s: %w", visitor, err)
+		return fmt.Errorf("store: delete %d conversations: %w", len(ids), err)
 	}
-	return ids, nil
+	return nil
 }
 
 // ParticipantConversations returns the ids of a tenant's conversations a
@@ -309,12 +300,17 @@ func (s *Store) ParticipantConversations(ctx context.Context, tenantID, userID s
 	if err != nil {
 		return nil, fmt.Errorf("store: conversations of %s: %w", userID, err)
 	}
+	return scanIDs(rows)
+}
+
+// scanIDs reads one text column, closing rows.
+func scanIDs(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	ids := []string{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: conversations of %s: %w", userID, err)
+			return nil, fmt.Errorf("store: ids: %w", err)
 		}
 		ids = append(ids, id)
 	}

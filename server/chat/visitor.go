@@ -395,9 +395,10 @@ func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, lim
 
 // EraseVisitor deletes every conversation of a site's visitor, with its
 // messages, participants and files. Open ones are closed first, so that
-// their agents let them go and the visitor is told; it returns the ids of
-// the conversations deleted.
-func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor string) ([]string, error) {
+// their agents let them go and the visitor is told. before runs with the
+// conversations' ids ahead of the deletion (the search index drops them
+// there: if it fails, nothing is deleted and the erasure can be retried).
+func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor string, before func(ids []string) error) ([]string, error) {
 	e.mu.Lock()
 	var open []*conv
 	for _, cv := range e.convs {
@@ -412,5 +413,12 @@ func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor strin
 	// What was queued for these conversations commits first; what comes
 	// after finds them gone.
 	e.log.Flush()
-	return e.st.DeleteVisitorConversations(ctx, tenant, siteID, visitor)
+	ids, err := e.st.VisitorConversations(ctx, tenant, siteID, visitor)
+	if err != nil {
+		return nil, err
+	}
+	if err := before(ids); err != nil {
+		return nil, err
+	}
+	return ids, e.st.DeleteConversations(ctx, tenant, ids)
 }
