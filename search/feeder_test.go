@@ -164,3 +164,22 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 		t.Fatalf("the restart read back %d docs; want only those after the checkpoint", n)
 	}
 }
+
+// A partial batch is indexed once its delay has passed, without a Flush.
+func TestFeederIndexesAPartialBatchAfterItsDelay(t *testing.T) {
+	ix := openEmbedded(t)
+	f := NewFeeder(ix, FeederOptions{Delay: 20 * time.Millisecond})
+	f.Start((&source{}).replay)
+	defer f.Close()
+	flush(t, f) // the first read back of the new index
+	f.Add(Doc{Tenant: "t1", ConversationID: "c1", Seq: 1, Text: "late word", CreatedAt: time.Now()})
+	for deadline := time.Now().Add(10 * time.Second); f.Stats().Indexed == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("a lone doc was never indexed: %+v", f.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := countHits(t, ix, "late"); n != 1 {
+		t.Fatalf("%d hits; want 1", n)
+	}
+}

@@ -470,23 +470,29 @@ func (s *sockets) remove(w *wsConn) {
 func (s *sockets) pinger(ctx context.Context) {
 	t := time.NewTicker(wsPingEvery / wsPingSlots)
 	defer t.Stop()
-	var all []*wsConn
+	var buf []*wsConn
 	for slot := 0; ; slot = (slot + 1) % wsPingSlots {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		all = all[:0]
-		for w := range s.slots[slot] {
-			all = append(all, w)
-		}
-		s.mu.Unlock()
-		for _, w := range all {
-			w.push(wsPing{})
-		}
+		buf = s.ping(slot, buf)
 	}
+}
+
+// ping pings the connections of one set; buf is reused between calls.
+func (s *sockets) ping(slot int, buf []*wsConn) []*wsConn {
+	s.mu.Lock()
+	buf = buf[:0]
+	for w := range s.slots[slot] {
+		buf = append(buf, w)
+	}
+	s.mu.Unlock()
+	for _, w := range buf {
+		w.push(wsPing{})
+	}
+	return buf
 }
 
 // wsUpgrade keeps only what the handshake needs before the library copies

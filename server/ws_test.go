@@ -592,3 +592,31 @@ func TestAgentSocketEndsWithItsSession(t *testing.T) {
 		t.Fatalf("close %d", code)
 	}
 }
+
+// The pinger's sets split the connections evenly, and one round over the
+// sets pings every connection once; a closed connection is pinged no more.
+func TestPingsAreSpreadOverSets(t *testing.T) {
+	s := newSockets()
+	conns := make([]*wsConn, 3*wsPingSlots+7)
+	for i := range conns {
+		conns[i] = &wsConn{} // not started: pings stay queued
+		s.add(conns[i])
+	}
+	s.remove(conns[0])
+	var buf []*wsConn
+	for slot := range wsPingSlots {
+		buf = s.ping(slot, buf)
+		if len(buf) > 4 {
+			t.Fatalf("set %d pings %d connections at once; want at most 4", slot, len(buf))
+		}
+	}
+	for i, w := range conns {
+		want := 1
+		if i == 0 {
+			want = 0
+		}
+		if len(w.q) != want {
+			t.Fatalf("connection %d got %d pings; want %d", i, len(w.q), want)
+		}
+	}
+}

@@ -547,9 +547,9 @@ const messageColumns = `m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_
 
 // scanMessage reads a row of messageColumns into m, after the columns pre
 // points to.
-func scanMessage(rows *sql.Rows, m *StoredMessage, pre ...any) error {
+func scanMessage(sc interface{ Scan(...any) error }, m *StoredMessage, pre ...any) error {
 	var created int64
-	err := rows.Scan(append(pre, &m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created)...)
+	err := sc.Scan(append(pre, &m.ConversationID, &m.Seq, &m.ID, &m.SenderKind, &m.SenderID, &m.ClientID, &m.Kind, &m.Audience, &m.Body, &created)...)
 	m.CreatedAt = fromMillis(created)
 	return err
 }
