@@ -94,6 +94,9 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 			*f.to = d
 		}
 	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return errBadRequest("invalid_query", "from is a day before or equal to to", "from")
+	}
 	a := s.chatAgent(c)
 	q.Tenant = a.Tenant
 	ctx := c.UserContext()

@@ -89,7 +89,7 @@ func TestSearchTranscripts(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "q=", "q=%20%20", "q=" + strings.Repeat("a", 201), "q=x&limit=0", "q=x&limit=101", "q=x&limit=ten",
-		"q=x&from=yesterday", "q=x&to=2026-13-01", "q=x&cursor=garbage", "q=%22%22"} {
+		"q=x&from=yesterday", "q=x&to=2026-13-01", "q=x&from=2026-11-02&to=2026-11-01", "q=x&cursor=garbage", "q=%22%22"} {
 		res := owner.call("GET", "/api/chat/search?"+bad, nil)
 		if res.Status != 400 || res.errorCode(t) != "invalid_query" {
 			t.Errorf("%q: %d %s", bad, res.Status, res.Body)
