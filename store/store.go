@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"sync"
@@ -62,10 +63,14 @@ type DBOptions struct {
 	// Pragmas are more pragmas for every connection, e.g. "cache_size(-65536)".
 	Pragmas []string
 	// Checkpoint moves the WAL into the database file from a connection of
-	// its own, every interval, so that no commit waits for a checkpoint;
-	// the writer's automatic checkpoint stays as a backstop at 10,000 pages.
+	// its own, every interval, so that commits do not copy pages; see
+	// DB.checkpoint.
 	Checkpoint time.Duration
 }
+
+// restartFrames is the WAL length (in pages) from which the checkpointer
+// lets the writer start the WAL over: about 40 MiB of 4 KiB pages.
+const restartFrames = 10000
 
 // OpenDB opens (creating if needed) the file at path and migrates it.
 func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
@@ -78,7 +83,9 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 		pragmas.Add("_pragma", p)
 	}
 	if o.Checkpoint > 0 {
-		pragmas.Add("_pragma", "wal_autocheckpoint(10000)")
+		// The checkpointer keeps the WAL short; a writer's own automatic
+		// checkpoint would stall a commit for a copy and two fsyncs.
+		pragmas.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
@@ -125,7 +132,13 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 }
 
 // checkpoint runs PASSIVE checkpoints: they copy what they can without
-// waiting for the writer or blocking it.
+// waiting for the writer or blocking it. That alone never lets the WAL
+// start over under a steady load: SQLite rewinds it only when a write
+// begins with every page already copied, and the writer always adds pages
+// while the copy runs. So once the WAL is long, the checkpointer takes the
+// writer connection for a moment and copies, on it, the few pages written
+// since (plus SQLite's fsyncs); the next write then rewinds the WAL. A
+// commit waits at most for that short copy, never for a full one.
 func (db *DB) checkpoint(every time.Duration) {
 	defer close(db.stopped)
 	t := time.NewTicker(every)
@@ -135,9 +148,27 @@ func (db *DB) checkpoint(every time.Duration) {
 		case <-db.stop:
 			return
 		case <-t.C:
-			db.cp.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			var busy, frames, copied int
+			if err := db.cp.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < restartFrames {
+				continue
+			}
+			if err := db.catchUp(); err != nil {
+				slog.Warn("store: checkpoint on the writer", "path", db.path, "err", err)
+			}
 		}
 	}
+}
+
+// catchUp checkpoints on the writer connection, between two transactions.
+func (db *DB) catchUp() error {
+	ctx := context.Background()
+	conn, err := db.W.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	return err
 }
 
 // Close closes the handles.

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -332,5 +335,40 @@ func TestSiteGoalsAndRetention(t *testing.T) {
 	list, err := s.SitesWithRetention(ctx)
 	if err != nil || len(list) != 1 || list[0].Settings.RetentionDays != 30 || len(list[0].Settings.Goals) != 2 {
 		t.Fatalf("SitesWithRetention = %+v, %v", list, err)
+	}
+}
+
+// A steady stream of commits never leaves a moment in which every WAL page
+// is copied, which is when SQLite starts the WAL over; the checkpointer must
+// make that moment, or the WAL grows without end.
+func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "steady.db")
+	migrations := fstest.MapFS{"00001_t.sql": {Data: []byte("-- +goose Up\nCREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);\n")}}
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: migrations, Synchronous: "NORMAL", Checkpoint: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blob := make([]byte, 3000) // one overflow page per row
+	var largest int64
+	for i := 0; i < 5*restartFrames/20; i++ {
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			for j := range 20 {
+				if _, err := tx.Exec(`INSERT OR REPLACE INTO t (id, b) VALUES (?, ?)`, (i*20+j)%50000, blob); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	if limit := int64(2 * restartFrames * 4096); largest > limit {
+		t.Fatalf("the WAL grew to %d bytes under steady writes, more than %d", largest, limit)
 	}
 }
