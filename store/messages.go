@@ -19,18 +19,20 @@ const (
 	sqlSetParticipant = `INSERT INTO participants (conversation_id, user_id, role, joined_at, left_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role, left_at = excluded.left_at,
 		joined_at = CASE WHEN participants.left_at IS NULL THEN participants.joined_at ELSE excluded.joined_at END`
-	sqlLastSeq = `SELECT last_seq FROM conversations WHERE id = ? AND tenant_id = ?`
+	// A message takes the next seq of its conversation (and checks the
+	// tenant), then is inserted unless its client id is stored already.
+	sqlNextSeq = `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? AND tenant_id = ? RETURNING last_seq`
+	sqlUndoSeq = `UPDATE conversations SET last_seq = last_seq - 1 WHERE id = ?`
 	sqlResent  = `SELECT seq, id, created_at FROM messages
 					WHERE conversation_id = ? AND sender_kind = ? AND sender_id = ? AND client_id = ?`
 	sqlInsertMessage = `INSERT INTO messages (conversation_id, seq, id, sender_kind, sender_id, client_id, kind, audience, body, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlBumpSeq    = `UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ? AND last_seq < ?`
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlSavepoint  = `SAVEPOINT op`
 	sqlRollbackTo = `ROLLBACK TO op`
 	sqlRelease    = `RELEASE op`
 )
 
-var preparedStatements = []string{sqlInsertConversation, sqlSaveConversation, sqlSetParticipant, sqlLastSeq, sqlResent, sqlInsertMessage, sqlBumpSeq, sqlSavepoint, sqlRollbackTo, sqlRelease}
+var preparedStatements = []string{sqlInsertConversation, sqlSaveConversation, sqlSetParticipant, sqlNextSeq, sqlUndoSeq, sqlResent, sqlInsertMessage, sqlSavepoint, sqlRollbackTo, sqlRelease}
 
 // Conversation is a chat between a site's visitor and the tenant's agents or
 // bots. Status is bot (pre-chat questions), queued, assigned, hold, offline
@@ -481,63 +483,55 @@ func (t *Tx) SaveConversation(c Conversation) error { return saveConversation(t.
 // SetParticipant is Store.SetParticipant within the transaction.
 func (t *Tx) SetParticipant(p Participant) error { return setParticipant(t.ctx, t, p) }
 
-// AppendMessages is Store.AppendMessages within the transaction.
+// AppendMessages is Store.AppendMessages within the transaction. The common
+// case costs two statements a message: take the seq, insert. A resend is
+// found by the insert doing nothing (the client id is unique per sender and
+// conversation); it gives its seq back and reads the original.
 func (t *Tx) AppendMessages(batch []*MessageAppend) error {
 	ctx := t.ctx
-	err := func() error {
-		next := map[string]int64{} // conversation -> last seq within this transaction
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		for _, m := range batch {
-			m.Err, m.Duplicate = nil, false
-			last, ok := next[m.ConversationID]
-			if !ok {
-				err := t.queryRow(sqlLastSeq, m.ConversationID, m.TenantID).Scan(&last)
-				if errors.Is(err, sql.ErrNoRows) {
-					m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
-					continue
-				}
-				if err != nil {
-					return err
-				}
-			}
-			if m.ClientID != "" {
-				var created int64
-				err := t.queryRow(sqlResent,
-					m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created)
-				if err == nil {
-					m.Duplicate, m.CreatedAt = true, fromMillis(created)
-					next[m.ConversationID] = last
-					continue
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return err
-				}
-			}
-			if m.Audience == "" {
-				m.Audience = "all"
-			}
-			m.Seq, m.ID, m.CreatedAt = last+1, NewID(), now
-			body, err := m.Seal(m.Seq)
-			if err != nil {
-				m.Err = err
-				next[m.ConversationID] = last
-				continue
-			}
-			if _, err := t.ExecContext(ctx, sqlInsertMessage, m.ConversationID, m.Seq, m.ID, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now)); err != nil {
-				return err
-			}
-			next[m.ConversationID] = m.Seq
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, m := range batch {
+		m.Err, m.Duplicate = nil, false
+		if m.Audience == "" {
+			m.Audience = "all"
 		}
-		for id, last := range next {
-			if _, err := t.ExecContext(ctx, sqlBumpSeq,
-				last, millis(now), id, last); err != nil {
-				return err
-			}
+		var seq int64
+		err := t.queryRow(sqlNextSeq, millis(now), m.ConversationID, m.TenantID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
+			continue
 		}
-		return nil
-	}()
-	if err != nil {
-		return fmt.Errorf("store: append messages: %w", err)
+		if err != nil {
+			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+		}
+		body, err := m.Seal(seq)
+		if err != nil {
+			m.Err = err
+			if _, err := t.ExecContext(ctx, sqlUndoSeq, m.ConversationID); err != nil {
+				return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+			}
+			continue
+		}
+		id := NewID()
+		res, err := t.ExecContext(ctx, sqlInsertMessage, m.ConversationID, seq, id, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now))
+		if err != nil {
+			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+		} else if n == 1 {
+			m.Seq, m.ID, m.CreatedAt = seq, id, now
+			continue
+		}
+		var created int64
+		if _, err := t.ExecContext(ctx, sqlUndoSeq, m.ConversationID); err != nil {
+			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+		}
+		if err := t.queryRow(sqlResent, m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created); err != nil {
+			// Only the client id can collide: seqs come from last_seq.
+			return fmt.Errorf("store: resend to %s: %w", m.ConversationID, err)
+		}
+		m.Duplicate, m.CreatedAt = true, fromMillis(created)
 	}
 	return nil
 }

@@ -128,8 +128,26 @@ func TestResendReturnsTheOriginal(t *testing.T) {
 	if other.Seq != 3 {
 		t.Fatalf("agent message seq %d; want 3", other.Seq)
 	}
-	if msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 100, false); len(msgs) != 3 {
-		t.Fatalf("%d messages stored; want 3", len(msgs))
+	// A resend queued behind its original (one commit for both) is found too,
+	// and the seq it did not take goes to the next message.
+	hold := make(chan struct{})
+	f.log.Do(func(*store.Tx) error { <-hold; return nil }) // the three queue behind it
+	p1, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-3", Text: "third"})
+	p2, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-3", Text: "third, resent at once"})
+	p3, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-4", Text: "fourth"})
+	close(hold)
+	m1, err1 := p1.Wait(ctx)
+	m2, err2 := p2.Wait(ctx)
+	m3, err3 := p3.Wait(ctx)
+	if err1 != nil || err2 != nil || err3 != nil || m1.Seq != 4 || m2.Seq != 4 || m2.ID != m1.ID || m2.Text != "third" || m3.Seq != 5 {
+		t.Fatalf("queued resend: %+v %v, %+v %v, %+v %v; want seqs 4, 4 (the original) and 5", m1, err1, m2, err2, m3, err3)
+	}
+	msgs, _ := f.log.Since(ctx, f.a.ID, c.ID, 0, 100, false)
+	if len(msgs) != 5 || msgs[4].Seq != 5 {
+		t.Fatalf("%d messages stored; want 5, contiguous", len(msgs))
+	}
+	if got, _ := f.st.Conversation(ctx, f.a.ID, c.ID); got.LastSeq != 5 {
+		t.Fatalf("conversation last seq %d; want 5", got.LastSeq)
 	}
 }
 
