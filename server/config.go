@@ -17,6 +17,7 @@ import (
 type Config struct {
 	Addr            string        // listen address
 	DataDir         string        // folder of the database files and generated keys
+	Sync            string        // durability of commits: normal or full (store.SyncNormal, store.SyncFull)
 	PublicURL       string        // how browsers reach this server (console origin, snippet URLs)
 	TLSCert         string        // PEM certificate; with TLSKey, serve HTTPS
 	TLSKey          string        // PEM private key
@@ -42,6 +43,7 @@ type Config struct {
 var Defaults = Config{
 	Addr:            "127.0.0.1:8080",
 	DataDir:         "data",
+	Sync:            "normal",
 	PublicURL:       "http://localhost:8080",
 	LogLevel:        "info",
 	LogFormat:       "text",
@@ -67,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
+	}
+	if c.Sync != "normal" && c.Sync != "full" {
+		errs = append(errs, fmt.Errorf("sync %q: want normal or full", c.Sync))
 	}
 	if c.DevWidget != "" {
 		if fi, err := os.Stat(c.DevWidget); err != nil || !fi.IsDir() {
@@ -140,7 +145,7 @@ func (c Config) LogValue() slog.Value {
 		pw = "[redacted]"
 	}
 	return slog.GroupValue(
-		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("public_url", c.PublicURL),
+		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("sync", c.Sync), slog.String("public_url", c.PublicURL),
 		slog.Bool("tls", c.TLS()), slog.String("tls_cert", c.TLSCert), slog.String("master_key_file", c.MasterKeyFile),
 		slog.String("log_level", c.LogLevel), slog.String("log_format", c.LogFormat), slog.Bool("demo", c.Demo),
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),

@@ -119,7 +119,10 @@ func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
 	if o.Checkpoint > 0 {
-		cp, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1000)")
+		// synchronous stays FULL here whatever the writer's: a checkpoint
+		// then flushes the WAL before copying it, which bounds what
+		// synchronous(NORMAL) commits can lose to one interval.
+		cp, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1000)&_pragma=synchronous(FULL)")
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -223,19 +226,49 @@ type Store struct {
 // Open opens (creating if needed) the main database file at path and applies
 // every pending migration.
 func Open(ctx context.Context, path string) (*Store, error) {
-	return OpenAt(ctx, path, 0)
+	return OpenWith(ctx, path, Options{})
 }
 
 // OpenAt opens the main database and migrates it up to version only (0: all).
 // Tests use it to build a database as an earlier release left it.
 func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
+	return OpenWith(ctx, path, Options{Version: version})
+}
+
+// Durability of commits (Options.Sync).
+const (
+	// SyncFull: every commit is on disk before it returns, so nothing
+	// acknowledged is lost even when the machine loses power; a commit
+	// then takes the disk's flush time (its slow tail included).
+	SyncFull = "full"
+	// SyncNormal: a commit is in the WAL before it returns, which a crash
+	// of the process cannot lose; the disk is flushed by the checkpointer
+	// every half second, so a crash of the machine may lose that much.
+	SyncNormal = "normal"
+)
+
+// Options shape the main database.
+type Options struct {
+	Sync    string // SyncFull (default) or SyncNormal
+	Version int64  // migrate up to this version only (0: all)
+}
+
+// OpenWith opens the main database with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	// synchronous(FULL): a commit is on disk before it returns, because chat
-	// messages are acknowledged after their commit; group commit pays for it.
-	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: "FULL", Version: version,
+	sync := "FULL"
+	switch o.Sync {
+	case "", SyncFull:
+	case SyncNormal:
+		sync = "NORMAL"
+	default:
+		return nil, fmt.Errorf("store: sync %q: want %s or %s", o.Sync, SyncFull, SyncNormal)
+	}
+	version := o.Version
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: sync, Version: version,
 		Pragmas: []string{"cache_size(-32768)"}, Checkpoint: 500 * time.Millisecond})
 	if err != nil {
 		return nil, err

@@ -338,6 +338,25 @@ func TestSiteGoalsAndRetention(t *testing.T) {
 	}
 }
 
+func TestSyncModes(t *testing.T) {
+	ctx := context.Background()
+	for mode, want := range map[string]int{"": 2, SyncFull: 2, SyncNormal: 1} {
+		s, err := OpenWith(ctx, filepath.Join(t.TempDir(), "nudge.db"), Options{Sync: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		s.w.QueryRow(`PRAGMA synchronous`).Scan(&got)
+		s.Close()
+		if got != want {
+			t.Errorf("sync %q: synchronous = %d; want %d", mode, got, want)
+		}
+	}
+	if _, err := OpenWith(ctx, filepath.Join(t.TempDir(), "nudge.db"), Options{Sync: "off"}); err == nil {
+		t.Error("sync off was accepted")
+	}
+}
+
 // A steady stream of commits never leaves a moment in which every WAL page
 // is copied, which is when SQLite starts the WAL over; the checkpointer must
 // make that moment, or the WAL grows without end.

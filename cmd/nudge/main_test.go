@@ -84,6 +84,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
 		{[]string{"serve", "--public-url", "ftp://x"}, 1, "public-url"},
 		{[]string{"serve", "--log-level", "loud"}, 1, "log-level"},
+		{[]string{"serve", "--sync", "sometimes"}, 1, "sync"},
 		{[]string{"serve", "--tls-cert", "c.pem"}, 1, "tls-key"},
 		{[]string{"user"}, 2, "usage"},
 		{[]string{"user", "create", "--email", "a@b.co"}, 2, "password"},

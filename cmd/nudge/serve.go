@@ -26,6 +26,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	str := func(p *string, name, help string) { fs.StringVar(p, name, *p, help+" ("+envName(name)+")") }
 	str(&c.Addr, "addr", "listen address, host:port")
 	str(&c.DataDir, "data", "data folder: database files and generated keys")
+	str(&c.Sync, "sync", "durability of commits: normal (a crash of nudge loses nothing acknowledged; a crash of the machine may lose the last half second) or full (every commit waits for the disk: nothing lost even on power loss, chat latency follows the disk's flush time)")
 	str(&c.PublicURL, "public-url", "URL browsers use to reach this server: console origin, snippet URLs")
 	str(&c.TLSCert, "tls-cert", "PEM certificate file; with --tls-key, serve HTTPS")
 	str(&c.TLSKey, "tls-key", "PEM private key file")
@@ -79,7 +80,7 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 		return err
 	}
 	defer unlock()
-	st, err := store.Open(ctx, cfg.DatabasePath())
+	st, err := store.OpenWith(ctx, cfg.DatabasePath(), store.Options{Sync: cfg.Sync})
 	if err != nil {
 		return err
 	}
