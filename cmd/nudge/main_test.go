@@ -330,3 +330,12 @@ func TestKeysRotate(t *testing.T) {
 		t.Fatalf("rotate beside a server: %d %q", code, errOut.String())
 	}
 }
+
+func TestServeDoublesProcsUnlessTold(t *testing.T) {
+	if got := procs("", 2); got != 4 {
+		t.Errorf("procs with GOMAXPROCS unset = %d; want 4", got)
+	}
+	if got := procs("3", 3); got != 3 {
+		t.Errorf("procs with GOMAXPROCS=3 = %d; want 3", got)
+	}
+}
