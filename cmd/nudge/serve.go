@@ -71,7 +71,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 // milliseconds, and Go preempts a goroutine only after 10 ms: with one P per
 // core, a chat message that arrives while those hold every P waits for that.
 // A spare P lets it run at once, and the kernel, which switches threads at a
-// finer grain, shares the cores (benchmarks.md: chat p99 18.5 → 14.7 ms).
+// finer grain, shares the cores (benchmarks.md: median chat p99 17.6 → 14.8 ms).
 func procs(env string, def int) int {
 	if env != "" {
 		return def // the runtime has applied it
