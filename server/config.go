@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nudgehq/nudge/store"
 )
 
 // Config is every setting of `nudge serve`. cmd/nudge binds each field to a
@@ -43,7 +45,7 @@ type Config struct {
 var Defaults = Config{
 	Addr:            "127.0.0.1:8080",
 	DataDir:         "data",
-	Sync:            "normal",
+	Sync:            store.SyncNormal,
 	PublicURL:       "http://localhost:8080",
 	LogLevel:        "info",
 	LogFormat:       "text",
@@ -70,8 +72,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
 	}
-	if c.Sync != "normal" && c.Sync != "full" {
-		errs = append(errs, fmt.Errorf("sync %q: want normal or full", c.Sync))
+	if c.Sync != store.SyncNormal && c.Sync != store.SyncFull {
+		errs = append(errs, fmt.Errorf("sync %q: want %s or %s", c.Sync, store.SyncNormal, store.SyncFull))
 	}
 	if c.DevWidget != "" {
 		if fi, err := os.Stat(c.DevWidget); err != nil || !fi.IsDir() {

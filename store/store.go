@@ -267,14 +267,13 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: sync %q: want %s or %s", o.Sync, SyncFull, SyncNormal)
 	}
-	version := o.Version
-	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: sync, Version: version,
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: sync, Version: o.Version,
 		Pragmas: []string{"cache_size(-32768)"}, Checkpoint: 500 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
 	st := &Store{db: db, w: db.W, r: db.R}
-	if version == 0 {
+	if o.Version == 0 {
 		if err := st.prepare(); err != nil {
 			db.Close()
 			return nil, err
