@@ -1,6 +1,7 @@
 package widget
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/nudgehq/nudge/rules"
 )
 
 // TestPageSideInNode runs the JS tests (test/*.test.ts, Node's test runner)
@@ -36,6 +39,28 @@ func TestPageSideInNode(t *testing.T) {
 			write(m+".js", f.Body)
 		}
 	}
+	// The rule evaluator alone, minified as in the guide, for the vectors;
+	// and Go's case folding, which the page must match code point by code point.
+	lib := api.Build(api.BuildOptions{EntryPoints: []string{"rules.ts"}, Bundle: true, Format: api.FormatIIFE,
+		GlobalName: "nudgeRules", Target: api.ES2018, MinifyWhitespace: true, MinifyIdentifiers: true, MinifySyntax: true,
+		Plugins: []api.Plugin{fsPlugin(Sources())}, LogLevel: api.LogLevelSilent})
+	if len(lib.Errors) > 0 || len(lib.OutputFiles) != 1 {
+		t.Fatalf("bundle rules.ts: %v", lib.Errors)
+	}
+	write("rules.js", lib.OutputFiles[0].Contents)
+	var fold [][2]any
+	for r := rune(0); r < 0x2100; r++ {
+		if r < 0x590 || r >= 0x1E00 || r%7 == 0 {
+			fold = append(fold, [2]any{r, rules.Fold(string(r))})
+		}
+	}
+	for _, r := range []rune{0x13A0, 0xAB70, 0xFF21, 0x10400, 0x1E900, 0x1F600} {
+		fold = append(fold, [2]any{r, rules.Fold(string(r))})
+	}
+	table, _ := json.Marshal(fold)
+	write("fold.json", table)
+	vectors, _ := filepath.Abs("../rules/testdata")
+
 	snippet := Snippet("http://localhost:8080", "shop")
 	stub := snippet[strings.Index(snippet, ">")+1 : strings.LastIndex(snippet, "</script>")]
 	write("stub.js", []byte(stub))
@@ -66,7 +91,7 @@ func TestPageSideInNode(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "tests", "*.test.js"))
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
-	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir)
+	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir, "NUDGE_VECTORS="+vectors)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test:\n%s", out)
 	if err != nil {
