@@ -16,7 +16,7 @@ import (
 
 // Limits on one rule, so that a page's evaluation stays cheap.
 const (
-	MaxRuleBytes  = 32 << 10
+	MaxRuleBytes  = 16 << 10
 	MaxDepth      = 6   // nesting of all/any/not
 	MaxConditions = 64  // {fact, op, value} leaves
 	MaxList       = 200 // values of in / not_in

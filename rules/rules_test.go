@@ -117,7 +117,7 @@ func TestParseRefusesBadDocuments(t *testing.T) {
 		"malformed":       {`{"name": `, "malformed JSON: unexpected EOF"},
 		"trailing":        {`{"name": "x"} {}`, "unexpected data after the rule"},
 		"invalid UTF-8":   {"{\"name\": \"\xff\"}", "not valid UTF-8"},
-		"oversized":       {big, "a rule has at most 32768 bytes"},
+		"oversized":       {big, "a rule has at most 16384 bytes"},
 		"too many":        {many, fmt.Sprintf("when.all[%d]: a rule has at most %d conditions", MaxConditions, MaxConditions)},
 		"control char":    {`{"name": "a\u0007", "when": {"all": []}, "action": {"type": "chat_offer", "queue": "q", "text": "t"}}`, "name: control characters are not allowed"},
 		"template ref":    {`{"name": "x", "when": {"all": []}, "action": {"type": "content_offer", "template": "nope"}}`, `action.template: no template has the id "nope"`},
@@ -272,5 +272,31 @@ func BenchmarkMatch100Rules(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/rule")
 	if n == 0 {
 		b.Fatal("nothing matched")
+	}
+}
+
+func TestParseTemplate(t *testing.T) {
+	tp, err := ParseTemplate([]byte(`{"name": "Exit", "title": "Wait! <b>10 %</b> off", "body": "Code STAY10",
+		"image_url": "https://cdn.example/x.png", "buttons": [{"label": "Chat", "action": "chat", "queue": "sales"},
+		{"label": "Shop", "action": "link", "url": "https://shop.example/"}, {"label": "No thanks", "action": "dismiss"}]}`),
+		Refs{Queue: func(n string) bool { return n == "sales" }})
+	if err != nil || len(tp.Buttons) != 3 || tp.Title != "Wait! <b>10 %</b> off" {
+		t.Fatalf("%+v %v", tp, err)
+	}
+	for doc, want := range map[string]string{
+		`{"name": "x", "title": "t", "image_url": "javascript:alert(1)"}`:                                           "image_url: an absolute http or https URL",
+		`{"name": "x", "title": "t", "buttons": [{"label": "a", "action": "link", "url": "data:x"}]}`:               "buttons[0].url: an absolute http or https URL",
+		`{"name": "x", "title": "t", "buttons": [{"label": "a", "action": "popup"}]}`:                               "buttons[0].action: one of chat, link, dismiss",
+		`{"name": "x", "title": "t", "buttons": [{"label": "a", "action": "chat", "queue": "nope"}]}`:               `buttons[0].queue: no chat queue is named "nope"`,
+		`{"name": "x", "title": "t", "buttons": [{"label": "a", "action": "dismiss", "url": "https://x.example"}]}`: "buttons[0].url: only a link has a url",
+		`{"name": "x", "title": "t", "buttons": [{}, {}, {}, {}]}`:                                                  "buttons: a list of at most 3 buttons",
+		`{"name": "x"}`: "title: required",
+		`{"name": "x", "title": "t", "html": "<p>"}`: "html: unknown field",
+	} {
+		_, err := ParseTemplate([]byte(doc), Refs{Queue: func(n string) bool { return n == "sales" }})
+		var es Errors
+		if !errors.As(err, &es) || es[0].Error() != want {
+			t.Errorf("%s: %v; want %q", doc, err, want)
+		}
 	}
 }
