@@ -775,13 +775,10 @@ type Live struct {
 
 // LiveQueue is a queue now.
 type LiveQueue struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Waiting       int    `json:"waiting"`
-	LongestWait   int    `json:"longest_wait"` // seconds
-	Open          bool   `json:"open"`
-	AgentsOnline  int    `json:"agents_online"`
-	EstimatedWait int    `json:"estimated_wait"`
+	QueueState
+	LongestWait int `json:"longest_wait"` // seconds
+	// Offered are its waiting chats offered to an agent now.
+	Offered int `json:"offered"`
 }
 
 // LiveAgent is an agent now.
@@ -806,18 +803,15 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	out := Live{Queues: []LiveQueue{}, Agents: []LiveAgent{}, Chats: []View{}}
 	for _, id := range t.order {
 		q := t.queues[id]
-		lq := LiveQueue{ID: q.id, Name: q.name, Waiting: len(q.waiting), Open: q.cfg.Hours.Open(now)}
+		lq := LiveQueue{QueueState: e.state(q, now)}
 		if len(q.waiting) > 0 {
 			lq.LongestWait = int(now.Sub(q.waiting[0].entered).Seconds())
 		}
-		slots := 0
-		for k, ag := range e.agents {
-			if k.tenant == tenantID && ag.presence != Offline && e.serves(t, ag, q) {
-				lq.AgentsOnline++
-				slots += t.capacity(ag)
+		for _, cv := range q.waiting {
+			if cv.offer != nil {
+				lq.Offered++
 			}
 		}
-		lq.EstimatedWait = int(float64(len(q.waiting)+1) * q.aht.Seconds() / float64(max(slots, 1)))
 		out.Queues = append(out.Queues, lq)
 	}
 	for k, ag := range e.agents {

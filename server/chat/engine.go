@@ -170,6 +170,7 @@ type conv struct {
 	entered time.Time       // when it entered its current queue
 	hops    int             // overflows so far
 	pos     int             // last position told to the visitor
+	told    int             // and the estimated wait told with it
 	first   time.Time       // first agent message since assignment
 	lastIn  time.Time       // last visitor message
 	lastOut time.Time       // last agent message

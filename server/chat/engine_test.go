@@ -856,7 +856,7 @@ func TestLiveState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(live.Queues) != 1 || live.Queues[0].Waiting != 1 || live.Queues[0].LongestWait != 10 || live.Queues[0].AgentsOnline != 1 {
+	if len(live.Queues) != 1 || live.Queues[0].Waiting != 1 || live.Queues[0].LongestWait != 10 || live.Queues[0].AgentsAvailable != 0 || live.Queues[0].Slots != 1 {
 		t.Fatalf("queues: %+v", live.Queues)
 	}
 	if len(live.Agents) != 1 || live.Agents[0].Chats != 1 || live.Agents[0].Presence != Available || live.Agents[0].Name != "Ann" {
@@ -864,5 +864,74 @@ func TestLiveState(t *testing.T) {
 	}
 	if len(live.Chats) != 2 {
 		t.Fatalf("chats: %+v", live.Chats)
+	}
+}
+
+// Availability counts only agents who are available, connected and have a
+// free slot; the supervisors' live state and the visitors' estimate say the
+// same thing.
+func TestAvailabilityIsTruthful(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Support", QueueConfig{})
+	state := func() QueueState {
+		t.Helper()
+		qs, err := x.e.Availability(x.ctx, x.tenant.ID)
+		if err != nil || len(qs) != 1 {
+			t.Fatalf("%v %v", qs, err)
+		}
+		live, _ := x.e.LiveState(x.ctx, x.tenant.ID)
+		if live.Queues[0].QueueState != qs[0] {
+			t.Fatalf("live state %+v differs from availability %+v", live.Queues[0].QueueState, qs[0])
+		}
+		return qs[0]
+	}
+	if s := state(); s.AgentsAvailable != 0 || s.EstimatedWait != -1 {
+		t.Fatalf("no agents: %+v", s)
+	}
+	ann := x.member("Ann", "agent", &AgentProfile{Capacity: 1})
+	bob := x.member("Bob", "agent", &AgentProfile{Capacity: 2})
+	cat := x.member("Cat", "agent", &AgentProfile{Capacity: 3})
+	x.online(ann)
+	rb := x.online(bob)
+	x.online(cat)
+	if s := state(); s.AgentsAvailable != 3 || s.Free != 6 || s.EstimatedWait != 0 {
+		t.Fatalf("three free agents: %+v", s)
+	}
+	// All away: nobody can answer, although all are signed in.
+	for _, a := range []Agent{ann, bob, cat} {
+		if err := x.e.SetPresence(x.ctx, a, Away); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := state(); s.AgentsAvailable != 0 || s.Slots != 0 || s.EstimatedWait != -1 {
+		t.Fatalf("all away: %+v", s)
+	}
+	// Ann back and full: available but no free slot; the wait is an estimate.
+	x.e.SetPresence(x.ctx, ann, Available)
+	v, _, _ := x.start(Meta{})
+	x.accept(ann, v.Conversation)
+	if s := state(); s.AgentsAvailable != 0 || s.Slots != 1 || s.EstimatedWait <= 0 {
+		t.Fatalf("Ann full: %+v", s)
+	}
+	// Bob back: one free agent with two slots.
+	x.e.SetPresence(x.ctx, bob, Available)
+	if s := state(); s.AgentsAvailable != 1 || s.Free != 2 || s.EstimatedWait != 0 {
+		t.Fatalf("Bob free: %+v", s)
+	}
+	// Bob's socket gone: absent, whatever his presence says.
+	x.e.DisconnectAgent(bob, rb)
+	if s := state(); s.AgentsAvailable != 0 {
+		t.Fatalf("Bob absent: %+v", s)
+	}
+	// A waiting visitor hears no estimate while nobody available can take the chat soon... and then one.
+	_, r, _ := x.start(Meta{})
+	qs := r.of("queue")
+	if len(qs) == 0 || qs[len(qs)-1].Data.(QueuePosition).EstimatedWait <= 0 {
+		t.Fatalf("position with Ann full: %+v", qs)
+	}
+	x.e.SetPresence(x.ctx, ann, Away)
+	qs = r.of("queue")
+	if got := qs[len(qs)-1].Data.(QueuePosition); got.EstimatedWait != -1 || got.Position != 1 {
+		t.Fatalf("nobody available: the visitor is told %+v; want no estimate", got)
 	}
 }

@@ -26,7 +26,7 @@ type queue struct {
 // QueuePosition is what a waiting visitor is told.
 type QueuePosition struct {
 	Position      int `json:"position"`
-	EstimatedWait int `json:"estimated_wait"` // seconds
+	EstimatedWait int `json:"estimated_wait"` // seconds; -1 when no agent is available to answer
 }
 
 // enqueue puts a conversation in a queue and routes it, or, when nobody can
@@ -188,28 +188,92 @@ func (e *Engine) pick(t *tenant, q *queue, cv *conv) *agent {
 	return best
 }
 
+// QueueState is whether a queue can answer now: the one computation that
+// the supervisors' live state, the estimate told to waiting visitors and the
+// page's offers share.
+type QueueState struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Open: inside business hours.
+	Open bool `json:"open"`
+	// AgentsAvailable are the queue's agents who are available, connected,
+	// and have a free slot (capacity minus chats and pending offers).
+	AgentsAvailable int `json:"agents_available"`
+	// Free is the sum of those free slots.
+	Free int `json:"free"`
+	// Slots are the chats the queue's available agents carry at once, free or not.
+	Slots   int `json:"slots"`
+	Waiting int `json:"waiting"`
+	// EstimatedWait is the seconds a new chat would wait; -1 when nobody
+	// can answer (closed, or no available agent).
+	EstimatedWait int `json:"estimated_wait"`
+}
+
+// state computes a queue's state. Callers hold e.mu.
+func (e *Engine) state(q *queue, now time.Time) QueueState {
+	t := q.t
+	s := QueueState{ID: q.id, Name: q.name, Open: q.cfg.Hours.Open(now), Waiting: len(q.waiting)}
+	for k, ag := range e.agents {
+		if k.tenant != t.id || ag.presence != Available || len(ag.sinks) == 0 || !e.serves(t, ag, q) {
+			continue
+		}
+		c := t.capacity(ag)
+		s.Slots += c
+		if free := c - len(ag.chats) - len(ag.offers); free > 0 {
+			s.AgentsAvailable++
+			s.Free += free
+		}
+	}
+	s.EstimatedWait = s.wait(len(q.waiting)+1, q.aht)
+	return s
+}
+
+// wait estimates the seconds until the chat at a position is offered: none
+// while a free slot remains for it, else the chats ahead of it beyond the
+// free slots, each taking an average handle time on one of the slots.
+func (s QueueState) wait(pos int, aht time.Duration) int {
+	if !s.Open || s.Slots == 0 {
+		return -1
+	}
+	ahead := pos - s.Free
+	if ahead <= 0 {
+		return 0
+	}
+	return int(math.Ceil(float64(ahead) * aht.Seconds() / float64(s.Slots)))
+}
+
 // positions tells each waiting visitor of a queue their place and an
-// estimated wait: place × average handle time ÷ the chats the queue's
-// signed-in agents can carry at once.
+// estimated wait (-1 when no agent is available to answer).
 func (e *Engine) positions(q *queue) {
 	if len(q.waiting) == 0 {
 		return
 	}
-	t := q.t
-	slots := 0
-	for k, ag := range e.agents {
-		if k.tenant == t.id && ag.presence != Offline && e.serves(t, ag, q) {
-			slots += t.capacity(ag)
-		}
-	}
+	st := e.state(q, e.now())
 	for i, cv := range q.waiting {
-		if cv.pos == i+1 {
+		pos := i + 1
+		wait := st.wait(pos, q.aht)
+		if cv.pos == pos && cv.told == wait {
 			continue
 		}
-		cv.pos = i + 1
-		wait := math.Ceil(float64(cv.pos) * q.aht.Seconds() / float64(max(slots, 1)))
-		e.toVisitor(cv, Event{Type: "queue", Conversation: cv.c.ID, Data: QueuePosition{Position: cv.pos, EstimatedWait: int(wait)}})
+		cv.pos, cv.told = pos, wait
+		e.toVisitor(cv, Event{Type: "queue", Conversation: cv.c.ID, Data: QueuePosition{Position: pos, EstimatedWait: wait}})
 	}
+}
+
+// Availability is the state of every queue of a tenant now.
+func (e *Engine) Availability(ctx context.Context, tenantID string) ([]QueueState, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	out := make([]QueueState, 0, len(t.order))
+	for _, id := range t.order {
+		out = append(out, e.state(t.queues[id], now))
+	}
+	return out, nil
 }
 
 // Tick handles what time decides: offers that expire, chats that overflow

@@ -389,7 +389,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         break;
       case "queue":
         if (view?.status == "queued")
-          setStatus("You are number " + d.position + " in line" + (d.estimated_wait ? ", about " + Math.max(1, Math.round(d.estimated_wait / 60)) + " min." : "."));
+          setStatus(
+            "You are number " + d.position + " in line" +
+              (d.estimated_wait > 0 ? ", about " + Math.max(1, Math.round(d.estimated_wait / 60)) + " min." : d.estimated_wait < 0 ? ". No one is free right now; we will answer as soon as we can." : "."),
+          );
         break;
       case "typing":
         clearTimeout(agentTyping);
