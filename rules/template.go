@@ -14,7 +14,7 @@ import (
 // optional image and up to three buttons. The page shows every field as
 // text, never as markup.
 type Template struct {
-	Name     string   `json:"name"`
+	Name     string   `json:"name,omitempty"` // required; left out for pages
 	Title    string   `json:"title"`
 	Body     string   `json:"body,omitempty"`
 	ImageURL string   `json:"image_url,omitempty"`

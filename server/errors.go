@@ -25,6 +25,8 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Details lists every problem when there are several (a rule's nodes).
+	Details any `json:"details,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Message }

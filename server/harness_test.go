@@ -242,7 +242,7 @@ func (c *client) call(method, path string, body any) response {
 func (h *harness) snapshot() map[string]int {
 	h.t.Helper()
 	out := map[string]int{}
-	for _, table := range []string{"tenants", "users", "memberships", "sessions", "api_tokens", "audit_log", "sites"} {
+	for _, table := range []string{"tenants", "users", "memberships", "sessions", "api_tokens", "audit_log", "sites", "offer_rules", "offer_rule_versions", "offer_templates"} {
 		var n int
 		if err := h.db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 			h.t.Fatal(err)
@@ -255,6 +255,9 @@ func (h *harness) snapshot() map[string]int {
 	h.db.QueryRow(`SELECT group_concat(user_id || role) FROM memberships`).Scan(&roles)
 	var pw string
 	h.db.QueryRow(`SELECT group_concat(password_hash) FROM users`).Scan(&pw)
+	var offers string
+	h.db.QueryRow(`SELECT coalesce((SELECT group_concat(draft || published) FROM offer_rules), '') || coalesce((SELECT group_concat(body) FROM offer_templates), '')`).Scan(&offers)
+	out["offers:"+offers] = 1
 	out["sites:"+sum] = 1
 	out["roles:"+roles] = 1
 	out["passwords:"+pw] = 1

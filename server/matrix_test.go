@@ -74,6 +74,21 @@ var routeRoles = map[string][]string{
 	"GET /api/conversations":                                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID":                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID/transcript":           {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/sites/:siteID/rules":                                {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/rules":                               {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/rules/preview":                       {"owner", "admin", "marketer"},
+	"GET /api/sites/:siteID/rules/:ruleID":                        {"owner", "admin", "marketer"},
+	"PUT /api/sites/:siteID/rules/:ruleID":                        {"owner", "admin", "marketer"},
+	"DELETE /api/sites/:siteID/rules/:ruleID":                     {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/rules/:ruleID/publish":               {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/rules/:ruleID/unpublish":             {"owner", "admin", "marketer"},
+	"GET /api/sites/:siteID/rules/:ruleID/versions":               {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/rules/:ruleID/rollback":              {"owner", "admin", "marketer"},
+	"GET /api/sites/:siteID/templates":                            {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/templates":                           {"owner", "admin", "marketer"},
+	"GET /api/sites/:siteID/templates/:templateID":                {"owner", "admin", "marketer"},
+	"PUT /api/sites/:siteID/templates/:templateID":                {"owner", "admin", "marketer"},
+	"DELETE /api/sites/:siteID/templates/:templateID":             {"owner", "admin", "marketer"},
 }
 
 // apiRoutes lists the router's /api routes as "METHOD /path" (HEAD twins left out).
@@ -139,9 +154,22 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err := h.st.RecordAttempt(ctx, delivery.ID, "succeeded", 204, "", nil); err != nil {
 		h.t.Fatal(err)
 	}
+	tpl, err := h.st.SaveOfferTemplate(ctx, store.System, store.OfferTemplate{TenantID: tn.ID, SiteID: site.ID,
+		Body: json.RawMessage(`{"name":"Offer","title":"Ten percent off"}`)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	rule, err := h.st.SaveOfferRule(ctx, store.System, store.OfferRule{TenantID: tn.ID, SiteID: site.ID,
+		Draft: json.RawMessage(`{"name":"Help","when":{"all":[]},"action":{"type":"chat_offer","queue":"Sales","text":"Hi"},"limits":{"per_visit":1}}`)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.st.PublishOfferRule(ctx, store.System, tn.ID, site.ID, rule.ID, rule.Draft, "rule.publish"); err != nil {
+		h.t.Fatal(err)
+	}
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
-		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID}}
+		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {
@@ -262,6 +290,8 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT group_concat(id || url || events || active) FROM (SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || status || attempts) FROM (SELECT * FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT coalesce(group_concat(id || draft || published || version), '') FROM (SELECT * FROM offer_rules WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT coalesce(group_concat(id || body), '') FROM (SELECT * FROM offer_templates WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
 	} {
 		var s string
@@ -282,7 +312,8 @@ func TestBadInputOnEveryBodyRoute(t *testing.T) {
 	for _, route := range apiRoutes(h) {
 		method, path, _ := strings.Cut(route, " ")
 		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" ||
-			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" { // routes without a body
+			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" || strings.HasSuffix(route, "/publish") ||
+			strings.HasSuffix(route, "/unpublish") { // routes without a body
 			continue
 		}
 		url := fillPath(t, path, a.params)

@@ -45,6 +45,7 @@ type Server struct {
 	bundle      *widget.Bundle
 	dev         *devBundle // --dev-widget: rebuilt from disk on change
 	sites       *siteCache
+	pageConfigs *ttlCache[*builtConfig]
 	collectIP   *keyedLimiter
 	collectSite *keyedLimiter
 	wsIP        *keyedLimiter
@@ -198,6 +199,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		search:       ix,
 		feed:         feed,
 	}
+	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.search(feed)
@@ -289,6 +291,7 @@ func (s *Server) routes() {
 
 	s.chatAPIRoutes(r)
 	s.webhookRoutes(r)
+	s.offerRoutes(r)
 
 	api.Use(func(c *fiber.Ctx) error { return errNotFound })
 	s.consoleRoutes()

@@ -95,7 +95,7 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.sites.forget(st.Key)
+	s.siteChanged(st.Key)
 	return c.JSON(st)
 }
 
@@ -108,7 +108,7 @@ func (s *Server) deleteSite(c *fiber.Ctx) error {
 	if err := s.st.DeleteSite(c.UserContext(), p.Actor, p.Tenant, id); err != nil {
 		return err
 	}
-	s.sites.forget(st.Key)
+	s.siteChanged(st.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -127,6 +127,12 @@ func (s *Server) rotateSiteSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.sites.forget(st.Key)
+	s.siteChanged(st.Key)
 	return c.JSON(fiber.Map{"identity_secret": st.IdentitySecret})
+}
+
+// siteChanged forgets what the page-side routes cached of a site.
+func (s *Server) siteChanged(key string) {
+	s.sites.forget(key)
+	s.pageConfigs.forget(key)
 }

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -9,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/rules"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
@@ -123,29 +128,110 @@ func (s *Server) preflight(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// pageConfig is what the loader learns of a site: its privacy settings and
-// which modules to load. Later it carries the published rules.
+// pageConfig is what the loader learns of a site: its privacy settings,
+// which modules to load, its time zone, and its published rules and the
+// templates they show.
 type pageConfig struct {
-	Key        string          `json:"key"`
-	Modules    []string        `json:"modules"`
-	DNT        bool            `json:"dnt"`
-	Consent    bool            `json:"consent"`
-	Cookieless bool            `json:"cookieless"`
-	Theme      store.SiteTheme `json:"theme"`
+	Key        string                     `json:"key"`
+	Modules    []string                   `json:"modules"`
+	DNT        bool                       `json:"dnt"`
+	Consent    bool                       `json:"consent"`
+	Cookieless bool                       `json:"cookieless"`
+	Theme      store.SiteTheme            `json:"theme"`
+	Zone       string                     `json:"zone"`
+	Rules      []pageRule                 `json:"rules"`
+	Templates  map[string]*rules.Template `json:"templates"`
 }
 
+// pageRule is a published rule as pages receive it: everything but its
+// name, which may say more of a marketer's intent than a visitor should read.
+type pageRule struct {
+	ID       string          `json:"id"`
+	Version  int             `json:"v"`
+	Priority int             `json:"priority"`
+	When     *rules.Node     `json:"when"`
+	Action   rules.Action    `json:"action"`
+	Limits   rules.Limits    `json:"limits"`
+	Schedule *rules.Schedule `json:"schedule,omitempty"`
+	Split    *rules.Split    `json:"split,omitempty"`
+}
+
+// builtConfig is a site's configuration, rendered once and served with its ETag.
+type builtConfig struct {
+	body []byte
+	etag string
+}
+
+// buildConfig renders the configuration of the site with key; nil when
+// there is no such site.
+func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, error) {
+	site, err := s.sites.get(ctx, key)
+	if err != nil || site == nil {
+		return nil, err
+	}
+	live, templates, err := s.st.LiveOffers(ctx, site.ID)
+	if err != nil {
+		return nil, err
+	}
+	pc := pageConfig{Key: site.Key, Modules: []string{"analytics"}, DNT: site.Settings.RespectDNT,
+		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless, Theme: site.Theme,
+		Zone: site.TimeZone, Rules: []pageRule{}, Templates: map[string]*rules.Template{}}
+	for _, lr := range live {
+		r, err := rules.Parse(lr.Body, rules.Refs{})
+		if err != nil {
+			// Published rules were valid when published; a rule this build
+			// no longer reads is left out rather than breaking every page.
+			s.log.Warn("page config: a published rule does not parse", "site", site.Key, "rule", lr.ID, "err", err)
+			continue
+		}
+		pc.Rules = append(pc.Rules, pageRule{ID: lr.ID, Version: lr.Version, Priority: r.Priority, When: r.When,
+			Action: r.Action, Limits: r.Limits, Schedule: r.Schedule, Split: r.Split})
+	}
+	for _, t := range templates {
+		tp, err := rules.ParseTemplate(t.Body, rules.Refs{})
+		if err != nil {
+			s.log.Warn("page config: a template does not parse", "site", site.Key, "template", t.ID, "err", err)
+			continue
+		}
+		tp.Name = ""
+		pc.Templates[t.ID] = tp
+	}
+	if len(pc.Rules) > 0 {
+		pc.Modules = append(pc.Modules, "guide")
+	}
+	if site.Settings.Chat {
+		pc.Modules = append(pc.Modules, "chat")
+	}
+	body, err := json.Marshal(pc)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	return &builtConfig{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+}
+
+// siteConfig serves GET /config/{siteKey}: revalidated by the page on every
+// load, navigation and return to the tab (no-cache with an ETag), so that a
+// publish reaches open pages within seconds and an unchanged one costs a 304.
 func (s *Server) siteConfig(c *fiber.Ctx) error {
-	site, err := s.allowedSite(c, c.Params("key"))
+	key := c.Params("key")
+	if _, err := s.allowedSite(c, key); err != nil {
+		return err
+	}
+	cfg, err := s.pageConfigs.get(c.UserContext(), strings.Clone(key))
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	modules := []string{"analytics"}
-	if site.Settings.Chat {
-		modules = append(modules, "chat")
+	if cfg == nil {
+		return errNotFound
 	}
-	return c.JSON(pageConfig{Key: site.Key, Modules: modules, DNT: site.Settings.RespectDNT,
-		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless, Theme: site.Theme})
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderETag, cfg.etag)
+	if c.Get(fiber.HeaderIfNoneMatch) == cfg.etag {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(cfg.body)
 }
 
 // collect takes a batch of events from a page.
