@@ -42,7 +42,7 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			return fmt.Errorf("events: %w", err)
 		}
 		n, _ = res.RowsAffected()
-		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers"} {
+		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers", "offer_visits"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -51,7 +52,20 @@ type Event struct {
 	User      *Identity      `json:"user"`
 	Hash      string         `json:"hash"`
 	Vars      map[string]any `json:"vars"`
+	Offer     *Offer         `json:"offer"`
 }
+
+// Offer is a step of a proactive offer, reported by the guide module.
+type Offer struct {
+	Rule    string `json:"rule"`    // a rule id, "page" (nudge('offer')) or "push"
+	V       int    `json:"v"`       // the rule's published version
+	Variant string `json:"variant"` // offer or control
+	// Stage is qualified, shown, accepted, declined, dismissed or chat (a chat started from it).
+	Stage string `json:"stage"`
+}
+
+// OfferStages are the steps an offer event may report.
+var OfferStages = []string{"qualified", "shown", "accepted", "declined", "dismissed", "chat"}
 
 // Identity is what nudge('identify', {id, email, name}, hash) claims.
 type Identity struct {
@@ -168,8 +182,20 @@ func (e *Event) check() *InputError {
 		if err := checkProps("vars", e.Vars); err != nil {
 			return err
 		}
+	case "offer":
+		o := e.Offer
+		switch {
+		case o == nil || o.Rule == "" || len(o.Rule) > 64:
+			return &InputError{Field: "offer.rule", Message: "required, at most 64 bytes"}
+		case o.Variant != "offer" && o.Variant != "control":
+			return &InputError{Field: "offer.variant", Message: "offer or control"}
+		case !slices.Contains(OfferStages, o.Stage):
+			return &InputError{Field: "offer.stage", Message: "one of " + strings.Join(OfferStages, ", ")}
+		case o.V < 0 || o.V > 1_000_000:
+			return &InputError{Field: "offer.v", Message: "out of range"}
+		}
 	default:
-		return &InputError{Field: "type", Message: "one of pageview, leave, event, identify, set"}
+		return &InputError{Field: "type", Message: "one of pageview, leave, event, identify, set, offer"}
 	}
 	return nil
 }

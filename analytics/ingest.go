@@ -96,6 +96,8 @@ type row struct {
 	cl               client
 	lang, screen     string
 	pairs            [][2]string // event properties, flattened
+	offer            *Offer
+	goal             bool // one of the site's goals
 }
 
 // NewIngester starts the writer over db.
@@ -163,8 +165,12 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			r.props, r.pairs = flatten(e.Props)
 		case "set":
 			r.props, _ = flatten(e.Vars)
+		case "offer":
+			r.offer = e.Offer
+			r.name = e.Offer.Stage
+			r.props, _ = flatten(map[string]any{"rule": e.Offer.Rule, "variant": e.Offer.Variant, "v": float64(e.Offer.V)})
 		case "identify":
-			if !verify(site.IdentitySecret, e.User.ID, e.Hash) {
+			if !VerifyIdentity(site.IdentitySecret, e.User.ID, e.Hash) {
 				in.Stats.Unverified.Add(1)
 				res.Dropped++
 				continue
@@ -172,6 +178,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			r.userID = e.User.ID
 			r.props, _ = flatten(map[string]any{"email": e.User.Email, "name": e.User.Name})
 		}
+		r.goal = isGoal(site.Settings.Goals, &r)
 		rows = append(rows, r)
 	}
 	if len(rows) == 0 {
@@ -326,6 +333,9 @@ func (in *Ingester) commit(jobs []*job) error {
 	pages := map[pageKey]*pageAgg{}
 	events := map[eventKey]int{}
 	props := map[propKey]int{}
+	offers := map[offerKey]*offerAgg{}
+	var offerOrder []offerKey
+	var goals []*row
 	return in.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		ins := multiRow{tx: tx, cols: 13, head: `INSERT INTO events (site, ts, visitor, visit, type, path, title, ref_host, name, props, engaged_ms, scroll, user_id) VALUES `}
 		for _, j := range jobs {
@@ -363,6 +373,20 @@ func (in *Ingester) commit(jobs []*job) error {
 					}
 				case "identify":
 					v.userID = r.userID
+				case "offer":
+					k := offerKey{r.site, r.visit, r.offer.Rule, r.offer.Variant}
+					o := offers[k]
+					if o == nil {
+						o = &offerAgg{visitor: r.visitor, version: r.offer.V, start: r.ts, stages: map[string]int{}}
+						offers[k] = o
+						offerOrder = append(offerOrder, k)
+					}
+					o.start = min(o.start, r.ts)
+					o.version = max(o.version, r.offer.V)
+					o.stages[r.offer.Stage]++
+				}
+				if r.goal {
+					goals = append(goals, r)
 				}
 			}
 		}
@@ -408,8 +432,66 @@ func (in *Ingester) commit(jobs []*job) error {
 		if err := upsertRollups(tx, visits, days, pages, events, props); err != nil {
 			return err
 		}
+		// Offers before goals: a goal in the same batch counts for an offer decided before it.
+		if err := upsertOffers(tx, offers, offerOrder, goals); err != nil {
+			return err
+		}
 		return markDirty(context.Background(), tx, days)
 	})
+}
+
+type offerKey struct {
+	site                 int64
+	visit, rule, variant string
+}
+
+type offerAgg struct {
+	visitor string
+	version int
+	start   int64
+	stages  map[string]int
+}
+
+// isGoal reports whether an event reaches one of the site's goals: a custom
+// event of the goal's name, or a pageview of the goal's path.
+func isGoal(goals []store.SiteGoal, r *row) bool {
+	for _, g := range goals {
+		if (g.Event != "" && r.typ == "event" && r.name == g.Event) || (g.Page != "" && r.typ == "pageview" && r.path == g.Page) {
+			return true
+		}
+	}
+	return false
+}
+
+// upsertOffers adds a commit's offer steps to offer_visits, then marks the
+// offers that a goal of the same visit followed as converted.
+func upsertOffers(tx *sql.Tx, offers map[offerKey]*offerAgg, order []offerKey, goals []*row) error {
+	if len(offers) > 0 {
+		up, err := tx.Prepare(`INSERT INTO offer_visits (site, visit, rule, variant, visitor, version, start_ts, qualified, shown, accepted, declined, dismissed, chats)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (site, visit, rule, variant) DO UPDATE SET version = max(version, excluded.version), start_ts = min(start_ts, excluded.start_ts),
+				qualified = qualified + excluded.qualified, shown = shown + excluded.shown, accepted = accepted + excluded.accepted,
+				declined = declined + excluded.declined, dismissed = dismissed + excluded.dismissed, chats = chats + excluded.chats`)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for _, k := range order {
+			o := offers[k]
+			s := o.stages
+			if _, err := up.Exec(k.site, k.visit, k.rule, k.variant, o.visitor, o.version, o.start,
+				s["qualified"], s["shown"], s["accepted"], s["declined"], s["dismissed"], s["chat"]); err != nil {
+				return fmt.Errorf("upsert offer: %w", err)
+			}
+		}
+	}
+	for _, g := range goals {
+		if _, err := tx.Exec(`UPDATE offer_visits SET converted = 1 WHERE site = ? AND visit = ? AND converted = 0 AND start_ts <= ?`,
+			g.site, g.visit, g.ts); err != nil {
+			return fmt.Errorf("offer conversions: %w", err)
+		}
+	}
+	return nil
 }
 
 func addPage(p *pageAgg, views int, engaged int64, scroll int) *pageAgg {
@@ -520,8 +602,8 @@ func flatten(m map[string]any) (string, [][2]string) {
 	return string(b), pairs
 }
 
-// verify checks the HMAC-SHA256 of id under the site's identity secret.
-func verify(secret, id, hash string) bool {
+// VerifyIdentity checks the HMAC-SHA256 (hex) of id under the site's identity secret.
+func VerifyIdentity(secret, id, hash string) bool {
 	want, err := hex.DecodeString(hash)
 	if err != nil || secret == "" {
 		return false

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -87,6 +88,30 @@ func waitChat(t *testing.T, ctx context.Context, what, cond string) {
 	t.Fatalf("chat: %s (%s)", what, cond)
 }
 
+// openChat clicks the launcher, which a page view gets without the chat
+// panel's code, and waits for the panel to load and open.
+func openChat(t *testing.T, ctx context.Context) {
+	t.Helper()
+	waitFor(t, ctx, "the launcher appears", `document.querySelector('[data-nudge=launcher]')?.shadowRoot.querySelector('.l')`)
+	if n := count(t, ctx, `document.querySelectorAll('script[src*="/w/chat."]').length`); n != 0 {
+		t.Fatal("the chat panel's code loaded before the visitor asked for it")
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-nudge=launcher]').shadowRoot.querySelector('.l').click(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, ctx, "the chat panel opens", `r.querySelector('.p').style.display == 'flex' && r.querySelector('textarea')`)
+	waitFor(t, ctx, "the launcher module's button gives way", `!document.querySelector('[data-nudge=launcher]')`)
+}
+
+func count(t *testing.T, ctx context.Context, js string) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 const bubbles = `[...r.querySelectorAll('.b span')].map(s => s.textContent)`
 
 // TestChatOnTheDemoShop: a visitor opens the chat on the demo shop, an agent
@@ -100,8 +125,8 @@ func TestChatOnTheDemoShop(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/demo")); err != nil {
 		t.Fatal(err)
 	}
-	waitChat(t, ctx, "the launcher appears", `r.querySelector('.l')`)
-	inChat[bool](t, ctx, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in .send').click(); return true`)
+	openChat(t, ctx)
+	inChat[bool](t, ctx, `const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in .send').click(); return true`)
 
 	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
 	conv := offer["conversation"].(string)
@@ -110,7 +135,12 @@ func TestChatOnTheDemoShop(t *testing.T) {
 		t.Fatalf("the agent sees the page: %v", meta)
 	}
 	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
-	agent.message("Hello, I need help with my bill")
+	// The message may have been stored before the agent accepted: it is in the history.
+	agent.send(map[string]any{"type": "history", "id": "h1", "conversation": conv, "after": 0})
+	agent.until(func(m map[string]any) bool {
+		return (m["type"] == "message" && m["data"].(map[string]any)["text"] == "Hello, I need help with my bill") ||
+			(m["type"] == "history_ok" && strings.Contains(fmt.Sprint(m["data"]), "Hello, I need help with my bill"))
+	})
 	agent.send(map[string]any{"type": "send", "id": "r1", "conversation": conv, "client_id": "r1", "text": `<img src=x onerror="document.title='pwned'"> Sure!`})
 	agent.send(map[string]any{"type": "send", "id": "r2", "conversation": conv, "client_id": "r2", "kind": "rich",
 		"payload": map[string]any{"type": "quick_replies", "options": []map[string]string{{"label": "Electricity", "value": "electricity"}, {"label": "Gas", "value": "gas"}}}})
@@ -165,8 +195,8 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo/pricing")); err != nil {
 		t.Fatal(err)
 	}
-	waitChat(t, visitor, "the launcher appears", `r.querySelector('.l')`)
-	inChat[bool](t, visitor, `r.querySelector('.l').click(); const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in .send').click(); return true`)
+	openChat(t, visitor)
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in .send').click(); return true`)
 
 	err = chromedp.Do(console,
 		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),

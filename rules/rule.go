@@ -88,7 +88,7 @@ type Action struct {
 	MaxWaitSeconds int `json:"max_wait_seconds,omitempty"`
 	// Template is the content shown (content_offer; entry_point opening a template).
 	Template string `json:"template,omitempty"`
-	// Label and Position are an entry point's tab: its words and its edge (left, right, bottom-left, bottom-right).
+	// Label and Position are an entry point's tab: its words and the edge of the window it sits on (left or right).
 	Label    string `json:"label,omitempty"`
 	Position string `json:"position,omitempty"`
 }
@@ -517,7 +517,7 @@ func queueName(fact string) string {
 	return strings.TrimSuffix(rest, ".estimated_wait")
 }
 
-var positions = []string{"left", "right", "bottom-left", "bottom-right"}
+var positions = []string{"left", "right"}
 
 func (p *parser) action(path string, x any) Action {
 	m := p.object(path, x, "type", "queue", "title", "text", "accept_label", "decline_label", "metadata",

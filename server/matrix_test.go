@@ -75,6 +75,7 @@ var routeRoles = map[string][]string{
 	"GET /api/conversations/:conversationID":                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID/transcript":           {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/sites/:siteID/rules":                                {"owner", "admin", "marketer"},
+	"POST /api/sites/:siteID/visitors/:visitorID/offers":          {"owner", "admin", "marketer", "supervisor", "agent"},
 	"POST /api/sites/:siteID/rules":                               {"owner", "admin", "marketer"},
 	"POST /api/sites/:siteID/rules/preview":                       {"owner", "admin", "marketer"},
 	"GET /api/sites/:siteID/rules/:ruleID":                        {"owner", "admin", "marketer"},

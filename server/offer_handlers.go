@@ -30,6 +30,8 @@ func (s *Server) offerRoutes(r fiber.Router) {
 	r.Get("/sites/:siteID/rules/:ruleID/versions", s.authz("rules", "read"), s.ruleVersions)
 	r.Post("/sites/:siteID/rules/:ruleID/rollback", s.authz("rules", "write"), s.rollbackRule)
 
+	r.Post("/sites/:siteID/visitors/:visitorID/offers", s.authz("offers", "push"), s.pushOffer)
+
 	r.Get("/sites/:siteID/templates", s.authz("rules", "read"), s.listTemplates)
 	r.Post("/sites/:siteID/templates", s.authz("rules", "write"), s.createTemplate)
 	r.Get("/sites/:siteID/templates/:templateID", s.authz("rules", "read"), s.getTemplate)

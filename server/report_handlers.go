@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -145,6 +146,8 @@ func (s *Server) report(c *fiber.Ctx) error {
 		} else {
 			items, err = s.reports.Events(ctx, q, limit)
 		}
+	case "offers":
+		items, err = s.offerReport(ctx, st, q)
 	case "goals":
 		goals := make([]analytics.Goal, len(st.Settings.Goals))
 		for i, g := range st.Settings.Goals {
@@ -161,7 +164,7 @@ func (s *Server) report(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": true, "events": true, "goals": true, "realtime": true}
+var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": true, "events": true, "goals": true, "realtime": true, "offers": true}
 
 // eraseVisitor deletes one visitor's analytics data (by visitor id or
 // identified user id) from raw events and rollups, and their chats (by
@@ -206,4 +209,68 @@ func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"deleted_events": n, "deleted_conversations": len(convs)})
+}
+
+// offerReportItem is one rule's funnel, by variant, and its lift against control.
+type offerReportItem struct {
+	Rule     string                        `json:"rule"`
+	Name     string                        `json:"name"`
+	Status   string                        `json:"status"` // as the rules API says; "deleted" for a rule no longer there
+	Variants map[string]analytics.OfferRow `json:"variants"`
+	// Lift of the goal conversion rate of offer over control; null without a
+	// control group or before both groups have converted.
+	Lift *analytics.Lift `json:"lift"`
+}
+
+// offerReport gives per rule (and the offers made by page code or pushed)
+// the funnel of each variant and the lift of conversion against control.
+func (s *Server) offerReport(ctx context.Context, site store.Site, q analytics.Query) ([]offerReportItem, error) {
+	rows, err := s.reports.Offers(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.st.OfferRules(ctx, site.TenantID, site.ID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]offerReportItem{"page": {Name: "Offers made by page code", Status: "page"}, "push": {Name: "Offers pushed by the API", Status: "push"}}
+	for _, r := range rs {
+		v, err := s.ruleView(ctx, site, r)
+		if err != nil {
+			return nil, err
+		}
+		var d struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(r.Draft, &d)
+		names[r.ID] = offerReportItem{Name: d.Name, Status: v.Status}
+	}
+	byRule := map[string]*offerReportItem{}
+	var out []offerReportItem
+	var order []string
+	for _, row := range rows {
+		it := byRule[row.Rule]
+		if it == nil {
+			n, ok := names[row.Rule]
+			if !ok {
+				n = offerReportItem{Name: "(deleted rule)", Status: "deleted"}
+			}
+			it = &offerReportItem{Rule: row.Rule, Name: n.Name, Status: n.Status, Variants: map[string]analytics.OfferRow{}}
+			byRule[row.Rule] = it
+			order = append(order, row.Rule)
+		}
+		it.Variants[row.Variant] = row
+	}
+	for _, id := range order {
+		it := byRule[id]
+		o, c := it.Variants["offer"], it.Variants["control"]
+		if l, ok := analytics.ComputeLift(o.Conversions, o.Visits, c.Conversions, c.Visits); ok {
+			it.Lift = &l
+		}
+		out = append(out, *it)
+	}
+	if out == nil {
+		out = []offerReportItem{}
+	}
+	return out, nil
 }

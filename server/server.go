@@ -46,6 +46,8 @@ type Server struct {
 	dev         *devBundle // --dev-widget: rebuilt from disk on change
 	sites       *siteCache
 	pageConfigs *ttlCache[*builtConfig]
+	avail       *ttlCache[map[string]queueAvailability] // by tenant
+	pushes      *pushBox
 	collectIP   *keyedLimiter
 	collectSite *keyedLimiter
 	wsIP        *keyedLimiter
@@ -200,6 +202,8 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		feed:         feed,
 	}
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
+	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
+	s.pushes = newPushBox()
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.search(feed)

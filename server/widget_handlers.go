@@ -28,6 +28,10 @@ func (s *Server) pageRoutes() {
 	s.app.Options("/config/:key", s.preflight)
 	s.app.Post("/collect", s.collect)
 	s.app.Options("/collect", s.preflight)
+	s.app.Get("/availability/:key", s.availability)
+	s.app.Options("/availability/:key", s.preflight)
+	s.app.Get("/offers/:key", s.pollOffers)
+	s.app.Options("/offers/:key", s.preflight)
 }
 
 // sendBundle answers with a precompressed bundle, honouring If-None-Match.
@@ -39,6 +43,9 @@ func sendBundle(c *fiber.Ctx, f *widget.File, cacheControl string) error {
 	c.Set(fiber.HeaderAccessControlAllowOrigin, "*") // public code, the same for every site
 	c.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if f.SourceMap != "" {
+		c.Set("SourceMap", f.SourceMap)
+	}
 	if c.Get(fiber.HeaderIfNoneMatch) == f.ETag {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
@@ -139,6 +146,7 @@ type pageConfig struct {
 	Cookieless bool                       `json:"cookieless"`
 	Theme      store.SiteTheme            `json:"theme"`
 	Zone       string                     `json:"zone"`
+	Push       bool                       `json:"push"`
 	Rules      []pageRule                 `json:"rules"`
 	Templates  map[string]*rules.Template `json:"templates"`
 }
@@ -175,7 +183,7 @@ func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, err
 	}
 	pc := pageConfig{Key: site.Key, Modules: []string{"analytics"}, DNT: site.Settings.RespectDNT,
 		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless, Theme: site.Theme,
-		Zone: site.TimeZone, Rules: []pageRule{}, Templates: map[string]*rules.Template{}}
+		Zone: site.TimeZone, Push: site.Settings.PushOffers, Rules: []pageRule{}, Templates: map[string]*rules.Template{}}
 	for _, lr := range live {
 		r, err := rules.Parse(lr.Body, rules.Refs{})
 		if err != nil {
@@ -196,7 +204,7 @@ func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, err
 		tp.Name = ""
 		pc.Templates[t.ID] = tp
 	}
-	if len(pc.Rules) > 0 {
+	if len(pc.Rules) > 0 || pc.Push {
 		pc.Modules = append(pc.Modules, "guide")
 	}
 	if site.Settings.Chat {

@@ -146,7 +146,9 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 			meta = *f.Meta
 		}
 		meta.Device = device
-		v, token, err = s.chat.Start(wsCtx, *site, f.Visitor, meta)
+		if err = s.resolveOffer(wsCtx, *site, &meta); err == nil {
+			v, token, err = s.chat.Start(wsCtx, *site, f.Visitor, meta)
+		}
 	case "resume":
 		v, err = s.chat.VisitorByToken(wsCtx, f.Token)
 		if err == nil && v.Site != site.ID {

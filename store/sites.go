@@ -50,6 +50,9 @@ type SiteSettings struct {
 	Goals []SiteGoal `json:"goals"`
 	// Chat shows the chat launcher on the site's pages.
 	Chat bool `json:"chat"`
+	// PushOffers: the site's backend may push offers to open pages
+	// (POST /api/sites/{site}/visitors/{id}/offers); pages then poll for them.
+	PushOffers bool `json:"push_offers"`
 }
 
 // SiteGoal is a conversion: a custom event's name, or a page's path.

@@ -42,7 +42,7 @@ func TestPageSideInNode(t *testing.T) {
 	// The rule evaluator alone, minified as in the guide, for the vectors;
 	// and Go's case folding, which the page must match code point by code point.
 	lib := api.Build(api.BuildOptions{EntryPoints: []string{"rules.ts"}, Bundle: true, Format: api.FormatIIFE,
-		GlobalName: "nudgeRules", Target: api.ES2018, MinifyWhitespace: true, MinifyIdentifiers: true, MinifySyntax: true,
+		GlobalName: "nudgeRules", Target: api.ES2020, MinifyWhitespace: true, MinifyIdentifiers: true, MinifySyntax: true,
 		Plugins: []api.Plugin{fsPlugin(Sources())}, LogLevel: api.LogLevelSilent})
 	if len(lib.Errors) > 0 || len(lib.OutputFiles) != 1 {
 		t.Fatalf("bundle rules.ts: %v", lib.Errors)

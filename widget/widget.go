@@ -26,10 +26,10 @@ func Sources() fs.FS {
 }
 
 // Modules are the lazily loaded page-side modules, by name.
-var Modules = []string{"analytics", "chat"}
+var Modules = []string{"analytics", "guide", "launcher", "chat"}
 
 // Budgets are the largest gzipped sizes allowed, by bundle name.
-var Budgets = map[string]int{"loader": 1024, "analytics": 3 * 1024, "chat": 25 * 1024}
+var Budgets = map[string]int{"loader": 1024, "analytics": 3 * 1024, "guide": 6 * 1024, "launcher": 1024, "chat": 25 * 1024}
 
 // File is one bundle, ready to serve.
 type File struct {
@@ -37,6 +37,7 @@ type File struct {
 	ContentType string
 	Body        []byte
 	Gzip        []byte
+	SourceMap   string // the path of its source map, for the SourceMap header
 	Brotli      []byte
 	ETag        string
 }
@@ -57,15 +58,16 @@ type Bundle struct {
 // their hashed names. Any esbuild error fails the build with file and line.
 func Build(src fs.FS) (*Bundle, error) {
 	b := &Bundle{Files: map[string]*File{}, Sizes: map[string]int{}}
-	paths := map[string]string{}
+	hashes := map[string]string{}
 	for _, m := range Modules {
 		f, err := b.build(src, m, nil)
 		if err != nil {
 			return nil, err
 		}
-		paths[m] = "/w/" + f.Name
+		// The loader builds /w/{name}.{hash}.js: only the hash costs bytes.
+		hashes[m] = strings.TrimSuffix(strings.TrimPrefix(f.Name, m+"."), ".js")
 	}
-	manifest, _ := json.Marshal(paths)
+	manifest, _ := json.Marshal(hashes)
 	loader, err := b.build(src, "loader", map[string]string{"MODULES": string(manifest)})
 	if err != nil {
 		return nil, err
@@ -82,7 +84,7 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 		Outdir:            "/out",
 		Format:            api.FormatIIFE,
 		Platform:          api.PlatformBrowser,
-		Target:            api.ES2018,
+		Target:            api.ES2020,
 		MinifyWhitespace:  true,
 		MinifyIdentifiers: true,
 		MinifySyntax:      true,
@@ -115,8 +117,6 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 	}
 	sum := sha256.Sum256(js)
 	hashed := name + "." + hex.EncodeToString(sum[:5]) + ".js"
-	// The comment is absolute: the loader is served at /l/{siteKey}.js, its map under /w/.
-	js = append(bytes.TrimRight(js, "\n"), []byte("\n//# sourceMappingURL=/w/"+hashed+".map\n")...)
 	f, err := newFile(hashed, "text/javascript; charset=utf-8", js)
 	if err != nil {
 		return nil, err
@@ -125,6 +125,10 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 	if err != nil {
 		return nil, err
 	}
+	// The map is named by a SourceMap header, not a comment: the bytes go to
+	// developers who open their tools, not to every visitor. It is absolute:
+	// the loader is served at /l/{siteKey}.js, its map under /w/.
+	f.SourceMap = "/w/" + m.Name
 	b.Files[m.Name] = m
 	if name != "loader" {
 		b.Files[f.Name] = f

@@ -48,13 +48,13 @@ func TestBuildIsStableAndHashed(t *testing.T) {
 		if found == nil {
 			t.Fatalf("module %s missing from %v", m, a.Files)
 		}
-		if !bytes.Contains(a.Loader.Body, []byte(`"/w/`+found.Name+`"`)) {
+		if hash := strings.TrimSuffix(strings.TrimPrefix(found.Name, m+"."), ".js"); !bytes.Contains(a.Loader.Body, []byte(`"`+hash+`"`)) {
 			t.Errorf("the loader does not name %s", found.Name)
 		}
 		if _, ok := a.Files[found.Name+".map"]; !ok {
 			t.Errorf("no source map for %s", found.Name)
 		}
-		if !bytes.HasSuffix(found.Body, []byte("//# sourceMappingURL=/w/"+found.Name+".map\n")) {
+		if found.SourceMap != "/w/"+found.Name+".map" {
 			t.Errorf("%s does not point at its map", found.Name)
 		}
 		for enc, body := range map[string][]byte{"gzip": found.Gzip, "br": found.Brotli} {
@@ -71,7 +71,7 @@ func TestBuildIsStableAndHashed(t *testing.T) {
 		}
 	}
 	changed := fstest.MapFS{}
-	for _, n := range []string{"types.ts", "loader.ts", "analytics.ts", "chat.ts"} {
+	for _, n := range []string{"types.ts", "loader.ts", "analytics.ts", "chat.ts", "guide.ts", "rules.ts", "ui.ts", "launcher.ts"} {
 		src, _ := Sources().Open(n)
 		body, _ := io.ReadAll(src)
 		changed[n] = &fstest.MapFile{Data: body}
@@ -91,13 +91,16 @@ func TestBuildReportsErrorsWithFileAndLine(t *testing.T) {
 		"types.ts":     {Data: []byte("export {};")},
 		"loader.ts":    {Data: []byte("export {};")},
 		"analytics.ts": {Data: []byte("const x = ;\n")},
+		"guide.ts":     {Data: []byte("export {};")},
+		"launcher.ts":  {Data: []byte("export {};")},
 		"chat.ts":      {Data: []byte("export {};")},
 	}
 	_, err := Build(bad)
 	if err == nil || !strings.Contains(err.Error(), "analytics.ts:1:") {
 		t.Fatalf("error = %v; want file and line", err)
 	}
-	_, err = Build(fstest.MapFS{"loader.ts": {Data: []byte(`import "left-pad";`)}, "analytics.ts": {Data: []byte("")}, "chat.ts": {Data: []byte("")}})
+	_, err = Build(fstest.MapFS{"loader.ts": {Data: []byte(`import "left-pad";`)}, "analytics.ts": {Data: []byte("")}, "chat.ts": {Data: []byte("")},
+		"guide.ts": {Data: []byte("")}, "launcher.ts": {Data: []byte("")}})
 	if err == nil || !strings.Contains(err.Error(), "no dependencies") {
 		t.Fatalf("a package import = %v; want refused", err)
 	}

@@ -351,11 +351,31 @@ function ContextPanel({ context, view }: { context: any; view: ChatView }) {
             <dd>{meta.topic}</dd>
           </>
         )}
+        {meta.identity && (
+          <>
+            <dt>Identified</dt>
+            <dd>
+              {meta.identity.name || meta.identity.id} {meta.identity.email && <small>{meta.identity.email}</small>}
+              <div>
+                <small>verified by the site · id {meta.identity.id}</small>
+              </div>
+            </dd>
+          </>
+        )}
         {meta.offer && (
           <>
-            <dt>Offer</dt>
+            <dt>Invited by</dt>
             <dd>
-              {meta.offer.name || meta.offer.id}
+              {meta.offer.source === "rule"
+                ? "Rule “" + (meta.offer.name || meta.offer.id) + "”" + (meta.offer.version ? " (v" + meta.offer.version + ")" : "")
+                : meta.offer.source === "push"
+                  ? "An offer pushed by the site"
+                  : "An offer from the page's code"}
+              {meta.offer.text && (
+                <div>
+                  <q>{meta.offer.text}</q>
+                </div>
+              )}
               {Object.entries(meta.offer.data || {}).map(([k, v]) => (
                 <div>
                   <small>

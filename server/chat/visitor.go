@@ -20,15 +20,34 @@ type Meta struct {
 	Pages  []PageMeta        `json:"pages,omitempty"`
 	Vars   map[string]string `json:"vars,omitempty"`
 	Device map[string]string `json:"device,omitempty"` // filled by the server from the request
+	// Identity is who the site says the visitor is (nudge('identify', …)):
+	// kept only when its hash verifies, and then stored without the hash.
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// Identity is a visitor's identity as the site's server signed it.
+type Identity struct {
+	ID       string `json:"id"`
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+	Verified bool   `json:"verified"`
 }
 
 // OfferMeta is the proactive offer the visitor accepted: the chat skips the
-// pre-chat question and goes to the offer's queue.
+// pre-chat question and goes to the offer's queue (an id, once the server
+// has resolved the page's queue name).
 type OfferMeta struct {
 	ID    string            `json:"id"`
 	Name  string            `json:"name,omitempty"`
 	Queue string            `json:"queue,omitempty"`
 	Data  map[string]string `json:"data,omitempty"`
+	// Source is rule (a published rule: name, text and data are the rule's,
+	// not the page's), page (nudge('offer', …) from page code) or push (the
+	// site's backend); Text is the offer's words, Version the rule's.
+	Source  string `json:"source,omitempty"`
+	Text    string `json:"text,omitempty"`
+	Version int    `json:"version,omitempty"`
 }
 
 // PageMeta is a page the visitor saw.
@@ -60,7 +79,7 @@ func (m *Meta) Validate() error {
 		return nil
 	}
 	if o := m.Offer; o != nil {
-		for _, f := range []struct{ n, s string }{{"offer.id", o.ID}, {"offer.name", o.Name}, {"offer.queue", o.Queue}} {
+		for _, f := range []struct{ n, s string }{{"offer.id", o.ID}, {"offer.name", o.Name}, {"offer.queue", o.Queue}, {"offer.source", o.Source}, {"offer.text", o.Text}} {
 			if err := str(f.n, f.s, 200); err != nil {
 				return err
 			}
@@ -82,6 +101,13 @@ func (m *Meta) Validate() error {
 		}
 		if err := str("page.title", p.Title, 300); err != nil {
 			return err
+		}
+	}
+	if id := m.Identity; id != nil {
+		for _, f := range []struct{ n, s string }{{"identity.id", id.ID}, {"identity.email", id.Email}, {"identity.name", id.Name}, {"identity.hash", id.Hash}} {
+			if err := str(f.n, f.s, 254); err != nil {
+				return err
+			}
 		}
 	}
 	if err := vars("vars", m.Vars); err != nil {

@@ -166,5 +166,6 @@ window.nudge?.d?.("analytics", (c: Ctx) => {
     else if (cmd == "identify") send("identify", { user: a, hash: b });
     else if (cmd == "set") send("set", { vars: a });
     else if (cmd == "page") navigated();
+    else if (cmd == "_o") send("offer", { offer: a }); // an offer's step, from the guide
   };
 });

@@ -5,6 +5,7 @@
 // Sends survive reconnects: each has a client id, is resent until
 // acknowledged, and shown once. Budget: 25 KB gzipped.
 import type { Ctx } from "./types";
+import { host, launcher, LAUNCHER_CSS } from "./ui";
 
 interface Sender {
   kind: string;
@@ -39,10 +40,10 @@ interface Pending {
   text: string;
 }
 
-const CSS = `
-:host{all:initial}
+const CSS =
+  LAUNCHER_CSS +
+  `
 *{box-sizing:border-box;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}
-.l{position:fixed;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;font-size:24px}
 .p{position:fixed;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden;z-index:2147483000}
 .h{padding:12px 14px;color:#fff;display:flex;align-items:center;gap:8px}
 .h b{flex:1;font-weight:600}
@@ -88,7 +89,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   };
 
   // Elements. Everything lives in a shadow root so the page's styles do not
-  // reach it and its styles do not leak.
+  // reach it and its styles do not leak. It takes the launcher module's place.
   const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string, parent?: Node) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -96,30 +97,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     parent?.appendChild(e);
     return e;
   };
-  const host = el("div");
-  host.setAttribute("data-nudge", "chat");
-  const root = host.attachShadow({ mode: "open" });
-  const sheet = "adoptedStyleSheets" in root ? new CSSStyleSheet() : null;
-  if (sheet) {
-    sheet.replaceSync(CSS);
-    root.adoptedStyleSheets = [sheet];
-  } else {
-    el("style", "", CSS, root);
-  }
+  document.querySelector("[data-nudge=launcher]")?.remove();
+  const root = host("chat", CSS).root;
   const side = theme.position == "left" ? "left:20px" : "right:20px";
-  const launcher = el("button", "l", "", root);
-  // A speech bubble drawn in SVG: no icon font, no markup parsing.
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "26");
-  svg.setAttribute("height", "26");
-  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-  path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
-  path.setAttribute("fill", "currentColor");
-  svg.appendChild(path);
-  launcher.appendChild(svg);
-  launcher.setAttribute("aria-label", "Chat with us");
-  launcher.style.cssText = "background:" + theme.color + ";" + side;
+  const launcherBtn = launcher(root, theme);
   const panel = el("div", "p", "", root);
   panel.style.cssText = side + ";display:none";
   panel.setAttribute("role", "dialog");
@@ -145,8 +126,6 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   picker.style.display = "none";
   const sendBtn = el("button", "send", "Send", bar);
   sendBtn.style.color = theme.color;
-  const appendHost = () => document.body.appendChild(host);
-  document.body ? appendHost() : addEventListener("DOMContentLoaded", appendHost);
 
   // State.
   let ws: WebSocket | null = null;
@@ -155,7 +134,18 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   let seq = 0; // highest message seq shown
   let open = false;
   let retry = 0;
-  let meta: Record<string, unknown> = {};
+  let meta: Record<string, any> = {};
+  const vars: Record<string, unknown> = {};
+  let ident: Record<string, string> | undefined;
+  // The protocol takes strings: numbers and booleans from the page are written out.
+  const strings = (o: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+  const start = () => ({
+    ...meta,
+    offer: meta.offer && { ...meta.offer, data: strings(meta.offer.data) },
+    vars: strings({ ...vars, ...meta.vars }),
+    identity: ident,
+    page: { url: location.href, title: document.title },
+  });
   let typingAt = 0;
   let readSent = 0;
   let lastMine = 0; // seq of the visitor's last message, for the read mark
@@ -370,7 +360,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "start_ok":
       case "resume_ok":
         retry = 0;
-        if (d.token) put(KEY, (token = d.token));
+        if (d.token) {
+          put(KEY, (token = d.token));
+          c.emit("chat:started", { offer: meta.offer?.id });
+        }
         (d.messages as Msg[]).forEach(render);
         state(d.conversation);
         for (const p of pending) frame({ type: "send", id: p.client_id, ...p });
@@ -438,7 +431,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     s.onopen = () => {
       const hello: Record<string, unknown> = token
         ? { type: "resume", id: "hello", v: 1, token, after: seq }
-        : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: { ...meta, page: { url: location.href, title: document.title } } };
+        : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: start() };
       s.send(JSON.stringify(hello));
     };
     s.onmessage = (e) => {
@@ -461,14 +454,15 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const toggle = (show: boolean) => {
     open = show;
     panel.style.display = show ? "flex" : "none";
-    launcher.setAttribute("aria-expanded", "" + show);
+    launcherBtn.setAttribute("aria-expanded", "" + show);
+    c.emit("chat:open", show);
     if (show) {
       if (!ws) connect();
       input.focus();
       markRead();
     }
   };
-  launcher.onclick = () => toggle(!open);
+  launcherBtn.onclick = () => toggle(!open);
   minBtn.onclick = () => toggle(false);
   endBtn.onclick = () => frame({ type: "close", id: "close" });
   sendBtn.onclick = () => {
@@ -494,7 +488,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   if (token) connect();
 
   return (cmd, args) => {
-    const a = args[0];
+    const a = args[0] as any;
+    // What the page says of the visitor reaches the agent with the chat.
+    if (cmd == "set" && a && typeof a == "object") Object.assign(vars, a);
+    if (cmd == "identify" && a?.id) ident = { id: String(a.id), email: String(a.email || ""), name: String(a.name || ""), hash: String(args[1] || "") };
     if (cmd != "chat") return;
     if (a == "open") toggle(true);
     else if (a == "close") toggle(false);

@@ -1,11 +1,13 @@
 // The loader, served at /l/{siteKey}.js. It replaces the stub's queueing
 // nudge(...) with the real one, fetches the site's configuration, loads the
 // modules the site needs (analytics at once unless Do Not Track or missing
-// consent forbid it), and routes each command to its module, queueing commands
-// until their module has arrived. Budget: 1 KB gzipped.
+// consent forbid it; the guide when rules are live; the chat launcher), and
+// routes each command to its modules, queueing commands until their module
+// has arrived. The guide and the chat panel also load on demand, when a
+// command needs them. Budget: 1 KB gzipped.
 import type { Ctx, Handler, Nudge, SiteConfig } from "./types";
 
-/** Module name -> path of its content-hashed bundle, defined at build time. */
+/** Module name -> the content hash in its bundle's name, defined at build time. */
 declare const MODULES: Record<string, string>;
 
 const w = window;
@@ -20,7 +22,10 @@ if (me && !w.nudge?.l) {
   const pending: Record<string, unknown[][]> = {};
   const loading: Record<string, 1> = {};
   const listeners: Record<string, ((d: unknown) => void)[]> = {};
-  const owner: Record<string, string> = { identify: "analytics", set: "analytics", track: "analytics", page: "analytics", chat: "chat" };
+  // Which modules take a command: analytics, guide, chat; a capital loads the module for it.
+  const names: Record<string, string> = { a: "analytics", g: "guide", c: "chat" };
+  const owner: Record<string, string> = { identify: "agc", set: "agc", track: "ag", page: "ag", consent: "ag", _o: "a", chat: "C", offer: "G", accept: "G", decline: "G" };
+  const want: Record<string, 1> = {};
   let cfg: SiteConfig | undefined;
   let consent: boolean | undefined;
   const store = (v?: string) => {
@@ -33,35 +38,40 @@ if (me && !w.nudge?.l) {
   consent = store() === "1" || undefined;
 
   const load = (name: string) => {
-    if (loading[name]) return;
+    if (loading[name] || !cfg) return;
     loading[name] = 1;
     const s = document.createElement("script");
     s.async = true;
-    s.src = base + MODULES[name];
+    s.src = base + "/w/" + name + "." + MODULES[name] + ".js";
     if (me.nonce) s.nonce = me.nonce;
     document.head.appendChild(s);
   };
+  const may = () => !cfg?.consent || !!consent;
   const analyticsAllowed = () => {
     const n = navigator as Navigator & { globalPrivacyControl?: boolean };
-    return cfg && cfg.modules.includes("analytics") && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && (!cfg.consent || consent);
+    return cfg && cfg.modules.includes("analytics") && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && may();
+  };
+  // demand loads the modules commands asked for (the chat only where the site has chat).
+  const demand = () => {
+    for (const m in want) if (m != "chat" || cfg?.modules.includes(m)) load(m);
   };
   const run = (args: unknown[]) => {
     const [cmd, ...rest] = args as [string, ...unknown[]];
-    if (cmd == "on") {
-      (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
-    } else if (cmd == "consent") {
+    if (cmd == "on") (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
+    if (cmd == "consent") {
       consent = !!rest[0];
       store(consent ? "1" : "");
       if (!consent) pending.analytics = [];
-      handlers.analytics?.(cmd, rest);
-      if (consent && analyticsAllowed()) load("analytics");
-    } else {
-      const m = owner[cmd];
-      if (!m) return;
+      else if (analyticsAllowed()) load("analytics");
+    }
+    for (const l of owner[cmd] || "") {
+      const m = names[l.toLowerCase()]!;
+      if (l < "a") want[m] = 1;
       const h = handlers[m];
       // Bounded: a module that never loads (no consent, Do Not Track) must not grow memory.
       h ? h(cmd, rest) : (pending[m] ||= []).length < 100 && pending[m]!.push(args);
     }
+    demand();
   };
 
   const api = ((...args: unknown[]) => run(args)) as Nudge;
@@ -71,6 +81,7 @@ if (me && !w.nudge?.l) {
       key,
       base,
       cfg: cfg as SiteConfig,
+      may,
       emit: (e, d) => listeners[e]?.forEach((f) => f(d)),
     };
     const h = (handlers[name] = factory(ctx));
@@ -85,7 +96,9 @@ if (me && !w.nudge?.l) {
     .then((c: SiteConfig) => {
       cfg = c;
       if (analyticsAllowed()) load("analytics");
-      if (c.modules.includes("chat")) load("chat");
+      if (c.modules.includes("guide")) load("guide");
+      if (c.modules.includes("chat")) load("launcher");
+      demand();
     })
     .catch(() => {});
 }

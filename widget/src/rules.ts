@@ -20,6 +20,7 @@ export interface Schedule {
 }
 export interface Rule {
   id: string;
+  v?: number; // the published version
   name: string;
   priority: number;
   when: unknown;
@@ -28,12 +29,13 @@ export interface Rule {
   schedule?: Schedule;
   split?: { control_percent: number };
 }
-/** What the page remembers of a rule (the Go History). */
+/** What the page remembers of a rule: the Go History, with short names
+ *  because it is stored in every visitor's browser. */
 export interface History {
-  shown_visit?: number;
-  declined_visit?: boolean;
-  last_shown?: number;
-  last_declined?: number;
+  n?: number; // shown (or held back as control) in this visit: shown_visit
+  d?: boolean; // declined in this visit: declined_visit
+  s?: number; // last shown, ms: last_shown
+  x?: number; // last declined, ms: last_declined
 }
 /** A moment in the site's time zone. */
 export interface Local {
@@ -75,13 +77,31 @@ export const prep = (f: Facts): Facts => {
   return o;
 };
 
-const FIXED =
-  /^(page\.(url|path|title|referrer|seconds|scroll|exit_intent|idle_seconds)|visit\.(seconds|pageviews|number)|visitor\.(returning|identified|language|device|browser|country)|utm\.(source|medium|campaign|term|content)|time\.(hour|weekday))$/;
+// Fixed fact names are not checked one by one (the server validates every
+// rule): an unknown one is a missing fact, which never matches.
+const FIXED = /^(page|visit|visitor|utm|time)\.[a-z_]+$/;
 const NUM = /^(page\.(seconds|scroll|idle_seconds)|visit\.|time\.hour|events\.|queue\.)/;
 const BOOL = /^(page\.exit_intent|visitor\.(returning|identified))$/;
 const Q = /^queue\.(.+)\.(agents_available|estimated_wait)$/;
 
 type Val = string | number | boolean;
+
+// OPS are the operators: the value types each takes (string, boolean,
+// number) and its test of a fact x against the value v (or the list vs).
+const OPS: Record<string, [string, (x: any, v: any, vs: Val[]) => boolean]> = {
+  eq: ["sbn", (x, v) => x === v],
+  neq: ["sbn", (x, v) => x !== v],
+  lt: ["n", (x, v) => x < v],
+  lte: ["n", (x, v) => x <= v],
+  gt: ["n", (x, v) => x > v],
+  gte: ["n", (x, v) => x >= v],
+  in: ["sn", (x, _, vs) => vs.includes(x)],
+  not_in: ["sn", (x, _, vs) => !vs.includes(x)],
+  contains: ["s", (x, v) => x.includes(v)],
+  starts_with: ["s", (x, v) => x.startsWith(v)],
+  ends_with: ["s", (x, v) => x.endsWith(v)],
+  glob: ["s", (x, p) => glob(p, x)],
+};
 const typ = (v: unknown) => {
   const t = typeof v;
   return t == "string" || t == "boolean" || (t == "number" && isFinite(v as number)) ? t : "";
@@ -106,51 +126,12 @@ const leaf = (n: Record<string, any>): ((f: Facts) => boolean) | null => {
   if (!Array.isArray(vals) || !vals.length) return null;
   const vt = typ(vals[0]);
   if (!vt || vals.some((v) => typ(v) != vt) || (ft && ft != vt)) return null;
-  const ok = { eq: "sbn", neq: "sbn", lt: "n", lte: "n", gt: "n", gte: "n", in: "sn", not_in: "sn", contains: "s", starts_with: "s", ends_with: "s", glob: "s" }[
-    op as string
-  ];
-  if (!ok || !ok.includes(vt[0]!)) return null;
+  const o = OPS[op as string];
+  if (!o || !o[0].includes(vt[0]!)) return null;
   const vs = vals.map((v) => (typeof v == "string" ? fold(v) : v));
-  const v = vs[0] as any;
-  let test: (x: any) => boolean;
-  switch (op) {
-    case "eq":
-      test = (x) => x === v;
-      break;
-    case "neq":
-      test = (x) => x !== v;
-      break;
-    case "lt":
-      test = (x) => x < v;
-      break;
-    case "lte":
-      test = (x) => x <= v;
-      break;
-    case "gt":
-      test = (x) => x > v;
-      break;
-    case "gte":
-      test = (x) => x >= v;
-      break;
-    case "in":
-    case "not_in":
-      test = (x) => vs.includes(x) == (op == "in");
-      break;
-    case "contains":
-      test = (x) => x.includes(v);
-      break;
-    case "starts_with":
-      test = (x) => x.startsWith(v);
-      break;
-    case "ends_with":
-      test = (x) => x.endsWith(v);
-      break;
-    default: {
-      const p = pattern(v);
-      if (!p) return null;
-      test = (x) => glob(p, x);
-    }
-  }
+  const v = op == "glob" ? pattern(vs[0] as string) : vs[0];
+  if (v == null) return null;
+  const test = (x: any) => o[1](x, v, vs);
   // A missing fact, or one of another type, fails every operator but exists.
   return (f) => {
     const x = get(f);
@@ -239,10 +220,10 @@ export const compile = (r: Rule): Compiled | null => {
 export const allowed = (r: Rule, h: History, now: number) => {
   const l = r.limits || {};
   return !(
-    (h.shown_visit || 0) >= Math.max(l.per_visit || 1, 1) ||
-    h.declined_visit ||
-    (l.per_visitor_days! > 0 && h.last_shown! > 0 && now - h.last_shown! < l.per_visitor_days! * DAY) ||
-    (l.cooldown_days_after_decline! > 0 && h.last_declined! > 0 && now - h.last_declined! < l.cooldown_days_after_decline! * DAY)
+    (h.n || 0) >= Math.max(l.per_visit || 1, 1) ||
+    h.d ||
+    (l.per_visitor_days! > 0 && h.s! > 0 && now - h.s! < l.per_visitor_days! * DAY) ||
+    (l.cooldown_days_after_decline! > 0 && h.x! > 0 && now - h.x! < l.cooldown_days_after_decline! * DAY)
   );
 };
 

@@ -13,6 +13,22 @@ export interface SiteConfig {
   cookieless: boolean;
   /** How the chat looks. */
   theme?: { color: string; position: string };
+  /** The site's time zone (IANA), for time facts and schedules. */
+  zone?: string;
+  /** The backend may push offers: the guide polls for them while the page is visible. */
+  push?: boolean;
+  /** Published rules and the templates they show. */
+  rules?: import("./rules").Rule[];
+  templates?: Record<string, Template>;
+}
+
+/** What a content offer or an entry point shows. */
+export interface Template {
+  title: string;
+  body?: string;
+  image_url?: string;
+  image_alt?: string;
+  buttons?: { label: string; action: string; url?: string; queue?: string }[];
 }
 
 /** What the loader gives a module. */
@@ -20,6 +36,8 @@ export interface Ctx {
   key: string;
   base: string;
   cfg: SiteConfig;
+  /** Whether the browser may store anything (consent mode). */
+  may(): boolean;
   emit(event: string, data?: unknown): void;
 }
 
