@@ -77,6 +77,7 @@ func TestPageSideInNode(t *testing.T) {
 		Platform:    api.PlatformNode,
 		Format:      api.FormatCommonJS,
 		Target:      api.ES2022,
+		External:    []string{"happy-dom"}, // from assets/node_modules, by NODE_PATH
 		LogLevel:    api.LogLevelSilent,
 	})
 	for _, e := range res.Errors {
@@ -91,7 +92,11 @@ func TestPageSideInNode(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "tests", "*.test.js"))
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
-	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir, "NUDGE_VECTORS="+vectors)
+	modules, _ := filepath.Abs("../assets/node_modules")
+	if _, err := os.Stat(filepath.Join(modules, "happy-dom")); err != nil {
+		t.Fatal("the page-side tests need the console's npm packages: run `make console` (make test does)")
+	}
+	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir, "NUDGE_VECTORS="+vectors, "NODE_PATH="+modules)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test:\n%s", out)
 	if err != nil {
