@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,10 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 		}
 	}
 
+	if err := s.demoOffers(ctx, site); err != nil {
+		return fmt.Errorf("demo offers: %w", err)
+	}
+
 	email, err := auth.ValidEmail(s.cfg.AdminEmail)
 	if err != nil {
 		return fmt.Errorf("admin email %q: %w", s.cfg.AdminEmail, err)
@@ -122,4 +127,67 @@ func demoOrigins(public string) []string {
 		host += ":" + p
 	}
 	return append(out, u.Scheme+"://"+host)
+}
+
+// demoOffers gives a demo site without rules two published ones, so that a
+// newcomer sees an offer within a minute of opening the shop: a chat offer
+// after a few seconds on the billing or checkout page (while an agent is
+// available), and a discount on exit intent with a control group of 10 %.
+// Reaching the checkout is the goal their lift is measured by.
+func (s *Server) demoOffers(ctx context.Context, site store.Site) error {
+	rs, err := s.st.OfferRules(ctx, site.TenantID, site.ID)
+	if err != nil || len(rs) > 0 {
+		return err
+	}
+	qs, err := s.st.Queues(ctx, site.TenantID)
+	if err != nil || len(qs) == 0 {
+		return err
+	}
+	queue, _ := json.Marshal(qs[0].Name)
+	checkout, _ := json.Marshal(s.cfg.PublicURL + "/demo/checkout")
+	tpl, err := s.st.SaveOfferTemplate(ctx, store.System, store.OfferTemplate{TenantID: site.TenantID, SiteID: site.ID, Body: json.RawMessage(`{
+		"name": "Exit discount", "title": "Before you go: 10 % off your first bill",
+		"body": "Switch this week with the code STAY10 and your first month is 10 % cheaper.",
+		"buttons": [{"label": "Go to checkout", "action": "link", "url": ` + string(checkout) + `},
+			{"label": "Ask us first", "action": "chat"}, {"label": "No thanks", "action": "dismiss"}]}`)})
+	if err != nil {
+		return err
+	}
+	for _, body := range []string{
+		`{"name": "Billing help", "priority": 10,
+		  "when": {"all": [{"any": [{"fact": "page.path", "op": "starts_with", "value": "/demo/billing"},
+		                            {"fact": "page.path", "op": "starts_with", "value": "/demo/checkout"}]},
+		                   {"fact": "page.seconds", "op": "gte", "value": 8}]},
+		  "action": {"type": "chat_offer", "queue": ` + string(queue) + `, "title": "Questions about your bill?",
+		             "text": "An advisor can go through it with you now.", "metadata": {"topic": "billing"}, "max_wait_seconds": 300},
+		  "limits": {"per_visit": 1, "cooldown_days_after_decline": 7}}`,
+		`{"name": "Exit discount", "priority": 5,
+		  "when": {"all": [{"fact": "page.exit_intent", "op": "eq", "value": true},
+		                   {"not": {"fact": "page.path", "op": "starts_with", "value": "/demo/checkout"}}]},
+		  "action": {"type": "content_offer", "template": "` + tpl.ID + `"},
+		  "limits": {"per_visit": 1, "per_visitor_days": 1},
+		  "split": {"control_percent": 10}}`,
+	} {
+		r, doc, err := s.parseRule(ctx, site, []byte(body))
+		if err != nil {
+			return fmt.Errorf("rule: %w", err)
+		}
+		saved, err := s.st.SaveOfferRule(ctx, store.System, store.OfferRule{TenantID: site.TenantID, SiteID: site.ID, Draft: doc})
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.PublishOfferRule(ctx, store.System, site.TenantID, site.ID, saved.ID, doc, "rule.publish"); err != nil {
+			return err
+		}
+		s.log.Info("demo offer published", "rule", r.Name)
+	}
+	_, err = s.st.UpdateSite(ctx, store.System, site.TenantID, site.ID, func(st *store.Site) error {
+		st.Settings.PushOffers = true
+		if len(st.Settings.Goals) == 0 {
+			st.Settings.Goals = []store.SiteGoal{{Page: "/demo/checkout"}}
+		}
+		return nil
+	})
+	s.siteChanged(site.Key)
+	return err
 }
