@@ -300,3 +300,22 @@ func TestParseTemplate(t *testing.T) {
 		}
 	}
 }
+
+// docs/rules.md is the contract: it names every fact and every operator.
+func TestDocsNameEveryFactAndOperator(t *testing.T) {
+	b, err := os.ReadFile("../docs/rules.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, f := range Catalogue() {
+		if !strings.Contains(doc, "`"+f.Name+"`") {
+			t.Errorf("docs/rules.md does not list the fact %s", f.Name)
+		}
+	}
+	for _, op := range OpNames() {
+		if !strings.Contains(doc, "`"+op+"`") {
+			t.Errorf("docs/rules.md does not list the operator %s", op)
+		}
+	}
+}

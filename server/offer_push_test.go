@@ -16,8 +16,8 @@ type nopSink struct{}
 
 func (nopSink) Send(chat.Event) {}
 
-func pushFixture(t *testing.T) (*harness, store.Site, *client) {
-	h, site, marketer := offerFixture(t)
+func pushFixture(t testing.TB, edit ...func(*Config)) (*harness, store.Site, *client) {
+	h, site, marketer := offerFixture(t, edit...)
 	site, err := h.st.UpdateSite(context.Background(), store.System, site.TenantID, site.ID, func(s *store.Site) error {
 		s.Settings.PushOffers = true
 		return nil

@@ -19,8 +19,8 @@ const billingRule = `{"name": "Billing help", "priority": 10,
  "schedule": {"days": ["mon","tue","wed","thu","fri"], "from": "08:00", "to": "18:00"},
  "split": {"control_percent": 10}}`
 
-func offerFixture(t *testing.T) (*harness, store.Site, *client) {
-	h, site, marketer := pageFixture(t)
+func offerFixture(t testing.TB, edit ...func(*Config)) (*harness, store.Site, *client) {
+	h, site, marketer := pageFixture(t, edit...)
 	if _, err := h.st.CreateQueue(context.Background(), store.System, store.Queue{TenantID: site.TenantID, Name: "Support", Config: json.RawMessage(`{}`)}); err != nil {
 		t.Fatal(err)
 	}

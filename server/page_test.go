@@ -23,7 +23,7 @@ const shopOrigin = "https://shop.example.com"
 const desktopUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 
 // pageFixture is a tenant with a site whose pages live on shopOrigin.
-func pageFixture(t *testing.T, edit ...func(*Config)) (*harness, store.Site, *client) {
+func pageFixture(t testing.TB, edit ...func(*Config)) (*harness, store.Site, *client) {
 	h := newHarness(t, edit...)
 	tn, _ := h.tenant("Acme")
 	site, err := h.st.CreateSite(context.Background(), store.System, store.Site{TenantID: tn.ID, Key: "shop", Name: "Shop",

@@ -1,7 +1,8 @@
 // The loader, served at /l/{siteKey}.js. It replaces the stub's queueing
 // nudge(...) with the real one, fetches the site's configuration, loads the
 // modules the site needs (analytics at once unless Do Not Track or missing
-// consent forbid it; the guide when rules are live; the chat launcher), and
+// consent forbid it; the guide when rules are live or offers may be pushed;
+// the chat launcher where the site has chat), and
 // routes each command to its modules, queueing commands until their module
 // has arrived. The guide and the chat panel also load on demand, when a
 // command needs them. Budget: 1 KB gzipped.
@@ -28,20 +29,16 @@ if (me && !w.nudge?.l) {
   const want: Record<string, 1> = {};
   let cfg: SiteConfig | undefined;
   let consent: boolean | undefined;
-  const store = (v?: string) => {
-    try {
-      if (v === undefined) return localStorage.getItem("nudge_consent");
-      v ? localStorage.setItem("nudge_consent", v) : localStorage.removeItem("nudge_consent");
-    } catch {}
-    return null;
-  };
-  consent = store() === "1" || undefined;
+  const ls = () => localStorage;
+  try {
+    consent = ls().nudge_consent == "1";
+  } catch {}
 
   const load = (name: string) => {
     if (loading[name] || !cfg) return;
     loading[name] = 1;
+    // An inserted script runs async by itself.
     const s = document.createElement("script");
-    s.async = true;
     s.src = base + "/w/" + name + "." + MODULES[name] + ".js";
     if (me.nonce) s.nonce = me.nonce;
     document.head.appendChild(s);
@@ -60,7 +57,9 @@ if (me && !w.nudge?.l) {
     if (cmd == "on") (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
     if (cmd == "consent") {
       consent = !!rest[0];
-      store(consent ? "1" : "");
+      try {
+        consent ? (ls().nudge_consent = "1") : ls().removeItem("nudge_consent");
+      } catch {}
       if (!consent) pending.analytics = [];
       else if (analyticsAllowed()) load("analytics");
     }
