@@ -192,3 +192,34 @@ func templateID(t *testing.T, api func(string, string, any) (int, map[string]any
 	_, ts := api("GET", "/api/sites/demo/templates", nil)
 	return ts["items"].([]any)[0].(map[string]any)["id"].(string)
 }
+
+// TestPageOfferOnAPhone: page code offers a chat with nudge('offer'); on a
+// 390 px wide screen the offer fits the screen; the visitor accepts and the
+// agent sees an offer from the page's code with its metadata.
+func TestPageOfferOnAPhone(t *testing.T) {
+	url := startServer(t)
+	agent := connectAgent(t, url)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(url+"/demo/pricing")); err != nil {
+		t.Fatal(err)
+	}
+	loaded(t, ctx, true)
+	chromedp.Run(ctx, chromedp.Evaluate[bool](`window.seen = []; nudge('on', 'offer:shown', d => seen.push(d.queue)); nudge('offer', 'General', {text: 'Your cart is saved: questions?', cart: 129}), true`))
+	waitLong(t, ctx, "the page's offer shows", offerCard+`?.textContent.includes('Your cart is saved')`, "")
+	if n := count(t, ctx, `Math.round(`+offerCard+`.getBoundingClientRect().width)`); n > 390-24 || n < 300 {
+		t.Errorf("the offer is %d px wide on a 390 px screen", n)
+	}
+	if n := count(t, ctx, `Math.round(`+offerCard+`.querySelector('.x').getBoundingClientRect().height)`); n < 40 {
+		t.Errorf("the close control is %d px high", n)
+	}
+	screenshot(t, ctx, "offer-phone")
+	chromedp.Run(ctx, chromedp.Evaluate[bool](`nudge('accept'), true`))
+	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	meta := offer["data"].(map[string]any)["conversation"].(map[string]any)["metadata"].(map[string]any)["offer"].(map[string]any)
+	if meta["source"] != "page" || meta["data"].(map[string]any)["cart"] != "129" {
+		t.Fatalf("the agent sees %v", meta)
+	}
+	if n := count(t, ctx, `seen.length`); n != 1 {
+		t.Errorf("offer:shown fired %d times", n)
+	}
+}
