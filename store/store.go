@@ -151,15 +151,29 @@ func (db *DB) checkpoint(every time.Duration) {
 		case <-db.stop:
 			return
 		case <-t.C:
-			var busy, frames, copied int
-			if err := db.cp.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < restartFrames {
-				continue
-			}
-			if err := db.catchUp(); err != nil {
+			if err := db.checkpointStep(); err != nil {
 				slog.Warn("store: checkpoint on the writer", "path", db.path, "err", err)
 			}
 		}
 	}
+}
+
+// checkpointStep is one round of the checkpointer: a PASSIVE copy, and once
+// the WAL is long, the catch-up on the writer connection.
+func (db *DB) checkpointStep() error {
+	frames, err := db.passive()
+	if err != nil || frames < restartFrames {
+		return err
+	}
+	return db.catchUp()
+}
+
+// passive copies what it can without waiting for the writer, and returns
+// the WAL's length in frames.
+func (db *DB) passive() (int, error) {
+	var busy, frames, copied int
+	err := db.cp.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return frames, err
 }
 
 // catchUp checkpoints on the writer connection, between two transactions.

@@ -94,7 +94,11 @@ func TestPageSideInNode(t *testing.T) {
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	modules, _ := filepath.Abs("../assets/node_modules")
 	if _, err := os.Stat(filepath.Join(modules, "happy-dom")); err != nil {
-		t.Fatal("the page-side tests need the console's npm packages: run `make console` (make test does)")
+		// The test-only DOM is one of the console's npm packages: install them as make does.
+		out, err := exec.Command("npm", "ci", "--prefix", filepath.Dir(modules), "--no-audit", "--no-fund", "--loglevel=error").CombinedOutput()
+		if err != nil {
+			t.Fatalf("npm ci in assets (the page-side tests need happy-dom): %v\n%s", err, out)
+		}
 	}
 	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir, "NUDGE_VECTORS="+vectors, "NODE_PATH="+modules)
 	out, err := cmd.CombinedOutput()
