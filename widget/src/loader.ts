@@ -43,11 +43,13 @@ if (me && !w.nudge?.l) {
     if (me.nonce) s.nonce = me.nonce;
     document.head.appendChild(s);
   };
-  const may = () => !cfg?.consent || !!consent;
-  const analyticsAllowed = () => {
+  // may: the browser may keep and send what nudge measures (consent given where
+  // the site asks for it; no Do Not Track where the site honours it).
+  const may = () => {
     const n = navigator as Navigator & { globalPrivacyControl?: boolean };
-    return cfg && cfg.modules.includes("analytics") && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && may();
+    return !!cfg && !(cfg.dnt && (n.doNotTrack == "1" || n.globalPrivacyControl)) && (!cfg.consent || !!consent);
   };
+  const analyticsAllowed = () => cfg?.modules.includes("analytics") && may();
   // demand loads the modules commands asked for (the chat only where the site has chat).
   const demand = () => {
     for (const m in want) if (m != "chat" || cfg?.modules.includes(m)) load(m);

@@ -36,7 +36,7 @@ export interface Ctx {
   key: string;
   base: string;
   cfg: SiteConfig;
-  /** Whether the browser may store anything (consent mode). */
+  /** Whether the browser may store anything (consent given where asked, no Do Not Track where honoured). */
   may(): boolean;
   emit(event: string, data?: unknown): void;
 }

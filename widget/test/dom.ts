@@ -31,7 +31,7 @@ export class Page {
 
   constructor(
     public server: Server,
-    o: { url?: string; now?: number; storage?: Record<string, string>; coarse?: boolean } = {},
+    o: { url?: string; now?: number; storage?: Record<string, string>; coarse?: boolean; dnt?: boolean } = {},
   ) {
     this.now = o.now ?? Date.UTC(2026, 10, 30, 10, 0, 0); // a Monday, 11:00 in Paris
     const w = (this.w = new Window({
@@ -53,6 +53,7 @@ export class Page {
     w.addEventListener("error", (e: any) => this.errors.push(e.error || e.message));
     w.fetch = (url: string, init?: { method?: string; body?: string }) => this.fetch(url, init);
     w.document.title = "Billing · Shop";
+    if (o.dnt) Object.defineProperty(w.navigator, "doNotTrack", { configurable: true, get: () => "1" });
   }
 
   private add(t: Timer) {

@@ -235,3 +235,15 @@ test("the guide's decision follows a fact change within a frame", async () => {
   assert.ok(p.card(), "shown in the frame after nudge('set')");
   await p.close();
 });
+
+test("under Do Not Track offers still show, and nothing is stored or sent", async () => {
+  const p = await open({ config: cfg([billing], { dnt: true }), queues: staffed }, { dnt: true });
+  await p.advance(6000);
+  assert.ok(p.card(), "the offer is made in the page");
+  p.card().querySelector(".x").click();
+  await p.advance(10_000);
+  assert.equal(p.card(), null, "the caps hold for the page view");
+  assert.deepEqual(Object.keys(p.storage()), []);
+  assert.deepEqual(p.events, [], "no analytics module, nothing sent");
+  await p.close();
+});
