@@ -52,7 +52,7 @@ var fixed = []FactDef{
 	{Name: "visitor.language", typ: String, Source: "navigator.language, e.g. de-CH"},
 	{Name: "visitor.device", typ: String, Source: "desktop, mobile or tablet, from the screen and the pointer"},
 	{Name: "visitor.browser", typ: String, Source: "chrome, edge, firefox, safari, opera, samsung or other, from the user agent"},
-	{Name: "visitor.country", typ: String, Source: "reserved for a trusted proxy's country header; not yet filled, so always missing"},
+	{Name: "visitor.country", typ: String, Source: "ISO 3166 code from a trusted proxy's country header (--country-header, e.g. CF-IPCountry); missing otherwise"},
 	{Name: "utm.source", typ: String, Source: "utm_source of the visit's landing page; missing when absent"},
 	{Name: "utm.medium", typ: String, Source: "utm_medium of the visit's landing page; missing when absent"},
 	{Name: "utm.campaign", typ: String, Source: "utm_campaign of the visit's landing page; missing when absent"},

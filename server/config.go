@@ -30,6 +30,7 @@ type Config struct {
 	AdminEmail      string        // the demo owner's email
 	AdminPassword   string        // the demo owner's password; generated and printed when empty
 	TrustedProxies  []string      // IPs or CIDRs whose X-Forwarded-For is believed
+	CountryHeader   string        // a trusted proxy's header naming the visitor's country (CF-IPCountry …)
 	BodyLimit       int           // largest request body in bytes
 	SessionTTL      time.Duration // idle time after which a console session ends
 	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
@@ -106,6 +107,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.CountryHeader != "" && len(c.TrustedProxies) == 0 {
+		errs = append(errs, errors.New("country-header: only a trusted proxy's header is believed: set trusted-proxies too"))
+	}
 	if c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("body-limit: at least 1024 bytes"))
 	}
@@ -151,7 +155,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("tls", c.TLS()), slog.String("tls_cert", c.TLSCert), slog.String("master_key_file", c.MasterKeyFile),
 		slog.String("log_level", c.LogLevel), slog.String("log_format", c.LogFormat), slog.Bool("demo", c.Demo),
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),
-		slog.Any("trusted_proxies", c.TrustedProxies), slog.Int("body_limit", c.BodyLimit),
+		slog.Any("trusted_proxies", c.TrustedProxies), slog.String("country_header", c.CountryHeader), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
 		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),

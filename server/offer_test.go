@@ -268,3 +268,31 @@ func TestRulePreview(t *testing.T) {
 		}
 	}
 }
+
+// The visitor's country reaches the page in a header beside the cached
+// configuration, only from a trusted proxy, only as a country code.
+func TestCountryHeaderForPages(t *testing.T) {
+	for _, c := range []struct {
+		trusted, sent, want string
+	}{
+		{"0.0.0.0", "CH", "CH"},
+		{"0.0.0.0", "XX", ""},         // unknown
+		{"0.0.0.0", "T1", ""},         // Tor
+		{"0.0.0.0", "ch<script>", ""}, // not a code
+		{"10.9.9.9", "CH", ""},        // the request did not come through the proxy
+	} {
+		h, _, _ := offerFixture(t, func(cfg *Config) { cfg.TrustedProxies = []string{c.trusted}; cfg.CountryHeader = "CF-IPCountry" })
+		req := pageRequest("GET", "/config/shop", shopOrigin, "")
+		req.Header.Set("CF-IPCountry", c.sent)
+		res := h.do(req)
+		if res.Status != 200 || res.Header.Get("X-Nudge-Country") != c.want || !strings.Contains(strings.ToLower(res.Header.Get("Vary")), "cf-ipcountry") ||
+			res.Header.Get("Access-Control-Expose-Headers") != "X-Nudge-Country" {
+			t.Errorf("%+v: %d %v", c, res.Status, res.Header)
+		}
+	}
+	cfg := Defaults
+	cfg.CountryHeader = "CF-IPCountry"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "trusted-proxies") {
+		t.Errorf("a country header without trusted proxies: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -218,6 +219,9 @@ func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, err
 	return &builtConfig{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
 }
 
+// countryRE is an ISO 3166-1 alpha-2 code; proxies' placeholders (XX, T1 for Tor) are not countries.
+var countryRE = regexp.MustCompile(`^[A-WYZ][A-Z]$`)
+
 // siteConfig serves GET /config/{siteKey}: revalidated by the page on every
 // load, navigation and return to the tab (no-cache with an ETag), so that a
 // publish reaches open pages within seconds and an unchanged one costs a 304.
@@ -235,6 +239,15 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderETag, cfg.etag)
+	if h := s.cfg.CountryHeader; h != "" {
+		// The visitor's country rides in a header beside the cached body (and
+		// its ETag): a shared cache keys it by the proxy's header.
+		c.Vary(h)
+		c.Set(fiber.HeaderAccessControlExposeHeaders, "X-Nudge-Country")
+		if cc := c.Get(h); c.IsProxyTrusted() && countryRE.MatchString(cc) {
+			c.Set("X-Nudge-Country", cc)
+		}
+	}
 	if c.Get(fiber.HeaderIfNoneMatch) == cfg.etag {
 		return c.SendStatus(fiber.StatusNotModified)
 	}

@@ -44,6 +44,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	str(&c.DevWidget, "dev-widget", "development: serve the page side built from this folder (widget/src), rebuilt when a file changes")
 	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
+	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "a trusted proxy's request header with the visitor's ISO country code, e.g. CF-IPCountry: the visitor.country fact of offer rules ("+envName("country-header")+")")
 	fs.BoolVar(&c.WebhooksPrivate, "webhooks-private", c.WebhooksPrivate, "let webhooks reach private, loopback and link-local addresses (an on-premises receiver) ("+envName("webhooks-private")+")")
 	fs.Float64Var(&c.ChatIPRate, "chat-ip-rate", c.ChatIPRate, "visitor chat connections per second per client IP, bursts of 10 s; 0 is unlimited ("+envName("chat-ip-rate")+")")
 }

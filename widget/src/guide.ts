@@ -126,6 +126,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
       "visitor.language": navigator.language,
       "visitor.device": device,
       "visitor.browser": browser,
+      "visitor.country": cfg.country || undefined,
       ...timeFacts(local(t, cfg.zone || "UTC")),
     };
     for (const k in st.u) f["utm." + k] = st.u[k];

@@ -17,7 +17,8 @@ const me = document.currentScript as HTMLScriptElement | null;
 if (me && !w.nudge?.l) {
   const src = new URL(me.src);
   const base = src.origin;
-  const key = decodeURIComponent(src.pathname.slice(3, -3));
+  const raw = src.pathname.slice(3, -3); // the key as the URL carries it
+  const key = decodeURIComponent(raw);
   const early = w.nudge?.q || [];
   const handlers: Record<string, Handler> = {};
   const pending: Record<string, unknown[][]> = {};
@@ -90,10 +91,10 @@ if (me && !w.nudge?.l) {
     pending[name] = [];
   };
   w.nudge = api;
-  for (const a of early) run(Array.from(a as ArrayLike<unknown>));
+  for (const a of early) run([...(a as unknown[])]);
 
-  fetch(base + "/config/" + encodeURIComponent(key), { credentials: "omit" })
-    .then((r) => (r.ok ? r.json() : Promise.reject()))
+  fetch(base + "/config/" + raw, { credentials: "omit" })
+    .then((r) => (r.ok ? r.json().then((c) => ((c.country = r.headers.get("x-nudge-country")), c)) : Promise.reject()))
     .then((c: SiteConfig) => {
       cfg = c;
       if (analyticsAllowed()) load("analytics");

@@ -13,6 +13,8 @@ export interface SiteConfig {
   cookieless: boolean;
   /** How the chat looks. */
   theme?: { color: string; position: string };
+  /** The visitor's country (ISO 3166), when a trusted proxy names it. */
+  country?: string | null;
   /** The site's time zone (IANA), for time facts and schedules. */
   zone?: string;
   /** The backend may push offers: the guide polls for them while the page is visible. */

@@ -10,6 +10,8 @@ export interface Server {
   config: Record<string, any>;
   /** Queue availability by lower-cased name. */
   queues?: Record<string, { agents_available: number; estimated_wait: number }>;
+  /** The country a trusted proxy names (the X-Nudge-Country header). */
+  country?: string;
   /** Offers waiting for the next poll. */
   pushed?: Record<string, any>[];
 }
@@ -64,8 +66,10 @@ export class Page {
   private async fetch(url: string, init?: { method?: string; body?: string }) {
     const u = new URL(url);
     this.fetched.push(u.pathname + u.search);
-    const answer = (status: number, body?: unknown) => Promise.resolve({ ok: status < 300, status, json: () => Promise.resolve(body) });
-    if (u.pathname.startsWith("/config/")) return answer(200, this.server.config);
+    const answer = (status: number, body?: unknown, headers = new Headers()) =>
+      Promise.resolve({ ok: status < 300, status, headers, json: () => Promise.resolve(body) });
+    if (u.pathname.startsWith("/config/"))
+      return answer(200, this.server.config, new Headers(this.server.country ? { "X-Nudge-Country": this.server.country } : {}));
     if (u.pathname.startsWith("/availability/")) return answer(200, { queues: this.server.queues ?? {} });
     if (u.pathname.startsWith("/offers/")) {
       const p = this.server.pushed ?? [];

@@ -106,7 +106,12 @@ export class Env {
     };
     const fetch = (url: string, init?: { method?: string; body?: string }) => {
       if (url.includes("/config/")) {
-        return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve({ modules: ["analytics"], ...(o.config ?? { key: "shop", dnt: true, consent: false, cookieless: false }) }) });
+        return Promise.resolve({
+          ok: true,
+          status: 200,
+          headers: new Headers(),
+          json: () => Promise.resolve({ modules: ["analytics"], ...(o.config ?? { key: "shop", dnt: true, consent: false, cookieless: false }) }),
+        });
       }
       if (o.collectFails) return Promise.reject(new TypeError("Failed to fetch"));
       env.sent.push({ url, body: JSON.parse(init?.body ?? "null"), via: "fetch" });

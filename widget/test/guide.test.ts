@@ -247,3 +247,16 @@ test("under Do Not Track offers still show, and nothing is stored or sent", asyn
   assert.deepEqual(p.events, [], "no analytics module, nothing sent");
   await p.close();
 });
+
+test("visitor.country comes from the configuration's country header", async () => {
+  const rule = { id: "R6", priority: 0, when: { fact: "visitor.country", op: "in", value: ["CH", "DE"] }, action: { type: "content_offer", template: "T" } };
+  const templates = { T: { title: "Grüezi" } };
+  const p = await open({ config: cfg([rule], { templates }), country: "CH" });
+  await p.advance(2000);
+  assert.equal(p.card()?.querySelector("h2").textContent, "Grüezi");
+  const q = await open({ config: cfg([rule], { templates }) });
+  await q.advance(2000);
+  assert.equal(q.card(), null, "no header: the fact is missing");
+  await p.close();
+  await q.close();
+});
