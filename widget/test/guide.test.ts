@@ -260,3 +260,22 @@ test("visitor.country comes from the configuration's country header", async () =
   await p.close();
   await q.close();
 });
+
+test("cookieless sites keep caps without a visitor id", async () => {
+  const rule = { ...billing, split: { control_percent: 50 } };
+  const p = await open({ config: cfg([rule], { cookieless: true }), queues: staffed });
+  await p.advance(10_000);
+  const stored = p.storage();
+  assert.equal(stored.nudge_v, undefined, "no visitor id");
+  const g = JSON.parse(stored.nudge_g ?? "{}");
+  assert.equal(typeof g.r.R1.b, "number", "a bucket drawn for the rule instead");
+  assert.equal(g.r.R1.n, 1, "the show (or hold-back) is capped");
+  const variant = p.offerEvents()[0]!.split(":")[1];
+  await p.close();
+  // The next visit keeps the same variant and the caps.
+  const next = await open({ config: cfg([rule], { cookieless: true }), queues: staffed }, { now: p.now + 40 * 60_000, storage: stored });
+  await next.advance(10_000);
+  const again = next.offerEvents().find((e) => e.endsWith(":qualified"));
+  assert.equal(again?.split(":")[1], variant, "same group on the next visit");
+  await next.close();
+});
