@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := widget.Build(widget.Sources())
+	bundle, err := widget.Embedded()
 	if err != nil {
 		return nil, err
 	}

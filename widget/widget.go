@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/evanw/esbuild/pkg/api"
@@ -23,6 +24,19 @@ var sources embed.FS
 func Sources() fs.FS {
 	sub, _ := fs.Sub(sources, "src")
 	return sub
+}
+
+var embedded struct {
+	once sync.Once
+	b    *Bundle
+	err  error
+}
+
+// Embedded is the build of the embedded sources, made once per process: a
+// bundle never changes while the binary runs (tests start many servers).
+func Embedded() (*Bundle, error) {
+	embedded.once.Do(func() { embedded.b, embedded.err = Build(Sources()) })
+	return embedded.b, embedded.err
 }
 
 // Modules are the lazily loaded page-side modules, by name.
