@@ -630,3 +630,39 @@ func TestCloseCommitsWhatIsQueued(t *testing.T) {
 		t.Fatalf("%d of 50 events committed at close", n)
 	}
 }
+
+// The queue is bounded in bytes too: large events are refused before they
+// take the process's memory, and nothing is counted twice.
+func TestQueueIsBoundedInBytes(t *testing.T) {
+	f := newFixture(t, Options{MaxQueuedBytes: 64 << 10})
+	if _, _, err := f.db.site(context.Background(), f.site.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.db.W.Begin() // hold the writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // before the fixture's cleanup waits for the writer
+	big := Event{Type: "event", URL: "https://shop.test/", Name: "big", Props: map[string]any{}}
+	for i := range 30 {
+		big.Props[fmt.Sprint("k", i)] = strings.Repeat("x", 250)
+	}
+	var full int
+	for i := range 40 {
+		_, err := f.in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: "v", Visit: fmt.Sprint("s", i), Events: []Event{big}},
+			Meta{IP: "1.2.3.4", UserAgent: chromeUA, Now: time.Now()})
+		if errors.Is(err, ErrFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if full == 0 || f.in.QueuedBytes() > 64<<10 || f.in.QueuedBytes() < 32<<10 {
+		t.Fatalf("%d refused, %d bytes queued; want the queue bounded near 64 KiB", full, f.in.QueuedBytes())
+	}
+	tx.Rollback()
+	f.flush(t)
+	if f.in.QueuedBytes() != 0 || f.in.Queued() != 0 {
+		t.Fatalf("%d bytes, %d events still queued after flush", f.in.QueuedBytes(), f.in.Queued())
+	}
+}

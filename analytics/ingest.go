@@ -51,13 +51,15 @@ type Stats struct {
 
 // Options tune the ingester; zero values take the defaults.
 type Options struct {
-	MaxQueued int // events accepted but not yet committed
-	MaxTx     int // events per transaction
+	MaxQueued      int   // events accepted but not yet committed
+	MaxQueuedBytes int64 // and their size in memory, roughly
+	MaxTx          int   // events per transaction
 }
 
 // Ingester enriches accepted batches in the caller's goroutine and commits
 // them from one writer goroutine, grouping whatever has queued into one
-// transaction. Memory stays bounded: past MaxQueued events, Accept refuses.
+// transaction. Memory stays bounded: past MaxQueued events or MaxQueuedBytes
+// of them, Accept refuses.
 type Ingester struct {
 	db    *DB
 	log   *slog.Logger
@@ -68,6 +70,7 @@ type Ingester struct {
 	closed bool
 	queue  chan *job
 	queued atomic.Int64
+	bytes  atomic.Int64 // of the queued events
 	done   chan struct{}
 
 	salts    salts
@@ -77,6 +80,7 @@ type Ingester struct {
 
 type job struct {
 	rows  []row
+	bytes int64         // the rows' size in memory, roughly
 	flush chan struct{} // closed once every job before it is committed
 }
 
@@ -104,6 +108,9 @@ type row struct {
 func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 	if opts.MaxQueued <= 0 {
 		opts.MaxQueued = 100_000 // about two seconds at full speed: bursts wait, memory stays bounded
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = 64 << 20 // large batches must not take the process to a gigabyte
 	}
 	if opts.MaxTx <= 0 {
 		opts.MaxTx = 10_000
@@ -184,7 +191,11 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	if len(rows) == 0 {
 		return res, nil
 	}
-	if err := in.enqueue(&job{rows: rows}); err != nil {
+	size := int64(0)
+	for i := range rows {
+		size += rows[i].size()
+	}
+	if err := in.enqueue(&job{rows: rows, bytes: size}); err != nil {
 		return Result{}, err
 	}
 	res.Accepted = len(rows)
@@ -199,18 +210,21 @@ func (in *Ingester) enqueue(j *job) error {
 		return ErrClosed
 	}
 	n := int64(len(j.rows))
-	if in.queued.Add(n) > int64(in.opts.MaxQueued) && n > 0 {
+	full := func() error {
 		in.queued.Add(-n)
+		in.bytes.Add(-j.bytes)
 		in.Stats.Full.Add(n)
 		return ErrFull
+	}
+	events, bytes := in.queued.Add(n), in.bytes.Add(j.bytes)
+	if (events > int64(in.opts.MaxQueued) || bytes > in.opts.MaxQueuedBytes) && n > 0 {
+		return full()
 	}
 	select {
 	case in.queue <- j:
 		return nil
 	default:
-		in.queued.Add(-n)
-		in.Stats.Full.Add(n)
-		return ErrFull
+		return full()
 	}
 }
 
@@ -251,8 +265,11 @@ func (in *Ingester) Close() {
 // Full reports whether the queue is at its bound, so that a caller can refuse
 // a request before spending anything on it.
 func (in *Ingester) Full() bool {
-	return in.queued.Load() >= int64(in.opts.MaxQueued) || len(in.queue) >= cap(in.queue)
+	return in.queued.Load() >= int64(in.opts.MaxQueued) || in.bytes.Load() >= in.opts.MaxQueuedBytes || len(in.queue) >= cap(in.queue)
 }
+
+// QueuedBytes is the rough size in memory of the events not yet committed.
+func (in *Ingester) QueuedBytes() int64 { return in.bytes.Load() }
 
 // Queued is the number of events accepted and not yet committed.
 func (in *Ingester) Queued() int64 { return in.queued.Load() }
@@ -264,6 +281,7 @@ func (in *Ingester) write() {
 	for j := range in.queue {
 		jobs := []*job{j}
 		n := len(j.rows)
+		size := j.bytes
 	more:
 		for n < in.opts.MaxTx {
 			select {
@@ -273,6 +291,7 @@ func (in *Ingester) write() {
 				}
 				jobs = append(jobs, j2)
 				n += len(j2.rows)
+				size += j2.bytes
 			default:
 				break more
 			}
@@ -286,6 +305,7 @@ func (in *Ingester) write() {
 			}
 			in.queued.Add(-int64(n))
 		}
+		in.bytes.Add(-size)
 		for _, j := range jobs {
 			if j.flush != nil {
 				close(j.flush)
@@ -438,6 +458,19 @@ func (in *Ingester) commit(jobs []*job) error {
 		}
 		return markDirty(context.Background(), tx, days)
 	})
+}
+
+// size is a row's rough footprint in memory: the struct and its strings.
+func (r *row) size() int64 {
+	n := 512 + len(r.visitor) + len(r.visit) + len(r.path) + len(r.title) + len(r.name) + len(r.props) + len(r.userID) +
+		len(r.src.refHost) + len(r.src.source) + len(r.src.medium) + len(r.lang) + len(r.screen)
+	for _, u := range r.src.utm {
+		n += len(u)
+	}
+	for _, p := range r.pairs {
+		n += 32 + len(p[0]) + len(p[1])
+	}
+	return int64(n)
 }
 
 type offerKey struct {

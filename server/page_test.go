@@ -407,3 +407,34 @@ func TestCollectSiteRateLimit(t *testing.T) {
 		t.Fatal("twenty clients at once on a site limited to 1/s were all accepted")
 	}
 }
+
+// A busy collector tells only allowed pages of known sites: a foreign origin
+// or an unknown site learns nothing of its load.
+func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 0 })
+	old := h.srv.ingest
+	h.srv.ingest = analytics.NewIngester(h.srv.analytics, h.srv.log, analytics.Options{MaxQueued: 1})
+	t.Cleanup(func() { h.srv.ingest.Close(); h.srv.ingest = old })
+	// The site is known to the analytics file first (that takes the writer).
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s0", pageview("/"))))
+	if err := h.srv.ingest.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := h.srv.analytics.W.Begin() // hold the writer: the queue fills
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for i := range 3 {
+		h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", fmt.Sprint("s", i), pageview("/"))))
+	}
+	if res := h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s9", pageview("/")))); res.Status != 503 {
+		t.Fatalf("the allowed page: %d", res.Status)
+	}
+	if res := h.do(pageRequest("POST", "/collect", "https://evil.example", batch("shop", "v", "s9", pageview("/")))); res.Status != 403 {
+		t.Errorf("a foreign origin: %d, want 403", res.Status)
+	}
+	if res := h.do(pageRequest("POST", "/collect", shopOrigin, batch("nope", "v", "s9", pageview("/")))); res.Status != 404 {
+		t.Errorf("an unknown site: %d, want 404", res.Status)
+	}
+}

@@ -96,7 +96,7 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) analytics(st *analytics.Stats, queued func() int64) {
+func (m *metrics) analytics(st *analytics.Stats, queued, queuedBytes func() int64) {
 	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 	}
@@ -109,6 +109,8 @@ func (m *metrics) analytics(st *analytics.Stats, queued func() int64) {
 		counter("nudge_analytics_events_failed_total", "Events lost to a failed commit.", &st.Failed),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_events_queued", Help: "Events accepted and not yet committed."},
 			func() float64 { return float64(queued()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_queued_bytes", Help: "Rough size in memory of the events not yet committed (bounded at 64 MiB)."},
+			func() float64 { return float64(queuedBytes()) }),
 	)
 }
 
@@ -204,7 +206,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
 	s.pushes = newPushBox()
-	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued)
+	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.search(feed)
 	if cfg.DevWidget != "" {

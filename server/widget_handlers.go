@@ -262,11 +262,6 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	if !s.collectIP.allow(ip, now) {
 		return s.tooMany(c, "too many requests from this address")
 	}
-	if s.ingest.Full() {
-		// Refused before decoding: an overloaded collector spends nothing on it.
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
-	}
 	body := c.Body()
 	if len(body) > analytics.MaxBody {
 		return &apiError{Status: fiber.StatusRequestEntityTooLarge, Code: "too_large", Message: "a batch has at most 64 KiB"}
@@ -292,6 +287,11 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	}
 	if !s.collectSite.allow(site.ID, now) {
 		return s.tooMany(c, "too many requests for this site")
+	}
+	// Only an allowed page of a known site learns that the collector is busy.
+	if s.ingest.Full() {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
 	}
 	res, err := s.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent), Now: now})
 	if errors.Is(err, analytics.ErrFull) || errors.Is(err, analytics.ErrClosed) {

@@ -313,7 +313,12 @@ func (w *wsConn) read() (data []byte, binary, ok bool) {
 			return data, true, true
 		}
 		if !w.allow() {
-			w.fail(&frame{}, "rate_limited", "too many frames; slow down")
+			// Name the dropped command, so that the client knows which to send again.
+			var probe struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(data, &probe)
+			w.fail(&frame{ID: probe.ID}, "rate_limited", "too many frames; slow down")
 			continue
 		}
 		if typ != fws.TextMessage || !utf8.Valid(data) {

@@ -357,6 +357,9 @@ func TestVisitorRateLimit(t *testing.T) {
 	for range 60 {
 		if m := v.next(); m["code"] == "rate_limited" {
 			limited = true
+			if id, _ := m["id"].(string); id == "" {
+				t.Errorf("a rate_limited error names no command: %v", m)
+			}
 			break
 		}
 	}

@@ -935,3 +935,21 @@ func TestAvailabilityIsTruthful(t *testing.T) {
 		t.Fatalf("nobody available: the visitor is told %+v; want no estimate", got)
 	}
 }
+
+// A file's name ends with an extension of what it sniffed as.
+func TestFileNamesFollowTheSniffedType(t *testing.T) {
+	for _, c := range []struct{ name, typ, want string }{
+		{"page.html", "text/plain", "page.html.txt"},
+		{"notes.TXT", "text/plain", "notes.TXT"},
+		{"photo.jpeg", "image/jpeg", "photo.jpeg"},
+		{"photo.png", "image/jpeg", "photo.png.jpg"},
+		{"report", "application/pdf", "report.pdf"},
+		{"run.exe.pdf", "application/pdf", "run.exe.pdf"},
+		{"sheet.csv", "text/csv", "sheet.csv"},
+		{"image.svg", "image/png", "image.svg.png"},
+	} {
+		if got := fitName(c.name, c.typ); got != c.want {
+			t.Errorf("fitName(%q, %s) = %q, want %q", c.name, c.typ, got, c.want)
+		}
+	}
+}

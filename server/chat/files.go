@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -17,14 +18,27 @@ import (
 // MaxFile is the largest file a conversation takes, in bytes.
 const MaxFile = 10 << 20
 
-// FileTypes are the types a file may sniff as. Anything else (executables,
-// HTML, SVG with its scripts…) is refused whatever its name says.
-var FileTypes = map[string]bool{
-	"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true,
-	"application/pdf": true, "text/plain": true, "text/csv": true,
-	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   true,
-	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         true,
-	"application/vnd.openxmlformats-officedocument.presentationml.presentation": true,
+// FileTypes are the types a file may sniff as, with the name extensions
+// that fit each (the first is given to a name that has none of them).
+// Anything else (executables, HTML, SVG with its scripts…) is refused
+// whatever its name says.
+var FileTypes = map[string][]string{
+	"image/png": {".png"}, "image/jpeg": {".jpg", ".jpeg", ".jfif"}, "image/gif": {".gif"}, "image/webp": {".webp"},
+	"application/pdf": {".pdf"}, "text/plain": {".txt", ".text", ".log", ".md"}, "text/csv": {".csv"},
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   {".docx"},
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         {".xlsx"},
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": {".pptx"},
+}
+
+// fitName makes a file's name end with an extension of its sniffed type, so
+// that whoever opens the download gets what it is: a text file sent as
+// page.html is kept as page.html.txt, not opened as a web page.
+func fitName(name, typ string) string {
+	exts := FileTypes[typ]
+	if len(exts) == 0 || slices.Contains(exts, strings.ToLower(path.Ext(name))) {
+		return name
+	}
+	return name + exts[0]
 }
 
 // FileRef is what a file message carries.
@@ -68,13 +82,13 @@ func (e *Engine) StoreFile(ctx context.Context, tenant, conversation string, who
 		return FileRef{}, fmt.Errorf("%w: a file is 1 byte to %d MiB", ErrInvalid, MaxFile>>20)
 	}
 	typ, _, _ := strings.Cut(mimetype.Detect(data).String(), ";")
-	if !FileTypes[typ] {
+	if FileTypes[typ] == nil {
 		return FileRef{}, fmt.Errorf("%w: files of type %s are not accepted", ErrInvalid, typ)
 	}
 	if err := e.log.ring.Ensure(ctx, tenant); err != nil {
 		return FileRef{}, err
 	}
-	ref := FileRef{ID: store.NewID(), Name: cleanName(name), Type: typ, Size: int64(len(data))}
+	ref := FileRef{ID: store.NewID(), Name: fitName(cleanName(name), typ), Type: typ, Size: int64(len(data))}
 	sealed, err := e.log.ring.Seal(ctx, tenant, data, fileAD(conversation, ref.ID))
 	if err != nil {
 		return FileRef{}, err

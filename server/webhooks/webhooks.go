@@ -120,14 +120,74 @@ func New(o Options) *Dispatcher {
 	return d
 }
 
-// Public reports whether ip is a public unicast address.
+// notPublic are ranges that route nowhere public, beyond what net.IP's
+// predicates know.
+var notPublic = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{
+		"100.64.0.0/10",  // carrier-grade NAT
+		"192.0.0.0/24",   // IETF protocol assignments
+		"198.18.0.0/15",  // benchmarking
+		"240.0.0.0/4",    // reserved, and the broadcast address
+		"64:ff9b:1::/48", // local-use NAT64: the IPv4 it reaches is the operator's choice
+		"100::/64",       // discard-only
+		"2001:db8::/32",  // documentation
+		"fec0::/10",      // deprecated site-local
+		"2001::/32",      // Teredo: a tunnel to an IPv4 address we cannot see
+		"2001:10::/28",   // ORCHID
+		"2001:20::/28",   // ORCHIDv2
+		"::/96",          // IPv4-compatible (and ::, ::1)
+	} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
+	}
+	return out
+}()
+
+// embeddedIPv4 is the IPv4 address an IPv6 address carries, by the
+// transition mechanisms that route to it: NAT64's well-known prefix,
+// 6to4 and ISATAP (IPv4-mapped addresses are IPv4 to net.IP already).
+func embeddedIPv4(ip net.IP) net.IP {
+	v6 := ip.To16()
+	if v6 == nil || ip.To4() != nil {
+		return nil
+	}
+	switch {
+	case v6[0] == 0x00 && v6[1] == 0x64 && v6[2] == 0xff && v6[3] == 0x9b && isZero(v6[4:12]): // 64:ff9b::/96
+		return net.IP(v6[12:16])
+	case v6[0] == 0x20 && v6[1] == 0x02: // 2002::/16, 6to4
+		return net.IP(v6[2:6])
+	case (v6[8]|0x02) == 0x02 && v6[9] == 0x00 && v6[10] == 0x5e && v6[11] == 0xfe: // ISATAP interface id
+		return net.IP(v6[12:16])
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Public reports whether ip is a public unicast address, including the IPv4
+// address that an IPv6 transition address leads to.
 func Public(ip net.IP) bool {
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
 		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
 		return false
 	}
-	cgnat := net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
-	return !cgnat.Contains(ip)
+	for _, n := range notPublic {
+		if n.Contains(ip) {
+			return false
+		}
+	}
+	if v4 := embeddedIPv4(ip); v4 != nil {
+		return Public(v4)
+	}
+	return true
 }
 
 // Close stops the dispatcher after the events already notified are queued

@@ -31,7 +31,17 @@ func TestSignMatchesTheSpecification(t *testing.T) {
 func TestPublicAddresses(t *testing.T) {
 	for ip, public := range map[string]bool{"8.8.8.8": true, "2606:4700::1111": true, "127.0.0.1": false, "10.1.2.3": false,
 		"192.168.1.1": false, "172.16.0.1": false, "169.254.169.254": false, "100.64.0.1": false, "::1": false, "fd00::1": false,
-		"fe80::1": false, "0.0.0.0": false, "224.0.0.1": false} {
+		"fe80::1": false, "0.0.0.0": false, "224.0.0.1": false, "255.255.255.255": false, "198.18.0.1": false, "192.0.0.8": false,
+		// IPv6 forms of private and loopback IPv4 addresses, and of public ones.
+		"::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:8.8.8.8": true, // IPv4-mapped
+		"::127.0.0.1": false, "::10.0.0.1": false, "::8.8.8.8": false, "::": false, // IPv4-compatible (deprecated: never)
+		"64:ff9b::7f00:1": false, "64:ff9b::a00:1": false, "64:ff9b::a9fe:a9fe": false, "64:ff9b::808:808": true, // NAT64
+		"64:ff9b:1::a00:1": false, "64:ff9b:1::808:808": false, // local-use NAT64
+		"2002:7f00:1::1": false, "2002:a00:1::": false, "2002:c0a8:101::1": false, "2002:808:808::1": true, // 6to4
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2": false,                                                                      // Teredo
+		"2606:4700::5efe:7f00:1":               false, "2606:4700::200:5efe:a00:1": false, "2606:4700::5efe:808:808": true, // ISATAP
+		"2001:db8::1": false, "100::1": false, "fec0::1": false, "ff02::1": false, "2001:10::1": false,
+	} {
 		if got := Public(net.ParseIP(ip)); got != public {
 			t.Errorf("%s: public %v", ip, got)
 		}
