@@ -35,6 +35,7 @@ type ChatOptions struct {
 	// DebugURL is the server's --debug-addr as a URL: when set, the server
 	// collects its garbage before each memory reading (pprof's heap?gc=1).
 	DebugURL string
+	Metrics  Metrics // where the server's metrics are read
 }
 
 // ChatReport is what a chat run measured.
@@ -157,7 +158,7 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		}
 	}
 	gc()
-	before, err := scrape(ctx, client, o.URL)
+	before, err := scrape(ctx, client, o.Metrics.or(o.URL))
 	if err != nil {
 		return ChatReport{}, fmt.Errorf("loadgen: read the server's metrics: %w", err)
 	}
@@ -180,7 +181,7 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	tick.Stop()
 	time.Sleep(3 * time.Second) // let assignments settle
 	gc()
-	idle, err := scrape(ctx, client, o.URL)
+	idle, err := scrape(ctx, client, o.Metrics.or(o.URL))
 	if err != nil {
 		return ChatReport{}, err
 	}

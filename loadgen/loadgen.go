@@ -30,6 +30,21 @@ type CollectOptions struct {
 	Duration    time.Duration // how long to send
 	Batch       int           // events per request
 	Visitors    int           // distinct visitors simulated
+	Metrics     Metrics       // where the server's metrics are read
+}
+
+// Metrics says where a server's Prometheus metrics are: its --metrics-addr
+// as a URL, or its /metrics with the --metrics-token.
+type Metrics struct {
+	URL   string // default: the server's URL + /metrics
+	Token string
+}
+
+func (m Metrics) or(server string) Metrics {
+	if m.URL == "" {
+		m.URL = server + "/metrics"
+	}
+	return m
 }
 
 // CollectReport is what a run measured.
@@ -80,7 +95,7 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	}
 	o.Concurrency, o.Batch, o.Visitors = max(o.Concurrency, 1), min(max(o.Batch, 1), 100), max(o.Visitors, 1)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency, DisableCompression: true}, Timeout: 30 * time.Second}
-	before, err := scrape(ctx, client, o.URL)
+	before, err := scrape(ctx, client, o.Metrics.or(o.URL))
 	if err != nil {
 		return CollectReport{}, fmt.Errorf("loadgen: read the server's metrics first: %w", err)
 	}
@@ -90,7 +105,7 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	runCtx, stop := context.WithTimeout(ctx, o.Duration)
 	defer stop()
 	done := make(chan struct{})
-	go watch(runCtx, client, o.URL, &peak, &rep, progress, done)
+	go watch(runCtx, client, o.Metrics.or(o.URL), &peak, &rep, progress, done)
 
 	pool := bodies(o, 3*o.Visitors)
 	hists := make([]*hdrhistogram.Histogram, o.Concurrency)
@@ -109,7 +124,7 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	// The run is over; wait for the server to commit what it accepted.
 	var after map[string]float64
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		after, err = scrape(ctx, client, o.URL)
+		after, err = scrape(ctx, client, o.Metrics.or(o.URL))
 		if err != nil {
 			return rep, fmt.Errorf("loadgen: read the server's metrics: %w", err)
 		}
@@ -196,7 +211,7 @@ func worker(ctx context.Context, client *http.Client, o CollectOptions, w int, p
 }
 
 // watch samples the server's memory and prints progress once a second.
-func watch(ctx context.Context, client *http.Client, url string, peak *atomic.Int64, rep *CollectReport, progress io.Writer, done chan struct{}) {
+func watch(ctx context.Context, client *http.Client, url Metrics, peak *atomic.Int64, rep *CollectReport, progress io.Writer, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -223,16 +238,22 @@ func watch(ctx context.Context, client *http.Client, url string, peak *atomic.In
 	}
 }
 
-// scrape reads the plain (unlabelled) samples of the server's /metrics.
-func scrape(ctx context.Context, client *http.Client, url string) (map[string]float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/metrics", nil)
+// scrape reads the plain (unlabelled) samples of the server's metrics.
+func scrape(ctx context.Context, client *http.Client, m Metrics) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", m.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if m.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+m.Token)
+	}
 	res, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
-		return nil, fmt.Errorf("GET /metrics: %s", res.Status)
+		return nil, fmt.Errorf("GET %s: %s (the server serves metrics with --metrics-addr or --metrics-token)", m.URL, res.Status)
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(res.Body)

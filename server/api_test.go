@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -445,9 +446,8 @@ func TestOperations(t *testing.T) {
 	if res := anon.call("GET", "/readyz", nil); res.Status != 200 || res.json(t)["status"] != "ok" {
 		t.Fatalf("readyz: %d %s", res.Status, res.Body)
 	}
-	res := anon.call("GET", "/metrics", nil)
-	if res.Status != 200 || !strings.Contains(string(res.Body), `nudge_http_requests_total{method="GET",route="/readyz",status="200"} 1`) {
-		t.Fatalf("metrics: %d %.500s", res.Status, res.Body)
+	if res := anon.call("GET", "/metrics", nil); res.Status != 404 {
+		t.Fatalf("metrics on the public listener without --metrics-token: %d", res.Status)
 	}
 	req := anon.request("GET", "/api/me", nil)
 	req.Header.Set("X-Request-ID", "trace-42")
@@ -539,5 +539,43 @@ func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
 	}
 	if res := h.anonymous().call("GET", "/healthz", nil); res.Status != 200 {
 		t.Fatalf("healthz: %d", res.Status)
+	}
+}
+
+// /metrics is on the main listener only with a token; with --metrics-addr
+// it is not there at all (nudge serve serves MetricsHandler on that address).
+func TestMetricsAreNotPublic(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MetricsToken = "0123456789abcdef-metrics" })
+	h.anonymous().call("GET", "/readyz", nil)
+	for _, auth := range []string{"", "Bearer wrong-token-000000000", "Basic MDEyMzQ1Njc4OWFiY2RlZi1tZXRyaWNz"} {
+		req := h.anonymous().request("GET", "/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if res := h.do(req); res.Status != 401 || res.errorCode(t) != "unauthenticated" {
+			t.Errorf("%q: %d", auth, res.Status)
+		}
+	}
+	req := h.anonymous().request("GET", "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef-metrics")
+	res := h.do(req)
+	if res.Status != 200 || !strings.Contains(string(res.Body), `nudge_http_requests_total{method="GET",route="/readyz",status="200"} 1`) {
+		t.Fatalf("metrics with the token: %d %.300s", res.Status, res.Body)
+	}
+	h2 := newHarness(t, func(c *Config) { c.MetricsAddr = "127.0.0.1:0"; c.MetricsToken = "0123456789abcdef-metrics" })
+	req = h2.anonymous().request("GET", "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef-metrics")
+	if res := h2.do(req); res.Status != 404 {
+		t.Errorf("with --metrics-addr the main listener still serves metrics: %d", res.Status)
+	}
+	rec := httptest.NewRecorder()
+	h2.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nudge_analytics_events_queued") {
+		t.Errorf("the metrics handler: %d", rec.Code)
+	}
+	bad := Defaults
+	bad.MetricsToken = "short"
+	if err := bad.Validate(); err == nil {
+		t.Error("a short metrics token accepted")
 	}
 }

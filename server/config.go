@@ -39,6 +39,8 @@ type Config struct {
 	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
 	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
+	MetricsAddr     string        // if set, /metrics is served here, and only here
+	MetricsToken    string        // else /metrics on the main listener needs this bearer token
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
 }
 
@@ -64,6 +66,14 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics-addr %q: %w", c.MetricsAddr, err))
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("metrics-token: at least 16 characters"))
 	}
 	if c.DebugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
@@ -159,6 +169,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
 		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),
-		slog.String("debug_addr", c.DebugAddr), slog.String("dev_widget", c.DevWidget),
+		slog.String("debug_addr", c.DebugAddr), slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token", c.MetricsToken != ""), slog.String("dev_widget", c.DevWidget),
 	)
 }

@@ -6,10 +6,13 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -244,6 +247,27 @@ func (s *Server) pageBundle() *widget.Bundle {
 	return s.bundle
 }
 
+// MetricsHandler serves the Prometheus metrics (nudge serve puts it on
+// --metrics-addr).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// metricsGuard keeps /metrics off the public listener: there only with
+// --metrics-token, as its bearer; with --metrics-addr, or with neither, not at all.
+func (s *Server) metricsGuard(c *fiber.Ctx) error {
+	token := s.cfg.MetricsToken
+	if s.cfg.MetricsAddr != "" || token == "" {
+		return errNotFound
+	}
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+		return &apiError{Status: fiber.StatusUnauthorized, Code: "unauthenticated", Message: "send the metrics token as a bearer token"}
+	}
+	return c.Next()
+}
+
 // App is the fiber app, for tests that drive it with app.Test.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -256,7 +280,7 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	app.Get("/metrics", s.metricsGuard, adaptor.HTTPHandler(s.MetricsHandler()))
 	if s.cfg.Demo {
 		s.demoRoutes()
 	}

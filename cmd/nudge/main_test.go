@@ -141,8 +141,12 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
+	mln, _ := net.Listen("tcp", "127.0.0.1:0")
+	metrics := mln.Addr().String()
+	mln.Close()
 	cfg := server.Defaults
 	cfg.Addr, cfg.DataDir, cfg.PublicURL, cfg.Demo, cfg.AdminPassword = addr, t.TempDir(), "http://"+addr, true, "demo-password"
+	cfg.MetricsAddr = metrics
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +168,13 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	login, err := http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
 	if err != nil || login.StatusCode != 200 {
 		t.Fatalf("demo owner login: %v %v", login, err)
+	}
+	// Metrics on their own address, not on the public one.
+	if res, err := http.Get("http://" + metrics + "/metrics"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("metrics on --metrics-addr: %v %v", res, err)
+	}
+	if res, err := http.Get("http://" + addr + "/metrics"); err != nil || res.StatusCode != 404 {
+		t.Fatalf("metrics on --addr: %v %v", res, err)
 	}
 	if fi, err := os.Stat(filepath.Join(cfg.DataDir, "master.key")); err != nil || fi.Size() != 32 {
 		t.Fatalf("master key not generated: %v", err)

@@ -42,6 +42,8 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
 	fs.Float64Var(&c.CollectIPRate, "collect-ip-rate", c.CollectIPRate, "analytics requests per second per client IP, bursts of 5 s; 0 is unlimited ("+envName("collect-ip-rate")+")")
 	str(&c.DevWidget, "dev-widget", "development: serve the page side built from this folder (widget/src), rebuilt when a file changes")
+	str(&c.MetricsAddr, "metrics-addr", "serve the Prometheus /metrics here (and not on --addr), e.g. a private interface's 10.0.0.5:9090 or 127.0.0.1:9090: recommended")
+	str(&c.MetricsToken, "metrics-token", "else serve /metrics on --addr to requests that send this bearer token (16 characters or more; secret: prefer "+envName("metrics-token")+"_FILE)")
 	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "a trusted proxy's request header with the visitor's ISO country code, e.g. CF-IPCountry: the visitor.country fact of offer rules ("+envName("country-header")+")")
@@ -126,6 +128,24 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 		}()
 		defer dbg.Close()
 		log.Warn("pprof profiles are served", "addr", cfg.DebugAddr)
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		ms := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		go func() {
+			if err := ms.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
+		defer ms.Close()
+		log.Info("metrics are served", "addr", mln.Addr().String())
+	} else if cfg.MetricsToken == "" {
+		log.Info("metrics are not served: set --metrics-addr (recommended) or --metrics-token")
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
