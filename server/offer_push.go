@@ -118,7 +118,7 @@ func (s *Server) pollOffers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !s.collectIP.allow(c.IP(), now) {
+	if !s.collectIP.allow(s.clientIP(c), now) {
 		return s.tooMany(c, "too many requests from this address")
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")

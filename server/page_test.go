@@ -438,3 +438,37 @@ func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
 		t.Errorf("an unknown site: %d, want 404", res.Status)
 	}
 }
+
+// Behind two proxies, the client is the rightmost address that is not a
+// proxy: the entries a client writes itself to the left prove nothing.
+func TestForwardedForTakesTheRightmostUntrustedAddress(t *testing.T) {
+	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1; c.TrustedProxies = []string{"0.0.0.0", "10.0.0.0/8"} })
+	send := func(i int, xff ...string) int {
+		req := pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", fmt.Sprint("s", i), pageview("/")))
+		for _, x := range xff {
+			req.Header.Add("X-Forwarded-For", x)
+		}
+		return h.do(req).Status
+	}
+	limited := false
+	for i := range 20 {
+		// A forged first entry that changes every time: the client (203.0.113.7) is the same.
+		if send(i, fmt.Sprintf("198.51.100.%d, 203.0.113.7, 10.0.0.2", i+1)) == 429 {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("a forged leftmost X-Forwarded-For entry escaped the per-IP limit")
+	}
+	// Distinct clients behind the same two proxies, one header per hop, have their own buckets.
+	for i := range 20 {
+		if st := send(100+i, fmt.Sprintf("192.0.2.%d", i+1), "10.0.0.2"); st == 429 {
+			t.Fatalf("client %d limited with the others: %d", i, st)
+		}
+	}
+	// A malformed entry ends the walk: the address right of it counts.
+	if st := send(200, "not-an-ip, 10.1.1.1"); st != 202 {
+		t.Fatalf("malformed chain: %d", st)
+	}
+}

@@ -63,6 +63,7 @@ type Server struct {
 	// checked again (tests make it 0).
 	sessionCheck time.Duration
 	uploading    atomic.Int64 // bytes of files being received
+	proxies      []*net.IPNet // --trusted-proxies
 }
 
 type metrics struct {
@@ -228,10 +229,22 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		ReduceMemoryUsage: true,
 	}
 	if len(cfg.TrustedProxies) > 0 {
-		fc.ProxyHeader = fiber.HeaderXForwardedFor
+		// c.IsProxyTrusted knows the proxies; the client's address is
+		// clientIP's, not fiber's leftmost X-Forwarded-For entry.
 		fc.EnableTrustedProxyCheck = true
 		fc.TrustedProxies = cfg.TrustedProxies
-		fc.EnableIPValidation = true
+		for _, p := range cfg.TrustedProxies {
+			if !strings.Contains(p, "/") {
+				if strings.Contains(p, ":") {
+					p += "/128"
+				} else {
+					p += "/32"
+				}
+			}
+			if _, n, err := net.ParseCIDR(p); err == nil {
+				s.proxies = append(s.proxies, n)
+			}
+		}
 	}
 	s.app = fiber.New(fc)
 	s.routes()
@@ -266,6 +279,41 @@ func (s *Server) metricsGuard(c *fiber.Ctx) error {
 		return &apiError{Status: fiber.StatusUnauthorized, Code: "unauthenticated", Message: "send the metrics token as a bearer token"}
 	}
 	return c.Next()
+}
+
+// clientIP is the client's address: the peer's, or behind trusted proxies
+// the rightmost X-Forwarded-For entry that is not one of them. Entries to
+// its left were written by the client itself and prove nothing.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer := c.Context().RemoteIP()
+	if !s.trusted(peer) {
+		return peer.String()
+	}
+	var hops []string
+	for _, h := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(h), ",")...)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip := net.ParseIP(strings.TrimSpace(hops[i]))
+		if ip == nil {
+			break // a malformed entry: nothing left of it can be trusted
+		}
+		client = ip
+		if !s.trusted(ip) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func (s *Server) trusted(ip net.IP) bool {
+	for _, n := range s.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // App is the fiber app, for tests that drive it with app.Test.

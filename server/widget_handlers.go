@@ -258,7 +258,7 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 // collect takes a batch of events from a page.
 func (s *Server) collect(c *fiber.Ctx) error {
 	now := time.Now()
-	ip := c.IP()
+	ip := s.clientIP(c)
 	if !s.collectIP.allow(ip, now) {
 		return s.tooMany(c, "too many requests from this address")
 	}

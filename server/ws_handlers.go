@@ -37,7 +37,7 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return &apiError{Status: fiber.StatusUpgradeRequired, Code: "upgrade_required", Message: "this is a WebSocket endpoint"}
 	}
-	if !s.wsIP.allow(c.IP(), time.Now()) {
+	if !s.wsIP.allow(s.clientIP(c), time.Now()) {
 		return s.tooMany(c, "too many connections from this address")
 	}
 	if c.Get(fiber.HeaderOrigin) == "" {
