@@ -385,6 +385,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
 	go s.housekeeping(ctx)
 	go s.sockets.pinger(ctx)
+	go s.followPolicy(ctx, 2*time.Second)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)
@@ -407,6 +408,24 @@ func (s *Server) Close() error {
 	s.hooks.Close()
 	s.ingest.Close()
 	return errors.Join(s.search.Close(), s.analytics.Close())
+}
+
+// followPolicy reloads the roles when another process (the command line)
+// changed them: a user created beside the running server can log in and
+// work within seconds.
+func (s *Server) followPolicy(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.auth.Enforcer.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload roles", "err", err)
+			}
+		}
+	}
 }
 
 // housekeeping runs every ten minutes: expired sessions go, raw analytics

@@ -113,6 +113,16 @@ func (s *Store) TouchToken(ctx context.Context, id string, now time.Time) error 
 	return nil
 }
 
+// PolicyVersion moves on with every change of memberships and tokens, by
+// any process.
+func (s *Store) PolicyVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.r.QueryRowContext(ctx, `SELECT version FROM policy_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: policy version: %w", err)
+	}
+	return v, nil
+}
+
 // PolicyRows returns casbin's rows: the stored "p" rows, and one "g" row
 // (subject, role, tenant) per membership ("user:ID") and per token ("token:ID").
 func (s *Store) PolicyRows(ctx context.Context) ([][]string, error) {

@@ -176,6 +176,29 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	if res, err := http.Get("http://" + addr + "/metrics"); err != nil || res.StatusCode != 404 {
 		t.Fatalf("metrics on --addr: %v %v", res, err)
 	}
+	// A user the command line adds while the server runs can work within seconds.
+	var cliOut, cliErr bytes.Buffer
+	if code := run([]string{"user", "create", "--data", cfg.DataDir, "--email", "late@demo.test", "--tenant", "Demo", "--role", "agent",
+		"--password", "late-password-1"}, &cliOut, &cliErr); code != 0 {
+		t.Fatalf("user create beside the server: %d %s", code, cliErr.String())
+	}
+	lateLogin, err := http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"late@demo.test","password":"late-password-1"}`))
+	if err != nil || lateLogin.StatusCode != 200 {
+		t.Fatalf("the new user's login: %v %v", lateLogin, err)
+	}
+	cookie := strings.Split(lateLogin.Header.Get("Set-Cookie"), ";")[0]
+	for deadline := time.Now().Add(time.Minute); ; {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/sites", nil)
+		req.Header.Set("Cookie", cookie)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil && res.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running server never learned the new member's role: %v %v", res, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if fi, err := os.Stat(filepath.Join(cfg.DataDir, "master.key")); err != nil || fi.Size() != 32 {
 		t.Fatalf("master key not generated: %v", err)
 	}

@@ -50,8 +50,10 @@ func ValidRole(r string) bool {
 // could be cached just after it; so decisions hold mu for reading, and a change
 // holds it for writing while it edits the roles and empties the cache.
 type Enforcer struct {
-	mu sync.RWMutex
-	e  *casbin.SyncedCachedEnforcer
+	mu      sync.RWMutex
+	e       *casbin.SyncedCachedEnforcer
+	st      *store.Store
+	version int64 // the store's policy version the enforcer has loaded
 }
 
 // NewEnforcer loads the policy from st.
@@ -60,13 +62,17 @@ func NewEnforcer(ctx context.Context, st *store.Store) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: model: %w", err)
 	}
+	version, err := st.PolicyVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
 	e, err := casbin.NewSyncedCachedEnforcer(m, &adapter{ctx: ctx, st: st})
 	if err != nil {
 		return nil, fmt.Errorf("authz: load policy: %w", err)
 	}
 	// The store is written first by the caller; casbin must not write it again.
 	e.EnableAutoSave(false)
-	return &Enforcer{e: e}, nil
+	return &Enforcer{e: e, st: st, version: version}, nil
 }
 
 // UserSubject and TokenSubject name principals in the policy.
@@ -113,7 +119,38 @@ func (en *Enforcer) RemoveRole(subject, tenant string) {
 func (en *Enforcer) Reload() error {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	return en.e.LoadPolicy() // also empties the cache
+	return en.reload(context.Background())
+}
+
+func (en *Enforcer) reload(ctx context.Context) error {
+	v, err := en.st.PolicyVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if err := en.e.LoadPolicy(); err != nil { // also empties the cache
+		return err
+	}
+	en.version = v
+	return nil
+}
+
+// Refresh reloads the policy when the store's has changed since it was
+// loaded: a change made by another process (nudge user create beside a
+// running server) takes effect at the next Refresh.
+func (en *Enforcer) Refresh(ctx context.Context) error {
+	v, err := en.st.PolicyVersion(ctx)
+	if err != nil {
+		return err
+	}
+	en.mu.RLock()
+	same := v == en.version
+	en.mu.RUnlock()
+	if same {
+		return nil
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return en.reload(ctx)
 }
 
 // adapter lets casbin read its rows from the store. Writes go through the
