@@ -103,19 +103,36 @@ func TestLoginBadInput(t *testing.T) {
 	h.unchanged(before, "refused logins")
 }
 
+// Failed logins slow the account from the failing address with growing
+// delays; the owner logs in from another address at once; an address that
+// fails across accounts is limited too.
 func TestLoginRateLimit(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *Config) { c.TrustedProxies = []string{"0.0.0.0"} })
 	h.tenant("Acme")
-	anon := h.anonymous()
-	for range 5 {
-		anon.call("POST", "/api/auth/login", map[string]string{"email": "owner@acme.test", "password": "wrong-password"})
+	from := func(ip, email, password string) response {
+		req := h.anonymous().request("POST", "/api/auth/login", map[string]string{"email": email, "password": password})
+		req.Header.Set("X-Forwarded-For", ip)
+		return h.do(req)
 	}
-	res := anon.call("POST", "/api/auth/login", map[string]string{"email": "owner@acme.test", "password": "password-owner"})
+	for range 3 {
+		from("203.0.113.66", "owner@acme.test", "wrong-password")
+	}
+	res := from("203.0.113.66", "owner@acme.test", "wrong-password")
+	if res.Status != 401 {
+		t.Fatalf("fourth attempt: %d; the first failures past the free ones are answered, then delayed", res.Status)
+	}
+	res = from("203.0.113.66", "owner@acme.test", "password-owner")
 	if res.Status != 429 || res.errorCode(t) != "rate_limited" || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("sixth attempt: %d %v %s; want 429 with Retry-After", res.Status, res.Header, res.Body)
+		t.Fatalf("from the failing address: %d %v %s; want 429 with Retry-After", res.Status, res.Header, res.Body)
 	}
-	// The limit is per account: another user from the same address still logs in.
-	h.login("agent@acme.test", "password-agent")
+	// The owner, from an address that has not been failing: in at once.
+	if res := from("198.51.100.7", "owner@acme.test", "password-owner"); res.Status != 200 {
+		t.Fatalf("the owner from another address: %d %s", res.Status, res.Body)
+	}
+	// Another user from the failing address still logs in.
+	if res := from("203.0.113.66", "agent@acme.test", "password-agent"); res.Status != 200 {
+		t.Fatalf("another account from the same address: %d", res.Status)
+	}
 }
 
 func TestCSRF(t *testing.T) {

@@ -36,9 +36,9 @@ func (e *RateLimitedError) Error() string {
 // Options tune the service; zero values take the defaults.
 type Options struct {
 	SessionTTL        time.Duration // idle time after which a session ends
-	AccountFailures   int           // failed logins per account per window
-	IPFailures        int           // failed logins per IP per window
-	LoginWindow       time.Duration
+	AccountFailures   int           // failed logins of an account from one address before the delays begin
+	IPFailures        int           // failed logins per address per window, all accounts
+	LoginWindow       time.Duration // the window; also the longest delay
 	SessionTouchEvery time.Duration // how often activity is written back
 }
 
@@ -47,7 +47,7 @@ func (o *Options) defaults() {
 		o.SessionTTL = 7 * 24 * time.Hour
 	}
 	if o.AccountFailures == 0 {
-		o.AccountFailures = 5
+		o.AccountFailures = 3
 	}
 	if o.IPFailures == 0 {
 		o.IPFailures = 50
@@ -66,7 +66,7 @@ type Service struct {
 	st        *store.Store
 	Enforcer  *Enforcer
 	opts      Options
-	byAccount *Limiter
+	byPair    *Backoff
 	byIP      *Limiter
 	dummyHash string
 }
@@ -83,7 +83,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Service, error) {
 		return nil, err
 	}
 	return &Service{st: st, Enforcer: en, opts: opts,
-		byAccount: NewLimiter(opts.AccountFailures, opts.LoginWindow),
+		byPair:    NewBackoff(opts.AccountFailures, time.Second, opts.LoginWindow),
 		byIP:      NewLimiter(opts.IPFailures, opts.LoginWindow),
 		dummyHash: dummy}, nil
 }
@@ -98,8 +98,12 @@ type Login struct {
 // Login checks an email and password and opens a session.
 func (s *Service) Login(ctx context.Context, email, password, ip, userAgent string) (Login, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	accountKey, ipKey := "account:"+email, "ip:"+ip
-	if wait := max(s.byAccount.Check(accountKey), s.byIP.Check(ipKey)); wait > 0 {
+	// An account's failures slow that account from that address only: whoever
+	// knows an email cannot lock its owner out, and the owner, from an address
+	// that has not been failing, logs in. An address failing across accounts
+	// is limited too.
+	pairKey, ipKey := email+"\x00"+ip, "ip:"+ip
+	if wait := max(s.byPair.Check(pairKey), s.byIP.Check(ipKey)); wait > 0 {
 		return Login{}, &RateLimitedError{RetryAfter: wait}
 	}
 	u, err := s.st.UserByEmail(ctx, email)
@@ -114,11 +118,11 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 		return Login{}, fmt.Errorf("login %s: %w", email, err)
 	}
 	if !ok || u.ID == "" {
-		s.byAccount.Fail(accountKey)
+		s.byPair.Fail(pairKey)
 		s.byIP.Fail(ipKey)
 		return Login{}, ErrBadCredentials
 	}
-	s.byAccount.Reset(accountKey)
+	s.byPair.Reset(pairKey)
 	secret, idHash := newSecret("")
 	now := time.Now().UTC()
 	if len(userAgent) > 256 {

@@ -97,14 +97,17 @@ func TestLoginSessionAndRateLimit(t *testing.T) {
 	if _, _, err := s.Session(ctx, login.Secret+"x"); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("forged session = %v", err)
 	}
-	for range 5 {
+	for range 4 {
 		if _, err := s.Login(ctx, "ann@example.com", "wrong-pass", "5.6.7.8", ""); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("wrong password = %v", err)
 		}
 	}
 	var rl *RateLimitedError
-	if _, err := s.Login(ctx, "ann@example.com", "s3cret-pass", "9.9.9.9", ""); !errors.As(err, &rl) {
-		t.Fatalf("login after 5 failures = %v; want rate limited even with the right password", err)
+	if _, err := s.Login(ctx, "ann@example.com", "s3cret-pass", "5.6.7.8", ""); !errors.As(err, &rl) {
+		t.Fatalf("login from the failing address after 4 failures = %v; want a delay even with the right password", err)
+	}
+	if _, err := s.Login(ctx, "ann@example.com", "s3cret-pass", "9.9.9.9", ""); err != nil {
+		t.Fatalf("login from another address = %v; an attacker must not lock the owner out", err)
 	}
 	if _, err := s.Login(ctx, "nobody@example.com", "whatever1", "1.2.3.4", ""); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("unknown email = %v; want ErrBadCredentials", err)
@@ -216,5 +219,49 @@ func TestLoginLimitPerIP(t *testing.T) {
 	}
 	if _, err := s.Login(context.Background(), "fresh@a.test", "whatever-pw", "7.7.7.7", ""); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("another IP = %v; want an ordinary failure", err)
+	}
+}
+
+// Delays grow with each failure past the free ones, are capped, and end with
+// a success or after a quiet window.
+func TestBackoff(t *testing.T) {
+	b := NewBackoff(2, time.Second, time.Minute)
+	now := time.Unix(1_000_000, 0)
+	b.now = func() time.Time { return now }
+	var waits []time.Duration
+	for range 10 {
+		waits = append(waits, b.Check("k"))
+		b.Fail("k")
+		now = now.Add(b.Check("k")) // the attacker waits exactly as long as told
+	}
+	want := []time.Duration{0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute}
+	for i := range want {
+		if i > 0 && waits[i] != 0 {
+			t.Fatalf("waited, then told to wait again: %v", waits)
+		}
+	}
+	b2 := NewBackoff(2, time.Second, time.Minute)
+	b2.now = func() time.Time { return now }
+	var got []time.Duration
+	for range 10 {
+		b2.Fail("k")
+		got = append(got, b2.Check("k"))
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}) {
+		t.Fatalf("delays %v", got)
+	}
+	if b2.Check("other") != 0 {
+		t.Fatal("another key waits")
+	}
+	b2.Reset("k")
+	if b2.Check("k") != 0 {
+		t.Fatal("a success does not end the delays")
+	}
+	b2.Fail("k")
+	b2.Fail("k")
+	b2.Fail("k")
+	now = now.Add(time.Minute)
+	if b2.Check("k") != 0 {
+		t.Fatal("a quiet window does not end the delays")
 	}
 }

@@ -83,3 +83,78 @@ func (l *Limiter) sweep(now time.Time) {
 		delete(l.m, k)
 	}
 }
+
+// Backoff slows repeated failures of one key (an account from one address)
+// with growing delays instead of a lock: the first Free failures cost
+// nothing; then each further attempt must wait Base, 2×Base, 4×Base … up to
+// Max. A key quiet for Max is forgotten.
+type Backoff struct {
+	Free      int
+	Base, Max time.Duration
+	now       func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*backoffState
+}
+
+type backoffState struct {
+	failures int
+	last     time.Time
+	next     time.Time // no attempt before
+}
+
+// NewBackoff makes a Backoff; see its fields.
+func NewBackoff(free int, base, max time.Duration) *Backoff {
+	return &Backoff{Free: free, Base: base, Max: max, now: time.Now, m: map[string]*backoffState{}}
+}
+
+// Check returns 0 when key may try now, or how long it must wait.
+func (b *Backoff) Check(key string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.m[key]
+	if !ok {
+		return 0
+	}
+	now := b.now()
+	if now.Sub(s.last) >= b.Max {
+		delete(b.m, key)
+		return 0
+	}
+	return max(s.next.Sub(now), 0)
+}
+
+// Fail records a failure of key and sets its next delay.
+func (b *Backoff) Fail(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if len(b.m) > 100_000 {
+		for k, s := range b.m {
+			if now.Sub(s.last) >= b.Max || len(b.m) > 50_000 {
+				delete(b.m, k)
+			}
+		}
+	}
+	s, ok := b.m[key]
+	if !ok || now.Sub(s.last) >= b.Max {
+		s = &backoffState{}
+		b.m[key] = s
+	}
+	s.failures++
+	s.last = now
+	if over := s.failures - b.Free; over > 0 {
+		d := b.Max
+		if over <= 30 {
+			d = min(b.Base<<(over-1), b.Max)
+		}
+		s.next = now.Add(d)
+	}
+}
+
+// Reset forgets key (after a success).
+func (b *Backoff) Reset(key string) {
+	b.mu.Lock()
+	delete(b.m, key)
+	b.mu.Unlock()
+}
