@@ -159,6 +159,11 @@ func TestBotsAndForgedIdentitiesAreDropped(t *testing.T) {
 	if !slices.Equal(users, []string{"u42"}) {
 		t.Fatalf("stored identities %v; want only the verified u42", users)
 	}
+	var leaked int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events WHERE props LIKE '%a@b.c%' OR title LIKE '%a@b.c%'`).Scan(&leaked)
+	if leaked != 0 {
+		t.Fatal("the identified visitor's email is in the analytics file")
+	}
 	var n int
 	f.db.R.QueryRow(`SELECT COUNT(*) FROM events WHERE visitor = 'v1'`).Scan(&n)
 	if n != 0 {

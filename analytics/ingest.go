@@ -182,8 +182,9 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 				res.Dropped++
 				continue
 			}
+			// The user id links visits; the email and the name are not kept here
+			// (a chat carries them to the agent who needs them).
 			r.userID = e.User.ID
-			r.props, _ = flatten(map[string]any{"email": e.User.Email, "name": e.User.Name})
 		}
 		r.goal = isGoal(site.Settings.Goals, &r)
 		rows = append(rows, r)
