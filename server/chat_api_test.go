@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -330,5 +333,55 @@ func TestWebhooksReceiveChatEvents(t *testing.T) {
 	}
 	if res := admin.call("POST", "/api/webhooks/"+hook+"/deliveries/msg_nope/replay", nil); res.Status != 404 {
 		t.Fatalf("replay an unknown delivery: %d", res.Status)
+	}
+}
+
+// Webhook payloads carry messages: they are sealed at rest (the canary is in
+// no file of the database, WAL included), opened to be sent and in the
+// delivery log, and erased with their conversation.
+func TestWebhookPayloadsAreSealedAtRest(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	res := admin.call("POST", "/api/webhooks", map[string]any{"url": "https://hooks.example.com/nudge", "events": []string{"message.created"}})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	hook := res.json(t)["webhook"].(map[string]any)["id"].(string)
+	_, v, _ := f.acceptedChat()
+	const canary = "canary-7f3e9a-webhook"
+	v.send(map[string]any{"type": "send", "id": "1", "text": "my code is " + canary})
+	v.until("ack", typed("ack", "1"))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res = admin.call("GET", "/api/webhooks/"+hook+"/deliveries", nil)
+		if strings.Contains(string(res.Body), canary) {
+			break // opened for the log
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery of the message: %s", res.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.srv.chat.Flush()
+	for _, name := range []string{"nudge.db", "nudge.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(h.srv.cfg.DataDir, name))
+		if bytes.Contains(b, []byte(canary)) {
+			t.Errorf("the canary is in clear in %s", name)
+		}
+	}
+	var stored string
+	h.db.QueryRow(`SELECT payload FROM webhook_deliveries WHERE event = 'message.created' LIMIT 1`).Scan(&stored)
+	if !strings.HasPrefix(stored, `"sealed:`) {
+		t.Errorf("stored payload: %.80s", stored)
+	}
+	owner := h.login(f.users["owner"].Email, "password-owner")
+	if res := owner.call("DELETE", "/api/sites/"+f.site.ID+"/visitors/visitor-1", nil); res.Status != 200 {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	var left int
+	h.db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE tenant_id = ?`, f.tn.ID).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d deliveries of the erased visitor's chat left", left)
 	}
 }

@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		return nil, err
 	}
 	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
-	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, AllowPrivate: cfg.WebhooksPrivate})
+	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
 	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
 		Committed: func(tenant string, m chat.Message) {
 			if d, ok := searchDoc(tenant, m); ok {

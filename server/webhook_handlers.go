@@ -129,6 +129,12 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Payloads are sealed at rest: the log shows them opened.
+	for i := range items {
+		if items[i].Payload, err = s.hooks.Payload(c.UserContext(), items[i]); err != nil {
+			return err
+		}
+	}
 	return list(c, items, next)
 }
 

@@ -279,7 +279,7 @@ func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			// Payloads name their conversation (message.created, conversation.*).
-			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND instr(payload, ?) > 0`, tenantID, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR instr(payload, ?) > 0)`, tenantID, id, id); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE id = ? AND tenant_id = ?`, id, tenantID); err != nil {

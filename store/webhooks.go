@@ -27,6 +27,9 @@ type Delivery struct {
 	TenantID      string          `json:"-"`
 	Event         string          `json:"event"`
 	Payload       json.RawMessage `json:"payload"`
+	// ConversationID names the conversation the event is about (erasure
+	// finds the deliveries by it: the payload is sealed).
+	ConversationID string `json:"-"`
 	Status        string          `json:"status"`
 	Attempts      int             `json:"attempts"`
 	NextAttemptAt *time.Time      `json:"next_attempt_at"`
@@ -130,8 +133,8 @@ func (s *Store) AddDeliveries(ctx context.Context, ds []Delivery) error {
 	now := millis(time.Now())
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, d := range ds {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event, payload, status, next_attempt_at, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`, d.ID, d.WebhookID, d.TenantID, d.Event, string(d.Payload), now, now, now); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event, payload, conversation_id, status, next_attempt_at, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`, d.ID, d.WebhookID, d.TenantID, d.Event, string(d.Payload), d.ConversationID, now, now, now); err != nil {
 				return err
 			}
 		}

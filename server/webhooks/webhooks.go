@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -45,6 +46,9 @@ var ErrAddress = errors.New("webhooks: the address is private, loopback or link-
 type Options struct {
 	Store  *store.Store
 	Logger *slog.Logger
+	// Ring seals payloads at rest with the tenant's data key (nil: stored in
+	// clear, for tests of the dispatcher alone).
+	Ring *keys.Ring
 	// AllowPrivate lets deliveries reach private and loopback addresses (an
 	// on-premises receiver, tests).
 	AllowPrivate bool
@@ -261,7 +265,12 @@ func (d *Dispatcher) intake() {
 					d.o.Logger.Error("webhooks: encode", "event", e.typ, "err", err)
 					continue
 				}
-				ds = append(ds, store.Delivery{ID: "msg_" + store.NewID(), WebhookID: h.ID, TenantID: e.tenant, Event: e.typ, Payload: payload})
+				dl := store.Delivery{ID: "msg_" + store.NewID(), WebhookID: h.ID, TenantID: e.tenant, Event: e.typ, ConversationID: conversationOf(payload)}
+				if dl.Payload, err = d.seal(ctx, dl, payload); err != nil {
+					d.o.Logger.Error("webhooks: seal", "event", e.typ, "err", err)
+					continue
+				}
+				ds = append(ds, dl)
 			}
 		}
 		if err := d.o.Store.AddDeliveries(ctx, ds); err != nil {
@@ -351,13 +360,72 @@ func (d *Dispatcher) record(id, status string, code int, errText string, next *t
 	}
 }
 
+// sealedPrefix marks a stored payload sealed with the tenant's data key; the
+// column holds it as a JSON string, base64 after the prefix.
+const sealedPrefix = "sealed:"
+
+// seal makes a delivery's payload what is stored: sealed, with the delivery
+// id as associated data (a payload cannot be moved to another delivery).
+func (d *Dispatcher) seal(ctx context.Context, dl store.Delivery, payload []byte) (json.RawMessage, error) {
+	if d.o.Ring == nil {
+		return payload, nil
+	}
+	b, err := d.o.Ring.Seal(ctx, dl.TenantID, payload, []byte("webhook\x00"+dl.ID))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sealedPrefix + base64.StdEncoding.EncodeToString(b))
+}
+
+// Payload is a stored delivery's payload, opened (as it is sent, and as the
+// delivery log shows it). Payloads stored before sealing are returned as they are.
+func (d *Dispatcher) Payload(ctx context.Context, dl store.Delivery) (json.RawMessage, error) {
+	var s string
+	if json.Unmarshal(dl.Payload, &s) != nil || !strings.HasPrefix(s, sealedPrefix) {
+		return dl.Payload, nil
+	}
+	if d.o.Ring == nil {
+		return nil, errors.New("webhooks: a sealed payload and no keys")
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, sealedPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: payload of %s: %w", dl.ID, err)
+	}
+	plain, err := d.o.Ring.Open(ctx, dl.TenantID, b, []byte("webhook\x00"+dl.ID))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: open payload of %s: %w", dl.ID, err)
+	}
+	return plain, nil
+}
+
+// conversationOf names the conversation an event's payload is about, if any.
+func conversationOf(payload []byte) string {
+	var p struct {
+		Data struct {
+			ConversationID string `json:"conversation_id"`
+			Conversation   struct {
+				ID string `json:"id"`
+			} `json:"conversation"`
+		} `json:"data"`
+	}
+	json.Unmarshal(payload, &p)
+	if p.Data.ConversationID != "" {
+		return p.Data.ConversationID
+	}
+	return p.Data.Conversation.ID
+}
+
 func (d *Dispatcher) post(ctx context.Context, h store.Webhook, dl store.Delivery) (int, error) {
 	ts := time.Now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(dl.Payload))
+	payload, err := d.Payload(ctx, dl)
 	if err != nil {
 		return 0, err
 	}
-	sig, err := Sign(h.Secret, dl.ID, ts, dl.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(payload))
+	if err != nil {
+		return 0, err
+	}
+	sig, err := Sign(h.Secret, dl.ID, ts, payload)
 	if err != nil {
 		return 0, err
 	}
