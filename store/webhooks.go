@@ -22,21 +22,21 @@ type Webhook struct {
 
 // Delivery is one event sent (or to send) to one webhook.
 type Delivery struct {
-	ID            string          `json:"id"`
-	WebhookID     string          `json:"webhook_id"`
-	TenantID      string          `json:"-"`
-	Event         string          `json:"event"`
-	Payload       json.RawMessage `json:"payload"`
+	ID        string          `json:"id"`
+	WebhookID string          `json:"webhook_id"`
+	TenantID  string          `json:"-"`
+	Event     string          `json:"event"`
+	Payload   json.RawMessage `json:"payload"`
 	// ConversationID names the conversation the event is about (erasure
 	// finds the deliveries by it: the payload is sealed).
-	ConversationID string `json:"-"`
-	Status        string          `json:"status"`
-	Attempts      int             `json:"attempts"`
-	NextAttemptAt *time.Time      `json:"next_attempt_at"`
-	LastStatus    int             `json:"last_status"`
-	LastError     string          `json:"last_error"`
-	CreatedAt     time.Time       `json:"created_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
+	ConversationID string     `json:"-"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	LastStatus     int        `json:"last_status"`
+	LastError      string     `json:"last_error"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
 // SaveWebhook creates (empty ID) or updates a webhook.
