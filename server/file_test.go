@@ -64,6 +64,11 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 	got := agent.until("file message", func(m map[string]any) bool {
 		return m["type"] == "message" && m["data"].(map[string]any)["kind"] == "file"
 	})
+	var storedName string
+	h.db.QueryRow(`SELECT name FROM files WHERE id = ?`, ref["id"]).Scan(&storedName)
+	if strings.Contains(storedName, "Invoice") || !strings.HasPrefix(storedName, "sealed:") {
+		t.Fatalf("the file's name is stored in clear: %q", storedName)
+	}
 	id := got["data"].(map[string]any)["payload"].(map[string]any)["id"].(string)
 
 	// The agent downloads it: an attachment, never sniffed or rendered.

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -51,6 +52,31 @@ type FileRef struct {
 
 func fileAD(conversation, id string) []byte { return []byte(conversation + "\x00file\x00" + id) }
 
+func fileNameAD(conversation, id string) []byte {
+	return []byte(conversation + "\x00file-name\x00" + id)
+}
+
+// sealedPrefix marks a file name stored sealed (base64 after it); names
+// stored by an earlier release are in clear.
+const sealedPrefix = "sealed:"
+
+// openName gives a stored file's name in clear.
+func (e *Engine) openName(ctx context.Context, f *store.File) error {
+	rest, ok := strings.CutPrefix(f.Name, sealedPrefix)
+	if !ok {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(rest)
+	if err == nil {
+		b, err = e.log.ring.Open(ctx, f.TenantID, b, fileNameAD(f.ConversationID, f.ID))
+	}
+	if err != nil {
+		return fmt.Errorf("chat: open the name of file %s: %w", f.ID, err)
+	}
+	f.Name = string(b)
+	return nil
+}
+
 // CheckUpload says whether a sender may upload size bytes to a conversation
 // now; it runs before any of the file is received.
 func (e *Engine) CheckUpload(ctx context.Context, tenant, conversation string, who Sender, a *Agent, size int64) error {
@@ -93,8 +119,14 @@ func (e *Engine) StoreFile(ctx context.Context, tenant, conversation string, who
 	if err != nil {
 		return FileRef{}, err
 	}
+	// The name can say as much as the file (a customer's name, an invoice
+	// number): it is sealed as the body is.
+	sealedName, err := e.log.ring.Seal(ctx, tenant, []byte(ref.Name), fileNameAD(conversation, ref.ID))
+	if err != nil {
+		return FileRef{}, err
+	}
 	err = e.st.AddFile(ctx, store.File{ID: ref.ID, TenantID: tenant, ConversationID: conversation, UploaderKind: who.Kind,
-		UploaderID: who.ID, Name: ref.Name, Type: ref.Type, Size: ref.Size, Body: sealed, CreatedAt: e.now()})
+		UploaderID: who.ID, Name: sealedPrefix + base64.StdEncoding.EncodeToString(sealedName), Type: ref.Type, Size: ref.Size, Body: sealed, CreatedAt: e.now()})
 	if err != nil {
 		return FileRef{}, err
 	}
@@ -136,6 +168,9 @@ func (e *Engine) fileMessage(ctx context.Context, tenant, conversation string, m
 	if err != nil || f.ConversationID != conversation {
 		return fmt.Errorf("%w: no such file in this conversation", ErrInvalid)
 	}
+	if err := e.openName(ctx, &f); err != nil {
+		return err
+	}
 	m.Payload, _ = json.Marshal(FileRef{ID: f.ID, Name: f.Name, Type: f.Type, Size: f.Size})
 	m.Text = f.Name
 	return nil
@@ -163,6 +198,9 @@ func (e *Engine) OpenFile(ctx context.Context, tenant, id string, v *Visitor, a 
 	data, err := e.log.ring.Open(ctx, tenant, f.Body, fileAD(f.ConversationID, f.ID))
 	if err != nil {
 		return store.File{}, nil, fmt.Errorf("chat: open file %s: %w", id, err)
+	}
+	if err := e.openName(ctx, &f); err != nil {
+		return store.File{}, nil, err
 	}
 	return f, data, nil
 }
