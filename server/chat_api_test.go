@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -383,5 +384,39 @@ func TestWebhookPayloadsAreSealedAtRest(t *testing.T) {
 	h.db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE tenant_id = ?`, f.tn.ID).Scan(&left)
 	if left != 0 {
 		t.Errorf("%d deliveries of the erased visitor's chat left", left)
+	}
+}
+
+// The secrets that sign identities and webhooks are sealed at rest: a copy
+// of the database is not enough to forge either.
+func TestSecretsAreSealedAtRest(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	secret := admin.call("GET", "/api/sites/"+f.site.ID+"/secret", nil).json(t)["identity_secret"].(string)
+	rotated := admin.call("POST", "/api/sites/"+f.site.ID+"/secret", nil).json(t)["identity_secret"].(string)
+	res := admin.call("POST", "/api/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"conversation.closed"}})
+	hookSecret := res.json(t)["secret"].(string)
+	if secret == "" || rotated == "" || rotated == secret || !strings.HasPrefix(hookSecret, "whsec_") {
+		t.Fatalf("secrets: %q %q %q", secret, rotated, hookSecret)
+	}
+	var site, hook string
+	h.db.QueryRow(`SELECT identity_secret FROM sites WHERE id = ?`, f.site.ID).Scan(&site)
+	h.db.QueryRow(`SELECT secret FROM webhooks WHERE tenant_id = ?`, f.tn.ID).Scan(&hook)
+	if !strings.HasPrefix(site, "sealed:") || strings.Contains(site, rotated) || !strings.HasPrefix(hook, "sealed:") || strings.Contains(hook, hookSecret) {
+		t.Fatalf("stored in clear: %q %q", site, hook)
+	}
+	for _, name := range []string{"nudge.db", "nudge.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(h.srv.cfg.DataDir, name))
+		for _, s := range []string{secret, rotated, hookSecret} {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("a secret is in clear in %s", name)
+			}
+		}
+	}
+	// Opened where they are used: an identity signed with the secret verifies.
+	cfg, err := h.st.SiteByKey(context.Background(), f.site.Key)
+	if err != nil || cfg.IdentitySecret != rotated {
+		t.Fatalf("the site's secret opens as %q, %v", cfg.IdentitySecret, err)
 	}
 }

@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
+	st.SetSealer(ring) // sites' identity secrets and webhooks' signing secrets are sealed at rest
 	adb, err := analytics.Open(ctx, cfg.AnalyticsPath())
 	if err != nil {
 		return nil, err

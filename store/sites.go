@@ -204,10 +204,14 @@ func (s *Store) CreateSite(ctx context.Context, a Actor, st Site) (Site, error) 
 	origins, _ := json.Marshal(st.AllowedOrigins)
 	theme, _ := json.Marshal(st.Theme)
 	settings, _ := json.Marshal(st.Settings)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	sealed, err := s.sealSecret(ctx, st.TenantID, "site-secret", st.ID, st.IdentitySecret)
+	if err != nil {
+		return Site{}, fmt.Errorf("store: create site %q: %w", st.Key, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sites (id, tenant_id, key, name, allowed_origins, time_zone, theme, settings, identity_secret, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.ID, st.TenantID, st.Key, st.Name, string(origins), st.TimeZone,
-			string(theme), string(settings), st.IdentitySecret, millis(now), millis(now))
+			string(theme), string(settings), sealed, millis(now), millis(now))
 		if isUnique(err) {
 			return &FieldError{"key", "is taken"}
 		}
@@ -240,6 +244,13 @@ func scanSite(sc interface{ Scan(...any) error }) (Site, error) {
 	return st, nil
 }
 
+// openSite opens the identity secret of a site read from the table.
+func (s *Store) openSite(ctx context.Context, st *Site) error {
+	secret, err := s.openSecret(ctx, st.TenantID, "site-secret", st.ID, st.IdentitySecret)
+	st.IdentitySecret = secret
+	return err
+}
+
 // SitesWithRetention lists every site, of every tenant, that has a retention period.
 func (s *Store) SitesWithRetention(ctx context.Context) ([]Site, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE json_extract(settings, '$.retention_days') > 0 ORDER BY id`)
@@ -255,7 +266,16 @@ func (s *Store) SitesWithRetention(ctx context.Context) ([]Site, error) {
 		}
 		out = append(out, st)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i := range out {
+		if err := s.openSite(ctx, &out[i]); err != nil {
+			return nil, fmt.Errorf("store: sites with retention: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Site returns a tenant's site by id.
@@ -263,6 +283,9 @@ func (s *Store) Site(ctx context.Context, tenantID, id string) (Site, error) {
 	st, err := scanSite(s.r.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Site{}, fmt.Errorf("store: site %s: %w", id, ErrNotFound)
+	}
+	if err == nil {
+		err = s.openSite(ctx, &st)
 	}
 	if err != nil {
 		return Site{}, fmt.Errorf("store: site %s: %w", id, err)
@@ -276,6 +299,9 @@ func (s *Store) SiteByKey(ctx context.Context, key string) (Site, error) {
 	st, err := scanSite(s.r.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Site{}, fmt.Errorf("store: site key %q: %w", key, ErrNotFound)
+	}
+	if err == nil {
+		err = s.openSite(ctx, &st)
 	}
 	if err != nil {
 		return Site{}, fmt.Errorf("store: site key %q: %w", key, err)
@@ -301,6 +327,12 @@ func (s *Store) Sites(ctx context.Context, tenantID string, p Page) ([]Site, str
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("store: sites of %s: %w", tenantID, err)
+	}
+	rows.Close()
+	for i := range out {
+		if err := s.openSite(ctx, &out[i]); err != nil {
+			return nil, "", fmt.Errorf("store: sites of %s: %w", tenantID, err)
+		}
 	}
 	out, next := trim(p, out, func(st Site) string { return st.ID })
 	return out, next, nil
@@ -337,6 +369,9 @@ func (s *Store) UpdateSite(ctx context.Context, a Actor, tenantID, id string, ch
 		}
 		return audit(ctx, tx, tenantID, a, "site.update", "site", id, map[string]any{"name": st.Name, "allowed_origins": st.AllowedOrigins})
 	})
+	if err == nil {
+		err = s.openSite(ctx, &st)
+	}
 	if err != nil {
 		return Site{}, fmt.Errorf("store: update site %s: %w", id, err)
 	}
@@ -345,8 +380,11 @@ func (s *Store) UpdateSite(ctx context.Context, a Actor, tenantID, id string, ch
 
 // RotateSiteSecret gives a site a new identity secret and returns the site.
 func (s *Store) RotateSiteSecret(ctx context.Context, a Actor, tenantID, id string) (Site, error) {
-	secret := newSecret()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	secret, err := s.sealSecret(ctx, tenantID, "site-secret", id, newSecret())
+	if err != nil {
+		return Site{}, fmt.Errorf("store: rotate secret of site %s: %w", id, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sites SET identity_secret = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 			secret, millis(time.Now()), tenantID, id)
 		if err != nil {

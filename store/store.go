@@ -235,6 +235,8 @@ type Store struct {
 	w, r *sql.DB
 
 	stmts map[string]*sql.Stmt // prepared on w at open, by query; read-only after
+
+	sealer Sealer // seals secrets at rest; nil keeps them in clear (tools, tests)
 }
 
 // Open opens (creating if needed) the main database file at path and applies

@@ -43,14 +43,23 @@ type Delivery struct {
 func (s *Store) SaveWebhook(ctx context.Context, a Actor, w Webhook) (Webhook, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	events, _ := json.Marshal(w.Events)
+	create := w.ID == ""
+	var sealed string
+	if create {
+		w.ID, w.CreatedAt = NewID(), now
+		var err error
+		if sealed, err = s.sealSecret(ctx, w.TenantID, "webhook-secret", w.ID, w.Secret); err != nil {
+			return Webhook{}, fmt.Errorf("store: webhook: %w", err)
+		}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var res sql.Result
 		var err error
 		action := "webhook.update"
-		if w.ID == "" {
-			w.ID, w.CreatedAt, action = NewID(), now, "webhook.create"
+		if create {
+			action = "webhook.create"
 			res, err = tx.ExecContext(ctx, `INSERT INTO webhooks (id, tenant_id, url, secret, events, active, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, w.ID, w.TenantID, w.URL, w.Secret, string(events), w.Active, millis(now), millis(now))
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, w.ID, w.TenantID, w.URL, sealed, string(events), w.Active, millis(now), millis(now))
 		} else {
 			res, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, events = ?, active = ?, updated_at = ? WHERE id = ? AND tenant_id = ?`,
 				w.URL, string(events), w.Active, millis(now), w.ID, w.TenantID)
@@ -122,7 +131,18 @@ func (s *Store) webhooks(ctx context.Context, where string, args ...any) ([]Webh
 		w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
 		out = append(out, w)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i := range out {
+		secret, err := s.openSecret(ctx, out[i].TenantID, "webhook-secret", out[i].ID, out[i].Secret)
+		if err != nil {
+			return nil, fmt.Errorf("store: webhooks: %w", err)
+		}
+		out[i].Secret = secret
+	}
+	return out, nil
 }
 
 // AddDeliveries queues deliveries, due now.
