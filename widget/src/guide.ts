@@ -157,12 +157,12 @@ window.nudge?.d?.("guide", (c: Ctx) => {
     fetching = true;
     get("/availability/")
       .then((r) => r.json())
-      .then((d) => {
-        avail = d.queues || {};
-        availAt = now();
-      })
+      .then((d) => (avail = d.queues || {}))
       .catch(() => {})
       .finally(() => {
+        // A failed answer is not asked again for a while either: a server
+        // in trouble must not get a request a second from every open page.
+        availAt = now();
         fetching = false;
         decide();
       });

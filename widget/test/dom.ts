@@ -10,6 +10,8 @@ export interface Server {
   config: Record<string, any>;
   /** Queue availability by lower-cased name. */
   queues?: Record<string, { agents_available: number; estimated_wait: number }>;
+  /** The availability route fails (the server is in trouble). */
+  down?: boolean;
   /** The country a trusted proxy names (the X-Nudge-Country header). */
   country?: string;
   /** Offers waiting for the next poll. */
@@ -70,7 +72,8 @@ export class Page {
       Promise.resolve({ ok: status < 300, status, headers, json: () => Promise.resolve(body) });
     if (u.pathname.startsWith("/config/"))
       return answer(200, this.server.config, new Headers(this.server.country ? { "X-Nudge-Country": this.server.country } : {}));
-    if (u.pathname.startsWith("/availability/")) return answer(200, { queues: this.server.queues ?? {} });
+    if (u.pathname.startsWith("/availability/"))
+      return this.server.down ? Promise.reject(new TypeError("Failed to fetch")) : answer(200, { queues: this.server.queues ?? {} });
     if (u.pathname.startsWith("/offers/")) {
       const p = this.server.pushed ?? [];
       this.server.pushed = [];

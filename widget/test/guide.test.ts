@@ -279,3 +279,13 @@ test("cookieless sites keep caps without a visitor id", async () => {
   assert.equal(again?.split(":")[1], variant, "same group on the next visit");
   await next.close();
 });
+
+test("a failing availability answer is not asked again every second", async () => {
+  const p = await open({ config: cfg([billing]), queues: staffed, down: true });
+  await p.advance(60_000);
+  const asked = p.fetched.filter((f) => f.startsWith("/availability/")).length;
+  assert.ok(asked >= 2 && asked <= 13, `asked ${asked} times in a minute`);
+  assert.equal(p.card(), null, "no chat offer without an answer");
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
