@@ -175,8 +175,23 @@ type Refs struct {
 // Parse decodes and validates a rule. Errors name the JSON path of each bad
 // node: `when.all[1].op: unknown operator "resembles"`.
 func Parse(data []byte, refs Refs) (*Rule, error) {
+	doc, err := decode(data, "rule")
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{refs: refs}
+	r := p.rule(doc)
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return r, nil
+}
+
+// decode reads one JSON document of at most MaxRuleBytes (a rule or a
+// template, what names it in errors), numbers kept exact for the walk.
+func decode(data []byte, what string) (any, error) {
 	if len(data) > MaxRuleBytes {
-		return nil, Errors{{Message: fmt.Sprintf("a rule has at most %d bytes", MaxRuleBytes)}}
+		return nil, Errors{{Message: fmt.Sprintf("a %s has at most %d bytes", what, MaxRuleBytes)}}
 	}
 	if !utf8.Valid(data) {
 		return nil, Errors{{Message: "not valid UTF-8"}}
@@ -188,14 +203,9 @@ func Parse(data []byte, refs Refs) (*Rule, error) {
 		return nil, Errors{{Message: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")}}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, Errors{{Message: "unexpected data after the rule"}}
+		return nil, Errors{{Message: "unexpected data after the " + what}}
 	}
-	p := &parser{refs: refs}
-	r := p.rule(doc)
-	if len(p.errs) > 0 {
-		return nil, p.errs
-	}
-	return r, nil
+	return doc, nil
 }
 
 type parser struct {

@@ -1,13 +1,7 @@
 package rules
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"unicode/utf8"
 )
 
 // Template is the content of a content offer or an entry point: words, an
@@ -33,20 +27,9 @@ type Button struct {
 
 // ParseTemplate decodes and validates a template; errors name their JSON path.
 func ParseTemplate(data []byte, refs Refs) (*Template, error) {
-	if len(data) > MaxRuleBytes {
-		return nil, Errors{{Message: fmt.Sprintf("a template has at most %d bytes", MaxRuleBytes)}}
-	}
-	if !utf8.Valid(data) {
-		return nil, Errors{{Message: "not valid UTF-8"}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, Errors{{Message: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")}}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, Errors{{Message: "unexpected data after the template"}}
+	doc, err := decode(data, "template")
+	if err != nil {
+		return nil, err
 	}
 	p := &parser{refs: refs}
 	m := p.object("", doc, "name", "title", "body", "image_url", "image_alt", "buttons")
