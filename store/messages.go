@@ -109,7 +109,7 @@ func nullInt(p *int) sql.NullInt64 {
 // conversation's id, times and state come from c (an empty id gets a new
 // one); tokenHash is the SHA-256 of the visitor's chat token.
 func (s *Store) CreateConversation(ctx context.Context, c Conversation, tokenHash []byte) (Conversation, error) {
-	return createConversation(ctx, s.w, c, tokenHash)
+	return createConversation(ctx, s, s.w, c, tokenHash)
 }
 
 // execer is a connection or a transaction.
@@ -117,7 +117,7 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func createConversation(ctx context.Context, ex execer, c Conversation, tokenHash []byte) (Conversation, error) {
+func createConversation(ctx context.Context, s *Store, ex execer, c Conversation, tokenHash []byte) (Conversation, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	if c.ID == "" {
 		c.ID = NewID()
@@ -133,8 +133,12 @@ func createConversation(ctx context.Context, ex execer, c Conversation, tokenHas
 	}
 	c.CreatedAt, c.UpdatedAt = now, now
 	tags, _ := json.Marshal(c.Tags)
+	meta, err := s.sealMetadata(ctx, c)
+	if err != nil {
+		return Conversation{}, err
+	}
 	res, err := ex.ExecContext(ctx, sqlInsertConversation,
-		c.ID, c.TenantID, c.SiteID, c.Visitor, c.Status, tokenHash, nullString(c.QueueID), string(c.Metadata), nullMillis(c.QueuedAt),
+		c.ID, c.TenantID, c.SiteID, c.Visitor, c.Status, tokenHash, nullString(c.QueueID), meta, nullMillis(c.QueuedAt),
 		string(tags), millis(now), millis(now), c.SiteID, c.TenantID)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("store: create conversation: %w", err)
@@ -148,10 +152,10 @@ func createConversation(ctx context.Context, ex execer, c Conversation, tokenHas
 // SaveConversation writes a conversation's state (everything but its ids,
 // visitor, token and last seq).
 func (s *Store) SaveConversation(ctx context.Context, c Conversation) error {
-	return saveConversation(ctx, s.w, c)
+	return saveConversation(ctx, s, s.w, c)
 }
 
-func saveConversation(ctx context.Context, ex execer, c Conversation) error {
+func saveConversation(ctx context.Context, s *Store, ex execer, c Conversation) error {
 	if c.Tags == nil {
 		c.Tags = []string{}
 	}
@@ -159,8 +163,12 @@ func saveConversation(ctx context.Context, ex execer, c Conversation) error {
 	if len(c.Metadata) == 0 {
 		c.Metadata = json.RawMessage("{}")
 	}
+	meta, err := s.sealMetadata(ctx, c)
+	if err != nil {
+		return err
+	}
 	res, err := ex.ExecContext(ctx, sqlSaveConversation,
-		c.Status, nullString(c.QueueID), nullString(c.AgentID), nullString(c.LastAgentID), string(c.Metadata),
+		c.Status, nullString(c.QueueID), nullString(c.AgentID), nullString(c.LastAgentID), meta,
 		nullMillis(c.QueuedAt), nullMillis(c.AssignedAt), nullMillis(c.FirstResponseAt), c.CloseReason, c.Disposition, string(tags),
 		nullInt(c.CSAT), nullMillis(c.ClosedAt), millis(time.Now()), c.ID, c.TenantID)
 	if err != nil {
@@ -178,6 +186,9 @@ func (s *Store) Conversation(ctx context.Context, tenantID, id string) (Conversa
 		FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
+	}
+	if err == nil {
+		err = s.openMetadata(ctx, &c)
 	}
 	if err != nil {
 		return Conversation{}, fmt.Errorf("store: conversation %s: %w", id, err)
@@ -261,7 +272,16 @@ func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Con
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: conversations: %w", err)
+	}
+	rows.Close()
+	for i := range out {
+		if err := s.openMetadata(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // VisitorConversations returns the ids of a site's visitor's conversations.
@@ -473,12 +493,12 @@ func (t *Tx) Try(fn func() error) error {
 
 // CreateConversation is Store.CreateConversation within the transaction.
 func (t *Tx) CreateConversation(c Conversation, tokenHash []byte) error {
-	_, err := createConversation(t.ctx, t, c, tokenHash)
+	_, err := createConversation(t.ctx, t.s, t, c, tokenHash)
 	return err
 }
 
 // SaveConversation is Store.SaveConversation within the transaction.
-func (t *Tx) SaveConversation(c Conversation) error { return saveConversation(t.ctx, t, c) }
+func (t *Tx) SaveConversation(c Conversation) error { return saveConversation(t.ctx, t.s, t, c) }
 
 // SetParticipant is Store.SetParticipant within the transaction.
 func (t *Tx) SetParticipant(p Participant) error { return setParticipant(t.ctx, t, p) }

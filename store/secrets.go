@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,4 +60,30 @@ func (s *Store) openSecret(ctx context.Context, tenant, what, id, stored string)
 		return "", fmt.Errorf("open %s %s: %w", what, id, err)
 	}
 	return string(b), nil
+}
+
+// metadataWhat names conversation metadata in its associated data.
+const metadataWhat = "conversation.metadata"
+
+// sealMetadata gives the metadata column of c: the page's URL and title, the
+// visitor's variables and identity are the visitor's data, sealed like their
+// messages. The tenant's key exists already when this runs in a transaction
+// (Ensure makes it outside one).
+func (s *Store) sealMetadata(ctx context.Context, c Conversation) (string, error) {
+	meta := string(c.Metadata)
+	if s.sealer == nil || meta == "{}" {
+		return meta, nil
+	}
+	return s.sealSecret(ctx, c.TenantID, metadataWhat, c.ID, meta)
+}
+
+// openMetadata opens c's metadata as scanned; clear JSON (stored by an
+// earlier release or without a sealer) is kept as it is.
+func (s *Store) openMetadata(ctx context.Context, c *Conversation) error {
+	meta, err := s.openSecret(ctx, c.TenantID, metadataWhat, c.ID, string(c.Metadata))
+	if err != nil {
+		return err
+	}
+	c.Metadata = json.RawMessage(meta)
+	return nil
 }
