@@ -21,7 +21,7 @@ func (s *Server) startUpload(w *wsConn, f *frame, tenant, conversation string, w
 		w.fail(f, "state", "one upload at a time: finish the current one")
 		return
 	}
-	if err := s.chat.CheckUpload(wsCtx, tenant, conversation, who, a, f.Size); err != nil {
+	if err := s.chat.CheckUpload(w.ctx, tenant, conversation, who, a, f.Size); err != nil {
 		w.failErr(f, err)
 		return
 	}
@@ -48,7 +48,7 @@ func (s *Server) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sen
 		return
 	}
 	s.endUpload(w)
-	ref, err := s.chat.StoreFile(wsCtx, tenant, u.conversation, who, u.name, u.buf)
+	ref, err := s.chat.StoreFile(w.ctx, tenant, u.conversation, who, u.name, u.buf)
 	if err != nil {
 		w.failErr(&frame{ID: u.id}, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -59,6 +60,10 @@ type Server struct {
 	search      search.Index
 	feed        *search.Feeder
 	sockets     *sockets
+	// ctx is the server's life: sockets' commands run under contexts made
+	// from it, and stop when the server does.
+	ctx  context.Context
+	stop context.CancelFunc
 	// sessionCheck is how often an agent socket's console session is
 	// checked again (tests make it 0).
 	sessionCheck time.Duration
@@ -208,6 +213,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		search:       ix,
 		feed:         feed,
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
 	s.pushes = newPushBox()
@@ -393,6 +399,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	// Hijacked sockets are not the HTTP server's to wait for: tell their
+	// clients to come back (they resume where they were).
+	s.sockets.closeAll(fws.CloseServiceRestart, "server restarting")
+	s.stop()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := s.app.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -404,6 +414,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close commits the analytics still queued and closes the analytics
 // database. Call it after Serve returns; the caller closes the main store.
 func (s *Server) Close() error {
+	s.stop()
 	s.chat.Close()
 	s.feed.Close() // after the chat: its last messages are indexed
 	s.hooks.Close()

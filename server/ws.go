@@ -91,6 +91,11 @@ type reply struct {
 type wsConn struct {
 	c   *websocket.Conn
 	log *slog.Logger
+	// ctx is the commands' context: cancelled when the connection ends or
+	// the server stops, so that a command whose answer nobody can read
+	// stops waiting and reading.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	q       []any // chat.Event, reply or wsPing
@@ -133,8 +138,9 @@ type closeWhy struct {
 // wsPing asks the writer for a ping frame.
 type wsPing struct{}
 
-func newWSConn(c *websocket.Conn, log *slog.Logger, r wsRate) *wsConn {
-	return &wsConn{c: c, log: log, ended: make(chan struct{}), rate: r, tokens: r.burst, last: time.Now()}
+func newWSConn(ctx context.Context, c *websocket.Conn, log *slog.Logger, r wsRate) *wsConn {
+	ctx, cancel := context.WithCancel(ctx)
+	return &wsConn{c: c, log: log, ctx: ctx, cancel: cancel, ended: make(chan struct{}), rate: r, tokens: r.burst, last: time.Now()}
 }
 
 // Send queues an event; a connection whose queue is full is dropped (the
@@ -469,6 +475,26 @@ func (s *sockets) remove(w *wsConn) {
 	s.mu.Unlock()
 }
 
+// closeAll ends every open connection with code (the server is stopping:
+// clients reconnect, to this server once it is back or to another).
+func (s *sockets) closeAll(code int, reason string) {
+	for _, w := range s.all() {
+		w.drop(code, reason)
+	}
+}
+
+func (s *sockets) all() []*wsConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []*wsConn
+	for _, set := range s.slots {
+		for w := range set {
+			all = append(all, w)
+		}
+	}
+	return all
+}
+
 // pinger pings every open connection every wsPingEvery until ctx ends, so
 // that dead peers are found (their reads time out) without a timer per
 // connection.
@@ -548,5 +574,3 @@ func releaseRequest(c *websocket.Conn) {
 		rc.Response = fasthttp.Response{}
 	}
 }
-
-var wsCtx = context.Background()

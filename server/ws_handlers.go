@@ -90,7 +90,8 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	releaseRequest(c)
 	site := c.Locals(localSite).(*store.Site)
 	ua, _ := c.Locals(localDevice).(string)
-	w := newWSConn(c, s.log, wsVisitorRate)
+	w := newWSConn(s.ctx, c, s.log, wsVisitorRate)
+	defer w.cancel()
 	w.delivered = s.metrics.delivered
 	w.start()
 	s.metrics.sockets.WithLabelValues("visitor").Inc()
@@ -146,11 +147,11 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 			meta = *f.Meta
 		}
 		meta.Device = device
-		if err = s.resolveOffer(wsCtx, *site, &meta); err == nil {
-			v, token, err = s.chat.Start(wsCtx, *site, f.Visitor, meta)
+		if err = s.resolveOffer(w.ctx, *site, &meta); err == nil {
+			v, token, err = s.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
 	case "resume":
-		v, err = s.chat.VisitorByToken(wsCtx, f.Token)
+		v, err = s.chat.VisitorByToken(w.ctx, f.Token)
 		if err == nil && v.Site != site.ID {
 			err = chat.ErrToken
 		}
@@ -164,13 +165,13 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 		w.closeNow(fws.ClosePolicyViolation, "could not open the conversation")
 		return v, false
 	}
-	view, err := s.chat.ConnectVisitor(wsCtx, v, w)
+	view, err := s.chat.ConnectVisitor(w.ctx, v, w)
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
 		return v, false
 	}
-	history, err := s.chat.VisitorHistory(wsCtx, v, f.After, 1000)
+	history, err := s.chat.VisitorHistory(w.ctx, v, f.After, 1000)
 	if err == nil {
 		if len(history) > 0 {
 			w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
@@ -191,7 +192,7 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 }
 
 func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight chan struct{}) {
-	ctx := wsCtx
+	ctx := w.ctx
 	switch f.Type {
 	case "send":
 		wait, err := s.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w})
@@ -255,7 +256,8 @@ func (s *Server) agentConn(c *websocket.Conn) {
 	subject, _ := c.Locals(localSubj).(string)
 	session, _ := c.Locals(localSess).(string)
 	checked := time.Now()
-	w := newWSConn(c, s.log, wsAgentRate)
+	w := newWSConn(s.ctx, c, s.log, wsAgentRate)
+	defer w.cancel()
 	w.delivered = s.metrics.delivered
 	w.start()
 	s.metrics.sockets.WithLabelValues("agent").Inc()
@@ -266,7 +268,7 @@ func (s *Server) agentConn(c *websocket.Conn) {
 			w.closeNow(fws.ClosePolicyViolation, "expected hello")
 			return false
 		}
-		snap, err := s.chat.ConnectAgent(wsCtx, a, w, f.Status)
+		snap, err := s.chat.ConnectAgent(w.ctx, a, w, f.Status)
 		if err != nil {
 			w.failErr(f, err)
 			w.closeNow(fws.ClosePolicyViolation, "could not connect")
@@ -300,7 +302,7 @@ func (s *Server) agentConn(c *websocket.Conn) {
 		// its socket is open: look again now and then.
 		if session != "" && time.Since(checked) >= s.sessionCheck {
 			checked = time.Now()
-			if _, _, err := s.auth.Session(wsCtx, session); err != nil {
+			if _, _, err := s.auth.Session(w.ctx, session); err != nil {
 				w.fail(f, "unauthenticated", "your session has ended; log in again")
 				w.end(fws.ClosePolicyViolation, "session ended")
 				return
@@ -319,7 +321,7 @@ func agentKind(a chat.Agent) string {
 }
 
 func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
-	ctx, e, id := wsCtx, s.chat, f.Conversation
+	ctx, e, id := w.ctx, s.chat, f.Conversation
 	switch f.Type {
 	case "send":
 		m := chat.Message{ClientID: f.ClientID, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -451,7 +452,7 @@ func TestAgentSocketAuthorization(t *testing.T) {
 }
 
 func TestSlowReaderIsDropped(t *testing.T) {
-	w := newWSConn(nil, nil, wsVisitorRate)
+	w := newWSConn(context.Background(), nil, nil, wsVisitorRate)
 	for range wsSendQueue {
 		w.Send(chat.Event{Type: "typing"})
 	}
@@ -620,6 +621,63 @@ func TestPingsAreSpreadOverSets(t *testing.T) {
 		}
 		if len(w.q) != want {
 			t.Fatalf("connection %d got %d pings; want %d", i, len(w.q), want)
+		}
+	}
+}
+
+// A socket's commands run under a context that ends with the connection,
+// and every socket is closed with 1012 when the server stops, so that
+// clients come back (and resume) instead of waiting for a dead peer.
+func TestSocketsEndWithTheConnectionAndTheServer(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(ctx, ln) }()
+	h.addr = ln.Addr().String()
+	agent, _ := f.agent("agent")
+	v, _ := f.visitor("", 0)
+	v.send(map[string]any{"type": "ping", "id": "p"})
+	v.until("pong", typed("ping_ok", "p"))
+	conns := h.srv.sockets.all()
+	if len(conns) != 2 {
+		t.Fatalf("%d sockets open, want 2", len(conns))
+	}
+	v.c.Close()
+	deadline := time.After(time.Minute)
+	for ended := 0; ended == 0; {
+		for _, w := range conns {
+			select {
+			case <-w.ctx.Done():
+				ended++
+			default:
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatal("the closed socket's context never ended")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for _, w := range h.srv.sockets.all() {
+		if w.ctx.Err() != nil {
+			t.Fatal("the open socket's context ended with the other one")
+		}
+	}
+	stop()
+	if code := agent.closeCode(); code != fws.CloseServiceRestart {
+		t.Fatalf("close code at shutdown: %d, want 1012", code)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range conns {
+		if w.ctx.Err() == nil {
+			t.Fatal("a socket's context outlived the server")
 		}
 	}
 }

@@ -269,6 +269,9 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 		if err != nil {
 			return Message{}, err
 		}
+		// The message is committed: what it starts (the pre-chat answer,
+		// the way back from hold) happens even if its sender has gone.
+		ctx = context.WithoutCancel(ctx)
 		var ns []notice
 		e.mu.Lock()
 		if cv, err := e.loaded(v); err == nil {
