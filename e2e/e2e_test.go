@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,19 +31,55 @@ func missing(t *testing.T, why string) {
 	t.Fatal(why)
 }
 
+var console struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if console.dir != "" {
+		os.RemoveAll(console.dir)
+	}
+	os.Exit(code)
+}
+
+// consoleDir is "" when the console is built into this test binary (make
+// test builds it first); otherwise, as after a plain `go test ./...` on a
+// fresh checkout, it builds the console once into a folder the servers
+// serve it from.
+func consoleDir(t *testing.T) string {
+	t.Helper()
+	if _, built := assets.Dist(); built {
+		return ""
+	}
+	console.once.Do(func() {
+		if console.err = assets.InstallPackages("../assets"); console.err != nil {
+			return
+		}
+		if console.dir, console.err = os.MkdirTemp("", "nudge-console-"); console.err != nil {
+			return
+		}
+		console.err = assets.Build("../assets", console.dir)
+	})
+	if console.err != nil {
+		t.Fatalf("build the console: %v", console.err)
+	}
+	return console.dir
+}
+
 // startServer runs a demo server on a loopback port and returns its URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	if _, built := assets.Dist(); !built {
-		missing(t, "the console is not built into this test binary: run `make console` (make test does)")
-	}
+	console := consoleDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := server.Defaults
 	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), t.TempDir(), "http://"+ln.Addr().String()
-	cfg.Demo, cfg.AdminPassword = true, demoPassword
+	cfg.Demo, cfg.AdminPassword, cfg.ConsoleDir = true, demoPassword, console
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ type Config struct {
 	MetricsAddr     string        // if set, /metrics is served here, and only here
 	MetricsToken    string        // else /metrics on the main listener needs this bearer token
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
+	ConsoleDir      string        // serve the console from this folder (assets.Build's output) instead of the embedded one
 }
 
 // Defaults are the embedded defaults `make run` relies on.
@@ -85,6 +86,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync != store.SyncNormal && c.Sync != store.SyncFull {
 		errs = append(errs, fmt.Errorf("sync %q: want %s or %s", c.Sync, store.SyncNormal, store.SyncFull))
+	}
+	if c.ConsoleDir != "" {
+		if _, err := os.Stat(filepath.Join(c.ConsoleDir, "index.html")); err != nil {
+			errs = append(errs, fmt.Errorf("console-dir %q: no index.html (build it with `cd assets && go run ./build`)", c.ConsoleDir))
+		}
 	}
 	if c.DevWidget != "" {
 		if fi, err := os.Stat(c.DevWidget); err != nil || !fi.IsDir() {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 
@@ -19,6 +20,9 @@ const consoleNotBuilt = `<!doctype html><html lang="en"><head><meta charset="utf
 // console's own routes survive a reload.
 func (s *Server) consoleRoutes() {
 	files, built := assets.Dist()
+	if s.cfg.ConsoleDir != "" {
+		files, built = os.DirFS(s.cfg.ConsoleDir), true
+	}
 	s.app.Get("/assets/*", s.consoleHeaders, func(c *fiber.Ctx) error {
 		name := path.Clean("assets/" + c.Params("*"))
 		b, err := fs.ReadFile(files, name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evanw/esbuild/pkg/api"
 
+	"github.com/nudgehq/nudge/assets"
 	"github.com/nudgehq/nudge/rules"
 )
 
@@ -93,12 +94,9 @@ func TestPageSideInNode(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "tests", "*.test.js"))
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	modules, _ := filepath.Abs("../assets/node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "happy-dom")); err != nil {
-		// The test-only DOM is one of the console's npm packages: install them as make does.
-		out, err := exec.Command("npm", "ci", "--prefix", filepath.Dir(modules), "--no-audit", "--no-fund", "--loglevel=error").CombinedOutput()
-		if err != nil {
-			t.Fatalf("npm ci in assets (the page-side tests need happy-dom): %v\n%s", err, out)
-		}
+	// The test-only DOM is one of the console's npm packages.
+	if err := assets.InstallPackages(filepath.Dir(modules)); err != nil {
+		t.Fatal(err)
 	}
 	cmd.Env = append(os.Environ(), "NUDGE_BUNDLES="+dir, "NUDGE_VECTORS="+vectors, "NODE_PATH="+modules)
 	out, err := cmd.CombinedOutput()

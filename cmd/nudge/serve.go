@@ -41,6 +41,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a console session ends ("+envName("session-ttl")+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time open requests get to finish on SIGTERM ("+envName("shutdown-timeout")+")")
 	fs.Float64Var(&c.CollectIPRate, "collect-ip-rate", c.CollectIPRate, "analytics requests per second per client IP, bursts of 5 s; 0 is unlimited ("+envName("collect-ip-rate")+")")
+	str(&c.ConsoleDir, "console-dir", "serve the console from this folder (built by `cd assets && go run ./build`, in dist) instead of the one built into the binary")
 	str(&c.DevWidget, "dev-widget", "development: serve the page side built from this folder (widget/src), rebuilt when a file changes")
 	str(&c.MetricsAddr, "metrics-addr", "serve the Prometheus /metrics here (and not on --addr), e.g. a private interface's 10.0.0.5:9090 or 127.0.0.1:9090: recommended")
 	str(&c.MetricsToken, "metrics-token", "else serve /metrics on --addr to requests that send this bearer token (16 characters or more; secret: prefer "+envName("metrics-token")+"_FILE)")
