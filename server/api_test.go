@@ -595,4 +595,9 @@ func TestMetricsAreNotPublic(t *testing.T) {
 	if err := bad.Validate(); err == nil {
 		t.Error("a short metrics token accepted")
 	}
+	bad = Defaults
+	bad.ConsoleDir = t.TempDir()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "console-dir") {
+		t.Errorf("a console folder without index.html: %v", err)
+	}
 }
