@@ -249,6 +249,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.SetSealer(ring) // conversations' metadata is sealed
 	log := chat.NewLog(st, ring, nil)
 	defer log.Close()
 	for conv := range tokens {
