@@ -8,8 +8,9 @@ import (
 )
 
 // TestConsoleLogin logs the demo owner in through the console's form, finds
-// the demo site, creates a site and a member, reloads, and logs out; a wrong
-// password shows an error and lets nobody in.
+// the demo site, creates a site, invites a member, reloads, and logs out; the
+// invited person joins through the link; a wrong password shows an error and
+// lets nobody in.
 func TestConsoleLogin(t *testing.T) {
 	url := startServer(t)
 	ctx := browser(t)
@@ -81,14 +82,21 @@ func TestConsoleLogin(t *testing.T) {
 
 	err = chromedp.Do(ctx,
 		chromedp.Click(css(`nav a[href="/members"]`)),
-		chromedp.WaitVisible(css("#member-email")),
-		chromedp.SendKeys(css("#member-email"), "agent@example.com"),
-		chromedp.SendKeys(css("#member-password"), "agent-password"),
-		chromedp.Click(css(`form[aria-label="Add member"] button`)),
-		chromedp.WaitVisible(`//td[text()="agent@example.com"]`),
+		chromedp.WaitVisible(css("#invite-email")),
+		chromedp.SendKeys(css("#invite-email"), "agent@example.com"),
+		chromedp.Click(css(`form[aria-label="Invite someone"] button`)),
+		chromedp.WaitVisible(css(`input[aria-label="Invitation link"]`)),
+		chromedp.WaitVisible(`//table[@aria-label="Invitations"]//td[text()="agent@example.com"]`),
 	)
 	if err != nil {
-		t.Fatalf("add a member: %v", err)
+		t.Fatalf("invite a member: %v", err)
+	}
+	link, err := chromedp.Run(ctx, chromedp.Value(css(`input[aria-label="Invitation link"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(link, url+"/invite#nudge_inv_") {
+		t.Fatalf("invitation link %q", link)
 	}
 	screenshot(t, ctx, "members")
 
@@ -108,5 +116,43 @@ func TestConsoleLogin(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("log out: %v", err)
+	}
+
+	// The invited person opens the link, sees who invites them, chooses a
+	// password and is in, as an agent; the link is spent.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(css("#join-password")),
+	)
+	if err != nil {
+		t.Fatalf("open the invitation: %v", err)
+	}
+	if page := text("main"); !strings.Contains(page, "Demo") || !strings.Contains(page, "agent@example.com") || !strings.Contains(page, "agent") {
+		t.Fatalf("the invitation page says %q", page)
+	}
+	screenshot(t, ctx, "invitation")
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(css("#join-name"), "Alex"),
+		chromedp.SendKeys(css("#join-password"), "agent-password"),
+		chromedp.Click(css(`form[aria-label="Join"] button`)),
+		chromedp.WaitVisible(css(`section[aria-label="Chats"]`)),
+	)
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if who := text(`header .who`); !strings.Contains(who, "agent@example.com") || !strings.Contains(who, "agent") {
+		t.Fatalf("header after joining: %q", who)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`header button.link`)),
+		chromedp.WaitVisible(css("#login-email")),
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(css(`[role=alert]`)),
+	)
+	if err != nil {
+		t.Fatalf("open a spent invitation: %v", err)
+	}
+	if alert := text(`[role=alert]`); !strings.Contains(alert, "not valid") {
+		t.Fatalf("a spent invitation shows %q", alert)
 	}
 }

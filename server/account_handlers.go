@@ -31,12 +31,16 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Cookie(&fiber.Cookie{
-		Name: s.cookieName(), Value: l.Secret, Path: "/", HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
-		Secure: s.secureCookies(), Expires: time.Now().Add(s.auth.SessionTTL()),
-	})
+	s.setSessionCookie(c, l.Secret)
 	s.log.Info("login", "request_id", requestID(c), "user", l.User.ID)
 	return s.renderMe(c, &principal{Subject: "user:" + l.User.ID, User: &l.User, Session: &l.Session})
+}
+
+func (s *Server) setSessionCookie(c *fiber.Ctx, secret string) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.cookieName(), Value: secret, Path: "/", HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+		Secure: s.secureCookies(), Expires: time.Now().Add(s.auth.SessionTTL()),
+	})
 }
 
 func (s *Server) logout(c *fiber.Ctx) error {

@@ -59,6 +59,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
 	case errors.Is(err, chat.ErrState):
 		ae = &apiError{Status: fiber.StatusConflict, Code: "state", Message: err.Error()}
+	case errors.Is(err, store.ErrInvitation):
+		ae = &apiError{Status: fiber.StatusNotFound, Code: "invitation_invalid", Message: store.ErrInvitation.Error()}
+	case errors.Is(err, store.ErrInvitationEmail):
+		ae = &apiError{Status: fiber.StatusForbidden, Code: "wrong_account", Message: store.ErrInvitationEmail.Error() + ": log in with the invited address"}
+	case errors.Is(err, store.ErrAlreadyMember):
+		ae = &apiError{Status: fiber.StatusConflict, Code: "already_member", Message: store.ErrAlreadyMember.Error()}
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{Status: fiber.StatusConflict, Code: "conflict", Message: "already exists"}
 	case errors.Is(err, store.ErrLastOwner), errors.Is(err, auth.ErrEscalation):

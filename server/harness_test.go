@@ -257,6 +257,9 @@ func (h *harness) snapshot() map[string]int {
 	h.db.QueryRow(`SELECT group_concat(password_hash) FROM users`).Scan(&pw)
 	var offers string
 	h.db.QueryRow(`SELECT coalesce((SELECT group_concat(draft || published) FROM offer_rules), '') || coalesce((SELECT group_concat(body) FROM offer_templates), '')`).Scan(&offers)
+	var invitations string
+	h.db.QueryRow(`SELECT coalesce(group_concat(id || role || coalesce(accepted_at, '') || coalesce(revoked_at, '')), '') FROM invitations`).Scan(&invitations)
+	out["invitations:"+invitations] = 1
 	out["offers:"+offers] = 1
 	out["sites:"+sum] = 1
 	out["roles:"+roles] = 1

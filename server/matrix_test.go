@@ -28,7 +28,12 @@ var routeRoles = map[string][]string{
 	"GET /api/me":                                                 {loggedIn},
 	"PUT /api/me/password":                                        {loggedIn},
 	"GET /api/members":                                            {"owner", "admin"},
-	"POST /api/members":                                           {"owner", "admin"},
+	"GET /api/invitations":                                        {"owner", "admin"},
+	"POST /api/invitations":                                       {"owner", "admin"},
+	"DELETE /api/invitations/:invitationID":                       {"owner", "admin"},
+	"POST /api/invitations/accept":                                {loggedIn},
+	"POST /api/invitations/preview":                               {public},
+	"POST /api/invitations/join":                                  {public},
 	"GET /api/members/:userID":                                    {"owner", "admin"},
 	"PATCH /api/members/:userID":                                  {"owner", "admin"},
 	"DELETE /api/members/:userID":                                 {"owner", "admin"},
@@ -168,7 +173,11 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if _, err := h.st.PublishOfferRule(ctx, store.System, tn.ID, site.ID, rule.ID, rule.Draft, "rule.publish"); err != nil {
 		h.t.Fatal(err)
 	}
-	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "siteID": site.ID, "tokenID": tok.ID,
+	_, inv, err := h.srv.auth.Invite(ctx, store.System, "owner", tn.ID, "invited@"+strings.ToLower(name)+".test", "agent", auth.InvitationTTL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "invitationID": inv.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
 		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID}}
 }
@@ -293,6 +302,7 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT coalesce(group_concat(id || draft || published || version), '') FROM (SELECT * FROM offer_rules WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT coalesce(group_concat(id || body), '') FROM (SELECT * FROM offer_templates WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT group_concat(id || email || role || coalesce(accepted_at, '') || coalesce(revoked_at, '')) FROM (SELECT * FROM invitations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
 	} {
 		var s string

@@ -345,6 +345,8 @@ func (s *Server) routes() {
 	api := app.Group("/api", s.consoleHeaders)
 	api.Get("/openapi.json", s.openAPI)
 	api.Post("/auth/login", s.login)
+	api.Post("/invitations/preview", s.previewInvitation)
+	api.Post("/invitations/join", s.joinByInvitation)
 
 	r := api.Group("", s.tenantFromQuery, s.authenticate)
 	r.Post("/auth/logout", s.logout)
@@ -352,7 +354,10 @@ func (s *Server) routes() {
 	r.Put("/me/password", s.changePassword)
 
 	r.Get("/members", s.authz("members", "read"), s.listMembers)
-	r.Post("/members", s.authz("members", "write"), s.addMember)
+	r.Get("/invitations", s.authz("members", "read"), s.listInvitations)
+	r.Post("/invitations", s.authz("members", "write"), s.invite)
+	r.Delete("/invitations/:invitationID", s.authz("members", "write"), s.revokeInvitation)
+	r.Post("/invitations/accept", s.acceptInvitation)
 	r.Get("/members/:userID", s.authz("members", "read"), s.getMember)
 	r.Patch("/members/:userID", s.authz("members", "write"), s.updateMember)
 	r.Delete("/members/:userID", s.authz("members", "write"), s.removeMember)

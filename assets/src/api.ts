@@ -68,6 +68,24 @@ export interface Member extends User {
   joined_at: string;
 }
 
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  status: "pending" | "accepted" | "revoked" | "expired";
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  accepted_at?: string;
+}
+
+export interface InvitationPreview {
+  tenant_name: string;
+  email: string;
+  role: Role;
+  expires_at: string;
+}
+
 export interface Site {
   id: string;
   key: string;

@@ -2,7 +2,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, can, setSession } from "./api";
-import type { Me } from "./api";
+import type { InvitationPreview, Me } from "./api";
 import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
 import { Transcripts } from "./transcripts";
@@ -50,6 +50,23 @@ function App() {
   }, []);
 
   if (me === undefined) return <p class="loading">Loading…</p>;
+  if (location.pathname === "/invite") {
+    return (
+      <Invite
+        me={me}
+        onJoined={(m) => {
+          history.replaceState(null, "", "/chats");
+          setSession(m.csrf_token, m.tenant_id);
+          setMe(m);
+          setView("chats");
+        }}
+        onLogout={async () => {
+          await api("POST", "/api/auth/logout").catch(() => undefined);
+          setMe(null);
+        }}
+      />
+    );
+  }
   if (me === null) return <Login onLogin={(m) => (setSession(m.csrf_token, m.tenant_id), setMe(m))} />;
 
   const go = (v: View) => (e: Event) => {
@@ -101,7 +118,7 @@ function App() {
       </nav>
       <main>
         {me.tenant_id === "" && current !== "account" ? (
-          <p>You are not a member of any tenant yet. Ask an owner or admin to add you.</p>
+          <p>You are not a member of any tenant yet. Ask an owner or admin for an invitation link.</p>
         ) : current === "chats" ? (
           <Chats me={me} />
         ) : current === "transcripts" ? (
@@ -155,6 +172,84 @@ function Login({ onLogin }: { onLogin: (m: Me) => void }) {
           Log in
         </button>
       </form>
+    </main>
+  );
+}
+
+// Invite is the page an invitation link opens (/invite#TOKEN): the invited
+// person sees the tenant and role, and accepts logged in, with the password
+// of their account, or by choosing one for a new account.
+function Invite({ me, onJoined, onLogout }: { me: Me | null; onJoined: (m: Me) => void; onLogout: () => void }) {
+  const token = location.hash.slice(1);
+  const [invite, setInvite] = useState<InvitationPreview | null | undefined>(undefined);
+  const [error, setError] = useState<unknown>();
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    api<InvitationPreview>("POST", "/api/invitations/preview", { token }).then(setInvite, (err) => {
+      setError(err);
+      setInvite(null);
+    });
+  }, [token]);
+  const act = async (e: Event, path: string, body: unknown) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      onJoined(await api<Me>("POST", path, body));
+    } catch (err) {
+      setError(err instanceof ApiError && err.code === "bad_credentials" ? new Error("Wrong password for the account with this address.") : err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (invite === undefined) return <p class="loading">Loading…</p>;
+  if (invite === null) {
+    return (
+      <main class="login">
+        <h1>nudge</h1>
+        <Alert error={error} />
+        <p>
+          Ask whoever invited you for a new link, or <a href="/">go to the console</a>.
+        </p>
+      </main>
+    );
+  }
+  const mine = me !== null && me.user.email.toLowerCase() === invite.email.toLowerCase();
+  return (
+    <main class="login">
+      <h1>nudge</h1>
+      <p>
+        <strong>{invite.tenant_name}</strong> invites <strong>{invite.email}</strong> to join as <strong>{invite.role}</strong>.
+      </p>
+      <Alert error={error} />
+      {me !== null && mine ? (
+        <form onSubmit={(e) => act(e, "/api/invitations/accept", { token })} aria-label="Accept the invitation">
+          <button type="submit" disabled={busy}>
+            Join {invite.tenant_name}
+          </button>
+        </form>
+      ) : me !== null ? (
+        <>
+          <p>
+            You are logged in as {me.user.email}. This invitation is for {invite.email}: log out to accept it with that address.
+          </p>
+          <button type="button" onClick={onLogout}>
+            Log out
+          </button>
+        </>
+      ) : (
+        <form onSubmit={(e) => act(e, "/api/invitations/join", { token, name, password })} aria-label="Join">
+          <p>If you have a nudge account with this address, enter its password; otherwise choose one (10 characters or more) for your new account.</p>
+          <label for="join-name">Your name (for a new account)</label>
+          <input id="join-name" autocomplete="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <label for="join-password">Password</label>
+          <input id="join-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required />
+          <button type="submit" disabled={busy}>
+            Join {invite.tenant_name}
+          </button>
+        </form>
+      )}
     </main>
   );
 }

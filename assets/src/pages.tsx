@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, can, roles } from "./api";
-import type { AuditEntry, Me, Member, PageOf, ReportRow, Role, Site, Snippet, Summary, Token } from "./api";
+import type { AuditEntry, Invitation, Me, Member, PageOf, ReportRow, Role, Site, Snippet, Summary, Token } from "./api";
 import { Alert, Section, useLoad, when } from "./ui";
 
 export function Sites({ me }: { me: Me }) {
@@ -86,11 +86,8 @@ export function Sites({ me }: { me: Me }) {
 
 export function Members({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [role, setRole] = useState<Role>("agent");
-  const [formError, setFormError] = useState<unknown>();
   const editable = can.editMembers(me.role);
+  const [formError, setFormError] = useState<unknown>();
   const run = async (f: () => Promise<unknown>) => {
     try {
       await f();
@@ -99,14 +96,6 @@ export function Members({ me }: { me: Me }) {
     } catch (err) {
       setFormError(err);
     }
-  };
-  const add = (e: Event) => {
-    e.preventDefault();
-    run(async () => {
-      await api("POST", "/api/members", password ? { email, password, role } : { email, role });
-      setEmail("");
-      setPassword("");
-    });
   };
   return (
     <Section title="Members">
@@ -152,23 +141,117 @@ export function Members({ me }: { me: Me }) {
           ))}
         </tbody>
       </table>
-      {editable && (
-        <form onSubmit={add} aria-label="Add member">
-          <h3>Add a member</h3>
-          <label for="member-email">Email</label>
-          <input id="member-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
-          <label for="member-password">Password (only for a new account)</label>
-          <input id="member-password" type="password" autocomplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-          <label for="member-role">Role</label>
-          <select id="member-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-            {roles.map((r) => (
-              <option value={r}>{r}</option>
-            ))}
-          </select>
-          <button type="submit">Add member</button>
-        </form>
-      )}
+      {editable && <Invitations me={me} />}
     </Section>
+  );
+}
+
+// Invitations: nobody joins a tenant without accepting a link, which the
+// inviter passes on (it is shown once).
+function Invitations({ me }: { me: Me }) {
+  const [page, error, reload] = useLoad(() => api<PageOf<Invitation>>("GET", "/api/invitations?limit=50"), [me.tenant_id]);
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("agent");
+  const [days, setDays] = useState("7");
+  const [link, setLink] = useState<{ email: string; url: string; expires: string } | null>(null);
+  const [copied, setCopied] = useState(false);
+  const [formError, setFormError] = useState<unknown>();
+  const invite = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const r = await api<{ invitation: Invitation; url: string }>("POST", "/api/invitations", { email, role, expires_in_days: Number(days) });
+      setLink({ email: r.invitation.email, url: r.url, expires: r.invitation.expires_at });
+      setCopied(false);
+      setEmail("");
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const revoke = async (id: string) => {
+    try {
+      await api("DELETE", "/api/invitations/" + id);
+      setFormError(undefined);
+      reload();
+    } catch (err) {
+      setFormError(err);
+    }
+  };
+  const copy = () => {
+    if (!link) return;
+    navigator.clipboard?.writeText(link.url).then(
+      () => setCopied(true),
+      () => setCopied(false),
+    );
+  };
+  return (
+    <>
+      <form onSubmit={invite} aria-label="Invite someone">
+        <h3>Invite someone</h3>
+        <label for="invite-email">Email</label>
+        <input id="invite-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
+        <label for="invite-role">Role</label>
+        <select id="invite-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+          {roles.filter((r) => r !== "owner" || me.role === "owner").map((r) => (
+            <option value={r}>{r}</option>
+          ))}
+        </select>
+        <label for="invite-days">Valid for</label>
+        <select id="invite-days" value={days} onChange={(e) => setDays(e.currentTarget.value)}>
+          {["1", "7", "14", "30"].map((d) => (
+            <option value={d}>{d === "1" ? "1 day" : d + " days"}</option>
+          ))}
+        </select>
+        <Alert error={formError} />
+        <button type="submit">Create invitation link</button>
+      </form>
+      {link && (
+        <div class="invite-link" role="status">
+          <p>
+            Send this link to <strong>{link.email}</strong>. It works once, until {when(link.expires)}, and is not shown again.
+          </p>
+          <input aria-label="Invitation link" readOnly value={link.url} onFocus={(e) => e.currentTarget.select()} />
+          <button type="button" onClick={copy}>
+            {copied ? "Copied" : "Copy link"}
+          </button>
+        </div>
+      )}
+      <h3>Invitations</h3>
+      <Alert error={error} />
+      {page && page.items.length === 0 ? (
+        <p>No invitations yet.</p>
+      ) : (
+        <table aria-label="Invitations">
+          <thead>
+            <tr>
+              <th>Email</th>
+              <th>Role</th>
+              <th>Status</th>
+              <th>Expires</th>
+              <th>Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {page?.items.map((i) => (
+              <tr key={i.id}>
+                <td>{i.email}</td>
+                <td>{i.role}</td>
+                <td>{i.status}</td>
+                <td>{i.status === "pending" ? when(i.expires_at) : ""}</td>
+                <td>
+                  {i.status === "pending" && (
+                    <button class="link" onClick={() => revoke(i.id)} aria-label={"Revoke the invitation of " + i.email}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }
 
