@@ -240,7 +240,7 @@ function Invite({ me, onJoined, onLogout }: { me: Me | null; onJoined: (m: Me) =
         </>
       ) : (
         <form onSubmit={(e) => act(e, "/api/invitations/join", { token, name, password })} aria-label="Join">
-          <p>If you have a nudge account with this address, enter its password; otherwise choose one (10 characters or more) for your new account.</p>
+          <p>If you have a nudge account with this address, enter its password; otherwise choose one (8 characters or more) for your new account.</p>
           <label for="join-name">Your name (for a new account)</label>
           <input id="join-name" autocomplete="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
           <label for="join-password">Password</label>
