@@ -140,7 +140,11 @@ func (h *harness) do(req *http.Request) response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	out := response{Status: res.StatusCode, Header: res.Header, Body: b}
+	if problem := checkResponseAgainstSpec(req, out); problem != "" {
+		h.t.Error(problem)
+	}
+	return out
 }
 
 // listen serves the app on a loopback port, once, and returns host:port.

@@ -192,6 +192,9 @@ func (s *Server) eraseVisitor(c *fiber.Ctx) error {
 		return err
 	}
 	convs, err := s.chat.EraseVisitor(ctx, st.TenantID, st.ID, id, func(ids []string) error {
+		// Deliveries about these conversations (the close just now) are
+		// stored before they are deleted with them.
+		s.hooks.Flush()
 		// Messages already handed to the index are indexed first, then removed.
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

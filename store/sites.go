@@ -120,6 +120,9 @@ func (st *Site) Validate() error {
 	if st.Settings.RetentionDays < 0 || st.Settings.RetentionDays > 3650 {
 		return &FieldError{"settings.retention_days", "0 (keep) to 3650"}
 	}
+	if st.Settings.Goals == nil {
+		st.Settings.Goals = []SiteGoal{} // a list in JSON, never null
+	}
 	if len(st.Settings.Goals) > 50 {
 		return &FieldError{"settings.goals", "at most 50 goals"}
 	}
@@ -239,6 +242,9 @@ func scanSite(sc interface{ Scan(...any) error }) (Site, error) {
 	if err := errors.Join(json.Unmarshal([]byte(origins), &st.AllowedOrigins),
 		json.Unmarshal([]byte(theme), &st.Theme), json.Unmarshal([]byte(settings), &st.Settings)); err != nil {
 		return Site{}, fmt.Errorf("decode site %s: %w", st.ID, err)
+	}
+	if st.Settings.Goals == nil {
+		st.Settings.Goals = []SiteGoal{}
 	}
 	st.CreatedAt, st.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return st, nil

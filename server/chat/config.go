@@ -92,6 +92,9 @@ func (h *Hours) validate() error {
 			}
 		}
 	}
+	if h.Closed == nil {
+		h.Closed = []string{} // a list in JSON, never null
+	}
 	if len(h.Closed) > 400 {
 		return &store.FieldError{Field: "hours.closed", Message: "at most 400 dates"}
 	}

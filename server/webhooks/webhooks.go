@@ -66,7 +66,11 @@ type Dispatcher struct {
 
 	mu    sync.Mutex
 	queue []event
-	wake  chan struct{}
+	// notified and stored count events in and out of the queue: Flush
+	// waits for stored to reach what notified was.
+	notified, stored uint64
+	flushed          *sync.Cond
+	wake             chan struct{}
 	kick  chan struct{}
 
 	hooksMu sync.Mutex
@@ -100,6 +104,7 @@ func New(o Options) *Dispatcher {
 	}
 	d := &Dispatcher{o: o, stop: make(chan struct{}), wake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
 		hooks: map[string]cachedHooks{}}
+	d.flushed = sync.NewCond(&d.mu)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
 		// Called with the resolved address, so a name that resolves to a
 		// private address (or changes to one) is refused too.
@@ -206,10 +211,27 @@ func (d *Dispatcher) Close() {
 func (d *Dispatcher) Notify(tenant, typ string, data any) {
 	d.mu.Lock()
 	d.queue = append(d.queue, event{tenant, typ, data, time.Now().UTC()})
+	d.notified++
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Flush returns once every event notified before the call is stored as
+// deliveries (or dropped with an error in the log): erasing a visitor's
+// conversations deletes their deliveries after it.
+func (d *Dispatcher) Flush() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	target := d.notified
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	for d.stored < target {
+		d.flushed.Wait()
 	}
 }
 
@@ -281,6 +303,10 @@ func (d *Dispatcher) intake() {
 			default:
 			}
 		}
+		d.mu.Lock()
+		d.stored += uint64(len(batch))
+		d.flushed.Broadcast()
+		d.mu.Unlock()
 		select {
 		case <-d.stop:
 			d.mu.Lock()
