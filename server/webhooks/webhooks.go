@@ -71,7 +71,7 @@ type Dispatcher struct {
 	notified, stored uint64
 	flushed          *sync.Cond
 	wake             chan struct{}
-	kick  chan struct{}
+	kick             chan struct{}
 
 	hooksMu sync.Mutex
 	hooks   map[string]cachedHooks // tenant → its webhooks
