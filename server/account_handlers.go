@@ -61,7 +61,7 @@ func (s *Server) me(c *fiber.Ctx) error { return s.renderMe(c, who(c)) }
 // renderMe describes the principal: user or token, its tenants, the tenant and
 // role of this request, and the CSRF token the console sends back on changes.
 func (s *Server) renderMe(c *fiber.Ctx, p *principal) error {
-	out := fiber.Map{"tenant_id": p.Tenant, "role": p.Role}
+	out := fiber.Map{"tenant_id": p.Tenant, "role": p.Role, "permissions": s.auth.Enforcer.Permissions(p.Role)}
 	if p.Token != nil {
 		out["token"] = p.Token
 		return c.JSON(out)
@@ -74,7 +74,7 @@ func (s *Server) renderMe(c *fiber.Ctx, p *principal) error {
 		ms = []store.Membership{}
 	}
 	if p.Tenant == "" && len(ms) > 0 {
-		out["tenant_id"], out["role"] = ms[0].TenantID, ms[0].Role
+		out["tenant_id"], out["role"], out["permissions"] = ms[0].TenantID, ms[0].Role, s.auth.Enforcer.Permissions(ms[0].Role)
 	}
 	out["user"], out["memberships"], out["csrf_token"] = p.User, ms, p.Session.CSRFToken
 	return c.JSON(out)

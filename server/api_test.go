@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -565,5 +566,33 @@ func TestMetricsAreNotPublic(t *testing.T) {
 	bad.ConsoleDir = t.TempDir()
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "console-dir") {
 		t.Errorf("a console folder without index.html: %v", err)
+	}
+}
+
+// /api/me lists what the role may do: the console builds its sections from
+// it rather than from a copy of the policy.
+func TestMeListsPermissions(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	for role, want := range map[string][2][]string{
+		"agent":    {{"chat:work", "sites:read"}, {"sites:write", "members:read", "rules:write"}},
+		"marketer": {{"rules:write", "reports:read"}, {"chat:work", "members:write"}},
+		"owner":    {{"members:write", "chat:supervise", "rules:write", "sites:write"}, {}},
+	} {
+		me := h.login(role+"@acme.test", "password-"+role).call("GET", "/api/me", nil).json(t)
+		var perms []string
+		for _, p := range me["permissions"].([]any) {
+			perms = append(perms, p.(string))
+		}
+		for _, p := range want[0] {
+			if !slices.Contains(perms, p) {
+				t.Errorf("%s lacks %s: %v", role, p, perms)
+			}
+		}
+		for _, p := range want[1] {
+			if slices.Contains(perms, p) {
+				t.Errorf("%s has %s: %v", role, p, perms)
+			}
+		}
 	}
 }

@@ -40,97 +40,29 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return data as T;
 }
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-}
+export type {
+  AuditEntry,
+  Invitation,
+  InvitationPreview,
+  Member,
+  Membership,
+  ReportRow,
+  Site,
+  Snippet,
+  Token,
+  User,
+} from "./api.gen";
+import type { Me as MeAnswer, Member, User, Membership } from "./api.gen";
 
-export interface Membership {
-  tenant_id: string;
-  tenant_name: string;
-  role: Role;
-}
-
-export type Role = "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+export type Role = Member["role"];
 export const roles: Role[] = ["owner", "admin", "marketer", "supervisor", "agent", "bot"];
 
-export interface Me {
-  user: User;
-  memberships: Membership[];
-  tenant_id: string;
-  role: Role | "";
-  csrf_token: string;
-}
-
-export interface Member extends User {
-  role: Role;
-  joined_at: string;
-}
-
-export interface Invitation {
-  id: string;
-  email: string;
-  role: Role;
-  status: "pending" | "accepted" | "revoked" | "expired";
-  created_by: string;
-  created_at: string;
-  expires_at: string;
-  accepted_at?: string;
-}
-
-export interface InvitationPreview {
-  tenant_name: string;
-  email: string;
-  role: Role;
-  expires_at: string;
-}
-
-export interface Site {
-  id: string;
-  key: string;
-  name: string;
-  allowed_origins: string[];
-  time_zone: string;
-  theme: { color: string; position: "right" | "left" };
-  settings: { respect_dnt: boolean; consent_required: boolean; cookieless: boolean };
-}
-
-export interface Token {
-  id: string;
-  name: string;
-  role: Role;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-}
-
-export interface AuditEntry {
-  id: string;
-  actor: string;
-  action: string;
-  target_type: string;
-  target_id: string;
-  created_at: string;
-}
+// Me is /api/me for a console session (a token has no user).
+export type Me = MeAnswer & { user: User; memberships: Membership[]; csrf_token: string };
 
 export interface PageOf<T> {
   items: T[];
   next_cursor: string;
-}
-
-export interface Snippet {
-  snippet: string;
-  csp: string;
-  loader_url: string;
-}
-
-export interface ReportRow {
-  value: string;
-  visitors: number;
-  visits?: number;
-  pageviews?: number;
-  count?: number;
 }
 
 export interface Summary {
@@ -142,14 +74,8 @@ export interface Summary {
   visit_duration: number;
 }
 
-// What each role may see, mirroring the server's policy (the server decides).
-export const can = {
-  chat: (r: string) => r === "owner" || r === "admin" || r === "supervisor" || r === "agent",
-  chatSetup: (r: string) => r === "owner" || r === "admin" || r === "supervisor",
-  members: (r: string) => r === "owner" || r === "admin",
-  editMembers: (r: string) => r === "owner" || r === "admin",
-  editSites: (r: string) => r === "owner" || r === "admin",
-  tokens: (r: string) => r === "owner" || r === "admin",
-  audit: (r: string) => r === "owner" || r === "admin",
-  reports: (r: string) => r === "owner" || r === "admin" || r === "marketer" || r === "supervisor",
-};
+// may tells whether the user's role may do act on obj in the current tenant,
+// from the permissions the server sent (the server decides every request).
+export function may(me: { permissions: string[] }, perm: string): boolean {
+  return me.permissions.includes(perm);
+}

@@ -1,7 +1,7 @@
 // The nudge console: log in, pick a tenant, manage sites, members and tokens.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, can, setSession } from "./api";
+import { api, ApiError, may, setSession } from "./api";
 import type { InvitationPreview, Me } from "./api";
 import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
@@ -79,13 +79,13 @@ function App() {
     setMe(null);
   };
   const visible: View[] = [];
-  if (can.chat(me.role)) visible.push("chats", "transcripts");
-  if (can.chatSetup(me.role)) visible.push("setup");
-  if (can.reports(me.role)) visible.push("reports");
+  if (may(me, "chat:work")) visible.push("chats", "transcripts");
+  if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
+  if (may(me, "reports:read")) visible.push("reports");
   visible.push("sites");
-  if (can.members(me.role)) visible.push("members");
-  if (can.tokens(me.role)) visible.push("tokens");
-  if (can.audit(me.role)) visible.push("audit");
+  if (may(me, "members:read")) visible.push("members");
+  if (may(me, "tokens:read")) visible.push("tokens");
+  if (may(me, "audit:read")) visible.push("audit");
   visible.push("account");
   const current = visible.includes(view) ? view : visible[0]!;
 

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { api, can, roles } from "./api";
+import { api, may, roles } from "./api";
 import type { AuditEntry, Invitation, Me, Member, PageOf, ReportRow, Role, Site, Snippet, Summary, Token } from "./api";
 import { Alert, Section, useLoad, when } from "./ui";
 
@@ -69,7 +69,7 @@ export function Sites({ me }: { me: Me }) {
           <pre id="snippet-csp">{shown.snippet.csp}</pre>
         </div>
       )}
-      {can.editSites(me.role) && (
+      {may(me, "sites:write") && (
         <form onSubmit={create} aria-label="New site">
           <h3>New site</h3>
           <label for="site-name">Name</label>
@@ -86,7 +86,7 @@ export function Sites({ me }: { me: Me }) {
 
 export function Members({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
-  const editable = can.editMembers(me.role);
+  const editable = may(me, "members:write");
   const [formError, setFormError] = useState<unknown>();
   const run = async (f: () => Promise<unknown>) => {
     try {

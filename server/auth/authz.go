@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/casbin/casbin/v2"
@@ -96,6 +97,22 @@ func (en *Enforcer) Role(subject, tenant string) string {
 		return ""
 	}
 	return roles[0]
+}
+
+// Permissions lists what role may do, as "object:action", sorted: the
+// console shows what a user may use from it instead of a copy of the policy.
+func (en *Enforcer) Permissions(role string) []string {
+	en.mu.RLock()
+	defer en.mu.RUnlock()
+	rows, _ := en.e.GetFilteredPolicy(0, role)
+	out := []string{}
+	for _, r := range rows {
+		if len(r) >= 3 {
+			out = append(out, r[1]+":"+r[2])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // SetRole records in the cache that subject now holds role in tenant.

@@ -1,0 +1,573 @@
+// Generated from server/openapi.json by assets.APITypes: do not edit.
+// `go test ./assets -run TestAPITypes -update` writes it again.
+
+export interface Agent {
+  user_id: string;
+  email: string;
+  name: string;
+  role: string;
+  profile: AgentProfile;
+}
+
+export interface AgentProfile {
+  capacity?: number;
+  skills?: Record<string, number>;
+  /** queue ids; empty: all */
+  queues?: string[];
+}
+
+export interface AuditEntry {
+  id: string;
+  tenant_id: string;
+  /** user:ID, token:ID or system:nudge */
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  detail: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface Canned {
+  id: string;
+  shortcut: string;
+  title: string;
+  /** Placeholders: {{agent.name}}, {{visitor.name}}, {{visitor.id}}, {{page.url}}, {{page.title}}, {{offer.name}}, {{topic}}, {{vars.KEY}} */
+  text: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CannedInput {
+  shortcut?: string;
+  title?: string;
+  text?: string;
+}
+
+export interface ChatAggregate {
+  key: string;
+  name?: string;
+  conversations: number;
+  answered: number;
+  unanswered: number;
+  avg_wait: number | null;
+  avg_first_response: number | null;
+  avg_handle: number | null;
+  messages: number;
+  csat_count: number;
+  avg_csat: number | null;
+}
+
+export interface ChatSettings {
+  default_queue?: string;
+  prechat?: null | {
+    question?: string;
+    options?: {
+      label?: string;
+      queue?: string;
+    }[];
+  };
+  inactivity?: {
+    warn_after?: number;
+    close_after?: number;
+  };
+  csat?: boolean;
+  mask_cards?: boolean;
+  /** RE2 patterns masked in messages */
+  patterns?: string[];
+  dispositions?: string[];
+}
+
+/** Times are RFC 3339; nulls when not reached. */
+export interface Conversation {
+  id: string;
+  tenant_id: string;
+  site_id: string;
+  visitor: string;
+  status: "bot" | "queued" | "assigned" | "hold" | "offline" | "closed";
+  last_seq: number;
+  queue_id: string;
+  agent_id: string;
+  last_agent_id: string;
+  /** The page (url, title), custom variables (vars), a verified identity and the offer that started the chat, as the page and the engine gave them */
+  metadata: Record<string, unknown>;
+  queued_at: string | null;
+  assigned_at: string | null;
+  first_response_at: string | null;
+  close_reason: string;
+  disposition: string;
+  tags: string[];
+  csat: number | null;
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+}
+
+/** Times in seconds; null when not reached. */
+export interface ConversationMetrics {
+  id: string;
+  site_id: string;
+  queue_id: string;
+  agent_id: string;
+  status: string;
+  created_at: string;
+  closed_at: string | null;
+  wait: number | null;
+  first_response: number | null;
+  handle: number | null;
+  visitor_messages: number;
+  agent_messages: number;
+  internal_messages: number;
+  outcome: string;
+  disposition: string;
+  csat: number | null;
+  answered: boolean;
+}
+
+export interface CreateTokenRequest {
+  name: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  expires_at?: string;
+}
+
+export interface CreatedInvitation {
+  invitation: Invitation;
+  /** The link to give the invited person, shown once: `PUBLIC_URL/invite#TOKEN`. The token is in the fragment, which browsers send to no server. */
+  url: string;
+}
+
+export interface CreatedToken {
+  token: Token;
+  secret: string;
+}
+
+export interface Delivery {
+  id: string;
+  webhook_id: string;
+  event: string;
+  /** The event as sent */
+  payload: unknown;
+  status: "pending" | "succeeded" | "failed";
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number;
+  last_error: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Error {
+  error: {
+    /** Stable machine-readable code: invalid_json, unknown_field, invalid_utf8, invalid, unauthenticated, bad_credentials, forbidden, csrf, cross_origin, not_found, conflict, too_large, unsupported_media_type, rate_limited, internal… */
+    code: string;
+    message: string;
+    /** The offending field, when there is one */
+    field?: string;
+    /** Every problem, when there are several (a rule's or template's fields) */
+    details?: {
+      path: string;
+      message: string;
+    }[];
+  };
+}
+
+export interface Hours {
+  time_zone?: string;
+  /** mon…sun → list of ["HH:MM","HH:MM"] spans */
+  week?: Record<string, string[][]>;
+  closed?: string[];
+}
+
+export interface Invitation {
+  id: string;
+  tenant_id: string;
+  email: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  status: "pending" | "accepted" | "revoked" | "expired";
+  /** The inviter, as `user:ID` or `token:ID`. */
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  accepted_at?: string;
+  /** The id of the user who accepted. */
+  accepted_by?: string;
+  revoked_at?: string;
+}
+
+export interface InvitationPreview {
+  tenant_name: string;
+  email: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  expires_at: string;
+}
+
+export interface InvitationToken {
+  token: string;
+}
+
+export interface InviteRequest {
+  email: string;
+  /** Only an owner invites an owner. */
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  expires_in_days?: number;
+}
+
+export interface JoinRequest {
+  token: string;
+  /** For a new account. */
+  name?: string;
+  /** The password of the account that has the invited address, or the new account's (8 to 256 characters). */
+  password: string;
+}
+
+export interface LiveState {
+  queues: unknown[];
+  agents: unknown[];
+  chats: unknown[];
+}
+
+export interface LoginRequest {
+  email: string;
+  password: string;
+}
+
+export interface Me {
+  user?: User;
+  token?: Token;
+  memberships?: Membership[];
+  tenant_id: string;
+  /** The role in tenant_id; empty for a user in no tenant */
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot" | "";
+  csrf_token?: string;
+  /** What the role may do in the tenant, as object:action (sites:write, chat:supervise…): what the console offers */
+  permissions: string[];
+}
+
+export interface Member {
+  id: string;
+  email: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  joined_at: string;
+}
+
+export interface Membership {
+  tenant_id: string;
+  tenant_name: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  created_at: string;
+}
+
+/** See docs/protocol.md */
+export interface Message {
+  conversation_id: string;
+  seq: number;
+  id: string;
+  client_id?: string;
+  sender: {
+    kind: "visitor" | "agent" | "bot" | "system";
+    id: string;
+    name?: string;
+  };
+  kind: string;
+  audience: "all" | "agents";
+  text: string;
+  payload?: unknown;
+  created_at: string;
+}
+
+export interface PasswordRequest {
+  current_password: string;
+  new_password: string;
+}
+
+export interface Preview {
+  /** the id of the offer the page would make; empty when none */
+  winner: string;
+  items: {
+    id?: string;
+    name: string;
+    priority: number;
+    qualifies: boolean;
+    condition: boolean;
+    in_schedule: boolean;
+    allowed: boolean;
+    variant?: "offer" | "control";
+    steps: {
+      path: string;
+      fact?: string;
+      op?: string;
+      value?: unknown;
+      actual?: unknown;
+      result: "passed" | "failed" | "missing" | "type_mismatch";
+    }[];
+  }[];
+}
+
+export interface PreviewRequest {
+  /** Facts by name (docs/rules.md); queue facts left out come from the chat engine now */
+  facts?: Record<string, unknown>;
+  rule?: Rule;
+  /** the live versions instead of the drafts */
+  published?: boolean;
+  now?: string;
+  /** decides the control-group variant */
+  visitor?: string;
+  /** per rule id: {shown_visit, declined_visit, last_shown, last_declined} */
+  history?: Record<string, unknown>;
+}
+
+export interface PushOffer {
+  /** a chat queue's name */
+  queue: string;
+  title?: string;
+  text: string;
+  accept_label?: string;
+  decline_label?: string;
+  /** shown to the agent who answers */
+  metadata?: Record<string, string>;
+  /** false: the page shows its own UI (nudge('on', 'offer', …)) */
+  ui?: boolean;
+  ttl_seconds?: number;
+}
+
+export interface Queue {
+  id: string;
+  name: string;
+  config: QueueConfig;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface QueueConfig {
+  routing?: "longest_idle" | "least_busy" | "skills" | "last_agent";
+  skills?: string[];
+  /** seconds, default 30 */
+  offer_timeout?: number;
+  overflow_queue?: string;
+  /** seconds; with overflow_queue */
+  overflow_after?: number;
+  /** seconds before the offline form; 0 no limit */
+  max_wait?: number;
+  hours?: Hours | null;
+}
+
+export interface QueueInput {
+  name?: string;
+  config?: QueueConfig;
+}
+
+/** summary: visitors, visits, pageviews, views_per_visit, bounce_rate (percent), visit_duration (seconds). timeseries: items of {bucket, visitors, visits, pageviews} per day or hour (interval) in the site's time zone. Breakdowns (pages, events, sources, referrers, campaigns, utm_*, devices, browsers, os, languages, screens, entry_pages, exit_pages): items of ReportRow. events?name=X breaks one event down by property (value is key=value). goals: items of {event|page, visitors, conversion_rate}. realtime: {visitors, pages} over the last five minutes. */
+export interface Report {
+  site?: string;
+  from?: string;
+  to?: string;
+  items?: ReportRow[];
+  visitors?: number;
+  visits?: number;
+  pageviews?: number;
+  views_per_visit?: number;
+  bounce_rate?: number;
+  visit_duration?: number;
+  /** realtime: pages viewed in the last five minutes */
+  pages?: ReportRow[];
+}
+
+export interface ReportRow {
+  value?: string;
+  visitors: number;
+  visits?: number;
+  pageviews?: number;
+  count?: number;
+  /** timeseries: the day or hour */
+  bucket?: string;
+  /** goals: percent of visitors */
+  conversion_rate?: number;
+  /** goals: the event's name */
+  event?: string;
+  /** goals: the page's path */
+  page?: string;
+}
+
+/** A marketer's rule, as in docs/rules.md: when a visitor qualifies and what they are offered. */
+export interface Rule {
+  name: string;
+  priority?: number;
+  /** {all:[…]} | {any:[…]} | {not:{…}} | {fact, op, value} */
+  when: Record<string, unknown>;
+  action: {
+    type?: "chat_offer" | "content_offer" | "entry_point";
+    queue?: string;
+    title?: string;
+    text?: string;
+    accept_label?: string;
+    decline_label?: string;
+    metadata?: Record<string, string>;
+    max_wait_seconds?: number;
+    template?: string;
+    label?: string;
+    position?: string;
+  };
+  limits?: {
+    per_visit?: number;
+    per_visitor_days?: number;
+    cooldown_days_after_decline?: number;
+  };
+  schedule?: {
+    days?: string[];
+    from?: string;
+    to?: string;
+    start_date?: string;
+    end_date?: string;
+  };
+  split?: {
+    control_percent?: number;
+  };
+}
+
+export interface RuleVersion {
+  version: number;
+  body: Rule;
+  created_at: string;
+  created_by: string;
+}
+
+export interface RuleView {
+  id: string;
+  site_id: string;
+  draft: Rule;
+  live?: Rule;
+  /** 0 when not live */
+  published_version: number;
+  version: number;
+  changed: boolean;
+  status: "draft" | "live" | "changed" | "paused";
+  created_at: string;
+  updated_at: string;
+}
+
+export type SearchHit = Message & {
+  conversation: Conversation;
+};
+
+export interface Secret {
+  identity_secret: string;
+}
+
+export interface Site {
+  id: string;
+  tenant_id: string;
+  /** Public key used in the snippet */
+  key: string;
+  name: string;
+  allowed_origins: string[];
+  /** IANA time zone */
+  time_zone: string;
+  theme: SiteTheme;
+  settings: SiteSettings;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SiteInput {
+  /** Only on create; random when absent */
+  key?: string;
+  name?: string;
+  /** scheme://host[:port]; https://*.example.com matches subdomains */
+  allowed_origins?: string[];
+  time_zone?: string;
+  theme?: SiteTheme;
+  settings?: SiteSettings;
+}
+
+export interface SiteSettings {
+  respect_dnt?: boolean;
+  consent_required?: boolean;
+  cookieless?: boolean;
+  /** Raw events older than this are deleted; 0 keeps them */
+  retention_days?: number;
+  goals?: {
+    event?: string;
+    page?: string;
+  }[];
+  /** the site's backend may push offers to open pages */
+  push_offers?: boolean;
+  /** The chat launcher shows on the site's pages */
+  chat?: boolean;
+}
+
+export interface SiteTheme {
+  color?: string;
+  position?: "right" | "left";
+}
+
+export interface Snippet {
+  /** HTML to paste into every page, before </head> */
+  snippet: string;
+  /** The Content-Security-Policy directives a site with a policy adds */
+  csp: string;
+  loader_url: string;
+}
+
+export interface Template {
+  name: string;
+  title: string;
+  body?: string;
+  image_url?: string;
+  image_alt?: string;
+  buttons?: {
+    label?: string;
+    action?: "chat" | "link" | "dismiss";
+    url?: string;
+    queue?: string;
+  }[];
+}
+
+export interface TemplateView {
+  id: string;
+  site_id: string;
+  body: Template;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Token {
+  id: string;
+  tenant_id: string;
+  name: string;
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+  created_by: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface UpdateMemberRequest {
+  role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: ("conversation.created" | "conversation.assigned" | "conversation.transferred" | "conversation.closed" | "message.created" | "offer.accepted")[];
+  active: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookInput {
+  /** http(s); private, loopback and link-local addresses are refused at delivery unless --webhooks-private */
+  url?: string;
+  events?: ("conversation.created" | "conversation.assigned" | "conversation.transferred" | "conversation.closed" | "message.created" | "offer.accepted")[];
+  active?: boolean;
+}
