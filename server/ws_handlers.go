@@ -391,11 +391,7 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 	case "upload":
 		s.startUpload(w, f, a.Tenant, id, chat.Sender{Kind: agentKind(a), ID: a.User}, &a)
 	case "live":
-		if !a.Supervise {
-			w.failErr(f, chat.ErrForbidden)
-			return
-		}
-		live, err := e.LiveState(ctx, a.Tenant)
+		live, err := e.WatchLive(ctx, a, w, f.On)
 		if err != nil {
 			w.failErr(f, err)
 			return

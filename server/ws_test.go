@@ -681,3 +681,42 @@ func TestSocketsEndWithTheConnectionAndTheServer(t *testing.T) {
 		}
 	}
 }
+
+// A supervisor follows the live board: the answer to live gives the state
+// now, and with on a live event follows each change (here, a chat waiting,
+// then taken); an agent may not watch.
+func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	sup, _ := f.agent("supervisor")
+	sup.send(map[string]any{"type": "presence", "id": "p", "status": "away"})
+	sup.until("away", typed("presence_ok", "p"))
+	sup.send(map[string]any{"type": "live", "id": "l", "on": true})
+	first := sup.until("live", typed("live_ok", "l"))["data"].(map[string]any)
+	if q := first["queues"].([]any)[0].(map[string]any); q["waiting"] != float64(0) {
+		t.Fatalf("the board before any chat: %v", first)
+	}
+	waiting := func(m map[string]any) float64 {
+		return m["data"].(map[string]any)["queues"].([]any)[0].(map[string]any)["waiting"].(float64)
+	}
+	f.visitor("", 0)
+	sup.until("a waiting chat on the board", func(m map[string]any) bool { return m["type"] == "live" && waiting(m) == 1 })
+	agent, _ := f.agent("agent")
+	sup.until("the agent on the board", func(m map[string]any) bool {
+		if m["type"] != "live" {
+			return false
+		}
+		for _, a := range m["data"].(map[string]any)["agents"].([]any) {
+			if a := a.(map[string]any); a["id"] == f.users["agent"].ID && a["presence"] == "available" && a["since"] != "" {
+				return true
+			}
+		}
+		return false
+	})
+	agent.until("offer", func(m map[string]any) bool { return m["type"] == "offer" })
+	mine, _ := f.agent("agent")
+	mine.send(map[string]any{"type": "live", "id": "l", "on": true})
+	if m := mine.until("refused", typed("error", "l")); m["code"] != "forbidden" {
+		t.Fatalf("an agent watches the board: %v", m)
+	}
+}

@@ -78,6 +78,26 @@ export interface ChatSettings {
   dispositions?: string[];
 }
 
+/** A live conversation as agents see it (the state event of the protocol) */
+export interface ChatView {
+  id: string;
+  status: "bot" | "queued" | "assigned" | "hold" | "offline" | "closed";
+  site_id: string;
+  visitor: string;
+  queue: null | Ref;
+  agent: null | Ref;
+  participants: {
+    id: string;
+    name: string;
+    role: "owner" | "conference" | "consult" | "monitor";
+  }[];
+  metadata: Record<string, unknown>;
+  last_seq: number;
+  read_by_visitor: number;
+  created_at: string;
+  queued_at: string | null;
+}
+
 /** Times are RFC 3339; nulls when not reached. */
 export interface Conversation {
   id: string;
@@ -220,10 +240,42 @@ export interface JoinRequest {
   password: string;
 }
 
+export interface LiveAgent {
+  id: string;
+  name: string;
+  presence: "available" | "away" | "offline";
+  chats: number;
+  offers: number;
+  capacity: number;
+  /** When the presence last changed */
+  since: string;
+}
+
+export interface LiveQueue {
+  id: string;
+  name: string;
+  /** Inside business hours */
+  open: boolean;
+  /** Available, connected agents of the queue with a free slot */
+  agents_available: number;
+  /** Their free slots */
+  free: number;
+  /** The chats the queue's available agents carry at once */
+  slots: number;
+  waiting: number;
+  /** Seconds a new chat would wait; -1 when nobody can answer */
+  estimated_wait: number;
+  /** Seconds the oldest waiting chat has waited */
+  longest_wait: number;
+  /** Waiting chats offered to an agent now */
+  offered: number;
+}
+
+/** Queues, agents and open chats now; the protocol's live event carries the same */
 export interface LiveState {
-  queues: unknown[];
-  agents: unknown[];
-  chats: unknown[];
+  queues: LiveQueue[];
+  agents: LiveAgent[];
+  chats: ChatView[];
 }
 
 export interface LoginRequest {
@@ -357,6 +409,11 @@ export interface QueueConfig {
 export interface QueueInput {
   name?: string;
   config?: QueueConfig;
+}
+
+export interface Ref {
+  id: string;
+  name: string;
 }
 
 /** summary: visitors, visits, pageviews, views_per_visit, bounce_rate (percent), visit_duration (seconds). timeseries: items of {bucket, visitors, visits, pageviews} per day or hour (interval) in the site's time zone. Breakdowns (pages, events, sources, referrers, campaigns, utm_*, devices, browsers, os, languages, screens, entry_pages, exit_pages): items of ReportRow. events?name=X breaks one event down by property (value is key=value). goals: items of {event|page, visitors, conversion_rate}. realtime: {visitors, pages} over the last five minutes. */

@@ -145,6 +145,9 @@ func (e *Engine) DisconnectAgent(a Agent, s Sink) {
 		return
 	}
 	delete(ag.sinks, s)
+	if w := e.live[a.Tenant]; w != nil {
+		delete(w.sinks, s)
+	}
 	if len(ag.sinks) == 0 {
 		ag.goneAt = e.now()
 		if t := e.tenants[a.Tenant]; t != nil {
@@ -173,7 +176,7 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 		return
 	}
 	was := ag.presence
-	ag.presence = presence
+	ag.presence, ag.since = presence, e.now()
 	if presence == Available && was != Available {
 		ag.idleSince = e.now()
 	}
@@ -789,12 +792,19 @@ type LiveAgent struct {
 	Chats    int    `json:"chats"`
 	Offers   int    `json:"offers"`
 	Capacity int    `json:"capacity"`
+	// Since is when the agent's presence last changed (time in status).
+	Since time.Time `json:"since"`
 }
 
 // LiveState returns a tenant's queues, agents and open chats.
 func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.liveState(ctx, tenantID)
+}
+
+// liveState is LiveState for callers holding e.mu.
+func (e *Engine) liveState(ctx context.Context, tenantID string) (Live, error) {
 	t, err := e.tenant(ctx, tenantID)
 	if err != nil {
 		return Live{}, err
@@ -817,7 +827,7 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	for k, ag := range e.agents {
 		if k.tenant == tenantID {
 			out.Agents = append(out.Agents, LiveAgent{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence,
-				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.capacity(ag)})
+				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.capacity(ag), Since: ag.since})
 		}
 	}
 	slices.SortFunc(out.Agents, func(a, b LiveAgent) int { return strings.Compare(a.Name, b.Name) })

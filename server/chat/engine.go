@@ -126,6 +126,7 @@ type Engine struct {
 	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
 	names    map[string]string // user id → display name
+	live     map[string]*liveWatch // tenant → the supervisors watching its live state
 }
 
 type agentKey struct{ tenant, user string }
@@ -149,6 +150,7 @@ type agent struct {
 	offers    map[string]bool
 	idleSince time.Time // since when it has had nothing new to do
 	goneAt    time.Time // when its last connection closed
+	since     time.Time // when its presence last changed
 }
 
 type offer struct {
@@ -184,7 +186,7 @@ type conv struct {
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string][]Sink{},
-		agents: map[agentKey]*agent{}, names: map[string]string{}}
+		agents: map[agentKey]*agent{}, names: map[string]string{}, live: map[string]*liveWatch{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -328,6 +330,7 @@ func (e *Engine) ticker(every time.Duration) {
 			return
 		case <-t.C:
 			e.Tick(context.Background())
+			e.pushLive()
 		}
 	}
 }
@@ -447,7 +450,7 @@ func (e *Engine) agent(tenantID, user string) *agent {
 	ag := e.agents[k]
 	if ag == nil {
 		ag = &agent{key: k, presence: Offline, sinks: map[Sink]bool{}, chats: map[string]bool{}, offers: map[string]bool{},
-			idleSince: e.now()}
+			idleSince: e.now(), since: e.now()}
 		e.agents[k] = ag
 	}
 	return ag
