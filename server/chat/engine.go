@@ -125,7 +125,7 @@ type Engine struct {
 	convs    map[string]*conv  // loaded conversations (open, or closed recently)
 	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
-	names    map[string]string // user id → display name
+	names    map[string]string     // user id → display name
 	live     map[string]*liveWatch // tenant → the supervisors watching its live state
 }
 
