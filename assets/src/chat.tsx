@@ -2,8 +2,9 @@
 // conversation with the visitor's context, and the composer. It speaks the
 // chat protocol (docs/protocol.md) over /ws/agent with the console session.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api } from "./api";
+import { api, may } from "./api";
 import type { Me } from "./api";
+import type { LiveState } from "./api.gen";
 import { Alert } from "./ui";
 
 interface Ref {
@@ -63,6 +64,9 @@ export function Chats({ me }: { me: Me }) {
   const [context, setContext] = useState<any>(null);
   const [error, setError] = useState<unknown>();
   const [queues, setQueues] = useState<Queue[]>([]);
+  const [board, setBoard] = useState<LiveState | null>(null);
+  const [mode, setMode] = useState<"chats" | "board">("chats");
+  const supervise = may(me, "chat:supervise");
   const ws = useRef<WebSocket | null>(null);
   const selectedRef = useRef("");
   selectedRef.current = selected;
@@ -103,8 +107,17 @@ export function Chats({ me }: { me: Me }) {
           setChats(Object.fromEntries((d.state.chats as ChatView[]).map((v) => [v.id, v])));
           setOffers(Object.fromEntries((d.state.offers as ChatView[]).map((v) => [v.id, { kind: "assign", conversation: v }])));
           if (selectedRef.current) send({ type: "history", id: "h:" + selectedRef.current, conversation: selectedRef.current });
+          // Supervisors follow the live board (a live event at each change).
+          if (supervise) send({ type: "live", id: "live", on: true });
           break;
         }
+        case "live_ok":
+        case "live":
+          setBoard(d as LiveState);
+          break;
+        case "monitor_ok":
+          setMode("chats");
+          break;
         case "presence":
           setPresence(d.status);
           break;
@@ -141,6 +154,11 @@ export function Chats({ me }: { me: Me }) {
         case "error":
           setError(new Error(f.message || f.code));
           break;
+        case "barge_ok":
+        case "leave_ok":
+        case "close_ok":
+          setError(undefined);
+          break;
       }
     };
     open();
@@ -163,6 +181,11 @@ export function Chats({ me }: { me: Me }) {
     select(id);
   };
 
+  const monitor = (id: string) => {
+    send({ type: "monitor", id: "monitor_" + id, conversation: id });
+    select(id);
+  };
+
   const chatList = Object.values(chats).sort((a, b) => a.created_at.localeCompare(b.created_at));
   const offerList = Object.entries(offers);
   const current = chats[selected];
@@ -179,6 +202,16 @@ export function Chats({ me }: { me: Me }) {
             </button>
           )}
         </div>
+        {supervise && (
+          <div class="tabs" role="tablist" aria-label="Desk">
+            <button role="tab" aria-selected={mode === "chats"} class={mode === "chats" ? "" : "secondary"} onClick={() => setMode("chats")}>
+              My chats
+            </button>
+            <button role="tab" aria-selected={mode === "board"} class={mode === "board" ? "" : "secondary"} onClick={() => setMode("board")}>
+              Live board
+            </button>
+          </div>
+        )}
         {offerList.length > 0 && <h3>Waiting for you</h3>}
         {offerList.map(([id, o]) => (
           <div class="offer" key={id}>
@@ -196,7 +229,7 @@ export function Chats({ me }: { me: Me }) {
         <h3>My chats</h3>
         {chatList.length === 0 && <p class="muted">No chats yet.</p>}
         {chatList.map((v) => (
-          <button class={"chat-item" + (v.id === selected ? " current" : "")} key={v.id} onClick={() => select(v.id)}>
+          <button class={"chat-item" + (v.id === selected ? " current" : "")} key={v.id} onClick={() => (select(v.id), setMode("chats"))}>
             <span>{(v.metadata?.vars?.name as string) || "Visitor " + v.visitor.slice(0, 8)}</span>
             <small>
               {v.status}
@@ -206,7 +239,9 @@ export function Chats({ me }: { me: Me }) {
         ))}
       </div>
       <Alert error={error} />
-      {current ? (
+      {mode === "board" && supervise ? (
+        <Board board={board} me={me} onMonitor={monitor} onOpen={(id) => (select(id), setMode("chats"))} />
+      ) : current ? (
         <Conversation
           key={current.id}
           view={current}
@@ -221,13 +256,15 @@ export function Chats({ me }: { me: Me }) {
           <p class="muted">Pick a chat, or accept one.</p>
         </div>
       )}
-      {current && <ContextPanel context={context} view={current} />}
+      {mode === "chats" && current && <ContextPanel context={context} view={current} />}
     </section>
   );
 }
 
 function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?: string; queues: Queue[]; send: (f: Record<string, unknown>) => void }) {
   const { view, messages, send } = props;
+  const role = view.participants.find((p) => p.id === props.me.user.id)?.role ?? "";
+  const owner = role === "owner";
   const [text, setText] = useState("");
   const [internal, setInternal] = useState(false);
   const [disposition, setDisposition] = useState("");
@@ -284,21 +321,35 @@ function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?:
         ))}
         {props.typing !== undefined && <div class="muted typing">Visitor is typing: {props.typing}</div>}
       </div>
+      {role === "monitor" && view.status !== "closed" && (
+        <div class="banner" role="status">
+          Monitoring silently: the visitor does not see you, and what you write goes to the agents only.
+          <button type="button" onClick={() => send({ type: "barge", id: "barge", conversation: view.id })}>
+            Barge in
+          </button>
+          <button type="button" class="secondary" onClick={() => send({ type: "leave", id: "leave", conversation: view.id })}>
+            Stop monitoring
+          </button>
+        </div>
+      )}
       {view.status !== "closed" && (
         <form class="composer" onSubmit={submit}>
           <textarea
-            aria-label="Reply"
-            placeholder="Reply (/shortcut sends a canned response)"
+            aria-label={role === "monitor" ? "Whisper to the agent" : "Reply"}
+            placeholder={role === "monitor" ? "Whisper to the agent (the visitor never sees it)" : "Reply (/shortcut sends a canned response)"}
             value={text}
             onInput={(e) => onInput(e.currentTarget.value)}
             onKeyDown={(e) => e.key === "Enter" && !e.shiftKey && submit(e)}
           />
           <div class="row">
-            <label>
-              <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.currentTarget.checked)} /> Internal note
-            </label>
-            <button type="submit">Send</button>
+            {role !== "monitor" && (
+              <label>
+                <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.currentTarget.checked)} /> Internal note
+              </label>
+            )}
+            <button type="submit">{role === "monitor" ? "Whisper" : "Send"}</button>
           </div>
+          {owner || role === "" ? (
           <div class="row actions">
             <input aria-label="Disposition" placeholder="Disposition" value={disposition} onInput={(e) => setDisposition(e.currentTarget.value)} />
             <button type="button" onClick={() => send({ type: "close", id: "x", conversation: view.id, disposition })}>
@@ -317,6 +368,13 @@ function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?:
               Transfer
             </button>
           </div>
+          ) : role !== "monitor" ? (
+            <div class="row actions">
+              <button type="button" class="secondary" onClick={() => send({ type: "leave", id: "leave", conversation: view.id })}>
+                Leave the chat
+              </button>
+            </div>
+          ) : null}
         </form>
       )}
     </div>
@@ -412,5 +470,137 @@ function ContextPanel({ context, view }: { context: any; view: ChatView }) {
         </>
       )}
     </aside>
+  );
+}
+
+// since is how long ago an ISO time was, in words a wall board can show.
+function since(iso: string | null | undefined, now: number): string {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min";
+  return Math.floor(s / 3600) + " h " + (Math.floor(s / 60) % 60) + " min";
+}
+
+function seconds(n: number): string {
+  return n < 60 ? n + " s" : Math.floor(n / 60) + ":" + String(n % 60).padStart(2, "0");
+}
+
+// Board is the supervisor's live view: queues, agents and every open chat,
+// as the server pushes them; any chat can be monitored.
+function Board(props: { board: LiveState | null; me: Me; onMonitor: (id: string) => void; onOpen: (id: string) => void }) {
+  const { board } = props;
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  if (!board) return <p class="loading">Loading the live board…</p>;
+  return (
+    <div class="board" aria-label="Live board">
+      <h3>Queues</h3>
+      <table aria-label="Queues">
+        <thead>
+          <tr>
+            <th>Queue</th>
+            <th>Waiting</th>
+            <th>Longest wait</th>
+            <th>Agents free</th>
+            <th>Offered now</th>
+            <th>Estimated wait</th>
+          </tr>
+        </thead>
+        <tbody>
+          {board.queues.map((q) => (
+            <tr key={q.id}>
+              <td>
+                {q.name}
+                {!q.open && <small class="muted"> · closed</small>}
+              </td>
+              <td>{q.waiting}</td>
+              <td>{q.waiting > 0 ? seconds(q.longest_wait) : "—"}</td>
+              <td>
+                {q.agents_available} <small class="muted">({q.free} free of {q.slots} slots)</small>
+              </td>
+              <td>{q.offered}</td>
+              <td>{q.estimated_wait < 0 ? "nobody can answer" : seconds(q.estimated_wait)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Agents</h3>
+      {board.agents.length === 0 ? (
+        <p class="muted">No agent has connected since the server started.</p>
+      ) : (
+        <table aria-label="Agents">
+          <thead>
+            <tr>
+              <th>Agent</th>
+              <th>Status</th>
+              <th>For</th>
+              <th>Chats</th>
+              <th>Offers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {board.agents.map((a) => (
+              <tr key={a.id}>
+                <td>{a.name || a.id}</td>
+                <td>
+                  <span class={"dot " + a.presence} /> {a.presence}
+                </td>
+                <td>{since(a.since, now)}</td>
+                <td>
+                  {a.chats} / {a.capacity}
+                </td>
+                <td>{a.offers}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h3>Open chats</h3>
+      {board.chats.length === 0 ? (
+        <p class="muted">No open chat right now.</p>
+      ) : (
+        <table aria-label="Open chats">
+          <thead>
+            <tr>
+              <th>Visitor</th>
+              <th>Status</th>
+              <th>Queue</th>
+              <th>Agent</th>
+              <th>Started</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {board.chats.map((c) => {
+              const mine = c.participants.find((p) => p.id === props.me.user.id);
+              return (
+                <tr key={c.id}>
+                  <td>{"Visitor " + c.visitor.slice(0, 8)}</td>
+                  <td>{c.status}</td>
+                  <td>{c.queue?.name ?? ""}</td>
+                  <td>{c.agent?.name ?? ""}</td>
+                  <td>{since(c.created_at, now)} ago</td>
+                  <td>
+                    {mine ? (
+                      <button class="link" onClick={() => props.onOpen(c.id)}>
+                        Open
+                      </button>
+                    ) : c.status !== "closed" ? (
+                      <button class="link" onClick={() => props.onMonitor(c.id)} aria-label={"Monitor the chat of visitor " + c.visitor.slice(0, 8)}>
+                        Monitor
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
