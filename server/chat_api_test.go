@@ -198,6 +198,35 @@ func TestChatReports(t *testing.T) {
 	if res := sup.call("GET", "/api/chat/reports/summary?from=2020-01-01&to=2020-01-31", nil); len(res.json(t)["rows"].([]any)) != 0 {
 		t.Fatalf("another range: %s", res.Body)
 	}
+	// Days are the team's days: in their time zone, 14 hours ahead of UTC
+	// or 8 behind, today's chats are counted on that zone's date.
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	settings := admin.call("GET", "/api/chat/settings", nil).json(t)
+	for _, zone := range []string{"Pacific/Kiritimati", "America/Los_Angeles"} {
+		settings["time_zone"] = zone
+		if res := admin.call("PUT", "/api/chat/settings", settings); res.Status != 200 {
+			t.Fatalf("set %s: %d %s", zone, res.Status, res.Body)
+		}
+		loc, _ := time.LoadLocation(zone)
+		before := time.Now().In(loc).Format(time.DateOnly)
+		res := sup.call("GET", "/api/chat/reports/summary?by=day", nil)
+		after := time.Now().In(loc).Format(time.DateOnly)
+		body := res.json(t)
+		rows := body["rows"].([]any)
+		if len(rows) != 1 || body["time_zone"] != zone {
+			t.Fatalf("%s: %s", zone, res.Body)
+		}
+		if day := rows[0].(map[string]any)["key"]; day != before && day != after {
+			t.Errorf("in %s today's chats are counted on %v, want %s", zone, day, after)
+		}
+		if to := body["to"]; to != before && to != after {
+			t.Errorf("in %s the range ends %v, want %s", zone, to, after)
+		}
+	}
+	settings["time_zone"] = "Mars/Olympus_Mons"
+	if res := admin.call("PUT", "/api/chat/settings", settings); res.Status != 422 || res.errorCode(t) != "invalid" {
+		t.Fatalf("an unknown zone: %d %s", res.Status, res.Body)
+	}
 }
 
 func TestCannedResponses(t *testing.T) {

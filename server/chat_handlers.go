@@ -387,19 +387,33 @@ func (s *Server) transcript(c *fiber.Ctx) error {
 	return c.SendString(b.String())
 }
 
-// chatRange reads from and to (YYYY-MM-DD, UTC, both included; default the
-// last 30 days) as [from, to+1 day).
-func chatRange(c *fiber.Ctx) (time.Time, time.Time, error) {
-	today := time.Now().UTC().Truncate(24 * time.Hour)
+// chatZone is the tenant's time zone for chat reports (its chat settings').
+func (s *Server) chatZone(c *fiber.Ctx) (*time.Location, error) {
+	doc, err := s.st.ChatSettings(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return nil, err
+	}
+	set, err := chat.ParseSettings(doc)
+	if err != nil {
+		return nil, err
+	}
+	return set.Location(), nil
+}
+
+// chatRange reads from and to (YYYY-MM-DD in loc, both included; default
+// the last 30 days) as [from, to+1 day).
+func chatRange(c *fiber.Ctx, loc *time.Location) (time.Time, time.Time, error) {
+	y, m, d := time.Now().In(loc).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	to, from := today, today.AddDate(0, 0, -29)
 	var err error
 	if v := c.Query("to"); v != "" {
-		if to, err = time.Parse(time.DateOnly, v); err != nil {
+		if to, err = time.ParseInLocation(time.DateOnly, v, loc); err != nil {
 			return from, to, errBadRequest("invalid_query", "to is a date, YYYY-MM-DD", "to")
 		}
 	}
 	if v := c.Query("from"); v != "" {
-		if from, err = time.Parse(time.DateOnly, v); err != nil {
+		if from, err = time.ParseInLocation(time.DateOnly, v, loc); err != nil {
 			return from, to, errBadRequest("invalid_query", "from is a date, YYYY-MM-DD", "from")
 		}
 	} else if c.Query("to") != "" {
@@ -414,7 +428,11 @@ func chatRange(c *fiber.Ctx) (time.Time, time.Time, error) {
 // chatConversationReport lists each conversation's wait, first response,
 // handle time, message counts and outcome.
 func (s *Server) chatConversationReport(c *fiber.Ctx) error {
-	from, to, err := chatRange(c)
+	loc, err := s.chatZone(c)
+	if err != nil {
+		return err
+	}
+	from, to, err := chatRange(c, loc)
 	if err != nil {
 		return err
 	}
@@ -435,12 +453,16 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 	if by != "queue" && by != "agent" && by != "day" {
 		return errBadRequest("invalid_query", "by is queue, agent or day", "by")
 	}
-	from, to, err := chatRange(c)
+	loc, err := s.chatZone(c)
+	if err != nil {
+		return err
+	}
+	from, to, err := chatRange(c, loc)
 	if err != nil {
 		return err
 	}
 	ctx, tenant := c.UserContext(), who(c).Tenant
-	rows, err := s.st.ChatAggregates(ctx, tenant, from, to, by)
+	rows, err := s.st.ChatAggregates(ctx, tenant, from, to, by, loc)
 	if err != nil {
 		return err
 	}
@@ -471,7 +493,8 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 	for i, r := range rows {
 		out[i] = row{r, names[r.Key]}
 	}
-	return c.JSON(fiber.Map{"by": by, "from": from.Format(time.DateOnly), "to": to.AddDate(0, 0, -1).Format(time.DateOnly), "rows": out})
+	return c.JSON(fiber.Map{"by": by, "from": from.Format(time.DateOnly), "to": to.AddDate(0, 0, -1).Format(time.DateOnly),
+		"time_zone": loc.String(), "rows": out})
 }
 
 func (s *Server) listCanned(c *fiber.Ctx) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -89,34 +90,80 @@ func nullFloat(f sql.NullFloat64) *float64 {
 }
 
 // ChatAggregates sums a tenant's conversations created in [from, to) by
-// queue, agent (who last had the chat) or day (UTC).
-func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to time.Time, by string) ([]ChatAggregate, error) {
+// queue, agent (who last had the chat) or day in loc. Days are counted in
+// Go from quarter-hour sums (every zone's offset is a multiple of 15
+// minutes), so that a day is the team's day whatever its zone and DST.
+func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to time.Time, by string, loc *time.Location) ([]ChatAggregate, error) {
 	key := map[string]string{
 		"queue": `queue_id`,
 		"agent": `agent_id`,
-		"day":   `strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')`,
+		"day":   `CAST(created_at / 900000 AS TEXT)`,
 	}[by]
 	if key == "" {
 		return nil, fmt.Errorf("store: chat aggregates by %q: %w", by, ErrNotFound)
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, count(*), sum(answered), sum(NOT answered AND status = 'closed'),
-		avg(wait), avg(first_response), avg(handle), sum(visitor_messages + agent_messages), count(csat), avg(csat)
-		FROM (`+metricsSelect+`) GROUP BY k ORDER BY k`, tenantID, millis(from), millis(to))
+		sum(wait), count(wait), sum(first_response), count(first_response), sum(handle), count(handle),
+		sum(visitor_messages + agent_messages), count(csat), sum(csat)
+		FROM (`+metricsSelect+`) GROUP BY k`, tenantID, millis(from), millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: chat aggregates: %w", err)
 	}
 	defer rows.Close()
-	out := []ChatAggregate{}
+	type sums struct {
+		a                         ChatAggregate
+		wait, first, handle, csat float64
+		waitN, firstN, handleN    int
+	}
+	groups := map[string]*sums{}
+	var keys []string
 	for rows.Next() {
-		var a ChatAggregate
+		var k string
+		var g sums
 		var wait, first, handle, csat sql.NullFloat64
-		if err := rows.Scan(&a.Key, &a.Conversations, &a.Answered, &a.Unanswered, &wait, &first, &handle, &a.Messages, &a.CSATCount, &csat); err != nil {
+		if err := rows.Scan(&k, &g.a.Conversations, &g.a.Answered, &g.a.Unanswered, &wait, &g.waitN, &first, &g.firstN, &handle, &g.handleN,
+			&g.a.Messages, &g.a.CSATCount, &csat); err != nil {
 			return nil, fmt.Errorf("store: chat aggregates: %w", err)
 		}
-		a.AvgWait, a.AvgFirstResponse, a.AvgHandle, a.AvgCSAT = nullFloat(wait), nullFloat(first), nullFloat(handle), nullFloat(csat)
-		out = append(out, a)
+		g.wait, g.first, g.handle, g.csat = wait.Float64, first.Float64, handle.Float64, csat.Float64
+		if by == "day" {
+			var quarter int64
+			fmt.Sscan(k, &quarter)
+			k = time.UnixMilli(quarter * 900000).In(loc).Format(time.DateOnly)
+		}
+		t := groups[k]
+		if t == nil {
+			t = &sums{a: ChatAggregate{Key: k}}
+			groups[k] = t
+			keys = append(keys, k)
+		}
+		t.a.Conversations += g.a.Conversations
+		t.a.Answered += g.a.Answered
+		t.a.Unanswered += g.a.Unanswered
+		t.a.Messages += g.a.Messages
+		t.a.CSATCount += g.a.CSATCount
+		t.wait, t.first, t.handle, t.csat = t.wait+g.wait, t.first+g.first, t.handle+g.handle, t.csat+g.csat
+		t.waitN, t.firstN, t.handleN = t.waitN+g.waitN, t.firstN+g.firstN, t.handleN+g.handleN
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: chat aggregates: %w", err)
+	}
+	avg := func(sum float64, n int) *float64 {
+		if n == 0 {
+			return nil
+		}
+		v := sum / float64(n)
+		return &v
+	}
+	slices.Sort(keys)
+	out := make([]ChatAggregate, 0, len(keys))
+	for _, k := range keys {
+		g := groups[k]
+		g.a.AvgWait, g.a.AvgFirstResponse, g.a.AvgHandle = avg(g.wait, g.waitN), avg(g.first, g.firstN), avg(g.handle, g.handleN)
+		g.a.AvgCSAT = avg(g.csat, g.a.CSATCount)
+		out = append(out, g.a)
+	}
+	return out, nil
 }
 
 // metricsSelect computes the per-conversation figures of a tenant's

@@ -76,6 +76,8 @@ export interface ChatSettings {
   /** RE2 patterns masked in messages */
   patterns?: string[];
   dispositions?: string[];
+  /** The team's IANA time zone: chat reports count days in it (default UTC) */
+  time_zone?: string;
 }
 
 /** A live conversation as agents see it (the state event of the protocol) */

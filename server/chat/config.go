@@ -211,6 +211,16 @@ type Settings struct {
 	Patterns []string `json:"patterns"`
 	// Dispositions an agent picks from when closing (empty: free text).
 	Dispositions []string `json:"dispositions"`
+	// TimeZone is the team's IANA zone: chat reports count days in it.
+	TimeZone string `json:"time_zone"`
+}
+
+// Location is the settings' time zone (UTC when unset).
+func (s *Settings) Location() *time.Location {
+	if l, err := time.LoadLocation(s.TimeZone); err == nil && s.TimeZone != "" {
+		return l
+	}
+	return time.UTC
 }
 
 // Prechat is the questionnaire bot's question.
@@ -289,6 +299,12 @@ func (s *Settings) Validate() error {
 	}
 	if len(s.Dispositions) > 50 {
 		return &store.FieldError{Field: "dispositions", Message: "at most 50 dispositions"}
+	}
+	if s.TimeZone == "" {
+		s.TimeZone = "UTC"
+	}
+	if _, err := time.LoadLocation(s.TimeZone); err != nil || len(s.TimeZone) > 64 {
+		return &store.FieldError{Field: "time_zone", Message: "an IANA time zone (Europe/Paris)"}
 	}
 	return nil
 }
