@@ -111,4 +111,16 @@ func TestSupervisorMonitorsWhispersAndBarges(t *testing.T) {
 	}
 	waitChat(t, visitor, "the team lead's message", bubbles+`.includes('Hello, I am the team lead.')`)
 	agent.message("Hello, I am the team lead.")
+
+	// The chat is in the chat reports: the summary, the chart and the tables.
+	err = chromedp.Do(console,
+		chromedp.Click(chromedp.CSS(`nav a[href="/chatreports"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dl[aria-label="Chat summary"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "one conversation, answered", `document.querySelector('dl[aria-label="Chat summary"] dd')?.textContent === '1' &&
+		document.querySelector('.chart canvas') && document.querySelector('table[aria-label="Chats by agent"]')?.textContent.includes('Ada')`)
+	screenshot(t, console, "chat-reports")
 }

@@ -5,15 +5,17 @@ import { api, ApiError, may, setSession } from "./api";
 import type { InvitationPreview, Me } from "./api";
 import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
+import { ChatReports } from "./pages/chatreports";
 import { Transcripts } from "./transcripts";
 import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "transcripts" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+type View = "chats" | "transcripts" | "chatreports" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
   transcripts: "Transcripts",
+  chatreports: "Chat reports",
   setup: "Chat setup",
   reports: "Reports",
   sites: "Sites",
@@ -80,6 +82,7 @@ function App() {
   };
   const visible: View[] = [];
   if (may(me, "chat:work")) visible.push("chats", "transcripts");
+  if (may(me, "chat:supervise")) visible.push("chatreports");
   if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
   if (may(me, "reports:read")) visible.push("reports");
   visible.push("sites");
@@ -123,6 +126,8 @@ function App() {
           <Chats me={me} />
         ) : current === "transcripts" ? (
           <Transcripts me={me} />
+        ) : current === "chatreports" ? (
+          <ChatReports me={me} />
         ) : current === "setup" ? (
           <ChatSetup me={me} />
         ) : current === "reports" ? (
