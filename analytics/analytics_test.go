@@ -671,3 +671,40 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 		t.Fatalf("%d bytes, %d events still queued after flush", f.in.QueuedBytes(), f.in.Queued())
 	}
 }
+
+// RecentVisits gives the latest visits with the facts an offer rule would
+// have seen at their last page, newest first, and nothing of another site.
+func TestRecentVisits(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	now := time.Now()
+	f.accept(t, &Batch{Site: "shop", Visitor: "a", Visit: "a1", VisitN: 3, Lang: "de-CH", Events: []Event{
+		{Type: "pageview", URL: "https://shop.test/?utm_source=news&utm_campaign=nov", Title: "Home"},
+		{Type: "pageview", URL: "https://shop.test/billing", Title: "Billing"},
+		{Type: "event", Name: "signup", URL: "https://shop.test/billing"},
+		{Type: "event", Name: "signup", URL: "https://shop.test/billing"},
+	}}, chromeUA, now.Add(-time.Minute))
+	f.accept(t, &Batch{Site: "shop", Visitor: "b", Visit: "b1", VisitN: 1, Events: []Event{{Type: "pageview", URL: "https://shop.test/", Title: "Home"}}}, iphoneUA, now)
+	f.flush(t)
+	got, err := f.rep.RecentVisits(ctx, "site1", 10)
+	if err != nil || len(got) != 2 || got[0].Visit != "b1" {
+		t.Fatalf("recent visits %+v, %v", got, err)
+	}
+	a := got[1].Facts
+	for k, want := range map[string]any{"page.path": "/billing", "page.title": "Billing", "visit.pageviews": int64(2), "visit.number": int64(3),
+		"visitor.returning": true, "visitor.identified": false, "visitor.browser": "chrome", "visitor.device": "desktop",
+		"visitor.language": "de-CH", "utm.source": "news", "utm.campaign": "nov", "events.signup": int64(2)} {
+		if a[k] != want {
+			t.Errorf("%s = %#v; want %#v (all: %v)", k, a[k], want, a)
+		}
+	}
+	if _, ok := a["utm.medium"]; ok {
+		t.Error("an empty UTM field is a fact")
+	}
+	if b := got[0].Facts; b["visitor.device"] != "mobile" || b["visitor.browser"] != "safari" || b["visitor.returning"] != false {
+		t.Errorf("the phone's facts %v", b)
+	}
+	if other, _ := f.rep.RecentVisits(ctx, "site2", 10); len(other) != 0 {
+		t.Error("another site's visits")
+	}
+}

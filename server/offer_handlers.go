@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,6 +23,7 @@ func (s *Server) offerRoutes(r fiber.Router) {
 	r.Get("/sites/:siteID/rules", s.authz("rules", "read"), s.listRules)
 	r.Post("/sites/:siteID/rules", s.authz("rules", "write"), s.createRule)
 	r.Post("/sites/:siteID/rules/preview", s.authz("rules", "read"), s.previewRules)
+	r.Get("/sites/:siteID/visits", s.authz("rules", "read"), s.recentVisits)
 	r.Get("/sites/:siteID/rules/:ruleID", s.authz("rules", "read"), s.getRule)
 	r.Put("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.updateRule)
 	r.Delete("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.deleteRule)
@@ -565,4 +567,22 @@ func (s *Server) deleteTemplate(c *fiber.Ctx) error {
 	}
 	s.offersChanged(site.Key)
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// recentVisits lists a site's latest visits with the facts a rule would have
+// seen at their last page, to preview rules against real visitors.
+func (s *Server) recentVisits(c *fiber.Ctx) error {
+	site, err := s.tenantSite(c)
+	if err != nil {
+		return err
+	}
+	limit, err := strconv.Atoi(c.Query("limit", "20"))
+	if err != nil || limit < 1 || limit > 100 {
+		return errBadRequest("invalid_query", "limit is 1 to 100", "limit")
+	}
+	items, err := s.reports.RecentVisits(c.UserContext(), site.ID, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": items})
 }

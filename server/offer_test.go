@@ -296,3 +296,31 @@ func TestCountryHeaderForPages(t *testing.T) {
 		t.Errorf("a country header without trusted proxies: %v", err)
 	}
 }
+
+// The rule editor previews against recent visits (their facts from the
+// analytics file) and shows offers through the guide module's own code.
+func TestRecentVisitsAndOfferPreviewPage(t *testing.T) {
+	h, _, marketer := pageFixture(t)
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v1", "s1", pageview("/pricing"),
+		`{"type":"event","name":"quote","url":"https://shop.example.com/pricing"}`)))
+	h.analyticsRows(t)
+	res := marketer.call("GET", "/api/sites/shop/visits?limit=5", nil)
+	items := res.json(t)["items"].([]any)
+	if res.Status != 200 || len(items) != 1 {
+		t.Fatalf("visits: %d %s", res.Status, res.Body)
+	}
+	facts := items[0].(map[string]any)["facts"].(map[string]any)
+	if facts["page.path"] != "/pricing" || facts["events.quote"] != 1.0 || facts["visitor.device"] != "desktop" || facts["visit.pageviews"] != 1.0 {
+		t.Fatalf("facts: %v", facts)
+	}
+	for _, q := range []string{"limit=0", "limit=101", "limit=x"} {
+		if res := marketer.call("GET", "/api/sites/shop/visits?"+q, nil); res.Status != 400 {
+			t.Errorf("%s: %d", q, res.Status)
+		}
+	}
+	page := h.do(pageRequest("GET", "/offer-preview", "", ""))
+	csp := page.Header.Get("Content-Security-Policy")
+	if page.Status != 200 || !strings.Contains(string(page.Body), `src="/w/guide.`) || !strings.Contains(csp, "frame-ancestors 'self'") || strings.Contains(csp, "unsafe-eval") {
+		t.Fatalf("preview page: %d %s\n%s", page.Status, csp, page.Body)
+	}
+}

@@ -32,6 +32,7 @@ func (s *Server) pageRoutes() {
 	s.app.Get("/availability/:key", s.availability)
 	s.app.Options("/availability/:key", s.preflight)
 	s.app.Get("/offers/:key", s.pollOffers)
+	s.app.Get("/offer-preview", s.offerPreview)
 	s.app.Options("/offers/:key", s.preflight)
 }
 

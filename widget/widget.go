@@ -66,6 +66,16 @@ type Bundle struct {
 	Sizes map[string]int
 }
 
+// Module is the served name (under /w/) of a module's bundle, or "".
+func (b *Bundle) Module(name string) string {
+	for n := range b.Files {
+		if strings.HasPrefix(n, name+".") && strings.HasSuffix(n, ".js") {
+			return n
+		}
+	}
+	return ""
+}
+
 // Build bundles the sources in src (Sources(), or a folder on disk while
 // developing) with esbuild: minified, content-hashed, precompressed, with
 // source maps. The modules are built first, so that the loader can be given

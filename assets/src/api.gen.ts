@@ -413,6 +413,15 @@ export interface QueueInput {
   config?: QueueConfig;
 }
 
+export interface RecentVisit {
+  visit: string;
+  visitor: string;
+  start: string;
+  end: string;
+  /** Facts of offer rules as at the visit's last page (page.path, page.title, visit.*, visitor.*, utm.*, events.*); facts only the page knows are absent */
+  facts: Record<string, unknown>;
+}
+
 export interface Ref {
   id: string;
   name: string;
