@@ -391,6 +391,15 @@ var ops = map[string][]Type{
 	"exists": {String, Number, Bool},
 }
 
+// Operators are the operators and the fact types each takes, for editors.
+func Operators() map[string][]string {
+	out := make(map[string][]string, len(ops))
+	for op, ts := range ops {
+		out[op] = typeNames(ts)
+	}
+	return out
+}
+
 // OpNames are the operators, for docs and editors.
 func OpNames() []string {
 	names := make([]string, 0, len(ops))

@@ -84,6 +84,7 @@ var routeRoles = map[string][]string{
 	"POST /api/sites/:siteID/rules":                               {"owner", "admin", "marketer"},
 	"POST /api/sites/:siteID/rules/preview":                       {"owner", "admin", "marketer"},
 	"GET /api/sites/:siteID/visits":                               {"owner", "admin", "marketer"},
+	"GET /api/rules/catalogue":                                    {"owner", "admin", "marketer"},
 	"GET /api/sites/:siteID/rules/:ruleID":                        {"owner", "admin", "marketer"},
 	"PUT /api/sites/:siteID/rules/:ruleID":                        {"owner", "admin", "marketer"},
 	"DELETE /api/sites/:siteID/rules/:ruleID":                     {"owner", "admin", "marketer"},

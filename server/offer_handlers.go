@@ -24,6 +24,7 @@ func (s *Server) offerRoutes(r fiber.Router) {
 	r.Post("/sites/:siteID/rules", s.authz("rules", "write"), s.createRule)
 	r.Post("/sites/:siteID/rules/preview", s.authz("rules", "read"), s.previewRules)
 	r.Get("/sites/:siteID/visits", s.authz("rules", "read"), s.recentVisits)
+	r.Get("/rules/catalogue", s.authz("rules", "read"), s.ruleCatalogue)
 	r.Get("/sites/:siteID/rules/:ruleID", s.authz("rules", "read"), s.getRule)
 	r.Put("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.updateRule)
 	r.Delete("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.deleteRule)
@@ -585,4 +586,10 @@ func (s *Server) recentVisits(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"items": items})
+}
+
+// ruleCatalogue lists the facts and operators rules may use: the rule
+// editor builds its choices from it rather than from a copy.
+func (s *Server) ruleCatalogue(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"facts": rules.Catalogue(), "operators": rules.Operators()})
 }

@@ -318,6 +318,10 @@ func TestRecentVisitsAndOfferPreviewPage(t *testing.T) {
 			t.Errorf("%s: %d", q, res.Status)
 		}
 	}
+	cat := marketer.call("GET", "/api/rules/catalogue", nil).json(t)
+	if len(cat["facts"].([]any)) < 20 || cat["operators"].(map[string]any)["starts_with"].([]any)[0] != "string" {
+		t.Fatalf("catalogue: %v", cat)
+	}
 	page := h.do(pageRequest("GET", "/offer-preview", "", ""))
 	csp := page.Header.Get("Content-Security-Policy")
 	if page.Status != 200 || !strings.Contains(string(page.Body), `src="/w/guide.`) || !strings.Contains(csp, "frame-ancestors 'self'") || strings.Contains(csp, "unsafe-eval") {

@@ -495,6 +495,17 @@ export interface Rule {
   };
 }
 
+export interface RuleCatalogue {
+  facts: {
+    /** NAME in vars.NAME, events.NAME and queue.NAME.* stands for a name the rule gives */
+    name: string;
+    type: "string" | "number" | "boolean" | "any";
+    source: string;
+  }[];
+  /** Each operator and the fact types it takes */
+  operators: Record<string, ("string" | "number" | "boolean")[]>;
+}
+
 export interface RuleVersion {
   version: number;
   body: Rule;
