@@ -6,16 +6,18 @@ import type { InvitationPreview, Me } from "./api";
 import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
 import { ChatReports } from "./pages/chatreports";
+import { Offers } from "./pages/offers";
 import { Transcripts } from "./transcripts";
 import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "transcripts" | "chatreports" | "setup" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+type View = "chats" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
   transcripts: "Transcripts",
   chatreports: "Chat reports",
+  offers: "Offers",
   setup: "Chat setup",
   reports: "Reports",
   sites: "Sites",
@@ -84,6 +86,7 @@ function App() {
   if (may(me, "chat:work")) visible.push("chats", "transcripts");
   if (may(me, "chat:supervise")) visible.push("chatreports");
   if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
+  if (may(me, "rules:read")) visible.push("offers");
   if (may(me, "reports:read")) visible.push("reports");
   visible.push("sites");
   if (may(me, "members:read")) visible.push("members");
@@ -128,6 +131,8 @@ function App() {
           <Transcripts me={me} />
         ) : current === "chatreports" ? (
           <ChatReports me={me} />
+        ) : current === "offers" ? (
+          <Offers me={me} />
         ) : current === "setup" ? (
           <ChatSetup me={me} />
         ) : current === "reports" ? (

@@ -1,0 +1,647 @@
+// Proactive offers for marketers: a site's rules with their status and last
+// week's funnel, the rule editor (a condition builder, or JSON for experts),
+// previews against facts or a recent visit, publish, history and rollback,
+// the lift against control, and the templates with a live preview drawn by
+// the guide module's own code (/offer-preview).
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiError, may } from "../api";
+import type { Me, Site } from "../api";
+import type { Preview, RecentVisit, Rule, RuleCatalogue, RuleVersion, RuleView, Template, TemplateView } from "../api.gen";
+import { ConditionEditor } from "../components/condition";
+import type { Node } from "../components/condition";
+import { lastDays } from "../components/range";
+import { Alert, Section, useLoad, when } from "../ui";
+
+interface Variant {
+  visits: number;
+  qualified: number;
+  shown: number;
+  accepted: number;
+  declined: number;
+  dismissed: number;
+  chats: number;
+  conversions: number;
+  conversion_rate: number;
+}
+interface Lift {
+  relative: number;
+  relative_low: number;
+  relative_high: number;
+  difference: number;
+  difference_low: number;
+  difference_high: number;
+}
+interface FunnelItem {
+  rule: string;
+  name: string;
+  status: string;
+  variants: Record<string, Variant>;
+  lift: Lift | null;
+}
+
+const newRule = (): Rule => ({
+  name: "New offer",
+  priority: 0,
+  when: { all: [{ fact: "page.seconds", op: "gte", value: 20 }] },
+  action: { type: "chat_offer", queue: "", text: "Can we help? Chat with us." },
+  limits: { per_visit: 1, per_visitor_days: 7, cooldown_days_after_decline: 14 },
+});
+
+const pct = (v: number) => (v >= 0 ? "+" : "") + v.toFixed(1) + " %";
+
+export function Offers({ me }: { me: Me }) {
+  const [sites] = useLoad(() => api<{ items: Site[] }>("GET", "/api/sites?limit=200"), [me.tenant_id]);
+  const [siteId, setSiteId] = useState("");
+  const site = sites?.items.find((s) => s.id === siteId) ?? sites?.items[0];
+  const [editing, setEditing] = useState<RuleView | "new" | null>(null);
+  // The editor keeps its state across saves (a new rule gets its id): it is
+  // mounted afresh only when opened from the list.
+  const [opened, setOpened] = useState(0);
+  const open = (v: RuleView | "new" | null) => (setEditing(v), setOpened(opened + 1));
+  const [template, setTemplate] = useState<TemplateView | "new" | null>(null);
+  const [cat] = useLoad(() => api<RuleCatalogue>("GET", "/api/rules/catalogue"), [me.tenant_id]);
+  if (sites && sites.items.length === 0) return <Section title="Offers"><p class="empty">Create a site first: offers are made on a site's pages.</p></Section>;
+  if (!site || !cat) return <p class="loading">Loading…</p>;
+  const base = "/api/sites/" + site.id;
+  return (
+    <Section title="Offers">
+      {sites!.items.length > 1 && (
+        <label class="inline">
+          Site{" "}
+          <select aria-label="Site" value={site.id} onChange={(e) => (setSiteId(e.currentTarget.value), open(null), setTemplate(null))}>
+            {sites!.items.map((s) => (
+              <option value={s.id}>{s.name}</option>
+            ))}
+          </select>
+        </label>
+      )}
+      {editing ? (
+        <RuleEditor key={opened} me={me} site={site} base={base} cat={cat} view={editing === "new" ? null : editing} onClose={() => open(null)} onSaved={(v) => setEditing(v)} />
+      ) : template ? (
+        <TemplateEditor key={template === "new" ? "new" : template.id} site={site} base={base} view={template === "new" ? null : template} onClose={() => setTemplate(null)} />
+      ) : (
+        <RuleList me={me} base={base} onEdit={open} onTemplate={setTemplate} />
+      )}
+    </Section>
+  );
+}
+
+function RuleList({ me, base, onEdit, onTemplate }: { me: Me; base: string; onEdit: (v: RuleView | "new") => void; onTemplate: (t: TemplateView | "new") => void }) {
+  const week = lastDays(7);
+  const [rules, error] = useLoad(() => api<{ items: RuleView[] }>("GET", base + "/rules"), [base]);
+  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + week.from + "&to=" + week.to), [base]);
+  const [templates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
+  const byRule = new Map((funnel?.items ?? []).map((f) => [f.rule, f]));
+  const write = may(me, "rules:write");
+  return (
+    <>
+      <Alert error={error} />
+      <div class="row spread">
+        <h3>Rules</h3>
+        {write && <button onClick={() => onEdit("new")}>New rule</button>}
+      </div>
+      {rules && rules.items.length === 0 ? (
+        <p class="empty">No rules yet. A rule decides when a visitor is offered a chat or content.</p>
+      ) : (
+        <table aria-label="Rules">
+          <thead>
+            <tr>
+              <th>Rule</th>
+              <th>Status</th>
+              <th>Priority</th>
+              <th>Shown (7 days)</th>
+              <th>Accepted</th>
+              <th>Conversion</th>
+              <th>Lift vs control</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rules?.items.map((r) => {
+              const f = byRule.get(r.id);
+              const o = f?.variants.offer;
+              return (
+                <tr key={r.id}>
+                  <td>
+                    <button class="link" onClick={() => onEdit(r)}>
+                      {r.draft.name}
+                    </button>
+                  </td>
+                  <td>
+                    <span class={"badge " + r.status}>{r.status}</span>
+                  </td>
+                  <td>{r.draft.priority ?? 0}</td>
+                  <td>{o?.shown ?? 0}</td>
+                  <td>{o ? o.accepted + (o.shown ? " (" + Math.round((100 * o.accepted) / o.shown) + " %)" : "") : 0}</td>
+                  <td>{o ? o.conversion_rate.toFixed(1) + " %" : "—"}</td>
+                  <td>{f?.lift ? pct(f.lift.relative) + " (" + pct(f.lift.relative_low) + " to " + pct(f.lift.relative_high) + ")" : "—"}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <div class="row spread">
+        <h3>Templates</h3>
+        {write && (
+          <button class="secondary" onClick={() => onTemplate("new")}>
+            New template
+          </button>
+        )}
+      </div>
+      {templates && templates.items.length === 0 ? (
+        <p class="empty">No templates. A content offer or an entry point shows a template.</p>
+      ) : (
+        <table aria-label="Templates">
+          <thead>
+            <tr>
+              <th>Template</th>
+              <th>Title</th>
+              <th>Changed</th>
+            </tr>
+          </thead>
+          <tbody>
+            {templates?.items.map((t) => (
+              <tr key={t.id}>
+                <td>
+                  <button class="link" onClick={() => onTemplate(t)}>
+                    {t.body.name}
+                  </button>
+                </td>
+                <td>{t.body.title}</td>
+                <td>{when(t.updated_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+// OfferLook frames /offer-preview: the guide module draws the offer.
+function OfferLook({ site, action, template }: { site: Site; action: Rule["action"]; template?: Template }) {
+  const spec = encodeURIComponent(JSON.stringify({ action, template, theme: site.theme }));
+  const [src, setSrc] = useState(spec);
+  useEffect(() => {
+    const t = setTimeout(() => setSrc(spec), 300);
+    return () => clearTimeout(t);
+  }, [spec]);
+  return <iframe key={src} class="offer-look" title="How the offer looks on the page" src={"/offer-preview#" + src} />;
+}
+
+function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogue; view: RuleView | null; onClose: () => void; onSaved: (v: RuleView) => void }) {
+  const { base, view } = props;
+  const [rule, setRule] = useState<Rule>(view?.draft ?? newRule());
+  const [json, setJson] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState("");
+  const [queues] = useLoad(() => api<{ items: { id: string; name: string }[] }>("GET", "/api/queues"), []);
+  const [templates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
+  const write = may(props.me, "rules:write");
+  // A save or a rollback gives the draft as stored.
+  useEffect(() => {
+    if (view) setRule(view.draft);
+  }, [view?.id, view?.updated_at]);
+  const set = (patch: Partial<Rule>) => setRule({ ...rule, ...patch });
+  const act = (patch: Partial<Rule["action"]>) => set({ action: { ...rule.action, ...patch } });
+  const run = async (what: string, f: () => Promise<RuleView | void>) => {
+    try {
+      const v = await f();
+      setError(undefined);
+      setNotice(what);
+      if (v) props.onSaved(v);
+    } catch (e) {
+      setNotice("");
+      setError(e instanceof ApiError && e.field ? new Error(e.message + (e.field ? " (" + e.field + ")" : "")) : e);
+    }
+  };
+  // The JSON view round-trips: leaving it parses the text back into the builder.
+  const toBuilder = () => {
+    try {
+      setRule(JSON.parse(json ?? "{}"));
+      setJson(null);
+      setError(undefined);
+    } catch (e) {
+      setError(new Error("The JSON does not parse: " + (e as Error).message));
+    }
+  };
+  const save = () => run("Saved as a draft.", () => (view ? api<RuleView>("PUT", base + "/rules/" + view.id, rule) : api<RuleView>("POST", base + "/rules", rule)));
+  const days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  const sched = rule.schedule ?? {};
+  const a = rule.action;
+  return (
+    <div class="editor" aria-label="Rule editor">
+      <div class="row spread">
+        <h3>
+          {view ? rule.name : "New rule"} {view && <span class={"badge " + view.status}>{view.status}</span>}
+        </h3>
+        <button class="link" onClick={props.onClose}>
+          Back to the rules
+        </button>
+      </div>
+      <Alert error={error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
+      <div class="split">
+      <div>
+      <div class="tabs" role="tablist" aria-label="Editor view">
+        <button role="tab" aria-selected={json === null} class={json === null ? "" : "secondary"} onClick={() => json !== null && toBuilder()}>
+          Builder
+        </button>
+        <button role="tab" aria-selected={json !== null} class={json !== null ? "" : "secondary"} onClick={() => json === null && setJson(JSON.stringify(rule, null, 2))}>
+          JSON
+        </button>
+      </div>
+      {json !== null ? (
+        <textarea class="json" aria-label="Rule as JSON" spellcheck={false} value={json} onInput={(e) => setJson(e.currentTarget.value)} />
+      ) : (
+        <div class="rule-form">
+          <fieldset>
+            <legend>Rule</legend>
+            <label for="rule-name">Name (agents and reports see it)</label>
+            <input id="rule-name" value={rule.name} onInput={(e) => set({ name: e.currentTarget.value })} />
+            <label for="rule-priority">Priority (higher first)</label>
+            <input id="rule-priority" type="number" class="short" value={rule.priority ?? 0} onInput={(e) => set({ priority: Number(e.currentTarget.value) })} />
+          </fieldset>
+          <fieldset>
+            <legend>When</legend>
+            <ConditionEditor node={rule.when as Node} cat={props.cat} depth={0} path="when" onChange={(n) => set({ when: n })} />
+          </fieldset>
+          <fieldset>
+            <legend>Offer</legend>
+            <label for="rule-type">Type</label>
+            <select id="rule-type" value={a.type ?? "chat_offer"} onChange={(e) => set({ action: { type: e.currentTarget.value as "chat_offer" } })}>
+              <option value="chat_offer">Chat offer</option>
+              <option value="content_offer">Content (a template)</option>
+              <option value="entry_point">Entry point (a tab on the page's edge)</option>
+            </select>
+            {(a.type ?? "chat_offer") === "chat_offer" && (
+              <>
+                <label for="rule-queue">Queue</label>
+                <select id="rule-queue" value={a.queue ?? ""} onChange={(e) => act({ queue: e.currentTarget.value })}>
+                  <option value="">(the default queue)</option>
+                  {queues?.items.map((q) => (
+                    <option value={q.name}>{q.name}</option>
+                  ))}
+                </select>
+                <label for="rule-title">Title</label>
+                <input id="rule-title" value={a.title ?? ""} onInput={(e) => act({ title: e.currentTarget.value })} />
+                <label for="rule-text">Text</label>
+                <textarea id="rule-text" value={a.text ?? ""} onInput={(e) => act({ text: e.currentTarget.value })} />
+                <div class="row">
+                  <label>
+                    Accept button <input value={a.accept_label ?? ""} placeholder="Start chat" onInput={(e) => act({ accept_label: e.currentTarget.value || undefined })} />
+                  </label>
+                  <label>
+                    Decline button <input value={a.decline_label ?? ""} placeholder="No thanks" onInput={(e) => act({ decline_label: e.currentTarget.value || undefined })} />
+                  </label>
+                </div>
+                <label for="rule-wait">Withhold while the estimated wait is over (seconds; empty: any wait)</label>
+                <input id="rule-wait" type="number" class="short" value={a.max_wait_seconds ?? ""} onInput={(e) => act({ max_wait_seconds: e.currentTarget.value === "" ? undefined : Number(e.currentTarget.value) })} />
+              </>
+            )}
+            {(a.type === "content_offer" || a.type === "entry_point") && (
+              <>
+                {a.type === "entry_point" && (
+                  <div class="row">
+                    <label>
+                      Tab label <input value={a.label ?? ""} onInput={(e) => act({ label: e.currentTarget.value })} />
+                    </label>
+                    <label>
+                      Edge{" "}
+                      <select value={a.position ?? "right"} onChange={(e) => act({ position: e.currentTarget.value })}>
+                        <option value="right">right</option>
+                        <option value="left">left</option>
+                      </select>
+                    </label>
+                  </div>
+                )}
+                <label for="rule-template">Template</label>
+                <select id="rule-template" value={a.template ?? ""} onChange={(e) => act({ template: e.currentTarget.value })}>
+                  <option value="">(choose)</option>
+                  {templates?.items.map((t) => (
+                    <option value={t.id}>{t.body.name}</option>
+                  ))}
+                </select>
+              </>
+            )}
+          </fieldset>
+          <fieldset>
+            <legend>How often</legend>
+            <div class="row">
+              <label>
+                Shows per visit <input type="number" class="short" value={rule.limits?.per_visit ?? 1} onInput={(e) => set({ limits: { ...rule.limits, per_visit: Number(e.currentTarget.value) } })} />
+              </label>
+              <label>
+                Then not for (days) <input type="number" class="short" value={rule.limits?.per_visitor_days ?? 0} onInput={(e) => set({ limits: { ...rule.limits, per_visitor_days: Number(e.currentTarget.value) } })} />
+              </label>
+              <label>
+                After a decline, not for (days){" "}
+                <input type="number" class="short" value={rule.limits?.cooldown_days_after_decline ?? 0} onInput={(e) => set({ limits: { ...rule.limits, cooldown_days_after_decline: Number(e.currentTarget.value) } })} />
+              </label>
+            </div>
+          </fieldset>
+          <fieldset>
+            <legend>Schedule (the site's time zone, {props.site.time_zone})</legend>
+            <div class="row">
+              {days.map((d) => (
+                <label>
+                  <input
+                    type="checkbox"
+                    checked={(sched.days ?? []).includes(d)}
+                    onChange={(e) => {
+                      const ds = e.currentTarget.checked ? [...(sched.days ?? []), d] : (sched.days ?? []).filter((x) => x !== d);
+                      set({ schedule: { ...sched, days: days.filter((x) => ds.includes(x)) } });
+                    }}
+                  />{" "}
+                  {d}
+                </label>
+              ))}
+            </div>
+            <div class="row">
+              <label>
+                From <input type="time" value={sched.from ?? ""} onInput={(e) => set({ schedule: { ...sched, from: e.currentTarget.value || undefined } })} />
+              </label>
+              <label>
+                to <input type="time" value={sched.to ?? ""} onInput={(e) => set({ schedule: { ...sched, to: e.currentTarget.value || undefined } })} />
+              </label>
+              <label>
+                Start date <input type="date" value={sched.start_date ?? ""} onInput={(e) => set({ schedule: { ...sched, start_date: e.currentTarget.value || undefined } })} />
+              </label>
+              <label>
+                End date <input type="date" value={sched.end_date ?? ""} onInput={(e) => set({ schedule: { ...sched, end_date: e.currentTarget.value || undefined } })} />
+              </label>
+            </div>
+            <p class="muted">No day ticked: every day.</p>
+          </fieldset>
+          <fieldset>
+            <legend>Measure</legend>
+            <label for="rule-control">Control group (% of visitors held back to measure lift)</label>
+            <input id="rule-control" type="number" class="short" min={0} max={90} value={rule.split?.control_percent ?? 0} onInput={(e) => set({ split: { control_percent: Number(e.currentTarget.value) } })} />
+          </fieldset>
+        </div>
+      )}
+      {write && (
+        <div class="row">
+          <button onClick={() => (json !== null ? (toBuilder(), undefined) : save())} disabled={json !== null}>
+            Save draft
+          </button>
+          {view && (
+            <button class="secondary" onClick={() => run("Published: open pages get it within a minute.", () => api<RuleView>("POST", base + "/rules/" + view.id + "/publish"))}>
+              Publish
+            </button>
+          )}
+          {view && view.published_version > 0 && (
+            <button class="secondary" onClick={() => run("Unpublished: pages stop making this offer.", () => api<RuleView>("POST", base + "/rules/" + view.id + "/unpublish"))}>
+              Unpublish
+            </button>
+          )}
+          {view && (
+            <button
+              class="link danger"
+              onClick={() => confirm("Delete the rule “" + rule.name + "”?") && run("Deleted.", async () => (await api("DELETE", base + "/rules/" + view.id), props.onClose()))}
+            >
+              Delete
+            </button>
+          )}
+        </div>
+      )}
+      </div>
+      <aside class="side">
+        <h3>How it looks</h3>
+        <OfferLook site={props.site} action={a} template={a.template ? templates?.items.find((t) => t.id === a.template)?.body : undefined} />
+        <RulePreview base={base} rule={rule} />
+      </aside>
+      </div>
+      {view && <RuleResults base={base} view={view} />}
+      {view && <History base={base} view={view} write={write} onRolledBack={props.onSaved} />}
+    </div>
+  );
+}
+
+// RulePreview tries the rule (as edited, unsaved) against facts: typed, or
+// those of one of the site's recent visits; it shows each condition's result.
+function RulePreview({ base, rule }: { base: string; rule: Rule }) {
+  const [visits, , reloadVisits] = useLoad(() => api<{ items: RecentVisit[] }>("GET", base + "/visits?limit=20"), [base]);
+  const [facts, setFacts] = useState('{\n  "page.path": "/",\n  "page.seconds": 30\n}');
+  const [result, setResult] = useState<Preview | null>(null);
+  const [error, setError] = useState<unknown>();
+  const tryIt = async () => {
+    try {
+      setResult(await api<Preview>("POST", base + "/rules/preview", { rule, facts: JSON.parse(facts) }));
+      setError(undefined);
+    } catch (e) {
+      setResult(null);
+      setError(e);
+    }
+  };
+  const item = result?.items[0];
+  return (
+    <div class="preview" aria-label="Try the rule">
+      <h3>Try it</h3>
+      <div class="row spread">
+        <label for="preview-visit">Facts of a recent visit</label>
+        <button type="button" class="link" onClick={reloadVisits}>
+          Refresh the visits
+        </button>
+      </div>
+      <select
+        id="preview-visit"
+        onChange={(e) => {
+          const v = visits?.items.find((x) => x.visit === e.currentTarget.value);
+          if (v) setFacts(JSON.stringify(v.facts, null, 2));
+        }}
+      >
+        <option value="">(choose a visit, or type facts below)</option>
+        {visits?.items.map((v) => (
+          <option value={v.visit}>
+            {when(v.start)} · {String(v.facts["page.path"] ?? "")} · {String(v.facts["visitor.device"] ?? "")}
+          </option>
+        ))}
+      </select>
+      <label for="preview-facts">Facts</label>
+      <textarea id="preview-facts" class="json small" spellcheck={false} value={facts} onInput={(e) => setFacts(e.currentTarget.value)} />
+      <button class="secondary" onClick={tryIt}>
+        Try the rule
+      </button>
+      <Alert error={error} />
+      {item && (
+        <div aria-label="Preview result">
+          <p>
+            <strong>{item.qualifies ? "This visitor qualifies." : "This visitor does not qualify."}</strong>{" "}
+            {!item.in_schedule && "Outside the schedule. "}
+            {!item.allowed && "Held back by the caps. "}
+            {item.variant === "control" && "In the control group: they would see nothing."}
+          </p>
+          <ul class="steps">
+            {item.steps.map((s) => (
+              <li class={s.result}>
+                <code>{s.path}</code> {s.fact ? s.fact + " " + s.op + " " + JSON.stringify(s.value) : ""}: <strong>{s.result.replace("_", " ")}</strong>
+                {s.actual !== undefined && <span class="muted"> (the visitor: {JSON.stringify(s.actual)})</span>}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function RuleResults({ base, view }: { base: string; view: RuleView }) {
+  const month = lastDays(30);
+  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + month.from + "&to=" + month.to), [base, view.id]);
+  const f = funnel?.items.find((x) => x.rule === view.id);
+  if (!funnel) return null;
+  const row = (v?: Variant) => [v?.visits ?? 0, v?.qualified ?? 0, v?.shown ?? 0, v?.accepted ?? 0, v?.declined ?? 0, v?.chats ?? 0, v?.conversions ?? 0, (v?.conversion_rate ?? 0).toFixed(1) + " %"];
+  return (
+    <div aria-label="Results">
+      <h3>Last 30 days</h3>
+      {!f ? (
+        <p class="empty">No visitor has met this rule yet.</p>
+      ) : (
+        <>
+          <table aria-label="Funnel">
+            <thead>
+              <tr>
+                <th></th>
+                <th>Visits</th>
+                <th>Qualified</th>
+                <th>Shown</th>
+                <th>Accepted</th>
+                <th>Declined</th>
+                <th>Chats</th>
+                <th>Conversions</th>
+                <th>Rate</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(["offer", "control"] as const).map((k) => (
+                <tr>
+                  <td>{k}</td>
+                  {row(f.variants[k]).map((c) => (
+                    <td>{c}</td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p>
+            {f.lift
+              ? "Lift: " + pct(f.lift.relative) + " (95 % interval " + pct(f.lift.relative_low) + " to " + pct(f.lift.relative_high) + "), " +
+                (f.lift.difference >= 0 ? "+" : "") + f.lift.difference.toFixed(2) + " points"
+              : "Lift needs a control group and conversions in both groups."}
+          </p>
+        </>
+      )}
+    </div>
+  );
+}
+
+function History({ base, view, write, onRolledBack }: { base: string; view: RuleView; write: boolean; onRolledBack: (v: RuleView) => void }) {
+  const [versions, error] = useLoad(() => api<{ items: RuleVersion[] }>("GET", base + "/rules/" + view.id + "/versions"), [view.id, view.published_version]);
+  const [failed, setFailed] = useState<unknown>();
+  return (
+    <div aria-label="History">
+      <h3>Published versions</h3>
+      <Alert error={error ?? failed} />
+      {versions && versions.items.length === 0 ? (
+        <p class="muted">Never published.</p>
+      ) : (
+        <ul>
+          {versions?.items.map((v) => (
+            <li>
+              v{v.version} · {when(v.created_at)} · {v.body.name}
+              {v.version === view.published_version ? " (live)" : ""}
+              {write && v.version !== view.published_version && (
+                <button
+                  class="link"
+                  onClick={() =>
+                    api<RuleView>("POST", base + "/rules/" + view.id + "/rollback", { version: v.version }).then(onRolledBack, setFailed)
+                  }
+                >
+                  Roll back to v{v.version}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function TemplateEditor({ site, base, view, onClose }: { site: Site; base: string; view: TemplateView | null; onClose: () => void }) {
+  const [t, setT] = useState<Template>(view?.body ?? { name: "New template", title: "10 % off today", body: "", buttons: [{ label: "Chat with us", action: "chat" }] });
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState("");
+  const set = (p: Partial<Template>) => setT({ ...t, ...p });
+  const buttons = t.buttons ?? [];
+  const setButton = (i: number, p: Partial<NonNullable<Template["buttons"]>[number]>) => set({ buttons: buttons.map((b, j) => (j === i ? { ...b, ...p } : b)) });
+  const save = async () => {
+    try {
+      await (view ? api("PUT", base + "/templates/" + view.id, t) : api("POST", base + "/templates", t));
+      setError(undefined);
+      setNotice("Saved: pages showing it get the change within a minute.");
+    } catch (e) {
+      setNotice("");
+      setError(e);
+    }
+  };
+  return (
+    <div class="editor" aria-label="Template editor">
+      <div class="row spread">
+        <h3>{view ? t.name : "New template"}</h3>
+        <button class="link" onClick={onClose}>
+          Back to the rules
+        </button>
+      </div>
+      <Alert error={error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
+      <div class="split">
+        <div class="rule-form">
+          <label for="tpl-name">Name</label>
+          <input id="tpl-name" value={t.name} onInput={(e) => set({ name: e.currentTarget.value })} />
+          <label for="tpl-title">Title</label>
+          <input id="tpl-title" value={t.title} onInput={(e) => set({ title: e.currentTarget.value })} />
+          <label for="tpl-body">Text</label>
+          <textarea id="tpl-body" value={t.body ?? ""} onInput={(e) => set({ body: e.currentTarget.value })} />
+          <label for="tpl-image">Image (an https:// address)</label>
+          <input id="tpl-image" value={t.image_url ?? ""} onInput={(e) => set({ image_url: e.currentTarget.value || undefined })} />
+          <label for="tpl-alt">Image description</label>
+          <input id="tpl-alt" value={t.image_alt ?? ""} onInput={(e) => set({ image_alt: e.currentTarget.value || undefined })} />
+          <h4>Buttons</h4>
+          {buttons.map((b, i) => (
+            <div class="row" role="group" aria-label={"Button " + (i + 1)}>
+              <input aria-label={"Label of button " + (i + 1)} value={b.label ?? ""} onInput={(e) => setButton(i, { label: e.currentTarget.value })} />
+              <select aria-label={"Action of button " + (i + 1)} value={b.action ?? "chat"} onChange={(e) => setButton(i, { action: e.currentTarget.value as "chat" })}>
+                <option value="chat">opens the chat</option>
+                <option value="link">opens a link</option>
+                <option value="dismiss">closes the offer</option>
+              </select>
+              {b.action === "link" && <input aria-label={"Link of button " + (i + 1)} placeholder="https://" value={b.url ?? ""} onInput={(e) => setButton(i, { url: e.currentTarget.value })} />}
+              <button type="button" class="link" onClick={() => set({ buttons: buttons.filter((_, j) => j !== i) })}>
+                Remove
+              </button>
+            </div>
+          ))}
+          {buttons.length < 3 && (
+            <button type="button" class="secondary" onClick={() => set({ buttons: [...buttons, { label: "No thanks", action: "dismiss" }] })}>
+              + Button
+            </button>
+          )}
+          <div class="row">
+            <button onClick={save}>Save template</button>
+          </div>
+        </div>
+        <OfferLook site={site} action={{ type: "content_offer" }} template={t} />
+      </div>
+    </div>
+  );
+}
