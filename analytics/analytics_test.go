@@ -141,6 +141,18 @@ func TestBotsAndForgedIdentitiesAreDropped(t *testing.T) {
 	if res := f.accept(t, &Batch{Site: "shop", Visitor: "v1", Visit: "s1", Events: []Event{page}}, botUA, now); res.Accepted != 0 || res.Dropped != 1 {
 		t.Fatalf("bot: %+v", res)
 	}
+	f.accept(t, &Batch{Site: "shop", Visitor: "v1", Visit: "s1", Events: []Event{page, page}}, botUA, now)
+	f.flush(t)
+	// Nothing of the bot is kept but how many events it sent that day.
+	day := now.In(mustZone(t, "America/New_York")).Format(time.DateOnly)
+	if n, err := f.rep.Bots(context.Background(), Query{SiteID: "site1", From: day, To: day}); err != nil || n != 3 {
+		t.Fatalf("bot events counted: %d, %v", n, err)
+	}
+	var kept int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&kept)
+	if kept != 0 {
+		t.Fatalf("%d bot events kept", kept)
+	}
 	forged := Event{Type: "identify", URL: "https://shop.test/", User: &Identity{ID: "ceo"}, Hash: strings.Repeat("0", 64)}
 	good := Event{Type: "identify", URL: "https://shop.test/", User: &Identity{ID: "u42", Email: "a@b.c"}, Hash: IdentityHash("s3cret", "u42")}
 	res := f.accept(t, &Batch{Site: "shop", Visitor: "v2", Visit: "s2", Events: []Event{page, forged, good}}, chromeUA, now)
@@ -707,4 +719,12 @@ func TestRecentVisits(t *testing.T) {
 	if other, _ := f.rep.RecentVisits(ctx, "site2", 10); len(other) != 0 {
 		t.Error("another site's visits")
 	}
+}
+
+func mustZone(t testing.TB, name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

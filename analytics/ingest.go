@@ -76,6 +76,14 @@ type Ingester struct {
 	salts    salts
 	sessions sessions
 	zones    sync.Map // time zone name -> *time.Location
+
+	botsMu sync.Mutex
+	bots   map[botKey]int64 // events dropped as bots, not yet stored
+}
+
+type botKey struct {
+	site int64
+	day  string
 }
 
 type job struct {
@@ -128,6 +136,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	cl := parseUA(m.UserAgent)
 	if cl.bot {
 		in.Stats.Bots.Add(int64(len(b.Events)))
+		in.countBots(ctx, site, len(b.Events), m.Now)
 		return Result{Dropped: len(b.Events)}, nil
 	}
 	now := m.Now.UnixMilli()
@@ -202,6 +211,50 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	res.Accepted = len(rows)
 	in.Stats.Accepted.Add(int64(len(rows)))
 	return res, nil
+}
+
+// countBots adds dropped events to the site's day; the writer stores the
+// counts with its next commit (a bot's batch wakes it when none are pending,
+// so that a flood costs a map update, not a write, per request).
+func (in *Ingester) countBots(ctx context.Context, site *store.Site, n int, now time.Time) {
+	num, _, err := in.db.site(ctx, site.ID, true)
+	if err != nil || n == 0 {
+		return
+	}
+	k := botKey{num, now.In(in.zone(site.TimeZone)).Format(time.DateOnly)}
+	in.botsMu.Lock()
+	first := len(in.bots) == 0
+	if in.bots == nil {
+		in.bots = map[botKey]int64{}
+	}
+	in.bots[k] += int64(n)
+	in.botsMu.Unlock()
+	if first {
+		in.enqueue(&job{})
+	}
+}
+
+// storeBots writes the pending bot counts.
+func (in *Ingester) storeBots() {
+	in.botsMu.Lock()
+	bots := in.bots
+	in.bots = nil
+	in.botsMu.Unlock()
+	if len(bots) == 0 {
+		return
+	}
+	err := in.db.Tx(context.Background(), func(tx *sql.Tx) error {
+		for k, n := range bots {
+			if _, err := tx.Exec(`INSERT INTO bot_days (site, day, events) VALUES (?, ?, ?)
+				ON CONFLICT (site, day) DO UPDATE SET events = events + excluded.events`, k.site, k.day, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		in.log.Error("analytics: store bot counts", "err", err)
+	}
 }
 
 func (in *Ingester) enqueue(j *job) error {
@@ -307,6 +360,7 @@ func (in *Ingester) write() {
 			in.queued.Add(-int64(n))
 		}
 		in.bytes.Add(-size)
+		in.storeBots()
 		for _, j := range jobs {
 			if j.flush != nil {
 				close(j.flush)

@@ -301,3 +301,16 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 	rt.Pages = pages
 	return rt, err
 }
+
+// Bots counts the events dropped in q's days because bots sent them.
+func (r *Reports) Bots(ctx context.Context, q Query) (int64, error) {
+	site, ok, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
+	var n int64
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COALESCE(SUM(events), 0) FROM bot_days WHERE site = ? AND day BETWEEN ? AND ?`, site, q.From, q.To).Scan(&n); err != nil {
+		return 0, fmt.Errorf("analytics: bots: %w", err)
+	}
+	return n, nil
+}

@@ -199,6 +199,12 @@ func TestCollect(t *testing.T) {
 	if n := h.analyticsRows(t); n != 2 {
 		t.Fatalf("%d events stored after bad input and a bot; want still 2", n)
 	}
+	// The summary says how many events bots sent, so that an empty
+	// dashboard explains itself.
+	marketer := h.login("marketer@acme.test", "password-marketer")
+	if sum := marketer.call("GET", "/api/sites/shop/reports/summary?period=today", nil).json(t); sum["bots"] != 1.0 {
+		t.Fatalf("summary: %v", sum)
+	}
 }
 
 func TestCollectRateLimits(t *testing.T) {

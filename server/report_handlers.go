@@ -126,6 +126,10 @@ func (s *Server) report(c *fiber.Ctx) error {
 		}
 		out["visitors"], out["visits"], out["pageviews"] = sum.Visitors, sum.Visits, sum.Pageviews
 		out["views_per_visit"], out["bounce_rate"], out["visit_duration"] = sum.ViewsPerVisit, sum.BounceRate, sum.VisitDuration
+		// What bots sent is dropped: the count lets an empty dashboard say why.
+		if out["bots"], err = s.reports.Bots(ctx, q); err != nil {
+			return err
+		}
 		return c.JSON(out)
 	case "timeseries":
 		interval := c.Query("interval", "day")

@@ -441,6 +441,8 @@ export interface Report {
   visit_duration?: number;
   /** realtime: pages viewed in the last five minutes */
   pages?: ReportRow[];
+  /** summary: events dropped in these days because bots sent them (nothing else of them is kept) */
+  bots?: number;
 }
 
 export interface ReportRow {
