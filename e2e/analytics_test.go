@@ -118,6 +118,35 @@ func TestAnalyticsOnTheDemoShop(t *testing.T) {
 	if devices := values(api("/api/sites/demo/reports/browsers")); len(devices) != 1 || devices[0] != "Chrome" {
 		t.Errorf("browsers: %v", devices)
 	}
+
+	// A second visitor, who saw only the home page, straight to the collector.
+	body := `{"site":"demo","visitor":"other-visitor","visit":"other-visit","visit_n":1,"events":[{"type":"pageview","url":"` + url + `/demo","title":"Home"}]}`
+	req, _ := http.NewRequest("POST", url+"/collect", strings.NewReader(body))
+	req.Header.Set("Origin", url)
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("User-Agent", desktopUA)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 202 {
+		t.Fatalf("collect: %v %v", res, err)
+	}
+
+	// The dashboard: the chart, the breakdowns, and a filter by a clicked page.
+	console := browser(t)
+	err := chromedp.Do(console, append(consoleLogin(url),
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/reports"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dl[aria-label="Summary"]`)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "two visitors, the chart and the pages", `document.querySelector('dl[aria-label="Summary"] dd')?.textContent === '2' &&
+		document.querySelector('.chart canvas') && document.querySelector('table[aria-label="Pages"]')?.textContent.includes('/demo/pricing') &&
+		document.querySelector('table[aria-label="Browsers"]')?.textContent.includes('Chrome')`)
+	screenshot(t, console, "analytics")
+	if err := chromedp.Do(console, chromedp.Click(`//table[@aria-label="Pages"]//button[text()="/demo/pricing"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "filtered by the page", `document.querySelector('.filters')?.textContent.includes('page: /demo/pricing') &&
+		document.querySelector('dl[aria-label="Summary"] dd')?.textContent === '1'`)
 }
 
 // TestDoNotTrackStoresNothing browses with a profile that sends Do Not Track:

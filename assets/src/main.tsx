@@ -7,8 +7,9 @@ import { Chats } from "./chat";
 import { ChatSetup } from "./chatsetup";
 import { ChatReports } from "./pages/chatreports";
 import { Offers } from "./pages/offers";
+import { Analytics } from "./pages/analytics";
 import { Transcripts } from "./transcripts";
-import { Account, Audit, Members, Reports, Sites, Tokens } from "./pages";
+import { Account, Audit, Members, Sites, Tokens } from "./pages";
 import { Alert } from "./ui";
 import "./console.css";
 
@@ -19,7 +20,7 @@ const titles: Record<View, string> = {
   chatreports: "Chat reports",
   offers: "Offers",
   setup: "Chat setup",
-  reports: "Reports",
+  reports: "Analytics",
   sites: "Sites",
   members: "Members",
   tokens: "API tokens",
@@ -136,7 +137,7 @@ function App() {
         ) : current === "setup" ? (
           <ChatSetup me={me} />
         ) : current === "reports" ? (
-          <Reports me={me} />
+          <Analytics me={me} />
         ) : current === "sites" ? (
           <Sites me={me} />
         ) : current === "members" ? (

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, may, roles } from "./api";
-import type { AuditEntry, Invitation, Me, Member, PageOf, ReportRow, Role, Site, Snippet, Summary, Token } from "./api";
+import type { AuditEntry, Invitation, Me, Member, PageOf, Role, Site, Snippet, Token } from "./api";
 import { Alert, Section, useLoad, when } from "./ui";
 
 export function Sites({ me }: { me: Me }) {
@@ -404,81 +404,4 @@ function splitList(s: string): string[] {
     .split(",")
     .map((x) => x.trim())
     .filter((x) => x !== "");
-}
-
-const reportRanges: Record<string, string> = { Today: "today", "Last 7 days": "7d", "Last 30 days": "30d", "Last 12 months": "12mo" };
-
-export function Reports({ me }: { me: Me }) {
-  const [sites] = useLoad(() => api<PageOf<Site>>("GET", "/api/sites?limit=200"), [me.tenant_id]);
-  const [siteId, setSiteId] = useState("");
-  const [range, setRange] = useState("Last 7 days");
-  const site = sites?.items.find((s) => s.id === siteId) ?? sites?.items[0];
-  const q = "?period=" + (reportRanges[range] ?? "7d");
-  const base = site ? "/api/sites/" + site.id + "/reports/" : "";
-  const [summary, error] = useLoad(() => (base ? api<Summary>("GET", base + "summary" + q) : Promise.resolve(undefined)), [base, q]);
-  const [pages] = useLoad(() => (base ? api<PageOf<ReportRow>>("GET", base + "pages" + q + "&limit=10") : Promise.resolve(undefined)), [base, q]);
-  const [sources] = useLoad(() => (base ? api<PageOf<ReportRow>>("GET", base + "sources" + q + "&limit=10") : Promise.resolve(undefined)), [base, q]);
-  const [devices] = useLoad(() => (base ? api<PageOf<ReportRow>>("GET", base + "devices" + q + "&limit=10") : Promise.resolve(undefined)), [base, q]);
-  const [events] = useLoad(() => (base ? api<PageOf<ReportRow>>("GET", base + "events" + q + "&limit=10") : Promise.resolve(undefined)), [base, q]);
-  if (sites && sites.items.length === 0) return <Section title="Reports"><p>Create a site first.</p></Section>;
-  return (
-    <Section title="Reports">
-      <div class="toolbar">
-        <select aria-label="Site" value={site?.id ?? ""} onChange={(e) => setSiteId(e.currentTarget.value)}>
-          {sites?.items.map((s) => (
-            <option value={s.id}>{s.name}</option>
-          ))}
-        </select>
-        <select aria-label="Range" value={range} onChange={(e) => setRange(e.currentTarget.value)}>
-          {Object.keys(reportRanges).map((r) => (
-            <option value={r}>{r}</option>
-          ))}
-        </select>
-      </div>
-      <Alert error={error} />
-      {summary && (
-        <dl class="cards" aria-label="Summary">
-          <div><dt>Visitors</dt><dd>{summary.visitors}</dd></div>
-          <div><dt>Visits</dt><dd>{summary.visits}</dd></div>
-          <div><dt>Pageviews</dt><dd>{summary.pageviews}</dd></div>
-          <div><dt>Bounce rate</dt><dd>{Math.round(summary.bounce_rate)}%</dd></div>
-          <div><dt>Visit duration</dt><dd>{Math.round(summary.visit_duration)} s</dd></div>
-        </dl>
-      )}
-      <div class="grid">
-        <Breakdown title="Top pages" rows={pages?.items} metric="pageviews" />
-        <Breakdown title="Sources" rows={sources?.items} metric="visits" />
-        <Breakdown title="Devices" rows={devices?.items} metric="visits" />
-        <Breakdown title="Events" rows={events?.items} metric="count" />
-      </div>
-    </Section>
-  );
-}
-
-function Breakdown({ title, rows, metric }: { title: string; rows?: ReportRow[]; metric: "pageviews" | "visits" | "count" }) {
-  return (
-    <table aria-label={title}>
-      <thead>
-        <tr>
-          <th>{title}</th>
-          <th>Visitors</th>
-          <th>{metric === "count" ? "Count" : metric === "visits" ? "Visits" : "Pageviews"}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows?.length === 0 && (
-          <tr>
-            <td colSpan={3}>Nothing yet</td>
-          </tr>
-        )}
-        {rows?.map((r) => (
-          <tr key={r.value}>
-            <td>{r.value || "(none)"}</td>
-            <td>{r.visitors}</td>
-            <td>{r[metric] ?? 0}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
 }
