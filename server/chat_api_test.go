@@ -449,3 +449,22 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 		t.Fatalf("the site's secret opens as %q, %v", cfg.IdentitySecret, err)
 	}
 }
+
+// The settings form tries masking patterns before saving them.
+func TestMaskTest(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	before := h.snapshot()
+	res := admin.call("POST", "/api/chat/settings/mask-test", map[string]any{"patterns": []string{`ORD-\d{6}`}, "text": "order ORD-123456, card 4111 1111 1111 1111"})
+	if res.Status != 200 || strings.Contains(res.json(t)["text"].(string), "ORD-123456") || strings.Contains(res.json(t)["text"].(string), "4111 1111") {
+		t.Fatalf("mask test: %d %s", res.Status, res.Body)
+	}
+	if res := admin.call("POST", "/api/chat/settings/mask-test", map[string]any{"patterns": []string{`(`}, "text": "x"}); res.Status != 422 {
+		t.Fatalf("a bad pattern: %d %s", res.Status, res.Body)
+	}
+	if res := admin.call("POST", "/api/chat/settings/mask-test", map[string]any{"text": strings.Repeat("x", 5000)}); res.Status != 422 {
+		t.Fatalf("a long text: %d", res.Status)
+	}
+	h.unchanged(before, "mask tests")
+}

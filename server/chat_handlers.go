@@ -27,6 +27,7 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 
 	r.Get("/chat/settings", s.authz("chat_settings", "read"), s.getChatSettings)
 	r.Put("/chat/settings", s.authz("chat_settings", "write"), s.setChatSettings)
+	r.Post("/chat/settings/mask-test", s.authz("chat_settings", "read"), s.maskTest)
 	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
 	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), s.chatConversationReport)
 	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), s.chatSummaryReport)
@@ -568,4 +569,31 @@ func (s *Server) deleteCanned(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type maskTestRequest struct {
+	Patterns  []string `json:"patterns"`
+	MaskCards *bool    `json:"mask_cards"`
+	Text      string   `json:"text"`
+}
+
+// maskTest shows what the masking would make of a text with patterns not
+// saved yet: the settings form's live test box. Nothing is stored.
+func (s *Server) maskTest(c *fiber.Ctx) error {
+	var req maskTestRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Text) > 4000 {
+		return &store.FieldError{Field: "text", Message: "at most 4000 bytes"}
+	}
+	set := chat.Settings{Patterns: req.Patterns, MaskCards: req.MaskCards}
+	if err := set.Validate(); err != nil {
+		return err
+	}
+	r, err := set.Redactor()
+	if err != nil {
+		return &store.FieldError{Field: "patterns", Message: err.Error()}
+	}
+	return c.JSON(fiber.Map{"text": r.Text(req.Text)})
 }

@@ -60,6 +60,7 @@ var routeRoles = map[string][]string{
 	"PUT /api/agents/:userID":                                     {"owner", "admin", "supervisor"},
 	"GET /api/chat/settings":                                      {"owner", "admin"},
 	"PUT /api/chat/settings":                                      {"owner", "admin"},
+	"POST /api/chat/settings/mask-test":                           {"owner", "admin"},
 	"GET /api/chat/live":                                          {"owner", "admin", "supervisor"},
 	"GET /api/conversations/:conversationID/files/:fileID":        {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/webhooks":                                           {"owner", "admin"},

@@ -309,6 +309,9 @@ func (s *Settings) Validate() error {
 	return nil
 }
 
+// Redactor is the masking the settings describe.
+func (s *Settings) Redactor() (*redact.Redactor, error) { return s.redactor() }
+
 func (s *Settings) redactor() (*redact.Redactor, error) {
 	r, err := redact.New(s.Patterns)
 	if err != nil {
