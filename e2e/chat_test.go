@@ -280,14 +280,18 @@ func TestChatSetupInTheConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
 		chromedp.Click(chromedp.CSS(`nav a[href="/setup"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#queue-name`)),
-		chromedp.SendKeys(chromedp.CSS(`#queue-name`), "Billing"),
-		chromedp.SetValue(chromedp.CSS(`#queue-routing`), "least_busy"),
+		chromedp.SendKeys(chromedp.CSS(`#queue-name`), "Billing"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(t, ctx, `#queue-routing`, "least_busy")
+	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`form[aria-label="New queue"] button`)),
 		chromedp.SendKeys(chromedp.CSS(`#canned-shortcut`), "thanks"),
 		chromedp.SendKeys(chromedp.CSS(`#canned-text`), "Thank you, {{visitor.name}}!"),
 		chromedp.Click(chromedp.CSS(`form[aria-label="New canned response"] button`)),
 		chromedp.SendKeys(chromedp.CSS(`#hook-url`), "https://hooks.example.com/nudge"),
-		chromedp.Click(chromedp.CSS(`form[aria-label="New webhook"] button`)))...)
+		chromedp.Click(chromedp.CSS(`form[aria-label="New webhook"] button`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +303,37 @@ func TestChatSetupInTheConsole(t *testing.T) {
 		t.Fatalf("queues: %v", qs)
 	}
 	screenshot(t, ctx, "chat-setup")
+
+	// Business hours: the Billing queue (the first by name, so the default)
+	// is open on no day now; with an agent available, a visitor who writes
+	// is offered the offline form.
+	connectAgent(t, url)
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//tr[td[text()="Billing"]]//button[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Edit queue Billing"]`)),
+		chromedp.Click(`//form[@aria-label="Edit queue Billing"]//fieldset//label[contains(., "Open only")]/input`),
+		chromedp.WaitVisible(chromedp.CSS(`table[aria-label="Opening hours"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"mon", "tue", "wed", "thu", "fri"} {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`input[aria-label="Open on `+d+`"]`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[aria-label="Edit queue Billing"] button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the queue has hours", `[...document.querySelectorAll('section[aria-labelledby="h-Queues"] tr')].some(r => r.textContent.includes('Billing') && r.textContent.includes('set (UTC)'))`)
+	visitor, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Are you there?'; r.querySelector('.in .send').click(); return true`)
+	waitChat(t, visitor, "the offline form", `r.querySelector('.f button')?.textContent === 'Leave a message'`)
 }
 
 // consoleLogin logs the demo owner in to the console: steps for chromedp.Do.

@@ -2,15 +2,12 @@
 // responses, and webhooks with their delivery log. Each part shows only to
 // the roles the server lets use it.
 import { useState } from "preact/hooks";
-import { api } from "./api";
+import { api, may } from "./api";
 import type { Me } from "./api";
+import type { Queue } from "./api.gen";
+import { ChatSettingsForm, QueueForm } from "./pages/chatsettings";
 import { Alert, Section, useLoad, when } from "./ui";
 
-interface Queue {
-  id: string;
-  name: string;
-  config: { routing: string; skills: string[]; offer_timeout: number; overflow_queue: string; overflow_after: number; max_wait: number };
-}
 interface Agent {
   user_id: string;
   email: string;
@@ -60,7 +57,6 @@ function useAct(reload: () => void): [(f: () => Promise<unknown>) => Promise<boo
   return [act, error];
 }
 
-const routings = ["longest_idle", "least_busy", "skills", "last_agent"];
 const events = ["conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "message.created", "offer.accepted"];
 const admin = (r: string) => r === "owner" || r === "admin";
 
@@ -77,68 +73,58 @@ export function ChatSetup({ me }: { me: Me }) {
 
 function Queues({ me }: { me: Me }) {
   const [queues, error, reload] = useLoad(() => api<Items<Queue>>("GET", "/api/queues"), [me.tenant_id]);
-  const [name, setName] = useState("");
-  const [routing, setRouting] = useState("longest_idle");
-  const [skills, setSkills] = useState("");
+  const [editing, setEditing] = useState("");
   const [act, formError] = useAct(reload);
-  const create = async (e: Event) => {
-    e.preventDefault();
-    const list = skills.split(",").map((s) => s.trim()).filter(Boolean);
-    if (await act(() => api("POST", "/api/queues", { name, config: { routing, skills: list } }))) {
-      setName("");
-      setSkills("");
-    }
-  };
-  const remove = (id: string) => act(() => api("DELETE", "/api/queues/" + id));
+  const remove = (q: Queue) => confirm("Delete the queue " + q.name + "?") && act(() => api("DELETE", "/api/queues/" + q.id));
+  const all = queues?.items ?? [];
+  const name = (id?: string) => all.find((q) => q.id === id)?.name ?? "";
+  const write = may(me, "queues:write");
   return (
-    <Section title="Queues">
-      <Alert error={error} />
-      <table>
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Routing</th>
-            <th>Skills</th>
-            <th>Offer timeout</th>
-            {admin(me.role) && <th>Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {queues?.items.map((q) => (
-            <tr key={q.id}>
-              <td>{q.name}</td>
-              <td>{q.config.routing}</td>
-              <td>{q.config.skills.join(", ")}</td>
-              <td>{q.config.offer_timeout} s</td>
-              {admin(me.role) && (
-                <td>
-                  <button class="link" onClick={() => remove(q.id)}>
-                    Delete
-                  </button>
-                </td>
-              )}
+    <>
+      <Section title="Queues">
+        <Alert error={error ?? formError} />
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Routing</th>
+              <th>Skills</th>
+              <th>Offer timeout</th>
+              <th>Overflow</th>
+              <th>Hours</th>
+              {write && <th>Actions</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
-      {admin(me.role) && (
-        <form onSubmit={create} aria-label="New queue">
-          <h3>New queue</h3>
-          <label for="queue-name">Name</label>
-          <input id="queue-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
-          <label for="queue-routing">Routing</label>
-          <select id="queue-routing" value={routing} onChange={(e) => setRouting(e.currentTarget.value)}>
-            {routings.map((r) => (
-              <option value={r}>{r.replace("_", " ")}</option>
+          </thead>
+          <tbody>
+            {all.map((q) => (
+              <tr key={q.id}>
+                <td>{q.name}</td>
+                <td>{q.config.routing}</td>
+                <td>{(q.config.skills ?? []).join(", ")}</td>
+                <td>{q.config.offer_timeout} s</td>
+                <td>{q.config.overflow_queue ? name(q.config.overflow_queue) + " after " + q.config.overflow_after + " s" : "—"}</td>
+                <td>{q.config.hours ? "set (" + q.config.hours.time_zone + ")" : "always open"}</td>
+                {write && (
+                  <td>
+                    <button class="link" onClick={() => setEditing(q.id)}>
+                      Edit
+                    </button>{" "}
+                    <button class="link" onClick={() => remove(q)}>
+                      Delete
+                    </button>
+                  </td>
+                )}
+              </tr>
             ))}
-          </select>
-          <label for="queue-skills">Skills (comma-separated, for skill routing)</label>
-          <input id="queue-skills" value={skills} onInput={(e) => setSkills(e.currentTarget.value)} />
-          <Alert error={formError} />
-          <button type="submit">Create queue</button>
-        </form>
-      )}
-    </Section>
+          </tbody>
+        </table>
+        {write && editing && all.find((q) => q.id === editing) && (
+          <QueueForm key={editing} queue={all.find((q) => q.id === editing)!} queues={all} onDone={() => (setEditing(""), reload())} />
+        )}
+        {write && !editing && <QueueForm key={all.length} queue={null} queues={all} onDone={reload} />}
+      </Section>
+      {may(me, "chat_settings:write") && queues && <ChatSettingsForm me={me} queues={all} />}
+    </>
   );
 }
 
