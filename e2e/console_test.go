@@ -79,6 +79,30 @@ func TestConsoleLogin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create a site: %v", err)
 	}
+	// Its settings in a form: privacy, retention and a goal.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//tr[td[text()="Blog"]]//button[text()="Settings"]`),
+		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Settings of Blog"]`)),
+		chromedp.Click(`//form[@aria-label="Settings of Blog"]//label[contains(., "Keep no visitor id")]/input`),
+		chromedp.SendKeys(chromedp.CSS(`#site-edit-goals`), "/thanks"),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Settings of Blog"] button[type=submit]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form[aria-label="Settings of Blog"]`)),
+	)
+	if err != nil {
+		t.Fatalf("edit the site: %v", err)
+	}
+	api := ownerAPI(t, url)
+	_, list := api("GET", "/api/sites", nil)
+	var blog map[string]any
+	for _, it := range list["items"].([]any) {
+		if it.(map[string]any)["name"] == "Blog" {
+			blog = it.(map[string]any)
+		}
+	}
+	set := blog["settings"].(map[string]any)
+	if set["cookieless"] != true || len(set["goals"].([]any)) != 1 || set["goals"].([]any)[0].(map[string]any)["page"] != "/thanks" {
+		t.Fatalf("the site's settings after the form: %v", set)
+	}
 
 	err = chromedp.Do(ctx,
 		chromedp.Click(css(`nav a[href="/members"]`)),

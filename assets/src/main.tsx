@@ -9,7 +9,8 @@ import { ChatReports } from "./pages/chatreports";
 import { Offers } from "./pages/offers";
 import { Analytics } from "./pages/analytics";
 import { Transcripts } from "./transcripts";
-import { Account, Audit, Members, Sites, Tokens } from "./pages";
+import { Account, Audit, Members, Tokens } from "./pages";
+import { Sites } from "./pages/sites";
 import { Alert } from "./ui";
 import "./console.css";
 
