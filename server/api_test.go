@@ -329,6 +329,29 @@ func TestSites(t *testing.T) {
 	if first := audit[0].(map[string]any); first["action"] != "site.delete" || !strings.HasPrefix(first["actor"].(string), "user:") {
 		t.Fatalf("audit log does not start with the deletion: %v", first)
 	}
+	// Filters: by the start of the action, and by actor.
+	actor := audit[0].(map[string]any)["actor"].(string)
+	for q, want := range map[string]func(map[string]any) bool{
+		"action=site.":       func(e map[string]any) bool { return strings.HasPrefix(e["action"].(string), "site.") },
+		"action=site.delete": func(e map[string]any) bool { return e["action"] == "site.delete" },
+		"actor=" + actor:     func(e map[string]any) bool { return e["actor"] == actor },
+	} {
+		items := admin.call("GET", "/api/audit?"+q, nil).json(t)["items"].([]any)
+		if len(items) == 0 {
+			t.Errorf("%s: nothing", q)
+		}
+		for _, e := range items {
+			if !want(e.(map[string]any)) {
+				t.Errorf("%s: %v", q, e)
+			}
+		}
+	}
+	if n := len(admin.call("GET", "/api/audit?actor=user:nobody", nil).json(t)["items"].([]any)); n != 0 {
+		t.Errorf("another actor's entries: %d", n)
+	}
+	if res := admin.call("GET", "/api/audit?action="+strings.Repeat("x", 65), nil); res.Status != 400 {
+		t.Errorf("a long filter: %d", res.Status)
+	}
 }
 
 func TestTokens(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/store"
 )
 
 // param copies a path parameter: fiber reuses the buffer behind c.Params.
@@ -116,7 +117,11 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := s.st.Audit(c.UserContext(), who(c).Tenant, page)
+	f := store.AuditFilter{Action: strings.Clone(c.Query("action")), Actor: strings.Clone(c.Query("actor"))}
+	if len(f.Action) > 64 || len(f.Actor) > 128 {
+		return errBadRequest("invalid_query", "action and actor are at most 64 and 128 bytes", "action")
+	}
+	items, next, err := s.st.Audit(c.UserContext(), who(c).Tenant, f, page)
 	if err != nil {
 		return err
 	}

@@ -379,14 +379,30 @@ func (s *Store) Members(ctx context.Context, tenantID string, p Page) ([]Member,
 	return out, next, nil
 }
 
+// AuditFilter narrows the audit log: actions starting with Action ("member."
+// or "member.set"), and one Actor ("user:ID").
+type AuditFilter struct {
+	Action, Actor string
+}
+
 // Audit lists one page of a tenant's audit log, newest first.
-func (s *Store) Audit(ctx context.Context, tenantID string, p Page) ([]AuditEntry, string, error) {
+func (s *Store) Audit(ctx context.Context, tenantID string, f AuditFilter, p Page) ([]AuditEntry, string, error) {
 	after := p.After
 	if after == "" {
 		after = "\x7f" // sorts after every ULID
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id, actor, action, target_type, target_id, detail, created_at
-		FROM audit_log WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?`, tenantID, after, p.limit())
+	q := `SELECT id, tenant_id, actor, action, target_type, target_id, detail, created_at
+		FROM audit_log WHERE tenant_id = ? AND id < ?`
+	args := []any{tenantID, after}
+	if f.Action != "" {
+		q += ` AND substr(action, 1, ?) = ?`
+		args = append(args, len(f.Action), f.Action)
+	}
+	if f.Actor != "" {
+		q += ` AND actor = ?`
+		args = append(args, f.Actor)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, p.limit())...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: audit of %s: %w", tenantID, err)
 	}

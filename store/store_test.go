@@ -124,7 +124,7 @@ func TestUsersAndMemberships(t *testing.T) {
 	if err := s.RemoveMembership(ctx, System, b.ID, owner.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second removal = %v; want ErrNotFound", err)
 	}
-	log, _, _ := s.Audit(ctx, a.ID, Page{})
+	log, _, _ := s.Audit(ctx, a.ID, AuditFilter{}, Page{})
 	if len(log) == 0 || log[0].Action == "" {
 		t.Fatalf("audit log of A is empty")
 	}

@@ -4,23 +4,10 @@
 import { useState } from "preact/hooks";
 import { api, may } from "./api";
 import type { Me } from "./api";
-import type { Queue } from "./api.gen";
+import type { Agent, Canned, Queue } from "./api.gen";
 import { ChatSettingsForm, QueueForm } from "./pages/chatsettings";
 import { Alert, Section, useLoad, when } from "./ui";
 
-interface Agent {
-  user_id: string;
-  email: string;
-  name: string;
-  role: string;
-  profile: { capacity: number; skills: Record<string, number>; queues: string[] };
-}
-interface Canned {
-  id: string;
-  shortcut: string;
-  title: string;
-  text: string;
-}
 interface Webhook {
   id: string;
   url: string;
@@ -58,7 +45,6 @@ function useAct(reload: () => void): [(f: () => Promise<unknown>) => Promise<boo
 }
 
 const events = ["conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "message.created", "offer.accepted"];
-const admin = (r: string) => r === "owner" || r === "admin";
 
 export function ChatSetup({ me }: { me: Me }) {
   return (
@@ -66,7 +52,7 @@ export function ChatSetup({ me }: { me: Me }) {
       <Queues me={me} />
       <Agents me={me} />
       <CannedResponses me={me} />
-      {admin(me.role) && <Webhooks me={me} />}
+      {may(me, "webhooks:read") && <Webhooks me={me} />}
     </>
   );
 }
@@ -129,11 +115,14 @@ function Queues({ me }: { me: Me }) {
 }
 
 function Agents({ me }: { me: Me }) {
-  const allowed = admin(me.role) || me.role === "supervisor";
+  const allowed = may(me, "agents:write");
   const [agents, error, reload] = useLoad(() => (allowed ? api<Items<Agent>>("GET", "/api/agents") : Promise.resolve({ items: [] })), [me.tenant_id]);
+  const [queues] = useLoad(() => api<Items<Queue>>("GET", "/api/queues"), [me.tenant_id]);
+  const [editing, setEditing] = useState("");
   const [act, formError] = useAct(reload);
   if (!allowed) return null;
-  const setCapacity = (a: Agent, capacity: number) => act(() => api("PUT", "/api/agents/" + a.user_id, { ...a.profile, capacity }));
+  const qname = (id: string) => queues?.items.find((q) => q.id === id)?.name ?? id;
+  const who = (a: Agent) => a.name || a.email;
   return (
     <Section title="Agents">
       <Alert error={error} />
@@ -144,52 +133,111 @@ function Agents({ me }: { me: Me }) {
             <th>Agent</th>
             <th>Role</th>
             <th>Chats at once</th>
-            <th>Skills</th>
+            <th>Skills (rating 1 to 10)</th>
+            <th>Queues</th>
+            <th>Actions</th>
           </tr>
         </thead>
         <tbody>
-          {agents?.items.map((a) => (
-            <tr key={a.user_id}>
-              <td>{a.name || a.email}</td>
-              <td>{a.role}</td>
-              <td>
-                <input
-                  type="number"
-                  min={1}
-                  max={100}
-                  aria-label={"Capacity of " + (a.name || a.email)}
-                  value={a.profile.capacity}
-                  onChange={(e) => setCapacity(a, Number(e.currentTarget.value))}
-                  style="width: 5rem"
-                />
-              </td>
-              <td>
-                {Object.entries(a.profile.skills)
-                  .map(([k, v]) => k + " " + v)
-                  .join(", ")}
-              </td>
-            </tr>
-          ))}
+          {agents?.items.map((a) =>
+            editing === a.user_id ? (
+              <AgentRow key={a.user_id} agent={a} queues={queues?.items ?? []} onSave={(p) => act(() => api("PUT", "/api/agents/" + a.user_id, p)).then((ok) => ok && setEditing(""))} onCancel={() => setEditing("")} />
+            ) : (
+              <tr key={a.user_id}>
+                <td>{who(a)}</td>
+                <td>{a.role}</td>
+                <td>{a.profile.capacity}</td>
+                <td>
+                  {Object.entries(a.profile.skills ?? {})
+                    .map(([k, v]) => k + " " + v)
+                    .join(", ") || "—"}
+                </td>
+                <td>{(a.profile.queues ?? []).length ? (a.profile.queues ?? []).map(qname).join(", ") : "all"}</td>
+                <td>
+                  <button class="link" onClick={() => setEditing(a.user_id)} aria-label={"Edit " + who(a)}>
+                    Edit
+                  </button>
+                </td>
+              </tr>
+            ),
+          )}
         </tbody>
       </table>
     </Section>
   );
 }
 
+// AgentRow edits an agent's capacity, skills with their ratings, and the
+// queues they answer (none ticked: all).
+function AgentRow({ agent, queues, onSave, onCancel }: { agent: Agent; queues: Queue[]; onSave: (p: Agent["profile"]) => void; onCancel: () => void }) {
+  const [capacity, setCapacity] = useState(agent.profile.capacity ?? 3);
+  const [skills, setSkills] = useState(
+    Object.entries(agent.profile.skills ?? {})
+      .map(([k, v]) => k + ":" + v)
+      .join(", "),
+  );
+  const [qs, setQs] = useState<string[]>(agent.profile.queues ?? []);
+  const name = agent.name || agent.email;
+  const parsed = () =>
+    Object.fromEntries(
+      skills
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map((x) => {
+          const [k, v] = x.split(":");
+          return [k!.trim(), Number(v ?? 5)];
+        }),
+    );
+  return (
+    <tr class="editing">
+      <td>{name}</td>
+      <td>{agent.role}</td>
+      <td>
+        <input type="number" class="short" min={1} max={100} aria-label={"Capacity of " + name} value={capacity} onInput={(e) => setCapacity(Number(e.currentTarget.value))} />
+      </td>
+      <td>
+        <input aria-label={"Skills of " + name} placeholder="billing:8, french:5" value={skills} onInput={(e) => setSkills(e.currentTarget.value)} />
+      </td>
+      <td>
+        {queues.map((q) => (
+          <label class="inline">
+            <input type="checkbox" checked={qs.includes(q.id)} onChange={(e) => setQs(e.currentTarget.checked ? [...qs, q.id] : qs.filter((x) => x !== q.id))} /> {q.name}
+          </label>
+        ))}
+      </td>
+      <td>
+        <button class="link" onClick={() => onSave({ capacity, skills: parsed(), queues: qs })}>
+          Save
+        </button>{" "}
+        <button class="link" onClick={onCancel}>
+          Cancel
+        </button>
+      </td>
+    </tr>
+  );
+}
+
 function CannedResponses({ me }: { me: Me }) {
   const [canned, error, reload] = useLoad(() => api<Items<Canned>>("GET", "/api/canned"), [me.tenant_id]);
   const [shortcut, setShortcut] = useState("");
+  const [title, setTitle] = useState("");
   const [text, setText] = useState("");
+  const [editing, setEditing] = useState("");
   const [act, formError] = useAct(reload);
-  const canWrite = admin(me.role) || me.role === "supervisor";
-  const create = async (e: Event) => {
+  const canWrite = may(me, "canned:write");
+  const submit = async (e: Event) => {
     e.preventDefault();
-    if (await act(() => api("POST", "/api/canned", { shortcut, text }))) {
+    const body = { shortcut, title, text };
+    if (await act(() => (editing ? api("PATCH", "/api/canned/" + editing, body) : api("POST", "/api/canned", body)))) {
       setShortcut("");
+      setTitle("");
       setText("");
+      setEditing("");
     }
   };
-  const remove = (id: string) => act(() => api("DELETE", "/api/canned/" + id));
+  const edit = (c: Canned) => (setEditing(c.id), setShortcut(c.shortcut), setTitle(c.title), setText(c.text));
+  const remove = (c: Canned) => confirm("Delete /" + c.shortcut + "?") && act(() => api("DELETE", "/api/canned/" + c.id));
   return (
     <Section title="Canned responses">
       <Alert error={error} />
@@ -197,6 +245,7 @@ function CannedResponses({ me }: { me: Me }) {
         <thead>
           <tr>
             <th>Shortcut</th>
+            <th>Title</th>
             <th>Text</th>
             {canWrite && <th>Actions</th>}
           </tr>
@@ -205,10 +254,14 @@ function CannedResponses({ me }: { me: Me }) {
           {canned?.items.map((c) => (
             <tr key={c.id}>
               <td>/{c.shortcut}</td>
+              <td>{c.title}</td>
               <td>{c.text}</td>
               {canWrite && (
                 <td>
-                  <button class="link" onClick={() => remove(c.id)}>
+                  <button class="link" onClick={() => edit(c)}>
+                    Edit
+                  </button>{" "}
+                  <button class="link" onClick={() => remove(c)}>
                     Delete
                   </button>
                 </td>
@@ -218,14 +271,23 @@ function CannedResponses({ me }: { me: Me }) {
         </tbody>
       </table>
       {canWrite && (
-        <form onSubmit={create} aria-label="New canned response">
-          <h3>New canned response</h3>
+        <form onSubmit={submit} aria-label={editing ? "Edit canned response" : "New canned response"}>
+          <h3>{editing ? "Edit /" + shortcut : "New canned response"}</h3>
           <label for="canned-shortcut">Shortcut</label>
           <input id="canned-shortcut" value={shortcut} onInput={(e) => setShortcut(e.currentTarget.value)} required />
+          <label for="canned-title">Title (what agents see in the picker)</label>
+          <input id="canned-title" value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
           <label for="canned-text">Text ({"{{agent.name}}, {{visitor.name}}, {{page.url}}, {{vars.KEY}}"} are filled in)</label>
-          <input id="canned-text" value={text} onInput={(e) => setText(e.currentTarget.value)} required />
+          <textarea id="canned-text" value={text} onInput={(e) => setText(e.currentTarget.value)} required />
           <Alert error={formError} />
-          <button type="submit">Save</button>
+          <div class="row">
+            <button type="submit">Save</button>
+            {editing && (
+              <button type="button" class="secondary" onClick={() => (setEditing(""), setShortcut(""), setTitle(""), setText(""))}>
+                Cancel
+              </button>
+            )}
+          </div>
         </form>
       )}
     </Section>

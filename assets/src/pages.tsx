@@ -178,13 +178,17 @@ export function Tokens({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Token>>("GET", "/api/tokens?limit=200"), [me.tenant_id]);
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("bot");
+  const [days, setDays] = useState("90");
   const [secret, setSecret] = useState("");
+  const [copied, setCopied] = useState(false);
   const [formError, setFormError] = useState<unknown>();
   const create = async (e: Event) => {
     e.preventDefault();
     try {
-      const res = await api<{ secret: string }>("POST", "/api/tokens", { name, role });
+      const expires_at = days === "" ? undefined : new Date(Date.now() + Number(days) * 86400000).toISOString();
+      const res = await api<{ secret: string }>("POST", "/api/tokens", { name, role, expires_at });
       setSecret(res.secret);
+      setCopied(false);
       setName("");
       setFormError(undefined);
       reload();
@@ -192,9 +196,10 @@ export function Tokens({ me }: { me: Me }) {
       setFormError(err);
     }
   };
-  const revoke = async (id: string) => {
+  const revoke = async (t: Token) => {
+    if (!confirm("Revoke the token " + t.name + "? What uses it stops working at once.")) return;
     try {
-      await api("DELETE", "/api/tokens/" + id);
+      await api("DELETE", "/api/tokens/" + t.id);
       reload();
     } catch (err) {
       setFormError(err);
@@ -204,45 +209,59 @@ export function Tokens({ me }: { me: Me }) {
     <Section title="API tokens">
       <Alert error={error} />
       {secret && (
-        <p class="notice" role="status">
-          Copy this token now; it is not shown again: <code>{secret}</code>
-        </p>
+        <div class="notice" role="status">
+          Copy this token now; it is not shown again: <code>{secret}</code>{" "}
+          <button type="button" class="secondary" onClick={() => navigator.clipboard?.writeText(secret).then(() => setCopied(true), () => setCopied(false))}>
+            {copied ? "Copied" : "Copy"}
+          </button>
+        </div>
       )}
-      <table>
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Role</th>
-            <th>Last used</th>
-            <th>Expires</th>
-            <th>Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {page?.items.map((t) => (
-            <tr key={t.id}>
-              <td>{t.name}</td>
-              <td>{t.role}</td>
-              <td>{when(t.last_used_at)}</td>
-              <td>{when(t.expires_at)}</td>
-              <td>
-                <button class="link" onClick={() => revoke(t.id)}>
-                  Revoke
-                </button>
-              </td>
+      {page && page.items.length === 0 ? (
+        <p class="empty">No tokens. A token lets a program (a bot, your backend) use the API with a role.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Role</th>
+              <th>Last used</th>
+              <th>Expires</th>
+              <th>Actions</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {page?.items.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.role}</td>
+                <td>{when(t.last_used_at)}</td>
+                <td>{t.expires_at ? when(t.expires_at) : "never"}</td>
+                <td>
+                  <button class="link" onClick={() => revoke(t)}>
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <form onSubmit={create} aria-label="New token">
         <h3>New token</h3>
         <label for="token-name">Name</label>
         <input id="token-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
         <label for="token-role">Role</label>
         <select id="token-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-          {roles.map((r) => (
+          {roles.filter((r) => r !== "owner" || me.role === "owner").map((r) => (
             <option value={r}>{r}</option>
           ))}
+        </select>
+        <label for="token-expiry">Expires</label>
+        <select id="token-expiry" value={days} onChange={(e) => setDays(e.currentTarget.value)}>
+          <option value="30">in 30 days</option>
+          <option value="90">in 90 days</option>
+          <option value="365">in a year</option>
+          <option value="">never</option>
         </select>
         <Alert error={formError} />
         <button type="submit">Create token</button>
@@ -251,33 +270,84 @@ export function Tokens({ me }: { me: Me }) {
   );
 }
 
+const auditKinds = ["", "member.", "invitation.", "site.", "token.", "rule.", "template.", "queue.", "chat_settings.", "webhook.", "visitor.", "user."];
+
 export function Audit({ me }: { me: Me }) {
-  const [page, error] = useLoad(() => api<PageOf<AuditEntry>>("GET", "/api/audit?limit=100"), [me.tenant_id]);
+  const [action, setAction] = useState("");
+  const [actor, setActor] = useState("");
+  const [cursor, setCursor] = useState("");
+  const q = "?limit=50" + (action ? "&action=" + encodeURIComponent(action) : "") + (actor ? "&actor=" + encodeURIComponent(actor) : "") + (cursor ? "&cursor=" + cursor : "");
+  const [page, error] = useLoad(() => api<PageOf<AuditEntry>>("GET", "/api/audit" + q), [me.tenant_id, q]);
+  const [members] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
+  const [tokens] = useLoad(() => api<PageOf<Token>>("GET", "/api/tokens?limit=200"), [me.tenant_id]);
+  // Names instead of ids, where the tenant still has them.
+  const names = new Map<string, string>();
+  for (const m of members?.items ?? []) names.set("user:" + m.id, m.name || m.email);
+  for (const t of tokens?.items ?? []) names.set("token:" + t.id, "token " + t.name);
+  names.set("system:nudge", "nudge (the system)");
+  const actorName = (a: string) => names.get(a) ?? a;
+  const target = (e: AuditEntry) => (e.target_type === "user" ? names.get("user:" + e.target_id) ?? e.target_id : e.target_id);
   return (
     <Section title="Audit log">
+      <form class="range" aria-label="Filter the audit log" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          What{" "}
+          <select value={action} onChange={(e) => (setAction(e.currentTarget.value), setCursor(""))}>
+            {auditKinds.map((k) => (
+              <option value={k}>{k ? k.replace(".", "") : "everything"}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Who{" "}
+          <select value={actor} onChange={(e) => (setActor(e.currentTarget.value), setCursor(""))}>
+            <option value="">anyone</option>
+            {[...names.entries()].map(([id, n]) => (
+              <option value={id}>{n}</option>
+            ))}
+          </select>
+        </label>
+      </form>
       <Alert error={error} />
-      <table>
-        <thead>
-          <tr>
-            <th>When</th>
-            <th>Who</th>
-            <th>What</th>
-            <th>On</th>
-          </tr>
-        </thead>
-        <tbody>
-          {page?.items.map((a) => (
-            <tr key={a.id}>
-              <td>{when(a.created_at)}</td>
-              <td>{a.actor}</td>
-              <td>{a.action}</td>
-              <td>
-                {a.target_type} {a.target_id}
-              </td>
+      {page && page.items.length === 0 ? (
+        <p class="empty">Nothing recorded{action || actor ? " with these filters" : ""}.</p>
+      ) : (
+        <table aria-label="Audit log">
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Who</th>
+              <th>What</th>
+              <th>On</th>
+              <th>Details</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {page?.items.map((a) => (
+              <tr key={a.id}>
+                <td>{when(a.created_at)}</td>
+                <td title={a.actor}>{actorName(a.actor)}</td>
+                <td>{a.action}</td>
+                <td title={a.target_id}>
+                  {a.target_type} {target(a)}
+                </td>
+                <td>
+                  <small class="muted">
+                    {Object.entries(a.detail ?? {})
+                      .map(([k, v]) => k + ": " + (typeof v === "string" ? v : JSON.stringify(v)))
+                      .join(", ")}
+                  </small>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {page?.next_cursor && (
+        <button class="secondary" onClick={() => setCursor(page.next_cursor)}>
+          Older entries
+        </button>
+      )}
     </Section>
   );
 }
