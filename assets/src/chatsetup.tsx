@@ -60,6 +60,8 @@ export function ChatSetup({ me }: { me: Me }) {
 function Queues({ me }: { me: Me }) {
   const [queues, error, reload] = useLoad(() => api<Items<Queue>>("GET", "/api/queues"), [me.tenant_id]);
   const [editing, setEditing] = useState("");
+  // A new form after each creation; not before the queues are loaded.
+  const [created, setCreated] = useState(0);
   const [act, formError] = useAct(reload);
   const remove = (q: Queue) => confirm("Delete the queue " + q.name + "?") && act(() => api("DELETE", "/api/queues/" + q.id));
   const all = queues?.items ?? [];
@@ -107,7 +109,7 @@ function Queues({ me }: { me: Me }) {
         {write && editing && all.find((q) => q.id === editing) && (
           <QueueForm key={editing} queue={all.find((q) => q.id === editing)!} queues={all} onDone={() => (setEditing(""), reload())} />
         )}
-        {write && !editing && <QueueForm key={all.length} queue={null} queues={all} onDone={reload} />}
+        {write && !editing && queues && <QueueForm key={created} queue={null} queues={all} onDone={() => (setCreated(created + 1), reload())} />}
       </Section>
       {may(me, "chat_settings:write") && queues && <ChatSettingsForm me={me} queues={all} />}
     </>
