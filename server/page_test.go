@@ -129,7 +129,9 @@ func TestSiteConfigChecksOrigin(t *testing.T) {
 	}
 	// A change of allowed origins through the API applies at once.
 	admin := h.login("admin@acme.test", "password-admin")
-	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"allowed_origins": []string{"https://other.example"}})
+	if res := admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"allowed_origins": []string{"https://other.example"}}); res.Status != 200 {
+		t.Fatalf("change the origins: %d %s", res.Status, res.Body)
+	}
 	if res := h.do(pageRequest("GET", "/config/shop", shopOrigin, "")); res.Status != 403 {
 		t.Fatalf("a removed origin still passes: %d", res.Status)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +51,9 @@ func (c *ttlCache[V]) get(ctx context.Context, key string) (V, error) {
 		if len(c.m) > 10_000 {
 			clear(c.m)
 		}
-		c.m[key] = cached[V]{v: v, expires: now.Add(c.ttl)}
+		// A copy: callers pass fiber's path parameters, whose bytes the next
+		// request reuses; a key that changes under the map is never forgotten.
+		c.m[strings.Clone(key)] = cached[V]{v: v, expires: now.Add(c.ttl)}
 	}
 	c.mu.Unlock()
 	return v, nil
