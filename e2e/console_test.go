@@ -24,7 +24,16 @@ func TestConsoleLogin(t *testing.T) {
 		return s
 	}
 
-	err := chromedp.Do(ctx,
+	// Opened logged out, the console makes no request that fails (the
+	// browser would log it as an error).
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css("#login-email"))); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`performance.getEntriesByType('resource').filter(e => e.responseStatus >= 400).map(e => e.name + ' ' + e.responseStatus)`))
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("failed requests on the login page: %v %v", failed, err)
+	}
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(url+"/"),
 		chromedp.WaitVisible(css("#login-email")),
 		chromedp.SendKeys(css("#login-email"), "admin@localhost"),

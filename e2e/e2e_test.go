@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,8 +151,36 @@ func browser(t *testing.T, o ...browserOpts) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			failureShot(t, tctx)
+		}
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
 	return tctx
+}
+
+// failureShot saves the page of a failed test, in NUDGE_E2E_SHOTS or the
+// temporary folder, and says where.
+func failureShot(t *testing.T, ctx context.Context) {
+	dir := os.Getenv("NUDGE_E2E_SHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "nudge-e2e-failures")
+	}
+	os.MkdirAll(dir, 0o755)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Logf("no screenshot of the failure: %v", err)
+		return
+	}
+	name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-failed.png")
+	if os.WriteFile(name, png, 0o644) == nil {
+		t.Logf("the page at the failure: %s", name)
+	}
 }
 
 // screenshot saves the page when NUDGE_E2E_SHOTS names a folder, for a person to look at.

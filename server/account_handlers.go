@@ -1,11 +1,13 @@
 package server
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -58,10 +60,31 @@ func (s *Server) logout(c *fiber.Ctx) error {
 
 func (s *Server) me(c *fiber.Ctx) error { return s.renderMe(c, who(c)) }
 
+// session tells the console whether its cookie still holds a session: 200
+// either way, so that opening the console logged out logs no failed request
+// in the browser. With a session it answers as /api/me does.
+func (s *Server) session(c *fiber.Ctx) error {
+	if c.Cookies(s.cookieName()) == "" {
+		return c.JSON(fiber.Map{"authenticated": false})
+	}
+	ss, u, err := s.auth.Session(c.UserContext(), c.Cookies(s.cookieName()))
+	if errors.Is(err, auth.ErrNoSession) {
+		return c.JSON(fiber.Map{"authenticated": false})
+	}
+	if err != nil {
+		return err
+	}
+	p := &principal{Subject: auth.UserSubject(u.ID), Actor: store.Actor{Kind: "user", ID: u.ID}, User: &u, Session: &ss}
+	if err := s.pickTenant(c, p); err != nil {
+		return err
+	}
+	return s.renderMe(c, p)
+}
+
 // renderMe describes the principal: user or token, its tenants, the tenant and
 // role of this request, and the CSRF token the console sends back on changes.
 func (s *Server) renderMe(c *fiber.Ctx, p *principal) error {
-	out := fiber.Map{"tenant_id": p.Tenant, "role": p.Role, "permissions": s.auth.Enforcer.Permissions(p.Role)}
+	out := fiber.Map{"authenticated": true, "tenant_id": p.Tenant, "role": p.Role, "permissions": s.auth.Enforcer.Permissions(p.Role)}
 	if p.Token != nil {
 		out["token"] = p.Token
 		return c.JSON(out)

@@ -619,3 +619,21 @@ func TestMeListsPermissions(t *testing.T) {
 		}
 	}
 }
+
+// The console asks whether it holds a session without a failed request.
+func TestSessionProbe(t *testing.T) {
+	h := newHarness(t)
+	h.tenant("Acme")
+	if res := h.anonymous().call("GET", "/api/auth/session", nil); res.Status != 200 || res.json(t)["authenticated"] != false {
+		t.Fatalf("without a cookie: %d %s", res.Status, res.Body)
+	}
+	gone := &client{h: h, cookie: "nudge_session=not-a-session"}
+	if res := gone.call("GET", "/api/auth/session", nil); res.Status != 200 || res.json(t)["authenticated"] != false {
+		t.Fatalf("with a dead cookie: %d %s", res.Status, res.Body)
+	}
+	c := h.login("agent@acme.test", "password-agent")
+	me := c.call("GET", "/api/auth/session", nil).json(t)
+	if me["authenticated"] != true || me["role"] != "agent" || me["csrf_token"] == "" {
+		t.Fatalf("with a session: %v", me)
+	}
+}

@@ -24,6 +24,7 @@ const (
 var routeRoles = map[string][]string{
 	"GET /api/openapi.json":                                       {public},
 	"POST /api/auth/login":                                        {public},
+	"GET /api/auth/session":                                       {public},
 	"POST /api/auth/logout":                                       {loggedIn},
 	"GET /api/me":                                                 {loggedIn},
 	"PUT /api/me/password":                                        {loggedIn},

@@ -345,6 +345,7 @@ func (s *Server) routes() {
 	api := app.Group("/api", s.consoleHeaders)
 	api.Get("/openapi.json", s.openAPI)
 	api.Post("/auth/login", s.login)
+	api.Get("/auth/session", s.session)
 	api.Post("/invitations/preview", s.previewInvitation)
 	api.Post("/invitations/join", s.joinByInvitation)
 

@@ -295,6 +295,8 @@ export interface Me {
   csrf_token?: string;
   /** What the role may do in the tenant, as object:action (sites:write, chat:supervise…): what the console offers */
   permissions: string[];
+  /** Always true here; false (alone) from /api/auth/session without a session */
+  authenticated?: boolean;
 }
 
 export interface Member {

@@ -40,8 +40,10 @@ function App() {
 
   const load = (tenant?: string) => {
     if (tenant !== undefined) setSession("", tenant);
-    api<Me>("GET", "/api/me").then(
+    // A 200 either way: a logged-out console logs no failed request.
+    api<Me | { authenticated: false }>("GET", "/api/auth/session").then(
       (m) => {
+        if (!m.authenticated) return setMe(null);
         setSession(m.csrf_token, m.tenant_id);
         setMe(m);
       },
