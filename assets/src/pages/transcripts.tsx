@@ -2,9 +2,9 @@
 // whole tenant for supervisors, one's own chats for agents) and read the
 // conversation they belong to.
 import { useState } from "preact/hooks";
-import { api } from "./api";
-import type { Me } from "./api";
-import { Alert, Section, when } from "./ui";
+import { api } from "../api";
+import type { Me } from "../api";
+import { Alert, Section, when } from "../ui";
 
 interface Msg {
   seq: number;

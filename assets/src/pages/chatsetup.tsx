@@ -2,11 +2,11 @@
 // responses, and webhooks with their delivery log. Each part shows only to
 // the roles the server lets use it.
 import { useState } from "preact/hooks";
-import { api, may } from "./api";
-import type { Me } from "./api";
-import type { Agent, Canned, Queue } from "./api.gen";
-import { ChatSettingsForm, QueueForm } from "./pages/chatsettings";
-import { Alert, Section, useLoad, when } from "./ui";
+import { api, may } from "../api";
+import type { Me } from "../api";
+import type { Agent, Canned, Queue } from "../api.gen";
+import { ChatSettingsForm, QueueForm } from "./chatsettings";
+import { Alert, Section, useLoad, when } from "../ui";
 
 interface Webhook {
   id: string;

@@ -2,10 +2,10 @@
 // conversation with the visitor's context, and the composer. It speaks the
 // chat protocol (docs/protocol.md) over /ws/agent with the console session.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, may } from "./api";
-import type { Me } from "./api";
-import type { LiveState } from "./api.gen";
-import { Alert } from "./ui";
+import { api, may } from "../api";
+import type { Me } from "../api";
+import type { LiveState } from "../api.gen";
+import { Alert } from "../ui";
 
 interface Ref {
   id: string;

@@ -1,0 +1,41 @@
+// The user's own account: the password.
+import { useState } from "preact/hooks";
+import { api } from "../api";
+import type { Me } from "../api";
+import { Alert, Section } from "../ui";
+
+export function Account({ me }: { me: Me }) {
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const [done, setDone] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const change = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("PUT", "/api/me/password", { current_password: current, new_password: next });
+      setDone(true);
+      setError(undefined);
+      setCurrent("");
+      setNext("");
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <Section title="Account">
+      <p>
+        Signed in as <strong>{me.user.email}</strong>.
+      </p>
+      <form onSubmit={change} aria-label="Change password">
+        <h3>Change password</h3>
+        <label for="pw-current">Current password</label>
+        <input id="pw-current" type="password" autocomplete="current-password" value={current} onInput={(e) => setCurrent(e.currentTarget.value)} required />
+        <label for="pw-new">New password (8 characters or more)</label>
+        <input id="pw-new" type="password" autocomplete="new-password" value={next} onInput={(e) => setNext(e.currentTarget.value)} required />
+        <Alert error={error} />
+        {done && <p role="status">Password changed; your other sessions have ended.</p>}
+        <button type="submit">Change password</button>
+      </form>
+    </Section>
+  );
+}
