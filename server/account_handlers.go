@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -122,6 +124,32 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type profileRequest struct {
+	Name string `json:"name"`
+}
+
+// changeProfile sets the user's display name: what visitors see beside an
+// agent's messages (from the next connection of the agent's desk).
+func (s *Server) changeProfile(c *fiber.Ctx) error {
+	p := who(c)
+	if p.User == nil {
+		return errBadRequest("not_a_session", "a token has no profile: its name is set when it is made", "")
+	}
+	var req profileRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" || utf8.RuneCountInString(name) > 80 || strings.ContainsFunc(name, unicode.IsControl) {
+		return &store.FieldError{Field: "name", Message: "1 to 80 characters, no control characters"}
+	}
+	u, err := s.st.SetUserName(c.UserContext(), p.Actor, p.User.ID, name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(u)
 }
 
 func (s *Server) secureCookies() bool {

@@ -637,3 +637,26 @@ func TestSessionProbe(t *testing.T) {
 		t.Fatalf("with a session: %v", me)
 	}
 }
+
+// A user sets the display name visitors see; it reaches the chat.
+func TestDisplayName(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	c := h.login(f.users["agent"].Email, "password-agent")
+	before := h.snapshot()
+	for _, name := range []string{"", "   ", strings.Repeat("x", 81), "a\x07b"} {
+		if res := c.call("PUT", "/api/me/profile", map[string]string{"name": name}); res.Status != 422 {
+			t.Errorf("name %q: %d", name, res.Status)
+		}
+	}
+	h.unchanged(before, "refused names")
+	if res := c.call("PUT", "/api/me/profile", map[string]string{"name": " Ada Lovelace "}); res.Status != 200 || res.json(t)["name"] != "Ada Lovelace" {
+		t.Fatalf("rename: %d %s", res.Status, res.Body)
+	}
+	agent, v, conv := f.acceptedChat()
+	agent.send(map[string]any{"type": "send", "id": "s", "conversation": conv, "text": "Hello"})
+	m := v.until("the agent's message", func(m map[string]any) bool { return messageText(m) == "Hello" })
+	if name := m["data"].(map[string]any)["sender"].(map[string]any)["name"]; name != "Ada Lovelace" {
+		t.Fatalf("the visitor sees the agent as %v", name)
+	}
+}

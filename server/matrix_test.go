@@ -28,6 +28,7 @@ var routeRoles = map[string][]string{
 	"POST /api/auth/logout":                                       {loggedIn},
 	"GET /api/me":                                                 {loggedIn},
 	"PUT /api/me/password":                                        {loggedIn},
+	"PUT /api/me/profile":                                         {loggedIn},
 	"GET /api/members":                                            {"owner", "admin"},
 	"GET /api/invitations":                                        {"owner", "admin"},
 	"POST /api/invitations":                                       {"owner", "admin"},

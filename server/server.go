@@ -353,6 +353,7 @@ func (s *Server) routes() {
 	r.Post("/auth/logout", s.logout)
 	r.Get("/me", s.me)
 	r.Put("/me/password", s.changePassword)
+	r.Put("/me/profile", s.changeProfile)
 
 	r.Get("/members", s.authz("members", "read"), s.listMembers)
 	r.Get("/invitations", s.authz("members", "read"), s.listInvitations)

@@ -247,6 +247,24 @@ func (s *Store) SetPassword(ctx context.Context, a Actor, userID, hash string, k
 	return nil
 }
 
+// SetUserName sets a user's display name (what visitors and colleagues see).
+func (s *Store) SetUserName(ctx context.Context, a Actor, userID, name string) (User, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET name = ?, updated_at = ? WHERE id = ?`, name, millis(time.Now()), userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return audit(ctx, tx, "", a, "user.name", "user", userID, map[string]string{"name": name})
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("store: name of %s: %w", userID, err)
+	}
+	return s.User(ctx, userID)
+}
+
 // Memberships lists the tenants a user belongs to, oldest membership first.
 func (s *Store) Memberships(ctx context.Context, userID string) ([]Membership, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT m.tenant_id, t.name, m.role, m.created_at

@@ -1,10 +1,24 @@
-// The user's own account: the password.
+// The user's own account: the display name visitors see, and the password.
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { Me } from "../api";
 import { Alert, Section } from "../ui";
 
 export function Account({ me }: { me: Me }) {
+  const [name, setName] = useState(me.user.name);
+  const [named, setNamed] = useState(false);
+  const [nameError, setNameError] = useState<unknown>();
+  const rename = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("PUT", "/api/me/profile", { name });
+      setNamed(true);
+      setNameError(undefined);
+    } catch (err) {
+      setNamed(false);
+      setNameError(err);
+    }
+  };
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [done, setDone] = useState(false);
@@ -26,6 +40,14 @@ export function Account({ me }: { me: Me }) {
       <p>
         Signed in as <strong>{me.user.email}</strong>.
       </p>
+      <form onSubmit={rename} aria-label="Display name">
+        <h3>Display name</h3>
+        <label for="me-name">The name visitors see beside your messages, and colleagues in the console</label>
+        <input id="me-name" value={name} maxLength={80} onInput={(e) => setName(e.currentTarget.value)} required />
+        <Alert error={nameError} />
+        {named && <p role="status">Saved: chats opened from now on show it.</p>}
+        <button type="submit">Save the name</button>
+      </form>
       <form onSubmit={change} aria-label="Change password">
         <h3>Change password</h3>
         <label for="pw-current">Current password</label>
