@@ -45,7 +45,7 @@ export function Account({ me }: { me: Me }) {
         <label for="me-name">The name visitors see beside your messages, and colleagues in the console</label>
         <input id="me-name" value={name} maxLength={80} onInput={(e) => setName(e.currentTarget.value)} required />
         <Alert error={nameError} />
-        {named && <p role="status">Saved: chats opened from now on show it.</p>}
+        {named && <p role="status">Saved: visitors see it once your chat desk reconnects (reload the Chats page).</p>}
         <button type="submit">Save the name</button>
       </form>
       <form onSubmit={change} aria-label="Change password">
