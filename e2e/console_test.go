@@ -141,6 +141,20 @@ func TestConsoleLogin(t *testing.T) {
 	if err != nil || path != "/members" {
 		t.Fatalf("after reload the console is at %q (%v)", path, err)
 	}
+	// On a phone the console fits the screen: nothing wider than it but the
+	// tables and the section bar, which scroll.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(`//td[text()="agent@example.com"]`)); err != nil {
+		t.Fatal(err)
+	}
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('main *, header')].filter(e => !e.closest('table, nav, pre') &&
+		e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 5)`))
+	if err != nil || len(wide) != 0 {
+		t.Fatalf("wider than a phone: %v %v", wide, err)
+	}
+	screenshot(t, ctx, "members-phone")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
 	err = chromedp.Do(ctx,
 		chromedp.Click(css(`header button.link`)),
 		chromedp.WaitVisible(css("#login-email")),
