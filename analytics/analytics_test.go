@@ -530,6 +530,19 @@ func TestReports(t *testing.T) {
 	if viaPricing.Visits != 1 || viaPricing.Pageviews != 3 {
 		t.Errorf("page filter %+v", viaPricing)
 	}
+	// Any visit dimension filters, alone or with others.
+	safari, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Match: map[string]string{"browser": "Safari"}})
+	if safari.Visits != 1 || safari.Visitors != 1 {
+		t.Errorf("browser filter %+v", safari)
+	}
+	both, _ := f.rep.Breakdown(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Device: "mobile", Match: map[string]string{"os": "Windows"}}, "browsers", 10)
+	if len(both) != 0 {
+		t.Errorf("mobile Windows visits: %+v", both)
+	}
+	noCampaign, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Match: map[string]string{"utm_campaign": ""}})
+	if noCampaign.Visits != 1 {
+		t.Errorf("visits without a campaign %+v", noCampaign)
+	}
 	direct, _ := f.rep.Summary(ctx, Query{SiteID: "site1", From: q.From, To: q.To, Source: "news"})
 	if direct.Visits != 1 {
 		t.Errorf("source filter %+v", direct)

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -15,6 +16,18 @@ type Query struct {
 	Page     string // visits that viewed this path
 	Source   string // "(direct)" for visits without one
 	Device   string // desktop, mobile, tablet, other
+	// Match keeps the visits whose FilterColumns column has the value
+	// (browser, entry page, UTM fields…); "" matches visits without one.
+	Match map[string]string
+}
+
+// FilterColumns are the visit columns a report may be filtered by, by the
+// name the API gives the filter.
+var FilterColumns = map[string]string{
+	"referrer": "ref_host", "entry_page": "entry_path", "exit_page": "exit_path",
+	"browser": "browser", "os": "os", "language": "language", "screen": "screen",
+	"utm_source": "utm_source", "utm_medium": "utm_medium", "utm_campaign": "utm_campaign",
+	"utm_term": "utm_term", "utm_content": "utm_content",
 }
 
 // Summary is the headline of a range.
@@ -98,6 +111,17 @@ func (q Query) where(site int64) (string, []any) {
 	if q.Device != "" {
 		b.WriteString(" AND v.device = ?")
 		args = append(args, q.Device)
+	}
+	names := make([]string, 0, len(q.Match))
+	for name := range q.Match {
+		names = append(names, name)
+	}
+	sort.Strings(names) // one statement text per set of filters
+	for _, name := range names {
+		if col, ok := FilterColumns[name]; ok {
+			b.WriteString(" AND v." + col + " = ?")
+			args = append(args, q.Match[name])
+		}
 	}
 	if q.Page != "" {
 		// The visits that viewed the page, from the page's own day index (a

@@ -18,7 +18,7 @@ import (
 // bitmap union, one without cannot be in any rolled day. Filtered reports read
 // the visit-keyed tables for the whole range.
 
-func (q Query) filtered() bool { return q.Page != "" || q.Source != "" || q.Device != "" }
+func (q Query) filtered() bool { return q.Page != "" || q.Source != "" || q.Device != "" || len(q.Match) > 0 }
 
 // single returns the rolled dimension and value of a query with exactly one
 // filter, whose visits the rollups of that value already describe.
@@ -30,7 +30,7 @@ func (q Query) single() (dim, value string, ok bool) {
 		}
 	}
 	switch {
-	case n != 1:
+	case n != 1 || len(q.Match) > 0:
 		return "", "", false
 	case q.Page != "":
 		return "page", q.Page, true
@@ -45,7 +45,7 @@ func (q Query) single() (dim, value string, ok bool) {
 }
 
 // unfiltered is q without its filters.
-func (q Query) unfiltered() Query { q.Page, q.Source, q.Device = "", "", ""; return q }
+func (q Query) unfiltered() Query { q.Page, q.Source, q.Device, q.Match = "", "", "", nil; return q }
 
 // split divides q's days into rolled ones and the others.
 func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live []string, err error) {

@@ -254,6 +254,16 @@ func TestReportsAPI(t *testing.T) {
 			t.Errorf("%s: %d %s", report, res.Status, res.Body)
 		}
 	}
+	// Any dimension filters the reports; a long value is refused.
+	if sum := marketer.call("GET", "/api/sites/shop/reports/summary?browser=Chrome&language=en-GB", nil).json(t); sum["visits"] != float64(3) {
+		t.Errorf("filtered by browser and language: %v", sum)
+	}
+	if sum := marketer.call("GET", "/api/sites/shop/reports/summary?browser=Firefox", nil).json(t); sum["visits"] != float64(0) {
+		t.Errorf("filtered by another browser: %v", sum)
+	}
+	if res := marketer.call("GET", "/api/sites/shop/reports/pages?os="+strings.Repeat("x", 600), nil); res.Status != 400 {
+		t.Errorf("a long filter: %d", res.Status)
+	}
 	if ts := marketer.call("GET", "/api/sites/shop/reports/timeseries?interval=hour&from="+today+"&to="+today, nil).json(t); len(ts["items"].([]any)) != 24 {
 		t.Errorf("hourly series: %v", ts)
 	}

@@ -85,6 +85,19 @@ func reportFilters(c *fiber.Ctx, q *analytics.Query) error {
 	if q.Device != "" && !devices[q.Device] {
 		return errBadRequest("invalid_query", "device is desktop, mobile, tablet or other", "device")
 	}
+	for name := range analytics.FilterColumns {
+		if !c.Request().URI().QueryArgs().Has(name) {
+			continue
+		}
+		v := c.Query(name)
+		if len(v) > 512 {
+			return errBadRequest("invalid_query", name+" is too long", name)
+		}
+		if q.Match == nil {
+			q.Match = map[string]string{}
+		}
+		q.Match[name] = strings.Clone(v)
+	}
 	return nil
 }
 

@@ -13,25 +13,25 @@ import { DateRange, days, lastDays, previous } from "../components/range";
 import type { Range } from "../components/range";
 import { Alert, Section, useLoad } from "../ui";
 
-// Filters the API applies: clicking a row of these breakdowns sets them.
-type Filters = { page?: string; source?: string; device?: string };
+// Filters the API applies, by its parameter names: clicking a row sets one.
+type Filters = Record<string, string>;
 
-const breakdowns: { report: string; title: string; metric: "visits" | "pageviews" | "count"; filter?: keyof Filters }[] = [
+const breakdowns: { report: string; title: string; metric: "visits" | "pageviews" | "count"; filter?: string }[] = [
   { report: "pages", title: "Pages", metric: "pageviews", filter: "page" },
-  { report: "entry_pages", title: "Entry pages", metric: "visits", filter: "page" },
-  { report: "exit_pages", title: "Exit pages", metric: "visits", filter: "page" },
+  { report: "entry_pages", title: "Entry pages", metric: "visits", filter: "entry_page" },
+  { report: "exit_pages", title: "Exit pages", metric: "visits", filter: "exit_page" },
   { report: "sources", title: "Sources", metric: "visits", filter: "source" },
-  { report: "referrers", title: "Referrers", metric: "visits" },
-  { report: "campaigns", title: "Campaigns (utm_campaign)", metric: "visits" },
-  { report: "utm_sources", title: "utm_source", metric: "visits" },
-  { report: "utm_mediums", title: "utm_medium", metric: "visits" },
-  { report: "utm_terms", title: "utm_term", metric: "visits" },
-  { report: "utm_contents", title: "utm_content", metric: "visits" },
+  { report: "referrers", title: "Referrers", metric: "visits", filter: "referrer" },
+  { report: "campaigns", title: "Campaigns (utm_campaign)", metric: "visits", filter: "utm_campaign" },
+  { report: "utm_sources", title: "utm_source", metric: "visits", filter: "utm_source" },
+  { report: "utm_mediums", title: "utm_medium", metric: "visits", filter: "utm_medium" },
+  { report: "utm_terms", title: "utm_term", metric: "visits", filter: "utm_term" },
+  { report: "utm_contents", title: "utm_content", metric: "visits", filter: "utm_content" },
   { report: "devices", title: "Devices", metric: "visits", filter: "device" },
-  { report: "browsers", title: "Browsers", metric: "visits" },
-  { report: "os", title: "Operating systems", metric: "visits" },
-  { report: "languages", title: "Languages", metric: "visits" },
-  { report: "screens", title: "Screens", metric: "visits" },
+  { report: "browsers", title: "Browsers", metric: "visits", filter: "browser" },
+  { report: "os", title: "Operating systems", metric: "visits", filter: "os" },
+  { report: "languages", title: "Languages", metric: "visits", filter: "language" },
+  { report: "screens", title: "Screens", metric: "visits", filter: "screen" },
   { report: "events", title: "Events", metric: "count" },
 ];
 
@@ -60,8 +60,7 @@ export function Analytics({ me }: { me: Me }) {
   const site = sites?.items.find((s) => s.id === siteId) ?? sites?.items[0];
   const base = site ? "/api/sites/" + site.id + "/reports/" : "";
   const fq = Object.entries(filters)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => "&" + k + "=" + encodeURIComponent(v as string))
+    .map(([k, v]) => "&" + k + "=" + encodeURIComponent(v))
     .join("");
   const q = (r: Range) => "?from=" + r.from + "&to=" + r.to + fq;
   const prev = previous(range);
@@ -109,9 +108,9 @@ export function Analytics({ me }: { me: Me }) {
       <DateRange value={range} onChange={setRange} />
       {Object.keys(filters).length > 0 && (
         <div class="row filters" aria-label="Filters">
-          {(Object.entries(filters) as [keyof Filters, string][]).map(([k, v]) => (
-            <button class="chip" onClick={() => setFilters(({ [k]: _, ...rest }) => rest)} aria-label={"Remove the filter " + k + " " + v}>
-              {k}: {v} ×
+          {Object.entries(filters).map(([k, v]) => (
+            <button class="chip" onClick={() => setFilters(({ [k]: _, ...rest }) => rest)} aria-label={"Remove the filter " + k + " " + (v || "(none)")}>
+              {k.replace("_", " ")}: {v || "(none)"} ×
             </button>
           ))}
         </div>
@@ -201,7 +200,7 @@ function Breakdown(props: { base: string; q: string; tick: number; spec: (typeof
             <tr key={r.value}>
               <td class="bar" style={{ "--w": (100 * r.visitors) / max + "%" }}>
                 {props.onFilter ? (
-                  <button class="link" onClick={() => props.onFilter!(r.value || (spec.filter === "source" ? "(direct)" : ""))}>
+                  <button class="link" onClick={() => props.onFilter!(r.value || (spec.filter === "source" ? "(direct)" : ""))} aria-label={"Only " + (r.value || "(none)")}>
                     {r.value || "(none)"}
                   </button>
                 ) : (
