@@ -304,6 +304,30 @@ func TestChatSetupInTheConsole(t *testing.T) {
 	}
 	screenshot(t, ctx, "chat-setup")
 
+	// An agent's skills with a rating, and a canned response edited in place.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//section[@aria-labelledby="h-Agents"]//button[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS(`input[aria-label^="Skills of"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label^="Skills of"]`), "billing:8, french:3"),
+		chromedp.Click(`//tr[@class="editing"]//button[text()="Save"]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the skills are saved", `document.querySelector('section[aria-labelledby="h-Agents"] table').textContent.includes('billing 8, french 3')`)
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//section[@aria-labelledby="h-Canned responses"]//tr[td[contains(., "/thanks")]]//button[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Edit canned response"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(t, ctx, `#canned-text`, "Many thanks, {{visitor.name}}!")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[aria-label="Edit canned response"] button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the canned response is changed", `document.querySelector('section[aria-labelledby="h-Canned responses"] table').textContent.includes('Many thanks')`)
+
 	// Business hours: the Billing queue (the first by name, so the default)
 	// is open on no day now; with an agent available, a visitor who writes
 	// is offered the offline form.

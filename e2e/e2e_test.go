@@ -153,7 +153,7 @@ func browser(t *testing.T, o ...browserOpts) context.Context {
 	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() {
 		if t.Failed() {
-			failureShot(t, tctx)
+			failureShot(t, ctx) // not tctx: the failure may be its timeout
 		}
 		cancelTimeout()
 		cancelCtx()

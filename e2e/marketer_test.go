@@ -119,6 +119,24 @@ func TestMarketerBuildsPreviewsAndPublishesARule(t *testing.T) {
 	if !strings.Contains(inPage[string](t, visitor, `location.pathname`), "/demo/pricing") {
 		t.Fatal("the page moved")
 	}
+
+	// A template edited with its live preview: the open page gets the change.
+	err = chromedp.Do(console,
+		chromedp.Click(`//button[text()="Back to the rules"]`),
+		chromedp.WaitVisible(chromedp.CSS(`table[aria-label="Templates"]`)),
+		chromedp.Click(`//table[@aria-label="Templates"]//button[text()="Exit discount"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#tpl-title`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(t, console, `#tpl-title`, "Stay: 15 % off today")
+	waitFor(t, console, "the preview follows the edit", `document.querySelector('iframe.offer-look')?.contentDocument?.querySelector('[data-nudge=guide]')?.shadowRoot.querySelector('.o h2')?.textContent === 'Stay: 15 % off today'`)
+	if err := chromedp.Do(console, chromedp.Click(`//button[text()="Save template"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the template is saved", `document.querySelector('.notice')?.textContent.includes('Saved')`)
+	screenshot(t, console, "template-editor")
 }
 
 // inPage evaluates JS in the page.
