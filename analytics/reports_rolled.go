@@ -18,7 +18,9 @@ import (
 // bitmap union, one without cannot be in any rolled day. Filtered reports read
 // the visit-keyed tables for the whole range.
 
-func (q Query) filtered() bool { return q.Page != "" || q.Source != "" || q.Device != "" || len(q.Match) > 0 }
+func (q Query) filtered() bool {
+	return q.Page != "" || q.Source != "" || q.Device != "" || len(q.Match) > 0
+}
 
 // single returns the rolled dimension and value of a query with exactly one
 // filter, whose visits the rollups of that value already describe.
