@@ -78,3 +78,26 @@ func DropEventsBefore(ctx context.Context, db *DB, siteID string, cutoff time.Ti
 		}
 	}
 }
+
+// DeleteSite deletes everything the analytics file holds of a site: its
+// events, visits, rollups, offer steps and bot counts; a deleted site's
+// visitors are not kept. Events go in slices, so that a large site never
+// holds the writer for long; the tables keyed by visit or day go at once.
+func DeleteSite(ctx context.Context, db *DB, siteID string) error {
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := DropEventsBefore(ctx, db, siteID, time.Now().Add(100*365*24*time.Hour)); err != nil {
+		return err
+	}
+	return db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers", "offer_visits", "day_rollups", "rolled_days", "bot_days", "sites"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ?`, site); err != nil {
+				return fmt.Errorf("analytics: delete site %s from %s: %w", siteID, table, err)
+			}
+		}
+		db.numbers.Delete(siteID)
+		return nil
+	})
+}

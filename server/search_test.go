@@ -192,3 +192,34 @@ func TestEraseVisitorChats(t *testing.T) {
 		t.Fatalf("search after erasure: %q", got)
 	}
 }
+
+// Deleting a site takes what its pages and chats left: its conversations
+// (and their webhook deliveries and search entries) and its analytics.
+func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	h.do(pageRequest("POST", "/collect", shopOrigin, batch(f.site.Key, "v1", "s1", pageview("/pricing"))))
+	if n := h.analyticsRows(t); n != 1 {
+		t.Fatalf("%d events", n)
+	}
+	_, v, _ := f.acceptedChat()
+	v.send(map[string]any{"type": "send", "id": "1", "text": "quokka sightings"})
+	v.until("ack", typed("ack", "1"))
+	h.waitIndexed()
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	if got := hitTexts(t, admin.call("GET", "/api/chat/search?q=quokka", nil)); len(got) != 1 {
+		t.Fatalf("before: %q", got)
+	}
+	if res := admin.call("DELETE", "/api/sites/"+f.site.ID, nil); res.Status != 204 {
+		t.Fatalf("delete: %d %s", res.Status, res.Body)
+	}
+	if got := hitTexts(t, admin.call("GET", "/api/chat/search?q=quokka", nil)); len(got) != 0 {
+		t.Fatalf("the deleted site's chats are still found: %q", got)
+	}
+	var convs, visits int
+	h.db.QueryRow(`SELECT count(*) FROM conversations WHERE tenant_id = ?`, f.tn.ID).Scan(&convs)
+	h.srv.analytics.R.QueryRow(`SELECT count(*) FROM visits`).Scan(&visits)
+	if n := h.analyticsRows(t); n != 0 || visits != 0 || convs != 0 {
+		t.Fatalf("left: %d events, %d visits, %d conversations", n, visits, convs)
+	}
+}

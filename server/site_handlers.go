@@ -3,6 +3,7 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -105,10 +106,31 @@ func (s *Server) deleteSite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteSite(c.UserContext(), p.Actor, p.Tenant, id); err != nil {
+	ctx := c.UserContext()
+	// What the site's pages and chats left elsewhere goes with it: its
+	// conversations' webhook deliveries and search entries, its analytics.
+	ids, err := s.st.SiteConversations(ctx, p.Tenant, st.ID)
+	if err != nil {
+		return err
+	}
+	s.chat.Flush()
+	s.hooks.Flush()
+	if err := s.st.DeleteConversations(ctx, p.Tenant, ids); err != nil {
+		return err
+	}
+	if err := s.search.DeleteConversations(ctx, p.Tenant, ids); err != nil {
+		return err
+	}
+	if err := s.st.DeleteSite(ctx, p.Actor, p.Tenant, id); err != nil {
 		return err
 	}
 	s.siteChanged(st.Key)
+	if err := s.ingest.Flush(ctx); err != nil {
+		return err
+	}
+	if err := analytics.DeleteSite(ctx, s.analytics, st.ID); err != nil {
+		return err
+	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

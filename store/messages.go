@@ -284,6 +284,15 @@ func (s *Store) conversations(ctx context.Context, q string, args ...any) ([]Con
 	return out, nil
 }
 
+// SiteConversations returns the ids of a site's conversations.
+func (s *Store) SiteConversations(ctx context.Context, tenantID, siteID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ?`, tenantID, siteID)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations of site %s: %w", siteID, err)
+	}
+	return scanIDs(rows)
+}
+
 // VisitorConversations returns the ids of a site's visitor's conversations.
 func (s *Store) VisitorConversations(ctx context.Context, tenantID, siteID, visitor string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ? AND visitor = ?`, tenantID, siteID, visitor)

@@ -139,7 +139,7 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
     }
   };
   const remove = async () => {
-    if (!confirm("Delete " + site.name + "? Its pages stop being measured and offered chats.")) return;
+    if (!confirm("Delete " + site.name + "? Its pages stop being measured and offered chats, and its analytics and conversations are deleted.")) return;
     try {
       await api("DELETE", "/api/sites/" + site.id);
       onDone();
