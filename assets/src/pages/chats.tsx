@@ -4,39 +4,18 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { LiveState } from "../api.gen";
+import type { ChatView as GenChatView, LiveState, Message, Ref } from "../api.gen";
 import { Alert } from "../ui";
 
-interface Ref {
-  id: string;
-  name: string;
-}
-interface ChatView {
-  id: string;
-  status: string;
-  visitor: string;
-  queue: Ref | null;
-  agent: Ref | null;
-  participants: { id: string; name: string; role: string }[];
-  metadata: Record<string, any>;
-  last_seq: number;
-  created_at: string;
-}
+// The protocol's payloads, from server/openapi.json (ChatView, Message): the
+// visitor's metadata and rich payloads are free-form JSON.
+type ChatView = GenChatView & { metadata: Record<string, any> };
+type Msg = Message & { payload?: Record<string, any> };
 interface Offer {
   kind: string;
   note?: string;
   from?: Ref;
   conversation: ChatView;
-}
-interface Msg {
-  seq: number;
-  client_id?: string;
-  sender: { kind: string; id: string; name?: string };
-  kind: string;
-  audience: string;
-  text: string;
-  payload?: Record<string, any>;
-  created_at: string;
 }
 interface Frame {
   type: string;
