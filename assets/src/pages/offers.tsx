@@ -9,7 +9,8 @@ import type { Me, Site } from "../api";
 import type { Preview, RecentVisit, Rule, RuleCatalogue, RuleVersion, RuleView, Template, TemplateView } from "../api.gen";
 import { ConditionEditor } from "../components/condition";
 import type { Node } from "../components/condition";
-import { lastDays } from "../components/range";
+import { DateRange, lastDays } from "../components/range";
+import type { Range } from "../components/range";
 import { Alert, Section, useLoad, when } from "../ui";
 
 interface Variant {
@@ -491,14 +492,15 @@ function RulePreview({ base, rule }: { base: string; rule: Rule }) {
 }
 
 function RuleResults({ base, view }: { base: string; view: RuleView }) {
-  const month = lastDays(30);
-  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + month.from + "&to=" + month.to), [base, view.id]);
+  const [range, setRange] = useState<Range>(lastDays(30));
+  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + range.from + "&to=" + range.to), [base, view.id, range.from, range.to]);
   const f = funnel?.items.find((x) => x.rule === view.id);
   if (!funnel) return null;
   const row = (v?: Variant) => [v?.visits ?? 0, v?.qualified ?? 0, v?.shown ?? 0, v?.accepted ?? 0, v?.declined ?? 0, v?.chats ?? 0, v?.conversions ?? 0, (v?.conversion_rate ?? 0).toFixed(1) + " %"];
   return (
     <div aria-label="Results">
-      <h3>Last 30 days</h3>
+      <h3>Results</h3>
+      <DateRange value={range} onChange={setRange} />
       {!f ? (
         <p class="empty">No visitor has met this rule yet.</p>
       ) : (
