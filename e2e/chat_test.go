@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -184,6 +187,7 @@ func TestChatOnTheDemoShop(t *testing.T) {
 // visitor sees the answer.
 func TestAgentAnswersInTheConsole(t *testing.T) {
 	url := startServer(t)
+	setAvatar(t, url)
 	console := browser(t)
 	err := chromedp.Do(console, append(consoleLogin(url),
 		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)))...)
@@ -216,6 +220,8 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, visitor, "the answer reaches the visitor", bubbles+`.includes('The Green plan: no exit fees.')`)
+	waitChat(t, visitor, "the agent's name and picture", `[...r.querySelectorAll('.b .n')].some(n => n.textContent === 'Demo owner' && n.querySelector('img')?.src.includes('/avatars/') && n.querySelector('img').naturalWidth > 0)`)
+	screenshot(t, visitor, "visitor-sees-agent")
 
 	// The visitor sends a file; the agent sees it and can open it.
 	file := filepath.Join(t.TempDir(), "meter-reading.txt")
@@ -368,5 +374,26 @@ func consoleLogin(url string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+	}
+}
+
+// setAvatar gives the demo owner a picture, as the Account page does.
+func setAvatar(t *testing.T, url string) {
+	t.Helper()
+	res, err := http.Post(url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"`+demoPassword+`"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("login: %v %v", res, err)
+	}
+	var login struct {
+		CSRF string `json:"csrf_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&login)
+	png, _ := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC")
+	req, _ := http.NewRequest("PUT", url+"/api/me/avatar", bytes.NewReader(png))
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("Cookie", strings.Split(res.Header.Get("Set-Cookie"), ";")[0])
+	req.Header.Set("X-CSRF-Token", login.CSRF)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
+		t.Fatalf("avatar: %v %v", r, err)
 	}
 }

@@ -101,7 +101,11 @@ func (s *Server) renderMe(c *fiber.Ctx, p *principal) error {
 	if p.Tenant == "" && len(ms) > 0 {
 		out["tenant_id"], out["role"], out["permissions"] = ms[0].TenantID, ms[0].Role, s.auth.Enforcer.Permissions(ms[0].Role)
 	}
-	out["user"], out["memberships"], out["csrf_token"] = p.User, ms, p.Session.CSRFToken
+	avatar, err := s.avatarURL(c.UserContext(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	out["user"], out["memberships"], out["csrf_token"], out["avatar"] = p.User, ms, p.Session.CSRFToken, avatar
 	return c.JSON(out)
 }
 

@@ -173,3 +173,54 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 		}
 	}
 }
+
+// A user's picture: checked by its bytes, served to anyone, given with the
+// agent's messages to visitors.
+func TestAvatars(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	c := h.login(f.users["agent"].Email, "password-agent")
+	put := func(ct string, body []byte) response {
+		req := c.request("PUT", "/api/me/avatar", body)
+		req.Header.Set("Content-Type", ct)
+		return h.do(req)
+	}
+	before := h.snapshot()
+	for name, tc := range map[string]struct {
+		ct     string
+		body   []byte
+		status int
+	}{
+		"JSON":              {"application/json", []byte(`{}`), 415},
+		"a script as png":   {"image/png", []byte("<script>alert(1)</script>"), 422},
+		"a PNG too large":   {"image/png", append(append([]byte{}, tinyPNG...), make([]byte, 300<<10)...), 413},
+		"no content type":   {"", tinyPNG, 415},
+		"an SVG (scripted)": {"image/svg+xml", []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), 415},
+	} {
+		if res := put(tc.ct, tc.body); res.Status != tc.status {
+			t.Errorf("%s: %d %s", name, res.Status, res.Body)
+		}
+	}
+	h.unchanged(before, "refused pictures")
+	res := put("image/png", tinyPNG)
+	url, _ := res.json(t)["avatar"].(string)
+	if res.Status != 200 || !strings.HasPrefix(url, h.srv.cfg.PublicURL+"/avatars/"+f.users["agent"].ID+"?v=") {
+		t.Fatalf("set: %d %s", res.Status, res.Body)
+	}
+	got := h.do(pageRequest("GET", strings.TrimPrefix(url, h.srv.cfg.PublicURL), "", ""))
+	if got.Status != 200 || got.Header.Get("Content-Type") != "image/png" || !bytes.Equal(got.Body, tinyPNG) || !strings.Contains(got.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("served: %d %v", got.Status, got.Header)
+	}
+	agent, v, conv := f.acceptedChat()
+	agent.send(map[string]any{"type": "send", "id": "s", "conversation": conv, "text": "Hi"})
+	m := v.until("the agent's message", func(m map[string]any) bool { return messageText(m) == "Hi" })
+	if av := m["data"].(map[string]any)["sender"].(map[string]any)["avatar"]; av != url {
+		t.Fatalf("the visitor sees the agent's picture as %v, want %s", av, url)
+	}
+	if res := c.call("DELETE", "/api/me/avatar", nil); res.Status != 204 {
+		t.Fatalf("delete: %d", res.Status)
+	}
+	if res := h.do(pageRequest("GET", "/avatars/"+f.users["agent"].ID, "", "")); res.Status != 404 {
+		t.Fatalf("after deletion: %d", res.Status)
+	}
+}

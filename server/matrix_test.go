@@ -29,6 +29,8 @@ var routeRoles = map[string][]string{
 	"GET /api/me":                                                 {loggedIn},
 	"PUT /api/me/password":                                        {loggedIn},
 	"PUT /api/me/profile":                                         {loggedIn},
+	"PUT /api/me/avatar":                                          {loggedIn},
+	"DELETE /api/me/avatar":                                       {loggedIn},
 	"GET /api/members":                                            {"owner", "admin"},
 	"GET /api/invitations":                                        {"owner", "admin"},
 	"POST /api/invitations":                                       {"owner", "admin"},
@@ -329,7 +331,7 @@ func TestBadInputOnEveryBodyRoute(t *testing.T) {
 		method, path, _ := strings.Cut(route, " ")
 		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" ||
 			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" || strings.HasSuffix(route, "/publish") ||
-			strings.HasSuffix(route, "/unpublish") { // routes without a body
+			strings.HasSuffix(route, "/unpublish") || route == "PUT /api/me/avatar" { // routes without a JSON body (TestAvatars covers the picture's)
 			continue
 		}
 		url := fillPath(t, path, a.params)

@@ -305,7 +305,7 @@ func TestReportsAPI(t *testing.T) {
 		t.Fatalf("agent reads reports: %d", res.Status)
 	}
 	snip := marketer.call("GET", "/api/sites/shop/snippet", nil).json(t)
-	if !strings.Contains(snip["snippet"].(string), `"shop","http://localhost:8080"`) || !strings.Contains(snip["csp"].(string), "connect-src http://localhost:8080") {
+	if !strings.Contains(snip["snippet"].(string), `"shop","http://localhost:8080"`) || !strings.Contains(snip["csp"].(string), "connect-src http://localhost:8080") || !strings.Contains(snip["csp"].(string), "img-src http://localhost:8080") {
 		t.Fatalf("snippet: %v", snip)
 	}
 }

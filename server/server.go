@@ -340,6 +340,7 @@ func (s *Server) routes() {
 		s.demoRoutes()
 	}
 	s.pageRoutes()
+	app.Get("/avatars/:userID", s.avatar)
 	s.chatRoutes()
 
 	api := app.Group("/api", s.consoleHeaders)
@@ -354,6 +355,8 @@ func (s *Server) routes() {
 	r.Get("/me", s.me)
 	r.Put("/me/password", s.changePassword)
 	r.Put("/me/profile", s.changeProfile)
+	r.Put("/me/avatar", s.setAvatar)
+	r.Delete("/me/avatar", s.deleteAvatar)
 
 	r.Get("/members", s.authz("members", "read"), s.listMembers)
 	r.Get("/invitations", s.authz("members", "read"), s.listInvitations)

@@ -78,6 +78,13 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 		// Visitors see agents' names: never a whole email address.
 		a.Name, _, _ = strings.Cut(p.User.Email, "@")
 	}
+	if p := who(c); p.User != nil {
+		url, err := s.avatarURL(c.UserContext(), p.User.ID)
+		if err != nil {
+			return err
+		}
+		a.Avatar = url
+	}
 	c.Locals(localAgent, a)
 	c.Locals(localSubj, who(c).Subject)
 	if p := who(c); p.Session != nil {

@@ -225,5 +225,5 @@ if(c&&c.nonce)s.nonce=c.nonce;d.head.appendChild(s)})(window,document,` + string
 
 // CSP is the Content-Security-Policy a site with a policy needs for the snippet.
 func CSP(publicURL string) string {
-	return "script-src 'nonce-RANDOM' " + publicURL + "; connect-src " + publicURL
+	return "script-src 'nonce-RANDOM' " + publicURL + "; connect-src " + publicURL + "; img-src " + publicURL
 }

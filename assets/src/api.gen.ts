@@ -297,6 +297,8 @@ export interface Me {
   permissions: string[];
   /** Always true here; false (alone) from /api/auth/session without a session */
   authenticated?: boolean;
+  /** The user's picture (absolute URL), empty when none */
+  avatar?: string;
 }
 
 export interface Member {
@@ -326,6 +328,8 @@ export interface Message {
     kind: "visitor" | "agent" | "bot" | "system";
     id: string;
     name?: string;
+    /** An agent's picture (absolute URL), when they chose one */
+    avatar?: string;
   };
   kind: string;
   audience: "all" | "agents";

@@ -21,16 +21,20 @@ export function setSession(csrf: string, tenant: string): void {
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return send<T>(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : "application/json");
+}
+
+// apiBlob sends a file as the body (a picture).
+export function apiBlob<T>(method: string, path: string, body: Blob): Promise<T> {
+  return send<T>(method, path, body, body.type);
+}
+
+async function send<T>(method: string, path: string, body?: BodyInit, type?: string): Promise<T> {
   const headers: Record<string, string> = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (type) headers["Content-Type"] = type;
   if (method !== "GET") headers["X-CSRF-Token"] = csrfToken;
   if (tenantId) headers["X-Nudge-Tenant"] = tenantId;
-  const res = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await fetch(path, { method, headers, credentials: "same-origin", body });
   if (res.status === 204) return undefined as T;
   const data: unknown = await res.json().catch(() => ({}));
   if (!res.ok) {

@@ -119,6 +119,11 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	if a.Name != "" {
 		ag.name, e.names[a.User] = a.Name, a.Name
 	}
+	if a.Avatar != "" {
+		e.avatars[a.User] = a.Avatar
+	} else {
+		delete(e.avatars, a.User)
+	}
 	e.setPresence(t, ag, presence)
 	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}}
 	for _, cv := range e.convs {
@@ -704,7 +709,7 @@ func (e *Engine) history(ctx context.Context, tenant, conversation string, after
 	}
 	e.mu.Lock()
 	for i := range ms {
-		ms[i].Sender.Name = e.senderName(ms[i].Sender)
+		ms[i].Sender.Name, ms[i].Sender.Avatar = e.senderName(ms[i].Sender), e.senderAvatar(ms[i].Sender)
 	}
 	e.mu.Unlock()
 	return ms, nil

@@ -73,6 +73,7 @@ type Agent struct {
 	Tenant    string
 	User      string
 	Name      string
+	Avatar    string // the picture's URL, "" for none
 	Bot       bool
 	Supervise bool
 }
@@ -126,6 +127,7 @@ type Engine struct {
 	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
 	names    map[string]string     // user id → display name
+	avatars  map[string]string     // user id → picture URL, as their last connection gave it
 	live     map[string]*liveWatch // tenant → the supervisors watching its live state
 }
 
@@ -186,7 +188,7 @@ type conv struct {
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string][]Sink{},
-		agents: map[agentKey]*agent{}, names: map[string]string{}, live: map[string]*liveWatch{}}
+		agents: map[agentKey]*agent{}, names: map[string]string{}, avatars: map[string]string{}, live: map[string]*liveWatch{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -554,7 +556,7 @@ func (e *Engine) post(ctx context.Context, ns []notice) {
 // commit order (the log calls it from its one writer).
 func (e *Engine) fanOut(tenantID string, m Message) {
 	e.mu.Lock()
-	m.Sender.Name = e.senderName(m.Sender)
+	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
 	origin := m.Origin
 	m.Origin = nil
 	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
@@ -611,6 +613,14 @@ func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
 		data[k] = v
 	}
 	e.notify(c.TenantID, typ, data)
+}
+
+// senderAvatar is an agent's picture URL. Callers hold e.mu.
+func (e *Engine) senderAvatar(s Sender) string {
+	if s.Kind == "agent" {
+		return e.avatars[s.ID]
+	}
+	return ""
 }
 
 func (e *Engine) senderName(s Sender) string {

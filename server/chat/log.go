@@ -41,6 +41,8 @@ type Sender struct {
 	Kind string `json:"kind"` // visitor, agent, bot, system
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Avatar is an agent's picture URL (absolute: pages show it).
+	Avatar string `json:"avatar,omitempty"`
 }
 
 // Message kinds.

@@ -11,6 +11,7 @@ interface Sender {
   kind: string;
   id: string;
   name?: string;
+  avatar?: string; // an agent's picture
 }
 interface Msg {
   seq: number;
@@ -52,7 +53,7 @@ const CSS =
 .b{max-width:80%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #e3e5e8;align-self:flex-start}
 .b.me{align-self:flex-end;color:#fff;border:0}
 .b.wait{opacity:.6}
-.n{font-size:11px;color:#666;margin-bottom:2px}
+.n{font-size:11px;color:#666;margin-bottom:2px}.n img{width:20px;height:20px;border-radius:50%;object-fit:cover;vertical-align:middle;margin-right:6px}
 .s{align-self:center;font-size:12px;color:#555;text-align:center;padding:2px 8px}
 .r{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
 .r button,.f button{border:1px solid currentColor;background:#fff;border-radius:14px;padding:4px 10px;cursor:pointer}
@@ -158,10 +159,19 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const bottom = () => (list.scrollTop = list.scrollHeight);
   const frame = (f: Record<string, unknown>) => ws?.readyState == 1 && ws.send(JSON.stringify(f));
 
-  const bubble = (text: string, mine: boolean, name?: string) => {
+  const bubble = (text: string, mine: boolean, name?: string, avatar?: string) => {
     const b = el("div", "b" + (mine ? " me" : ""), "", list);
     if (mine) b.style.background = theme.color;
-    if (name && !mine && text) el("div", "n", name, b);
+    if (name && !mine && text) {
+      const n = el("div", "n", "", b);
+      const src = avatar && safeURL(avatar);
+      if (src) {
+        const img = el("img", "", "", n);
+        img.src = src;
+        img.alt = "";
+      }
+      n.append(name);
+    }
     if (text) el("span", "", text, b);
     bottom();
     return b;
@@ -217,7 +227,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       link.onclick = () => download(p.id, p.name);
       return;
     }
-    const b = bubble(m.text, mine, m.sender.name);
+    const b = bubble(m.text, mine, m.sender.name, m.sender.avatar);
     if (m.kind == "rich") {
       if (p.type == "quick_replies") choices(b, p.options, send);
       if (p.type == "list") choices(b, p.items.map((i: any) => ({ label: i.title + (i.subtitle ? " — " + i.subtitle : ""), value: i.value })), send);

@@ -1,6 +1,6 @@
 // The user's own account: the display name visitors see, and the password.
 import { useState } from "preact/hooks";
-import { api } from "../api";
+import { api, apiBlob } from "../api";
 import type { Me } from "../api";
 import { Alert, Section } from "../ui";
 
@@ -17,6 +17,28 @@ export function Account({ me }: { me: Me }) {
     } catch (err) {
       setNamed(false);
       setNameError(err);
+    }
+  };
+  const [avatar, setAvatar] = useState(me.avatar ?? "");
+  const [hasAvatar, setHasAvatar] = useState(!!me.avatar);
+  const [avatarError, setAvatarError] = useState<unknown>();
+  const upload = async (file: File | undefined) => {
+    if (!file) return;
+    try {
+      const r = await apiBlob<{ avatar: string }>("PUT", "/api/me/avatar", file);
+      setAvatar(r.avatar);
+      setHasAvatar(true);
+      setAvatarError(undefined);
+    } catch (err) {
+      setAvatarError(err);
+    }
+  };
+  const removeAvatar = async () => {
+    try {
+      await api("DELETE", "/api/me/avatar");
+      setHasAvatar(false);
+    } catch (err) {
+      setAvatarError(err);
     }
   };
   const [current, setCurrent] = useState("");
@@ -47,6 +69,19 @@ export function Account({ me }: { me: Me }) {
         <Alert error={nameError} />
         {named && <p role="status">Saved: visitors see it once your chat desk reconnects (reload the Chats page).</p>}
         <button type="submit">Save the name</button>
+      </form>
+      <form aria-label="Picture" onSubmit={(e) => e.preventDefault()}>
+        <h3>Picture</h3>
+        <p class="muted">Visitors see it beside your messages. PNG, JPEG or WebP, at most 256 KB.</p>
+        {hasAvatar && <img class="avatar" src={avatar} alt="Your picture" onError={() => setHasAvatar(false)} />}
+        <label for="me-avatar">Choose a picture</label>
+        <input id="me-avatar" type="file" accept="image/png,image/jpeg,image/webp" onChange={(e) => upload(e.currentTarget.files?.[0])} />
+        <Alert error={avatarError} />
+        {hasAvatar && (
+          <button type="button" class="secondary" onClick={removeAvatar}>
+            Remove the picture
+          </button>
+        )}
       </form>
       <form onSubmit={change} aria-label="Change password">
         <h3>Change password</h3>
