@@ -30,7 +30,14 @@ func connectAgent(t *testing.T, url string) *agentSocket {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("login: %v %v", res, err)
 	}
-	hdr := http.Header{"Origin": {url}, "Cookie": {strings.Split(res.Header.Get("Set-Cookie"), ";")[0]}}
+	return dialAgent(t, url, res)
+}
+
+// dialAgent opens the agent socket with the session a login or join
+// answer set, available.
+func dialAgent(t *testing.T, url string, login *http.Response) *agentSocket {
+	t.Helper()
+	hdr := http.Header{"Origin": {url}, "Cookie": {strings.Split(login.Header.Get("Set-Cookie"), ";")[0]}}
 	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/agent", hdr)
 	if err != nil {
 		t.Fatal(err)

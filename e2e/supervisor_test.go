@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	fws "github.com/fasthttp/websocket"
 )
 
 // newAgent brings an agent into the demo tenant by invitation and connects
@@ -27,16 +26,7 @@ func newAgent(t *testing.T, url, email string) *agentSocket {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("join: %v %v", res, err)
 	}
-	hdr := http.Header{"Origin": {url}, "Cookie": {strings.Split(res.Header.Get("Set-Cookie"), ";")[0]}}
-	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/agent", hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	a := &agentSocket{t: t, c: c}
-	a.send(map[string]any{"type": "hello", "id": "h", "status": "available"})
-	a.until(func(m map[string]any) bool { return m["type"] == "hello_ok" })
-	return a
+	return dialAgent(t, url, res)
 }
 
 // TestSupervisorMonitorsWhispersAndBarges: the owner, away, watches the live
