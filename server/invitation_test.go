@@ -124,10 +124,12 @@ func TestInvitations(t *testing.T) {
 			t.Errorf("join, %s: %d %s", name, res.Status, res.Body)
 		}
 	}
-	req := anon.request("POST", "/api/invitations/join", map[string]any{"token": newToken, "password": "password-new"})
-	req.Header.Set("Origin", "https://evil.example")
-	if res := h.do(req); res.Status != 403 {
-		t.Errorf("a join from another origin: %d %s", res.Status, res.Body)
+	for _, path := range []string{"/api/invitations/join", "/api/invitations/preview"} {
+		req := anon.request("POST", path, map[string]any{"token": newToken, "password": "password-new"})
+		req.Header.Set("Origin", "https://evil.example")
+		if res := h.do(req); res.Status != 403 {
+			t.Errorf("%s from another origin: %d %s", path, res.Status, res.Body)
+		}
 	}
 	if res := anon.call("POST", "/api/invitations/join", map[string]any{"token": newToken, "password": "short"}); res.Status != 422 {
 		t.Errorf("a short password for the new account: %d %s", res.Status, res.Body)

@@ -198,6 +198,10 @@ func TestEraseVisitorChats(t *testing.T) {
 func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	if res := admin.call("POST", "/api/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"message.created"}}); res.Status != 201 {
+		t.Fatalf("webhook: %d %s", res.Status, res.Body)
+	}
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch(f.site.Key, "v1", "s1", pageview("/pricing"))))
 	if n := h.analyticsRows(t); n != 1 {
 		t.Fatalf("%d events", n)
@@ -206,7 +210,12 @@ func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 	v.send(map[string]any{"type": "send", "id": "1", "text": "quokka sightings"})
 	v.until("ack", typed("ack", "1"))
 	h.waitIndexed()
-	admin := h.login(f.users["admin"].Email, "password-admin")
+	h.srv.hooks.Flush()
+	var deliveries int
+	h.db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE tenant_id = ?`, f.tn.ID).Scan(&deliveries)
+	if deliveries == 0 {
+		t.Fatal("no delivery to delete")
+	}
 	if got := hitTexts(t, admin.call("GET", "/api/chat/search?q=quokka", nil)); len(got) != 1 {
 		t.Fatalf("before: %q", got)
 	}
@@ -218,8 +227,9 @@ func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 	}
 	var convs, visits int
 	h.db.QueryRow(`SELECT count(*) FROM conversations WHERE tenant_id = ?`, f.tn.ID).Scan(&convs)
+	h.db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE tenant_id = ?`, f.tn.ID).Scan(&deliveries)
 	h.srv.analytics.R.QueryRow(`SELECT count(*) FROM visits`).Scan(&visits)
-	if n := h.analyticsRows(t); n != 0 || visits != 0 || convs != 0 {
-		t.Fatalf("left: %d events, %d visits, %d conversations", n, visits, convs)
+	if n := h.analyticsRows(t); n != 0 || visits != 0 || convs != 0 || deliveries != 0 {
+		t.Fatalf("left: %d events, %d visits, %d conversations, %d deliveries", n, visits, convs, deliveries)
 	}
 }
