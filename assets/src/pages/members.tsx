@@ -3,6 +3,7 @@
 import { useState } from "preact/hooks";
 import { api, may, roles } from "../api";
 import type { Invitation, Me, Member, PageOf, Role } from "../api";
+import { CopyButton } from "../components/copy";
 import { Alert, Section, useLoad, when } from "../ui";
 
 export function Members({ me }: { me: Me }) {
@@ -75,14 +76,12 @@ function Invitations({ me }: { me: Me }) {
   const [role, setRole] = useState<Role>("agent");
   const [days, setDays] = useState("7");
   const [link, setLink] = useState<{ email: string; url: string; expires: string } | null>(null);
-  const [copied, setCopied] = useState(false);
   const [formError, setFormError] = useState<unknown>();
   const invite = async (e: Event) => {
     e.preventDefault();
     try {
       const r = await api<{ invitation: Invitation; url: string }>("POST", "/api/invitations", { email, role, expires_in_days: Number(days) });
       setLink({ email: r.invitation.email, url: r.url, expires: r.invitation.expires_at });
-      setCopied(false);
       setEmail("");
       setFormError(undefined);
       reload();
@@ -98,13 +97,6 @@ function Invitations({ me }: { me: Me }) {
     } catch (err) {
       setFormError(err);
     }
-  };
-  const copy = () => {
-    if (!link) return;
-    navigator.clipboard?.writeText(link.url).then(
-      () => setCopied(true),
-      () => setCopied(false),
-    );
   };
   return (
     <>
@@ -133,9 +125,7 @@ function Invitations({ me }: { me: Me }) {
             Send this link to <strong>{link.email}</strong>. It works once, until {when(link.expires)}, and is not shown again.
           </p>
           <input aria-label="Invitation link" readOnly value={link.url} onFocus={(e) => e.currentTarget.select()} />
-          <button type="button" onClick={copy}>
-            {copied ? "Copied" : "Copy link"}
-          </button>
+          <CopyButton text={link.url} label="Copy link" />
         </div>
       )}
       <h3>Invitations</h3>

@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me, PageOf, Site, Snippet } from "../api";
+import { CopyButton } from "../components/copy";
 import { Alert, Section, useLoad } from "../ui";
 
 function splitList(s: string): string[] {
@@ -84,7 +85,7 @@ export function Sites({ me }: { me: Me }) {
           <h3>Install {shown.site.name}</h3>
           <p>Paste this into every page, just before <code>&lt;/head&gt;</code>. Pages must be served from an allowed origin.</p>
           <pre id="snippet-code">{shown.snippet.snippet}</pre>
-          <button onClick={() => navigator.clipboard?.writeText(shown.snippet.snippet)}>Copy the snippet</button>
+          <CopyButton text={shown.snippet.snippet} label="Copy the snippet" />
           <p>A site with a Content-Security-Policy also needs, with its own nonce on the snippet's tag:</p>
           <pre id="snippet-csp">{shown.snippet.csp}</pre>
         </div>

@@ -2,6 +2,7 @@
 import { useState } from "preact/hooks";
 import { api, roles } from "../api";
 import type { Me, PageOf, Role, Token } from "../api";
+import { CopyButton } from "../components/copy";
 import { Alert, Section, useLoad, when } from "../ui";
 
 export function Tokens({ me }: { me: Me }) {
@@ -10,7 +11,6 @@ export function Tokens({ me }: { me: Me }) {
   const [role, setRole] = useState<Role>("bot");
   const [days, setDays] = useState("90");
   const [secret, setSecret] = useState("");
-  const [copied, setCopied] = useState(false);
   const [formError, setFormError] = useState<unknown>();
   const create = async (e: Event) => {
     e.preventDefault();
@@ -18,7 +18,6 @@ export function Tokens({ me }: { me: Me }) {
       const expires_at = days === "" ? undefined : new Date(Date.now() + Number(days) * 86400000).toISOString();
       const res = await api<{ secret: string }>("POST", "/api/tokens", { name, role, expires_at });
       setSecret(res.secret);
-      setCopied(false);
       setName("");
       setFormError(undefined);
       reload();
@@ -41,9 +40,7 @@ export function Tokens({ me }: { me: Me }) {
       {secret && (
         <div class="notice" role="status">
           Copy this token now; it is not shown again: <code>{secret}</code>{" "}
-          <button type="button" class="secondary" onClick={() => navigator.clipboard?.writeText(secret).then(() => setCopied(true), () => setCopied(false))}>
-            {copied ? "Copied" : "Copy"}
-          </button>
+          <CopyButton text={secret} label="Copy" class="secondary" />
         </div>
       )}
       {page && page.items.length === 0 ? (
