@@ -3,6 +3,7 @@ package assets
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -11,7 +12,9 @@ import (
 // document (server/openapi.json): the console's API types are generated from
 // the document the server's tests check every answer against, never copied
 // by hand. A property is optional where the schema does not require it.
-func APITypes(openapi []byte) (string, error) {
+// With roots, only those schemas and the ones they refer to are written (the
+// widget's protocol types, without the console's API).
+func APITypes(openapi []byte, roots ...string) (string, error) {
 	var doc struct {
 		Components struct {
 			Schemas map[string]json.RawMessage `json:"schemas"`
@@ -22,10 +25,16 @@ func APITypes(openapi []byte) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("// Generated from server/openapi.json by assets.APITypes: do not edit.\n")
-	b.WriteString("// `go test ./assets -run TestAPITypes -update` writes it again.\n")
+	b.WriteString("// TestAPITypes (console) or TestProtocolTypes (widget) writes it again with -update.\n")
 	names := make([]string, 0, len(doc.Components.Schemas))
 	for n := range doc.Components.Schemas {
 		names = append(names, n)
+	}
+	if len(roots) > 0 {
+		var err error
+		if names, err = reachable(doc.Components.Schemas, roots); err != nil {
+			return "", fmt.Errorf("api types: %w", err)
+		}
 	}
 	slices.Sort(names)
 	for _, n := range names {
@@ -42,6 +51,34 @@ func APITypes(openapi []byte) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+var schemaRef = regexp.MustCompile(`"#/components/schemas/([^"]+)"`)
+
+// reachable lists the schemas roots name and those they refer to.
+func reachable(schemas map[string]json.RawMessage, roots []string) ([]string, error) {
+	seen := map[string]bool{}
+	todo := slices.Clone(roots)
+	for len(todo) > 0 {
+		n := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if seen[n] {
+			continue
+		}
+		raw, ok := schemas[n]
+		if !ok {
+			return nil, fmt.Errorf("no schema %s", n)
+		}
+		seen[n] = true
+		for _, m := range schemaRef.FindAllSubmatch(raw, -1) {
+			todo = append(todo, string(m[1]))
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // schema is the part of JSON Schema the document uses.

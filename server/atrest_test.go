@@ -78,7 +78,7 @@ func TestNoVisitorTextAtRest(t *testing.T) {
 	agent.accept(conv)
 	v.send(map[string]any{"type": "send", "id": "1", "text": "my code is " + canary})
 	v.until("ack", typed("ack", "1"))
-	if done := v.upload(conv, canary+".txt", []byte("the file says "+canary)); done["type"] != "upload_done" {
+	if done := v.upload("", canary+".txt", []byte("the file says "+canary)); done["type"] != "upload_done" {
 		t.Fatalf("upload: %v", done)
 	}
 	agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "noted " + canary})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,4 +142,52 @@ func checkAgainstSpec(method, path string, status int, contentType string, body 
 
 func checkResponseAgainstSpec(req *http.Request, res response) string {
 	return checkAgainstSpec(req.Method, req.URL.Path, res.Status, res.Header.Get("Content-Type"), res.Body)
+}
+
+// checkFrame returns what is wrong with a chat frame according to the
+// document's frame schemas (x-frames of /ws/visitor and /ws/agent), or "":
+// the server's tests check every frame they send and receive, so the widget's
+// and the console's protocol types, generated from the same schemas, hold.
+// The frame is checked against the branch of the schema's oneOf for its type,
+// which keeps the report short.
+func checkFrame(schema string, frame []byte) string {
+	if err := loadSpec(); err != nil {
+		return "openapi.json: " + err.Error()
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(frame))
+	if err != nil {
+		return fmt.Sprintf("frame is not JSON: %v", err)
+	}
+	typ, _ := v.(map[string]any)["type"].(string)
+	ptr := frameBranch(schema, typ)
+	if ptr == "" {
+		return fmt.Sprintf("%s in openapi.json has no frame of type %q: %.300s", schema, typ, frame)
+	}
+	sch, err := specSchema(ptr)
+	if err != nil {
+		return fmt.Sprintf("schema %s: %v", ptr, err)
+	}
+	if err := sch.Validate(v); err != nil {
+		return fmt.Sprintf("%s frame contrary to %s in openapi.json:\n%v\nframe: %.600s", typ, schema, err, frame)
+	}
+	return ""
+}
+
+// frameBranch is the pointer to the branch of a frame schema's oneOf whose
+// type enum holds typ, or "".
+func frameBranch(schema, typ string) string {
+	schemas := apiSpec.doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for n, b := range schemas[schema].(map[string]any)["oneOf"].([]any) {
+		branch := b.(map[string]any)
+		ptr := fmt.Sprintf("/components/schemas/%s/oneOf/%d", schema, n)
+		if ref, ok := branch["$ref"].(string); ok {
+			ptr = strings.TrimPrefix(ref, "#")
+			branch = schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+		}
+		enum, _ := branch["properties"].(map[string]any)["type"].(map[string]any)["enum"].([]any)
+		if slices.Contains(enum, any(typ)) {
+			return ptr
+		}
+	}
+	return ""
 }

@@ -48,6 +48,8 @@ func newChatFixture(h *harness, name string) *chatFixture {
 type wsClient struct {
 	t testing.TB
 	c *fws.Conn
+	// side is the socket's prefix of its frame schemas: Visitor or Agent.
+	side string
 }
 
 func (h *harness) dial(path string, hdr http.Header) (*wsClient, *http.Response, error) {
@@ -56,7 +58,11 @@ func (h *harness) dial(path string, hdr http.Header) (*wsClient, *http.Response,
 		return nil, res, err
 	}
 	h.t.Cleanup(func() { c.Close() })
-	return &wsClient{t: h.t, c: c}, res, nil
+	side := "Agent"
+	if strings.HasPrefix(path, "/ws/visitor") {
+		side = "Visitor"
+	}
+	return &wsClient{t: h.t, c: c, side: side}, res, nil
 }
 
 func originHeader(o string) http.Header { return http.Header{"Origin": {o}} }
@@ -116,18 +122,44 @@ func (w *wsClient) accept(conv string) {
 	w.until("accepted", typed("accept_ok", "a"))
 }
 
+// send writes a command, which must be one the protocol's schema describes
+// (a test of bad input writes its frame itself).
 func (w *wsClient) send(v any) {
+	w.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if msg := checkFrame(w.side+"Command", b); msg != "" {
+		w.t.Fatal(msg)
+	}
+	if err := w.c.WriteMessage(fws.TextMessage, b); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// sendAsIs writes a frame the schema does not describe: a test of what the
+// server does with fields it ignores or refuses.
+func (w *wsClient) sendAsIs(v any) {
 	w.t.Helper()
 	if err := w.c.WriteJSON(v); err != nil {
 		w.t.Fatal(err)
 	}
 }
 
+// next reads a frame and checks it against the protocol's schema.
 func (w *wsClient) next() map[string]any {
 	w.t.Helper()
 	w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, b, err := w.c.ReadMessage()
+	if err != nil {
+		w.t.Fatalf("read: %v", err)
+	}
+	if msg := checkFrame(w.side+"Frame", b); msg != "" {
+		w.t.Error(msg)
+	}
 	var m map[string]any
-	if err := w.c.ReadJSON(&m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		w.t.Fatalf("read: %v", err)
 	}
 	return m

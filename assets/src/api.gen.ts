@@ -1,5 +1,5 @@
 // Generated from server/openapi.json by assets.APITypes: do not edit.
-// `go test ./assets -run TestAPITypes -update` writes it again.
+// TestAPITypes (console) or TestProtocolTypes (widget) writes it again with -update.
 
 export interface Agent {
   user_id: string;
@@ -8,6 +8,205 @@ export interface Agent {
   role: string;
   profile: AgentProfile;
 }
+
+/** A frame an agent, supervisor or bot sends on /ws/agent (docs/protocol.md) */
+export type AgentCommand = {
+  type: "hello";
+  id?: string;
+  v?: number;
+  status?: "available" | "away";
+} | {
+  type: "presence";
+  id?: string;
+  status: "available" | "away";
+} | {
+  type: "accept" | "decline" | "context" | "leave" | "monitor" | "barge" | "hold";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+} | {
+  type: "send";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  client_id?: string;
+  kind?: "text" | "rich" | "file";
+  text?: string;
+  /** A canned response's id or shortcut */
+  canned?: string;
+  payload?: Record<string, unknown>;
+  internal?: boolean;
+} | {
+  type: "typing";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  on?: boolean;
+} | {
+  type: "read";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  seq: number;
+} | {
+  type: "history";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  after?: number;
+  limit?: number;
+} | {
+  type: "transfer";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  agent?: string;
+  queue?: string;
+  note?: string;
+} | {
+  type: "invite";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  agent: string;
+  mode?: "conference" | "consult";
+  note?: string;
+} | {
+  type: "close";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  disposition?: string;
+  tags?: string[];
+} | {
+  type: "upload";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  name: string;
+  size: number;
+} | {
+  type: "live";
+  id?: string;
+  on?: boolean;
+} | {
+  type: "ping";
+  id?: string;
+};
+
+/** A frame the server sends on /ws/agent: an answer, an error or an event (docs/protocol.md) */
+export type AgentFrame = {
+  type: "hello_ok";
+  id?: string;
+  data: {
+    v: number;
+    me: {
+      id: string;
+      name: string;
+      tenant: string;
+      supervise: boolean;
+      bot: boolean;
+    };
+    state: {
+      presence: "available" | "away";
+      chats: ChatView[];
+      offers: ChatView[];
+    };
+  };
+} | {
+  type: "ack";
+  id?: string;
+  data: Message;
+} | {
+  type: "history_ok";
+  id?: string;
+  data: {
+    conversation: string;
+    messages: Message[];
+  };
+} | {
+  type: "context_ok";
+  id?: string;
+  data: {
+    conversation: Conversation;
+    meta: ChatMeta;
+    previous: Conversation[];
+  };
+} | {
+  type: "live_ok";
+  id?: string;
+  data: LiveState;
+} | {
+  type: "upload_ok";
+  id?: string;
+  data: {
+    max_chunk: number;
+  };
+} | {
+  type: "upload_done";
+  id?: string;
+  data: UploadedFile;
+} | {
+  type: "presence_ok" | "accept_ok" | "decline_ok" | "transfer_ok" | "invite_ok" | "leave_ok" | "monitor_ok" | "barge_ok" | "hold_ok" | "close_ok" | "ping_ok";
+  id?: string;
+} | ProtocolError | {
+  type: "offer";
+  conversation: string;
+  data: {
+    kind: "assign" | "transfer" | "conference" | "consult";
+    expires_at: string;
+    conversation: ChatView;
+    from?: Ref;
+    note?: string;
+  };
+} | {
+  type: "offer_revoked" | "removed";
+  conversation: string;
+} | {
+  type: "invite_ended";
+  conversation: string;
+  data: {
+    kind: string;
+    to: string;
+    reason: "declined" | "timeout" | "unavailable" | "hold" | "closed";
+  };
+} | {
+  type: "state";
+  conversation: string;
+  data: ChatView;
+} | {
+  type: "message";
+  conversation: string;
+  data: Message;
+} | {
+  type: "typing";
+  conversation: string;
+  data: {
+    from: "visitor";
+    preview: string;
+  } | {
+    from: "agent";
+    id: string;
+    name: string;
+    on: boolean;
+  };
+} | {
+  type: "read";
+  conversation: string;
+  data: {
+    by: "visitor";
+    seq: number;
+  };
+} | {
+  type: "presence";
+  data: {
+    status: "available" | "away";
+    reason?: string;
+  };
+} | {
+  type: "live";
+  data: LiveState;
+};
 
 export interface AgentProfile {
   capacity?: number;
@@ -58,6 +257,39 @@ export interface ChatAggregate {
   avg_csat: number | null;
 }
 
+/** What the page tells about a visitor starting a chat (start's meta), and the visitor context agents see */
+export interface ChatMeta {
+  offer?: {
+    id: string;
+    name?: string;
+    queue?: string;
+    data?: Record<string, string>;
+    source?: "rule" | "page" | "push";
+    text?: string;
+    version?: number;
+  };
+  identity?: {
+    id: string;
+    email?: string;
+    name?: string;
+    hash?: string;
+    verified?: boolean;
+  };
+  page?: {
+    url: string;
+    title?: string;
+  };
+  pages?: {
+    url: string;
+    title?: string;
+  }[];
+  vars?: Record<string, string>;
+  /** Filled by the server from the request */
+  device?: Record<string, string>;
+  /** The pre-chat answer */
+  topic?: string;
+}
+
 export interface ChatSettings {
   default_queue?: string;
   prechat?: null | {
@@ -93,7 +325,7 @@ export interface ChatView {
     name: string;
     role: "owner" | "conference" | "consult" | "monitor";
   }[];
-  metadata: Record<string, unknown>;
+  metadata: ChatMeta;
   last_seq: number;
   read_by_visitor: number;
   created_at: string;
@@ -111,8 +343,7 @@ export interface Conversation {
   queue_id: string;
   agent_id: string;
   last_agent_id: string;
-  /** The page (url, title), custom variables (vars), a verified identity and the offer that started the chat, as the page and the engine gave them */
-  metadata: Record<string, unknown>;
+  metadata: ChatMeta;
   queued_at: string | null;
   assigned_at: string | null;
   first_response_at: string | null;
@@ -334,7 +565,8 @@ export interface Message {
   kind: string;
   audience: "all" | "agents";
   text: string;
-  payload?: unknown;
+  /** By kind: a file's {id, name, type, size}, a rich message's content, a system event's details (docs/protocol.md) */
+  payload?: Record<string, unknown> | null;
   created_at: string;
 }
 
@@ -379,6 +611,14 @@ export interface PreviewRequest {
   history?: Record<string, unknown>;
 }
 
+/** A command's refusal: it changed nothing */
+export interface ProtocolError {
+  type: "error";
+  id?: string;
+  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal";
+  message: string;
+}
+
 export interface PushOffer {
   /** a chat queue's name */
   queue: string;
@@ -417,6 +657,12 @@ export interface QueueConfig {
 export interface QueueInput {
   name?: string;
   config?: QueueConfig;
+}
+
+export interface QueuePosition {
+  position: number;
+  /** Seconds; -1: no agent available to estimate from */
+  estimated_wait: number;
 }
 
 export interface RecentVisit {
@@ -635,6 +881,14 @@ export interface UpdateMemberRequest {
   role: "owner" | "admin" | "marketer" | "supervisor" | "agent" | "bot";
 }
 
+/** A stored file, to send with kind file */
+export interface UploadedFile {
+  id: string;
+  name: string;
+  type: string;
+  size: number;
+}
+
 export interface User {
   id: string;
   email: string;
@@ -642,6 +896,138 @@ export interface User {
   created_at: string;
   updated_at: string;
 }
+
+/** A conversation as its visitor sees it (the visitor's state event) */
+export interface VisitorChatView {
+  id: string;
+  status: "bot" | "queued" | "assigned" | "hold" | "offline" | "closed";
+  last_seq: number;
+  /** The names of the agents the visitor talks to */
+  agents: string[];
+  /** The agents have read up to this seq */
+  read: number;
+  csat?: number;
+}
+
+/** A frame a visitor's page sends on /ws/visitor (docs/protocol.md) */
+export type VisitorCommand = {
+  type: "start";
+  id?: string;
+  v?: number;
+  /** The page's visitor id */
+  visitor: string;
+  meta?: ChatMeta;
+} | {
+  type: "resume";
+  id?: string;
+  v?: number;
+  token: string;
+  after?: number;
+} | {
+  type: "send";
+  id?: string;
+  client_id?: string;
+  kind?: "text" | "file";
+  text?: string;
+  payload?: {
+    id: string;
+  };
+} | {
+  type: "typing";
+  id?: string;
+  /** A preview of what is typed */
+  text?: string;
+} | {
+  type: "read";
+  id?: string;
+  seq: number;
+} | {
+  type: "history";
+  id?: string;
+  after?: number;
+  limit?: number;
+} | {
+  type: "rate";
+  id?: string;
+  score: number;
+} | {
+  type: "leave_message";
+  id?: string;
+  name?: string;
+  email: string;
+  text: string;
+} | {
+  type: "upload";
+  id?: string;
+  name: string;
+  size: number;
+} | {
+  type: "close" | "ping";
+  id?: string;
+};
+
+/** A frame the server sends on /ws/visitor: an answer, an error or an event (docs/protocol.md) */
+export type VisitorFrame = {
+  type: "start_ok" | "resume_ok";
+  id?: string;
+  data: {
+    v: number;
+    /** The chat token (start only; shown once) */
+    token?: string;
+    conversation: VisitorChatView;
+    messages: Message[];
+  };
+} | {
+  type: "ack";
+  id?: string;
+  data: Message;
+} | {
+  type: "history_ok";
+  id?: string;
+  data: {
+    messages: Message[];
+  };
+} | {
+  type: "upload_ok";
+  id?: string;
+  data: {
+    max_chunk: number;
+  };
+} | {
+  type: "upload_done";
+  id?: string;
+  data: UploadedFile;
+} | {
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok";
+  id?: string;
+} | ProtocolError | {
+  type: "message";
+  conversation: string;
+  data: Message;
+} | {
+  type: "state";
+  conversation: string;
+  data: VisitorChatView;
+} | {
+  type: "queue";
+  conversation: string;
+  data: QueuePosition;
+} | {
+  type: "typing";
+  conversation: string;
+  data: {
+    from: "agent";
+    name: string;
+    on: boolean;
+  };
+} | {
+  type: "read";
+  conversation: string;
+  data: {
+    by: "agent";
+    seq: number;
+  };
+};
 
 export interface Webhook {
   id: string;

@@ -4,38 +4,13 @@
 // tab continues it. Messages are shown with text nodes only (never HTML).
 // Sends survive reconnects: each has a client id, is resent until
 // acknowledged, and shown once. Budget: 25 KB gzipped.
+import type { ChatMeta, Message, VisitorChatView, VisitorCommand, VisitorFrame } from "./protocol.gen";
 import type { Ctx } from "./types";
 import { host, launcher, LAUNCHER_CSS } from "./ui";
 
-interface Sender {
-  kind: string;
-  id: string;
-  name?: string;
-  avatar?: string; // an agent's picture
-}
-interface Msg {
-  seq: number;
-  client_id?: string;
-  sender: Sender;
-  kind: string;
-  text: string;
-  payload?: Record<string, any>;
-  created_at?: string;
-}
-interface View {
-  id: string;
-  status: string;
-  agents: string[];
-  read: number;
-}
-interface Frame {
-  type: string;
-  id?: string;
-  conversation?: string;
-  code?: string;
-  message?: string;
-  data?: any;
-}
+// The protocol's types are generated from server/openapi.json (the server's
+// tests check every frame against it). Payloads are free-form by kind.
+type Msg = Message & { payload?: any };
 interface Pending {
   client_id: string;
   text: string;
@@ -131,13 +106,13 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   // State.
   let ws: WebSocket | null = null;
   let token = get(KEY);
-  let view: View | null = null;
+  let view: VisitorChatView | null = null;
   let seq = 0; // highest message seq shown
   let open = false;
   let retry = 0;
   let meta: Record<string, any> = {};
   const vars: Record<string, unknown> = {};
-  let ident: Record<string, string> | undefined;
+  let ident: ChatMeta["identity"];
   // The protocol takes strings: numbers and booleans from the page are written out.
   const strings = (o: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
   const start = () => ({
@@ -157,7 +132,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   let agentTyping = 0;
 
   const bottom = () => (list.scrollTop = list.scrollHeight);
-  const frame = (f: Record<string, unknown>) => ws?.readyState == 1 && ws.send(JSON.stringify(f));
+  const frame = (f: VisitorCommand) => ws?.readyState == 1 && ws.send(JSON.stringify(f));
 
   const bubble = (text: string, mine: boolean, name?: string, avatar?: string) => {
     const b = el("div", "b" + (mine ? " me" : ""), "", list);
@@ -260,7 +235,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   };
 
   const setStatus = (t: string) => (status.textContent = t);
-  const state = (v: View) => {
+  const state = (v: VisitorChatView) => {
     view = v;
     title.textContent = v.agents.length ? v.agents.join(", ") : "Chat with us";
     endBtn.style.display = v.status == "closed" ? "none" : "";
@@ -364,61 +339,68 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     el("div", "s", "New conversation", list);
   };
 
-  const onFrame = (f: Frame) => {
-    const d = f.data;
+  const onFrame = (f: VisitorFrame) => {
     switch (f.type) {
       case "start_ok":
-      case "resume_ok":
+      case "resume_ok": {
+        const d = f.data;
         retry = 0;
         if (d.token) {
           put(KEY, (token = d.token));
           c.emit("chat:started", { offer: meta.offer?.id });
         }
-        (d.messages as Msg[]).forEach(render);
+        d.messages.forEach(render);
         state(d.conversation);
         for (const p of pending) frame({ type: "send", id: p.client_id, ...p });
         break;
+      }
       case "ack": {
         const i = pending.findIndex((p) => p.client_id == f.id);
         if (i >= 0) pending.splice(i, 1);
-        render(d);
+        render(f.data);
         break;
       }
       case "message":
-        render(d);
+        render(f.data);
         break;
       case "state":
-        state(d);
+        state(f.data);
         break;
-      case "queue":
+      case "queue": {
+        const d = f.data;
         if (view?.status == "queued")
           setStatus(
             "You are number " + d.position + " in line" +
               (d.estimated_wait > 0 ? ", about " + Math.max(1, Math.round(d.estimated_wait / 60)) + " min." : d.estimated_wait < 0 ? ". No one is free right now; we will answer as soon as we can." : "."),
           );
         break;
+      }
       case "typing":
         clearTimeout(agentTyping);
-        if (d.on) {
-          setStatus((d.name || "Agent") + " is typing…");
+        if (f.data.on) {
+          setStatus((f.data.name || "Agent") + " is typing…");
           agentTyping = window.setTimeout(() => view && state(view), 6000);
         } else if (view) state(view);
         break;
       case "read":
-        showRead(d.seq);
+        showRead(f.data.seq);
         break;
-      case "upload_ok":
+      case "upload_ok": {
+        const chunk = f.data.max_chunk;
         if (uploading && f.id == uploading.id) {
-          for (let i = 0; i < uploading.data.length; i += d.max_chunk) ws?.send(uploading.data.subarray(i, i + d.max_chunk));
+          for (let i = 0; i < uploading.data.length; i += chunk) ws?.send(uploading.data.subarray(i, i + chunk));
         }
         break;
-      case "upload_done":
+      }
+      case "upload_done": {
+        const d = f.data;
         if (uploading && f.id == uploading.id) {
           uploading.note.remove();
           uploading = null;
           frame({ type: "send", id: "f-" + d.id, client_id: "f-" + d.id, kind: "file", payload: { id: d.id } });
         }
         break;
+      }
       case "rate_ok":
         setStatus("Thank you for your rating.");
         break;
@@ -439,7 +421,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     if (ws) return;
     const s = (ws = new WebSocket(url));
     s.onopen = () => {
-      const hello: Record<string, unknown> = token
+      const hello: VisitorCommand = token
         ? { type: "resume", id: "hello", v: 1, token, after: seq }
         : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: start() };
       s.send(JSON.stringify(hello));

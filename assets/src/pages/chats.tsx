@@ -4,27 +4,15 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { ChatView as GenChatView, LiveState, Message, Ref } from "../api.gen";
+import type { AgentCommand, AgentFrame, ChatView, LiveState, Message } from "../api.gen";
 import { Alert } from "../ui";
 
-// The protocol's payloads, from server/openapi.json (ChatView, Message): the
-// visitor's metadata and rich payloads are free-form JSON.
-type ChatView = GenChatView & { metadata: Record<string, any> };
-type Msg = Message & { payload?: Record<string, any> };
-interface Offer {
-  kind: string;
-  note?: string;
-  from?: Ref;
-  conversation: ChatView;
-}
-interface Frame {
-  type: string;
-  id?: string;
-  conversation?: string;
-  code?: string;
-  message?: string;
-  data?: any;
-}
+// The protocol's frames are typed from server/openapi.json (the server's tests
+// check every frame against it). Message payloads are free-form by kind.
+type Msg = Omit<Message, "payload"> & { payload?: any };
+type Offer = Extract<AgentFrame, { type: "offer" }>["data"];
+type Context = Extract<AgentFrame, { type: "context_ok" }>["data"];
+type Send = (f: AgentCommand) => void;
 interface Queue {
   id: string;
   name: string;
@@ -40,7 +28,7 @@ export function Chats({ me }: { me: Me }) {
   const [messages, setMessages] = useState<Record<string, Msg[]>>({});
   const [typing, setTyping] = useState<Record<string, string>>({});
   const [selected, setSelected] = useState<string>("");
-  const [context, setContext] = useState<any>(null);
+  const [context, setContext] = useState<Context | null>(null);
   const [error, setError] = useState<unknown>();
   const [queues, setQueues] = useState<Queue[]>([]);
   const [board, setBoard] = useState<LiveState | null>(null);
@@ -50,7 +38,7 @@ export function Chats({ me }: { me: Me }) {
   const selectedRef = useRef("");
   selectedRef.current = selected;
 
-  const send = (f: Record<string, unknown>) => {
+  const send: Send = (f) => {
     if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
   };
   const addMessages = (conv: string, ms: Msg[]) =>
@@ -69,22 +57,22 @@ export function Chats({ me }: { me: Me }) {
       const s = new WebSocket(url);
       ws.current = s;
       s.onopen = () => s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, status: "available" }));
-      s.onmessage = (e) => onFrame(JSON.parse(e.data) as Frame);
+      s.onmessage = (e) => onFrame(JSON.parse(e.data) as AgentFrame);
       s.onclose = () => {
         setConnected(false);
         if (!closed) setTimeout(open, Math.min(30000, 1000 * 2 ** retry++));
       };
     };
-    const onFrame = (f: Frame) => {
-      const d = f.data;
-      const c = f.conversation || "";
+    const onFrame = (f: AgentFrame) => {
+      const c = "conversation" in f ? f.conversation : "";
       switch (f.type) {
         case "hello_ok": {
+          const d = f.data;
           retry = 0;
           setConnected(true);
           setPresence(d.state.presence);
-          setChats(Object.fromEntries((d.state.chats as ChatView[]).map((v) => [v.id, v])));
-          setOffers(Object.fromEntries((d.state.offers as ChatView[]).map((v) => [v.id, { kind: "assign", conversation: v }])));
+          setChats(Object.fromEntries(d.state.chats.map((v) => [v.id, v])));
+          setOffers(Object.fromEntries(d.state.offers.map((v) => [v.id, { kind: "assign" as const, expires_at: "", conversation: v }])));
           if (selectedRef.current) send({ type: "history", id: "h:" + selectedRef.current, conversation: selectedRef.current });
           // Supervisors follow the live board (a live event at each change).
           if (supervise) send({ type: "live", id: "live", on: true });
@@ -92,43 +80,46 @@ export function Chats({ me }: { me: Me }) {
         }
         case "live_ok":
         case "live":
-          setBoard(d as LiveState);
+          setBoard(f.data);
           break;
         case "monitor_ok":
           setMode("chats");
           break;
         case "presence":
-          setPresence(d.status);
+          setPresence(f.data.status);
           break;
         case "offer":
-          setOffers((o) => ({ ...o, [c]: d as Offer }));
+          setOffers((o) => ({ ...o, [c]: f.data }));
           break;
         case "offer_revoked":
           setOffers(({ [c]: _, ...rest }) => rest);
           break;
         case "state":
-          setChats((all) => ((d as ChatView).participants.some((p) => p.id === me.user.id) ? { ...all, [c]: d } : all));
+          setChats((all) => (f.data.participants.some((p) => p.id === me.user.id) ? { ...all, [c]: f.data } : all));
           break;
         case "removed":
           setChats(({ [c]: _, ...rest }) => rest);
           break;
         case "message":
-          addMessages(c, [d as Msg]);
+          addMessages(c, [f.data]);
           break;
         case "ack":
-          addMessages((d as Msg & { conversation_id: string }).conversation_id, [d as Msg]);
+          addMessages(f.data.conversation_id, [f.data]);
           break;
         case "typing":
-          if (d.from === "visitor") setTyping((t) => ({ ...t, [c]: d.preview || "" }));
+          if (f.data.from === "visitor") {
+            const preview = f.data.preview;
+            setTyping((t) => ({ ...t, [c]: preview }));
+          }
           break;
         case "history_ok":
-          addMessages(d.conversation, d.messages as Msg[]);
+          addMessages(f.data.conversation, f.data.messages);
           break;
         case "context_ok":
-          setContext(d);
+          setContext(f.data);
           break;
         case "invite_ended":
-          setError(new Error("The " + d.kind + " was " + d.reason + "."));
+          setError(new Error("The " + f.data.kind + " was " + f.data.reason + "."));
           break;
         case "error":
           setError(new Error(f.message || f.code));
@@ -209,7 +200,7 @@ export function Chats({ me }: { me: Me }) {
         {chatList.length === 0 && <p class="muted">No chats yet.</p>}
         {chatList.map((v) => (
           <button class={"chat-item" + (v.id === selected ? " current" : "")} key={v.id} onClick={() => (select(v.id), setMode("chats"))}>
-            <span>{(v.metadata?.vars?.name as string) || "Visitor " + v.visitor.slice(0, 8)}</span>
+            <span>{v.metadata.vars?.name || "Visitor " + v.visitor.slice(0, 8)}</span>
             <small>
               {v.status}
               {typing[v.id] !== undefined ? " · typing" : ""}
@@ -240,7 +231,7 @@ export function Chats({ me }: { me: Me }) {
   );
 }
 
-function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?: string; queues: Queue[]; send: (f: Record<string, unknown>) => void }) {
+function Conversation(props: { view: ChatView; me: Me; messages: Msg[]; typing?: string; queues: Queue[]; send: Send }) {
   const { view, messages, send } = props;
   const role = view.participants.find((p) => p.id === props.me.user.id)?.role ?? "";
   const owner = role === "owner";
@@ -368,7 +359,7 @@ function summary(m: Msg): string {
   return "";
 }
 
-function ContextPanel({ context, view }: { context: any; view: ChatView }) {
+function ContextPanel({ context, view }: { context: Context | null; view: ChatView }) {
   const meta = useMemo(() => (context?.meta || view.metadata || {}) as Record<string, any>, [context, view]);
   return (
     <aside class="context" aria-label="Visitor">
@@ -436,11 +427,11 @@ function ContextPanel({ context, view }: { context: any; view: ChatView }) {
           </>
         ))}
       </dl>
-      {context?.previous?.length > 0 && (
+      {context && context.previous.length > 0 && (
         <>
           <h3>Earlier chats</h3>
           <ul>
-            {context.previous.map((c: any) => (
+            {context.previous.map((c) => (
               <li>
                 {c.created_at.slice(0, 10)} · {c.status} {c.disposition ? "· " + c.disposition : ""}
               </li>

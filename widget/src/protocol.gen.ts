@@ -1,0 +1,210 @@
+// Generated from server/openapi.json by assets.APITypes: do not edit.
+// TestAPITypes (console) or TestProtocolTypes (widget) writes it again with -update.
+
+/** What the page tells about a visitor starting a chat (start's meta), and the visitor context agents see */
+export interface ChatMeta {
+  offer?: {
+    id: string;
+    name?: string;
+    queue?: string;
+    data?: Record<string, string>;
+    source?: "rule" | "page" | "push";
+    text?: string;
+    version?: number;
+  };
+  identity?: {
+    id: string;
+    email?: string;
+    name?: string;
+    hash?: string;
+    verified?: boolean;
+  };
+  page?: {
+    url: string;
+    title?: string;
+  };
+  pages?: {
+    url: string;
+    title?: string;
+  }[];
+  vars?: Record<string, string>;
+  /** Filled by the server from the request */
+  device?: Record<string, string>;
+  /** The pre-chat answer */
+  topic?: string;
+}
+
+/** See docs/protocol.md */
+export interface Message {
+  conversation_id: string;
+  seq: number;
+  id: string;
+  client_id?: string;
+  sender: {
+    kind: "visitor" | "agent" | "bot" | "system";
+    id: string;
+    name?: string;
+    /** An agent's picture (absolute URL), when they chose one */
+    avatar?: string;
+  };
+  kind: string;
+  audience: "all" | "agents";
+  text: string;
+  /** By kind: a file's {id, name, type, size}, a rich message's content, a system event's details (docs/protocol.md) */
+  payload?: Record<string, unknown> | null;
+  created_at: string;
+}
+
+/** A command's refusal: it changed nothing */
+export interface ProtocolError {
+  type: "error";
+  id?: string;
+  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal";
+  message: string;
+}
+
+export interface QueuePosition {
+  position: number;
+  /** Seconds; -1: no agent available to estimate from */
+  estimated_wait: number;
+}
+
+/** A stored file, to send with kind file */
+export interface UploadedFile {
+  id: string;
+  name: string;
+  type: string;
+  size: number;
+}
+
+/** A conversation as its visitor sees it (the visitor's state event) */
+export interface VisitorChatView {
+  id: string;
+  status: "bot" | "queued" | "assigned" | "hold" | "offline" | "closed";
+  last_seq: number;
+  /** The names of the agents the visitor talks to */
+  agents: string[];
+  /** The agents have read up to this seq */
+  read: number;
+  csat?: number;
+}
+
+/** A frame a visitor's page sends on /ws/visitor (docs/protocol.md) */
+export type VisitorCommand = {
+  type: "start";
+  id?: string;
+  v?: number;
+  /** The page's visitor id */
+  visitor: string;
+  meta?: ChatMeta;
+} | {
+  type: "resume";
+  id?: string;
+  v?: number;
+  token: string;
+  after?: number;
+} | {
+  type: "send";
+  id?: string;
+  client_id?: string;
+  kind?: "text" | "file";
+  text?: string;
+  payload?: {
+    id: string;
+  };
+} | {
+  type: "typing";
+  id?: string;
+  /** A preview of what is typed */
+  text?: string;
+} | {
+  type: "read";
+  id?: string;
+  seq: number;
+} | {
+  type: "history";
+  id?: string;
+  after?: number;
+  limit?: number;
+} | {
+  type: "rate";
+  id?: string;
+  score: number;
+} | {
+  type: "leave_message";
+  id?: string;
+  name?: string;
+  email: string;
+  text: string;
+} | {
+  type: "upload";
+  id?: string;
+  name: string;
+  size: number;
+} | {
+  type: "close" | "ping";
+  id?: string;
+};
+
+/** A frame the server sends on /ws/visitor: an answer, an error or an event (docs/protocol.md) */
+export type VisitorFrame = {
+  type: "start_ok" | "resume_ok";
+  id?: string;
+  data: {
+    v: number;
+    /** The chat token (start only; shown once) */
+    token?: string;
+    conversation: VisitorChatView;
+    messages: Message[];
+  };
+} | {
+  type: "ack";
+  id?: string;
+  data: Message;
+} | {
+  type: "history_ok";
+  id?: string;
+  data: {
+    messages: Message[];
+  };
+} | {
+  type: "upload_ok";
+  id?: string;
+  data: {
+    max_chunk: number;
+  };
+} | {
+  type: "upload_done";
+  id?: string;
+  data: UploadedFile;
+} | {
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok";
+  id?: string;
+} | ProtocolError | {
+  type: "message";
+  conversation: string;
+  data: Message;
+} | {
+  type: "state";
+  conversation: string;
+  data: VisitorChatView;
+} | {
+  type: "queue";
+  conversation: string;
+  data: QueuePosition;
+} | {
+  type: "typing";
+  conversation: string;
+  data: {
+    from: "agent";
+    name: string;
+    on: boolean;
+  };
+} | {
+  type: "read";
+  conversation: string;
+  data: {
+    by: "agent";
+    seq: number;
+  };
+};
