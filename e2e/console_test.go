@@ -203,3 +203,56 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("a spent invitation shows %q", alert)
 	}
 }
+
+// TestConsoleListsAndConfirms walks a list page as an admin does: its empty
+// state says what the list is for; a created token appears; revoking asks in
+// a modal dialog that Escape cancels (focus returns to the button), and the
+// dialog's own button revokes it.
+func TestConsoleListsAndConfirms(t *testing.T) {
+	url := startServer(t)
+	ctx := browser(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	err := chromedp.Do(ctx, append(consoleLogin(url),
+		chromedp.WaitVisible(css(`section[aria-label="Chats"]`)),
+		chromedp.Click(css(`nav a[href="/tokens"]`)),
+		chromedp.WaitVisible(css(`section[aria-labelledby="h-API tokens"] p.empty`)),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the empty state explains tokens", `document.querySelector('p.empty').textContent.includes('A token lets a program')`)
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(css("#token-name"), "Backend <b>sync</b>"),
+		chromedp.Click(css(`form[aria-label="New token"] button[type=submit]`)),
+		chromedp.WaitVisible(css(`table[aria-label="API tokens"] tbody tr`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The name is text, never markup.
+	waitFor(t, ctx, "the token listed as text", `document.querySelector('table[aria-label="API tokens"] td').textContent === 'Backend <b>sync</b>' && !document.querySelector('table[aria-label="API tokens"] td b')`)
+	revoke := `button[aria-label="Revoke Backend <b>sync</b>"]`
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(revoke)),
+		chromedp.WaitVisible(css(`dialog.confirm[open]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "confirm-dialog")
+	waitFor(t, ctx, "the dialog names the token", `document.querySelector('dialog.confirm h2').textContent.includes('Backend <b>sync</b>')`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(css(`dialog.confirm`))); err != nil {
+		t.Fatalf("Escape closes the dialog: %v", err)
+	}
+	waitFor(t, ctx, "focus back on the button, the token kept",
+		`document.activeElement?.getAttribute('aria-label') === 'Revoke Backend <b>sync</b>' && document.querySelectorAll('table[aria-label="API tokens"] tbody tr').length === 1`)
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(revoke)),
+		chromedp.WaitVisible(css(`dialog.confirm[open]`)),
+		chromedp.Click(css(`dialog.confirm button.danger-fill`)),
+		chromedp.WaitVisible(css(`section[aria-labelledby="h-API tokens"] p.empty`)),
+	)
+	if err != nil {
+		t.Fatalf("revoke through the dialog: %v", err)
+	}
+}

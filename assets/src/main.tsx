@@ -14,6 +14,7 @@ import { Audit } from "./pages/audit";
 import { Members } from "./pages/members";
 import { Tokens } from "./pages/tokens";
 import { Sites } from "./pages/sites";
+import { Dialogs } from "./components/dialog";
 import { Alert } from "./ui";
 import "./console.css";
 
@@ -156,6 +157,7 @@ function App() {
           <Account me={me} />
         )}
       </main>
+      <Dialogs />
     </div>
   );
 }

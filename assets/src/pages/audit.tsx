@@ -2,7 +2,8 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { AuditEntry, Me, Member, PageOf, Token } from "../api";
-import { Alert, Section, useLoad, when } from "../ui";
+import { Table } from "../components/table";
+import { Section, useLoad, when } from "../ui";
 
 const auditKinds = ["", "member.", "invitation.", "site.", "token.", "rule.", "template.", "queue.", "chat_settings.", "webhook.", "visitor.", "user."];
 
@@ -11,7 +12,7 @@ export function Audit({ me }: { me: Me }) {
   const [actor, setActor] = useState("");
   const [cursor, setCursor] = useState("");
   const q = "?limit=50" + (action ? "&action=" + encodeURIComponent(action) : "") + (actor ? "&actor=" + encodeURIComponent(actor) : "") + (cursor ? "&cursor=" + cursor : "");
-  const [page, error] = useLoad(() => api<PageOf<AuditEntry>>("GET", "/api/audit" + q), [me.tenant_id, q]);
+  const [page, error, reload] = useLoad(() => api<PageOf<AuditEntry>>("GET", "/api/audit" + q), [me.tenant_id, q]);
   const [members] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
   const [tokens] = useLoad(() => api<PageOf<Token>>("GET", "/api/tokens?limit=200"), [me.tenant_id]);
   // Names instead of ids, where the tenant still has them.
@@ -42,46 +43,49 @@ export function Audit({ me }: { me: Me }) {
           </select>
         </label>
       </form>
-      <Alert error={error} />
-      {page && page.items.length === 0 ? (
-        <p class="empty">Nothing recorded{action || actor ? " with these filters" : ""}.</p>
-      ) : (
-        <table aria-label="Audit log">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Who</th>
-              <th>What</th>
-              <th>On</th>
-              <th>Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page?.items.map((a) => (
-              <tr key={a.id}>
-                <td>{when(a.created_at)}</td>
-                <td title={a.actor}>{actorName(a.actor)}</td>
-                <td>{a.action}</td>
-                <td title={a.target_id}>
-                  {a.target_type} {target(a)}
-                </td>
-                <td>
-                  <small class="muted">
-                    {Object.entries(a.detail ?? {})
-                      .map(([k, v]) => k + ": " + (typeof v === "string" ? v : JSON.stringify(v)))
-                      .join(", ")}
-                  </small>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {page?.next_cursor && (
-        <button class="secondary" onClick={() => setCursor(page.next_cursor)}>
-          Older entries
-        </button>
-      )}
+      <Table
+        label="Audit log"
+        rows={page?.items}
+        error={error}
+        retry={reload}
+        rowKey={(a) => a.id}
+        empty={"Nothing recorded" + (action || actor ? " with these filters" : "") + "."}
+        columns={[
+          { title: "When", cell: (a) => when(a.created_at) },
+          { title: "Who", cell: (a) => <span title={a.actor}>{actorName(a.actor)}</span> },
+          { title: "What", cell: (a) => a.action },
+          {
+            title: "On",
+            cell: (a) => (
+              <span title={a.target_id}>
+                {a.target_type} {target(a)}
+              </span>
+            ),
+          },
+          {
+            title: "Details",
+            cell: (a) => (
+              <small class="muted">
+                {Object.entries(a.detail ?? {})
+                  .map(([k, v]) => k + ": " + (typeof v === "string" ? v : JSON.stringify(v)))
+                  .join(", ")}
+              </small>
+            ),
+          },
+        ]}
+      />
+      <div class="row">
+        {cursor && (
+          <button class="secondary" onClick={() => setCursor("")}>
+            Newest entries
+          </button>
+        )}
+        {page?.next_cursor && (
+          <button class="secondary" onClick={() => setCursor(page.next_cursor)}>
+            Older entries
+          </button>
+        )}
+      </div>
     </Section>
   );
 }

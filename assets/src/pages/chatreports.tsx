@@ -8,6 +8,7 @@ import type { ChatAggregate } from "../api.gen";
 import { TimeChart } from "../components/chart";
 import { downloadCSV } from "../components/csv";
 import { DateRange, days, lastDays } from "../components/range";
+import { Table } from "../components/table";
 import type { Range } from "../components/range";
 import { Alert, Section, useLoad } from "../ui";
 
@@ -122,36 +123,23 @@ function AggregateTable(props: { title: string; file: string; rows?: ChatAggrega
           Download CSV
         </button>
       </div>
-      {!rows ? (
-        <p class="loading">Loading…</p>
-      ) : rows.length === 0 ? (
-        <p class="empty">Nothing yet.</p>
-      ) : (
-        <table aria-label={"Chats " + props.title.toLowerCase()}>
-          <thead>
-            <tr>
-              {header.map((h) => (
-                <th>{h}</th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr key={r.key}>
-                <td>{props.name(r)}</td>
-                <td>{r.conversations}</td>
-                <td>{pct(r.answered, r.conversations)}</td>
-                <td>{r.unanswered}</td>
-                <td>{secs(r.avg_wait)}</td>
-                <td>{secs(r.avg_first_response)}</td>
-                <td>{secs(r.avg_handle)}</td>
-                <td>{r.messages}</td>
-                <td>{r.avg_csat == null ? "—" : r.avg_csat.toFixed(1) + " (" + r.csat_count + ")"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        label={"Chats " + props.title.toLowerCase()}
+        rows={rows}
+        rowKey={(r) => r.key}
+        empty="No conversations in these days."
+        columns={[
+          { title: props.title.replace("By ", ""), cell: props.name },
+          { title: "Conversations", cell: (r) => r.conversations, numeric: true },
+          { title: "Answered", cell: (r) => pct(r.answered, r.conversations), numeric: true },
+          { title: "Unanswered", cell: (r) => r.unanswered, numeric: true },
+          { title: "Avg wait (s)", cell: (r) => secs(r.avg_wait), numeric: true },
+          { title: "First response (s)", cell: (r) => secs(r.avg_first_response), numeric: true },
+          { title: "Handle (s)", cell: (r) => secs(r.avg_handle), numeric: true },
+          { title: "Messages", cell: (r) => r.messages, numeric: true },
+          { title: "CSAT", cell: (r) => (r.avg_csat == null ? "—" : r.avg_csat.toFixed(1) + " (" + r.csat_count + ")"), numeric: true },
+        ]}
+      />
     </>
   );
 }

@@ -5,6 +5,10 @@ import { useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
 import type { Agent, Canned, Queue } from "../api.gen";
+import { CopyButton } from "../components/copy";
+import { confirm } from "../components/dialog";
+import { Field, otherThan, useAction } from "../components/form";
+import { Table } from "../components/table";
 import { ChatSettingsForm, QueueForm } from "./chatsettings";
 import { Alert, Section, useLoad, when } from "../ui";
 
@@ -27,23 +31,6 @@ interface Items<T> {
   items: T[];
 }
 
-// useAct runs a change, then reloads, keeping the last error to show.
-function useAct(reload: () => void): [(f: () => Promise<unknown>) => Promise<boolean>, unknown] {
-  const [error, setError] = useState<unknown>();
-  const act = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      setError(undefined);
-      reload();
-      return true;
-    } catch (err) {
-      setError(err);
-      return false;
-    }
-  };
-  return [act, error];
-}
-
 const events = ["conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "message.created", "offer.accepted"];
 
 export function ChatSetup({ me }: { me: Me }) {
@@ -62,53 +49,49 @@ function Queues({ me }: { me: Me }) {
   const [editing, setEditing] = useState("");
   // A new form after each creation; not before the queues are loaded.
   const [created, setCreated] = useState(0);
-  const [act, formError] = useAct(reload);
-  const remove = (q: Queue) => confirm("Delete the queue " + q.name + "?") && act(() => api("DELETE", "/api/queues/" + q.id));
+  const act = useAction(reload);
+  const remove = async (q: Queue) => {
+    if (await confirm("Delete the queue " + q.name + "?", "This cannot be undone.", "Delete"))
+      act.run(() => api("DELETE", "/api/queues/" + q.id));
+  };
   const all = queues?.items ?? [];
   const name = (id?: string) => all.find((q) => q.id === id)?.name ?? "";
   const write = may(me, "queues:write");
+  const edited = write && editing ? all.find((q) => q.id === editing) : undefined;
   return (
     <>
       <Section title="Queues">
-        <Alert error={error ?? formError} />
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Routing</th>
-              <th>Skills</th>
-              <th>Offer timeout</th>
-              <th>Overflow</th>
-              <th>Hours</th>
-              {write && <th>Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {all.map((q) => (
-              <tr key={q.id}>
-                <td>{q.name}</td>
-                <td>{q.config.routing}</td>
-                <td>{(q.config.skills ?? []).join(", ")}</td>
-                <td>{q.config.offer_timeout} s</td>
-                <td>{q.config.overflow_queue ? name(q.config.overflow_queue) + " after " + q.config.overflow_after + " s" : "—"}</td>
-                <td>{q.config.hours ? "set (" + q.config.hours.time_zone + ")" : "always open"}</td>
-                {write && (
-                  <td>
-                    <button class="link" onClick={() => setEditing(q.id)}>
-                      Edit
-                    </button>{" "}
-                    <button class="link" onClick={() => remove(q)}>
-                      Delete
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {write && editing && all.find((q) => q.id === editing) && (
-          <QueueForm key={editing} queue={all.find((q) => q.id === editing)!} queues={all} onDone={() => (setEditing(""), reload())} />
-        )}
+        <Alert error={act.error} />
+        <Table
+          label="Queues"
+          rows={queues?.items}
+          error={error}
+          retry={reload}
+          rowKey={(q) => q.id}
+          empty="No queues. Chats go to a queue, which offers them to its agents."
+          columns={[
+            { title: "Name", cell: (q) => q.name },
+            { title: "Routing", cell: (q) => q.config.routing },
+            { title: "Skills", cell: (q) => (q.config.skills ?? []).join(", ") },
+            { title: "Offer timeout", cell: (q) => q.config.offer_timeout + " s", numeric: true },
+            { title: "Overflow", cell: (q) => (q.config.overflow_queue ? name(q.config.overflow_queue) + " after " + q.config.overflow_after + " s" : "—") },
+            { title: "Hours", cell: (q) => (q.config.hours ? "set (" + q.config.hours.time_zone + ")" : "always open") },
+            write && {
+              title: "Actions",
+              cell: (q) => (
+                <span class="row">
+                  <button class="link" onClick={() => setEditing(q.id)} aria-label={"Edit the queue " + q.name}>
+                    Edit
+                  </button>
+                  <button class="link" onClick={() => remove(q)} aria-label={"Delete the queue " + q.name}>
+                    Delete
+                  </button>
+                </span>
+              ),
+            },
+          ]}
+        />
+        {edited && <QueueForm key={editing} queue={edited} queues={all} onDone={() => (setEditing(""), reload())} />}
         {write && !editing && queues && <QueueForm key={created} queue={null} queues={all} onDone={() => (setCreated(created + 1), reload())} />}
       </Section>
       {may(me, "chat_settings:write") && queues && <ChatSettingsForm me={me} queues={all} />}
@@ -121,50 +104,47 @@ function Agents({ me }: { me: Me }) {
   const [agents, error, reload] = useLoad(() => (allowed ? api<Items<Agent>>("GET", "/api/agents") : Promise.resolve({ items: [] })), [me.tenant_id]);
   const [queues] = useLoad(() => api<Items<Queue>>("GET", "/api/queues"), [me.tenant_id]);
   const [editing, setEditing] = useState("");
-  const [act, formError] = useAct(reload);
+  const act = useAction(reload);
   if (!allowed) return null;
   const qname = (id: string) => queues?.items.find((q) => q.id === id)?.name ?? id;
   const who = (a: Agent) => a.name || a.email;
   return (
     <Section title="Agents">
-      <Alert error={error} />
-      <Alert error={formError} />
-      <table>
-        <thead>
-          <tr>
-            <th>Agent</th>
-            <th>Role</th>
-            <th>Chats at once</th>
-            <th>Skills (rating 1 to 10)</th>
-            <th>Queues</th>
-            <th>Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {agents?.items.map((a) =>
-            editing === a.user_id ? (
-              <AgentRow key={a.user_id} agent={a} queues={queues?.items ?? []} onSave={(p) => act(() => api("PUT", "/api/agents/" + a.user_id, p)).then((ok) => ok && setEditing(""))} onCancel={() => setEditing("")} />
-            ) : (
-              <tr key={a.user_id}>
-                <td>{who(a)}</td>
-                <td>{a.role}</td>
-                <td>{a.profile.capacity}</td>
-                <td>
-                  {Object.entries(a.profile.skills ?? {})
-                    .map(([k, v]) => k + " " + v)
-                    .join(", ") || "—"}
-                </td>
-                <td>{(a.profile.queues ?? []).length ? (a.profile.queues ?? []).map(qname).join(", ") : "all"}</td>
-                <td>
-                  <button class="link" onClick={() => setEditing(a.user_id)} aria-label={"Edit " + who(a)}>
-                    Edit
-                  </button>
-                </td>
-              </tr>
+      <Alert error={act.error} />
+      <Table
+        label="Agents"
+        rows={agents?.items}
+        error={error}
+        retry={reload}
+        rowKey={(a) => a.user_id}
+        empty="No agents. Invite people with the agent role on the Members page."
+        editing={(a) =>
+          editing === a.user_id ? (
+            <AgentRow key={a.user_id} agent={a} queues={queues?.items ?? []} onSave={(p) => act.run(() => api("PUT", "/api/agents/" + a.user_id, p)).then((ok) => ok && setEditing(""))} onCancel={() => setEditing("")} />
+          ) : null
+        }
+        columns={[
+          { title: "Agent", cell: who },
+          { title: "Role", cell: (a) => a.role },
+          { title: "Chats at once", cell: (a) => a.profile.capacity, numeric: true },
+          {
+            title: "Skills (rating 1 to 10)",
+            cell: (a) =>
+              Object.entries(a.profile.skills ?? {})
+                .map(([k, v]) => k + " " + v)
+                .join(", ") || "—",
+          },
+          { title: "Queues", cell: (a) => ((a.profile.queues ?? []).length ? (a.profile.queues ?? []).map(qname).join(", ") : "all") },
+          {
+            title: "Actions",
+            cell: (a) => (
+              <button class="link" onClick={() => setEditing(a.user_id)} aria-label={"Edit " + who(a)}>
+                Edit
+              </button>
             ),
-          )}
-        </tbody>
-      </table>
+          },
+        ]}
+      />
     </Section>
   );
 }
@@ -226,66 +206,65 @@ function CannedResponses({ me }: { me: Me }) {
   const [title, setTitle] = useState("");
   const [text, setText] = useState("");
   const [editing, setEditing] = useState("");
-  const [act, formError] = useAct(reload);
+  const act = useAction(reload);
   const canWrite = may(me, "canned:write");
+  const reset = () => (setEditing(""), setShortcut(""), setTitle(""), setText(""));
   const submit = async (e: Event) => {
     e.preventDefault();
     const body = { shortcut, title, text };
-    if (await act(() => (editing ? api("PATCH", "/api/canned/" + editing, body) : api("POST", "/api/canned", body)))) {
-      setShortcut("");
-      setTitle("");
-      setText("");
-      setEditing("");
-    }
+    if (await act.run(() => (editing ? api("PATCH", "/api/canned/" + editing, body) : api("POST", "/api/canned", body)))) reset();
   };
   const edit = (c: Canned) => (setEditing(c.id), setShortcut(c.shortcut), setTitle(c.title), setText(c.text));
-  const remove = (c: Canned) => confirm("Delete /" + c.shortcut + "?") && act(() => api("DELETE", "/api/canned/" + c.id));
+  const remove = async (c: Canned) => {
+    if (await confirm("Delete /" + c.shortcut + "?", "Agents can no longer use it.", "Delete")) act.run(() => api("DELETE", "/api/canned/" + c.id));
+  };
   return (
     <Section title="Canned responses">
-      <Alert error={error} />
-      <table>
-        <thead>
-          <tr>
-            <th>Shortcut</th>
-            <th>Title</th>
-            <th>Text</th>
-            {canWrite && <th>Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {canned?.items.map((c) => (
-            <tr key={c.id}>
-              <td>/{c.shortcut}</td>
-              <td>{c.title}</td>
-              <td>{c.text}</td>
-              {canWrite && (
-                <td>
-                  <button class="link" onClick={() => edit(c)}>
-                    Edit
-                  </button>{" "}
-                  <button class="link" onClick={() => remove(c)}>
-                    Delete
-                  </button>
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        label="Canned responses"
+        rows={canned?.items}
+        error={error}
+        retry={reload}
+        rowKey={(c) => c.id}
+        empty="No canned responses. Agents type / and a shortcut to send one."
+        columns={[
+          { title: "Shortcut", cell: (c) => "/" + c.shortcut },
+          { title: "Title", cell: (c) => c.title },
+          { title: "Text", cell: (c) => c.text },
+          canWrite && {
+            title: "Actions",
+            cell: (c) => (
+              <span class="row">
+                <button class="link" onClick={() => edit(c)} aria-label={"Edit /" + c.shortcut}>
+                  Edit
+                </button>
+                <button class="link" onClick={() => remove(c)} aria-label={"Delete /" + c.shortcut}>
+                  Delete
+                </button>
+              </span>
+            ),
+          },
+        ]}
+      />
       {canWrite && (
         <form onSubmit={submit} aria-label={editing ? "Edit canned response" : "New canned response"}>
           <h3>{editing ? "Edit /" + shortcut : "New canned response"}</h3>
-          <label for="canned-shortcut">Shortcut</label>
-          <input id="canned-shortcut" value={shortcut} onInput={(e) => setShortcut(e.currentTarget.value)} required />
-          <label for="canned-title">Title (what agents see in the picker)</label>
-          <input id="canned-title" value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
-          <label for="canned-text">Text ({"{{agent.name}}, {{visitor.name}}, {{page.url}}, {{vars.KEY}}"} are filled in)</label>
-          <textarea id="canned-text" value={text} onInput={(e) => setText(e.currentTarget.value)} required />
-          <Alert error={formError} />
+          <Field id="canned-shortcut" label="Shortcut" name="shortcut" error={act.error}>
+            <input id="canned-shortcut" value={shortcut} onInput={(e) => setShortcut(e.currentTarget.value)} required />
+          </Field>
+          <Field id="canned-title" label="Title (what agents see in the picker)" name="title" error={act.error}>
+            <input id="canned-title" value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+          </Field>
+          <Field id="canned-text" label={"Text ({{agent.name}}, {{visitor.name}}, {{page.url}}, {{vars.KEY}} are filled in)"} name="text" error={act.error}>
+            <textarea id="canned-text" value={text} onInput={(e) => setText(e.currentTarget.value)} required />
+          </Field>
+          <Alert error={otherThan(act.error, "shortcut", "title", "text")} />
           <div class="row">
-            <button type="submit">Save</button>
+            <button type="submit" disabled={act.busy}>
+              Save
+            </button>
             {editing && (
-              <button type="button" class="secondary" onClick={() => (setEditing(""), setShortcut(""), setTitle(""), setText(""))}>
+              <button type="button" class="secondary" onClick={reset}>
                 Cancel
               </button>
             )}
@@ -301,85 +280,84 @@ function Webhooks({ me }: { me: Me }) {
   const [url, setUrl] = useState("");
   const [chosen, setChosen] = useState<string[]>(["conversation.closed"]);
   const [secret, setSecret] = useState("");
-  const [log, setLog] = useState<{ hook: string; items: Delivery[] } | null>(null);
-  const [act, formError] = useAct(reload);
+  const [log, setLog] = useState<{ hook: Webhook; items: Delivery[] } | null>(null);
+  const act = useAction(reload);
   const create = async (e: Event) => {
     e.preventDefault();
-    if (await act(async () => setSecret((await api<{ secret: string }>("POST", "/api/webhooks", { url, events: chosen })).secret))) setUrl("");
+    if (await act.run(async () => setSecret((await api<{ secret: string }>("POST", "/api/webhooks", { url, events: chosen })).secret))) setUrl("");
   };
-  const showLog = (id: string) => act(async () => setLog({ hook: id, items: (await api<Items<Delivery>>("GET", `/api/webhooks/${id}/deliveries`)).items }));
+  const showLog = (h: Webhook) => act.run(async () => setLog({ hook: h, items: (await api<Items<Delivery>>("GET", `/api/webhooks/${h.id}/deliveries`)).items }));
+  const remove = async (h: Webhook) => {
+    if (await confirm("Delete the webhook to " + h.url + "?", "Its deliveries and their log are deleted with it.", "Delete"))
+      act.run(async () => (await api("DELETE", "/api/webhooks/" + h.id), log?.hook.id === h.id && setLog(null)));
+  };
   return (
     <Section title="Webhooks">
-      <Alert error={error} />
       {secret && (
         <p class="notice" role="status">
-          Copy this signing secret now; it is not shown again: <code>{secret}</code>
+          Copy this signing secret now; it is not shown again: <code>{secret}</code> <CopyButton text={secret} label="Copy" class="secondary" />
         </p>
       )}
-      <table>
-        <thead>
-          <tr>
-            <th>URL</th>
-            <th>Events</th>
-            <th>State</th>
-            <th>Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {hooks?.items.map((h) => (
-            <tr key={h.id}>
-              <td>{h.url}</td>
-              <td>{h.events.join(", ")}</td>
-              <td>{h.active ? "active" : "paused"}</td>
-              <td class="row">
-                <button class="link" onClick={() => showLog(h.id)}>
+      <Table
+        label="Webhooks"
+        rows={hooks?.items}
+        error={error}
+        retry={reload}
+        rowKey={(h) => h.id}
+        empty="No webhooks. A webhook tells your systems when chats start, change hands and end."
+        columns={[
+          { title: "URL", cell: (h) => h.url },
+          { title: "Events", cell: (h) => h.events.join(", ") },
+          { title: "State", cell: (h) => (h.active ? "active" : "paused") },
+          {
+            title: "Actions",
+            cell: (h) => (
+              <span class="row">
+                <button class="link" onClick={() => showLog(h)} aria-label={"Deliveries to " + h.url}>
                   Deliveries
                 </button>
-                <button class="link" onClick={() => act(() => api("PATCH", "/api/webhooks/" + h.id, { active: !h.active }))}>
+                <button class="link" onClick={() => act.run(() => api("PATCH", "/api/webhooks/" + h.id, { active: !h.active }))}>
                   {h.active ? "Pause" : "Resume"}
                 </button>
-                <button class="link" onClick={() => act(() => api("DELETE", "/api/webhooks/" + h.id))}>
+                <button class="link" onClick={() => remove(h)} aria-label={"Delete the webhook to " + h.url}>
                   Delete
                 </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              </span>
+            ),
+          },
+        ]}
+      />
       {log && (
-        <table aria-label="Deliveries">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Event</th>
-              <th>Status</th>
-              <th>Attempts</th>
-              <th>Last answer</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {log.items.map((d) => (
-              <tr key={d.id}>
-                <td>{when(d.created_at)}</td>
-                <td>{d.event}</td>
-                <td>{d.status}</td>
-                <td>{d.attempts}</td>
-                <td>{d.last_error || d.last_status || ""}</td>
-                <td>
-                  <button class="link" onClick={() => act(async () => (await api("POST", `/api/webhooks/${log.hook}/deliveries/${d.id}/replay`), showLog(log.hook)))}>
+        <>
+          <h3>Deliveries to {log.hook.url}</h3>
+          <Table
+            label="Deliveries"
+            rows={log.items}
+            rowKey={(d) => d.id}
+            empty="Nothing sent yet."
+            columns={[
+              { title: "When", cell: (d) => when(d.created_at) },
+              { title: "Event", cell: (d) => d.event },
+              { title: "Status", cell: (d) => d.status },
+              { title: "Attempts", cell: (d) => d.attempts, numeric: true },
+              { title: "Last answer", cell: (d) => d.last_error || d.last_status || "" },
+              {
+                title: "Actions",
+                cell: (d) => (
+                  <button class="link" onClick={() => act.run(async () => (await api("POST", `/api/webhooks/${log.hook.id}/deliveries/${d.id}/replay`), showLog(log.hook)))}>
                     Replay
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                ),
+              },
+            ]}
+          />
+        </>
       )}
       <form onSubmit={create} aria-label="New webhook">
         <h3>New webhook</h3>
-        <label for="hook-url">URL</label>
-        <input id="hook-url" type="url" value={url} onInput={(e) => setUrl(e.currentTarget.value)} required />
+        <Field id="hook-url" label="URL" name="url" error={act.error}>
+          <input id="hook-url" type="url" value={url} onInput={(e) => setUrl(e.currentTarget.value)} required />
+        </Field>
         <fieldset>
           <legend>Events</legend>
           {events.map((ev) => (
@@ -394,8 +372,10 @@ function Webhooks({ me }: { me: Me }) {
             </label>
           ))}
         </fieldset>
-        <Alert error={formError} />
-        <button type="submit">Add webhook</button>
+        <Alert error={otherThan(act.error, "url")} />
+        <button type="submit" disabled={act.busy}>
+          Add webhook
+        </button>
       </form>
     </Section>
   );

@@ -4,65 +4,55 @@ import { useState } from "preact/hooks";
 import { api, may, roles } from "../api";
 import type { Invitation, Me, Member, PageOf, Role } from "../api";
 import { CopyButton } from "../components/copy";
+import { confirm } from "../components/dialog";
+import { Field, otherThan, useAction } from "../components/form";
+import { Table } from "../components/table";
 import { Alert, Section, useLoad, when } from "../ui";
 
 export function Members({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Member>>("GET", "/api/members?limit=200"), [me.tenant_id]);
   const editable = may(me, "members:write");
-  const [formError, setFormError] = useState<unknown>();
-  const run = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
+  const act = useAction(reload);
+  const remove = async (m: Member) => {
+    if (await confirm("Remove " + (m.name || m.email) + "?", "They lose access to this tenant at once; their account and past conversations stay.", "Remove"))
+      act.run(() => api("DELETE", "/api/members/" + m.id));
   };
   return (
     <Section title="Members">
-      <Alert error={error} />
-      <Alert error={formError} />
-      <table>
-        <thead>
-          <tr>
-            <th>Email</th>
-            <th>Name</th>
-            <th>Role</th>
-            {editable && <th>Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {page?.items.map((m) => (
-            <tr key={m.id}>
-              <td>{m.email}</td>
-              <td>{m.name}</td>
-              <td>
-                {editable ? (
-                  <select
-                    aria-label={"Role of " + m.email}
-                    value={m.role}
-                    onChange={(e) => run(() => api("PATCH", "/api/members/" + m.id, { role: e.currentTarget.value }))}
-                  >
-                    {roles.map((r) => (
-                      <option value={r}>{r}</option>
-                    ))}
-                  </select>
-                ) : (
-                  m.role
-                )}
-              </td>
-              {editable && (
-                <td>
-                  <button class="link" onClick={() => run(() => api("DELETE", "/api/members/" + m.id))}>
-                    Remove
-                  </button>
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Alert error={act.error} />
+      <Table
+        label="Members"
+        rows={page?.items}
+        error={error}
+        retry={reload}
+        rowKey={(m) => m.id}
+        empty="No members."
+        columns={[
+          { title: "Email", cell: (m) => m.email },
+          { title: "Name", cell: (m) => m.name },
+          {
+            title: "Role",
+            cell: (m) =>
+              editable ? (
+                <select aria-label={"Role of " + m.email} value={m.role} onChange={(e) => act.run(() => api("PATCH", "/api/members/" + m.id, { role: e.currentTarget.value }))}>
+                  {roles.map((r) => (
+                    <option value={r}>{r}</option>
+                  ))}
+                </select>
+              ) : (
+                m.role
+              ),
+          },
+          editable && {
+            title: "Actions",
+            cell: (m) => (
+              <button class="link" onClick={() => remove(m)} aria-label={"Remove " + m.email}>
+                Remove
+              </button>
+            ),
+          },
+        ]}
+      />
       {editable && <Invitations me={me} />}
     </Section>
   );
@@ -76,48 +66,43 @@ function Invitations({ me }: { me: Me }) {
   const [role, setRole] = useState<Role>("agent");
   const [days, setDays] = useState("7");
   const [link, setLink] = useState<{ email: string; url: string; expires: string } | null>(null);
-  const [formError, setFormError] = useState<unknown>();
-  const invite = async (e: Event) => {
+  const act = useAction(reload);
+  const invite = (e: Event) => {
     e.preventDefault();
-    try {
+    act.run(async () => {
       const r = await api<{ invitation: Invitation; url: string }>("POST", "/api/invitations", { email, role, expires_in_days: Number(days) });
       setLink({ email: r.invitation.email, url: r.url, expires: r.invitation.expires_at });
       setEmail("");
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
+    });
   };
-  const revoke = async (id: string) => {
-    try {
-      await api("DELETE", "/api/invitations/" + id);
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
-    }
+  const revoke = async (i: Invitation) => {
+    if (await confirm("Revoke the invitation of " + i.email + "?", "Its link stops working.", "Revoke")) act.run(() => api("DELETE", "/api/invitations/" + i.id));
   };
   return (
     <>
       <form onSubmit={invite} aria-label="Invite someone">
         <h3>Invite someone</h3>
-        <label for="invite-email">Email</label>
-        <input id="invite-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
-        <label for="invite-role">Role</label>
-        <select id="invite-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-          {roles.filter((r) => r !== "owner" || me.role === "owner").map((r) => (
-            <option value={r}>{r}</option>
-          ))}
-        </select>
-        <label for="invite-days">Valid for</label>
-        <select id="invite-days" value={days} onChange={(e) => setDays(e.currentTarget.value)}>
-          {["1", "7", "14", "30"].map((d) => (
-            <option value={d}>{d === "1" ? "1 day" : d + " days"}</option>
-          ))}
-        </select>
-        <Alert error={formError} />
-        <button type="submit">Create invitation link</button>
+        <Field id="invite-email" label="Email" name="email" error={act.error}>
+          <input id="invite-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required />
+        </Field>
+        <Field id="invite-role" label="Role" name="role" error={act.error}>
+          <select id="invite-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+            {roles.filter((r) => r !== "owner" || me.role === "owner").map((r) => (
+              <option value={r}>{r}</option>
+            ))}
+          </select>
+        </Field>
+        <Field id="invite-days" label="Valid for">
+          <select id="invite-days" value={days} onChange={(e) => setDays(e.currentTarget.value)}>
+            {["1", "7", "14", "30"].map((d) => (
+              <option value={d}>{d === "1" ? "1 day" : d + " days"}</option>
+            ))}
+          </select>
+        </Field>
+        <Alert error={otherThan(act.error, "email", "role")} />
+        <button type="submit" disabled={act.busy}>
+          Create invitation link
+        </button>
       </form>
       {link && (
         <div class="invite-link" role="status">
@@ -129,39 +114,29 @@ function Invitations({ me }: { me: Me }) {
         </div>
       )}
       <h3>Invitations</h3>
-      <Alert error={error} />
-      {page && page.items.length === 0 ? (
-        <p>No invitations yet.</p>
-      ) : (
-        <table aria-label="Invitations">
-          <thead>
-            <tr>
-              <th>Email</th>
-              <th>Role</th>
-              <th>Status</th>
-              <th>Expires</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page?.items.map((i) => (
-              <tr key={i.id}>
-                <td>{i.email}</td>
-                <td>{i.role}</td>
-                <td>{i.status}</td>
-                <td>{i.status === "pending" ? when(i.expires_at) : ""}</td>
-                <td>
-                  {i.status === "pending" && (
-                    <button class="link" onClick={() => revoke(i.id)} aria-label={"Revoke the invitation of " + i.email}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        label="Invitations"
+        rows={page?.items}
+        error={error}
+        retry={reload}
+        rowKey={(i) => i.id}
+        empty="No invitations yet."
+        columns={[
+          { title: "Email", cell: (i) => i.email },
+          { title: "Role", cell: (i) => i.role },
+          { title: "Status", cell: (i) => i.status },
+          { title: "Expires", cell: (i) => (i.status === "pending" ? when(i.expires_at) : "") },
+          {
+            title: "Actions",
+            cell: (i) =>
+              i.status === "pending" && (
+                <button class="link" onClick={() => revoke(i)} aria-label={"Revoke the invitation of " + i.email}>
+                  Revoke
+                </button>
+              ),
+          },
+        ]}
+      />
     </>
   );
 }

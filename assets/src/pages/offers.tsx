@@ -8,6 +8,8 @@ import { api, ApiError, may } from "../api";
 import type { Me, Site } from "../api";
 import type { Preview, RecentVisit, Rule, RuleCatalogue, RuleVersion, RuleView, Template, TemplateView } from "../api.gen";
 import { ConditionEditor } from "../components/condition";
+import { confirm } from "../components/dialog";
+import { Table } from "../components/table";
 import type { Node } from "../components/condition";
 import { DateRange, lastDays } from "../components/range";
 import type { Range } from "../components/range";
@@ -89,58 +91,61 @@ export function Offers({ me }: { me: Me }) {
 
 function RuleList({ me, base, onEdit, onTemplate }: { me: Me; base: string; onEdit: (v: RuleView | "new") => void; onTemplate: (t: TemplateView | "new") => void }) {
   const week = lastDays(7);
-  const [rules, error] = useLoad(() => api<{ items: RuleView[] }>("GET", base + "/rules"), [base]);
+  const [rules, error, reload] = useLoad(() => api<{ items: RuleView[] }>("GET", base + "/rules"), [base]);
   const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + week.from + "&to=" + week.to), [base]);
-  const [templates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
+  const [templates, templatesError, reloadTemplates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
   const byRule = new Map((funnel?.items ?? []).map((f) => [f.rule, f]));
   const write = may(me, "rules:write");
   return (
     <>
-      <Alert error={error} />
       <div class="row spread">
         <h3>Rules</h3>
         {write && <button onClick={() => onEdit("new")}>New rule</button>}
       </div>
-      {rules && rules.items.length === 0 ? (
-        <p class="empty">No rules yet. A rule decides when a visitor is offered a chat or content.</p>
-      ) : (
-        <table aria-label="Rules">
-          <thead>
-            <tr>
-              <th>Rule</th>
-              <th>Status</th>
-              <th>Priority</th>
-              <th>Shown (7 days)</th>
-              <th>Accepted</th>
-              <th>Conversion</th>
-              <th>Lift vs control</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rules?.items.map((r) => {
+      <Table
+        label="Rules"
+        rows={rules?.items}
+        error={error}
+        retry={reload}
+        rowKey={(r) => r.id}
+        empty="No rules yet. A rule decides when a visitor is offered a chat or content."
+        columns={[
+          {
+            title: "Rule",
+            cell: (r) => (
+              <button class="link" onClick={() => onEdit(r)}>
+                {r.draft.name}
+              </button>
+            ),
+          },
+          { title: "Status", cell: (r) => <span class={"badge " + r.status}>{r.status}</span> },
+          { title: "Priority", cell: (r) => r.draft.priority ?? 0, numeric: true },
+          { title: "Shown (7 days)", cell: (r) => byRule.get(r.id)?.variants.offer?.shown ?? 0, numeric: true },
+          {
+            title: "Accepted",
+            numeric: true,
+            cell: (r) => {
+              const o = byRule.get(r.id)?.variants.offer;
+              return o ? o.accepted + (o.shown ? " (" + Math.round((100 * o.accepted) / o.shown) + " %)" : "") : 0;
+            },
+          },
+          {
+            title: "Conversion",
+            numeric: true,
+            cell: (r) => {
+              const o = byRule.get(r.id)?.variants.offer;
+              return o ? o.conversion_rate.toFixed(1) + " %" : "—";
+            },
+          },
+          {
+            title: "Lift vs control",
+            cell: (r) => {
               const f = byRule.get(r.id);
-              const o = f?.variants.offer;
-              return (
-                <tr key={r.id}>
-                  <td>
-                    <button class="link" onClick={() => onEdit(r)}>
-                      {r.draft.name}
-                    </button>
-                  </td>
-                  <td>
-                    <span class={"badge " + r.status}>{r.status}</span>
-                  </td>
-                  <td>{r.draft.priority ?? 0}</td>
-                  <td>{o?.shown ?? 0}</td>
-                  <td>{o ? o.accepted + (o.shown ? " (" + Math.round((100 * o.accepted) / o.shown) + " %)" : "") : 0}</td>
-                  <td>{o ? o.conversion_rate.toFixed(1) + " %" : "—"}</td>
-                  <td>{f?.lift ? pct(f.lift.relative) + " (" + pct(f.lift.relative_low) + " to " + pct(f.lift.relative_high) + ")" : "—"}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+              return f?.lift ? pct(f.lift.relative) + " (" + pct(f.lift.relative_low) + " to " + pct(f.lift.relative_high) + ")" : "—";
+            },
+          },
+        ]}
+      />
       <div class="row spread">
         <h3>Templates</h3>
         {write && (
@@ -149,32 +154,26 @@ function RuleList({ me, base, onEdit, onTemplate }: { me: Me; base: string; onEd
           </button>
         )}
       </div>
-      {templates && templates.items.length === 0 ? (
-        <p class="empty">No templates. A content offer or an entry point shows a template.</p>
-      ) : (
-        <table aria-label="Templates">
-          <thead>
-            <tr>
-              <th>Template</th>
-              <th>Title</th>
-              <th>Changed</th>
-            </tr>
-          </thead>
-          <tbody>
-            {templates?.items.map((t) => (
-              <tr key={t.id}>
-                <td>
-                  <button class="link" onClick={() => onTemplate(t)}>
-                    {t.body.name}
-                  </button>
-                </td>
-                <td>{t.body.title}</td>
-                <td>{when(t.updated_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        label="Templates"
+        rows={templates?.items}
+        error={templatesError}
+        retry={reloadTemplates}
+        rowKey={(t) => t.id}
+        empty="No templates. A content offer or an entry point shows a template."
+        columns={[
+          {
+            title: "Template",
+            cell: (t) => (
+              <button class="link" onClick={() => onTemplate(t)}>
+                {t.body.name}
+              </button>
+            ),
+          },
+          { title: "Title", cell: (t) => t.body.title },
+          { title: "Changed", cell: (t) => when(t.updated_at) },
+        ]}
+      />
     </>
   );
 }
@@ -403,7 +402,10 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
           {view && (
             <button
               class="link danger"
-              onClick={() => confirm("Delete the rule “" + rule.name + "”?") && run("Deleted.", async () => (await api("DELETE", base + "/rules/" + view.id), props.onClose()))}
+              onClick={async () =>
+                (await confirm("Delete the rule “" + rule.name + "”?", "Pages stop making its offer, and its published versions go with it.", "Delete the rule")) &&
+                run("Deleted.", async () => (await api("DELETE", base + "/rules/" + view.id), props.onClose()))
+              }
             >
               Delete
             </button>
@@ -592,6 +594,16 @@ function TemplateEditor({ site, base, view, onClose }: { site: Site; base: strin
       setError(e);
     }
   };
+  const remove = async () => {
+    if (!view || !(await confirm("Delete the template “" + t.name + "”?", "This cannot be undone.", "Delete the template"))) return;
+    try {
+      await api("DELETE", base + "/templates/" + view.id);
+      onClose();
+    } catch (e) {
+      setNotice("");
+      setError(e);
+    }
+  };
   return (
     <div class="editor" aria-label="Template editor">
       <div class="row spread">
@@ -640,6 +652,11 @@ function TemplateEditor({ site, base, view, onClose }: { site: Site; base: strin
           )}
           <div class="row">
             <button onClick={save}>Save template</button>
+            {view && (
+              <button type="button" class="link danger" onClick={remove}>
+                Delete
+              </button>
+            )}
           </div>
         </div>
         <OfferLook site={site} action={{ type: "content_offer" }} template={t} />

@@ -5,6 +5,9 @@ import { useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me, PageOf, Site, Snippet } from "../api";
 import { CopyButton } from "../components/copy";
+import { confirm } from "../components/dialog";
+import { Field, otherThan, useAction } from "../components/form";
+import { Table } from "../components/table";
 import { Alert, Section, useLoad } from "../ui";
 
 function splitList(s: string): string[] {
@@ -18,68 +21,51 @@ export function Sites({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Site>>("GET", "/api/sites?limit=200"), [me.tenant_id]);
   const [name, setName] = useState("");
   const [origins, setOrigins] = useState("");
-  const [formError, setFormError] = useState<unknown>();
   const [shown, setShown] = useState<{ site: Site; snippet: Snippet } | null>(null);
   const [editing, setEditing] = useState("");
   const write = may(me, "sites:write");
-  const showSnippet = async (site: Site) => {
-    try {
-      setShown({ site, snippet: await api<Snippet>("GET", "/api/sites/" + site.id + "/snippet") });
-    } catch (err) {
-      setFormError(err);
-    }
-  };
+  const act = useAction(reload);
+  const showSnippet = (site: Site) => act.run(async () => setShown({ site, snippet: await api<Snippet>("GET", "/api/sites/" + site.id + "/snippet") }));
   const create = async (e: Event) => {
     e.preventDefault();
-    try {
-      await api("POST", "/api/sites", { name, allowed_origins: splitList(origins) });
+    if (await act.run(() => api("POST", "/api/sites", { name, allowed_origins: splitList(origins) }))) {
       setName("");
       setOrigins("");
-      setFormError(undefined);
-      reload();
-    } catch (err) {
-      setFormError(err);
     }
   };
+  const edited = write && editing ? page?.items.find((x) => x.id === editing) : undefined;
   return (
     <Section title="Sites">
-      <Alert error={error} />
-      <table>
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Key</th>
-            <th>Allowed origins</th>
-            <th>Time zone</th>
-            <th>Install</th>
-            {write && <th>Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {page?.items.map((s) => (
-            <tr key={s.id}>
-              <td>{s.name}</td>
-              <td>
-                <code>{s.key}</code>
-              </td>
-              <td>{s.allowed_origins.join(", ") || "none yet"}</td>
-              <td>{s.time_zone}</td>
-              <td>
-                <button class="link" onClick={() => showSnippet(s)}>
-                  Snippet
-                </button>
-              </td>
-              {write && (
-                <td>
-                  <button class="link" onClick={() => setEditing(s.id)}>
-                    Settings
-                  </button>
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        label="Sites"
+        rows={page?.items}
+        error={error}
+        retry={reload}
+        rowKey={(s) => s.id}
+        empty={write ? "No sites yet. Create one below, then paste its snippet into your pages." : "No sites yet."}
+        columns={[
+          { title: "Name", cell: (s) => s.name },
+          { title: "Key", cell: (s) => <code>{s.key}</code> },
+          { title: "Allowed origins", cell: (s) => s.allowed_origins.join(", ") || "none yet" },
+          { title: "Time zone", cell: (s) => s.time_zone },
+          {
+            title: "Install",
+            cell: (s) => (
+              <button class="link" onClick={() => showSnippet(s)} aria-label={"Snippet of " + s.name}>
+                Snippet
+              </button>
+            ),
+          },
+          write && {
+            title: "Actions",
+            cell: (s) => (
+              <button class="link" onClick={() => setEditing(s.id)} aria-label={"Settings of " + s.name}>
+                Settings
+              </button>
+            ),
+          },
+        ]}
+      />
       {shown && (
         <div class="snippet" aria-label="Snippet">
           <h3>Install {shown.site.name}</h3>
@@ -90,24 +76,25 @@ export function Sites({ me }: { me: Me }) {
           <pre id="snippet-csp">{shown.snippet.csp}</pre>
         </div>
       )}
-      {write && editing && page?.items.find((x) => x.id === editing) && (
-        <SiteForm key={editing} site={page.items.find((x) => x.id === editing)!} onDone={() => (setEditing(""), reload())} />
-      )}
+      {edited && <SiteForm key={editing} site={edited} onDone={() => (setEditing(""), reload())} />}
       {write && !editing && (
         <form onSubmit={create} aria-label="New site">
           <h3>New site</h3>
-          <label for="site-name">Name</label>
-          <input id="site-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
-          <label for="site-origins">Allowed origins (comma-separated, e.g. https://shop.example.com)</label>
-          <input id="site-origins" value={origins} onInput={(e) => setOrigins(e.currentTarget.value)} />
-          <Alert error={formError} />
-          <button type="submit">Create site</button>
+          <Field id="site-name" label="Name" name="name" error={act.error}>
+            <input id="site-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+          </Field>
+          <Field id="site-origins" label="Allowed origins" hint="Comma-separated, e.g. https://shop.example.com" name="allowed_origins" error={act.error}>
+            <input id="site-origins" value={origins} onInput={(e) => setOrigins(e.currentTarget.value)} />
+          </Field>
+          <Alert error={otherThan(act.error, "name", "allowed_origins")} />
+          <button type="submit" disabled={act.busy}>
+            Create site
+          </button>
         </form>
       )}
     </Section>
   );
 }
-
 
 type Goal = NonNullable<Site["settings"]["goals"]>[number];
 
@@ -122,31 +109,20 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
       .map((g: Goal) => (g.event ? "event:" + g.event : g.page ?? ""))
       .join("\n"),
   );
-  const [error, setError] = useState<unknown>();
+  const act = useAction(onDone);
   const set = (p: Partial<Site["settings"]>) => setSettings({ ...settings, ...p });
-  const save = async (e: Event) => {
+  const save = (e: Event) => {
     e.preventDefault();
     const gs: Goal[] = goals
       .split("\n")
       .map((x) => x.trim())
       .filter(Boolean)
       .map((x) => (x.startsWith("event:") ? { event: x.slice(6).trim() } : { page: x }));
-    try {
-      await api("PATCH", "/api/sites/" + site.id, { name, allowed_origins: splitList(origins), time_zone: zone, theme, settings: { ...settings, goals: gs } });
-      setError(undefined);
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
+    act.run(() => api("PATCH", "/api/sites/" + site.id, { name, allowed_origins: splitList(origins), time_zone: zone, theme, settings: { ...settings, goals: gs } }));
   };
   const remove = async () => {
-    if (!confirm("Delete " + site.name + "? Its pages stop being measured and offered chats, and its analytics and conversations are deleted.")) return;
-    try {
-      await api("DELETE", "/api/sites/" + site.id);
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
+    if (await confirm("Delete " + site.name + "?", "Its pages stop being measured and offered chats, and its analytics and conversations are deleted.", "Delete the site"))
+      act.run(() => api("DELETE", "/api/sites/" + site.id));
   };
   const check = (key: keyof Site["settings"], label: string) => (
     <label class="inline">
@@ -156,12 +132,15 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
   return (
     <form onSubmit={save} aria-label={"Settings of " + site.name} class="wide">
       <h3>Settings of {site.name}</h3>
-      <label for="site-edit-name">Name</label>
-      <input id="site-edit-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
-      <label for="site-edit-origins">Allowed origins (comma-separated; https://*.example.com for subdomains)</label>
-      <input id="site-edit-origins" value={origins} onInput={(e) => setOrigins(e.currentTarget.value)} />
-      <label for="site-edit-zone">Time zone (reports, schedules)</label>
-      <input id="site-edit-zone" list="site-zones" value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
+      <Field id="site-edit-name" label="Name" name="name" error={act.error}>
+        <input id="site-edit-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+      </Field>
+      <Field id="site-edit-origins" label="Allowed origins" hint="Comma-separated; https://*.example.com for subdomains" name="allowed_origins" error={act.error}>
+        <input id="site-edit-origins" value={origins} onInput={(e) => setOrigins(e.currentTarget.value)} />
+      </Field>
+      <Field id="site-edit-zone" label="Time zone (reports, schedules)" name="time_zone" error={act.error}>
+        <input id="site-edit-zone" list="site-zones" value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
+      </Field>
       <datalist id="site-zones">
         {(Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.("timeZone").map((z) => <option value={z} />)}
       </datalist>
@@ -195,9 +174,11 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
         <label for="site-edit-goals">One a line: a page's path (/checkout/done), or event:NAME for a custom event</label>
         <textarea id="site-edit-goals" value={goals} onInput={(e) => setGoals(e.currentTarget.value)} />
       </fieldset>
-      <Alert error={error} />
+      <Alert error={otherThan(act.error, "name", "allowed_origins", "time_zone")} />
       <div class="row">
-        <button type="submit">Save the site</button>
+        <button type="submit" disabled={act.busy}>
+          Save the site
+        </button>
         <button type="button" class="secondary" onClick={onDone}>
           Cancel
         </button>
