@@ -490,3 +490,34 @@ func TestForwardedForTakesTheRightmostUntrustedAddress(t *testing.T) {
 		t.Fatalf("malformed chain: %d", st)
 	}
 }
+
+// TestReportsOfAnEmptySite asks every report, plain and filtered, of a site
+// nothing was measured on: each answers its documented shape (the harness
+// checks it against openapi.json), with empty lists, never null.
+func TestReportsOfAnEmptySite(t *testing.T) {
+	_, _, marketer := pageFixture(t)
+	names := []string{"summary", "timeseries", "timeseries?interval=hour", "pages", "events", "events?name=signup", "goals", "offers", "realtime"}
+	for d := range analytics.Dimensions {
+		names = append(names, d)
+	}
+	for _, name := range names {
+		for _, filter := range []string{"", "page=/x", "browser=Firefox"} {
+			path := "/api/sites/shop/reports/" + name
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			if filter != "" && name != "realtime" {
+				path += sep + filter
+			}
+			res := marketer.call("GET", path, nil)
+			if res.Status != 200 {
+				t.Errorf("%s: %d %s", path, res.Status, res.Body)
+				continue
+			}
+			if strings.Contains(string(res.Body), "null") && name != "offers" {
+				t.Errorf("%s: null in %s", path, res.Body)
+			}
+		}
+	}
+}

@@ -227,6 +227,16 @@ export interface AuditEntry {
   created_at: string;
 }
 
+/** pages, events, sources, referrers, campaigns, utm_*, devices, browsers, os, languages, screens, countries, entry_pages, exit_pages */
+export interface BreakdownReport {
+  site: string;
+  from: string;
+  to: string;
+  /** events?name=X: the event whose properties are broken down (value is key=value) */
+  name?: string;
+  items: ReportRow[];
+}
+
 export interface Canned {
   id: string;
   shortcut: string;
@@ -310,6 +320,16 @@ export interface ChatSettings {
   dispositions?: string[];
   /** The team's IANA time zone: chat reports count days in it (default UTC) */
   time_zone?: string;
+}
+
+/** Chat aggregates over a date range in the team's time zone, by queue, agent or day */
+export interface ChatSummary {
+  by: "queue" | "agent" | "day";
+  from: string;
+  to: string;
+  /** The zone the days are counted in (the chat settings' time_zone) */
+  time_zone: string;
+  rows: ChatAggregate[];
 }
 
 /** A live conversation as agents see it (the state event of the protocol) */
@@ -424,6 +444,20 @@ export interface Error {
   };
 }
 
+/** goals */
+export interface GoalsReport {
+  site: string;
+  from: string;
+  to: string;
+  items: {
+    event?: string;
+    page?: string;
+    visitors: number;
+    /** Percent of the range's visitors */
+    conversion_rate: number;
+  }[];
+}
+
 export interface Hours {
   time_zone?: string;
   /** mon…sun → list of ["HH:MM","HH:MM"] spans */
@@ -471,6 +505,18 @@ export interface JoinRequest {
   name?: string;
   /** The password of the account that has the invited address, or the new account's (8 to 256 characters). */
   password: string;
+}
+
+/** The lift of the goal conversion rate of offer over control, with 95 % intervals */
+export interface Lift {
+  /** p(offer) / p(control) − 1, percent (Katz log interval) */
+  relative: number;
+  relative_low: number;
+  relative_high: number;
+  /** p(offer) − p(control), percentage points (Wald interval) */
+  difference: number;
+  difference_low: number;
+  difference_high: number;
 }
 
 export interface LiveAgent {
@@ -570,6 +616,42 @@ export interface Message {
   created_at: string;
 }
 
+/** A rule's funnel (or the offers made by page code, or pushed) */
+export interface OfferFunnel {
+  /** A rule's id, or page / push */
+  rule: string;
+  name: string;
+  /** As the rules API says; page, push, or deleted */
+  status: string;
+  variants: Record<string, OfferVariant>;
+  /** Null without a control group or before both groups have converted */
+  lift: null | Lift;
+}
+
+export interface OfferVariant {
+  rule: string;
+  variant: "offer" | "control";
+  /** Visits in which the offer was decided (qualified for a rule, in both variants; shown, for offers by page code or pushed) */
+  visits: number;
+  qualified: number;
+  shown: number;
+  accepted: number;
+  declined: number;
+  dismissed: number;
+  chats: number;
+  /** Decided visits in which one of the site's goals followed */
+  conversions: number;
+  conversion_rate: number;
+}
+
+/** offers */
+export interface OffersReport {
+  site: string;
+  from: string;
+  to: string;
+  items: OfferFunnel[];
+}
+
 export interface PasswordRequest {
   current_password: string;
   new_password: string;
@@ -665,6 +747,12 @@ export interface QueuePosition {
   estimated_wait: number;
 }
 
+/** realtime: the last five minutes */
+export interface RealtimeReport {
+  visitors: number;
+  pages: ReportRow[];
+}
+
 export interface RecentVisit {
   visit: string;
   visitor: string;
@@ -679,38 +767,17 @@ export interface Ref {
   name: string;
 }
 
-/** summary: visitors, visits, pageviews, views_per_visit, bounce_rate (percent), visit_duration (seconds). timeseries: items of {bucket, visitors, visits, pageviews} per day or hour (interval) in the site's time zone. Breakdowns (pages, events, sources, referrers, campaigns, utm_*, devices, browsers, os, languages, screens, entry_pages, exit_pages): items of ReportRow. events?name=X breaks one event down by property (value is key=value). goals: items of {event|page, visitors, conversion_rate}. realtime: {visitors, pages} over the last five minutes. */
-export interface Report {
-  site?: string;
-  from?: string;
-  to?: string;
-  items?: ReportRow[];
-  visitors?: number;
-  visits?: number;
-  pageviews?: number;
-  views_per_visit?: number;
-  bounce_rate?: number;
-  visit_duration?: number;
-  /** realtime: pages viewed in the last five minutes */
-  pages?: ReportRow[];
-  /** summary: events dropped in these days because bots sent them (nothing else of them is kept) */
-  bots?: number;
-}
+/** One of the report shapes, by the report asked for */
+export type Report = SummaryReport | TimeseriesReport | BreakdownReport | GoalsReport | OffersReport | RealtimeReport;
 
+/** A line of a breakdown */
 export interface ReportRow {
-  value?: string;
+  value: string;
   visitors: number;
   visits?: number;
   pageviews?: number;
+  /** events: how many times */
   count?: number;
-  /** timeseries: the day or hour */
-  bucket?: string;
-  /** goals: percent of visitors */
-  conversion_rate?: number;
-  /** goals: the event's name */
-  event?: string;
-  /** goals: the page's path */
-  page?: string;
 }
 
 /** A marketer's rule, as in docs/rules.md: when a visitor qualifies and what they are offered. */
@@ -844,6 +911,23 @@ export interface Snippet {
   loader_url: string;
 }
 
+/** summary */
+export interface SummaryReport {
+  site: string;
+  from: string;
+  to: string;
+  visitors: number;
+  visits: number;
+  pageviews: number;
+  views_per_visit: number;
+  /** Percent of visits with one pageview and no event */
+  bounce_rate: number;
+  /** Mean seconds from a visit's first to its last event */
+  visit_duration: number;
+  /** Events dropped in these days because bots sent them (nothing else of them is kept) */
+  bots: number;
+}
+
 export interface Template {
   name: string;
   title: string;
@@ -864,6 +948,21 @@ export interface TemplateView {
   body: Template;
   created_at: string;
   updated_at: string;
+}
+
+/** timeseries */
+export interface TimeseriesReport {
+  site: string;
+  from: string;
+  to: string;
+  interval: "day" | "hour";
+  items: {
+    /** YYYY-MM-DD, or YYYY-MM-DDTHH, in the site's time zone */
+    bucket: string;
+    visitors: number;
+    visits: number;
+    pageviews: number;
+  }[];
 }
 
 export interface Token {

@@ -69,14 +69,6 @@ export interface PageOf<T> {
   next_cursor: string;
 }
 
-export interface Summary {
-  visitors: number;
-  visits: number;
-  pageviews: number;
-  views_per_visit: number;
-  bounce_rate: number;
-  visit_duration: number;
-}
 
 // may tells whether the user's role may do act on obj in the current tenant,
 // from the permissions the server sent (the server decides every request).

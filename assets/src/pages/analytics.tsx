@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
 import type { Me, PageOf, ReportRow, Site } from "../api";
-import type { Report } from "../api.gen";
+import type { BreakdownReport, GoalsReport, RealtimeReport, SummaryReport, TimeseriesReport } from "../api.gen";
 import { TimeChart } from "../components/chart";
 import type { Series } from "../components/chart";
 import { downloadCSV } from "../components/csv";
@@ -65,11 +65,11 @@ export function Analytics({ me }: { me: Me }) {
   const q = (r: Range) => "?from=" + r.from + "&to=" + r.to + fq;
   const prev = previous(range);
   const load = <T,>(path: string) => (base ? api<T>("GET", base + path) : Promise.resolve(undefined));
-  const [summary, error] = useLoad(() => load<Report>("summary" + q(range)), [base, q(range), tick]);
-  const [before] = useLoad(() => (compare ? load<Report>("summary" + q(prev)) : Promise.resolve(undefined)), [base, q(prev), compare, tick]);
-  const [series] = useLoad(() => load<Report>("timeseries" + q(range)), [base, q(range), tick]);
-  const [seriesBefore] = useLoad(() => (compare ? load<Report>("timeseries" + q(prev)) : Promise.resolve(undefined)), [base, q(prev), compare, tick]);
-  const [goals] = useLoad(() => load<Report>("goals" + q(range)), [base, q(range), tick]);
+  const [summary, error] = useLoad(() => load<SummaryReport>("summary" + q(range)), [base, q(range), tick]);
+  const [before] = useLoad(() => (compare ? load<SummaryReport>("summary" + q(prev)) : Promise.resolve(undefined)), [base, q(prev), compare, tick]);
+  const [series] = useLoad(() => load<TimeseriesReport>("timeseries" + q(range)), [base, q(range), tick]);
+  const [seriesBefore] = useLoad(() => (compare ? load<TimeseriesReport>("timeseries" + q(prev)) : Promise.resolve(undefined)), [base, q(prev), compare, tick]);
+  const [goals] = useLoad(() => load<GoalsReport>("goals" + q(range)), [base, q(range), tick]);
   if (sites && sites.items.length === 0) return <Section title="Analytics"><p class="empty">Create a site first, and put its snippet on your pages.</p></Section>;
   const dates = days(range);
   const byDay = new Map((series?.items ?? []).map((p) => [p.bucket ?? "", p]));
@@ -149,7 +149,7 @@ export function Analytics({ me }: { me: Me }) {
 
 function Realtime({ base, tick }: { base: string; tick: number }) {
   const [n, setN] = useState(0);
-  const [rt] = useLoad(() => api<{ visitors: number }>("GET", base + "realtime"), [base, tick, n]);
+  const [rt] = useLoad(() => api<RealtimeReport>("GET", base + "realtime"), [base, tick, n]);
   useEffect(() => {
     const t = setInterval(() => setN((x) => x + 1), 10000);
     return () => clearInterval(t);
@@ -163,11 +163,11 @@ function Realtime({ base, tick }: { base: string; tick: number }) {
 
 function Breakdown(props: { base: string; q: string; tick: number; spec: (typeof breakdowns)[number]; onFilter?: (v: string) => void }) {
   const { spec } = props;
-  const [data, error] = useLoad(() => (props.base ? api<Report>("GET", props.base + spec.report + props.q + "&limit=10") : Promise.resolve(undefined)), [props.base, props.q, props.tick]);
+  const [data, error] = useLoad(() => (props.base ? api<BreakdownReport>("GET", props.base + spec.report + props.q + "&limit=10") : Promise.resolve(undefined)), [props.base, props.q, props.tick]);
   const rows: ReportRow[] = data?.items ?? [];
   const metricName = spec.metric === "count" ? "Count" : spec.metric === "visits" ? "Visits" : "Pageviews";
   const csv = async () => {
-    const all = await api<Report>("GET", props.base + spec.report + props.q + "&limit=1000");
+    const all = await api<BreakdownReport>("GET", props.base + spec.report + props.q + "&limit=1000");
     downloadCSV(spec.report + ".csv", [spec.title, "Visitors", metricName], (all.items ?? []).map((r) => [r.value ?? "", r.visitors, r[spec.metric] ?? 0]));
   };
   const max = Math.max(1, ...rows.map((r) => r.visitors));
@@ -217,7 +217,7 @@ function Breakdown(props: { base: string; q: string; tick: number; spec: (typeof
   );
 }
 
-function Goals({ report }: { report?: Report }) {
+function Goals({ report }: { report?: GoalsReport }) {
   const rows = report?.items ?? [];
   return (
     <div class="breakdown">

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { Me } from "../api";
-import type { ChatAggregate } from "../api.gen";
+import type { ChatAggregate, ChatSummary } from "../api.gen";
 import { TimeChart } from "../components/chart";
 import { downloadCSV } from "../components/csv";
 import { DateRange, days, lastDays } from "../components/range";
@@ -12,13 +12,6 @@ import { Table } from "../components/table";
 import type { Range } from "../components/range";
 import { Alert, Section, useLoad } from "../ui";
 
-interface Summary {
-  by: string;
-  from: string;
-  to: string;
-  time_zone: string;
-  rows: ChatAggregate[];
-}
 
 const secs = (v: number | null | undefined) => (v == null ? "—" : v < 60 ? Math.round(v) + " s" : Math.floor(v / 60) + " min " + Math.round(v % 60) + " s");
 const pct = (a: number, b: number) => (b === 0 ? "—" : Math.round((100 * a) / b) + " %");
@@ -45,9 +38,9 @@ function total(rows: ChatAggregate[]) {
 export function ChatReports({ me }: { me: Me }) {
   const [range, setRange] = useState<Range>(lastDays(30));
   const q = "from=" + range.from + "&to=" + range.to;
-  const [byDay, error] = useLoad(() => api<Summary>("GET", "/api/chat/reports/summary?by=day&" + q), [me.tenant_id, q]);
-  const [byQueue] = useLoad(() => api<Summary>("GET", "/api/chat/reports/summary?by=queue&" + q), [me.tenant_id, q]);
-  const [byAgent] = useLoad(() => api<Summary>("GET", "/api/chat/reports/summary?by=agent&" + q), [me.tenant_id, q]);
+  const [byDay, error] = useLoad(() => api<ChatSummary>("GET", "/api/chat/reports/summary?by=day&" + q), [me.tenant_id, q]);
+  const [byQueue] = useLoad(() => api<ChatSummary>("GET", "/api/chat/reports/summary?by=queue&" + q), [me.tenant_id, q]);
+  const [byAgent] = useLoad(() => api<ChatSummary>("GET", "/api/chat/reports/summary?by=agent&" + q), [me.tenant_id, q]);
   const t = total(byDay?.rows ?? []);
   const dates = days(range);
   const perDay = new Map((byDay?.rows ?? []).map((r) => [r.key, r]));

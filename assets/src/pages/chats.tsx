@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { AgentCommand, AgentFrame, ChatView, LiveState, Message } from "../api.gen";
+import type { AgentCommand, AgentFrame, ChatView, LiveState, Message, Queue } from "../api.gen";
 import { Alert } from "../ui";
 
 // The protocol's frames are typed from server/openapi.json (the server's tests
@@ -13,10 +13,6 @@ type Msg = Omit<Message, "payload"> & { payload?: any };
 type Offer = Extract<AgentFrame, { type: "offer" }>["data"];
 type Context = Extract<AgentFrame, { type: "context_ok" }>["data"];
 type Send = (f: AgentCommand) => void;
-interface Queue {
-  id: string;
-  name: string;
-}
 
 const rid = () => Math.random().toString(36).slice(2) + Date.now().toString(36);
 

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { Agent, Canned, Queue } from "../api.gen";
+import type { Agent, Canned, Delivery, Queue, Webhook } from "../api.gen";
 import { CopyButton } from "../components/copy";
 import { confirm } from "../components/dialog";
 import { Field, otherThan, useAction } from "../components/form";
@@ -12,21 +12,6 @@ import { Table } from "../components/table";
 import { ChatSettingsForm, QueueForm } from "./chatsettings";
 import { Alert, Section, useLoad, when } from "../ui";
 
-interface Webhook {
-  id: string;
-  url: string;
-  events: string[];
-  active: boolean;
-}
-interface Delivery {
-  id: string;
-  event: string;
-  status: string;
-  attempts: number;
-  last_status: number;
-  last_error: string;
-  created_at: string;
-}
 interface Items<T> {
   items: T[];
 }

@@ -6,7 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, may } from "../api";
 import type { Me, Site } from "../api";
-import type { Preview, RecentVisit, Rule, RuleCatalogue, RuleVersion, RuleView, Template, TemplateView } from "../api.gen";
+import type { OffersReport, OfferVariant, Preview, RecentVisit, Rule, RuleCatalogue, RuleVersion, RuleView, Template, TemplateView } from "../api.gen";
 import { ConditionEditor } from "../components/condition";
 import { confirm } from "../components/dialog";
 import { Table } from "../components/table";
@@ -14,33 +14,6 @@ import type { Node } from "../components/condition";
 import { DateRange, lastDays } from "../components/range";
 import type { Range } from "../components/range";
 import { Alert, Section, useLoad, when } from "../ui";
-
-interface Variant {
-  visits: number;
-  qualified: number;
-  shown: number;
-  accepted: number;
-  declined: number;
-  dismissed: number;
-  chats: number;
-  conversions: number;
-  conversion_rate: number;
-}
-interface Lift {
-  relative: number;
-  relative_low: number;
-  relative_high: number;
-  difference: number;
-  difference_low: number;
-  difference_high: number;
-}
-interface FunnelItem {
-  rule: string;
-  name: string;
-  status: string;
-  variants: Record<string, Variant>;
-  lift: Lift | null;
-}
 
 const newRule = (): Rule => ({
   name: "New offer",
@@ -92,7 +65,7 @@ export function Offers({ me }: { me: Me }) {
 function RuleList({ me, base, onEdit, onTemplate }: { me: Me; base: string; onEdit: (v: RuleView | "new") => void; onTemplate: (t: TemplateView | "new") => void }) {
   const week = lastDays(7);
   const [rules, error, reload] = useLoad(() => api<{ items: RuleView[] }>("GET", base + "/rules"), [base]);
-  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + week.from + "&to=" + week.to), [base]);
+  const [funnel] = useLoad(() => api<OffersReport>("GET", base + "/reports/offers?from=" + week.from + "&to=" + week.to), [base]);
   const [templates, templatesError, reloadTemplates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
   const byRule = new Map((funnel?.items ?? []).map((f) => [f.rule, f]));
   const write = may(me, "rules:write");
@@ -495,10 +468,10 @@ function RulePreview({ base, rule }: { base: string; rule: Rule }) {
 
 function RuleResults({ base, view }: { base: string; view: RuleView }) {
   const [range, setRange] = useState<Range>(lastDays(30));
-  const [funnel] = useLoad(() => api<{ items: FunnelItem[] }>("GET", base + "/reports/offers?from=" + range.from + "&to=" + range.to), [base, view.id, range.from, range.to]);
+  const [funnel] = useLoad(() => api<OffersReport>("GET", base + "/reports/offers?from=" + range.from + "&to=" + range.to), [base, view.id, range.from, range.to]);
   const f = funnel?.items.find((x) => x.rule === view.id);
   if (!funnel) return null;
-  const row = (v?: Variant) => [v?.visits ?? 0, v?.qualified ?? 0, v?.shown ?? 0, v?.accepted ?? 0, v?.declined ?? 0, v?.chats ?? 0, v?.conversions ?? 0, (v?.conversion_rate ?? 0).toFixed(1) + " %"];
+  const row = (v?: OfferVariant) => [v?.visits ?? 0, v?.qualified ?? 0, v?.shown ?? 0, v?.accepted ?? 0, v?.declined ?? 0, v?.chats ?? 0, v?.conversions ?? 0, (v?.conversion_rate ?? 0).toFixed(1) + " %"];
   return (
     <div aria-label="Results">
       <h3>Results</h3>

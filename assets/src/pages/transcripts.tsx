@@ -4,30 +4,10 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { Me } from "../api";
+import type { Conversation, Message, SearchHit as Hit } from "../api.gen";
 import { Alert, Section, when } from "../ui";
 
-interface Msg {
-  seq: number;
-  sender: { kind: string; id: string };
-  kind: string;
-  audience: string;
-  text: string;
-  created_at: string;
-}
-interface Conversation {
-  id: string;
-  visitor: string;
-  status: string;
-  created_at: string;
-}
-interface Hit extends Msg {
-  conversation_id: string;
-  conversation: Conversation;
-}
-interface Transcript {
-  conversation: Conversation;
-  messages: Msg[];
-}
+type Transcript = { conversation: Conversation; messages: Message[] };
 
 export function Transcripts({ me }: { me: Me }) {
   const [q, setQ] = useState("");
