@@ -196,7 +196,9 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	url := startServer(t)
 	setAvatar(t, url)
 	console := browser(t)
-	err := chromedp.Do(console, append(consoleLogin(url),
+	// A person starts away; the status they choose holds across a reload.
+	err := chromedp.Do(console, append(append(consoleLogin(url), goAvailable()...),
+		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)))...)
 	if err != nil {
 		t.Fatal(err)
@@ -381,6 +383,15 @@ func consoleLogin(url string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.CSS("#login-email"), "admin@localhost"),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), demoPassword),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Log in"] button`)),
+	}
+}
+
+// goAvailable makes the console's person available: everyone starts away.
+func goAvailable() []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.away`)),
+		chromedp.Click(chromedp.CSS(`.presence button.link`)),
+		chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)),
 	}
 }
 

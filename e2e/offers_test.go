@@ -74,7 +74,7 @@ const offerCard = `document.querySelector('[data-nudge=guide]')?.shadowRoot.quer
 func TestOfferToChatOnTheDemo(t *testing.T) {
 	url := startServer(t)
 	console := browser(t)
-	if err := chromedp.Do(console, append(consoleLogin(url), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`)))...); err != nil {
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
 		t.Fatal(err)
 	}
 	visitor, cancel := chromedp.NewContext(console)

@@ -45,12 +45,60 @@ type Config struct {
 	ConsoleDir      string        // serve the console from this folder (assets.Build's output) instead of the embedded one
 }
 
+// publicURLOf is the URL a browser on this machine uses to reach addr: a
+// wildcard or loopback host is reached as localhost.
+func publicURLOf(addr string, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// Warnings are settings that are valid but most likely wrong, for the log at
+// start: a public URL on this machine's loopback with another port than the
+// one nudge listens on reaches something else (the snippet, the console's
+// origin and the demo's pages would all fail).
+func (c Config) Warnings() []string {
+	var out []string
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(u.Hostname())
+	if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil
+	}
+	public := u.Port()
+	if public == "" {
+		public = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if public != port {
+		out = append(out, fmt.Sprintf("public-url %s is this machine on port %s, but nudge listens on %s: browsers will not reach nudge through it (leave --public-url out to derive it from --addr)", c.PublicURL, public, c.Addr))
+	}
+	return out
+}
+
 // Defaults are the embedded defaults `make run` relies on.
 var Defaults = Config{
-	Addr:            "127.0.0.1:8080",
-	DataDir:         "data",
-	Sync:            store.SyncNormal,
-	PublicURL:       "http://localhost:8080",
+	Addr:    "127.0.0.1:8080",
+	DataDir: "data",
+	Sync:    store.SyncNormal,
+	// PublicURL empty: derived from Addr (see Validate).
 	LogLevel:        "info",
 	LogFormat:       "text",
 	AdminEmail:      "admin@localhost",
@@ -96,6 +144,9 @@ func (c *Config) Validate() error {
 		if fi, err := os.Stat(c.DevWidget); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("dev-widget %q: not a folder", c.DevWidget))
 		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLOf(c.Addr, c.TLSCert != "")
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {

@@ -248,6 +248,25 @@ func (s *Server) availability(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"queues": qs})
 }
 
+// chatWelcome answers what the chat panel shows before the visitor writes:
+// the team's words and faces, whether and when someone can answer, and the
+// pre-chat question and form. The chat starts with the first message.
+func (s *Server) chatWelcome(c *fiber.Ctx) error {
+	site, err := s.allowedSite(c, c.Params("key"))
+	if err != nil {
+		return err
+	}
+	w, err := s.welcome.get(c.UserContext(), site.TenantID)
+	if err != nil {
+		return err
+	}
+	if w.Title == "" {
+		w.Title = site.Name
+	}
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	return c.JSON(w)
+}
+
 func (s *Server) loadAvailability(ctx context.Context, tenantID string) (map[string]queueAvailability, error) {
 	qs, err := s.chat.Availability(ctx, tenantID)
 	if err != nil {

@@ -51,6 +51,7 @@ type Server struct {
 	sites       *siteCache
 	pageConfigs *ttlCache[*builtConfig]
 	avail       *ttlCache[map[string]queueAvailability] // by tenant
+	welcome     *ttlCache[chat.WelcomeState]            // by tenant
 	pushes      *pushBox
 	collectIP   *keyedLimiter
 	collectSite *keyedLimiter
@@ -216,6 +217,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
+	s.welcome = newTTLCache(2*time.Second, s.chat.Welcome)
 	s.pushes = newPushBox()
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)

@@ -29,6 +29,8 @@ func (s *Server) pageRoutes() {
 	s.app.Options("/config/:key", s.preflight)
 	s.app.Post("/collect", s.collect)
 	s.app.Options("/collect", s.preflight)
+	s.app.Get("/chat/welcome/:key", s.chatWelcome)
+	s.app.Options("/chat/welcome/:key", s.preflight)
 	s.app.Get("/availability/:key", s.availability)
 	s.app.Options("/availability/:key", s.preflight)
 	s.app.Get("/offers/:key", s.pollOffers)

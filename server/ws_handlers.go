@@ -73,11 +73,9 @@ func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
 
 // agentUpgrade turns the authenticated principal into the engine's agent.
 func (s *Server) agentUpgrade(c *fiber.Ctx) error {
+	// a.Name is the display name the user chose, or "": visitors never see
+	// a part of an email address.
 	a := s.chatAgent(c)
-	if p := who(c); a.Name == "" && p.User != nil {
-		// Visitors see agents' names: never a whole email address.
-		a.Name, _, _ = strings.Cut(p.User.Email, "@")
-	}
 	if p := who(c); p.User != nil {
 		url, err := s.avatarURL(c.UserContext(), p.User.ID)
 		if err != nil {

@@ -731,8 +731,6 @@ func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
 	waiting := func(m map[string]any) float64 {
 		return m["data"].(map[string]any)["queues"].([]any)[0].(map[string]any)["waiting"].(float64)
 	}
-	f.visitor("", 0)
-	sup.until("a waiting chat on the board", func(m map[string]any) bool { return m["type"] == "live" && waiting(m) == 1 })
 	agent, _ := f.agent("agent")
 	sup.until("the agent on the board", func(m map[string]any) bool {
 		if m["type"] != "live" {
@@ -745,6 +743,9 @@ func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
 		}
 		return false
 	})
+	// A chat waits (offered to the agent until they accept) while someone is available.
+	f.visitor("", 0)
+	sup.until("a waiting chat on the board", func(m map[string]any) bool { return m["type"] == "live" && waiting(m) == 1 })
 	agent.until("offer", func(m map[string]any) bool { return m["type"] == "offer" })
 	mine, _ := f.agent("agent")
 	mine.send(map[string]any{"type": "live", "id": "l", "on": true})

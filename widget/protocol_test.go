@@ -18,7 +18,7 @@ func TestProtocolTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := assets.APITypes(doc, "VisitorCommand", "VisitorFrame")
+	want, err := assets.APITypes(doc, "VisitorCommand", "VisitorFrame", "WelcomeState")
 	if err != nil {
 		t.Fatal(err)
 	}

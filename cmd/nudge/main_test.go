@@ -373,3 +373,65 @@ func TestServeDoublesProcsUnlessTold(t *testing.T) {
 		t.Errorf("procs with GOMAXPROCS=3 = %d; want 3", got)
 	}
 }
+
+// TestServeDerivesItsPublicURL starts the demo as `make run ARGS="--addr
+// 127.0.0.1:PORT"` does, with no --public-url: the URL it prints, the demo's
+// snippet and the demo site's allowed origins all name that port.
+func TestServeDerivesItsPublicURL(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	public := "http://localhost:" + port
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := server.Defaults
+	serveFlags(fs, &cfg)
+	if err := parse(fs, []string{"--addr", addr, "--data", t.TempDir(), "--demo", "--admin-password", "demo-password"}, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != public {
+		t.Fatalf("public URL %q; want %q", cfg.PublicURL, public)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, cfg, &stdout, &logs) }()
+	var res *http.Response
+	var err error
+	for range 1200 {
+		if res, err = http.Get(public + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v\n%s", res, err, logs.String())
+	}
+	if !strings.Contains(stdout.String(), "open "+public) {
+		t.Errorf("the URL printed: %q", stdout.String())
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a warning with a derived URL: %s", logs.String())
+	}
+	demo, err := http.Get(public + "/demo/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(demo.Body)
+	if !strings.Contains(string(page), `"`+public+`"`) {
+		t.Errorf("the demo's snippet does not load from %s", public)
+	}
+	req, _ := http.NewRequest("GET", public+"/config/demo", nil)
+	req.Header.Set("Origin", public)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Errorf("the demo's pages are refused: %v %v", res, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -93,6 +93,9 @@ func runServer(ctx context.Context, cfg server.Config, stdout, stderr io.Writer)
 		log = slog.New(slog.NewTextHandler(stderr, opts))
 	}
 	log.Info("starting nudge", "version", version, "config", cfg)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 
 	unlock, err := lockData(cfg.DataDir)
 	if err != nil {

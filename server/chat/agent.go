@@ -72,8 +72,8 @@ func (e *Engine) view(cv *conv) View {
 func (e *Engine) visitorView(cv *conv) VisitorView {
 	v := VisitorView{ID: cv.c.ID, Status: cv.c.Status, LastSeq: cv.c.LastSeq, Read: cv.readAgent, Agents: []string{}, CSAT: cv.c.CSAT}
 	for _, p := range cv.parts {
-		if p.role == RoleOwner || p.role == RoleConference {
-			v.Agents = append(v.Agents, e.name(context.Background(), p.user))
+		if n := e.displayName(context.Background(), p.user); n != "" && (p.role == RoleOwner || p.role == RoleConference) {
+			v.Agents = append(v.Agents, n)
 		}
 	}
 	slices.Sort(v.Agents)
@@ -102,10 +102,7 @@ type AgentSnapshot struct {
 
 // ConnectAgent registers an agent's connection and sets their presence.
 func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence string) (AgentSnapshot, error) {
-	if presence == "" {
-		presence = Available
-	}
-	if presence != Available && presence != Away {
+	if presence != "" && presence != Available && presence != Away {
 		return AgentSnapshot{}, fmt.Errorf("%w: presence is available or away", ErrInvalid)
 	}
 	e.mu.Lock()
@@ -115,6 +112,19 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 		return AgentSnapshot{}, err
 	}
 	ag := e.agent(a.Tenant, a.User)
+	if presence == "" {
+		// No status asked: another tab keeps the one chosen there; a person
+		// starts away until they choose (a supervisor signing in is not
+		// handed chats); a bot is there to answer.
+		switch {
+		case len(ag.sinks) > 0:
+			presence = ag.presence
+		case a.Bot:
+			presence = Available
+		default:
+			presence = Away
+		}
+	}
 	ag.bot, ag.sinks[s], ag.goneAt = a.Bot, true, time.Time{}
 	if a.Name != "" {
 		ag.name, e.names[a.User] = a.Name, a.Name
@@ -675,7 +685,7 @@ func (e *Engine) Typing(a Agent, id string, on bool) {
 	}
 	ev := Event{Type: "typing", Conversation: id, Data: map[string]any{"from": "agent", "id": a.User, "name": e.name(context.Background(), a.User), "on": on}}
 	if role == RoleOwner || role == RoleConference {
-		e.toVisitor(cv, Event{Type: "typing", Conversation: id, Data: map[string]any{"from": "agent", "name": e.name(context.Background(), a.User), "on": on}})
+		e.toVisitor(cv, Event{Type: "typing", Conversation: id, Data: map[string]any{"from": "agent", "name": e.displayName(context.Background(), a.User), "on": on}})
 	}
 	e.toAgents(cv, ev)
 }

@@ -9,8 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// placeholderRE finds {{name}} and {{name.key}} in a canned response.
-var placeholderRE = regexp.MustCompile(`\{\{\s*([a-z]+)(?:\.([A-Za-z0-9_-]{1,64}))?\s*\}\}`)
+// placeholderRE finds {{name}}, {{name.key}} and {{name|default}} in a
+// canned response: the default stands in when the conversation has no value.
+var placeholderRE = regexp.MustCompile(`\{\{\s*([a-z]+)(?:\.([A-Za-z0-9_-]{1,64}))?\s*(?:\|([^{}|]{0,100}))?\}\}`)
 
 // placeholders are the ones a canned response may use (vars takes any key).
 var placeholders = map[string]bool{"agent.name": true, "visitor.name": true, "visitor.id": true, "page.url": true,
@@ -38,7 +39,8 @@ func CheckTemplate(text string) error {
 }
 
 // Expand fills a canned response's placeholders from a conversation the
-// agent is in; a value the conversation lacks becomes empty.
+// agent is in, as it is now; a value the conversation lacks becomes the
+// placeholder's default, or nothing.
 func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, error) {
 	e.mu.Lock()
 	cv, role, err := e.agentConv(a, id)
@@ -59,7 +61,7 @@ func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, 
 	if err != nil {
 		return "", err
 	}
-	values := map[string]string{"agent.name": name, "visitor.id": visitor, "visitor.name": meta.Vars["name"], "topic": topic.Topic}
+	values := map[string]string{"agent.name": name, "visitor.id": visitor, "visitor.name": visitorName(meta), "topic": topic.Topic}
 	if meta.Page != nil {
 		values["page.url"], values["page.title"] = meta.Page.URL, meta.Page.Title
 	}
@@ -75,6 +77,23 @@ func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, 
 		if m[2] != "" {
 			key += "." + m[2]
 		}
-		return values[key]
+		if v := values[key]; v != "" {
+			return v
+		}
+		return strings.TrimSpace(m[3])
 	}), nil
+}
+
+// visitorName is what the visitor is called: what the page set, the name
+// they gave in the pre-chat form, or the one the site's server signed.
+func visitorName(m Meta) string {
+	switch {
+	case m.Vars["name"] != "":
+		return m.Vars["name"]
+	case m.Form != nil && m.Form.Name != "":
+		return m.Form.Name
+	case m.Identity != nil:
+		return m.Identity.Name
+	}
+	return ""
 }

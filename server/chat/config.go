@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nudgehq/nudge/redact"
 	"github.com/nudgehq/nudge/store"
@@ -213,6 +215,32 @@ type Settings struct {
 	Dispositions []string `json:"dispositions"`
 	// TimeZone is the team's IANA zone: chat reports count days in it.
 	TimeZone string `json:"time_zone"`
+	// Welcome is what the chat panel shows before the visitor writes.
+	Welcome Welcome `json:"welcome"`
+	// Form is the pre-chat form, filled in with the first message; nil: none.
+	Form *Form `json:"form"`
+}
+
+// Welcome is the chat panel's first screen: the team's name ("" is the
+// site's) and a greeting.
+type Welcome struct {
+	Title    string `json:"title"`
+	Greeting string `json:"greeting"`
+}
+
+// Form is the fields a visitor fills in before the chat starts (the topic,
+// when the pre-chat question is set, comes with them).
+type Form struct {
+	Fields []FormField `json:"fields"`
+}
+
+// FormField is one question of the pre-chat form: the visitor's name, their
+// email, or a text the tenant names (Key, which the agent sees it under).
+type FormField struct {
+	Kind     string `json:"kind"`
+	Key      string `json:"key,omitempty"`
+	Label    string `json:"label"`
+	Required bool   `json:"required"`
 }
 
 // Location is the settings' time zone (UTC when unset).
@@ -300,11 +328,96 @@ func (s *Settings) Validate() error {
 	if len(s.Dispositions) > 50 {
 		return &store.FieldError{Field: "dispositions", Message: "at most 50 dispositions"}
 	}
+	s.Welcome.Title, s.Welcome.Greeting = strings.TrimSpace(s.Welcome.Title), strings.TrimSpace(s.Welcome.Greeting)
+	if len(s.Welcome.Title) > 100 || !utf8.ValidString(s.Welcome.Title) {
+		return &store.FieldError{Field: "welcome.title", Message: "at most 100 characters"}
+	}
+	if len(s.Welcome.Greeting) > 500 || !utf8.ValidString(s.Welcome.Greeting) {
+		return &store.FieldError{Field: "welcome.greeting", Message: "at most 500 characters"}
+	}
+	if f := s.Form; f != nil {
+		if err := f.validate(); err != nil {
+			return err
+		}
+	}
 	if s.TimeZone == "" {
 		s.TimeZone = "UTC"
 	}
 	if _, err := time.LoadLocation(s.TimeZone); err != nil || len(s.TimeZone) > 64 {
 		return &store.FieldError{Field: "time_zone", Message: "an IANA time zone (Europe/Paris)"}
+	}
+	return nil
+}
+
+var formKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+func (f *Form) validate() error {
+	if len(f.Fields) < 1 || len(f.Fields) > 6 {
+		return &store.FieldError{Field: "form.fields", Message: "1 to 6 fields"}
+	}
+	seen := map[string]bool{}
+	for i := range f.Fields {
+		fd := &f.Fields[i]
+		fd.Label = strings.TrimSpace(fd.Label)
+		switch fd.Kind {
+		case "name", "email":
+			fd.Key = fd.Kind
+		case "text":
+			if !formKey.MatchString(fd.Key) || fd.Key == "name" || fd.Key == "email" || fd.Key == "topic" {
+				return &store.FieldError{Field: "form.fields", Message: "a text field's key is 1 to 32 lower-case letters, digits or _, not name, email or topic"}
+			}
+		default:
+			return &store.FieldError{Field: "form.fields", Message: "a field is name, email or text"}
+		}
+		if fd.Label == "" || len(fd.Label) > 100 || !utf8.ValidString(fd.Label) {
+			return &store.FieldError{Field: "form.fields", Message: "each field has a label of 1 to 100 characters"}
+		}
+		if seen[fd.Key] {
+			return &store.FieldError{Field: "form.fields", Message: "each field once: " + fd.Key}
+		}
+		seen[fd.Key] = true
+	}
+	return nil
+}
+
+// CheckAnswers refuses form answers that miss a required field, name one
+// the form does not have, are too long, or give a topic that is not an option.
+func (s *Settings) CheckAnswers(a *FormAnswers) error {
+	if a == nil {
+		return nil
+	}
+	var fields []FormField
+	if s.Form != nil {
+		fields = s.Form.Fields
+	}
+	for k, v := range a.Fields {
+		if !slices.ContainsFunc(fields, func(f FormField) bool { return f.Kind == "text" && f.Key == k }) {
+			return fmt.Errorf("%w: form: no field %q", ErrInvalid, k)
+		}
+		if !utf8.ValidString(v) || len(v) > 1000 {
+			return fmt.Errorf("%w: form: %s: at most 1000 bytes of UTF-8", ErrInvalid, k)
+		}
+	}
+	for _, f := range fields {
+		v := a.value(f.Key)
+		if f.Required && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%w: form: %s is required", ErrInvalid, f.Label)
+		}
+	}
+	if (a.Name != "" && !slices.ContainsFunc(fields, func(f FormField) bool { return f.Kind == "name" })) ||
+		(a.Email != "" && !slices.ContainsFunc(fields, func(f FormField) bool { return f.Kind == "email" })) {
+		return fmt.Errorf("%w: form: a field the form does not have", ErrInvalid)
+	}
+	if !utf8.ValidString(a.Name) || len(a.Name) > 200 {
+		return fmt.Errorf("%w: form: name: at most 200 bytes of UTF-8", ErrInvalid)
+	}
+	if a.Email != "" {
+		if _, err := mail.ParseAddress(a.Email); err != nil || len(a.Email) > 254 || strings.ContainsAny(a.Email, "<> ") {
+			return fmt.Errorf("%w: form: %q is not an email address", ErrInvalid, a.Email)
+		}
+	}
+	if a.Topic != "" && (s.Prechat == nil || !slices.ContainsFunc(s.Prechat.Options, func(o PrechatOption) bool { return o.Label == a.Topic })) {
+		return fmt.Errorf("%w: form: no topic %q", ErrInvalid, a.Topic)
 	}
 	return nil
 }

@@ -126,7 +126,8 @@ type Engine struct {
 	convs    map[string]*conv  // loaded conversations (open, or closed recently)
 	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
-	names    map[string]string     // user id → display name
+	names    map[string]string     // user id → display name ("" when none)
+	handles  map[string]string     // user id → email's local part, for colleagues when no display name
 	avatars  map[string]string     // user id → picture URL, as their last connection gave it
 	live     map[string]*liveWatch // tenant → the supervisors watching its live state
 }
@@ -188,7 +189,7 @@ type conv struct {
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string][]Sink{},
-		agents: map[agentKey]*agent{}, names: map[string]string{}, avatars: map[string]string{}, live: map[string]*liveWatch{}}
+		agents: map[agentKey]*agent{}, names: map[string]string{}, handles: map[string]string{}, avatars: map[string]string{}, live: map[string]*liveWatch{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -487,8 +488,18 @@ func (t *tenant) defaultQueue() *queue {
 	return nil
 }
 
-// name is a user's display name. Callers hold e.mu.
+// name is what colleagues call a user: their display name, or the local
+// part of their email address. Callers hold e.mu.
 func (e *Engine) name(ctx context.Context, user string) string {
+	if n := e.displayName(ctx, user); n != "" {
+		return n
+	}
+	return e.handles[user]
+}
+
+// displayName is the name a user chose, "" when none: what visitors see
+// (never a part of the email address). Callers hold e.mu.
+func (e *Engine) displayName(ctx context.Context, user string) string {
 	if n, ok := e.names[user]; ok {
 		return n
 	}
@@ -496,12 +507,9 @@ func (e *Engine) name(ctx context.Context, user string) string {
 	if err != nil {
 		return ""
 	}
-	n := u.Name
-	if n == "" {
-		n, _, _ = strings.Cut(u.Email, "@")
-	}
-	e.names[user] = n
-	return n
+	e.names[user] = u.Name
+	e.handles[user], _, _ = strings.Cut(u.Email, "@")
+	return u.Name
 }
 
 // save queues a conversation's state for the next group commit, in order
@@ -625,7 +633,7 @@ func (e *Engine) senderAvatar(s Sender) string {
 
 func (e *Engine) senderName(s Sender) string {
 	if s.Kind == "agent" || s.Kind == "bot" {
-		return e.name(context.Background(), s.ID)
+		return e.displayName(context.Background(), s.ID)
 	}
 	return ""
 }

@@ -953,3 +953,68 @@ func TestFileNamesFollowTheSniffedType(t *testing.T) {
 		}
 	}
 }
+
+// A person who connects without choosing a status is away, and gets no
+// chat, until they choose; another tab keeps the status chosen in the first;
+// a bot is available.
+func TestFirstStatusIsAway(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Sales", QueueConfig{})
+	sup := x.member("Sue", "supervisor", nil)
+	rs := &rec{e: x.e}
+	snap, err := x.e.ConnectAgent(x.ctx, sup, rs, "")
+	if err != nil || snap.Presence != Away {
+		t.Fatalf("first status: %+v %v", snap, err)
+	}
+	v, _, _ := x.start(Meta{})
+	if offeredTo(rs, v.Conversation) {
+		t.Fatal("a supervisor who has not chosen is offered a chat")
+	}
+	if err := x.e.SetPresence(x.ctx, sup, Available); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ = x.start(Meta{}); !offeredTo(rs, v.Conversation) {
+		t.Fatal("once available, a chat is offered")
+	}
+	if snap, _ := x.e.ConnectAgent(x.ctx, sup, &rec{e: x.e}, ""); snap.Presence != Available {
+		t.Fatalf("a second tab: %s", snap.Presence)
+	}
+	if _, err := x.e.ConnectAgent(x.ctx, sup, &rec{e: x.e}, "busy"); err == nil {
+		t.Fatal("an unknown status is refused")
+	}
+	bot := x.member("Helper", "bot", nil)
+	if snap, _ := x.e.ConnectAgent(x.ctx, bot, &rec{e: x.e}, ""); snap.Presence != Available {
+		t.Fatalf("a bot: %s", snap.Presence)
+	}
+}
+
+// A placeholder the conversation has no value for takes its default; the
+// visitor's name comes from the page, else the pre-chat form, else the
+// signed identity.
+func TestCannedPlaceholdersDefaults(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Sales", QueueConfig{})
+	ann := x.member("Ann", "agent", nil)
+	x.online(ann)
+	for _, c := range []struct {
+		meta Meta
+		want string
+	}{
+		{Meta{}, "Hi there, I am Ann."},
+		{Meta{Vars: map[string]string{"name": "Bea"}}, "Hi Bea, I am Ann."},
+		{Meta{Identity: &Identity{ID: "u1", Name: "Cy", Verified: true}}, "Hi Cy, I am Ann."},
+	} {
+		v, _, _ := x.start(c.meta)
+		x.accept(ann, v.Conversation)
+		got, err := x.e.Expand(x.ctx, ann, v.Conversation, "Hi {{visitor.name|there}}, I am {{agent.name}}.")
+		if err != nil || got != c.want {
+			t.Errorf("%+v: %q %v; want %q", c.meta, got, err, c.want)
+		}
+	}
+	if err := CheckTemplate("Hi {{visitor.name|there}} {{page.url}}"); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTemplate("Hi {{visitor.nick|there}}"); err == nil {
+		t.Fatal("an unknown placeholder with a default passes")
+	}
+}

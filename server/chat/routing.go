@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -30,7 +31,7 @@ type QueuePosition struct {
 }
 
 // enqueue puts a conversation in a queue and routes it, or, when nobody can
-// answer there (closed, or no agent signed in), offers the visitor the
+// answer there (closed, or no agent available), offers the visitor the
 // offline form. Callers hold e.mu and post the notices it returns.
 func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 	now := e.now()
@@ -50,10 +51,12 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 	return nil
 }
 
-// staffed reports whether any agent of the queue is signed in.
+// staffed reports whether any agent of the queue is available (busy or
+// not): with all of them away or signed out, nobody would answer, and the
+// visitor is told so and offered the offline form rather than a wait.
 func (e *Engine) staffed(t *tenant, q *queue) bool {
 	for k, ag := range e.agents {
-		if k.tenant == t.id && ag.presence != Offline && e.serves(t, ag, q) {
+		if k.tenant == t.id && ag.presence == Available && e.serves(t, ag, q) {
 			return true
 		}
 	}
@@ -372,4 +375,78 @@ func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
 	}
 	ns := []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "requeued", text: why + " You are back in the queue."}}
 	return append(ns, e.enqueue(ctx, cv, q)...)
+}
+
+// WelcomeState is what the chat panel shows before the visitor writes: the
+// team's words, who is there to answer, and when an answer can come, from
+// the same computation as the live board and the visitors' estimates.
+type WelcomeState struct {
+	Title    string       `json:"title"` // "" is the site's name
+	Greeting string       `json:"greeting"`
+	Team     []TeamMember `json:"team"`
+	// Available: a queue the visitor can reach is open and has an available
+	// agent; otherwise the visitor is offered the offline form at once.
+	Available bool `json:"available"`
+	// EstimatedWait is the shortest estimate among those queues, seconds; -1
+	// when none can answer.
+	EstimatedWait int `json:"estimated_wait"`
+	// Question and Topics are the pre-chat question and its options, asked
+	// with the first message; Form the tenant's pre-chat form.
+	Question string   `json:"question,omitempty"`
+	Topics   []string `json:"topics,omitempty"`
+	Form     *Form    `json:"form"`
+}
+
+// TeamMember is an available agent as visitors see them.
+type TeamMember struct {
+	Name   string `json:"name"`
+	Avatar string `json:"avatar,omitempty"`
+}
+
+// Welcome computes a tenant's welcome now. The queues a visitor can reach
+// are the pre-chat question's, or the default queue.
+func (e *Engine) Welcome(ctx context.Context, tenantID string) (WelcomeState, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, tenantID)
+	if err != nil {
+		return WelcomeState{}, err
+	}
+	st := t.settings
+	w := WelcomeState{Title: st.Welcome.Title, Greeting: st.Welcome.Greeting, Team: []TeamMember{}, EstimatedWait: -1, Form: st.Form}
+	var reach []*queue
+	if p := st.Prechat; p != nil {
+		w.Question = p.Question
+		for _, o := range p.Options {
+			w.Topics = append(w.Topics, o.Label)
+			if q := t.queues[o.Queue]; q != nil && !slices.Contains(reach, q) {
+				reach = append(reach, q)
+			}
+		}
+	} else if q := t.defaultQueue(); q != nil {
+		reach = append(reach, q)
+	}
+	now := e.now()
+	seen := map[string]bool{}
+	for _, q := range reach {
+		s := e.state(q, now)
+		if !s.Open || s.Slots == 0 {
+			continue
+		}
+		w.Available = true
+		if wait := s.wait(len(q.waiting)+1, q.aht); w.EstimatedWait < 0 || wait < w.EstimatedWait {
+			w.EstimatedWait = wait
+		}
+		for k, ag := range e.agents {
+			if k.tenant != t.id || ag.presence != Available || len(ag.sinks) == 0 || ag.bot || !e.serves(t, ag, q) || seen[k.user] {
+				continue
+			}
+			seen[k.user] = true
+			if n := e.displayName(ctx, k.user); n != "" && len(w.Team) < 5 {
+				w.Team = append(w.Team, TeamMember{Name: n, Avatar: e.avatars[k.user]})
+			}
+		}
+	}
+	slices.SortFunc(w.Team, func(a, b TeamMember) int { return strings.Compare(a.Name, b.Name) })
+	return w, nil
 }

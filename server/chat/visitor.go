@@ -23,6 +23,28 @@ type Meta struct {
 	// Identity is who the site says the visitor is (nudge('identify', …)):
 	// kept only when its hash verifies, and then stored without the hash.
 	Identity *Identity `json:"identity,omitempty"`
+	// Form is what the visitor answered in the pre-chat form.
+	Form *FormAnswers `json:"form,omitempty"`
+}
+
+// FormAnswers are a visitor's answers to the pre-chat form: the topic (one
+// of the pre-chat question's options, which picks the queue), their name and
+// email, and the tenant's text fields by key.
+type FormAnswers struct {
+	Topic  string            `json:"topic,omitempty"`
+	Name   string            `json:"name,omitempty"`
+	Email  string            `json:"email,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+func (a *FormAnswers) value(key string) string {
+	switch key {
+	case "name":
+		return a.Name
+	case "email":
+		return a.Email
+	}
+	return a.Fields[key]
 }
 
 // Identity is a visitor's identity as the site's server signed it.
@@ -135,14 +157,31 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 		e.mu.Unlock()
 		return Visitor{}, "", err
 	}
+	if err := t.settings.CheckAnswers(meta.Form); err != nil {
+		e.mu.Unlock()
+		return Visitor{}, "", err
+	}
 	id := store.NewID()
 	token, hash := newToken(id)
-	c := store.Conversation{ID: id, TenantID: site.TenantID, SiteID: site.ID, Visitor: visitor, Status: StatusQueued, Metadata: metaDoc}
 	q := t.defaultQueue()
 	if meta.Offer != nil && t.queues[meta.Offer.Queue] != nil {
 		q = t.queues[meta.Offer.Queue]
 	}
 	prechat := meta.Offer == nil && t.settings.Prechat != nil
+	if f := meta.Form; f != nil && f.Topic != "" && meta.Offer == nil {
+		// The form answered the pre-chat question: its queue, no bot.
+		prechat = false
+		for _, o := range t.settings.Prechat.Options {
+			if o.Label == f.Topic && t.queues[o.Queue] != nil {
+				q = t.queues[o.Queue]
+			}
+		}
+		var doc map[string]any
+		json.Unmarshal(metaDoc, &doc)
+		doc["topic"] = f.Topic
+		metaDoc, _ = json.Marshal(doc)
+	}
+	c := store.Conversation{ID: id, TenantID: site.TenantID, SiteID: site.ID, Visitor: visitor, Status: StatusQueued, Metadata: metaDoc}
 	if prechat {
 		c.Status = StatusBot
 	}

@@ -32,6 +32,25 @@ export interface ChatMeta {
   device?: Record<string, string>;
   /** The pre-chat answer */
   topic?: string;
+  form?: FormAnswers;
+}
+
+/** A visitor's answers to the pre-chat form */
+export interface FormAnswers {
+  /** One of the pre-chat question's options: picks the queue */
+  topic?: string;
+  name?: string;
+  email?: string;
+  /** Text fields by key */
+  fields?: Record<string, string>;
+}
+
+export interface FormField {
+  kind: "name" | "email" | "text";
+  /** A text field's name, as the agent sees it (1 to 32 of a-z, 0-9, _); name and email fields take their kind */
+  key?: string;
+  label: string;
+  required: boolean;
 }
 
 /** See docs/protocol.md */
@@ -208,3 +227,26 @@ export type VisitorFrame = {
     seq: number;
   };
 };
+
+/** What the chat panel shows before the visitor writes (the chat starts with the first message) */
+export interface WelcomeState {
+  /** The team's name (the site's when the settings name none) */
+  title: string;
+  greeting: string;
+  /** Available agents with a display name */
+  team: {
+    name: string;
+    avatar?: string;
+  }[];
+  /** A queue the visitor can reach is open with an available agent; if not, offer the offline form at once */
+  available: boolean;
+  /** Seconds until an agent answers, the shortest among those queues; -1: none can */
+  estimated_wait: number;
+  /** The pre-chat question, asked with the first message */
+  question?: string;
+  /** Its options (send one as form.topic) */
+  topics?: string[];
+  form: null | {
+    fields: FormField[];
+  };
+}

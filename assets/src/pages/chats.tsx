@@ -14,6 +14,20 @@ type Offer = Extract<AgentFrame, { type: "offer" }>["data"];
 type Context = Extract<AgentFrame, { type: "context_ok" }>["data"];
 type Send = (f: AgentCommand) => void;
 
+// stored and store keep small choices in the browser (none when storage is off).
+const stored = (k: string) => {
+  try {
+    return localStorage.getItem(k);
+  } catch {
+    return null;
+  }
+};
+const store = (k: string, v: string) => {
+  try {
+    localStorage.setItem(k, v);
+  } catch {}
+};
+
 const rid = () => Math.random().toString(36).slice(2) + Date.now().toString(36);
 
 export function Chats({ me }: { me: Me }) {
@@ -32,6 +46,7 @@ export function Chats({ me }: { me: Me }) {
   const supervise = may(me, "chat:supervise");
   const ws = useRef<WebSocket | null>(null);
   const selectedRef = useRef("");
+  const presenceKey = "nudge.presence." + me.tenant_id + "." + me.user.id;
   selectedRef.current = selected;
 
   const send: Send = (f) => {
@@ -52,7 +67,10 @@ export function Chats({ me }: { me: Me }) {
       const url = location.origin.replace(/^http/, "ws") + "/ws/agent?tenant=" + encodeURIComponent(me.tenant_id);
       const s = new WebSocket(url);
       ws.current = s;
-      s.onopen = () => s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, status: "available" }));
+      // The status the person last chose on this browser; none at first, and
+      // the server starts them away until they choose.
+      const chosen = stored(presenceKey);
+      s.onopen = () => s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, ...(chosen === "available" || chosen === "away" ? { status: chosen } : {}) }));
       s.onmessage = (e) => onFrame(JSON.parse(e.data) as AgentFrame);
       s.onclose = () => {
         setConnected(false);
@@ -83,6 +101,7 @@ export function Chats({ me }: { me: Me }) {
           break;
         case "presence":
           setPresence(f.data.status);
+          store(presenceKey, f.data.status);
           break;
         case "offer":
           setOffers((o) => ({ ...o, [c]: f.data }));
@@ -163,7 +182,15 @@ export function Chats({ me }: { me: Me }) {
           <span class={"dot " + (connected ? presence : "offline")} />
           {connected ? presence : "connecting…"}
           {connected && (
-            <button class="link" onClick={() => send({ type: "presence", id: "p", status: presence === "available" ? "away" : "available" })}>
+            <button
+              class="link"
+              onClick={() => {
+                const status = presence === "available" ? "away" : "available";
+                store(presenceKey, status);
+                send({ type: "presence", id: "p", status });
+                setPresence(status);
+              }}
+            >
               {presence === "available" ? "Go away" : "Go available"}
             </button>
           )}
