@@ -124,6 +124,16 @@ func count(t *testing.T, ctx context.Context, js string) int {
 
 const bubbles = `[...r.querySelectorAll('.b span')].map(s => s.textContent)`
 
+// writeFirst fills the demo's welcome (the first topic, a name where one is
+// required) and sends the visitor's first message, which starts the chat.
+func writeFirst(t *testing.T, ctx context.Context, text string) {
+	t.Helper()
+	waitChat(t, ctx, "the welcome", `r.querySelector('.w')`)
+	inChat[bool](t, ctx, `const s = r.querySelector('.w select'); if (s) s.value = s.options[1].value;
+		for (const i of r.querySelectorAll('.w form input')) if (i.required && !i.value) i.value = i.type == 'email' ? 'vic@example.com' : 'Vic';
+		const i = r.querySelector('textarea'); i.value = `+jsString(text)+`; r.querySelector('.in .send').click(); return true`)
+}
+
 // TestChatOnTheDemoShop: a visitor opens the chat on the demo shop, an agent
 // takes it and answers (text that looks like HTML stays text, quick replies
 // work), and the conversation continues after a reload and in a second tab,
@@ -136,7 +146,7 @@ func TestChatOnTheDemoShop(t *testing.T) {
 		t.Fatal(err)
 	}
 	openChat(t, ctx)
-	inChat[bool](t, ctx, `const i = r.querySelector('textarea'); i.value = 'Hello, I need help with my bill'; r.querySelector('.in .send').click(); return true`)
+	writeFirst(t, ctx, "Hello, I need help with my bill")
 
 	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
 	conv := offer["conversation"].(string)
@@ -209,7 +219,7 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	openChat(t, visitor)
-	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Which plan fits a flat?'; r.querySelector('.in .send').click(); return true`)
+	writeFirst(t, visitor, "Which plan fits a flat?")
 
 	err = chromedp.Do(console,
 		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),
@@ -229,7 +239,7 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, visitor, "the answer reaches the visitor", bubbles+`.includes('The Green plan: no exit fees.')`)
-	waitChat(t, visitor, "the agent's name and picture", `[...r.querySelectorAll('.b .n')].some(n => n.textContent === 'Demo owner' && n.querySelector('img')?.src.includes('/avatars/') && n.querySelector('img').naturalWidth > 0)`)
+	waitChat(t, visitor, "the agent's name and picture", `[...r.querySelectorAll('.n')].some(n => n.textContent === 'Demo owner' && n.querySelector('img')?.src.includes('/avatars/') && n.querySelector('img').naturalWidth > 0)`)
 	screenshot(t, visitor, "visitor-sees-agent")
 
 	// The visitor sends a file; the agent sees it and can open it.
@@ -314,7 +324,7 @@ func TestChatSetupInTheConsole(t *testing.T) {
 	waitFor(t, ctx, "the canned response is listed", `document.querySelector('section[aria-labelledby="h-Canned responses"] table').textContent.includes('/thanks')`)
 	waitFor(t, ctx, "the webhook's secret is shown once", `document.querySelector('section[aria-labelledby="h-Webhooks"] .notice').textContent.includes('whsec_')`)
 	api := owner(t, url)
-	if qs := api("/api/queues")["items"].([]any); len(qs) != 2 {
+	if qs := api("/api/queues")["items"].([]any); len(qs) != 3 {
 		t.Fatalf("queues: %v", qs)
 	}
 	screenshot(t, ctx, "chat-setup")
@@ -343,14 +353,14 @@ func TestChatSetupInTheConsole(t *testing.T) {
 	}
 	waitFor(t, ctx, "the canned response is changed", `document.querySelector('section[aria-labelledby="h-Canned responses"] table').textContent.includes('Many thanks')`)
 
-	// Business hours: the Billing queue (the first by name, so the default)
-	// is open on no day now; with an agent available, a visitor who writes
-	// is offered the offline form.
+	// Business hours: the General queue (where the demo's "My bill" topic
+	// leads) is open on no day now; with an agent available, a visitor who
+	// writes about their bill is offered the offline form.
 	connectAgent(t, url)
 	err = chromedp.Do(ctx,
-		chromedp.Click(`//tr[td[text()="Billing"]]//button[text()="Edit"]`),
-		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Edit queue Billing"]`)),
-		chromedp.Click(`//form[@aria-label="Edit queue Billing"]//fieldset//label[contains(., "Open only")]/input`),
+		chromedp.Click(`//tr[td[text()="General"]]//button[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Edit queue General"]`)),
+		chromedp.Click(`//form[@aria-label="Edit queue General"]//fieldset//label[contains(., "Open only")]/input`),
 		chromedp.WaitVisible(chromedp.CSS(`table[aria-label="Opening hours"]`)),
 	)
 	if err != nil {
@@ -361,17 +371,17 @@ func TestChatSetupInTheConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[aria-label="Edit queue Billing"] button[type=submit]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[aria-label="Edit queue General"] button[type=submit]`))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the queue has hours", `[...document.querySelectorAll('section[aria-labelledby="h-Queues"] tr')].some(r => r.textContent.includes('Billing') && r.textContent.includes('set (UTC)'))`)
+	waitFor(t, ctx, "the queue has hours", `[...document.querySelectorAll('section[aria-labelledby="h-Queues"] tr')].some(r => r.textContent.includes('General') && r.textContent.includes('set (UTC)'))`)
 	visitor, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
 		t.Fatal(err)
 	}
 	openChat(t, visitor)
-	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Are you there?'; r.querySelector('.in .send').click(); return true`)
+	writeFirst(t, visitor, "Are you there?")
 	waitChat(t, visitor, "the offline form", `r.querySelector('.f button')?.textContent === 'Leave a message'`)
 }
 
@@ -395,6 +405,12 @@ func goAvailable() []chromedp.Action[chromedp.Void] {
 	}
 }
 
+// onePixelPNG is a small picture (8×8).
+func onePixelPNG() []byte {
+	png, _ := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC")
+	return png
+}
+
 // setAvatar gives the demo owner a picture, as the Account page does.
 func setAvatar(t *testing.T, url string) {
 	t.Helper()
@@ -406,7 +422,7 @@ func setAvatar(t *testing.T, url string) {
 		CSRF string `json:"csrf_token"`
 	}
 	json.NewDecoder(res.Body).Decode(&login)
-	png, _ := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC")
+	png := onePixelPNG()
 	req, _ := http.NewRequest("PUT", url+"/api/me/avatar", bytes.NewReader(png))
 	req.Header.Set("Content-Type", "image/png")
 	req.Header.Set("Cookie", strings.Split(res.Header.Get("Set-Cookie"), ";")[0])

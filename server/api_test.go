@@ -526,6 +526,16 @@ func TestBootstrapIsIdempotent(t *testing.T) {
 	if len(sites) != 1 || sites[0].(map[string]any)["key"] != "demo" || fmt.Sprint(sites[0].(map[string]any)["allowed_origins"]) != "[http://localhost:8080 http://127.0.0.1:8080]" {
 		t.Fatalf("demo sites: %v", sites)
 	}
+	// The demo shows a newcomer the chat's settings at work: a welcome, a
+	// pre-chat form and question with two topics, business hours, CSAT.
+	set := c.call("GET", "/api/chat/settings", nil).json(t)
+	if set["csat"] != true || len(set["prechat"].(map[string]any)["options"].([]any)) != 2 || set["form"] == nil || set["welcome"].(map[string]any)["title"] != "Acme Energy" {
+		t.Fatalf("demo chat settings: %v", set)
+	}
+	queues := c.call("GET", "/api/queues", nil).json(t)["items"].([]any)
+	if len(queues) != 2 || queues[1].(map[string]any)["config"].(map[string]any)["hours"] == nil && queues[0].(map[string]any)["config"].(map[string]any)["hours"] == nil {
+		t.Fatalf("demo queues: %v", queues)
+	}
 }
 
 func TestSecureCookieBehindHTTPS(t *testing.T) {

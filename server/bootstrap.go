@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -79,6 +80,9 @@ func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
 		}
 	}
 
+	if err := s.demoChat(ctx, site); err != nil {
+		return fmt.Errorf("demo chat: %w", err)
+	}
 	if err := s.demoOffers(ctx, site); err != nil {
 		return fmt.Errorf("demo offers: %w", err)
 	}
@@ -127,6 +131,45 @@ func demoOrigins(public string) []string {
 		host += ":" + p
 	}
 	return append(out, u.Scheme+"://"+host)
+}
+
+// demoChat gives a demo whose chat settings were never set what a newcomer
+// should see: a welcome with the team's name, a pre-chat form (name, and an
+// optional email) with a question whose two topics lead to two queues, one
+// of them open on weekdays only (outside, the offline form), and a rating
+// when the chat ends.
+func (s *Server) demoChat(ctx context.Context, site store.Site) error {
+	doc, err := s.st.ChatSettings(ctx, site.TenantID)
+	if err != nil {
+		return err
+	}
+	if len(doc) > 0 && string(doc) != "{}" {
+		return nil
+	}
+	qs, err := s.st.Queues(ctx, site.TenantID)
+	if err != nil || len(qs) == 0 {
+		return err
+	}
+	general := qs[0].ID
+	hours, _ := json.Marshal(map[string]any{"hours": chat.Hours{TimeZone: "Europe/Paris", Week: map[string][][2]string{
+		"mon": {{"08:00", "18:00"}}, "tue": {{"08:00", "18:00"}}, "wed": {{"08:00", "18:00"}}, "thu": {{"08:00", "18:00"}}, "fri": {{"08:00", "18:00"}}}}})
+	tech, err := s.st.CreateQueue(ctx, store.System, store.Queue{TenantID: site.TenantID, Name: "Meters and faults", Config: hours})
+	if err != nil {
+		return err
+	}
+	set := chat.DefaultSettings()
+	set.DefaultQueue, set.CSAT = general, true
+	set.Welcome = chat.Welcome{Title: "Acme Energy", Greeting: "Hi! Questions about your bill, your meter or a move? Write to us."}
+	set.Prechat = &chat.Prechat{Question: "What is it about?", Options: []chat.PrechatOption{{Label: "My bill", Queue: general}, {Label: "My meter or a fault", Queue: tech.ID}}}
+	set.Form = &chat.Form{Fields: []chat.FormField{{Kind: "name", Label: "Your name", Required: true}, {Kind: "email", Label: "Your email", Required: false}}}
+	if err := set.Validate(); err != nil {
+		return err
+	}
+	doc, _ = json.Marshal(set)
+	if err := s.st.SetChatSettings(ctx, store.System, site.TenantID, doc); err != nil {
+		return err
+	}
+	return s.chat.Reload(ctx, site.TenantID)
 }
 
 // demoOffers gives a demo site without rules two published ones, so that a

@@ -34,6 +34,12 @@ type Site struct {
 type SiteTheme struct {
 	Color    string `json:"color"`    // #rrggbb
 	Position string `json:"position"` // "right" or "left"
+	// OffsetX and OffsetY move the launcher away from its corner (pixels),
+	// off the page's own controls there.
+	OffsetX int `json:"offset_x,omitempty"`
+	OffsetY int `json:"offset_y,omitempty"`
+	// Sound: a short chime when a reply arrives while the chat is closed.
+	Sound bool `json:"sound,omitempty"`
 }
 
 // SiteSettings are the site's privacy and behaviour switches.
@@ -116,6 +122,9 @@ func (st *Site) Validate() error {
 	}
 	if st.Theme.Position != "right" && st.Theme.Position != "left" {
 		return &FieldError{"theme.position", `must be "right" or "left"`}
+	}
+	if st.Theme.OffsetX < 0 || st.Theme.OffsetX > 400 || st.Theme.OffsetY < 0 || st.Theme.OffsetY > 400 {
+		return &FieldError{"theme.offset_x", "offsets are 0 to 400 pixels"}
 	}
 	if st.Settings.RetentionDays < 0 || st.Settings.RetentionDays > 3650 {
 		return &FieldError{"settings.retention_days", "0 (keep) to 3650"}

@@ -726,7 +726,7 @@ export interface PreviewRequest {
 export interface ProtocolError {
   type: "error";
   id?: string;
-  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal";
+  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal" | "busy";
   message: string;
 }
 
@@ -930,6 +930,12 @@ export interface SiteSettings {
 export interface SiteTheme {
   color?: string;
   position?: "right" | "left";
+  /** Pixels between the launcher and its corner's side (off the page's own controls) */
+  offset_x?: number;
+  /** Pixels between the launcher and the bottom */
+  offset_y?: number;
+  /** A short chime when a reply arrives while the chat is closed */
+  sound?: boolean;
 }
 
 export interface Snippet {

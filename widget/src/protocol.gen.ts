@@ -78,7 +78,7 @@ export interface Message {
 export interface ProtocolError {
   type: "error";
   id?: string;
-  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal";
+  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal" | "busy";
   message: string;
 }
 

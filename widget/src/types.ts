@@ -11,8 +11,8 @@ export interface SiteConfig {
   consent: boolean;
   /** No visitor id is kept in the browser. */
   cookieless: boolean;
-  /** How the chat looks. */
-  theme?: { color: string; position: string };
+  /** How the chat looks: the launcher's corner, its distance from the corner's default place, and a chime for replies. */
+  theme?: { color: string; position: string; offset_x?: number; offset_y?: number; sound?: boolean };
   /** The visitor's country (ISO 3166), when a trusted proxy names it. */
   country?: string | null;
   /** The site's time zone (IANA), for time facts and schedules. */

@@ -25,7 +25,7 @@ export const host = (name: string, css: string) => {
 };
 
 /** launcher draws the round chat button, a speech bubble in SVG (no icon font, no markup parsing). */
-export const launcher = (root: ShadowRoot, theme: { color: string; position: string }) => {
+export const launcher = (root: ShadowRoot, theme: { color: string; position: string; offset_x?: number; offset_y?: number }) => {
   const b = document.createElement("button");
   b.className = "l";
   const ns = "http://www.w3.org/2000/svg";
@@ -39,7 +39,9 @@ export const launcher = (root: ShadowRoot, theme: { color: string; position: str
   svg.appendChild(path);
   b.appendChild(svg);
   b.setAttribute("aria-label", "Chat with us");
-  b.style.cssText = "background:" + theme.color + ";" + (theme.position == "left" ? "left:20px" : "right:20px");
+  // Away from the corner by the site's offsets, off the page's own controls there.
+  b.style.cssText =
+    "background:" + theme.color + ";" + (theme.position == "left" ? "left:" : "right:") + (20 + (theme.offset_x || 0)) + "px;bottom:" + (20 + (theme.offset_y || 0)) + "px";
   root.appendChild(b);
   return b;
 };

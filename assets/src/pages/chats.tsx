@@ -402,6 +402,24 @@ function ContextPanel({ context, view }: { context: Context | null; view: ChatVi
             <dd>{meta.topic}</dd>
           </>
         )}
+        {meta.form?.name && (
+          <>
+            <dt>Name (as given)</dt>
+            <dd>{meta.form.name}</dd>
+          </>
+        )}
+        {meta.form?.email && (
+          <>
+            <dt>Email (as given)</dt>
+            <dd>{meta.form.email}</dd>
+          </>
+        )}
+        {Object.entries((meta.form?.fields ?? {}) as Record<string, string>).map(([k, v]) => (
+          <>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </>
+        ))}
         {meta.identity && (
           <>
             <dt>Identified</dt>

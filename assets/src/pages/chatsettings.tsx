@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { Me } from "../api";
-import type { ChatSettings, Hours, Queue, QueueConfig } from "../api.gen";
+import type { ChatSettings, FormField as Field, Hours, Queue, QueueConfig } from "../api.gen";
 import { Alert, Section, useLoad } from "../ui";
 
 const lines = (s: string) => s.split("\n").map((x) => x.trim()).filter(Boolean);
@@ -24,6 +24,8 @@ function SettingsForm({ initial, queues, onSaved }: { initial: ChatSettings; que
   const [masked, setMasked] = useState("");
   const set = (p: Partial<ChatSettings>) => (setS({ ...s, ...p }), setSaved(false));
   const prechat = s.prechat ?? null;
+  const fields = s.form?.fields ?? [];
+  const setField = (i: number, p: Partial<Field>) => set({ form: { fields: fields.map((f, j) => (j === i ? { ...f, ...p } : f)) } });
   const options = prechat?.options ?? [];
   const save = async (e: Event) => {
     e.preventDefault();
@@ -60,6 +62,46 @@ function SettingsForm({ initial, queues, onSaved }: { initial: ChatSettings; que
         <datalist id="zones">
           {(Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.("timeZone").map((z) => <option value={z} />)}
         </datalist>
+        <fieldset>
+          <legend>Welcome</legend>
+          <label for="set-title">Team name (empty: the site's name)</label>
+          <input id="set-title" maxLength={100} value={s.welcome?.title ?? ""} onInput={(e) => set({ welcome: { ...s.welcome, title: e.currentTarget.value } })} />
+          <label for="set-greeting">Greeting</label>
+          <input id="set-greeting" maxLength={500} placeholder="Hi! How can we help?" value={s.welcome?.greeting ?? ""} onInput={(e) => set({ welcome: { ...s.welcome, greeting: e.currentTarget.value } })} />
+        </fieldset>
+        <fieldset>
+          <legend>Pre-chat form</legend>
+          <label class="inline">
+            <input type="checkbox" checked={!!s.form} onChange={(e) => set({ form: e.currentTarget.checked ? { fields: [{ kind: "name", label: "Your name", required: true }] } : null })} /> Ask
+            visitors for details with their first message
+          </label>
+          {s.form && (
+            <>
+              {fields.map((f, i) => (
+                <div class="row" role="group" aria-label={"Field " + (i + 1)}>
+                  <select aria-label={"Kind of field " + (i + 1)} value={f.kind} onChange={(e) => setField(i, { kind: e.currentTarget.value as Field["kind"], key: e.currentTarget.value === "text" ? "details" : undefined })}>
+                    <option value="name">Name</option>
+                    <option value="email">Email</option>
+                    <option value="text">Text</option>
+                  </select>
+                  {f.kind === "text" && <input aria-label={"Key of field " + (i + 1)} class="short" placeholder="order" value={f.key ?? ""} onInput={(e) => setField(i, { key: e.currentTarget.value })} />}
+                  <input aria-label={"Label of field " + (i + 1)} value={f.label} onInput={(e) => setField(i, { label: e.currentTarget.value })} />
+                  <label class="inline">
+                    <input type="checkbox" checked={f.required} onChange={(e) => setField(i, { required: e.currentTarget.checked })} /> required
+                  </label>
+                  <button type="button" class="link" onClick={() => set({ form: fields.length > 1 ? { fields: fields.filter((_, j) => j !== i) } : null })}>
+                    Remove
+                  </button>
+                </div>
+              ))}
+              {fields.length < 6 && (
+                <button type="button" class="secondary" onClick={() => set({ form: { fields: [...fields, { kind: "email", label: "Your email", required: false }] } })}>
+                  + Field
+                </button>
+              )}
+            </>
+          )}
+        </fieldset>
         <fieldset>
           <legend>Pre-chat question</legend>
           <label class="inline">

@@ -159,6 +159,19 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
             </select>
           </label>
         </div>
+        <div class="row">
+          <label>
+            From the side (px){" "}
+            <input type="number" class="short" min={0} max={400} value={theme.offset_x ?? 0} onInput={(e) => setTheme({ ...theme, offset_x: Number(e.currentTarget.value) })} />
+          </label>
+          <label>
+            From the bottom (px){" "}
+            <input type="number" class="short" min={0} max={400} value={theme.offset_y ?? 0} onInput={(e) => setTheme({ ...theme, offset_y: Number(e.currentTarget.value) })} />
+          </label>
+        </div>
+        <label class="inline">
+          <input type="checkbox" checked={!!theme.sound} onChange={(e) => setTheme({ ...theme, sound: e.currentTarget.checked })} /> A chime when a reply arrives while the chat is closed
+        </label>
         {check("push_offers", "The site's backend pushes offers to open pages (pages then poll every few seconds)")}
       </fieldset>
       <fieldset>
