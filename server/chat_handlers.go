@@ -29,6 +29,8 @@ func (s *Server) chatAPIRoutes(r fiber.Router) {
 	r.Put("/chat/settings", s.authz("chat_settings", "write"), s.setChatSettings)
 	r.Post("/chat/settings/mask-test", s.authz("chat_settings", "read"), s.maskTest)
 	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
+	r.Get("/chat/agents", s.authz("chat", "work"), s.chatColleagues)
+	r.Get("/chat/dispositions", s.authz("chat", "work"), s.chatDispositions)
 	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), s.chatConversationReport)
 	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), s.chatSummaryReport)
 
@@ -303,6 +305,25 @@ func (s *Server) chatLive(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(live)
+}
+
+// chatColleagues lists the people signed in to chat, for a transfer or an
+// invitation.
+func (s *Server) chatColleagues(c *fiber.Ctx) error {
+	cs, err := s.chat.Colleagues(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": cs})
+}
+
+// chatDispositions are the outcomes an agent picks from when closing.
+func (s *Server) chatDispositions(c *fiber.Ctx) error {
+	ds, err := s.chat.Dispositions(c.UserContext(), who(c).Tenant)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"dispositions": ds})
 }
 
 // chatAgent is the principal as the chat engine knows it.

@@ -66,6 +66,8 @@ var routeRoles = map[string][]string{
 	"PUT /api/chat/settings":                                      {"owner", "admin"},
 	"POST /api/chat/settings/mask-test":                           {"owner", "admin"},
 	"GET /api/chat/live":                                          {"owner", "admin", "supervisor"},
+	"GET /api/chat/agents":                                        {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/chat/dispositions":                                  {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/conversations/:conversationID/files/:fileID":        {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/webhooks":                                           {"owner", "admin"},
 	"POST /api/webhooks":                                          {"owner", "admin"},

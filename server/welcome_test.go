@@ -151,3 +151,34 @@ func TestPrechatForm(t *testing.T) {
 		t.Fatalf("the agent's view: %v", offer)
 	}
 }
+
+// TestDeskLists: an agent sees the colleagues signed in to chat (whom to
+// transfer to or invite: people, not bots) and the tenant's dispositions.
+func TestDeskLists(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent := h.login(f.users["agent"].Email, "password-agent")
+	if items := agent.call("GET", "/api/chat/agents", nil).json(t)["items"].([]any); len(items) != 0 {
+		t.Fatalf("nobody signed in: %v", items)
+	}
+	f.agent("agent")
+	f.agent("supervisor")
+	items := agent.call("GET", "/api/chat/agents", nil).json(t)["items"].([]any)
+	if len(items) != 2 || items[0].(map[string]any)["presence"] == "" {
+		t.Fatalf("colleagues: %v", items)
+	}
+	if ds := agent.call("GET", "/api/chat/dispositions", nil).json(t)["dispositions"].([]any); len(ds) != 0 {
+		t.Fatalf("no dispositions: %v", ds)
+	}
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	if res := admin.call("PUT", "/api/chat/settings", map[string]any{"dispositions": []string{"Solved", "Sale"}}); res.Status != 200 {
+		t.Fatalf("settings: %d", res.Status)
+	}
+	if ds := agent.call("GET", "/api/chat/dispositions", nil).json(t)["dispositions"].([]any); len(ds) != 2 || ds[0] != "Solved" {
+		t.Fatalf("dispositions: %v", ds)
+	}
+	marketer := h.login(f.users["marketer"].Email, "password-marketer")
+	if res := marketer.call("GET", "/api/chat/agents", nil); res.Status != 403 {
+		t.Fatalf("a marketer: %d", res.Status)
+	}
+}

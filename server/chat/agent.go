@@ -889,3 +889,40 @@ func (e *Engine) Transcript(ctx context.Context, a Agent, id string) (Transcript
 		after = ms[len(ms)-1].Seq
 	}
 }
+
+// Colleague is another agent as the desk offers them for a transfer or an
+// invitation: signed in now, with their status.
+type Colleague struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Presence string `json:"presence"`
+}
+
+// Colleagues lists a tenant's people signed in to chat (not bots), by name.
+func (e *Engine) Colleagues(ctx context.Context, tenantID string) ([]Colleague, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.tenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	out := []Colleague{}
+	for k, ag := range e.agents {
+		if k.tenant == tenantID && !ag.bot && len(ag.sinks) > 0 {
+			out = append(out, Colleague{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence})
+		}
+	}
+	slices.SortFunc(out, func(a, b Colleague) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Dispositions are the tenant's outcomes an agent picks from when closing
+// (none: free text).
+func (e *Engine) Dispositions(ctx context.Context, tenantID string) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(t.settings.Dispositions), nil
+}

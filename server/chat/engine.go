@@ -598,6 +598,13 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 				}
 			}
 		}
+		// The agent a chat is offered to sees what the visitor writes while
+		// they decide (they may read its history anyway).
+		if o := cv.offer; o != nil && m.Sender.Kind == "visitor" && cv.parts.role(o.to) == "" {
+			if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
+				ag.send(ev)
+			}
+		}
 	}
 	if e.notify != nil {
 		e.notify(tenantID, "message.created", m)

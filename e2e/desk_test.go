@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestAgentDesk works a chat in the console as an agent does: the offer
+// shows how long it has waited, the first message and the page; the chat
+// has its URL, which a reload opens; the visitor's typing shows as it comes
+// and goes when the message arrives; / opens the canned responses (a missing
+// value takes its default), a wrong shortcut says so in place; an internal
+// note's switch resets; quick replies and a file reach the visitor; a second
+// chat's new message counts as unread in the list and the tab's title.
+func TestAgentDesk(t *testing.T) {
+	url := startServer(t)
+	api := ownerAPI(t, url)
+	if status, _ := api("POST", "/api/canned", map[string]any{"shortcut": "thanks", "title": "Thank them", "text": "Thanks {{visitor.name|there}}, we are on it."}); status != 201 {
+		t.Fatalf("canned: %d", status)
+	}
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	visitor, cancel := chromedp.NewContext(console)
+	defer cancel()
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo/billing")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, "My meter shows nothing")
+	waitFor(t, console, "the offer with its wait, first message and page", `(() => { const o = document.querySelector('.offer'); return o && o.textContent.includes('waiting') &&
+		o.querySelector('q.first')?.textContent === 'My meter shows nothing' && o.textContent.includes('on ') })()`)
+	screenshot(t, console, "desk-offer")
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the chat's URL", `/^\/chats\/[0-9A-Z]{26}$/.test(location.pathname)`)
+	if err := chromedp.Do(console, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+		t.Fatalf("a reload opens the chat: %v", err)
+	}
+	waitFor(t, console, "the message after the reload", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'My meter shows nothing')`)
+
+	// Typing shows as it comes, and goes when the message arrives.
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'It went dark on Monday'; i.dispatchEvent(new Event('input')); return true`)
+	waitFor(t, console, "the preview", `document.querySelector('.typing')?.textContent.includes('It went dark on Monday')`)
+	inChat[bool](t, visitor, `r.querySelector('.in .send').click(); return true`)
+	waitFor(t, console, "the message, and no preview", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'It went dark on Monday') && !document.querySelector('.typing')`)
+
+	// The canned-response picker.
+	if err := chromedp.Do(console, chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "/th")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the picker", `document.querySelector('ul.picker li.current')?.textContent.includes('/thanks')`)
+	screenshot(t, console, "desk-canned-picker")
+	pressEnter(t, console, `textarea[aria-label="Reply"]`)
+	waitChat(t, visitor, "the canned response, filled", bubbles+`.includes('Thanks Vic, we are on it.')`)
+	if err := chromedp.Do(console, chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "/nope")); err != nil {
+		t.Fatal(err)
+	}
+	pressEnter(t, console, `textarea[aria-label="Reply"]`)
+	waitFor(t, console, "a wrong shortcut said in place", `document.querySelector('.composer .alert')?.textContent.includes('No canned response /nope') && document.querySelector('.conversation .messages')`)
+	// An internal note's switch resets once it is sent.
+	set(t, console, `textarea[aria-label="Reply"]`, "")
+	err := chromedp.Do(console,
+		chromedp.Click(chromedp.CSS(`.composer label input[type=checkbox]`)),
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "checked the meter id"),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the note, and the switch off", `[...document.querySelectorAll('.msg.internal .text')].some(e => e.textContent === 'checked the meter id') && !document.querySelector('.composer label input[type=checkbox]').checked`)
+
+	// Quick replies and a file reach the visitor.
+	err = chromedp.Do(console,
+		chromedp.Click(`//button[text()="Quick replies"]`),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Choice 1"]`), "Electricity"),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Choice 2"]`), "Gas"),
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "Which meter?"),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the choices", `[...r.querySelectorAll('.r button')].map(b => b.textContent).join() === 'Electricity,Gas'`)
+	file := filepath.Join(t.TempDir(), "how-to-read.txt")
+	os.WriteFile(file, []byte("press the red button twice\n"), 0o644)
+	if err := chromedp.Do(console, chromedp.SetUploadFiles(chromedp.CSS(`input[aria-label="File to send"]`), []string{file})); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the agent's file", `[...r.querySelectorAll('.fl')].some(b => b.textContent.includes('how-to-read.txt'))`)
+
+	// The transfer panel offers the queues and the colleagues signed in.
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Transfer"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "queues to transfer to", `[...document.querySelectorAll('select[aria-label="Transfer to"] option')].some(o => o.textContent === 'General')`)
+
+	// A second chat (another browser: another visitor); a new message in the
+	// first counts as unread.
+	second := browser(t)
+	if err := chromedp.Do(second, chromedp.Navigate(url+"/demo/pricing")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, second)
+	writeFirst(t, second, "Do you have a student plan?")
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.offer button`)), chromedp.Click(chromedp.CSS(`.offer button`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the second chat open", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Do you have a student plan?')`)
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Hello?'; r.querySelector('.in .send').click(); return true`)
+	waitFor(t, console, "unread in the list and the title", `[...document.querySelectorAll('.chat-item')].some(b => b.querySelector('.count')?.textContent === '1' && b.textContent.includes('Hello?')) && document.title.startsWith('(1) ')`)
+	screenshot(t, console, "desk-unread")
+	if strings.Contains(inPage[string](t, console, `document.querySelector('.chat-item.current').textContent`), "Hello?") {
+		t.Fatal("the message went to the wrong chat")
+	}
+}
+
+// pressEnter sends Enter to a field as its keydown handler sees it (the
+// DevTools protocol's key events would also type a newline after it).
+func pressEnter(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	inPage[bool](t, ctx, `document.querySelector(`+jsString(sel)+`).dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true})), true`)
+}
