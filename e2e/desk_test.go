@@ -120,6 +120,18 @@ func TestAgentDesk(t *testing.T) {
 	if strings.Contains(inPage[string](t, console, `document.querySelector('.chat-item.current').textContent`), "Hello?") {
 		t.Fatal("the message went to the wrong chat")
 	}
+
+	// The context follows the visitor to another page, the one before kept.
+	if err := chromedp.Do(second, chromedp.Navigate(url+"/demo/checkout")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the page now", `(() => { const c = document.querySelector('aside.context').textContent; return c.includes('/demo/checkout') && c.includes('Before') })()`)
+	screenshot(t, console, "desk-context-follows")
+	// A visitor who leaves the site is said to have left, after a moment.
+	if err := chromedp.Do(second, chromedp.Navigate(url+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, console, "the visitor has left", `document.querySelector('.conversation .banner')?.textContent.includes('The visitor has left')`, "")
 }
 
 // pressEnter sends Enter to a field as its keydown handler sees it (the

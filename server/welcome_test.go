@@ -182,3 +182,37 @@ func TestDeskLists(t *testing.T) {
 		t.Fatalf("a marketer: %d", res.Status)
 	}
 }
+
+// TestAgentsFollowTheVisitor: the agents learn the page the visitor is on
+// now (the one before is kept), and when no page has the chat open.
+func TestAgentsFollowTheVisitor(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, visitor, conv := f.acceptedChat()
+	visitor.send(map[string]any{"type": "page", "id": "pg", "page": map[string]any{"url": "https://shop.test/checkout", "title": "Checkout"}})
+	visitor.until("page", typed("page_ok", "pg"))
+	st := agent.until("the new page", func(m map[string]any) bool {
+		if m["type"] != "state" {
+			return false
+		}
+		meta := m["data"].(map[string]any)["metadata"].(map[string]any)
+		return meta["page"].(map[string]any)["url"] == "https://shop.test/checkout"
+	})
+	pages := st["data"].(map[string]any)["metadata"].(map[string]any)["pages"].([]any)
+	if len(pages) != 1 || pages[0].(map[string]any)["url"] != "https://shop.test/cart" {
+		t.Fatalf("the page before: %v", pages)
+	}
+	for name, bad := range map[string]any{
+		"no url":   map[string]any{"type": "page", "id": "b", "page": map[string]any{"title": "x"}},
+		"too long": map[string]any{"type": "page", "id": "b", "page": map[string]any{"url": strings.Repeat("x", 3000)}},
+	} {
+		visitor.sendAsIs(bad)
+		if m := visitor.until("refused", typed("error", "b")); m["code"] != "invalid" {
+			t.Errorf("%s: %v", name, m)
+		}
+	}
+	visitor.c.Close()
+	agent.until("the visitor has left", func(m map[string]any) bool {
+		return m["type"] == "visitor" && m["conversation"] == conv && m["data"].(map[string]any)["online"] == false
+	})
+}

@@ -51,6 +51,7 @@ type frame struct {
 	Token        string          `json:"token,omitempty"`
 	Visitor      string          `json:"visitor,omitempty"`
 	Meta         *chat.Meta      `json:"meta,omitempty"`
+	Page         *chat.PageMeta  `json:"page,omitempty"`
 	After        int64           `json:"after,omitempty"`
 	Limit        int             `json:"limit,omitempty"`
 	Conversation string          `json:"conversation,omitempty"`

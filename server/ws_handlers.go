@@ -210,6 +210,12 @@ func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight ch
 		s.chat.VisitorTyping(v, f.Text)
 	case "read":
 		s.chat.VisitorRead(v, f.Seq)
+	case "page":
+		if f.Page == nil {
+			w.fail(f, "invalid", "page: a url and a title")
+			return
+		}
+		s.answer(w, f, s.chat.VisitorPage(ctx, v, *f.Page))
 	case "history":
 		ms, err := s.chat.VisitorHistory(ctx, v, f.After, f.Limit)
 		if err != nil {

@@ -206,6 +206,12 @@ export type AgentFrame = {
 } | {
   type: "live";
   data: LiveState;
+} | {
+  type: "visitor";
+  conversation: string;
+  data: {
+    online: boolean;
+  };
 };
 
 export interface AgentProfile {
@@ -1072,6 +1078,13 @@ export type VisitorCommand = {
   /** A preview of what is typed */
   text?: string;
 } | {
+  type: "page";
+  id?: string;
+  page: {
+    url: string;
+    title?: string;
+  };
+} | {
   type: "read";
   id?: string;
   seq: number;
@@ -1132,7 +1145,7 @@ export type VisitorFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok";
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok";
   id?: string;
 } | ProtocolError | {
   type: "message";

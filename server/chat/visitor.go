@@ -241,6 +241,9 @@ func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (Visitor
 	defer e.mu.Unlock()
 	if !slices.Contains(e.visitors[v.Conversation], s) {
 		e.visitors[v.Conversation] = append(e.visitors[v.Conversation], s)
+		if cv := e.convs[v.Conversation]; cv != nil && len(e.visitors[v.Conversation]) == 1 {
+			e.toAgents(cv, Event{Type: "visitor", Conversation: cv.c.ID, Data: map[string]bool{"online": true}})
+		}
 	}
 	if cv := e.convs[v.Conversation]; cv != nil {
 		cv.pos = 0 // tell the new connection its place
@@ -263,6 +266,11 @@ func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
 	set := slices.DeleteFunc(e.visitors[v.Conversation], func(x Sink) bool { return x == s })
 	if len(set) == 0 {
 		delete(e.visitors, v.Conversation)
+		// The agents learn that the visitor has no page with the chat open
+		// (gone, or between two pages: the desk waits a moment to say so).
+		if cv := e.convs[v.Conversation]; cv != nil {
+			e.toAgents(cv, Event{Type: "visitor", Conversation: cv.c.ID, Data: map[string]bool{"online": false}})
+		}
 	} else {
 		e.visitors[v.Conversation] = set
 	}
@@ -394,6 +402,42 @@ func (e *Engine) VisitorRead(v Visitor, seq int64) {
 	}
 	cv.readVisitor = seq
 	e.toAgents(cv, Event{Type: "read", Conversation: cv.c.ID, Data: map[string]any{"by": "visitor", "seq": seq}})
+}
+
+// VisitorPage records the page the visitor is on now (they moved on the
+// site with the chat open): the agents' context follows them, and canned
+// responses use it. The page before joins the visited pages.
+func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
+	m := Meta{Page: &p}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if p.URL == "" {
+		return fmt.Errorf("%w: page: a url", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, err := e.loaded(v)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	json.Unmarshal(cv.c.Metadata, &doc)
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	if old, ok := doc["page"].(map[string]any); ok {
+		if old["url"] == p.URL {
+			return nil
+		}
+		pages, _ := doc["pages"].([]any)
+		doc["pages"] = append([]any{old}, pages[:min(len(pages), 19)]...)
+	}
+	doc["page"] = p
+	cv.c.Metadata, _ = json.Marshal(doc)
+	e.save(ctx, cv)
+	e.toAgents(cv, e.stateEvent(cv, false))
+	return nil
 }
 
 // VisitorClose ends the chat at the visitor's request.

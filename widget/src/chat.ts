@@ -693,6 +693,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         state(d.conversation);
         for (const p of pending) frame({ type: "send", id: p.client_id, ...p });
         announce();
+        // The agent's view of the visitor follows them from page to page.
+        if (f.type == "resume_ok") frame({ type: "page", id: "page", page: { url: location.href, title: document.title } });
         break;
       }
       case "ack": {
@@ -858,6 +860,17 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     else typingTimer = window.setTimeout(typing, 1500);
   };
   addEventListener("visibilitychange", markRead);
+  // Leaving the page closes the socket at once (the agent learns the visitor
+  // has gone); a page restored from the back-forward cache reconnects.
+  addEventListener("pagehide", () => {
+    const s = ws;
+    if (s) {
+      s.onclose = null;
+      ws = null;
+      s.close(1000);
+    }
+  });
+  addEventListener("pageshow", (e) => e.persisted && token && connect());
 
   // A conversation in progress continues on every page of the site: what
   // this browser kept shows at once, then the server sends what came since.

@@ -137,6 +137,13 @@ export type VisitorCommand = {
   /** A preview of what is typed */
   text?: string;
 } | {
+  type: "page";
+  id?: string;
+  page: {
+    url: string;
+    title?: string;
+  };
+} | {
   type: "read";
   id?: string;
   seq: number;
@@ -197,7 +204,7 @@ export type VisitorFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok";
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok";
   id?: string;
 } | ProtocolError | {
   type: "message";

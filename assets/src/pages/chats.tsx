@@ -42,6 +42,7 @@ export function Chats({ me }: { me: Me }) {
   const presenceKey = "nudge.presence." + me.tenant_id + "." + me.user.id;
   const typingTimers = useRef<Record<string, number>>({});
   const frames = useRef(new EventTarget());
+  const awayTimers = useRef<Record<string, number>>({});
 
   const send: Send = (f) => {
     if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
@@ -156,6 +157,13 @@ export function Chats({ me }: { me: Me }) {
           break;
         case "typing":
           if (f.data.from === "visitor") typed(c, f.data.preview);
+          break;
+        case "visitor":
+          // Between two pages the visitor is gone for a moment: say so only
+          // when they stay away.
+          clearTimeout(awayTimers.current[c]);
+          if (f.data.online) setNotices(({ [c]: n, ...rest }) => (n === visitorLeft ? rest : { ...rest, ...(n ? { [c]: n } : {}) }));
+          else awayTimers.current[c] = window.setTimeout(() => setNotices((n) => (n[c] ? n : { ...n, [c]: visitorLeft })), 10000);
           break;
         case "history_ok":
           addMessages(f.data.conversation, f.data.messages);
@@ -328,6 +336,8 @@ export function Chats({ me }: { me: Me }) {
     </section>
   );
 }
+
+const visitorLeft = "The visitor has left: no page of the site has the chat open.";
 
 // ago is how long ago an ISO time was, in words.
 function ago(iso: string, now: number): string {

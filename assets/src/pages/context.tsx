@@ -6,16 +6,30 @@ import type { ChatView } from "../api.gen";
 import type { Context } from "./desk";
 
 export function ContextPanel({ context, view }: { context: Context | null; view: ChatView }) {
-  const meta = useMemo(() => ({ ...view.metadata, ...context?.meta }) as Record<string, any>, [context, view]);
+  // The view's metadata is current (the page the visitor is on now); the
+  // context adds what only it has.
+  const meta = useMemo(() => ({ ...context?.meta, ...view.metadata }) as Record<string, any>, [context, view]);
   return (
     <aside class="context" aria-label="Visitor">
       <h3>Visitor</h3>
       <dl>
         {meta.page && (
           <>
-            <dt>Page</dt>
+            <dt>Page now</dt>
             <dd>
               {meta.page.title || ""} <small>{meta.page.url}</small>
+            </dd>
+          </>
+        )}
+        {meta.pages?.length > 0 && (
+          <>
+            <dt>Before</dt>
+            <dd>
+              <ol class="pages">
+                {(meta.pages as { url: string; title?: string }[]).slice(0, 5).map((p) => (
+                  <li title={p.url}>{p.title || p.url}</li>
+                ))}
+              </ol>
             </dd>
           </>
         )}
