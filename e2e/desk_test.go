@@ -140,3 +140,79 @@ func pressEnter(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	inPage[bool](t, ctx, `document.querySelector(`+jsString(sel)+`).dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true})), true`)
 }
+
+// TestDeskHoldQueuesAndHandover: a held chat waits in the workbin, is
+// reopened from there, and when the visitor writes again comes back marked as
+// held; the agent chooses the queues they work (a chat of another queue is
+// not theirs); a transfer to a colleague carries its note.
+func TestDeskHoldQueuesAndHandover(t *testing.T) {
+	url := startServer(t)
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	visitor := browser(t)
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, "Can I pay in instalments?")
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.offer button`)), chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+		t.Fatal(err)
+	}
+	// Hold: the chat leaves the list for the workbin; Reopen brings it back.
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Hold"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "in the workbin", `document.querySelector('.held') && !document.querySelector('.chat-item')`)
+	screenshot(t, console, "desk-workbin")
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.held button`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "reopened", `document.querySelector('.chat-item') && !document.querySelector('.held')`)
+	waitChat(t, visitor, "the visitor is told", `[...r.querySelectorAll('.s')].some(s => s.textContent.includes('is back in the chat'))`)
+	// Held again, the visitor writes: it comes back as the held chat it is.
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.chat-item`)), chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Hold"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "held again", `document.querySelector('.held')`)
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Any news?'; r.querySelector('.in .send').click(); return true`)
+	waitFor(t, console, "back from hold", `document.querySelector('.offer strong')?.textContent === 'Back from hold'`)
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+		t.Fatal(err)
+	}
+
+	// A transfer to a colleague carries the note for them.
+	ada := newAgent(t, url, "ada@example.com")
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Transfer"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "Ada among the colleagues", `[...document.querySelectorAll('select[aria-label="Transfer to"] option')].some(o => o.textContent.startsWith('Ada'))`)
+	inPage[bool](t, console, `const s = document.querySelector('select[aria-label="Transfer to"]'); s.value = [...s.options].find(o => o.textContent.startsWith('Ada')).value; s.dispatchEvent(new Event('change', {bubbles: true})); true`)
+	set(t, console, `input[aria-label="Note for them"]`, "Wants instalments; check the contract")
+	if err := chromedp.Do(console, chromedp.Click(`//div[@role="group"]/button[text()="Transfer"]`)); err != nil {
+		t.Fatal(err)
+	}
+	offer := ada.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	if d := offer["data"].(map[string]any); d["kind"] != "transfer" || d["note"] != "Wants instalments; check the contract" {
+		t.Fatalf("the transfer: %v", d)
+	}
+
+	// The owner works the Meters queue only: a chat about a bill (General) is not theirs.
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`details.working summary`))); err != nil {
+		t.Fatal(err)
+	}
+	inPage[bool](t, console, `[...document.querySelectorAll('details.working label')].find(l => l.textContent.includes('General')).querySelector('input').click(), true`)
+	waitFor(t, console, "working one queue", `document.querySelector('details.working summary').textContent === 'Working 1 of 2 queues'`)
+	ada.send(map[string]any{"type": "presence", "id": "away", "status": "away"})
+	other := browser(t)
+	if err := chromedp.Do(other, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, other)
+	writeFirst(t, other, "Why is my bill so high?")
+	waitChat(t, other, "nobody works the queue: the offline form", `r.querySelector('.f button')?.textContent === 'Leave a message'`)
+	if inPage[bool](t, console, `[...document.querySelectorAll('.offer')].some(o => o.textContent.includes('Why is my bill'))`) {
+		t.Fatal("offered a chat of a queue the agent does not work")
+	}
+}

@@ -66,6 +66,7 @@ type frame struct {
 	Status       string          `json:"status,omitempty"`
 	Agent        string          `json:"agent,omitempty"`
 	Queue        string          `json:"queue,omitempty"`
+	Queues       []string        `json:"queues,omitempty"`
 	Mode         string          `json:"mode,omitempty"`
 	Note         string          `json:"note,omitempty"`
 	Disposition  string          `json:"disposition,omitempty"`

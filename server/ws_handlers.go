@@ -279,6 +279,13 @@ func (s *Server) agentConn(c *websocket.Conn) {
 			w.closeNow(fws.ClosePolicyViolation, "expected hello")
 			return false
 		}
+		if f.Queues != nil {
+			if err := s.chat.SetWorking(w.ctx, a, f.Queues, true); err != nil {
+				w.failErr(f, err)
+				w.closeNow(fws.ClosePolicyViolation, "could not connect")
+				return false
+			}
+		}
 		snap, err := s.chat.ConnectAgent(w.ctx, a, w, f.Status)
 		if err != nil {
 			w.failErr(f, err)
@@ -362,6 +369,16 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 			return m, err
 		})
 	case "presence":
+		if f.Queues != nil {
+			if err := e.SetWorking(ctx, a, f.Queues, false); err != nil {
+				w.failErr(f, err)
+				return
+			}
+			if f.Status == "" {
+				w.ok(f, nil)
+				return
+			}
+		}
 		s.answer(w, f, e.SetPresence(ctx, a, f.Status))
 	case "accept":
 		s.answer(w, f, e.Accept(ctx, a, id))
@@ -397,6 +414,8 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 		s.answer(w, f, e.Barge(ctx, a, id))
 	case "hold":
 		s.answer(w, f, e.Hold(ctx, a, id))
+	case "reopen":
+		s.answer(w, f, e.Reopen(ctx, a, id))
 	case "close":
 		s.answer(w, f, e.CloseChat(ctx, a, id, f.Disposition, f.Tags))
 	case "upload":

@@ -15,12 +15,17 @@ export type AgentCommand = {
   id?: string;
   v?: number;
   status?: "available" | "away";
+  /** The queues to work now, among those the agent's profile allows (empty: all of those) */
+  queues?: string[];
 } | {
   type: "presence";
   id?: string;
-  status: "available" | "away";
+  /** Optional when queues change */
+  status?: "available" | "away";
+  /** The queues to work now, among those the agent's profile allows (empty: all of those) */
+  queues?: string[];
 } | {
-  type: "accept" | "decline" | "context" | "leave" | "monitor" | "barge" | "hold";
+  type: "accept" | "decline" | "context" | "leave" | "monitor" | "barge" | "hold" | "reopen";
   id?: string;
   /** A conversation id */
   conversation: string;
@@ -111,6 +116,10 @@ export type AgentFrame = {
       presence: "available" | "away";
       chats: ChatView[];
       offers: ChatView[];
+      /** The queues the agent's profile lets them work */
+      queues: Ref[];
+      /** Those they chose to work now (empty: all) */
+      working: string[];
     };
   };
 } | {
@@ -147,7 +156,7 @@ export type AgentFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "presence_ok" | "accept_ok" | "decline_ok" | "transfer_ok" | "invite_ok" | "leave_ok" | "monitor_ok" | "barge_ok" | "hold_ok" | "close_ok" | "ping_ok";
+  type: "presence_ok" | "accept_ok" | "decline_ok" | "transfer_ok" | "invite_ok" | "leave_ok" | "monitor_ok" | "barge_ok" | "hold_ok" | "close_ok" | "ping_ok" | "reopen_ok";
   id?: string;
 } | ProtocolError | {
   type: "offer";
@@ -158,6 +167,8 @@ export type AgentFrame = {
     conversation: ChatView;
     from?: Ref;
     note?: string;
+    /** A chat the agent put on hold, back because the visitor wrote */
+    held?: boolean;
   };
 } | {
   type: "offer_revoked" | "removed";

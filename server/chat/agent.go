@@ -98,6 +98,10 @@ type AgentSnapshot struct {
 	Presence string `json:"presence"`
 	Chats    []View `json:"chats"`  // assigned to them, or joined
 	Offers   []View `json:"offers"` // waiting for their answer
+	// Queues are those their profile lets them work; Working those they
+	// chose now (empty: all of them).
+	Queues  []Ref    `json:"queues"`
+	Working []string `json:"working"`
 }
 
 // ConnectAgent registers an agent's connection and sets their presence.
@@ -135,7 +139,15 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 		delete(e.avatars, a.User)
 	}
 	e.setPresence(t, ag, presence)
-	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}}
+	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}, Queues: []Ref{}, Working: []string{}}
+	for _, id := range t.order {
+		if q := t.queues[id]; e.allowed(t, ag, q) {
+			snap.Queues = append(snap.Queues, Ref{ID: q.id, Name: q.name})
+		}
+		if ag.working[id] {
+			snap.Working = append(snap.Working, id)
+		}
+	}
 	for _, cv := range e.convs {
 		if cv.c.TenantID != a.Tenant {
 			continue
@@ -169,6 +181,36 @@ func (e *Engine) DisconnectAgent(a Agent, s Sink) {
 			e.setPresence(t, ag, Offline)
 		}
 	}
+}
+
+// SetWorking chooses the queues an agent works now, among those their
+// profile allows; none: all of those. Chats are offered accordingly at once.
+// A queue they may not work is refused, or with lenient (a desk signing in
+// with the choice it remembers) left out.
+func (e *Engine) SetWorking(ctx context.Context, a Agent, queues []string, lenient bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, err := e.tenant(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	ag := e.agent(a.Tenant, a.User)
+	working := map[string]bool{}
+	for _, id := range queues {
+		q := t.queues[id]
+		if q == nil || !e.allowed(t, ag, q) {
+			if lenient {
+				continue
+			}
+			return fmt.Errorf("%w: queue %s: not one you may work", ErrInvalid, id)
+		}
+		working[id] = true
+	}
+	ag.working = working
+	for _, q := range t.queues {
+		e.dispatch(q)
+	}
+	return nil
 }
 
 // SetPresence changes an agent's presence (available or away).
@@ -264,7 +306,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			e.setParticipant(ctx, cv, o.from, RoleOwner, true)
 		}
 		now := e.now()
-		cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer = StatusAssigned, a.User, a.User, ""
+		cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer, cv.held = StatusAssigned, a.User, a.User, "", false
 		if cv.c.AssignedAt == nil {
 			cv.c.AssignedAt = &now
 		}
@@ -591,6 +633,41 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 	e.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "hold",
 		text: "We will answer here as soon as we can. You can leave this page; write again any time to continue."}})
+	return nil
+}
+
+// Reopen takes a chat on hold back into the desk of the agent who held it
+// (or of a supervisor) before the visitor writes again: it counts against
+// their capacity again, and the visitor is told.
+func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
+	e.mu.Lock()
+	cv := e.convs[id]
+	var err error
+	switch {
+	case cv == nil || cv.c.TenantID != a.Tenant:
+		err = fmt.Errorf("%w: conversation %s", ErrNotFound, id)
+	case cv.c.Status != StatusHold:
+		err = fmt.Errorf("%w: the chat is %s, not on hold", ErrState, cv.c.Status)
+	case cv.c.LastAgentID != a.User && !a.Supervise:
+		err = fmt.Errorf("%w: the agent who held it reopens it", ErrForbidden)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	now := e.now()
+	ag := e.agent(a.Tenant, a.User)
+	cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer, cv.held = StatusAssigned, a.User, a.User, "", false
+	cv.lastIn, cv.lastOut, cv.warned = now, now, false
+	ag.chats[id] = true
+	ag.idleSince = now
+	e.setParticipant(ctx, cv, a.User, RoleOwner, false)
+	e.save(ctx, cv)
+	e.changed(cv)
+	name := e.name(ctx, a.User)
+	e.mu.Unlock()
+	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " is back in the chat.",
+		data: map[string]any{"name": name, "role": RoleOwner}}})
 	return nil
 }
 

@@ -154,6 +154,9 @@ type agent struct {
 	idleSince time.Time // since when it has had nothing new to do
 	goneAt    time.Time // when its last connection closed
 	since     time.Time // when its presence last changed
+	// working are the queues the agent chose to work now, among those their
+	// profile allows (none chosen: all of those).
+	working map[string]bool
 }
 
 type offer struct {
@@ -172,6 +175,7 @@ type conv struct {
 	offer   *offer
 	tried   map[string]bool // agents who let this wait's offers go
 	prefer  string          // an agent to try first (affinity, reopen)
+	held    bool            // back from hold: the visitor wrote again
 	entered time.Time       // when it entered its current queue
 	hops    int             // overflows so far
 	pos     int             // last position told to the visitor

@@ -1018,3 +1018,82 @@ func TestCannedPlaceholdersDefaults(t *testing.T) {
 		t.Fatal("an unknown placeholder with a default passes")
 	}
 }
+
+// A held chat goes back to its agent: reopened by them before the visitor
+// writes, or offered to them marked as the held chat it is when the visitor
+// writes again.
+func TestHeldChatsComeBack(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Sales", QueueConfig{})
+	ann, bob := x.member("Ann", "agent", nil), x.member("Bob", "agent", nil)
+	ra := x.online(ann)
+	x.online(bob)
+	v, rv, _ := x.start(Meta{})
+	if !offeredTo(ra, v.Conversation) {
+		t.Fatal("the chat goes to Ann (idle the longest)")
+	}
+	x.accept(ann, v.Conversation)
+	if err := x.e.Hold(x.ctx, ann, v.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.e.Reopen(x.ctx, bob, v.Conversation); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("Bob reopens Ann's chat: %v", err)
+	}
+	if err := x.e.Reopen(x.ctx, ann, v.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.e.Reopen(x.ctx, ann, v.Conversation); !errors.Is(err, ErrState) {
+		t.Fatalf("reopened twice: %v", err)
+	}
+	if !slices.ContainsFunc(rv.texts(), func(s string) bool { return strings.Contains(s, "Ann is back") }) {
+		t.Fatal("the visitor is told")
+	}
+	if err := x.e.Hold(x.ctx, ann, v.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.e.VisitorSend(x.ctx, v, Message{Kind: KindText, Text: "Any news?"}); err != nil {
+		t.Fatal(err)
+	}
+	var held bool
+	for _, ev := range ra.of("offer") {
+		if ev.Conversation == v.Conversation {
+			held, _ = ev.Data.(map[string]any)["held"].(bool)
+		}
+	}
+	if !held {
+		t.Fatal("the visitor's reply comes back to Ann as the held chat it is")
+	}
+}
+
+// An agent works the queues they choose among those their profile allows:
+// chats of the others go to colleagues; a queue they may not work is refused.
+func TestAgentsChooseTheirQueues(t *testing.T) {
+	x := newEng(t, nil)
+	sales := x.queue("Sales", QueueConfig{})
+	tech := x.queue("Tech", QueueConfig{})
+	ann := x.member("Ann", "agent", &AgentProfile{Queues: []string{sales, tech}})
+	bob := x.member("Bob", "agent", nil)
+	ra := x.online(ann)
+	rb := x.online(bob)
+	if err := x.e.SetWorking(x.ctx, ann, []string{tech}, false); err != nil {
+		t.Fatal(err)
+	}
+	v, _, _ := x.start(Meta{Offer: &OfferMeta{ID: "page", Queue: sales}})
+	if offeredTo(ra, v.Conversation) || !offeredTo(rb, v.Conversation) {
+		t.Fatal("Ann works Tech only: the Sales chat goes to Bob")
+	}
+	if err := x.e.SetWorking(x.ctx, bob, []string{"01NOPE"}, false); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an unknown queue: %v", err)
+	}
+	other := x.queue("Billing", QueueConfig{})
+	if err := x.e.SetWorking(x.ctx, ann, []string{other}, false); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a queue Ann's profile does not allow: %v", err)
+	}
+	if err := x.e.SetWorking(x.ctx, ann, []string{other, tech}, true); err != nil {
+		t.Fatalf("lenient: %v", err)
+	}
+	snap, _ := x.e.ConnectAgent(x.ctx, ann, &rec{e: x.e}, "")
+	if len(snap.Queues) != 2 || len(snap.Working) != 1 || snap.Working[0] != tech {
+		t.Fatalf("Ann's queues: %+v %+v", snap.Queues, snap.Working)
+	}
+}

@@ -64,6 +64,15 @@ func (e *Engine) staffed(t *tenant, q *queue) bool {
 }
 
 func (e *Engine) serves(t *tenant, ag *agent, q *queue) bool {
+	if len(ag.working) > 0 && !ag.working[q.id] {
+		return false
+	}
+	return e.allowed(t, ag, q)
+}
+
+// allowed reports whether an agent's profile (queues, skills) lets them
+// take a queue's chats, whatever they chose to work now.
+func (e *Engine) allowed(t *tenant, ag *agent, q *queue) bool {
 	p := t.profile(ag.key.user)
 	if len(p.Queues) > 0 && !slices.Contains(p.Queues, q.id) {
 		return false
@@ -151,6 +160,9 @@ func (e *Engine) offer(cv *conv, o *offer) {
 	}
 	if o.note != "" {
 		data["note"] = o.note
+	}
+	if cv.held {
+		data["held"] = true
 	}
 	ag.send(Event{Type: "offer", Conversation: cv.c.ID, Data: data})
 }

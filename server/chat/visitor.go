@@ -326,7 +326,7 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 			case StatusBot:
 				ns = e.answerPrechat(ctx, cv, out.Text)
 			case StatusHold:
-				cv.prefer = cv.c.LastAgentID
+				cv.prefer, cv.held = cv.c.LastAgentID, true
 				if q := cv.t.queues[cv.c.QueueID]; q != nil {
 					ns = e.enqueue(ctx, cv, q)
 				} else if q := cv.t.defaultQueue(); q != nil {

@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { AgentFrame, Canned, ChatView, LiveState, Queue } from "../api.gen";
+import type { AgentFrame, Canned, ChatView, Conversation as Stored, LiveState, Queue } from "../api.gen";
 import { Alert } from "../ui";
 import { Board } from "./board";
 import { ContextPanel } from "./context";
@@ -24,6 +24,9 @@ export function Chats({ me }: { me: Me }) {
   const [typing, setTyping] = useState<Record<string, string>>({});
   const [read, setRead] = useState<Record<string, number>>({});
   const [notices, setNotices] = useState<Record<string, string>>({});
+  const [held, setHeld] = useState<Stored[]>([]);
+  const [mine, setMine] = useState<{ id: string; name: string }[]>([]);
+  const [working, setWorking] = useState<string[]>([]);
   const [selected, setSelected] = useState<string>(location.pathname.split("/")[2] ?? "");
   const [context, setContext] = useState<Context | null>(null);
   const [error, setError] = useState<unknown>();
@@ -40,6 +43,7 @@ export function Chats({ me }: { me: Me }) {
   const chatsRef = useRef(chats);
   chatsRef.current = chats;
   const presenceKey = "nudge.presence." + me.tenant_id + "." + me.user.id;
+  const queuesKey = "nudge.queues." + me.tenant_id + "." + me.user.id;
   const typingTimers = useRef<Record<string, number>>({});
   const frames = useRef(new EventTarget());
   const awayTimers = useRef<Record<string, number>>({});
@@ -47,6 +51,13 @@ export function Chats({ me }: { me: Me }) {
   const send: Send = (f) => {
     if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
   };
+  // The workbin: the chats this agent put on hold, to reopen before the
+  // visitor writes again (who then comes back as the held chat it is).
+  const loadHeld = () =>
+    api<{ items: Stored[] }>("GET", "/api/conversations?status=hold&limit=100").then(
+      (r) => setHeld(r.items.filter((c) => c.last_agent_id === me.user.id)),
+      () => undefined,
+    );
   const sendBinary = (b: Uint8Array) => ws.current?.readyState === 1 && ws.current.send(b);
   const addMessages = (conv: string, ms: Msg[]) =>
     setMessages((all) => {
@@ -82,7 +93,10 @@ export function Chats({ me }: { me: Me }) {
       // The status the person last chose on this browser; none at first, and
       // the server starts them away until they choose.
       const chosen = stored(presenceKey);
-      s.onopen = () => s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, ...(chosen === "available" || chosen === "away" ? { status: chosen } : {}) }));
+      // And the queues they chose to work (the server leaves out any they may no longer work).
+      const queues = (stored(queuesKey) ?? "").split(",").filter(Boolean);
+      s.onopen = () =>
+        s.send(JSON.stringify({ type: "hello", id: "hello", v: 1, queues, ...(chosen === "available" || chosen === "away" ? { status: chosen } : {}) }));
       s.onmessage = (e) => onFrame(JSON.parse(e.data) as AgentFrame);
       s.onclose = () => {
         setConnected(false);
@@ -102,10 +116,13 @@ export function Chats({ me }: { me: Me }) {
           retry = 0;
           setConnected(true);
           setPresence(d.state.presence);
+          setMine(d.state.queues);
+          setWorking(d.state.working);
           setChats(Object.fromEntries(d.state.chats.map((v) => [v.id, v])));
           setOffers(Object.fromEntries(d.state.offers.map((v) => [v.id, { kind: "assign" as const, expires_at: "", conversation: v }])));
           for (const v of [...d.state.chats, ...d.state.offers]) send({ type: "history", id: "h:" + v.id, conversation: v.id });
           if (selectedRef.current) send({ type: "context", id: "c:" + selectedRef.current, conversation: selectedRef.current });
+          loadHeld();
           // Supervisors follow the live board (a live event at each change).
           if (supervise) send({ type: "live", id: "live", on: true });
           break;
@@ -141,6 +158,7 @@ export function Chats({ me }: { me: Me }) {
         }
         case "removed":
           setChats(({ [c]: _, ...rest }) => rest);
+          loadHeld();
           if (selectedRef.current === c) setNotices((n) => ({ ...n, [c]: "This chat left your desk: it was closed, transferred or put on hold elsewhere." }));
           break;
         case "message": {
@@ -181,6 +199,10 @@ export function Chats({ me }: { me: Me }) {
         case "leave_ok":
         case "close_ok":
           setError(undefined);
+          break;
+        case "reopen_ok":
+          setError(undefined);
+          loadHeld();
           break;
       }
     };
@@ -259,6 +281,29 @@ export function Chats({ me }: { me: Me }) {
             </button>
           )}
         </div>
+        {connected && mine.length > 1 && (
+          <details class="working">
+            <summary>{working.length ? "Working " + working.length + " of " + mine.length + " queues" : "Working all my queues"}</summary>
+            {mine.map((q) => (
+              <label class="inline">
+                <input
+                  type="checkbox"
+                  checked={working.length === 0 || working.includes(q.id)}
+                  onChange={(e) => {
+                    const all = working.length ? working : mine.map((x) => x.id);
+                    let next = e.currentTarget.checked ? [...all, q.id] : all.filter((x) => x !== q.id);
+                    if (next.length === mine.length) next = [];
+                    if (!next.length && !e.currentTarget.checked) return void (e.currentTarget.checked = true); // at least one
+                    setWorking(next);
+                    store(queuesKey, next.join(","));
+                    send({ type: "presence", id: "q", queues: next });
+                  }}
+                />{" "}
+                {q.name}
+              </label>
+            ))}
+          </details>
+        )}
         {notify === "default" && (
           <button class="link" onClick={() => Notification.requestPermission().then(setNotify)}>
             Notify me of new chats
@@ -280,7 +325,7 @@ export function Chats({ me }: { me: Me }) {
           const first = firstText(id);
           return (
             <div class="offer" key={id}>
-              <strong>{o.kind === "assign" ? "New chat" : o.kind}</strong> · {v.queue?.name ?? ""} <small class="muted">waiting {ago(v.queued_at ?? v.created_at, now)}</small>
+              <strong>{o.held ? "Back from hold" : o.kind === "assign" ? "New chat" : o.kind}</strong> · {v.queue?.name ?? ""} <small class="muted">waiting {ago(v.queued_at ?? v.created_at, now)}</small>
               {o.from && <div>from {o.from.name}</div>}
               {o.note && <div class="note">{o.note}</div>}
               {first && <q class="first">{first}</q>}
@@ -308,6 +353,15 @@ export function Chats({ me }: { me: Me }) {
             </button>
           );
         })}
+        {held.length > 0 && <h3>On hold</h3>}
+        {held.map((c) => (
+          <div class="held" key={c.id}>
+            <span>{c.metadata.form?.name || c.metadata.vars?.name || "Visitor " + c.visitor.slice(0, 8)}</span>
+            <button class="link" onClick={() => send({ type: "reopen", id: "r:" + c.id, conversation: c.id })} aria-label={"Reopen the chat with " + (c.metadata.form?.name || c.visitor.slice(0, 8))}>
+              Reopen
+            </button>
+          </div>
+        ))}
       </div>
       {mode === "board" && supervise ? (
         <Board board={board} me={me} onMonitor={monitor} onOpen={(id) => select(id)} />
