@@ -89,6 +89,17 @@ func TestAgentDesk(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, visitor, "the choices", `[...r.querySelectorAll('.r button')].map(b => b.textContent).join() === 'Electricity,Gas'`)
+	err = chromedp.Do(console,
+		chromedp.Click(`//button[text()="Card"]`),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Card title"]`), "Meter guide"),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Button label"]`), "Open"),
+		chromedp.SendKeys(chromedp.CSS(`input[aria-label="Button link (https://…)"]`), "https://example.com/meters"),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the card", `r.querySelector('.c b')?.textContent === 'Meter guide' && r.querySelector('.c a')?.href === 'https://example.com/meters'`)
 	file := filepath.Join(t.TempDir(), "how-to-read.txt")
 	os.WriteFile(file, []byte("press the red button twice\n"), 0o644)
 	if err := chromedp.Do(console, chromedp.SetUploadFiles(chromedp.CSS(`input[aria-label="File to send"]`), []string{file})); err != nil {
@@ -164,7 +175,7 @@ func TestDeskHoldQueuesAndHandover(t *testing.T) {
 	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Hold"]`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, console, "in the workbin", `document.querySelector('.held') && !document.querySelector('.chat-item')`)
+	waitFor(t, console, "in the workbin, said so", `document.querySelector('.held') && !document.querySelector('.chat-item') && document.querySelector('.conversation').textContent.includes('On hold: the chat waits')`)
 	screenshot(t, console, "desk-workbin")
 	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.held button`))); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,8 @@ export function Chats({ me }: { me: Me }) {
   const typingTimers = useRef<Record<string, number>>({});
   const frames = useRef(new EventTarget());
   const awayTimers = useRef<Record<string, number>>({});
+  // What this desk just did to a chat, so that its leaving is told as such.
+  const did = useRef<Record<string, string>>({});
 
   const send: Send = (f) => {
     if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
@@ -159,7 +161,8 @@ export function Chats({ me }: { me: Me }) {
         case "removed":
           setChats(({ [c]: _, ...rest }) => rest);
           loadHeld();
-          if (selectedRef.current === c) setNotices((n) => ({ ...n, [c]: "This chat left your desk: it was closed, transferred or put on hold elsewhere." }));
+          if (selectedRef.current === c) setNotices((n) => ({ ...n, [c]: leftWords[did.current[c] ?? ""] ?? leftWords[""]! }));
+          delete did.current[c];
           break;
         case "message": {
           const m = f.data;
@@ -379,6 +382,7 @@ export function Chats({ me }: { me: Me }) {
           send={send}
           sendBinary={sendBinary}
           frames={frames.current}
+          onAction={(what) => (did.current[current.id] = what)}
         />
       ) : (
         <div class="conversation empty">
@@ -390,6 +394,13 @@ export function Chats({ me }: { me: Me }) {
     </section>
   );
 }
+
+const leftWords: Record<string, string> = {
+  hold: "On hold: the chat waits in On hold until you reopen it or the visitor writes again.",
+  transfer: "Transferred: the chat is no longer yours.",
+  close: "This chat has ended.",
+  "": "This chat left your desk: it was closed, transferred or put on hold elsewhere.",
+};
 
 const visitorLeft = "The visitor has left: no page of the site has the chat open.";
 

@@ -1,6 +1,6 @@
 // A conversation in the desk: its messages, the visitor's typing as it
-// comes, the composer with the canned-response picker (type /), files and
-// quick replies, and what the agent can do with the chat: close with a
+// comes, the composer with the canned-response picker (type /), files,
+// quick replies and cards, and what the agent can do with the chat: close with a
 // disposition, hold, transfer with a note, invite or consult a colleague.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
@@ -29,6 +29,8 @@ export function Conversation(props: {
   sendBinary: (b: Uint8Array) => unknown;
   /** The socket's answers about uploads, as "frame" events. */
   frames: EventTarget;
+  /** Tells the desk what this agent did to the chat (hold, transfer, close). */
+  onAction: (what: string) => void;
 }) {
   const { view, messages, send } = props;
   const role = view.participants.find((p) => p.id === props.me.user.id)?.role ?? "";
@@ -38,6 +40,7 @@ export function Conversation(props: {
   const [local, setLocal] = useState("");
   const [pick, setPick] = useState(0);
   const [choices, setChoices] = useState<string[] | null>(null);
+  const [card, setCard] = useState<{ title: string; subtitle: string; image_url: string; label: string; url: string } | null>(null);
   const [panel, setPanel] = useState<"" | "close" | "transfer" | "invite">("");
   const list = useRef<HTMLDivElement>(null);
   const file = useRef<HTMLInputElement>(null);
@@ -71,8 +74,15 @@ export function Conversation(props: {
       const c = matches[pick] ?? props.canned.find((x) => x.shortcut === query);
       return c ? sendCanned(c) : setLocal("No canned response /" + query + ". Type / to see them.");
     }
-    if (!text.trim()) return;
     const client_id = rid();
+    if (card) {
+      if (!card.title.trim() || !card.label.trim() || !card.url.trim()) return setLocal("A card has a title and a button with its link.");
+      const c = { title: card.title, ...(card.subtitle ? { subtitle: card.subtitle } : {}), ...(card.image_url ? { image_url: card.image_url } : {}), buttons: [{ label: card.label, url: card.url }] };
+      send({ type: "send", id: client_id, client_id, conversation: view.id, kind: "rich", text, payload: { type: "carousel", cards: [c] } });
+      setCard(null);
+      return done();
+    }
+    if (!text.trim()) return;
     if (choices) {
       const options = choices.map((c) => c.trim()).filter(Boolean);
       if (!options.length) return setLocal("Give at least one choice.");
@@ -208,6 +218,21 @@ export function Conversation(props: {
               )}
             </div>
           )}
+          {card && (
+            <div class="row" role="group" aria-label="Card">
+              {(
+                [
+                  ["title", "Card title"],
+                  ["subtitle", "Card text"],
+                  ["image_url", "Picture (https://…)"],
+                  ["label", "Button label"],
+                  ["url", "Button link (https://…)"],
+                ] as const
+              ).map(([k, label]) => (
+                <input aria-label={label} placeholder={label} value={card[k]} onInput={(e) => setCard({ ...card, [k]: e.currentTarget.value })} />
+              ))}
+            </div>
+          )}
           {local && (
             <p class="alert" role="alert">
               {local}
@@ -222,6 +247,9 @@ export function Conversation(props: {
                 <button type="button" class="link" onClick={() => setChoices(choices ? null : ["", ""])} aria-pressed={!!choices}>
                   Quick replies
                 </button>
+                <button type="button" class="link" onClick={() => setCard(card ? null : { title: "", subtitle: "", image_url: "", label: "", url: "" })} aria-pressed={!!card}>
+                  Card
+                </button>
                 <button type="button" class="link" onClick={() => file.current?.click()}>
                   Send a file
                 </button>
@@ -235,7 +263,7 @@ export function Conversation(props: {
               <button type="button" class="secondary" onClick={() => setPanel(panel === "close" ? "" : "close")} aria-expanded={panel === "close"}>
                 Close chat
               </button>
-              <button type="button" class="secondary" onClick={() => send({ type: "hold", id: "hold", conversation: view.id })}>
+              <button type="button" class="secondary" onClick={() => (props.onAction("hold"), send({ type: "hold", id: "hold", conversation: view.id }))}>
                 Hold
               </button>
               <button type="button" class="secondary" onClick={() => setPanel(panel === "transfer" ? "" : "transfer")} aria-expanded={panel === "transfer"}>
@@ -252,8 +280,10 @@ export function Conversation(props: {
               </button>
             </div>
           ) : null}
-          {panel === "close" && <CloseChat view={view} send={send} onDone={() => setPanel("")} />}
-          {(panel === "transfer" || panel === "invite") && <Handover mode={panel} view={view} me={props.me} queues={props.queues} send={send} onDone={() => setPanel("")} />}
+          {panel === "close" && <CloseChat view={view} send={send} onDone={() => (props.onAction("close"), setPanel(""))} />}
+          {(panel === "transfer" || panel === "invite") && (
+            <Handover mode={panel} view={view} me={props.me} queues={props.queues} send={send} onDone={() => (panel === "transfer" && props.onAction("transfer"), setPanel(""))} />
+          )}
         </form>
       )}
     </div>
