@@ -143,6 +143,26 @@ func TestAgentDesk(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLong(t, console, "the visitor has left", `document.querySelector('.conversation .banner')?.textContent.includes('The visitor has left')`, "")
+
+	// Closing picks a disposition from the tenant's list.
+	_, settings := api("GET", "/api/chat/settings", nil)
+	settings["dispositions"] = []string{"Solved", "Follow-up"}
+	if status, body := api("PUT", "/api/chat/settings", settings); status != 200 {
+		t.Fatalf("settings: %d %v", status, body)
+	}
+	conv := strings.TrimPrefix(inPage[string](t, console, `location.pathname`), "/chats/")
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Close chat"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the dispositions", `[...document.querySelectorAll('select[aria-label="Disposition"] option')].map(o => o.textContent).join() === 'Disposition…,Solved,Follow-up'`)
+	set(t, console, `select[aria-label="Disposition"]`, "Solved")
+	if err := chromedp.Do(console, chromedp.Click(`//button[text()="Close the chat"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "closed", `document.querySelector('.conversation').textContent.includes('This chat has ended.')`)
+	if _, c := api("GET", "/api/conversations/"+conv, nil); c["conversation"].(map[string]any)["disposition"] != "Solved" {
+		t.Fatalf("the disposition: %v", c)
+	}
 }
 
 // pressEnter sends Enter to a field as its keydown handler sees it (the

@@ -71,6 +71,10 @@ func TestVisitorWidget(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChat(t, ctx, "the thumbnail", `r.querySelector('img.th')?.naturalWidth > 0 && r.querySelector('.fl small').textContent === '1 KB' && r.querySelector('.er').textContent === ''`)
+	inChat[bool](t, ctx, `r.querySelector('img.th').click(); return true`)
+	waitChat(t, ctx, "the picture full size", `r.querySelector('.lb img')?.naturalWidth > 0`)
+	inChat[bool](t, ctx, `r.querySelector('.lb button').click(); return true`)
+	waitChat(t, ctx, "and closed", `!r.querySelector('.lb')`)
 
 	// Ending asks first; then a rating and a new chat, which opens on the welcome.
 	inChat[bool](t, ctx, `[...r.querySelectorAll('.h button')].find(b => b.textContent === 'End chat').click(); return true`)
