@@ -213,13 +213,33 @@ func TestDeskHoldQueuesAndHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A transfer to a colleague carries the note for them.
+	// A colleague consulted (invisible to the visitor) gets the note; declined, the desk says so.
 	ada := newAgent(t, url, "ada@example.com")
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Invite"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "Ada to invite", `[...document.querySelectorAll('select[aria-label="Colleague"] option')].some(o => o.textContent.startsWith('Ada'))`)
+	inPage[bool](t, console, `(() => { const s = document.querySelector('select[aria-label="Colleague"]'); s.value = [...s.options].find(o => o.textContent.startsWith('Ada')).value; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`)
+	if err := chromedp.Do(console, chromedp.Click(`//label[contains(., "Consult")]/input`)); err != nil {
+		t.Fatal(err)
+	}
+	set(t, console, `input[aria-label="Note for them"]`, "Is the instalment plan still open?")
+	if err := chromedp.Do(console, chromedp.Click(`//div[@role="group"]/button[text()="Consult"]`)); err != nil {
+		t.Fatal(err)
+	}
+	consult := ada.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	if d := consult["data"].(map[string]any); d["kind"] != "consult" || d["note"] != "Is the instalment plan still open?" {
+		t.Fatalf("the consult: %v", d)
+	}
+	ada.send(map[string]any{"type": "decline", "id": "dc", "conversation": consult["conversation"]})
+	waitFor(t, console, "declined, said", `document.querySelector('.conversation [role=alert]')?.textContent.includes('consult was declined')`)
+
+	// A transfer to a colleague carries the note for them.
 	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"actions")]/button[text()="Transfer"]`)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, console, "Ada among the colleagues", `[...document.querySelectorAll('select[aria-label="Transfer to"] option')].some(o => o.textContent.startsWith('Ada'))`)
-	inPage[bool](t, console, `const s = document.querySelector('select[aria-label="Transfer to"]'); s.value = [...s.options].find(o => o.textContent.startsWith('Ada')).value; s.dispatchEvent(new Event('change', {bubbles: true})); true`)
+	inPage[bool](t, console, `(() => { const s = document.querySelector('select[aria-label="Transfer to"]'); s.value = [...s.options].find(o => o.textContent.startsWith('Ada')).value; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`)
 	set(t, console, `input[aria-label="Note for them"]`, "Wants instalments; check the contract")
 	if err := chromedp.Do(console, chromedp.Click(`//div[@role="group"]/button[text()="Transfer"]`)); err != nil {
 		t.Fatal(err)

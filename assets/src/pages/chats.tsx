@@ -24,7 +24,7 @@ export function Chats({ me }: { me: Me }) {
   const [typing, setTyping] = useState<Record<string, string>>({});
   const [read, setRead] = useState<Record<string, number>>({});
   const [notices, setNotices] = useState<Record<string, string>>({});
-  const [held, setHeld] = useState<Stored[]>([]);
+  const [held, setHeld] = useState<{ id: string; name: string }[]>([]);
   const [mine, setMine] = useState<{ id: string; name: string }[]>([]);
   const [working, setWorking] = useState<string[]>([]);
   const [selected, setSelected] = useState<string>(location.pathname.split("/")[2] ?? "");
@@ -55,11 +55,19 @@ export function Chats({ me }: { me: Me }) {
   };
   // The workbin: the chats this agent put on hold, to reopen before the
   // visitor writes again (who then comes back as the held chat it is).
+  // Read once at sign-in; then the desk's own holds and reopenings keep it
+  // (the engine commits a moment after it answers).
   const loadHeld = () =>
     api<{ items: Stored[] }>("GET", "/api/conversations?status=hold&limit=100").then(
-      (r) => setHeld(r.items.filter((c) => c.last_agent_id === me.user.id)),
+      (r) =>
+        setHeld(
+          r.items
+            .filter((c) => c.last_agent_id === me.user.id)
+            .map((c) => ({ id: c.id, name: c.metadata.form?.name || c.metadata.vars?.name || "Visitor " + c.visitor.slice(0, 8) })),
+        ),
       () => undefined,
     );
+  const unhold = (id: string) => setHeld((h) => h.filter((x) => x.id !== id));
   const sendBinary = (b: Uint8Array) => ws.current?.readyState === 1 && ws.current.send(b);
   const addMessages = (conv: string, ms: Msg[]) =>
     setMessages((all) => {
@@ -155,15 +163,18 @@ export function Chats({ me }: { me: Me }) {
           const v = f.data;
           const mine = v.participants.some((p) => p.id === me.user.id);
           setChats((all) => (mine ? { ...all, [c]: v } : all));
+          if (mine && v.status === "assigned") unhold(c);
           if (mine && v.status === "closed" && chatsRef.current[c]?.status !== "closed") setNotices((n) => ({ ...n, [c]: "This chat has ended." }));
           break;
         }
-        case "removed":
+        case "removed": {
+          const v = chatsRef.current[c];
           setChats(({ [c]: _, ...rest }) => rest);
-          loadHeld();
+          if (did.current[c] === "hold" && v) setHeld((h) => [...h.filter((x) => x.id !== c), { id: c, name: who(v) }]);
           if (selectedRef.current === c) setNotices((n) => ({ ...n, [c]: leftWords[did.current[c] ?? ""] ?? leftWords[""]! }));
           delete did.current[c];
           break;
+        }
         case "message": {
           const m = f.data;
           addMessages(c, [m]);
@@ -205,7 +216,7 @@ export function Chats({ me }: { me: Me }) {
           break;
         case "reopen_ok":
           setError(undefined);
-          loadHeld();
+          if (f.id) unhold(f.id.slice(2));
           break;
       }
     };
@@ -359,8 +370,8 @@ export function Chats({ me }: { me: Me }) {
         {held.length > 0 && <h3>On hold</h3>}
         {held.map((c) => (
           <div class="held" key={c.id}>
-            <span>{c.metadata.form?.name || c.metadata.vars?.name || "Visitor " + c.visitor.slice(0, 8)}</span>
-            <button class="link" onClick={() => send({ type: "reopen", id: "r:" + c.id, conversation: c.id })} aria-label={"Reopen the chat with " + (c.metadata.form?.name || c.visitor.slice(0, 8))}>
+            <span>{c.name}</span>
+            <button class="link" onClick={() => send({ type: "reopen", id: "r:" + c.id, conversation: c.id })} aria-label={"Reopen the chat with " + c.name}>
               Reopen
             </button>
           </div>
