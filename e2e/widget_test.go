@@ -119,9 +119,14 @@ func TestVisitorWidgetDesktop(t *testing.T) {
 		t.Fatalf("theme: %d %v", status, body)
 	}
 	agent := connectAgent(t, url)
-	// The page's config is cached for a moment: reload until the launcher moved.
-	waitLong(t, ctx, "the launcher moved", `(() => { const l = document.querySelector('[data-nudge=launcher]')?.shadowRoot.querySelector('.l'); return l && l.style.bottom === '120px' && l.style.right === '30px' })()`,
-		`location.reload()`)
+	// The page's config is cached for a moment: wait until it has the theme, then load the page again.
+	waitLong(t, ctx, "the config has the theme", `window.themed`, `fetch('/config/demo').then(r => r.json()).then(c => window.themed = c.theme.offset_y === 100)`)
+	// The welcome is computed at most every two seconds: wait until it has the agent.
+	waitLong(t, ctx, "the welcome has the agent", `window.staffed`, `fetch('/chat/welcome/demo').then(r => r.json()).then(w => window.staffed = w.available)`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the launcher moved", `(() => { const l = document.querySelector('[data-nudge=launcher]')?.shadowRoot.querySelector('.l'); return l && l.style.bottom === '120px' && l.style.right === '30px' })()`)
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.chimes = 0; window.AudioContext = class { constructor() { window.chimes++; throw new Error('no sound in tests'); } }; true`)); err != nil {
 		t.Fatal(err)
 	}
