@@ -259,6 +259,10 @@ func TestCannedResponses(t *testing.T) {
 		t.Fatalf("agents do not write them: %d", res.Status)
 	}
 
+	// Visitors see the name an agent chose, never a part of their email.
+	if res := agentHTTP.call("PUT", "/api/me/profile", map[string]any{"name": "Ann"}); res.Status != 200 {
+		t.Fatalf("profile: %d %s", res.Status, res.Body)
+	}
 	agent, _ := f.agent("agent")
 	w, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
 	if err != nil {
@@ -271,7 +275,7 @@ func TestCannedResponses(t *testing.T) {
 	agent.accept(conv)
 	agent.send(map[string]any{"type": "send", "id": "c", "conversation": conv, "canned": "hi"})
 	ack := agent.until("ack", typed("ack", "c"))
-	want := "Hello Vera, I am agent. About Pricing on your pro plan? " // no name set: the email's local part, never the address
+	want := "Hello Vera, I am Ann. About Pricing on your pro plan? "
 	if got := ack["data"].(map[string]any)["text"]; got != want {
 		t.Fatalf("expanded: %q, want %q", got, want)
 	}

@@ -293,7 +293,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 	cv.offer = nil
 	ag := e.agent(a.Tenant, a.User)
 	delete(ag.offers, id)
-	name := e.name(ctx, a.User)
+	name := e.publicName(ctx, a.User)
 	var ns []notice
 	switch o.kind {
 	case "assign", "transfer":
@@ -536,7 +536,7 @@ func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
 	}
 	e.setParticipant(ctx, cv, a.User, role, true)
 	e.agent(a.Tenant, a.User).send(Event{Type: "removed", Conversation: id})
-	name := e.name(ctx, a.User)
+	name := e.publicName(ctx, a.User)
 	var ns []notice
 	switch role {
 	case RoleConference:
@@ -587,7 +587,7 @@ func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
 		return err
 	}
 	e.setParticipant(ctx, cv, a.User, RoleConference, false)
-	name := e.name(ctx, a.User)
+	name := e.publicName(ctx, a.User)
 	e.changed(cv)
 	e.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
@@ -664,7 +664,7 @@ func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
 	e.setParticipant(ctx, cv, a.User, RoleOwner, false)
 	e.save(ctx, cv)
 	e.changed(cv)
-	name := e.name(ctx, a.User)
+	name := e.publicName(ctx, a.User)
 	e.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " is back in the chat.",
 		data: map[string]any{"name": name, "role": RoleOwner}}})

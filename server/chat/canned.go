@@ -55,7 +55,7 @@ func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, 
 	if err == nil {
 		json.Unmarshal(cv.c.Metadata, &meta)
 		json.Unmarshal(cv.c.Metadata, &topic)
-		visitor, name = cv.c.Visitor, e.name(ctx, a.User)
+		visitor, name = cv.c.Visitor, e.displayName(ctx, a.User) // the visitor reads it: never an email
 	}
 	e.mu.Unlock()
 	if err != nil {

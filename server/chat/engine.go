@@ -127,7 +127,7 @@ type Engine struct {
 	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
 	agents   map[agentKey]*agent
 	names    map[string]string     // user id → display name ("" when none)
-	handles  map[string]string     // user id → email's local part, for colleagues when no display name
+	handles  map[string]string     // user id → email address, for colleagues when no display name
 	avatars  map[string]string     // user id → picture URL, as their last connection gave it
 	live     map[string]*liveWatch // tenant → the supervisors watching its live state
 }
@@ -492,13 +492,22 @@ func (t *tenant) defaultQueue() *queue {
 	return nil
 }
 
-// name is what colleagues call a user: their display name, or the local
-// part of their email address. Callers hold e.mu.
+// name is what colleagues call a user: their display name, or their email
+// address (as the chat reports name them). Callers hold e.mu.
 func (e *Engine) name(ctx context.Context, user string) string {
 	if n := e.displayName(ctx, user); n != "" {
 		return n
 	}
 	return e.handles[user]
+}
+
+// publicName is how the visitor is told of an agent: the name they chose,
+// or "An agent" (never a part of an email address). Callers hold e.mu.
+func (e *Engine) publicName(ctx context.Context, user string) string {
+	if n := e.displayName(ctx, user); n != "" {
+		return n
+	}
+	return "An agent"
 }
 
 // displayName is the name a user chose, "" when none: what visitors see
@@ -512,7 +521,7 @@ func (e *Engine) displayName(ctx context.Context, user string) string {
 		return ""
 	}
 	e.names[user] = u.Name
-	e.handles[user], _, _ = strings.Cut(u.Email, "@")
+	e.handles[user] = u.Email
 	return u.Name
 }
 
