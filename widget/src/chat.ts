@@ -714,7 +714,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         if (view?.status == "queued")
           setStatus(
             d.estimated_wait < 0
-              ? "Everyone is busy right now; we will answer as soon as we can."
+              ? "Nobody can answer right now; we will answer here as soon as someone can."
               : "You are number " + d.position + " in line" + (d.estimated_wait > 0 ? ", about " + Math.max(1, Math.round(d.estimated_wait / 60)) + " min." : "."),
           );
         break;
