@@ -116,6 +116,8 @@ func TestAgentDesk(t *testing.T) {
 	// A second chat (another browser: another visitor); a new message in the
 	// first counts as unread.
 	second := browser(t)
+	// Notifications (allowed here by a stand-in: headless Chromium has no permission prompt).
+	inPage[bool](t, console, `window.notes = []; window.Notification = class { static permission = 'granted'; constructor(title, o) { window.notes.push(title + ': ' + o.body) } }; true`)
 	if err := chromedp.Do(second, chromedp.Navigate(url+"/demo/pricing")); err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +126,10 @@ func TestAgentDesk(t *testing.T) {
 	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.offer button`)), chromedp.Click(chromedp.CSS(`.offer button`))); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, console, "a notification of the new chat", `window.notes.some(n => n.startsWith('New chat'))`)
 	waitFor(t, console, "the second chat open", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Do you have a student plan?')`)
 	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Hello?'; r.querySelector('.in .send').click(); return true`)
+	waitFor(t, console, "a notification of the message", `window.notes.some(n => n === 'New message: Hello?')`)
 	waitFor(t, console, "unread in the list and the title", `[...document.querySelectorAll('.chat-item')].some(b => b.querySelector('.count')?.textContent === '1' && b.textContent.includes('Hello?')) && document.title.startsWith('(1) ')`)
 	screenshot(t, console, "desk-unread")
 	if strings.Contains(inPage[string](t, console, `document.querySelector('.chat-item.current').textContent`), "Hello?") {
