@@ -89,6 +89,22 @@ func agentOnline(t *testing.T, url string) *fws.Conn {
 		t.Fatal(err)
 	}
 	c.WriteJSON(map[string]any{"type": "hello", "status": "available"})
+	// Signed in before the caller goes on (a test that then exhausts the
+	// server's file descriptors must not race the sign-in's store reads).
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var m map[string]any
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatalf("agent hello: %v", err)
+		}
+		if m["type"] == "hello_ok" {
+			break
+		}
+		if m["type"] == "error" {
+			t.Fatalf("agent hello: %v", m)
+		}
+	}
+	c.SetReadDeadline(time.Time{})
 	go func() { // drain its events
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
