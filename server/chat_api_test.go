@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -290,12 +291,14 @@ func TestWebhooksReceiveChatEvents(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.WebhooksPrivate = true })
 	f := newChatFixture(h, "Acme")
 	var mu sync.Mutex
-	var got []string
+	var got, bodies []string
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p struct{ Type string }
-		json.NewDecoder(r.Body).Decode(&p)
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &p)
 		mu.Lock()
 		got = append(got, p.Type+" "+r.Header.Get("webhook-signature")[:3])
+		bodies = append(bodies, string(b))
 		mu.Unlock()
 	}))
 	defer recv.Close()
@@ -346,6 +349,14 @@ func TestWebhooksReceiveChatEvents(t *testing.T) {
 		if !strings.Contains(all, w) {
 			t.Fatalf("missing %q in %s", w, all)
 		}
+	}
+	// The tenant's own systems get the agent's name as colleagues see it
+	// (no display name: the email), not the visitor's "An agent".
+	mu.Lock()
+	assigned := strings.Join(bodies, "|")
+	mu.Unlock()
+	if !strings.Contains(assigned, `"name":"`+f.users["agent"].Email+`"`) {
+		t.Fatalf("the assigned agent's name in the webhooks: %s", assigned)
 	}
 	// The receiver answers before the sender records the outcome: wait for
 	// the log to say so.

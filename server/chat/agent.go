@@ -318,9 +318,10 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
 			data: map[string]any{"name": name, "role": RoleOwner}})
 		if o.kind == "assign" {
-			e.event(cv, "conversation.assigned", map[string]any{"agent": map[string]string{"id": a.User, "name": name}})
+			// The tenant's own systems get the name colleagues see, not the visitor's.
+			e.event(cv, "conversation.assigned", map[string]any{"agent": map[string]string{"id": a.User, "name": e.name(ctx, a.User)}})
 		} else {
-			e.event(cv, "conversation.transferred", map[string]any{"from": o.from, "to": map[string]string{"id": a.User, "name": name}})
+			e.event(cv, "conversation.transferred", map[string]any{"from": o.from, "to": map[string]string{"id": a.User, "name": e.name(ctx, a.User)}})
 		}
 		if o.note != "" {
 			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note",
