@@ -161,10 +161,24 @@ func TestDeskLists(t *testing.T) {
 	if items := agent.call("GET", "/api/chat/agents", nil).json(t)["items"].([]any); len(items) != 0 {
 		t.Fatalf("nobody signed in: %v", items)
 	}
-	f.agent("agent")
+	ws, _ := f.agent("agent")
 	f.agent("supervisor")
+	// Bad commands change nothing: a chat of another tenant (or none), a chat
+	// not on hold, a queue the agent may not work.
+	other := newChatFixture(h, "Other")
+	_, _, oconv := other.acceptedChat()
+	for name, cmd := range map[string]map[string]any{
+		"other tenant's chat": {"type": "reopen", "id": "b", "conversation": oconv},
+		"unknown chat":        {"type": "reopen", "id": "b", "conversation": "01NOPE"},
+		"unknown queue":       {"type": "presence", "id": "b", "queues": []string{other.queue}},
+	} {
+		ws.send(cmd)
+		if m := ws.until("refused", typed("error", "b")); m["code"] != "not_found" && m["code"] != "invalid" {
+			t.Errorf("%s: %v", name, m)
+		}
+	}
 	items := agent.call("GET", "/api/chat/agents", nil).json(t)["items"].([]any)
-	if len(items) != 2 || items[0].(map[string]any)["presence"] == "" {
+	if len(items) != 2 || items[0].(map[string]any)["presence"] == "" { // not the other tenant's agent
 		t.Fatalf("colleagues: %v", items)
 	}
 	if ds := agent.call("GET", "/api/chat/dispositions", nil).json(t)["dispositions"].([]any); len(ds) != 0 {
