@@ -2,16 +2,12 @@ package search
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,16 +23,16 @@ var migrations embed.FS
 type KeyFunc func(ctx context.Context, tenant string) ([]byte, error)
 
 // Embedded is the default backend: SQLite's full-text index (FTS5) in a file
-// of its own, over keyed hashes of the words instead of the words. Matching is
-// whole words and phrases, ranked newest first; the file holds no transcript
+// of its own, over keyed tokens of the words instead of the words (blind.go).
+// Matching is whole words, phrases and prefixes; the file holds no transcript
 // text, so encryption at rest covers the index too.
 type Embedded struct {
-	db   *store.DB
-	key  KeyFunc
-	keys sync.Map // tenant -> []byte
+	db       *store.DB
+	key      KeyFunc
+	blinders sync.Map // tenant -> blinder
 	// Prepared once on the writer: parsing SQL per message was a fifth of
 	// the indexing time.
-	insertDoc, insertTerms *sql.Stmt
+	insertDoc, insertTerms, upsertConv, clearAgents, addAgent *sql.Stmt
 }
 
 // OpenEmbedded opens (creating if needed) the index file at path.
@@ -53,56 +49,52 @@ func OpenEmbedded(ctx context.Context, path string, key KeyFunc) (*Embedded, err
 		return nil, fmt.Errorf("search: open %s: %w", path, err)
 	}
 	e := &Embedded{db: db, key: key}
-	if e.insertDoc, err = db.W.PrepareContext(ctx, sqlInsertDoc); err == nil {
-		e.insertTerms, err = db.W.PrepareContext(ctx, sqlInsertTerms)
-	}
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("search: prepare: %w", err)
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&e.insertDoc, sqlInsertDoc}, {&e.insertTerms, sqlInsertTerms}, {&e.upsertConv, sqlUpsertConv},
+		{&e.clearAgents, `DELETE FROM conv_agents WHERE conversation_id = ?`},
+		{&e.addAgent, `INSERT INTO conv_agents (agent, conversation_id) VALUES (?, ?) ON CONFLICT DO NOTHING`}} {
+		if *p.st, err = db.W.PrepareContext(ctx, p.sql); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("search: prepare: %w", err)
+		}
 	}
 	return e, nil
 }
 
 // Close closes the file.
 func (e *Embedded) Close() error {
-	e.insertDoc.Close()
-	e.insertTerms.Close()
+	for _, st := range []*sql.Stmt{e.insertDoc, e.insertTerms, e.upsertConv, e.clearAgents, e.addAgent} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return e.db.Close()
 }
 
-func (e *Embedded) tenantKey(ctx context.Context, tenant string) ([]byte, error) {
-	if k, ok := e.keys.Load(tenant); ok {
-		return k.([]byte), nil
+func (e *Embedded) blinder(ctx context.Context, tenant string) (blinder, error) {
+	if b, ok := e.blinders.Load(tenant); ok {
+		return b.(blinder), nil
 	}
 	k, err := e.key(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("search: key of %s: %w", tenant, err)
-	}
-	e.keys.Store(tenant, k)
-	return k, nil
-}
-
-// blind turns words into their keyed hashes, space separated.
-func blind(key []byte, words []Term) string {
-	mac := hmac.New(sha256.New, key)
-	var b strings.Builder
-	var sum [sha256.Size]byte
-	for i, w := range words {
-		mac.Reset()
-		mac.Write([]byte(w))
-		if i > 0 {
-			b.WriteByte(' ')
+	if err == nil {
+		var b blinder
+		if b, err = newBlinder(k); err == nil {
+			e.blinders.Store(tenant, b)
+			return b, nil
 		}
-		// 64 bits: no two words of one tenant's vocabulary collide in practice.
-		b.WriteString(hex.EncodeToString(mac.Sum(sum[:0])[:8]))
 	}
-	return b.String()
+	return blinder{}, fmt.Errorf("search: key of %s: %w", tenant, err)
 }
 
 const (
 	sqlInsertDoc = `INSERT INTO docs (tenant, conversation_id, seq, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (conversation_id, seq) DO NOTHING RETURNING rowid`
-	sqlInsertTerms   = `INSERT INTO terms (rowid, t) VALUES (?, ?)`
+	sqlInsertTerms = `INSERT INTO terms (rowid, t) VALUES (?, ?)`
+	sqlUpsertConv  = `INSERT INTO convs (id, tenant, site, visitor, queue, disposition, closed) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET site = excluded.site, visitor = excluded.visitor, queue = excluded.queue,
+		disposition = excluded.disposition, closed = excluded.closed WHERE tenant = excluded.tenant`
 	sqlSetCheckpoint = `INSERT INTO meta (k, v) VALUES ('checkpoint', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`
 )
 
@@ -113,16 +105,18 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 		terms string
 	}
 	rows := make([]row, 0, len(docs))
+	convs := map[string]Doc{} // the last doc of each conversation: its Conv is the newest
 	for _, d := range docs {
+		convs[d.ConversationID] = d
 		words := Terms(d.Text)
 		if len(words) == 0 {
 			continue
 		}
-		k, err := e.tenantKey(ctx, d.Tenant)
+		b, err := e.blinder(ctx, d.Tenant)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row{d, blind(k, words)})
+		rows = append(rows, row{d, b.text(words)})
 	}
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
 		insertDoc, insertTerms := tx.StmtContext(ctx, e.insertDoc), tx.StmtContext(ctx, e.insertTerms)
@@ -146,6 +140,21 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 			}
 			if _, err := insertTerms.ExecContext(ctx, ids[i], r.terms); err != nil {
 				return err
+			}
+		}
+		upsert, clear, add := tx.StmtContext(ctx, e.upsertConv), tx.StmtContext(ctx, e.clearAgents), tx.StmtContext(ctx, e.addAgent)
+		for id, d := range convs {
+			c := d.Conv
+			if _, err := upsert.ExecContext(ctx, id, d.Tenant, c.Site, c.Visitor, c.Queue, c.Disposition, c.Closed); err != nil {
+				return err
+			}
+			if _, err := clear.ExecContext(ctx, id); err != nil {
+				return err
+			}
+			for _, a := range c.Agents {
+				if _, err := add.ExecContext(ctx, a, id); err != nil {
+					return err
+				}
 			}
 		}
 		if !checkpoint.IsZero() {
@@ -176,24 +185,34 @@ func (e *Embedded) Checkpoint(ctx context.Context) (time.Time, error) {
 
 // Search runs q over the tenant's docs.
 func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
-	phrases := ParseQuery(q.Text)
-	if len(phrases) == 0 {
-		return Result{}, fmt.Errorf("%w: no words to search for", ErrQuery)
-	}
-	k, err := e.tenantKey(ctx, q.Tenant)
+	parts, err := ParseQuery(q.Text)
 	if err != nil {
 		return Result{}, err
 	}
-	match := make([]string, len(phrases))
-	for i, p := range phrases {
-		match[i] = `"` + blind(k, p) + `"`
+	cur, err := parseCursor(q)
+	if err != nil {
+		return Result{}, err
 	}
-	where := []string{"terms MATCH ?", "d.tenant = ?"}
-	args := []any{strings.Join(match, " "), q.Tenant}
-	if q.Conversations != nil {
-		ids, _ := json.Marshal(q.Conversations)
-		where = append(where, "d.conversation_id IN (SELECT value FROM json_each(?))")
-		args = append(args, string(ids))
+	b, err := e.blinder(ctx, q.Tenant)
+	if err != nil {
+		return Result{}, err
+	}
+	where := []string{"terms MATCH ?", "d.tenant = ?", "c.tenant = ?"}
+	args := []any{b.match(parts), q.Tenant, q.Tenant}
+	for _, f := range []struct{ col, v string }{{"c.site", q.Site}, {"c.visitor", q.Visitor}, {"c.queue", q.Queue}, {"c.disposition", q.Disposition}} {
+		if f.v != "" {
+			where = append(where, f.col+" = ?")
+			args = append(args, f.v)
+		}
+	}
+	if q.Agent != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.agent = ? AND a.conversation_id = d.conversation_id)")
+		args = append(args, q.Agent)
+	}
+	switch q.Status {
+	case "open", "closed":
+		where = append(where, "c.closed = ?")
+		args = append(args, q.Status == "closed")
 	}
 	if !q.From.IsZero() {
 		where = append(where, "d.created_at >= ?")
@@ -203,19 +222,22 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 		where = append(where, "d.created_at < ?")
 		args = append(args, q.To.UnixMilli())
 	}
-	if q.Cursor != "" {
-		at, conv, seq, err := parseCursor(q.Cursor)
-		if err != nil {
-			return Result{}, err
-		}
+	order := "d.created_at DESC, d.conversation_id DESC, d.seq DESC"
+	if cur.asOf != 0 {
+		where = append(where, "d.created_at <= ?")
+		args = append(args, cur.asOf)
+	}
+	if q.Order == ByRelevance {
+		order = "bm25(terms), " + order
+	} else if cur.at != 0 {
 		where = append(where, "(d.created_at, d.conversation_id, d.seq) < (?, ?, ?)")
-		args = append(args, at, conv, seq)
+		args = append(args, cur.at, cur.conv, cur.seq)
 	}
 	limit := q.limit()
 	rows, err := e.db.R.QueryContext(ctx, `SELECT d.conversation_id, d.seq, d.created_at
-		FROM terms JOIN docs d ON d.rowid = terms.rowid
+		FROM terms JOIN docs d ON d.rowid = terms.rowid JOIN convs c ON c.id = d.conversation_id
 		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY d.created_at DESC, d.conversation_id DESC, d.seq DESC LIMIT ?`, append(args, limit+1)...)
+		ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit+1, cur.offset)...)
 	if err != nil {
 		return Result{}, fmt.Errorf("search: query: %w", err)
 	}
@@ -235,24 +257,36 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	if len(res.Hits) > limit {
 		res.Hits = res.Hits[:limit]
-		last := res.Hits[limit-1]
-		res.Next = fmt.Sprintf("%d.%d.%s", last.CreatedAt.UnixMilli(), last.Seq, last.ConversationID)
+		next := cursor{offset: cur.offset + limit, asOf: cur.asOf}
+		if next.asOf == 0 {
+			next.asOf = time.Now().UnixMilli()
+		}
+		if q.Order != ByRelevance {
+			last := res.Hits[limit-1]
+			next = cursor{at: last.CreatedAt.UnixMilli(), seq: last.Seq, conv: last.ConversationID}
+		}
+		res.Next = next.String()
 	}
 	return res, nil
 }
 
-func parseCursor(c string) (at int64, conv string, seq int64, err error) {
-	parts := strings.SplitN(c, ".", 3)
-	if len(parts) == 3 {
-		at, err = strconv.ParseInt(parts[0], 10, 64)
-		if err == nil {
-			seq, err = strconv.ParseInt(parts[1], 10, 64)
-		}
-		if err == nil && parts[2] != "" {
-			return at, parts[2], seq, nil
-		}
+// Count counts a tenant's docs.
+func (e *Embedded) Count(ctx context.Context, tenant string) (int64, error) {
+	var n int64
+	q, args := `SELECT count(*) FROM docs`, []any{}
+	if tenant != "" {
+		q, args = q+` WHERE tenant = ?`, append(args, tenant)
 	}
-	return 0, "", 0, fmt.Errorf("%w: bad cursor", ErrQuery)
+	if err := e.db.R.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("search: count: %w", err)
+	}
+	return n, nil
+}
+
+// Health reads the file.
+func (e *Embedded) Health(ctx context.Context) error {
+	_, err := e.Checkpoint(ctx)
+	return err
 }
 
 // DeleteConversations removes the conversations' docs.
@@ -266,7 +300,14 @@ func (e *Embedded) DeleteConversations(ctx context.Context, tenant string, ids [
 		if _, err := tx.ExecContext(ctx, `DELETE FROM terms WHERE rowid IN (`+pick+`)`, tenant, string(list)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE rowid IN (`+pick+`)`, tenant, string(list))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE rowid IN (`+pick+`)`, tenant, string(list)); err != nil {
+			return err
+		}
+		const convs = `SELECT id FROM convs WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM conv_agents WHERE conversation_id IN (`+convs+`)`, tenant, string(list)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM convs WHERE id IN (`+convs+`)`, tenant, string(list))
 		return err
 	})
 	if err != nil {

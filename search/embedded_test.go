@@ -28,7 +28,7 @@ func openEmbedded(t testing.TB) *Embedded {
 }
 
 func TestEmbeddedContract(t *testing.T) {
-	contract(t, func(t *testing.T) Index { return openEmbedded(t) })
+	contract(t, backend{open: func(t *testing.T) Index { return openEmbedded(t) }})
 }
 
 func TestEmbeddedFileHoldsNoText(t *testing.T) {
@@ -59,9 +59,9 @@ func TestTermsAndPhrases(t *testing.T) {
 	if got := Terms("Crème brûlée, S'IL vous plaît: 42€ — ﬁn 😀"); !slices.Equal(got, []string{"creme", "brulee", "s", "il", "vous", "plait", "42", "fin"}) {
 		t.Fatalf("Terms: %q", got)
 	}
-	got := ParseQuery(`refund "order 44" late "unclosed quote`)
-	want := []Phrase{{"refund"}, {"order", "44"}, {"late"}, {"unclosed", "quote"}}
-	if !slices.EqualFunc(got, want, slices.Equal) {
-		t.Fatalf("ParseQuery: %q", got)
+	got, err := ParseQuery(`refund "order 44" late* "unclosed quote`)
+	want := []Part{{Words: []Term{"refund"}}, {Words: []Term{"order", "44"}}, {Words: []Term{"late"}, Prefix: true}, {Words: []Term{"unclosed", "quote"}}}
+	if err != nil || !slices.EqualFunc(got, want, func(a, b Part) bool { return slices.Equal(a.Words, b.Words) && a.Prefix == b.Prefix }) {
+		t.Fatalf("ParseQuery: %+v, %v", got, err)
 	}
 }

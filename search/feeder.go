@@ -7,9 +7,20 @@ import (
 	"time"
 )
 
-// ReplayFunc reads back every message committed at or after since, from the
-// system of record, in batches.
-type ReplayFunc func(ctx context.Context, since time.Time, fn func([]Doc) error) error
+// Source is the system of record a feeder reads from.
+type Source struct {
+	// Replay reads back every message committed at or after since, in batches.
+	Replay func(ctx context.Context, since time.Time, fn func([]Doc) error) error
+	// Describe sets each doc's Conv to its conversation's state now, and
+	// leaves out docs whose conversation is gone (erased); nil keeps docs
+	// as they are.
+	Describe func(ctx context.Context, docs []Doc) ([]Doc, error)
+	// Conversation reads back a conversation's messages, described; nil
+	// ignores Touch.
+	Conversation func(ctx context.Context, tenant, id string) ([]Doc, error)
+}
+
+type convKey struct{ tenant, id string }
 
 // FeederOptions shape a Feeder; zero values take the defaults.
 type FeederOptions struct {
@@ -30,13 +41,15 @@ type FeederOptions struct {
 // down. Nothing is lost when it falls behind: once its queue overflows it
 // drops docs, and when the queue has drained it reads the missed messages
 // back from the store (Replay). The index's checkpoint only moves while no
-// doc is missing, so a restart reads back from there.
+// doc is missing, so a restart reads back from there. A conversation whose
+// state changed (Touch) has its messages indexed again with it.
 type Feeder struct {
-	ix     Index
-	replay ReplayFunc
-	o      FeederOptions
-	ctx    context.Context
-	cancel context.CancelFunc
+	ix      Index
+	src     Source
+	started bool
+	o       FeederOptions
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// quiet is ctx without its cancellation, for the index's writes: one
 	// batch is short, and a cancellable context costs the SQLite driver a
 	// goroutine per statement.
@@ -48,8 +61,9 @@ type Feeder struct {
 	queue   []Doc
 	gap     bool      // docs were dropped (or never indexed): replay from since
 	since   time.Time // the earliest of them
-	busy    bool      // a batch or a replay is running
-	hurry   int       // Flush callers waiting: no Delay
+	touched map[convKey]bool
+	busy    bool // a batch or a replay is running
+	hurry   int  // Flush callers waiting: no Delay
 	closed  bool
 	indexed int64
 	dropped int64
@@ -73,7 +87,7 @@ func NewFeeder(ix Index, o FeederOptions) *Feeder {
 	if o.Delay <= 0 {
 		o.Delay = time.Second
 	}
-	f := &Feeder{ix: ix, o: o, done: make(chan struct{}), gap: true}
+	f := &Feeder{ix: ix, o: o, done: make(chan struct{}), gap: true, touched: map[convKey]bool{}}
 	f.cond = sync.NewCond(&f.mu)
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.quiet = context.WithoutCancel(f.ctx)
@@ -82,9 +96,28 @@ func NewFeeder(ix Index, o FeederOptions) *Feeder {
 
 // Start starts indexing. It first reads back from the store what the index
 // may have missed since its checkpoint (everything, for a new index).
-func (f *Feeder) Start(replay ReplayFunc) {
-	f.replay = replay
+func (f *Feeder) Start(src Source) {
+	f.mu.Lock()
+	f.src, f.started = src, true
+	f.mu.Unlock()
 	go f.run()
+}
+
+// Touch says a conversation's state changed (an agent joined, it closed):
+// its messages are indexed again, with the next batch. It never blocks.
+func (f *Feeder) Touch(tenant, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.src.Conversation == nil && f.started {
+		return
+	}
+	if len(f.touched) >= f.o.Queue {
+		return // a conversation past this many waits for a reindex; the store stays right
+	}
+	f.touched[convKey{tenant, id}] = true
+	if len(f.touched) == 1 {
+		f.cond.Broadcast()
+	}
 }
 
 // Add queues a committed message; it never blocks.
@@ -112,13 +145,26 @@ type FeederStats struct {
 	Queued           int
 	Indexed, Dropped int64
 	Failing          bool // the last attempt to index failed
+	// Lag is how long the oldest message not yet indexed has waited (0: none).
+	Lag time.Duration
 }
 
 // Stats returns the feeder's counters.
 func (f *Feeder) Stats() FeederStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return FeederStats{Queued: len(f.queue), Indexed: f.indexed, Dropped: f.dropped, Failing: f.failing}
+	st := FeederStats{Queued: len(f.queue), Indexed: f.indexed, Dropped: f.dropped, Failing: f.failing}
+	oldest := time.Time{}
+	if len(f.queue) > 0 {
+		oldest = f.queue[0].CreatedAt
+	}
+	if f.gap && !f.since.IsZero() && (oldest.IsZero() || f.since.Before(oldest)) {
+		oldest = f.since
+	}
+	if !oldest.IsZero() {
+		st.Lag = max(time.Since(oldest), 0)
+	}
+	return st
 }
 
 // Flush waits until everything added so far is indexed, or ctx ends.
@@ -134,7 +180,7 @@ func (f *Feeder) Flush(ctx context.Context) error {
 	f.hurry++
 	defer func() { f.hurry-- }()
 	f.cond.Broadcast()
-	for (len(f.queue) > 0 || f.gap || f.busy) && ctx.Err() == nil && !f.closed {
+	for (len(f.queue) > 0 || len(f.touched) > 0 || f.gap || f.busy) && ctx.Err() == nil && !f.closed {
 		f.cond.Wait()
 	}
 	return ctx.Err()
@@ -145,7 +191,7 @@ func (f *Feeder) Flush(ctx context.Context) error {
 func (f *Feeder) Close() {
 	f.mu.Lock()
 	f.closed = true
-	started := f.replay != nil
+	started := f.started
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	f.cancel()
@@ -165,7 +211,7 @@ func (f *Feeder) run() {
 	}
 	for {
 		f.mu.Lock()
-		for len(f.queue) == 0 && !f.gap && !f.closed {
+		for len(f.queue) == 0 && len(f.touched) == 0 && !f.gap && !f.closed {
 			f.cond.Wait()
 		}
 		if len(f.queue) < f.o.Batch && !f.gap && !f.closed && f.hurry == 0 {
@@ -198,14 +244,21 @@ func (f *Feeder) run() {
 			if len(f.queue) == 0 {
 				f.queue = nil // let the drained backing array go
 			}
-			gap := f.gap
+			// The checkpoint waits for touched conversations too: a restart
+			// reads back their notices and touches them again.
+			gap := f.gap || len(f.touched) > 0
 			f.mu.Unlock()
 			retry(f, func() (struct{}, error) { return struct{}{}, f.index(f.quiet, batch, !gap) })
-		} else {
+		} else if f.gap {
 			since := f.since
 			f.gap, f.since = false, time.Time{}
 			f.mu.Unlock()
 			f.readBack(since)
+		} else {
+			touched := f.touched
+			f.touched = map[convKey]bool{}
+			f.mu.Unlock()
+			f.reindex(touched)
 		}
 		f.mu.Lock()
 		f.busy = false
@@ -221,13 +274,38 @@ func (f *Feeder) index(ctx context.Context, batch []Doc, checkpoint bool) error 
 	if checkpoint {
 		cp = batch[len(batch)-1].CreatedAt
 	}
-	if err := f.ix.Index(ctx, batch, cp); err != nil {
+	docs, err := f.describe(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if err := f.ix.Index(ctx, docs, cp); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.indexed += int64(len(batch))
 	f.mu.Unlock()
 	return nil
+}
+
+func (f *Feeder) describe(ctx context.Context, docs []Doc) ([]Doc, error) {
+	if f.src.Describe == nil || len(docs) == 0 {
+		return docs, nil
+	}
+	return f.src.Describe(ctx, docs)
+}
+
+// reindex indexes the touched conversations' messages again; what it could
+// not do (the feeder closing) is left for a reindex.
+func (f *Feeder) reindex(touched map[convKey]bool) {
+	for k := range touched {
+		retry(f, func() (struct{}, error) {
+			docs, err := f.src.Conversation(f.quiet, k.tenant, k.id)
+			if err == nil {
+				err = f.ix.Index(f.quiet, docs, time.Time{})
+			}
+			return struct{}{}, err
+		})
+	}
 }
 
 // readBack indexes what the store committed since, then records the time
@@ -237,8 +315,12 @@ func (f *Feeder) readBack(since time.Time) {
 	began := time.Now()
 	var n int
 	_, err := retry(f, func() (struct{}, error) {
-		return struct{}{}, f.replay(f.ctx, since, func(docs []Doc) error {
+		return struct{}{}, f.src.Replay(f.ctx, since, func(docs []Doc) error {
 			n += len(docs)
+			docs, err := f.describe(f.quiet, docs)
+			if err != nil {
+				return err
+			}
 			return f.ix.Index(f.quiet, docs, time.Time{})
 		})
 	})

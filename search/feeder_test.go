@@ -93,7 +93,7 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 	ix := &flaky{Embedded: emb}
 	src := &source{}
 	f := NewFeeder(ix, FeederOptions{Queue: 10, Batch: 4})
-	f.Start(src.replay)
+	f.Start(Source{Replay: src.replay})
 	seq := int64(0)
 	send := func(n int) {
 		for range n {
@@ -154,7 +154,7 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 	}
 	read = src.read.Load()
 	f = NewFeeder(ix, FeederOptions{Margin: 2 * time.Millisecond})
-	f.Start(src.replay)
+	f.Start(Source{Replay: src.replay})
 	defer f.Close()
 	flush(t, f)
 	if n := countHits(t, ix, "word"); n != 112 {
@@ -169,7 +169,7 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 func TestFeederIndexesAPartialBatchAfterItsDelay(t *testing.T) {
 	ix := openEmbedded(t)
 	f := NewFeeder(ix, FeederOptions{Delay: 20 * time.Millisecond})
-	f.Start((&source{}).replay)
+	f.Start(Source{Replay: (&source{}).replay})
 	defer f.Close()
 	flush(t, f) // the first read back of the new index
 	f.Add(Doc{Tenant: "t1", ConversationID: "c1", Seq: 1, Text: "late word", CreatedAt: time.Now()})

@@ -43,6 +43,12 @@ type Config struct {
 	MetricsToken    string        // else /metrics on the main listener needs this bearer token
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
 	ConsoleDir      string        // serve the console from this folder (assets.Build's output) instead of the embedded one
+	SearchURL       string        // Elasticsearch for transcript search; empty: the embedded index
+	SearchUsername  string        // basic auth for SearchURL
+	SearchPassword  string        // basic auth for SearchURL (secret)
+	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
+	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
+	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
 }
 
 // publicURLOf is the URL a browser on this machine uses to reach addr: a
@@ -108,6 +114,7 @@ var Defaults = Config{
 	CollectIPRate:   20,
 	CollectSiteRate: 2000,
 	ChatIPRate:      10,
+	SearchPrefix:    "nudge",
 }
 
 // Validate checks the configuration and fills derived values.
@@ -131,6 +138,29 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
+	}
+	if c.SearchURL != "" {
+		if u, err := url.Parse(c.SearchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("search-url %q: an http(s) URL of an Elasticsearch server", redactURL(c.SearchURL)))
+		} else if u.User != nil {
+			errs = append(errs, fmt.Errorf("search-url %s: give credentials with --search-username and NUDGE_SEARCH_PASSWORD_FILE (or NUDGE_SEARCH_API_KEY_FILE), not in the URL", u.Redacted()))
+		}
+		if c.SearchPassword != "" && c.SearchUsername == "" {
+			errs = append(errs, errors.New("search-password: needs --search-username"))
+		}
+		if c.SearchAPIKey != "" && c.SearchUsername != "" {
+			errs = append(errs, errors.New("search-api-key: use an API key or a username and password, not both"))
+		}
+		if c.SearchCAFile != "" {
+			if _, err := os.Stat(c.SearchCAFile); err != nil {
+				errs = append(errs, fmt.Errorf("search-ca-file: %w", err))
+			}
+		}
+		if !validPrefix(c.SearchPrefix) {
+			errs = append(errs, fmt.Errorf("search-prefix %q: 1 to 40 lower-case letters, digits, - or _, starting with a letter", c.SearchPrefix))
+		}
+	} else if c.SearchUsername != "" || c.SearchPassword != "" || c.SearchAPIKey != "" || c.SearchCAFile != "" {
+		errs = append(errs, errors.New("search credentials are set without --search-url"))
 	}
 	if c.Sync != store.SyncNormal && c.Sync != store.SyncFull {
 		errs = append(errs, fmt.Errorf("sync %q: want %s or %s", c.Sync, store.SyncNormal, store.SyncFull))
@@ -202,6 +232,19 @@ func (c Config) Level() slog.Level {
 // TLS reports whether the server speaks HTTPS itself.
 func (c Config) TLS() bool { return c.TLSCert != "" }
 
+// validPrefix says whether p can begin an Elasticsearch index name.
+func validPrefix(p string) bool {
+	if p == "" || len(p) > 40 || p[0] < 'a' || p[0] > 'z' {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // AnalyticsPath is the analytics database file.
 func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
 
@@ -227,5 +270,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
 		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),
 		slog.String("debug_addr", c.DebugAddr), slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token", c.MetricsToken != ""), slog.String("dev_widget", c.DevWidget),
+		slog.String("search_url", redactURL(c.SearchURL)), slog.String("search_username", c.SearchUsername),
+		slog.Bool("search_password", c.SearchPassword != ""), slog.Bool("search_api_key", c.SearchAPIKey != ""),
+		slog.String("search_ca_file", c.SearchCAFile), slog.String("search_prefix", c.SearchPrefix),
 	)
 }

@@ -3,6 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,12 +19,35 @@ import (
 	"github.com/nudgehq/nudge/store"
 )
 
-// openSearch opens the embedded index and its feeder; the feeder starts once
-// the chat engine it reads back from exists (startFeeder).
-func openSearch(ctx context.Context, cfg Config, ring *keys.Ring) (search.Index, error) {
-	return search.OpenEmbedded(ctx, cfg.SearchPath(), func(ctx context.Context, tenant string) ([]byte, error) {
-		return ring.Derive(ctx, tenant, "search index")
-	})
+// openSearch opens the configured index: Elasticsearch when --search-url is
+// set, else the embedded one. An Elasticsearch that does not answer is
+// logged, not fatal: chat goes on, searches answer 503, and the feeder
+// indexes what it missed once the cluster is back.
+func openSearch(ctx context.Context, cfg Config, ring *keys.Ring, log *slog.Logger) (search.Index, error) {
+	if cfg.SearchURL == "" {
+		return search.OpenEmbedded(ctx, cfg.SearchPath(), func(ctx context.Context, tenant string) ([]byte, error) {
+			return ring.Derive(ctx, tenant, "search index")
+		})
+	}
+	o := search.ElasticOptions{URL: cfg.SearchURL, Username: cfg.SearchUsername, Password: cfg.SearchPassword,
+		APIKey: cfg.SearchAPIKey, Prefix: cfg.SearchPrefix, Logger: log}
+	if cfg.SearchCAFile != "" {
+		ca, err := os.ReadFile(cfg.SearchCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("search CA file: %w", err)
+		}
+		o.CACert = ca
+	}
+	ix, err := search.OpenElastic(o)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := ix.Health(hctx); err != nil {
+		log.Error("search: the Elasticsearch server is not usable; chat goes on, searches answer 503 until it is", "url", redactURL(cfg.SearchURL), "err", err)
+	}
+	return ix, nil
 }
 
 // searchDoc is what the index gets of a committed message: its redacted text,
@@ -38,26 +65,87 @@ func searchDoc(tenant string, m chat.Message) (search.Doc, bool) {
 		Audience: m.Audience, Text: m.Text, CreatedAt: m.CreatedAt}, true
 }
 
-// startFeeder reads back from the chat log what the index missed, then
-// indexes messages as they are committed.
-func startFeeder(feed *search.Feeder, log *chat.Log) {
-	feed.Start(func(ctx context.Context, since time.Time, fn func([]search.Doc) error) error {
-		return log.Replay(ctx, since, func(tenant string, ms []chat.Message) error {
-			docs := make([]search.Doc, 0, len(ms))
-			for _, m := range ms {
-				if d, ok := searchDoc(tenant, m); ok {
-					docs = append(docs, d)
-				}
-			}
-			return fn(docs)
-		})
-	})
+// feedSearch hands a committed message to the feeder: a message people wrote
+// to be indexed; an engine notice (an agent joined, the chat closed) says
+// the conversation's state changed, which its indexed messages carry.
+func feedSearch(feed *search.Feeder, tenant string, m chat.Message) {
+	if m.Kind == chat.KindSystem {
+		feed.Touch(tenant, m.ConversationID)
+		return
+	}
+	if d, ok := searchDoc(tenant, m); ok {
+		feed.Add(d)
+	}
 }
 
-// searchHit is one message found, with its conversation.
+// searchSource is the store as the feeder reads it: messages read back
+// (notices touch their conversations again), each described by its
+// conversation's state now.
+func searchSource(st *store.Store, log *chat.Log, feed *search.Feeder) search.Source {
+	describe := func(ctx context.Context, docs []search.Doc) ([]search.Doc, error) {
+		ids := make([]string, 0, 8)
+		for i, d := range docs {
+			if i == 0 || d.ConversationID != docs[i-1].ConversationID {
+				ids = append(ids, d.ConversationID)
+			}
+		}
+		facts, err := st.ConversationFacts(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		out := docs[:0:0]
+		for _, d := range docs {
+			f, ok := facts[d.ConversationID]
+			if !ok || f.TenantID != d.Tenant {
+				continue // erased since
+			}
+			d.Conv = search.Conv{Site: f.SiteID, Visitor: f.Visitor, Queue: f.QueueID, Agents: f.Agents,
+				Disposition: f.Disposition, Closed: f.Closed}
+			out = append(out, d)
+		}
+		return out, nil
+	}
+	return search.Source{
+		Replay: func(ctx context.Context, since time.Time, fn func([]search.Doc) error) error {
+			return log.Replay(ctx, since, func(tenant string, ms []chat.Message) error {
+				docs := make([]search.Doc, 0, len(ms))
+				for _, m := range ms {
+					if d, ok := searchDoc(tenant, m); ok {
+						docs = append(docs, d)
+					}
+				}
+				return fn(docs)
+			})
+		},
+		Describe: describe,
+		Conversation: func(ctx context.Context, tenant, id string) ([]search.Doc, error) {
+			var docs []search.Doc
+			for after := int64(0); ; {
+				ms, err := log.Since(ctx, tenant, id, after, 1000, false)
+				if err != nil {
+					return nil, err
+				}
+				for _, m := range ms {
+					if d, ok := searchDoc(tenant, m); ok {
+						docs = append(docs, d)
+					}
+				}
+				if len(ms) < 1000 {
+					break
+				}
+				after = ms[len(ms)-1].Seq
+			}
+			return describe(ctx, docs)
+		},
+	}
+}
+
+// searchHit is one message found, with its conversation and the part of
+// its text that matched.
 type searchHit struct {
 	chat.Message
 	Conversation store.Conversation `json:"conversation"`
+	Snippet      []search.Segment   `json:"snippet"`
 }
 
 // searchChats finds messages by their words in the transcripts the caller may
@@ -67,9 +155,18 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 	if text == "" || utf8.RuneCountInString(text) > 200 || !utf8.ValidString(text) {
 		return errBadRequest("invalid_query", "q is the words to find, 1 to 200 characters", "q")
 	}
-	q := search.Query{Text: text, Cursor: c.Query("cursor")}
+	a := s.chatAgent(c)
+	ctx := c.UserContext()
+	q := search.Query{Tenant: a.Tenant, Text: text, Cursor: c.Query("cursor"), Order: search.Order(c.Query("order")),
+		Status: c.Query("status")}
 	if len(q.Cursor) > 200 {
 		return errBadRequest("invalid_query", "cursor is malformed", "cursor")
+	}
+	if q.Order != "" && q.Order != search.ByDate && q.Order != search.ByRelevance {
+		return errBadRequest("invalid_query", "order is date or relevance", "order")
+	}
+	if q.Status != "" && q.Status != "open" && q.Status != "closed" {
+		return errBadRequest("invalid_query", "status is open or closed", "status")
 	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -97,23 +194,54 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return errBadRequest("invalid_query", "from is a day before or equal to to", "from")
 	}
-	a := s.chatAgent(c)
-	q.Tenant = a.Tenant
-	ctx := c.UserContext()
-	if !a.Supervise {
-		ids, err := s.st.ParticipantConversations(ctx, a.Tenant, a.User)
-		if err != nil {
-			return err
+	// Filters name the tenant's own sites, queues and people: another's id is
+	// an error, not an empty page.
+	for _, f := range []struct {
+		name string
+		to   *string
+		ok   func(id string) error
+	}{
+		{"site", &q.Site, func(id string) error { _, err := s.st.Site(ctx, a.Tenant, id); return err }},
+		{"queue", &q.Queue, func(id string) error { _, err := s.st.Queue(ctx, a.Tenant, id); return err }},
+		{"agent", &q.Agent, func(id string) error { _, err := s.st.Member(ctx, a.Tenant, id); return err }},
+		{"visitor", &q.Visitor, nil},
+		{"disposition", &q.Disposition, nil},
+	} {
+		v := c.Query(f.name)
+		if v == "" {
+			continue
 		}
-		q.Conversations = ids
+		if len(v) > 128 || !utf8.ValidString(v) {
+			return errBadRequest("invalid_query", f.name+" is at most 128 bytes", f.name)
+		}
+		if f.ok != nil {
+			if err := f.ok(v); errors.Is(err, store.ErrNotFound) {
+				return errBadRequest("invalid_query", "no "+f.name+" "+strconv.Quote(v)+" in this workspace", f.name)
+			} else if err != nil {
+				return err
+			}
+		}
+		*f.to = strings.Clone(v)
+	}
+	if !a.Supervise {
+		// Agents search the chats they took part in.
+		if q.Agent != "" && q.Agent != a.User {
+			return &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: "agents search their own chats; supervisors search everyone's"}
+		}
+		q.Agent = a.User
 	}
 	res, err := s.search.Search(ctx, q)
-	if errors.Is(err, search.ErrQuery) {
-		return errBadRequest("invalid_query", strings.TrimPrefix(err.Error(), "search: "), "q")
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, search.ErrQuery):
+		return errBadRequest("invalid_query", strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", ": "), "search: invalid query: "), "q")
+	case errors.Is(err, search.ErrUnavailable):
+		s.log.Error("search failed", "err", err)
+		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "search_unavailable",
+			Message: "the search index does not answer; try again in a moment (messages are indexed once it is back)"}
+	case err != nil:
 		return err
 	}
+	parts, _ := search.ParseQuery(text)
 	hits := make([]searchHit, 0, len(res.Hits))
 	convs := map[string]store.Conversation{}
 	for _, h := range res.Hits {
@@ -131,7 +259,19 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 			}
 			convs[h.ConversationID] = cv
 		}
-		hits = append(hits, searchHit{Message: ms[0], Conversation: cv})
+		hits = append(hits, searchHit{Message: ms[0], Conversation: cv, Snippet: search.Snippet(ms[0].Text, parts)})
 	}
 	return list(c, hits, res.Next)
+}
+
+// redactURL is a URL for logs: without its password.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
 }

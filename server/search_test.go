@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/search"
+	"github.com/nudgehq/nudge/search/searchtest"
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
@@ -38,8 +39,35 @@ func hitTexts(t *testing.T, r response) []string {
 	return out
 }
 
-func TestSearchTranscripts(t *testing.T) {
-	h := newHarness(t)
+// searchBackends runs a test on the embedded index and on Elasticsearch.
+func searchBackends(t *testing.T, test func(t *testing.T, edit func(*Config))) {
+	t.Run("embedded", func(t *testing.T) { test(t, func(*Config) {}) })
+	t.Run("elasticsearch", func(t *testing.T) {
+		o := searchtest.Options(t)
+		test(t, func(c *Config) {
+			c.SearchURL, c.SearchUsername, c.SearchPassword, c.SearchAPIKey, c.SearchPrefix = o.URL, o.Username, o.Password, o.APIKey, o.Prefix
+		})
+	})
+}
+
+// searchUntil asks until the search finds n messages (Elasticsearch makes
+// writes searchable about a second later) and returns their texts.
+func searchUntil(t *testing.T, c *client, query string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := hitTexts(t, c.call("GET", "/api/chat/search?"+query, nil))
+		if len(got) == n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSearchTranscripts(t *testing.T) { searchBackends(t, searchTranscripts) }
+
+func searchTranscripts(t *testing.T, edit func(*Config)) {
+	h := newHarness(t, edit)
 	f := newChatFixture(h, "Acme")
 	agent, v, conv := f.acceptedChat()
 	v.send(map[string]any{"type": "send", "id": "1", "text": "My Zebrafish parcel is late; card 4111 1111 1111 1111"})
@@ -53,7 +81,7 @@ func TestSearchTranscripts(t *testing.T) {
 	q := func(c *client, query string) response {
 		return c.call("GET", "/api/chat/search?q="+url.QueryEscape(query), nil)
 	}
-	got := hitTexts(t, q(owner, "ZEBRAFISH"))
+	got := searchUntil(t, owner, "q=ZEBRAFISH", 2)
 	if len(got) != 2 || got[0] != "zebrafish again, checking" || !strings.Contains(got[1], "My Zebrafish parcel") {
 		t.Fatalf("owner finds %q", got)
 	}
@@ -111,7 +139,7 @@ func TestSearchTranscripts(t *testing.T) {
 		t.Fatalf("second page: %q", got)
 	}
 
-	// The index file holds no transcript text.
+	// The embedded index file holds no transcript text.
 	for _, suffix := range []string{"", "-wal"} {
 		b, _ := os.ReadFile(h.srv.cfg.SearchPath() + suffix)
 		if bytes.Contains(bytes.ToLower(b), []byte("zebrafish")) {
@@ -124,21 +152,33 @@ func TestSearchTranscripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := openSearch(t.Context(), Config{DataDir: t.TempDir()}, ring)
+	cfg := h.srv.cfg
+	cfg.DataDir = t.TempDir()
+	if cfg.SearchURL != "" {
+		cfg.SearchPrefix += "new"
+	}
+	ix, err := openSearch(t.Context(), cfg, ring, h.srv.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
 	feed := search.NewFeeder(ix, search.FeederOptions{})
-	startFeeder(feed, h.srv.chat.Log())
+	feed.Start(searchSource(h.st, h.srv.chat.Log(), feed))
 	defer feed.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := feed.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := ix.Search(ctx, search.Query{Tenant: f.tn.ID, Text: "zebrafish"}); err != nil || len(r.Hits) != 2 {
-		t.Fatalf("rebuilt index: %+v, %v", r, err)
+	for {
+		r, err := ix.Search(ctx, search.Query{Tenant: f.tn.ID, Text: "zebrafish"})
+		if err == nil && len(r.Hits) == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("rebuilt index: %+v, %v", r, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

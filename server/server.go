@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
-	ix, err := openSearch(ctx, cfg, ring)
+	ix, err := openSearch(ctx, cfg, ring, log)
 	if err != nil {
 		adb.Close()
 		return nil, err
@@ -188,11 +188,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
 	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
 	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
-		Committed: func(tenant string, m chat.Message) {
-			if d, ok := searchDoc(tenant, m); ok {
-				feed.Add(d)
-			}
-		}})
+		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
 	if err != nil {
 		hooks.Close()
 		feed.Close()
@@ -200,7 +196,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		adb.Close()
 		return nil, err
 	}
-	startFeeder(feed, engine.Log())
+	feed.Start(searchSource(st, engine.Log(), feed))
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),

@@ -635,3 +635,39 @@ func (s *Store) Messages(ctx context.Context, tenantID, conversationID string, a
 	}
 	return out, rows.Err()
 }
+
+// SearchFacts is what search filters by of a conversation, as it is now.
+type SearchFacts struct {
+	TenantID, SiteID, Visitor, QueueID, Disposition string
+	Closed                                          bool
+	Agents                                          []string // everyone who took part, in id order
+}
+
+// ConversationFacts returns the search facts of the conversations among ids
+// that exist (an erased one is left out).
+func (s *Store) ConversationFacts(ctx context.Context, ids []string) (map[string]SearchFacts, error) {
+	out := make(map[string]SearchFacts, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, _ := json.Marshal(ids)
+	rows, err := s.r.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.site_id, c.visitor, coalesce(c.queue_id, ''), c.disposition, c.status = 'closed',
+		coalesce((SELECT json_group_array(user_id) FROM (SELECT user_id FROM participants p WHERE p.conversation_id = c.id ORDER BY user_id)), '[]')
+		FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("store: conversation facts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, agents string
+		var f SearchFacts
+		if err := rows.Scan(&id, &f.TenantID, &f.SiteID, &f.Visitor, &f.QueueID, &f.Disposition, &f.Closed, &agents); err != nil {
+			return nil, fmt.Errorf("store: conversation facts: %w", err)
+		}
+		if err := json.Unmarshal([]byte(agents), &f.Agents); err != nil {
+			return nil, fmt.Errorf("store: conversation facts: %w", err)
+		}
+		out[id] = f
+	}
+	return out, rows.Err()
+}

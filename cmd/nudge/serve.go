@@ -49,6 +49,12 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "a trusted proxy's request header with the visitor's ISO country code, e.g. CF-IPCountry: the visitor.country fact of offer rules ("+envName("country-header")+")")
 	fs.BoolVar(&c.WebhooksPrivate, "webhooks-private", c.WebhooksPrivate, "let webhooks reach private, loopback and link-local addresses (an on-premises receiver) ("+envName("webhooks-private")+")")
+	str(&c.SearchURL, "search-url", "Elasticsearch 8 URL for transcript search, e.g. https://es.internal:9200; empty: the embedded index in the data folder")
+	str(&c.SearchUsername, "search-username", "basic-auth user for --search-url")
+	str(&c.SearchPassword, "search-password", "basic-auth password for --search-url (secret: prefer "+envName("search-password")+"_FILE)")
+	str(&c.SearchAPIKey, "search-api-key", "Elasticsearch API key (base64 id:key) instead of a username and password (secret: prefer "+envName("search-api-key")+"_FILE)")
+	str(&c.SearchCAFile, "search-ca-file", "PEM file of the CA that signed the Elasticsearch server's certificate (default: the system's roots)")
+	str(&c.SearchPrefix, "search-prefix", "prefix of nudge's Elasticsearch indices: PREFIX-messages-YYYY.MM and PREFIX-state")
 	fs.Float64Var(&c.ChatIPRate, "chat-ip-rate", c.ChatIPRate, "visitor chat connections per second per client IP, bursts of 10 s; 0 is unlimited ("+envName("chat-ip-rate")+")")
 }
 
