@@ -83,9 +83,9 @@ func OpenElastic(o ElasticOptions) (*Elastic, error) {
 		CACert:        o.CACert,
 		Transport:     tr,
 		RetryOnStatus: retried,
-		MaxRetries:    4,
+		MaxRetries:    3,
 		RetryBackoff: func(attempt int) time.Duration {
-			d := 100 * time.Millisecond << min(attempt, 6)
+			d := 50 * time.Millisecond << min(attempt, 6)
 			return d/2 + rand.N(d/2)
 		},
 	})

@@ -148,6 +148,8 @@ func (m *metrics) search(f *search.Feeder) {
 			stat(func(s search.FeederStats) float64 { return float64(s.Dropped) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_search_queued", Help: "Messages waiting to be indexed."},
 			stat(func(s search.FeederStats) float64 { return float64(s.Queued) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_search_lag_seconds", Help: "How long the oldest message not yet indexed has waited (0: the index is up to date)."},
+			stat(func(s search.FeederStats) float64 { return s.Lag.Seconds() })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_search_failing", Help: "1 while the search index refuses writes."},
 			stat(func(s search.FeederStats) float64 {
 				if s.Failing {
@@ -517,5 +519,20 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		s.log.Warn("not ready", "err", err)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": err.Error()})
 	}
-	return c.JSON(fiber.Map{"status": "ok"})
+	// The search index does not decide readiness: chat works without it, and
+	// the feeder catches up once it is back. Its state is shown (the error
+	// only in the log: this answer is public).
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	st := s.feed.Stats()
+	health := s.search.Health(ctx)
+	if health != nil {
+		s.log.Warn("search index unhealthy", "err", health)
+	}
+	backend := "embedded"
+	if s.cfg.SearchURL != "" {
+		backend = "elasticsearch"
+	}
+	return c.JSON(fiber.Map{"status": "ok", "search": fiber.Map{"backend": backend, "healthy": health == nil && !st.Failing,
+		"lag_seconds": st.Lag.Seconds(), "queued": st.Queued}})
 }
