@@ -273,3 +273,95 @@ func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 		t.Fatalf("left: %d events, %d visits, %d conversations, %d deliveries", n, visits, convs, deliveries)
 	}
 }
+
+// An agent steers a search: prefixes, filters, order, snippets; a filter
+// naming what is not the tenant's is an error, and an agent searches only
+// the chats they took part in.
+func TestSearchFiltersAndSnippets(t *testing.T) { searchBackends(t, searchFilters) }
+
+func searchFilters(t *testing.T, edit func(*Config)) {
+	h := newHarness(t, edit)
+	f := newChatFixture(h, "Acme")
+	agent, v, conv := f.acceptedChat()
+	v.send(map[string]any{"type": "send", "id": "1", "text": "Hello! I would like a refund for the blue kettle, it leaks all over the counter."})
+	v.until("ack", typed("ack", "1"))
+	agent.send(map[string]any{"type": "send", "id": "2", "conversation": conv, "text": "Sorry about that: your refund is on its way."})
+	agent.until("ack", typed("ack", "2"))
+	agent.send(map[string]any{"type": "close", "id": "3", "conversation": conv, "disposition": "refunded"})
+	agent.until("closed", typed("close_ok", "3"))
+
+	other, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.send(map[string]any{"type": "start", "id": "s", "visitor": "visitor-2"})
+	otherConv := other.until("started", typed("start_ok", "s"))["data"].(map[string]any)["conversation"].(map[string]any)["id"].(string)
+	other.send(map[string]any{"type": "send", "id": "4", "text": "Refunds take how long?"})
+	other.until("ack", typed("ack", "4"))
+	h.waitIndexed()
+
+	owner := h.login(f.users["owner"].Email, "password-owner")
+	mine := h.login(f.users["agent"].Email, "password-agent")
+	if got := searchUntil(t, owner, "q=refun*", 3); len(got) != 3 {
+		t.Fatalf("refun*: %q", got)
+	}
+	// The close reaches the indexed messages a moment later.
+	if got := searchUntil(t, owner, "q=refun*&status=closed&disposition=refunded", 2); len(got) != 2 {
+		t.Fatalf("closed, refunded: %q", got)
+	}
+	for query, want := range map[string]int{
+		"q=refun*&status=open":                  1,
+		"q=refun*&visitor=visitor-2":            1,
+		"q=refun*&visitor=visitor-1":            2,
+		"q=refun*&site=" + f.site.ID:            3,
+		"q=refun*&queue=" + f.queue:             3,
+		"q=refun*&agent=" + f.users["agent"].ID: 2,
+		"q=kettle+refund&order=relevance":       1,
+		`q="refund+for+the+blue"`:               1,
+		"q=refun*&disposition=spam":             0,
+	} {
+		if got := hitTexts(t, owner.call("GET", "/api/chat/search?"+query, nil)); len(got) != want {
+			t.Errorf("%s: %q; want %d", query, got, want)
+		}
+	}
+	// The agent took part in the first chat only, whatever they ask for.
+	if got := hitTexts(t, mine.call("GET", "/api/chat/search?q=refun*", nil)); len(got) != 2 {
+		t.Errorf("the agent finds %q", got)
+	}
+	if res := mine.call("GET", "/api/chat/search?q=refun*&agent="+f.users["owner"].ID, nil); res.Status != 403 {
+		t.Errorf("an agent asks for another's chats: %d %s", res.Status, res.Body)
+	}
+
+	// A snippet marks the words found, around the first of them.
+	hit := owner.call("GET", "/api/chat/search?q=kettle+refun*", nil).json(t)["items"].([]any)[0].(map[string]any)
+	var marked []string
+	for _, s := range hit["snippet"].([]any) {
+		if seg := s.(map[string]any); seg["match"] == true {
+			marked = append(marked, seg["text"].(string))
+		}
+	}
+	if strings.Join(marked, ",") != "refund,kettle" {
+		t.Errorf("snippet %v marks %q", hit["snippet"], marked)
+	}
+
+	// Filters naming another tenant's site, queue or member are refused;
+	// bad values are 400s, and nothing is found of another tenant.
+	otherTenant := newChatFixture(h, "Globex")
+	for _, bad := range []string{"site=" + otherTenant.site.ID, "queue=" + otherTenant.queue, "agent=" + otherTenant.users["agent"].ID,
+		"site=nope", "status=pending", "order=newest", "visitor=" + strings.Repeat("v", 129), "q=a*", "q=x&cursor=o.99999.1"} {
+		query := bad
+		if !strings.HasPrefix(bad, "q=") {
+			query = "q=refund&" + bad
+		}
+		res := owner.call("GET", "/api/chat/search?"+query, nil)
+		if res.Status != 400 || res.errorCode(t) != "invalid_query" {
+			t.Errorf("%s: %d %s", query, res.Status, res.Body)
+		}
+	}
+	if got := hitTexts(t, h.login(otherTenant.users["owner"].Email, "password-owner").call("GET", "/api/chat/search?q=refun*&visitor=visitor-1", nil)); len(got) != 0 {
+		t.Errorf("another tenant finds %q", got)
+	}
+	if otherConv == conv {
+		t.Fatal("one conversation for two visitors")
+	}
+}

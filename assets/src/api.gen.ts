@@ -896,6 +896,11 @@ export interface RuleView {
 
 export type SearchHit = Message & {
   conversation: Conversation;
+  /** The message around the first word found, cut at about 160 characters (… marks a cut); match marks each word the query found */
+  snippet: {
+    text: string;
+    match?: boolean;
+  }[];
 };
 
 export interface Secret {
