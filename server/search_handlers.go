@@ -81,7 +81,7 @@ func feedSearch(feed *search.Feeder, tenant string, m chat.Message) {
 // searchSource is the store as the feeder reads it: messages read back
 // (notices touch their conversations again), each described by its
 // conversation's state now.
-func searchSource(st *store.Store, log *chat.Log, feed *search.Feeder) search.Source {
+func searchSource(st *store.Store, log *chat.Log) search.Source {
 	describe := func(ctx context.Context, docs []search.Doc) ([]search.Doc, error) {
 		ids := make([]string, 0, 8)
 		for i, d := range docs {

@@ -163,7 +163,7 @@ func searchTranscripts(t *testing.T, edit func(*Config)) {
 	}
 	defer ix.Close()
 	feed := search.NewFeeder(ix, search.FeederOptions{})
-	feed.Start(searchSource(h.st, h.srv.chat.Log(), feed))
+	feed.Start(searchSource(h.st, h.srv.chat.Log()))
 	defer feed.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		adb.Close()
 		return nil, err
 	}
-	feed.Start(searchSource(st, engine.Log(), feed))
+	feed.Start(searchSource(st, engine.Log()))
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),

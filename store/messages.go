@@ -671,3 +671,14 @@ func (s *Store) ConversationFacts(ctx context.Context, ids []string) (map[string
 	}
 	return out, rows.Err()
 }
+
+// CountMessagesSince counts every tenant's messages created at or after
+// since (a reindex's progress).
+func (s *Store) CountMessagesSince(ctx context.Context, since time.Time) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE created_at >= ?`, millis(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count messages: %w", err)
+	}
+	return n, nil
+}

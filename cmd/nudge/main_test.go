@@ -88,6 +88,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--tls-cert", "c.pem"}, 1, "tls-key"},
 		{[]string{"user"}, 2, "usage"},
 		{[]string{"user", "create", "--email", "a@b.co"}, 2, "password"},
+		{[]string{"serve", "--search-url", "es.internal:9200"}, 1, "search-url"},
+		{[]string{"reindex", "--since", "yesterday"}, 1, "YYYY-MM-DD"},
+		{[]string{"reindex", "--data", "/no/such/folder"}, 1, "no database"},
+		{[]string{"reindex", "--search-url", "https://u:pw@es:9200"}, 1, "not in the URL"},
+		{[]string{"reindex", "extra"}, 2, "unexpected argument"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(tc.args, &out, &errOut)

@@ -20,6 +20,7 @@ Usage:
   nudge user set-password [flags] set a user's password (ends the user's sessions)
   nudge user list [flags]        list users and their roles
   nudge keys rotate [flags]      new master key; rewraps every data key (server stopped)
+  nudge reindex [flags]          rebuild the search index from the store (--since DAY; resumes)
   nudge loadgen collect [flags]  load a running server's /collect and measure it
   nudge version                  print the version
 
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = user(args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(args[1:], stdout, stderr)
+	case "reindex":
+		err = reindex(args[1:], stdout, stderr)
 	case "loadgen":
 		err = loadgenCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -403,8 +403,14 @@ func (l *Log) open(ctx context.Context, tenant string, s store.StoredMessage) (M
 // Replay reads back every tenant's messages committed at or after since,
 // decrypted, a page at a time (search indexing after an outage or a crash).
 func (l *Log) Replay(ctx context.Context, since time.Time, fn func(tenant string, ms []Message) error) error {
+	return l.ReplayAfter(ctx, since, "", 0, fn)
+}
+
+// ReplayAfter is Replay starting after the message (conv, seq): messages
+// come in (conversation, seq) order, so the last one handed to fn is where
+// an interrupted replay resumes.
+func (l *Log) ReplayAfter(ctx context.Context, since time.Time, conv string, seq int64, fn func(tenant string, ms []Message) error) error {
 	const pageSize = 500
-	conv, seq := "", int64(0)
 	for {
 		page, err := l.st.MessagesSince(ctx, since, conv, seq, pageSize)
 		if err != nil {
