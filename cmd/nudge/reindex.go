@@ -90,7 +90,9 @@ type progressBar struct {
 	first int64
 }
 
-func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, start: time.Now(), first: -1} }
+func newProgressBar(w io.Writer) *progressBar {
+	return &progressBar{w: w, start: time.Now(), first: -1}
+}
 
 func (b *progressBar) show(p server.ReindexProgress) {
 	if b.first < 0 {
