@@ -365,3 +365,65 @@ func searchFilters(t *testing.T, edit func(*Config)) {
 		t.Fatal("one conversation for two visitors")
 	}
 }
+
+// The tenant's transcript retention deletes chats closed longer ago, from
+// the store and the index; open and recent chats stay.
+func TestTranscriptRetention(t *testing.T) {
+	searchBackends(t, func(t *testing.T, edit func(*Config)) {
+		h := newHarness(t, edit)
+		f := newChatFixture(h, "Acme")
+		agent, v, conv := f.acceptedChat()
+		v.send(map[string]any{"type": "send", "id": "1", "text": "an old teapot question"})
+		v.until("ack", typed("ack", "1"))
+		agent.send(map[string]any{"type": "close", "id": "c", "conversation": conv})
+		agent.until("closed", typed("close_ok", "c"))
+		other, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.send(map[string]any{"type": "start", "id": "s", "visitor": "visitor-2"})
+		other.until("started", typed("start_ok", "s"))
+		other.send(map[string]any{"type": "send", "id": "2", "text": "a teapot still open"})
+		other.until("ack", typed("ack", "2"))
+		h.waitIndexed()
+		owner := h.login(f.users["owner"].Email, "password-owner")
+		if got := searchUntil(t, owner, "q=teapot", 2); len(got) != 2 {
+			t.Fatalf("before: %q", got)
+		}
+
+		settings := owner.call("GET", "/api/chat/settings", nil).json(t)
+		for _, bad := range []any{-1, 3651, "30"} {
+			settings["transcript_retention_days"] = bad
+			if res := owner.call("PUT", "/api/chat/settings", settings); res.Status != 400 && res.Status != 422 {
+				t.Errorf("retention %v: %d %s", bad, res.Status, res.Body)
+			}
+		}
+		settings["transcript_retention_days"] = 30
+		if res := owner.call("PUT", "/api/chat/settings", settings); res.Status != 200 && res.Status != 204 {
+			t.Fatalf("settings: %d %s", res.Status, res.Body)
+		}
+		h.srv.Housekeep(t.Context(), time.Now().AddDate(0, 0, 29))
+		owner = h.login(f.users["owner"].Email, "password-owner") // the session expired, a month on
+		if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=teapot", nil)); len(got) != 2 {
+			t.Fatalf("after 29 days: %q", got)
+		}
+		h.srv.Housekeep(t.Context(), time.Now().AddDate(0, 0, 31))
+		owner = h.login(f.users["owner"].Email, "password-owner")
+		if res := owner.call("GET", "/api/conversations/"+conv+"/transcript", nil); res.Status != 404 {
+			t.Fatalf("transcript after retention: %d", res.Status)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			n, err := h.srv.search.Count(t.Context(), f.tn.ID)
+			if err == nil && n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("index count %d, %v; want the open chat's 1", n, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=teapot", nil)); len(got) != 1 || got[0] != "a teapot still open" {
+			t.Fatalf("after 31 days: %q", got)
+		}
+	})
+}

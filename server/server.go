@@ -485,6 +485,7 @@ func (s *Server) Housekeep(ctx context.Context, now time.Time) {
 			s.log.Info("retention: raw events deleted", "site", st.Key, "events", n, "before", cutoff)
 		}
 	}
+	s.dropOldTranscripts(ctx, now)
 	zones, err := s.st.SiteZones(ctx)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("roll up", "err", err)
@@ -494,6 +495,43 @@ func (s *Server) Housekeep(ctx context.Context, now time.Time) {
 		s.log.Warn("roll up", "err", err)
 	} else if n > 0 {
 		s.log.Info("analytics days rolled up", "days", n)
+	}
+}
+
+// dropOldTranscripts applies the tenants' transcript retention: chats closed
+// longer ago go from the search index, then from the store (with their
+// messages, files and webhook deliveries), a few hundred at a time. The index
+// goes first, so that a failure leaves both as they were for the next round.
+func (s *Server) dropOldTranscripts(ctx context.Context, now time.Time) {
+	tenants, err := s.st.TranscriptRetention(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("transcript retention", "err", err)
+		}
+		return
+	}
+	for tenant, days := range tenants {
+		cutoff := now.AddDate(0, 0, -days)
+		total := 0
+		for ctx.Err() == nil {
+			ids, err := s.st.ClosedBefore(ctx, tenant, cutoff, 500)
+			if err == nil && len(ids) > 0 {
+				if err = s.search.DeleteConversations(ctx, tenant, ids); err == nil {
+					err = s.st.DeleteConversations(ctx, tenant, ids)
+				}
+			}
+			if err != nil {
+				s.log.Warn("transcript retention", "tenant", tenant, "err", err)
+				break
+			}
+			total += len(ids)
+			if len(ids) < 500 {
+				break
+			}
+		}
+		if total > 0 {
+			s.log.Info("transcript retention: chats deleted", "tenant", tenant, "conversations", total, "closed_before", cutoff)
+		}
 	}
 }
 

@@ -203,3 +203,24 @@ func (s *Store) SetChatSettings(ctx context.Context, a Actor, tenantID string, d
 	}
 	return nil
 }
+
+// TranscriptRetention is each tenant that deletes old chats, and after how
+// many days.
+func (s *Store) TranscriptRetention(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, json_extract(chat_settings, '$.transcript_retention_days') FROM tenants
+		WHERE json_valid(chat_settings) AND json_extract(chat_settings, '$.transcript_retention_days') > 0`)
+	if err != nil {
+		return nil, fmt.Errorf("store: transcript retention: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var days int
+		if err := rows.Scan(&id, &days); err != nil {
+			return nil, fmt.Errorf("store: transcript retention: %w", err)
+		}
+		out[id] = days
+	}
+	return out, rows.Err()
+}

@@ -682,3 +682,14 @@ func (s *Store) CountMessagesSince(ctx context.Context, since time.Time) (int64,
 	}
 	return n, nil
 }
+
+// ClosedBefore returns up to limit ids of a tenant's conversations closed
+// before t.
+func (s *Store) ClosedBefore(ctx context.Context, tenantID string, t time.Time, limit int) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND status = 'closed' AND closed_at < ? ORDER BY closed_at LIMIT ?`,
+		tenantID, millis(t), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations closed before %s: %w", t, err)
+	}
+	return scanIDs(rows)
+}

@@ -338,6 +338,8 @@ export interface ChatSettings {
   dispositions?: string[];
   /** The team's IANA time zone: chat reports count days in it (default UTC) */
   time_zone?: string;
+  /** Chats closed longer ago than this many days are deleted, from the store and the search index, within ten minutes (0 keeps them) */
+  transcript_retention_days?: number;
   /** The chat panel's first screen, before the visitor writes */
   welcome?: {
     /** The team's name (empty: the site's) */

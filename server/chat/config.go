@@ -219,6 +219,9 @@ type Settings struct {
 	Welcome Welcome `json:"welcome"`
 	// Form is the pre-chat form, filled in with the first message; nil: none.
 	Form *Form `json:"form"`
+	// TranscriptRetentionDays: chats closed longer ago than this are
+	// deleted, from the store and the search index (0 keeps them).
+	TranscriptRetentionDays int `json:"transcript_retention_days"`
 }
 
 // Welcome is the chat panel's first screen: the team's name ("" is the
@@ -327,6 +330,9 @@ func (s *Settings) Validate() error {
 	}
 	if len(s.Dispositions) > 50 {
 		return &store.FieldError{Field: "dispositions", Message: "at most 50 dispositions"}
+	}
+	if s.TranscriptRetentionDays < 0 || s.TranscriptRetentionDays > 3650 {
+		return &store.FieldError{Field: "transcript_retention_days", Message: "0 (keep) to 3650"}
 	}
 	s.Welcome.Title, s.Welcome.Greeting = strings.TrimSpace(s.Welcome.Title), strings.TrimSpace(s.Welcome.Greeting)
 	if len(s.Welcome.Title) > 100 || !utf8.ValidString(s.Welcome.Title) {

@@ -157,6 +157,8 @@ function SettingsForm({ initial, queues, onSaved }: { initial: ChatSettings; que
           </label>
           <label for="set-dispositions">Dispositions agents pick when closing (one a line; none: free text)</label>
           <textarea id="set-dispositions" value={(s.dispositions ?? []).join("\n")} onChange={(e) => set({ dispositions: lines(e.currentTarget.value) })} />
+          <label for="set-retention">Delete closed chats after this many days, from the transcripts and the search index (0: keep them)</label>
+          <input id="set-retention" type="number" min={0} max={3650} value={s.transcript_retention_days ?? 0} onInput={(e) => set({ transcript_retention_days: Number(e.currentTarget.value) || 0 })} />
         </fieldset>
         <fieldset>
           <legend>Masking</legend>
