@@ -263,6 +263,8 @@ func contract(t *testing.T, b backend) {
 			{Tenant: "t1", Text: "page", Cursor: "garbage"},
 			{Tenant: "t1", Text: "page", Cursor: "o.-5.1"},
 			{Tenant: "t1", Text: "page", Cursor: "o.999999999.1764000000000"},
+			{Tenant: "t1", Text: "page", Cursor: "o.9900.1764000000000", Limit: 100, Order: ByRelevance},
+			{Tenant: "t1", Text: "page", Cursor: "o.9900.1764000000000", Limit: 100},
 			{Tenant: "t1", Text: "page", Cursor: first.Next, Order: ByRelevance + "x"},
 		} {
 			if _, err := ix.Search(ctx, c); !errors.Is(err, ErrQuery) {

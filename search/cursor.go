@@ -62,7 +62,7 @@ func parseCursor(q Query) (cursor, error) {
 		if err1 != nil || err2 != nil || c.offset <= 0 || c.asOf <= 0 {
 			return c, errCursor
 		}
-		if c.offset+q.limit() > MaxHits {
+		if !deepEnough(c.offset, q.limit()) {
 			return c, errors.Join(ErrQuery, fmt.Errorf("pages stop at %d hits: narrow the search", MaxHits))
 		}
 	default:
@@ -70,3 +70,8 @@ func parseCursor(q Query) (cursor, error) {
 	}
 	return c, nil
 }
+
+// deepEnough says whether a page of limit hits after offset stays within
+// MaxHits, with the one more hit asked for to know whether a page follows
+// (Elasticsearch refuses from+size past its window).
+func deepEnough(offset, limit int) bool { return offset+limit+1 <= MaxHits }

@@ -438,7 +438,7 @@ func (e *Elastic) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	if len(res.Hits) > limit {
 		res.Hits = res.Hits[:limit]
-		if cur.offset+2*limit <= MaxHits {
+		if deepEnough(cur.offset+limit, limit) {
 			res.Next = cursor{offset: cur.offset + limit, asOf: asOf}.String()
 		}
 	}

@@ -265,7 +265,9 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 			last := res.Hits[limit-1]
 			next = cursor{at: last.CreatedAt.UnixMilli(), seq: last.Seq, conv: last.ConversationID}
 		}
-		res.Next = next.String()
+		if q.Order != ByRelevance || deepEnough(next.offset, limit) {
+			res.Next = next.String()
+		}
 	}
 	return res, nil
 }
