@@ -73,7 +73,7 @@ func Reindex(ctx context.Context, cfg Config, st *store.Store, since time.Time, 
 	}
 	chatLog := chat.NewLog(st, ring, nil)
 	defer chatLog.Close()
-	src := searchSource(st, chatLog)
+	src := searchSource(st, chatLog, nil)
 	save := func() error {
 		b, _ := json.Marshal(pos)
 		tmp := posFile + ".tmp"

@@ -78,10 +78,11 @@ func feedSearch(feed *search.Feeder, tenant string, m chat.Message) {
 	}
 }
 
-// searchSource is the store as the feeder reads it: messages read back
-// (notices touch their conversations again), each described by its
-// conversation's state now.
-func searchSource(st *store.Store, log *chat.Log) search.Source {
+// searchSource is the store as the feeder reads it: messages read back, each
+// described by its conversation's state now; a notice read back is handed
+// to touch (when not nil), so that a change the index had not applied
+// before a crash is applied after it.
+func searchSource(st *store.Store, log *chat.Log, touch func(tenant, id string)) search.Source {
 	describe := func(ctx context.Context, docs []search.Doc) ([]search.Doc, error) {
 		ids := make([]string, 0, 8)
 		for i, d := range docs {
@@ -112,6 +113,8 @@ func searchSource(st *store.Store, log *chat.Log) search.Source {
 				for _, m := range ms {
 					if d, ok := searchDoc(tenant, m); ok {
 						docs = append(docs, d)
+					} else if m.Kind == chat.KindSystem && touch != nil {
+						touch(tenant, m.ConversationID)
 					}
 				}
 				return fn(docs)

@@ -163,7 +163,7 @@ func searchTranscripts(t *testing.T, edit func(*Config)) {
 	}
 	defer ix.Close()
 	feed := search.NewFeeder(ix, search.FeederOptions{})
-	feed.Start(searchSource(h.st, h.srv.chat.Log()))
+	feed.Start(searchSource(h.st, h.srv.chat.Log(), feed.Touch))
 	defer feed.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -426,4 +426,23 @@ func TestTranscriptRetention(t *testing.T) {
 			t.Fatalf("after 31 days: %q", got)
 		}
 	})
+}
+
+// Reading back the store touches the conversations of the notices it meets:
+// a close the index had not applied before a crash is applied after it.
+func TestReplayTouchesNoticedConversations(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, _, conv := f.acceptedChat()
+	agent.send(map[string]any{"type": "close", "id": "c", "conversation": conv})
+	agent.until("closed", typed("close_ok", "c"))
+	h.srv.chat.Flush()
+	touched := map[string]bool{}
+	src := searchSource(h.st, h.srv.chat.Log(), func(tenant, id string) { touched[tenant+"/"+id] = true })
+	if err := src.Replay(t.Context(), time.Time{}, func([]search.Doc) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !touched[f.tn.ID+"/"+conv] || len(touched) != 1 {
+		t.Fatalf("touched %v; want %s", touched, conv)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 
 // Server is the running application.
 type Server struct {
+	health  healthCheck
 	cfg     Config
 	st      *store.Store
 	auth    *auth.Service
@@ -198,7 +200,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		adb.Close()
 		return nil, err
 	}
-	feed.Start(searchSource(st, engine.Log()))
+	feed.Start(searchSource(st, engine.Log(), feed.Touch))
 	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),
@@ -548,6 +550,31 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
+// healthCheck is the index's last health check: /readyz is public, and
+// must not turn every probe into a request to the cluster.
+type healthCheck struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// searchHealth asks the index whether it answers, at most every 5 seconds.
+func (s *Server) searchHealth(ctx context.Context) error {
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.at.IsZero() && time.Since(h.at) < 5*time.Second {
+		return h.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	h.err, h.at = s.search.Health(ctx), time.Now()
+	if h.err != nil {
+		s.log.Warn("search index unhealthy", "err", h.err)
+	}
+	return h.err
+}
+
 func (s *Server) readyz(c *fiber.Ctx) error {
 	err := s.st.Ready(c.UserContext())
 	if err == nil {
@@ -560,13 +587,8 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	// The search index does not decide readiness: chat works without it, and
 	// the feeder catches up once it is back. Its state is shown (the error
 	// only in the log: this answer is public).
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-	defer cancel()
 	st := s.feed.Stats()
-	health := s.search.Health(ctx)
-	if health != nil {
-		s.log.Warn("search index unhealthy", "err", health)
-	}
+	health := s.searchHealth(c.UserContext())
 	backend := "embedded"
 	if s.cfg.SearchURL != "" {
 		backend = "elasticsearch"
