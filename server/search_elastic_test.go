@@ -2,14 +2,21 @@ package server
 
 import (
 	"bytes"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/search/searchtest"
 	"github.com/nudgehq/nudge/server/keys"
 )
@@ -166,5 +173,79 @@ func TestSearchSettingsAreChecked(t *testing.T) {
 	if v := cfg.LogValue().String(); strings.Contains(v, "hunter2") || !strings.Contains(v, "es.internal") {
 		t.Errorf("logged configuration: %s", v)
 	}
-	_ = search.ErrUnavailable
+}
+
+// /readyz is public: probes in a burst ask the cluster once, not each time.
+func TestReadyzAsksTheClusterAtMostEveryFewSeconds(t *testing.T) {
+	var infos atomic.Int64
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "GET" && r.URL.Path == "/" {
+			infos.Add(1)
+			io.WriteString(w, `{"version":{"number":"8.15.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
+			return
+		}
+		io.WriteString(w, `{"acknowledged":true}`)
+	}))
+	defer es.Close()
+	h := newHarness(t, func(c *Config) { c.SearchURL = es.URL })
+	before := infos.Load()
+	for range 20 {
+		if res := h.anonymous().call("GET", "/readyz", nil); res.Status != 200 {
+			t.Fatalf("readyz: %d %s", res.Status, res.Body)
+		}
+	}
+	if n := infos.Load() - before; n != 1 {
+		t.Fatalf("20 probes asked the cluster %d times; want 1", n)
+	}
+}
+
+// A cluster behind TLS signed by a private CA is trusted with
+// --search-ca-file, and refused without it.
+func TestSearchCAFile(t *testing.T) {
+	zinc := searchtest.Shared(t)
+	target, _ := url.Parse(zinc.URL)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	es := httptest.NewTLSServer(proxy)
+	defer es.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: es.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	ring, err := keys.OpenRing(t.Context(), h.srv.cfg.MasterKeyFile, h.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, trusted := range []bool{true, false} {
+		cfg := h.srv.cfg
+		cfg.SearchURL, cfg.SearchUsername, cfg.SearchPassword, cfg.SearchAPIKey = es.URL+target.Path, zinc.Username, zinc.Password, zinc.APIKey
+		if trusted {
+			cfg.SearchCAFile = ca
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		var logged bytes.Buffer
+		ix, err := openSearch(t.Context(), cfg, ring, slog.New(slog.NewTextHandler(&logged, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		health := ix.Health(t.Context())
+		ix.Close()
+		if trusted && (health != nil || logged.Len() > 0) {
+			t.Fatalf("with the CA: %v %s", health, logged.String())
+		}
+		if !trusted && (health == nil || !strings.Contains(logged.String(), "certificate")) {
+			t.Fatalf("without the CA: %v %s", health, logged.String())
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	cfg := h.srv.cfg
+	cfg.SearchURL, cfg.SearchCAFile = es.URL, bad
+	if _, err := openSearch(t.Context(), cfg, ring, h.srv.log); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a CA file that is not PEM: %v", err)
+	}
 }
