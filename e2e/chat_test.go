@@ -276,6 +276,19 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	// Indexing follows the commit by a moment: search again until it is in.
 	waitFor(t, console, "the answer is found", `document.querySelector('.hits li .msg')?.textContent === 'The Green plan: no exit fees.' ||
 		(document.querySelector('form[aria-label="Search transcripts"] button').click(), false)`)
+	waitFor(t, console, "the words found are marked", `[...document.querySelectorAll('.hits li .msg mark')].map(m => m.textContent).join(',') === 'exit,fees'`)
+	// Filters narrow the search: the chat is open, so none of it is closed.
+	set(t, console, `form[aria-label="Search transcripts"] select[name="status"]`, "closed")
+	set(t, console, `input[aria-label="Words to find"]`, "fee*")
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`form[aria-label="Search transcripts"] button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "nothing closed", `document.querySelector('.hits') === null && document.body.textContent.includes('matches these filters')`)
+	set(t, console, `form[aria-label="Search transcripts"] select[name="status"]`, "open")
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`form[aria-label="Search transcripts"] button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the open chat, by a prefix", `[...document.querySelectorAll('.hits li .msg mark')].some(m => m.textContent === 'fees')`)
 	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.hits li button`))); err != nil {
 		t.Fatal(err)
 	}
