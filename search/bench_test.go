@@ -23,7 +23,7 @@ func BenchmarkEmbeddedIndex(b *testing.B) {
 		for j := range 12 {
 			text += words[(i*7+j*3)%len(words)] + " "
 		}
-		docs = append(docs, Doc{Tenant: "t1", ConversationID: fmt.Sprintf("c%06d", i%10000), Seq: int64(i), Text: text + fmt.Sprint(i), CreatedAt: now})
+		docs = append(docs, Doc{Tenant: "t1", ConversationID: fmt.Sprintf("c%06d", i%10000), Seq: int64(i), Text: text + fmt.Sprint(i), CreatedAt: now.Add(time.Duration(i) * time.Millisecond)})
 		if len(docs) == cap(docs) || i == b.N-1 {
 			if err := ix.Index(ctx, docs, now); err != nil {
 				b.Fatal(err)

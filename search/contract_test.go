@@ -332,6 +332,30 @@ func contract(t *testing.T, b backend) {
 		if err := ix.DeleteConversations(ctx, "t1", nil); err != nil {
 			t.Fatal(err)
 		}
+		// A conversation indexed again after its erasure (read back from a
+		// store that still had it) is found again, as it was.
+		index(t, ix, []Doc{doc("t1", "c2", 3, c2, "My REFUND has not arrived")}, time.Time{})
+		settle(t, ix, "t1", 1)
+		if got := search(t, ix, Query{Text: "refund", Queue: "q2"}); !slices.Equal(got, []string{"c2/3"}) {
+			t.Fatalf("indexed again: %v", got)
+		}
+	})
+	t.Run("newest first, whatever order they were indexed in", func(t *testing.T) {
+		ix := b.open(t)
+		// A read back indexes older messages after newer ones.
+		index(t, ix, []Doc{doc("t1", "n1", 30, Conv{}, "late news"), doc("t1", "n2", 31, Conv{}, "later news")}, time.Time{})
+		index(t, ix, []Doc{doc("t1", "o1", 2, Conv{}, "old news"), doc("t1", "o2", 20, Conv{}, "older news")}, time.Time{})
+		settle(t, ix, "t1", 4)
+		if got := search(t, ix, Query{Text: "news"}); !slices.Equal(got, []string{"n2/31", "n1/30", "o2/20", "o1/2"}) {
+			t.Fatalf("by date: %v", got)
+		}
+		r, err := ix.Search(ctx, Query{Tenant: "t1", Text: "news", Limit: 3})
+		if err != nil || r.Next == "" {
+			t.Fatalf("first page: %+v, %v", r, err)
+		}
+		if got := search(t, ix, Query{Text: "news", Limit: 3, Cursor: r.Next}); !slices.Equal(got, []string{"o1/2"}) {
+			t.Fatalf("second page: %v", got)
+		}
 	})
 	t.Run("many conversations at once", func(t *testing.T) {
 		ix := b.open(t)

@@ -7,22 +7,21 @@ import (
 	"strings"
 )
 
-// cursor is where the next page starts: the last hit, where a backend can
-// page by date that way (the next page is what sorts after it, whatever was
-// indexed since), or else an offset with the time of the first page, so
-// that messages indexed since do not shift the pages.
+// cursor is where the next page starts: the last hit's sort key, where a
+// backend can page by date that way (the next page is what sorts after it,
+// whatever was indexed since), or else an offset with the time of the first
+// page, so that messages indexed since do not shift the pages.
 type cursor struct {
-	at, seq int64 // the last hit's time and seq
-	conv    string
-	offset  int   // hits already seen
-	asOf    int64 // no hit newer than this (ms)
+	key    int64 // the last hit's sort key
+	offset int   // hits already seen
+	asOf   int64 // no hit newer than this (ms)
 }
 
 func (c cursor) String() string {
-	if c.at == 0 {
+	if c.key == 0 {
 		return fmt.Sprintf("o.%d.%d", c.offset, c.asOf)
 	}
-	return fmt.Sprintf("d.%d.%d.%s", c.at, c.seq, c.conv)
+	return fmt.Sprintf("k.%d", c.key)
 }
 
 var errCursor = errors.Join(ErrQuery, errors.New("bad cursor"))
@@ -42,16 +41,9 @@ func parseCursor(q Query) (cursor, error) {
 	}
 	kind, rest, _ := strings.Cut(q.Cursor, ".")
 	switch {
-	case kind == "d" && q.Order != ByRelevance:
-		parts := strings.SplitN(rest, ".", 3)
-		if len(parts) != 3 || parts[2] == "" {
-			return c, errCursor
-		}
-		var err1, err2 error
-		c.at, err1 = strconv.ParseInt(parts[0], 10, 64)
-		c.seq, err2 = strconv.ParseInt(parts[1], 10, 64)
-		c.conv = parts[2]
-		if err1 != nil || err2 != nil || c.at <= 0 {
+	case kind == "k" && q.Order != ByRelevance:
+		var err error
+		if c.key, err = strconv.ParseInt(rest, 10, 64); err != nil || c.key <= 0 {
 			return c, errCursor
 		}
 	case kind == "o":

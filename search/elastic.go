@@ -380,7 +380,7 @@ func (e *Elastic) Search(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if cur.at != 0 {
+	if cur.key != 0 {
 		return Result{}, errCursor // keyset cursors are the embedded index's
 	}
 	must := make([]any, 0, len(parts))

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +19,16 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// slots is how many docs one millisecond's rowids hold (sqlInsertDoc): a
+// doc takes the slot its conversation and seq hash to, or the next free one.
+const slots = 1_000_000
+
+func slotOf(conv string, seq int64) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(conv))
+	return int64((h.Sum64() ^ uint64(seq)*0x9e3779b97f4a7c15) % slots)
+}
 
 // KeyFunc returns a tenant's search key (32 bytes, the same for the tenant's
 // whole life).
@@ -33,6 +45,19 @@ type Embedded struct {
 	// Prepared once on the writer: parsing SQL per message was a fifth of
 	// the indexing time.
 	insertDoc, insertTerms, upsertConv, clearAgents, addAgent *sql.Stmt
+
+	// convs is what the file holds of recently written conversations: the
+	// feeder sends each conversation's state with every batch, and it
+	// rarely changes. Bounded: emptied when full.
+	convMu sync.Mutex
+	convs  map[string]string
+}
+
+const maxConvCache = 100_000
+
+// convState is a conversation's fields as one comparable string.
+func convState(tenant string, c Conv) string {
+	return strings.Join(append([]string{tenant, c.Site, c.Visitor, c.Queue, c.Disposition, strconv.FormatBool(c.Closed)}, c.Agents...), "\x00")
 }
 
 // OpenEmbedded opens (creating if needed) the index file at path.
@@ -48,7 +73,11 @@ func OpenEmbedded(ctx context.Context, path string, key KeyFunc) (*Embedded, err
 	if err != nil {
 		return nil, fmt.Errorf("search: open %s: %w", path, err)
 	}
-	e := &Embedded{db: db, key: key}
+	e := &Embedded{db: db, key: key, convs: map[string]string{}}
+	if _, err := db.W.ExecContext(ctx, `INSERT INTO terms(terms, rank) VALUES ('hashsize', ?)`, 32<<20); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("search: configure %s: %w", path, err)
+	}
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
@@ -89,8 +118,13 @@ func (e *Embedded) blinder(ctx context.Context, tenant string) (blinder, error) 
 }
 
 const (
-	sqlInsertDoc = `INSERT INTO docs (tenant, conversation_id, seq, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (conversation_id, seq) DO NOTHING RETURNING rowid`
+	// A doc's rowid is its time in ms × a million plus a slot, so that the
+	// full-text index, which keeps rowids in order, lists the newest first
+	// and a search by date stops after one page instead of sorting every
+	// match. Any conflict (the doc, or another in the slot) returns no row.
+	sqlInsertDoc = `INSERT INTO docs (rowid, tenant, conversation_id, seq, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING rowid`
+	sqlDocExists   = `SELECT 1 FROM docs WHERE conversation_id = ? AND seq = ?`
 	sqlInsertTerms = `INSERT INTO terms (rowid, t) VALUES (?, ?)`
 	sqlUpsertConv  = `INSERT INTO convs (id, tenant, site, visitor, queue, disposition, closed) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET site = excluded.site, visitor = excluded.visitor, queue = excluded.queue,
@@ -118,33 +152,21 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 		}
 		rows = append(rows, row{d, b.text(words)})
 	}
+	changed := map[string]bool{}
+	e.convMu.Lock()
+	for id, d := range convs {
+		changed[id] = e.convs[id] != convState(d.Tenant, d.Conv)
+	}
+	e.convMu.Unlock()
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
 		insertDoc, insertTerms := tx.StmtContext(ctx, e.insertDoc), tx.StmtContext(ctx, e.insertTerms)
-		// Every docs row first, then every terms row: a statement that may
-		// abort opens a savepoint, which makes FTS5 write out what it holds
-		// in memory; interleaved, that was one segment (and merge) per message.
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
-			err := insertDoc.QueryRowContext(ctx, r.d.Tenant, r.d.ConversationID, r.d.Seq, r.d.CreatedAt.UnixMilli()).Scan(&ids[i])
-			if errors.Is(err, sql.ErrNoRows) {
-				ids[i] = 0 // indexed already
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		for i, r := range rows {
-			if ids[i] == 0 {
-				continue
-			}
-			if _, err := insertTerms.ExecContext(ctx, ids[i], r.terms); err != nil {
-				return err
-			}
-		}
+		// Conversations first: their statements open savepoints too.
 		upsert, clear, add := tx.StmtContext(ctx, e.upsertConv), tx.StmtContext(ctx, e.clearAgents), tx.StmtContext(ctx, e.addAgent)
 		for id, d := range convs {
 			c := d.Conv
+			if !changed[id] {
+				continue
+			}
 			if _, err := upsert.ExecContext(ctx, id, d.Tenant, c.Site, c.Visitor, c.Queue, c.Disposition, c.Closed); err != nil {
 				return err
 			}
@@ -157,6 +179,41 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 				}
 			}
 		}
+		// Every docs row first, then every terms row: a statement that may
+		// abort opens a savepoint, which makes FTS5 write out what it holds
+		// in memory; interleaved, that was one segment (and merge) per message.
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			ms := r.d.CreatedAt.UnixMilli()
+			first := slotOf(r.d.ConversationID, r.d.Seq)
+			for slot := first; ; slot = (slot + 1) % slots {
+				err := insertDoc.QueryRowContext(ctx, ms*slots+slot, r.d.Tenant, r.d.ConversationID, r.d.Seq, ms).Scan(&ids[i])
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				var one int
+				if err := tx.QueryRowContext(ctx, sqlDocExists, r.d.ConversationID, r.d.Seq).Scan(&one); err == nil {
+					ids[i] = 0 // indexed already
+					break
+				} else if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				if slot == (first+slots-1)%slots {
+					return fmt.Errorf("more than %d messages in the millisecond %d", slots, ms)
+				}
+			}
+		}
+		for i, r := range rows {
+			if ids[i] == 0 {
+				continue
+			}
+			if _, err := insertTerms.ExecContext(ctx, ids[i], r.terms); err != nil {
+				return err
+			}
+		}
 		if !checkpoint.IsZero() {
 			if _, err := tx.ExecContext(ctx, sqlSetCheckpoint, checkpoint.UnixMilli()); err != nil {
 				return err
@@ -167,6 +224,16 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 	if err != nil {
 		return fmt.Errorf("search: index %d docs: %w", len(rows), err)
 	}
+	e.convMu.Lock()
+	if len(e.convs)+len(changed) > maxConvCache {
+		clear(e.convs)
+	}
+	for id, d := range convs {
+		if changed[id] {
+			e.convs[id] = convState(d.Tenant, d.Conv)
+		}
+	}
+	e.convMu.Unlock()
 	return nil
 }
 
@@ -222,19 +289,19 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 		where = append(where, "d.created_at < ?")
 		args = append(args, q.To.UnixMilli())
 	}
-	order := "d.created_at DESC, d.conversation_id DESC, d.seq DESC"
+	order := "terms.rowid DESC" // newest first (sqlInsertDoc)
 	if cur.asOf != 0 {
 		where = append(where, "d.created_at <= ?")
 		args = append(args, cur.asOf)
 	}
 	if q.Order == ByRelevance {
 		order = "bm25(terms), " + order
-	} else if cur.at != 0 {
-		where = append(where, "(d.created_at, d.conversation_id, d.seq) < (?, ?, ?)")
-		args = append(args, cur.at, cur.conv, cur.seq)
+	} else if cur.key != 0 {
+		where = append(where, "terms.rowid < ?")
+		args = append(args, cur.key)
 	}
 	limit := q.limit()
-	rows, err := e.db.R.QueryContext(ctx, `SELECT d.conversation_id, d.seq, d.created_at
+	rows, err := e.db.R.QueryContext(ctx, `SELECT terms.rowid, d.conversation_id, d.seq, d.created_at
 		FROM terms JOIN docs d ON d.rowid = terms.rowid JOIN convs c ON c.id = d.conversation_id
 		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit+1, cur.offset)...)
@@ -243,14 +310,15 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	defer rows.Close()
 	res := Result{Hits: []Hit{}}
+	var keys []int64
 	for rows.Next() {
 		var h Hit
-		var ms int64
-		if err := rows.Scan(&h.ConversationID, &h.Seq, &ms); err != nil {
+		var key, ms int64
+		if err := rows.Scan(&key, &h.ConversationID, &h.Seq, &ms); err != nil {
 			return Result{}, fmt.Errorf("search: query: %w", err)
 		}
 		h.CreatedAt = time.UnixMilli(ms)
-		res.Hits = append(res.Hits, h)
+		res.Hits, keys = append(res.Hits, h), append(keys, key)
 	}
 	if err := rows.Err(); err != nil {
 		return Result{}, fmt.Errorf("search: query: %w", err)
@@ -262,8 +330,7 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 			next.asOf = time.Now().UnixMilli()
 		}
 		if q.Order != ByRelevance {
-			last := res.Hits[limit-1]
-			next = cursor{at: last.CreatedAt.UnixMilli(), seq: last.Seq, conv: last.ConversationID}
+			next = cursor{key: keys[limit-1]}
 		}
 		if q.Order != ByRelevance || deepEnough(next.offset, limit) {
 			res.Next = next.String()
@@ -312,6 +379,11 @@ func (e *Embedded) DeleteConversations(ctx context.Context, tenant string, ids [
 		_, err := tx.ExecContext(ctx, `DELETE FROM convs WHERE id IN (`+convs+`)`, tenant, string(list))
 		return err
 	})
+	e.convMu.Lock()
+	for _, id := range ids {
+		delete(e.convs, id)
+	}
+	e.convMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("search: delete %d conversations: %w", len(ids), err)
 	}

@@ -12,14 +12,18 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/loadgen"
+	"github.com/nudgehq/nudge/search"
 )
 
 func loadgenCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "chat" {
 		return loadgenChat(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "search" {
+		return loadgenSearch(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "collect" {
-		fmt.Fprintln(stderr, "usage: nudge loadgen collect|chat --url URL --site KEY [flags]")
+		fmt.Fprintln(stderr, "usage: nudge loadgen collect|chat --url URL --site KEY [flags], or nudge loadgen search [flags]")
 		return errUsage
 	}
 	o := loadgen.CollectOptions{Concurrency: 32, Duration: 20 * time.Second, Batch: 20, Visitors: 10_000}
@@ -104,4 +108,47 @@ func loadgenChat(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d acknowledged messages were lost", rep.Lost)
 	}
 	return nil
+}
+
+// loadgenSearch indexes synthetic messages into the embedded index and, with
+// --search-url, into Elasticsearch, and times the same queries on both.
+func loadgenSearch(args []string, stdout, stderr io.Writer) error {
+	o := loadgen.SearchOptions{Messages: 1_000_000, Batch: 2000, Queries: 200}
+	var es search.ElasticOptions
+	fs := flag.NewFlagSet("nudge loadgen search", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.Messages, "messages", o.Messages, "messages to index")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "messages per index call (the server's feeder sends up to 2,000)")
+	fs.IntVar(&o.Queries, "queries", o.Queries, "runs of each kind of query")
+	fs.StringVar(&o.Dir, "dir", "", "folder for the embedded index (default: a temporary one, deleted after)")
+	fs.StringVar(&es.URL, "search-url", "", "also an Elasticsearch server (http://127.0.0.1:4080/es for a ZincSearch)")
+	fs.StringVar(&es.Username, "search-username", "", "its basic-auth user")
+	fs.StringVar(&es.Password, "search-password", os.Getenv("NUDGE_SEARCH_PASSWORD"), "its password (NUDGE_SEARCH_PASSWORD)")
+	fs.StringVar(&es.APIKey, "search-api-key", os.Getenv("NUDGE_SEARCH_API_KEY"), "or its API key (NUDGE_SEARCH_API_KEY)")
+	fs.StringVar(&es.Prefix, "search-prefix", fmt.Sprintf("nudgebench%d", time.Now().Unix()), "prefix of the indices the run creates")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if o.Messages < 1000 || o.Messages > 100_000_000 || o.Batch < 1 || o.Batch > 10_000 || o.Queries < 1 || o.Queries > 100_000 {
+		return errors.New("--messages 1,000 to 100,000,000, --batch 1 to 10,000, --queries 1 to 100,000")
+	}
+	if es.URL != "" {
+		o.Elastic = &es
+	}
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "nudge-search-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Dir = dir
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fmt.Fprintf(stdout, "search benchmark: %d messages in batches of %d, %d runs of each query\n", o.Messages, o.Batch, o.Queries)
+	_, err := loadgen.SearchBench(ctx, o, stdout)
+	return err
 }
