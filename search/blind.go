@@ -61,15 +61,16 @@ func (b blinder) token(w string, prefix bool) string {
 	return tokenEncoding.EncodeToString(buf)
 }
 
-// match is the FTS5 query of parts: each a quoted phrase of tokens, a
-// prefix followed by *; all must match.
-func (b blinder) match(parts []Part) string {
+// match is the FTS5 query of parts, in the words column (each a quoted
+// phrase of tokens, a prefix followed by *), and of filter keys, in the
+// filter column; all must match.
+func (b blinder) match(parts []Part, filters []string) string {
 	var q strings.Builder
 	for i, p := range parts {
 		if i > 0 {
-			q.WriteByte(' ')
+			q.WriteString(" AND ")
 		}
-		q.WriteByte('"')
+		q.WriteString(`t : "`)
 		for j, w := range p.Words {
 			if j > 0 {
 				q.WriteByte(' ')
@@ -80,6 +81,9 @@ func (b blinder) match(parts []Part) string {
 		if p.Prefix {
 			q.WriteString(" *")
 		}
+	}
+	for _, k := range filters {
+		q.WriteString(` AND f : "` + b.token(k, false) + `"`)
 	}
 	return q.String()
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,27 +36,17 @@ type KeyFunc func(ctx context.Context, tenant string) ([]byte, error)
 // Embedded is the default backend: SQLite's full-text index (FTS5) in a file
 // of its own, over keyed tokens of the words instead of the words (blind.go).
 // Matching is whole words, phrases and prefixes; the file holds no transcript
-// text, so encryption at rest covers the index too.
+// text, so encryption at rest covers the index too. What searches filter by
+// (site, queue, agents, visitor, outcome, state) are keyed tokens too, in a
+// second column, so that FTS5 intersects them with the words instead of a
+// join checking every match.
 type Embedded struct {
 	db       *store.DB
 	key      KeyFunc
 	blinders sync.Map // tenant -> blinder
 	// Prepared once on the writer: parsing SQL per message was a fifth of
 	// the indexing time.
-	insertDoc, insertTerms, upsertConv, clearAgents, addAgent *sql.Stmt
-
-	// convs is what the file holds of recently written conversations: the
-	// feeder sends each conversation's state with every batch, and it
-	// rarely changes. Bounded: emptied when full.
-	convMu sync.Mutex
-	convs  map[string]string
-}
-
-const maxConvCache = 100_000
-
-// convState is a conversation's fields as one comparable string.
-func convState(tenant string, c Conv) string {
-	return strings.Join(append([]string{tenant, c.Site, c.Visitor, c.Queue, c.Disposition, strconv.FormatBool(c.Closed)}, c.Agents...), "\x00")
+	insertDoc, docState, insertTerms, deleteTerms, setState *sql.Stmt
 }
 
 // OpenEmbedded opens (creating if needed) the index file at path.
@@ -73,17 +62,13 @@ func OpenEmbedded(ctx context.Context, path string, key KeyFunc) (*Embedded, err
 	if err != nil {
 		return nil, fmt.Errorf("search: open %s: %w", path, err)
 	}
-	e := &Embedded{db: db, key: key, convs: map[string]string{}}
-	if _, err := db.W.ExecContext(ctx, `INSERT INTO terms(terms, rank) VALUES ('hashsize', ?)`, 32<<20); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("search: configure %s: %w", path, err)
-	}
+	e := &Embedded{db: db, key: key}
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
-	}{{&e.insertDoc, sqlInsertDoc}, {&e.insertTerms, sqlInsertTerms}, {&e.upsertConv, sqlUpsertConv},
-		{&e.clearAgents, `DELETE FROM conv_agents WHERE conversation_id = ?`},
-		{&e.addAgent, `INSERT INTO conv_agents (agent, conversation_id) VALUES (?, ?) ON CONFLICT DO NOTHING`}} {
+	}{{&e.insertDoc, sqlInsertDoc}, {&e.docState, `SELECT rowid, state FROM docs WHERE conversation_id = ? AND seq = ?`},
+		{&e.insertTerms, `INSERT INTO terms (rowid, t, f) VALUES (?, ?, ?)`}, {&e.deleteTerms, `DELETE FROM terms WHERE rowid = ?`},
+		{&e.setState, `UPDATE docs SET state = ? WHERE rowid = ?`}} {
 		if *p.st, err = db.W.PrepareContext(ctx, p.sql); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("search: prepare: %w", err)
@@ -94,7 +79,7 @@ func OpenEmbedded(ctx context.Context, path string, key KeyFunc) (*Embedded, err
 
 // Close closes the file.
 func (e *Embedded) Close() error {
-	for _, st := range []*sql.Stmt{e.insertDoc, e.insertTerms, e.upsertConv, e.clearAgents, e.addAgent} {
+	for _, st := range []*sql.Stmt{e.insertDoc, e.docState, e.insertTerms, e.deleteTerms, e.setState} {
 		if st != nil {
 			st.Close()
 		}
@@ -122,26 +107,65 @@ const (
 	// full-text index, which keeps rowids in order, lists the newest first
 	// and a search by date stops after one page instead of sorting every
 	// match. Any conflict (the doc, or another in the slot) returns no row.
-	sqlInsertDoc = `INSERT INTO docs (rowid, tenant, conversation_id, seq, created_at) VALUES (?, ?, ?, ?, ?)
+	sqlInsertDoc = `INSERT INTO docs (rowid, tenant, conversation_id, seq, created_at, state) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING RETURNING rowid`
-	sqlDocExists   = `SELECT 1 FROM docs WHERE conversation_id = ? AND seq = ?`
-	sqlInsertTerms = `INSERT INTO terms (rowid, t) VALUES (?, ?)`
-	sqlUpsertConv  = `INSERT INTO convs (id, tenant, site, visitor, queue, disposition, closed) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET site = excluded.site, visitor = excluded.visitor, queue = excluded.queue,
-		disposition = excluded.disposition, closed = excluded.closed WHERE tenant = excluded.tenant`
 	sqlSetCheckpoint = `INSERT INTO meta (k, v) VALUES ('checkpoint', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`
 )
 
-// Index adds docs in one transaction with the checkpoint.
+// filterKeys are the filter column's values of a conversation, each marked
+// by a byte no word has (words are letters and digits).
+func filterKeys(c Conv) []string {
+	state := "o"
+	if c.Closed {
+		state = "c"
+	}
+	keys := []string{"\x01s" + c.Site, "\x01v" + c.Visitor, "\x01q" + c.Queue, "\x01d" + c.Disposition, "\x01c" + state}
+	for _, a := range c.Agents {
+		keys = append(keys, "\x01a"+a)
+	}
+	return keys
+}
+
+// queryKeys are the filter values a query asks for.
+func queryKeys(q Query) []string {
+	var keys []string
+	for _, f := range []struct{ mark, v string }{{"s", q.Site}, {"v", q.Visitor}, {"q", q.Queue}, {"d", q.Disposition}, {"a", q.Agent}} {
+		if f.v != "" {
+			keys = append(keys, "\x01"+f.mark+f.v)
+		}
+	}
+	switch q.Status {
+	case "open":
+		keys = append(keys, "\x01co")
+	case "closed":
+		keys = append(keys, "\x01cc")
+	}
+	return keys
+}
+
+// stateOf is a hash of what a doc's filter column holds: a doc indexed again
+// with another state is rewritten, with the same state left alone.
+func stateOf(c Conv) int64 {
+	h := fnv.New64a()
+	for _, k := range filterKeys(c) {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64() >> 1)
+}
+
+// Index adds docs in one transaction with the checkpoint. A doc indexed
+// before is rewritten only when its conversation's state changed.
 func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) error {
 	type row struct {
-		d     Doc
-		terms string
+		d      Doc
+		t, f   string
+		state  int64
+		rowid  int64
+		exists bool
 	}
 	rows := make([]row, 0, len(docs))
-	convs := map[string]Doc{} // the last doc of each conversation: its Conv is the newest
 	for _, d := range docs {
-		convs[d.ConversationID] = d
 		words := Terms(d.Text)
 		if len(words) == 0 {
 			continue
@@ -150,53 +174,36 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row{d, b.text(words)})
+		rows = append(rows, row{d: d, t: b.text(words), f: b.text(filterKeys(d.Conv)), state: stateOf(d.Conv)})
 	}
-	changed := map[string]bool{}
-	e.convMu.Lock()
-	for id, d := range convs {
-		changed[id] = e.convs[id] != convState(d.Tenant, d.Conv)
-	}
-	e.convMu.Unlock()
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
-		insertDoc, insertTerms := tx.StmtContext(ctx, e.insertDoc), tx.StmtContext(ctx, e.insertTerms)
-		// Conversations first: their statements open savepoints too.
-		upsert, clear, add := tx.StmtContext(ctx, e.upsertConv), tx.StmtContext(ctx, e.clearAgents), tx.StmtContext(ctx, e.addAgent)
-		for id, d := range convs {
-			c := d.Conv
-			if !changed[id] {
-				continue
-			}
-			if _, err := upsert.ExecContext(ctx, id, d.Tenant, c.Site, c.Visitor, c.Queue, c.Disposition, c.Closed); err != nil {
-				return err
-			}
-			if _, err := clear.ExecContext(ctx, id); err != nil {
-				return err
-			}
-			for _, a := range c.Agents {
-				if _, err := add.ExecContext(ctx, a, id); err != nil {
-					return err
-				}
-			}
-		}
+		insertDoc, docState, setState := tx.StmtContext(ctx, e.insertDoc), tx.StmtContext(ctx, e.docState), tx.StmtContext(ctx, e.setState)
 		// Every docs row first, then every terms row: a statement that may
 		// abort opens a savepoint, which makes FTS5 write out what it holds
 		// in memory; interleaved, that was one segment (and merge) per message.
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
+		write := make([]bool, len(rows))
+		for i := range rows {
+			r := &rows[i]
 			ms := r.d.CreatedAt.UnixMilli()
 			first := slotOf(r.d.ConversationID, r.d.Seq)
 			for slot := first; ; slot = (slot + 1) % slots {
-				err := insertDoc.QueryRowContext(ctx, ms*slots+slot, r.d.Tenant, r.d.ConversationID, r.d.Seq, ms).Scan(&ids[i])
+				err := insertDoc.QueryRowContext(ctx, ms*slots+slot, r.d.Tenant, r.d.ConversationID, r.d.Seq, ms, r.state).Scan(&r.rowid)
 				if err == nil {
+					write[i] = true
 					break
 				}
 				if !errors.Is(err, sql.ErrNoRows) {
 					return err
 				}
-				var one int
-				if err := tx.QueryRowContext(ctx, sqlDocExists, r.d.ConversationID, r.d.Seq).Scan(&one); err == nil {
-					ids[i] = 0 // indexed already
+				var state int64
+				if err := docState.QueryRowContext(ctx, r.d.ConversationID, r.d.Seq).Scan(&r.rowid, &state); err == nil {
+					// Indexed already: rewritten if its conversation changed.
+					if state != r.state {
+						if _, err := setState.ExecContext(ctx, r.state, r.rowid); err != nil {
+							return err
+						}
+						r.exists, write[i] = true, true
+					}
 					break
 				} else if !errors.Is(err, sql.ErrNoRows) {
 					return err
@@ -206,11 +213,17 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 				}
 			}
 		}
+		insertTerms, deleteTerms := tx.StmtContext(ctx, e.insertTerms), tx.StmtContext(ctx, e.deleteTerms)
 		for i, r := range rows {
-			if ids[i] == 0 {
+			if !write[i] {
 				continue
 			}
-			if _, err := insertTerms.ExecContext(ctx, ids[i], r.terms); err != nil {
+			if r.exists {
+				if _, err := deleteTerms.ExecContext(ctx, r.rowid); err != nil {
+					return err
+				}
+			}
+			if _, err := insertTerms.ExecContext(ctx, r.rowid, r.t, r.f); err != nil {
 				return err
 			}
 		}
@@ -224,16 +237,6 @@ func (e *Embedded) Index(ctx context.Context, docs []Doc, checkpoint time.Time) 
 	if err != nil {
 		return fmt.Errorf("search: index %d docs: %w", len(rows), err)
 	}
-	e.convMu.Lock()
-	if len(e.convs)+len(changed) > maxConvCache {
-		clear(e.convs)
-	}
-	for id, d := range convs {
-		if changed[id] {
-			e.convs[id] = convState(d.Tenant, d.Conv)
-		}
-	}
-	e.convMu.Unlock()
 	return nil
 }
 
@@ -264,45 +267,32 @@ func (e *Embedded) Search(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	where := []string{"terms MATCH ?", "d.tenant = ?", "c.tenant = ?"}
-	args := []any{b.match(parts), q.Tenant, q.Tenant}
-	for _, f := range []struct{ col, v string }{{"c.site", q.Site}, {"c.visitor", q.Visitor}, {"c.queue", q.Queue}, {"c.disposition", q.Disposition}} {
-		if f.v != "" {
-			where = append(where, f.col+" = ?")
-			args = append(args, f.v)
-		}
-	}
-	if q.Agent != "" {
-		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.agent = ? AND a.conversation_id = d.conversation_id)")
-		args = append(args, q.Agent)
-	}
-	switch q.Status {
-	case "open", "closed":
-		where = append(where, "c.closed = ?")
-		args = append(args, q.Status == "closed")
-	}
+	// Times are rowid ranges (sqlInsertDoc), which FTS5 applies itself.
+	where := []string{"terms MATCH ?", "d.tenant = ?"}
+	args := []any{b.match(parts, queryKeys(q)), q.Tenant}
 	if !q.From.IsZero() {
-		where = append(where, "d.created_at >= ?")
-		args = append(args, q.From.UnixMilli())
+		where = append(where, "terms.rowid >= ?")
+		args = append(args, q.From.UnixMilli()*slots)
 	}
 	if !q.To.IsZero() {
-		where = append(where, "d.created_at < ?")
-		args = append(args, q.To.UnixMilli())
+		where = append(where, "terms.rowid < ?")
+		args = append(args, q.To.UnixMilli()*slots)
+	}
+	if cur.asOf != 0 {
+		where = append(where, "terms.rowid < ?")
+		args = append(args, (cur.asOf+1)*slots)
 	}
 	order := "terms.rowid DESC" // newest first (sqlInsertDoc)
-	if cur.asOf != 0 {
-		where = append(where, "d.created_at <= ?")
-		args = append(args, cur.asOf)
-	}
 	if q.Order == ByRelevance {
-		order = "bm25(terms), " + order
+		// The filter column takes no part in the score.
+		order = "bm25(terms, 1.0, 0.0), " + order
 	} else if cur.key != 0 {
 		where = append(where, "terms.rowid < ?")
 		args = append(args, cur.key)
 	}
 	limit := q.limit()
 	rows, err := e.db.R.QueryContext(ctx, `SELECT terms.rowid, d.conversation_id, d.seq, d.created_at
-		FROM terms JOIN docs d ON d.rowid = terms.rowid JOIN convs c ON c.id = d.conversation_id
+		FROM terms JOIN docs d ON d.rowid = terms.rowid
 		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit+1, cur.offset)...)
 	if err != nil {
@@ -369,21 +359,9 @@ func (e *Embedded) DeleteConversations(ctx context.Context, tenant string, ids [
 		if _, err := tx.ExecContext(ctx, `DELETE FROM terms WHERE rowid IN (`+pick+`)`, tenant, string(list)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE rowid IN (`+pick+`)`, tenant, string(list)); err != nil {
-			return err
-		}
-		const convs = `SELECT id FROM convs WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM conv_agents WHERE conversation_id IN (`+convs+`)`, tenant, string(list)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM convs WHERE id IN (`+convs+`)`, tenant, string(list))
+		_, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE rowid IN (`+pick+`)`, tenant, string(list))
 		return err
 	})
-	e.convMu.Lock()
-	for _, id := range ids {
-		delete(e.convs, id)
-	}
-	e.convMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("search: delete %d conversations: %w", len(ids), err)
 	}
