@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
-	"encoding/base32"
 	"strings"
 )
 
@@ -14,20 +13,21 @@ import (
 // a prefix query over tokens. Each chunk is AES of one beginning (a
 // pseudo-random function of it); the index learns which words, and which
 // beginnings of 3 bytes or more, are equal, as any searchable index must.
+//
+// A token is a head (40 bits of the first 3 bytes, or of the whole of a
+// shorter word), a step of 15 bits for each further byte up to maxChain, and
+// for a word longer than 3 bytes a tail of 40 bits of the whole word, so
+// that whole words are told apart by at least 80 bits while a prefix costs
+// 3 characters a byte. A prefix query may match a word whose step collided
+// (one chance in 32,768 a byte); a whole-word query may not.
 type blinder struct{ c cipher.Block }
 
 const (
-	headChunk = 10 // bytes of the chunk of a word's first MinPrefix bytes
-	stepChunk = 5  // bytes of the chunk of each further byte
-	// maxChain is how many bytes of a word get a chunk each; the rest of a
-	// longer word is one chunk, so prefixes longer than this match as if
-	// cut to it.
+	// maxChain is how many bytes of a word get a step each: prefixes longer
+	// than this match as if cut to it.
 	maxChain = 15
+	alphabet = "0123456789abcdefghijklmnopqrstuv" // 5 bits a character
 )
-
-// Chunks are multiples of 5 bytes, so the encoding of a token's beginning
-// is the beginning of its encoding.
-var tokenEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 func newBlinder(key []byte) (blinder, error) {
 	c, err := aes.NewCipher(key)
@@ -35,30 +35,44 @@ func newBlinder(key []byte) (blinder, error) {
 }
 
 // token is the token of word w, or of the beginning w when prefix is set.
-func (b blinder) token(w string, prefix bool) string {
-	var raw [headChunk + (maxChain-MinPrefix)*stepChunk + headChunk]byte
+func (b blinder) token(w string, prefix bool) string { return string(b.appendToken(nil, w, prefix)) }
+
+// appendToken appends the token of w to buf.
+func (b blinder) appendToken(buf []byte, w string, prefix bool) []byte {
 	var in, out [aes.BlockSize]byte
-	chunk := func(n int, size int, buf []byte) []byte {
+	enc := func(n int, mark byte) {
 		in = [aes.BlockSize]byte{}
 		copy(in[:], w[:n])
-		in[aes.BlockSize-1] = byte(n)
+		in[aes.BlockSize-1] = mark
 		b.c.Encrypt(out[:], in[:])
-		return append(buf, out[:size]...)
 	}
-	buf := chunk(min(len(w), MinPrefix), headChunk, raw[:0])
+	bits40 := func() {
+		v := uint64(out[0])<<32 | uint64(out[1])<<24 | uint64(out[2])<<16 | uint64(out[3])<<8 | uint64(out[4])
+		for i := 35; i >= 0; i -= 5 {
+			buf = append(buf, alphabet[v>>uint(i)&31])
+		}
+	}
+	enc(min(len(w), MinPrefix), byte(min(len(w), MinPrefix)))
+	bits40()
 	for n := MinPrefix + 1; n <= min(len(w), maxChain); n++ {
-		buf = chunk(n, stepChunk, buf)
+		enc(n, byte(n))
+		v := (uint16(out[0])<<8 | uint16(out[1])) >> 1
+		buf = append(buf, alphabet[v>>10&31], alphabet[v>>5&31], alphabet[v&31])
 	}
-	if len(w) > maxChain && !prefix {
-		// The whole long word, hashed first: the last byte marks it apart
-		// from the beginnings (whose last byte is their length).
+	switch {
+	case prefix || len(w) <= MinPrefix:
+	case len(w) <= maxChain:
+		enc(len(w), 0x80|byte(len(w))) // the whole word, marked apart from its beginnings
+		bits40()
+	default:
+		// A long word, hashed first.
 		sum := sha256.Sum256([]byte(w))
 		copy(in[:], sum[:])
 		in[aes.BlockSize-1] = 0xff
 		b.c.Encrypt(out[:], in[:])
-		buf = append(buf, out[:headChunk]...)
+		bits40()
 	}
-	return tokenEncoding.EncodeToString(buf)
+	return buf
 }
 
 // match is the FTS5 query of parts, in the words column (each a quoted
@@ -90,12 +104,12 @@ func (b blinder) match(parts []Part, filters []string) string {
 
 // text is the tokens of a message's words, space separated.
 func (b blinder) text(words []Term) string {
-	var t strings.Builder
+	buf := make([]byte, 0, 32*len(words))
 	for i, w := range words {
 		if i > 0 {
-			t.WriteByte(' ')
+			buf = append(buf, ' ')
 		}
-		t.WriteString(b.token(w, false))
+		buf = b.appendToken(buf, w, false)
 	}
-	return t.String()
+	return string(buf)
 }

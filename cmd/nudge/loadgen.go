@@ -113,12 +113,12 @@ func loadgenChat(args []string, stdout, stderr io.Writer) error {
 // loadgenSearch indexes synthetic messages into the embedded index and, with
 // --search-url, into Elasticsearch, and times the same queries on both.
 func loadgenSearch(args []string, stdout, stderr io.Writer) error {
-	o := loadgen.SearchOptions{Messages: 1_000_000, Batch: 2000, Queries: 200}
+	o := loadgen.SearchOptions{Messages: 1_000_000, Batch: 10_000, Queries: 200}
 	var es search.ElasticOptions
 	fs := flag.NewFlagSet("nudge loadgen search", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.Messages, "messages", o.Messages, "messages to index")
-	fs.IntVar(&o.Batch, "batch", o.Batch, "messages per index call (the server's feeder sends up to 2,000)")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "messages per index call (the server's feeder sends up to 10,000)")
 	fs.IntVar(&o.Queries, "queries", o.Queries, "runs of each kind of query")
 	fs.StringVar(&o.Dir, "dir", "", "folder for the embedded index (default: a temporary one, deleted after)")
 	fs.StringVar(&es.URL, "search-url", "", "also an Elasticsearch server (http://127.0.0.1:4080/es for a ZincSearch)")
