@@ -93,6 +93,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"reindex", "--data", "/no/such/folder"}, 1, "no database"},
 		{[]string{"reindex", "--search-url", "https://u:pw@es:9200"}, 1, "not in the URL"},
 		{[]string{"reindex", "extra"}, 2, "unexpected argument"},
+		{[]string{"loadgen", "search", "--messages", "5"}, 1, "--messages"},
+		{[]string{"loadgen", "search", "--search-url", "es:9200"}, 1, "es:9200"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(tc.args, &out, &errOut)
@@ -103,6 +105,19 @@ func TestCommandLineErrors(t *testing.T) {
 	var out bytes.Buffer
 	if run([]string{"version"}, &out, &out) != 0 || !strings.HasPrefix(out.String(), "nudge ") {
 		t.Errorf("version: %q", out.String())
+	}
+}
+
+// The search benchmark runs (small here) and reports every kind of query.
+func TestLoadgenSearch(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"loadgen", "search", "--messages", "2000", "--queries", "3", "--dir", t.TempDir()}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"embedded: 2000 messages in", "common word", "prefix", "word + 3 filters", "word by relevance"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in %s", want, out.String())
+		}
 	}
 }
 
