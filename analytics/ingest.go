@@ -76,6 +76,7 @@ type Ingester struct {
 	salts    salts
 	sessions sessions
 	zones    sync.Map // time zone name -> *time.Location
+	paths    pathRuleCache
 
 	botsMu sync.Mutex
 	bots   map[botKey]int64 // events dropped as bots, not yet stored
@@ -162,6 +163,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		skew = now - b.Sent
 	}
 	lang, screen := clip(b.Lang, 35), b.Screen
+	paths := in.paths.get(site.ID, site.Settings.PagePatterns, site.Settings.KeepPathIDs)
 	var res Result
 	rows := make([]row, 0, len(b.Events))
 	for i := range b.Events {
@@ -171,7 +173,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			ts = min(max(e.TS+skew, now-24*3600*1000), now)
 		}
 		r := row{site: num, visitor: visitor, visit: visit, visitN: max(visitN, 1), ts: ts, typ: e.Type,
-			path: pagePath(e.URL), title: clip(e.Title, maxText),
+			path: paths.normalise(pagePath(e.URL)), title: clip(e.Title, maxText),
 			engaged: e.EngagedMS, scroll: e.Scroll, loc: loc, cl: cl, lang: lang, screen: screen}
 		switch e.Type {
 		case "pageview":
@@ -195,7 +197,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			// (a chat carries them to the agent who needs them).
 			r.userID = e.User.ID
 		}
-		r.goal = isGoal(site.Settings.Goals, &r)
+		r.goal = isGoal(site.Settings.Goals, paths, &r)
 		rows = append(rows, r)
 	}
 	if len(rows) == 0 {
@@ -541,10 +543,12 @@ type offerAgg struct {
 }
 
 // isGoal reports whether an event reaches one of the site's goals: a custom
-// event of the goal's name, or a pageview of the goal's path.
-func isGoal(goals []store.SiteGoal, r *row) bool {
+// event of the goal's name, or a pageview of the goal's path (normalised as
+// the pageview's is, so that a goal may name /orders/:id or /orders/1).
+func isGoal(goals []store.SiteGoal, paths *pathRules, r *row) bool {
 	for _, g := range goals {
-		if (g.Event != "" && r.typ == "event" && r.name == g.Event) || (g.Page != "" && r.typ == "pageview" && r.path == g.Page) {
+		if (g.Event != "" && r.typ == "event" && r.name == g.Event) ||
+			(g.Page != "" && r.typ == "pageview" && (r.path == g.Page || r.path == paths.normalise(g.Page))) {
 			return true
 		}
 	}

@@ -178,6 +178,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
+	capValues(stats, MaxDayValues)
 	return db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM day_rollups WHERE site = ? AND day = ?`, site, day); err != nil {
 			return err
@@ -199,6 +200,58 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 		_, err := tx.ExecContext(ctx, `UPDATE rolled_days SET ready = 1 WHERE site = ? AND day = ?`, site, day)
 		return err
 	})
+}
+
+// MaxDayValues is how many values of one dimension a rolled day keeps; the
+// rest are added up in one row valued Other. Without it, a dimension with
+// unbounded values (paths with ids a site's patterns miss, a property holding
+// an order number) would grow the rollups with every visit.
+const MaxDayValues = 1000
+
+// Other is the value that stands for a dimension's values past MaxDayValues.
+const Other = "(other)"
+
+// capValues folds each dimension's values past the max most visited into Other.
+func capValues(stats map[statKey]*stat, max int) {
+	byDim := map[string][]statKey{}
+	for k := range stats {
+		if k.dim != "" && k.dim != "hour" {
+			byDim[k.dim] = append(byDim[k.dim], k)
+		}
+	}
+	for dim, keys := range byDim {
+		if len(keys) <= max {
+			continue
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			a, b := stats[keys[i]], stats[keys[j]]
+			if a.visits != b.visits {
+				return a.visits > b.visits
+			}
+			if a.count != b.count {
+				return a.count > b.count
+			}
+			return keys[i].value < keys[j].value
+		})
+		other := stats[statKey{dim, Other}]
+		if other == nil {
+			other = newStat()
+			stats[statKey{dim, Other}] = other
+		}
+		for _, k := range keys[max:] {
+			if k.value == Other {
+				continue
+			}
+			s := stats[k]
+			other.visits += s.visits
+			other.pageviews += s.pageviews
+			other.bounces += s.bounces
+			other.durationMS += s.durationMS
+			other.count += s.count
+			other.numbered.Or(s.numbered)
+			delete(stats, k)
+		}
+	}
 }
 
 // scanPageVisits reads page rows (views > 0) with the metrics of their visit,

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,6 +95,7 @@ func TestConsoleLogin(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Settings of Blog"]`)),
 		chromedp.Click(`//form[@aria-label="Settings of Blog"]//label[contains(., "Keep no visitor id")]/input`),
 		chromedp.SendKeys(chromedp.CSS(`#site-edit-goals`), "/thanks"),
+		chromedp.SendKeys(chromedp.CSS(`#site-edit-patterns`), "/posts/:slug\n/tags/*"),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Settings of Blog"] button[type=submit]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`form[aria-label="Settings of Blog"]`)),
 	)
@@ -109,7 +111,8 @@ func TestConsoleLogin(t *testing.T) {
 		}
 	}
 	set := blog["settings"].(map[string]any)
-	if set["cookieless"] != true || len(set["goals"].([]any)) != 1 || set["goals"].([]any)[0].(map[string]any)["page"] != "/thanks" {
+	if set["cookieless"] != true || len(set["goals"].([]any)) != 1 || set["goals"].([]any)[0].(map[string]any)["page"] != "/thanks" ||
+		fmt.Sprint(set["page_patterns"]) != "[/posts/:slug /tags/*]" || set["keep_path_ids"] != false {
 		t.Fatalf("the site's settings after the form: %v", set)
 	}
 

@@ -521,3 +521,51 @@ func TestReportsOfAnEmptySite(t *testing.T) {
 		}
 	}
 }
+
+// TestReportsGroupPathsWithIDs: ids in paths become :id, a site's patterns
+// group its pages, and a filter or goal may name a page with its id. Bad
+// patterns are refused with nothing changed.
+func TestReportsGroupPathsWithIDs(t *testing.T) {
+	h, site, marketer := pageFixture(t)
+	admin := h.login("admin@acme.test", "password-admin")
+	for _, bad := range []any{[]string{"orders/:id"}, []string{"/docs/*/x"}, []string{"/a/:b-c"}, "/x", []any{1}, make([]string, 51)} {
+		res := admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"page_patterns": bad}})
+		if (res.Status != 400 && res.Status != 422) || !strings.Contains(string(res.Body), "page_patterns") {
+			t.Errorf("patterns %v: %d %s", bad, res.Status, res.Body)
+		}
+	}
+	if res := marketer.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"page_patterns": []string{"/p/:slug"}}}); res.Status != 403 {
+		t.Errorf("a marketer changed the patterns: %d", res.Status)
+	}
+	if got := admin.call("GET", "/api/sites/"+site.ID, nil).json(t)["settings"].(map[string]any); fmt.Sprint(got["page_patterns"]) != "[]" || got["keep_path_ids"] != false {
+		t.Fatalf("settings after refused changes: %v", got)
+	}
+	res := admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"respect_dnt": true, "chat": true,
+		"page_patterns": []string{"/products/:slug"}, "goals": []map[string]string{{"page": "/thanks/1"}}}})
+	if res.Status != 200 {
+		t.Fatalf("patterns: %d %s", res.Status, res.Body)
+	}
+	for i := range 3 {
+		h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", fmt.Sprint("v", i), fmt.Sprint("s", i),
+			pageview(fmt.Sprintf("/orders/%d", 8000+i)), pageview(fmt.Sprintf("/products/shoe-%d", i)), pageview(fmt.Sprintf("/thanks/%d", i)))))
+	}
+	h.analyticsRows(t)
+	pages := marketer.call("GET", "/api/sites/shop/reports/pages", nil)
+	for _, want := range []string{`"value":"/orders/:id","visitors":3`, `"value":"/products/:slug","visitors":3`, `"value":"/thanks/:id","visitors":3`} {
+		if !strings.Contains(string(pages.Body), want) {
+			t.Errorf("pages lack %s: %s", want, pages.Body)
+		}
+	}
+	if strings.Contains(string(pages.Body), "800") {
+		t.Errorf("an id reached the report: %s", pages.Body)
+	}
+	if sum := marketer.call("GET", "/api/sites/shop/reports/summary?page=/orders/8001", nil).json(t); sum["visits"] != float64(3) {
+		t.Errorf("filtered by an order's page: %v", sum)
+	}
+	if sum := marketer.call("GET", "/api/sites/shop/reports/summary?entry_page=/orders/1", nil).json(t); sum["visits"] != float64(3) {
+		t.Errorf("filtered by entry page: %v", sum)
+	}
+	if goals := marketer.call("GET", "/api/sites/shop/reports/goals", nil); !strings.Contains(string(goals.Body), `"page":"/thanks/1","visitors":3`) {
+		t.Errorf("a goal naming a page with its id: %s", goals.Body)
+	}
+}

@@ -56,7 +56,7 @@ func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
 		}
 		t, _ := time.Parse(time.DateOnly, today)
 		q.To, q.From = today, t.AddDate(0, 0, 1-days).Format(time.DateOnly)
-		return q, reportFilters(c, &q)
+		return q, siteFilters(c, st, &q)
 	}
 	to, err := time.Parse(time.DateOnly, q.To)
 	if err != nil {
@@ -70,7 +70,25 @@ func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
 	if from.After(to) || to.Sub(from) > 3660*24*time.Hour {
 		return q, errBadRequest("invalid_query", "from must be on or before to, at most ten years apart", "from")
 	}
-	return q, reportFilters(c, &q)
+	return q, siteFilters(c, st, &q)
+}
+
+// siteFilters reads the filters and puts their paths in the site's form.
+func siteFilters(c *fiber.Ctx, st store.Site, q *analytics.Query) error {
+	if err := reportFilters(c, q); err != nil {
+		return err
+	}
+	// Paths are stored normalised (/orders/:id): a filter naming a page as
+	// its visitors see it (/orders/83412) means the same rows.
+	if q.Page != "" {
+		q.Page = analytics.NormalisePath(st.Settings, q.Page)
+	}
+	for _, name := range []string{"entry_page", "exit_page"} {
+		if v, ok := q.Match[name]; ok && v != "" {
+			q.Match[name] = analytics.NormalisePath(st.Settings, v)
+		}
+	}
+	return nil
 }
 
 // reportFilters reads the page, source and device filters.
@@ -169,8 +187,16 @@ func (s *Server) report(c *fiber.Ctx) error {
 		goals := make([]analytics.Goal, len(st.Settings.Goals))
 		for i, g := range st.Settings.Goals {
 			goals[i] = analytics.Goal{Event: g.Event, Page: g.Page}
+			if g.Page != "" {
+				goals[i].Page = analytics.NormalisePath(st.Settings, g.Page)
+			}
 		}
-		items, err = s.reports.Goals(ctx, q, goals)
+		var res []analytics.GoalResult
+		res, err = s.reports.Goals(ctx, q, goals)
+		for i := range res {
+			res[i].Page = st.Settings.Goals[i].Page // as the site names it
+		}
+		items = res
 	default:
 		items, err = s.reports.Breakdown(ctx, q, name, limit)
 	}

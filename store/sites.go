@@ -59,6 +59,12 @@ type SiteSettings struct {
 	// PushOffers: the site's backend may push offers to open pages
 	// (POST /api/sites/{site}/visitors/{id}/offers); pages then poll for them.
 	PushOffers bool `json:"push_offers"`
+	// PagePatterns group paths in reports: "/products/:slug" reports every
+	// product page as that one path, "/docs/*" everything under /docs/.
+	PagePatterns []string `json:"page_patterns"`
+	// KeepPathIDs stores paths as they are; by default numeric and UUID-like
+	// segments become ":id" (/orders/83412 is reported as /orders/:id).
+	KeepPathIDs bool `json:"keep_path_ids"`
 }
 
 // SiteGoal is a conversion: a custom event's name, or a page's path.
@@ -84,6 +90,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 var (
 	siteKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$`)
 	colorRE   = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	paramRE   = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 )
 
 // Validate checks a site before it is stored and puts origins in canonical form.
@@ -143,6 +150,40 @@ func (st *Site) Validate() error {
 			return &FieldError{"settings.goals", "an event name has at most 128 bytes"}
 		case g.Page != "" && (!strings.HasPrefix(g.Page, "/") || len(g.Page) > 512):
 			return &FieldError{"settings.goals", "a page is a path starting with /"}
+		}
+	}
+	if st.Settings.PagePatterns == nil {
+		st.Settings.PagePatterns = []string{}
+	}
+	if len(st.Settings.PagePatterns) > MaxPagePatterns {
+		return &FieldError{"settings.page_patterns", fmt.Sprintf("at most %d patterns", MaxPagePatterns)}
+	}
+	for _, p := range st.Settings.PagePatterns {
+		if err := CheckPagePattern(p); err != nil {
+			return &FieldError{"settings.page_patterns", err.Error()}
+		}
+	}
+	return nil
+}
+
+// MaxPagePatterns is how many page patterns a site may have.
+const MaxPagePatterns = 50
+
+// CheckPagePattern checks a page pattern: a path whose segments are words,
+// ":name" (any one segment) or, last, "*" (the rest of the path).
+func CheckPagePattern(p string) error {
+	if !strings.HasPrefix(p, "/") || len(p) > 256 {
+		return fmt.Errorf("%q: a pattern is a path starting with / of at most 256 bytes", p)
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		switch {
+		case s == "*" && i != len(segs)-1:
+			return fmt.Errorf("%q: * may only end a pattern", p)
+		case strings.HasPrefix(s, ":") && !paramRE.MatchString(s[1:]):
+			return fmt.Errorf("%q: a :name is 1 to 32 letters, digits or _", p)
+		case s != "*" && strings.ContainsAny(s, "?#* "):
+			return fmt.Errorf("%q: a segment is a word, :name or a final *", p)
 		}
 	}
 	return nil

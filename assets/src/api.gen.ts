@@ -947,6 +947,10 @@ export interface SiteSettings {
   }[];
   /** the site's backend may push offers to open pages */
   push_offers?: boolean;
+  /** Paths reports group: /products/:slug reports every product page as that one path, /docs/* everything under /docs/. Segments are words, :name (any one segment) or a final * */
+  page_patterns?: string[];
+  /** Store paths as they are; by default numeric and UUID-like segments become :id (/orders/83412 is stored and reported as /orders/:id) */
+  keep_path_ids?: boolean;
   /** The chat launcher shows on the site's pages */
   chat?: boolean;
 }

@@ -10,12 +10,14 @@ import { Field, otherThan, useAction } from "../components/form";
 import { Table } from "../components/table";
 import { Alert, Section, useLoad } from "../ui";
 
-function splitList(s: string): string[] {
+function splitList(s: string, sep = ","): string[] {
   return s
-    .split(",")
+    .split(sep)
     .map((x) => x.trim())
     .filter((x) => x !== "");
 }
+
+const splitLines = (s: string) => splitList(s, "\n");
 
 export function Sites({ me }: { me: Me }) {
   const [page, error, reload] = useLoad(() => api<PageOf<Site>>("GET", "/api/sites?limit=200"), [me.tenant_id]);
@@ -109,16 +111,13 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
       .map((g: Goal) => (g.event ? "event:" + g.event : g.page ?? ""))
       .join("\n"),
   );
+  const [patterns, setPatterns] = useState((site.settings.page_patterns ?? []).join("\n"));
   const act = useAction(onDone);
   const set = (p: Partial<Site["settings"]>) => setSettings({ ...settings, ...p });
   const save = (e: Event) => {
     e.preventDefault();
-    const gs: Goal[] = goals
-      .split("\n")
-      .map((x) => x.trim())
-      .filter(Boolean)
-      .map((x) => (x.startsWith("event:") ? { event: x.slice(6).trim() } : { page: x }));
-    act.run(() => api("PATCH", "/api/sites/" + site.id, { name, allowed_origins: splitList(origins), time_zone: zone, theme, settings: { ...settings, goals: gs } }));
+    const gs: Goal[] = splitLines(goals).map((x) => (x.startsWith("event:") ? { event: x.slice(6).trim() } : { page: x }));
+    act.run(() => api("PATCH", "/api/sites/" + site.id, { name, allowed_origins: splitList(origins), time_zone: zone, theme, settings: { ...settings, goals: gs, page_patterns: splitLines(patterns) } }));
   };
   const remove = async () => {
     if (await confirm("Delete " + site.name + "?", "Its pages stop being measured and offered chats, and its analytics and conversations are deleted.", "Delete the site"))
@@ -181,6 +180,12 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
         {check("cookieless", "Keep no visitor id in the browser")}
         <label for="site-edit-retention">Keep raw events for (days; 0: keep)</label>
         <input id="site-edit-retention" type="number" class="short" min={0} max={3650} value={settings.retention_days ?? 0} onInput={(e) => set({ retention_days: Number(e.currentTarget.value) })} />
+      </fieldset>
+      <fieldset>
+        <legend>Pages in reports</legend>
+        {check("keep_path_ids", "Keep ids in paths (by default /orders/83412 is stored and reported as /orders/:id)")}
+        <label for="site-edit-patterns">Patterns, one a line: /products/:slug reports every product page as one, /docs/* everything under /docs/</label>
+        <textarea id="site-edit-patterns" value={patterns} onInput={(e) => setPatterns(e.currentTarget.value)} />
       </fieldset>
       <fieldset>
         <legend>Goals</legend>
