@@ -165,3 +165,70 @@ func BenchmarkReports10M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRollupSize measures what a million events of a shop whose paths
+// carry ids (/products/N, /orders/N, /account/UUID) cost in day_rollups: as
+// they came and uncapped (before normalisation), capped only, and normalised.
+// It ingests NUDGE_BENCH_EVENTS (default 1,000,000) events over ten days once
+// per case; b.N does not matter.
+func BenchmarkRollupSize(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("NUDGE_BENCH_EVENTS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	for _, tc := range []struct {
+		name    string
+		keepIDs bool
+		cap     int
+	}{{"ids_uncapped", true, 1 << 30}, {"ids_capped", true, MaxDayValues}, {"normalised", false, MaxDayValues}} {
+		b.Run(tc.name, func(b *testing.B) {
+			defer func(c int) { dayValues = c }(dayValues)
+			dayValues = tc.cap
+			f := newFixture(b, Options{})
+			f.site.Settings.KeepPathIDs = tc.keepIDs
+			r := rand.New(rand.NewPCG(3, 4))
+			start := time.Now().AddDate(0, 0, -12)
+			ctx := context.Background()
+			for made, v := 0, 0; made < n; v++ {
+				at := start.Add(time.Duration(r.Int64N(int64(10 * 24 * time.Hour))))
+				bt := Batch{Site: "shop", Visitor: fmt.Sprint("v", r.IntN(n/20)), Visit: fmt.Sprint("s", v), VisitN: 1}
+				for i := range 5 {
+					var p string
+					switch i {
+					case 0:
+						p = []string{"/", "/search", "/sale"}[r.IntN(3)]
+					case 1, 2:
+						p = fmt.Sprintf("/products/%d", r.IntN(20_000))
+					case 3:
+						p = fmt.Sprintf("/orders/%d", 100_000+r.IntN(900_000))
+					default:
+						p = fmt.Sprintf("/account/%08x-%04x-4%03x-a%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Int64N(1<<48))
+					}
+					bt.Events = append(bt.Events, Event{Type: "pageview", URL: "https://shop.test" + p, TS: at.UnixMilli()})
+					at = at.Add(20 * time.Second)
+				}
+				bt.Sent = at.UnixMilli()
+				for {
+					if _, err := f.in.Accept(ctx, f.site, &bt, Meta{UserAgent: chromeUA, Now: at}); err == nil {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				made += len(bt.Events)
+			}
+			f.flush(b)
+			b.ResetTimer()
+			if _, err := Roll(ctx, f.db, f.site.ID, mustLoc(f.site.TimeZone), time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			var rows, bytes int64
+			f.db.R.QueryRow(`SELECT COUNT(*) FROM day_rollups`).Scan(&rows)
+			f.db.R.QueryRow(`SELECT SUM(pgsize) FROM dbstat WHERE name = 'day_rollups'`).Scan(&bytes)
+			per := float64(n) / 1e6
+			b.ReportMetric(float64(rows)/per, "rows/Mevents")
+			b.ReportMetric(float64(bytes)/per/(1<<20), "MiB/Mevents")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
