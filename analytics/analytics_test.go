@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -124,12 +126,12 @@ func TestEnrichment(t *testing.T) {
 		{"https://shop.test/?utm_source=newsletter&utm_medium=email&utm_campaign=nov", "https://mail.test/", "newsletter", "email", "mail.test"},
 		{"https://shop.test/", "not a url", "", "", ""},
 	} {
-		s := attribute(tc.page, tc.ref)
+		s := attribute(mustURL(tc.page), tc.ref)
 		if s.source != tc.source || s.medium != tc.medium || s.refHost != tc.refHost {
 			t.Errorf("attribute(%s, %s) = %+v; want %s/%s via %s", tc.page, tc.ref, s, tc.source, tc.medium, tc.refHost)
 		}
 	}
-	if s := attribute("https://shop.test/?utm_campaign=nov&utm_source=x", ""); s.utm[2] != "nov" {
+	if s := attribute(mustURL("https://shop.test/?utm_campaign=nov&utm_source=x"), ""); s.utm[2] != "nov" {
 		t.Errorf("campaign = %q", s.utm[2])
 	}
 }
@@ -444,6 +446,11 @@ func TestRollupsEqualRecount(t *testing.T) {
 	check("rerolled")
 }
 
+func mustURL(s string) *url.URL {
+	u, _ := url.Parse(s)
+	return u
+}
+
 func mustLoc(name string) *time.Location {
 	l, err := time.LoadLocation(name)
 	if err != nil {
@@ -572,7 +579,7 @@ func TestEraseAndRetention(t *testing.T) {
 	if err != nil || n != 5 {
 		t.Fatalf("Erase = %d, %v; want the 5 events of both devices", n, err)
 	}
-	for _, table := range []string{"events", "visits", "page_visits", "event_visits", "event_props"} {
+	for _, table := range []string{"events", "event_log", "visits"} {
 		var left, others int
 		f.db.R.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE visitor IN ('phone', 'laptop')`).Scan(&left)
 		f.db.R.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE visitor = 'other'`).Scan(&others)
@@ -593,7 +600,7 @@ func TestEraseAndRetention(t *testing.T) {
 	if now.UnixMilli()-oldest > 24*3600*1000+1000 {
 		t.Fatalf("an event was dated %v back", time.Duration(now.UnixMilli()-oldest)*time.Millisecond)
 	}
-	f.db.W.Exec(`UPDATE events SET ts = ? WHERE visit = 'old'`, old.UnixMilli())
+	f.db.W.Exec(`UPDATE event_log SET ts = ? WHERE visit = 'old'`, old.UnixMilli())
 	if n, err := DropEventsBefore(ctx, f.db, "site1", now.Add(-30*24*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("retention dropped %d, %v", n, err)
 	}
@@ -605,7 +612,7 @@ func TestEraseAndRetention(t *testing.T) {
 }
 
 func TestQueueIsBounded(t *testing.T) {
-	f := newFixture(t, Options{MaxQueued: 3})
+	f := newFixture(t, Options{MaxQueued: 3, MaxWait: -1})
 	if _, _, err := f.db.site(context.Background(), f.site.ID, true); err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +671,7 @@ func TestCloseCommitsWhatIsQueued(t *testing.T) {
 // The queue is bounded in bytes too: large events are refused before they
 // take the process's memory, and nothing is counted twice.
 func TestQueueIsBoundedInBytes(t *testing.T) {
-	f := newFixture(t, Options{MaxQueuedBytes: 64 << 10})
+	f := newFixture(t, Options{MaxQueuedBytes: 64 << 10, MaxWait: -1})
 	if _, _, err := f.db.site(context.Background(), f.site.ID, true); err != nil {
 		t.Fatal(err)
 	}
@@ -740,4 +747,57 @@ func mustZone(t testing.TB, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// A batch that finds the queue full waits for the writer to free room and is
+// accepted then, so that a client is slowed down rather than refused; one
+// that would take the waiting batches past their bytes is refused at once.
+func TestFullQueueWaitsForRoom(t *testing.T) {
+	f := newFixture(t, Options{MaxQueued: 2, MaxWait: time.Hour, MaxWaitingBytes: 4000})
+	if _, _, err := f.db.site(context.Background(), f.site.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.db.W.Begin() // hold the writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	send := func(visit string, ev Event) error {
+		_, err := f.in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: "v", Visit: visit, Events: []Event{ev}},
+			Meta{IP: "1.2.3.4", UserAgent: chromeUA, Now: time.Now()})
+		return err
+	}
+	page := Event{Type: "pageview", URL: "https://shop.test/"}
+	for i := range 2 {
+		if err := send(fmt.Sprint("s", i), page); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- send("late", page) }()
+	for f.in.waiting.Load() == 0 {
+		runtime.Gosched()
+	}
+	big := Event{Type: "event", URL: "https://shop.test/", Name: "big", Props: map[string]any{}}
+	for i := range 30 {
+		big.Props[fmt.Sprint("k", i)] = strings.Repeat("x", 250)
+	}
+	if err := send("big", big); !errors.Is(err, ErrFull) {
+		t.Fatalf("a batch past the waiting bytes: %v; want ErrFull at once", err)
+	}
+	select {
+	case err := <-waited:
+		t.Fatalf("the waiting batch returned %v while the writer was held", err)
+	default:
+	}
+	tx.Rollback()
+	if err := <-waited; err != nil {
+		t.Fatalf("the waiting batch: %v", err)
+	}
+	f.flush(t)
+	var n int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n)
+	if n != 3 || f.in.waiting.Load() != 0 || f.in.Stats.Full.Load() != 1 {
+		t.Fatalf("%d events stored, %d bytes waiting, %d refused; want 3, 0, 1", n, f.in.waiting.Load(), f.in.Stats.Full.Load())
+	}
 }

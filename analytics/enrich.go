@@ -68,9 +68,8 @@ var knownSources = map[string][2]string{
 // attribute finds the source of a visit from the referrer and the UTM
 // parameters of its landing page. A referrer on the page's own host is not a
 // source (the visit started there).
-func attribute(pageURL, ref string) source {
+func attribute(page *url.URL, ref string) source {
 	var s source
-	page, _ := url.Parse(pageURL)
 	if page != nil {
 		q := page.Query()
 		for i, k := range []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"} {
@@ -117,12 +116,11 @@ func lookupSource(host string) ([2]string, bool) {
 }
 
 // pagePath is the path of a page URL, without query or fragment.
-func pagePath(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Path == "" {
+func pagePath(u *url.URL) string {
+	if u == nil || u.Path == "" {
 		return "/"
 	}
-	return clip(u.Path, maxText)
+	return clean(clip(u.Path, maxText))
 }
 
 func clip(s string, n int) string {

@@ -35,14 +35,14 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 			return fmt.Errorf("mark days: %w", err)
 		}
 		// Events first, through the visits that bound them in time.
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (
-			SELECT e.id FROM visits v JOIN events e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
-			WHERE v.site = ? AND v.visitor IN (SELECT visitor FROM temp.erase_visitors))`, site)
+		var err error
+		n, _, err = deleteEvents(ctx, tx, `DELETE FROM event_log WHERE id IN (
+			SELECT e.id FROM visits v JOIN event_log e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
+			WHERE v.site = ? AND v.visitor IN (SELECT visitor FROM temp.erase_visitors)) RETURNING n`, site)
 		if err != nil {
 			return fmt.Errorf("events: %w", err)
 		}
-		n, _ = res.RowsAffected()
-		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers", "offer_visits"} {
+		for _, table := range []string{"visits", "visitor_numbers", "offer_visits"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
@@ -66,17 +66,38 @@ func DropEventsBefore(ctx context.Context, db *DB, siteID string, cutoff time.Ti
 	}
 	// In slices, so that a large purge never holds the writer for long.
 	for {
-		res, err := db.W.ExecContext(ctx, `DELETE FROM events WHERE id IN
-			(SELECT id FROM events WHERE site = ? AND ts < ? LIMIT 5000)`, site, cutoff.UnixMilli())
+		var rows int64
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			n, r, err := deleteEvents(ctx, tx, `DELETE FROM event_log WHERE id IN
+				(SELECT id FROM event_log WHERE site = ? AND ts < ? LIMIT 1000) RETURNING n`, site, cutoff.UnixMilli())
+			total, rows = total+n, r
+			return err
+		})
 		if err != nil {
 			return total, fmt.Errorf("analytics: retention of %s: %w", siteID, err)
 		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < 5000 {
+		if rows < 1000 {
 			return total, nil
 		}
 	}
+}
+
+// deleteEvents runs a DELETE … RETURNING n on event_log: it returns the
+// events of the rows it deleted, and the rows.
+func deleteEvents(ctx context.Context, tx *sql.Tx, query string, args ...any) (events, deleted int64, err error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return events, deleted, err
+		}
+		events, deleted = events+n, deleted+1
+	}
+	return events, deleted, rows.Err()
 }
 
 // DeleteSite deletes everything the analytics file holds of a site: its
@@ -92,7 +113,7 @@ func DeleteSite(ctx context.Context, db *DB, siteID string) error {
 		return err
 	}
 	return db.Tx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"visits", "page_visits", "event_visits", "event_props", "visitor_numbers", "offer_visits", "day_rollups", "rolled_days", "bot_days", "sites"} {
+		for _, table := range []string{"visits", "visitor_numbers", "offer_visits", "day_rollups", "rolled_days", "bot_days", "sites"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ?`, site); err != nil {
 				return fmt.Errorf("analytics: delete site %s from %s: %w", siteID, table, err)
 			}

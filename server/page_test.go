@@ -344,7 +344,7 @@ func TestRetentionHousekeeping(t *testing.T) {
 	h, site, _ := pageFixture(t)
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s", pageview("/"))))
 	h.analyticsRows(t)
-	h.srv.analytics.W.Exec(`UPDATE events SET ts = ?`, time.Now().AddDate(0, 0, -40).UnixMilli())
+	h.srv.analytics.W.Exec(`UPDATE event_log SET ts = ?`, time.Now().AddDate(0, 0, -40).UnixMilli())
 	h.srv.Housekeep(context.Background(), time.Now())
 	if n := h.analyticsRows(t); n != 1 {
 		t.Fatal("events dropped without a retention setting")
@@ -431,7 +431,7 @@ func TestCollectSiteRateLimit(t *testing.T) {
 func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 0 })
 	old := h.srv.ingest
-	h.srv.ingest = analytics.NewIngester(h.srv.analytics, h.srv.log, analytics.Options{MaxQueued: 1})
+	h.srv.ingest = analytics.NewIngester(h.srv.analytics, h.srv.log, analytics.Options{MaxQueued: 1, MaxWait: -1})
 	t.Cleanup(func() { h.srv.ingest.Close(); h.srv.ingest = old })
 	// The site is known to the analytics file first (that takes the writer).
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s0", pageview("/"))))

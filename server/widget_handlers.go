@@ -304,7 +304,8 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"accepted": res.Accepted})
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(fiber.StatusAccepted).SendString(`{"accepted":` + strconv.Itoa(res.Accepted) + `}`)
 }
 
 func (s *Server) tooMany(c *fiber.Ctx, msg string) error {
