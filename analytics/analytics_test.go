@@ -801,3 +801,75 @@ func TestFullQueueWaitsForRoom(t *testing.T) {
 		t.Fatalf("%d events stored, %d bytes waiting, %d refused; want 3, 0, 1", n, f.in.waiting.Load(), f.in.Stats.Full.Load())
 	}
 }
+
+// A page that keeps only a visitor id gets its visits from the server: one
+// visit for activity in any tab, a new one after 30 minutes idle, numbered,
+// and continued from the file by an ingester that starts after a restart.
+func TestServerKeepsVisitsOfPagesWithoutVisitIDs(t *testing.T) {
+	f := newFixture(t, Options{})
+	at := time.Date(2026, 11, 2, 15, 0, 0, 0, time.UTC)
+	send := func(in *Ingester, visitor string, now time.Time) {
+		t.Helper()
+		if _, err := in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: visitor, Events: []Event{{Type: "pageview", URL: "https://shop.test/"}}},
+			Meta{IP: "1.2.3.4", UserAgent: chromeUA, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(f.in, "ann", at)
+	send(f.in, "ann", at.Add(10*time.Minute)) // another tab
+	send(f.in, "bob", at.Add(11*time.Minute))
+	send(f.in, "ann", at.Add(41*time.Minute)) // 31 minutes idle
+	f.flush(t)
+	visits := func() []string {
+		rows, _ := f.db.R.Query(`SELECT visitor, visit_n, pageviews FROM visits ORDER BY visitor, visit_n`)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var v string
+			var n, pv int
+			rows.Scan(&v, &n, &pv)
+			out = append(out, fmt.Sprint(v, n, "/", pv))
+		}
+		return out
+	}
+	if got, want := visits(), []string{"ann1/2", "ann2/1", "bob1/1"}; !slices.Equal(got, want) {
+		t.Fatalf("visits %v; want %v", got, want)
+	}
+	// A restart: a new ingester knows the visits from the file only.
+	f.in.Close()
+	in := NewIngester(f.db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	defer in.Close()
+	send(in, "ann", at.Add(50*time.Minute)) // the second visit goes on
+	send(in, "bob", at.Add(80*time.Minute)) // a new visit, number 2
+	if err := in.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := visits(), []string{"ann1/2", "ann2/2", "bob1/1", "bob2/1"}; !slices.Equal(got, want) {
+		t.Fatalf("after a restart: visits %v; want %v", got, want)
+	}
+}
+
+// A batch that names no language takes the first of the request's
+// Accept-Language; one that names it keeps its own.
+func TestLanguageFromTheRequest(t *testing.T) {
+	f := newFixture(t, Options{})
+	now := time.Now()
+	for i, tc := range []struct{ lang, header string }{{"", "de-CH,de;q=0.9,en;q=0.8"}, {"fr-FR", "de-CH"}, {"", "*"}, {"", ""}} {
+		if _, err := f.in.Accept(context.Background(), f.site, &Batch{Site: "shop", Visitor: fmt.Sprint("v", i), Lang: tc.lang,
+			Events: []Event{{Type: "pageview", URL: "https://shop.test/"}}}, Meta{UserAgent: chromeUA, Language: tc.header, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.flush(t)
+	rows, _ := f.db.R.Query(`SELECT language FROM visits ORDER BY visitor`)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var l string
+		rows.Scan(&l)
+		got = append(got, l)
+	}
+	if want := []string{"de-CH", "fr-FR", "", ""}; !slices.Equal(got, want) {
+		t.Errorf("languages %q; want %q", got, want)
+	}
+}

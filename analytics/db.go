@@ -66,3 +66,11 @@ func (db *DB) site(ctx context.Context, siteID string, create bool) (n int64, ok
 	db.numbers.Store(siteID, n)
 	return n, true, nil
 }
+
+// lastVisit returns a visitor's latest stored visit: its id, number and last
+// activity ("" when none).
+func (db *DB) lastVisit(ctx context.Context, site int64, visitor string) (id string, n int, end int64) {
+	db.R.QueryRowContext(ctx, `SELECT visit, visit_n, end_ts FROM visits INDEXED BY visits_visitor
+		WHERE site = ? AND visitor = ? ORDER BY end_ts DESC LIMIT 1`, site, visitor).Scan(&id, &n, &end)
+	return id, n, end
+}

@@ -29,7 +29,7 @@ const (
 type Batch struct {
 	Site    string  `json:"site"`
 	Visitor string  `json:"visitor"` // empty on cookieless sites
-	Visit   string  `json:"visit"`
+	Visit   string  `json:"visit"`   // empty: the server keeps the visit
 	VisitN  int     `json:"visit_n"`
 	Tab     string  `json:"tab"`
 	Sent    int64   `json:"sent"` // the browser's clock when sent, ms
@@ -124,8 +124,8 @@ func (b *Batch) check() error {
 		return &InputError{Field: "site", Message: "required, at most 64 characters"}
 	case b.Visitor != "" && !idRE.MatchString(b.Visitor):
 		return &InputError{Field: "visitor", Message: "1 to 64 letters, digits, _ or -"}
-	case !idRE.MatchString(b.Visit):
-		return &InputError{Field: "visit", Message: "required: 1 to 64 letters, digits, _ or -"}
+	case b.Visit != "" && !idRE.MatchString(b.Visit):
+		return &InputError{Field: "visit", Message: "1 to 64 letters, digits, _ or -"}
 	case b.Tab != "" && !idRE.MatchString(b.Tab):
 		return &InputError{Field: "tab", Message: "1 to 64 letters, digits, _ or -"}
 	case b.VisitN < 0 || b.VisitN > 1_000_000:

@@ -36,6 +36,7 @@ const VisitTimeout = 30 * time.Minute
 type Meta struct {
 	IP        string
 	UserAgent string
+	Language  string // Accept-Language: the visitor's language when the batch names none
 	Now       time.Time
 }
 
@@ -174,13 +175,23 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		h.Write(salt)
 		fmt.Fprintf(h, "%s|%s|%s", site.ID, m.IP, m.UserAgent)
 		visitor = "h" + hex.EncodeToString(h.Sum(nil)[:10])
-		visit, visitN = in.sessions.visit(site.ID+visitor, now)
+		visit, visitN = in.sessions.visit(site.ID+visitor, now, nil)
+	} else if visit == "" {
+		// The page keeps a visitor id only: the visit is the server's (a new
+		// one after VisitTimeout without activity, in any tab), continued
+		// from the file after a restart.
+		visit, visitN = in.sessions.visit(site.ID+"\x00"+visitor, now, func() (string, int, int64) {
+			return in.db.lastVisit(ctx, num, visitor)
+		})
 	}
 	skew := int64(0)
 	if b.Sent > 0 {
 		skew = now - b.Sent
 	}
 	lang, screen := clip(b.Lang, 35), b.Screen
+	if lang == "" {
+		lang = firstLanguage(m.Language)
+	}
 	paths := in.paths.get(site.ID, site.Settings.PagePatterns, site.Settings.KeepPathIDs)
 	var res Result
 	rows := make([]row, 0, len(b.Events))
@@ -830,6 +841,16 @@ func flatten(m map[string]any) (string, [][2]string) {
 	return string(b), pairs
 }
 
+// firstLanguage is the first tag of an Accept-Language header, if it is one.
+func firstLanguage(h string) string {
+	tag, _, _ := strings.Cut(h, ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	if tag = strings.TrimSpace(tag); langRE.MatchString(tag) {
+		return tag
+	}
+	return ""
+}
+
 // VerifyIdentity checks the HMAC-SHA256 (hex) of id under the site's identity secret.
 func VerifyIdentity(secret, id, hash string) bool {
 	want, err := hex.DecodeString(hash)
@@ -895,13 +916,19 @@ func (s *salts) get(ctx context.Context, now time.Time) ([]byte, error) {
 	return salt, nil
 }
 
-// sessions turn the hashed visitors of cookieless sites into visits: a new
-// visit after VisitTimeout without activity.
+// sessions turn visitors into visits: a new visit after VisitTimeout without
+// activity. They hold the hashed visitors of cookieless sites and the
+// visitors of pages that keep no visit id; at most maxSessions, the idle
+// ones going first.
 type sessions struct {
 	mu      sync.Mutex
 	m       map[string]*session
 	counter int
 }
+
+// maxSessions bounds the sessions in memory (about 150 bytes each): a flood
+// of made-up visitor ids costs visits split, not memory.
+const maxSessions = 500_000
 
 type session struct {
 	visit string
@@ -909,25 +936,49 @@ type session struct {
 	n     int
 }
 
-func (s *sessions) visit(key string, now int64) (string, int) {
+// visit returns the visit of key at now. last, if set, gives a visitor's
+// latest stored visit (id, number, last activity) when memory has none.
+func (s *sessions) visit(key string, now int64, last func() (string, int, int64)) (string, int) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.counter++; s.counter%10_000 == 0 {
-		for k, v := range s.m {
-			if now-v.last > VisitTimeout.Milliseconds() {
-				delete(s.m, k)
-			}
+	v := s.m[key]
+	s.mu.Unlock()
+	var stored *session
+	if v == nil && last != nil {
+		if id, n, end := last(); id != "" {
+			stored = &session{visit: id, n: n, last: end}
 		}
 	}
-	v := s.m[key]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counter++; s.counter%10_000 == 0 || len(s.m) >= maxSessions {
+		s.prune(now)
+	}
+	if v = s.m[key]; v == nil {
+		v = stored
+	}
 	if v == nil || now-v.last > VisitTimeout.Milliseconds() {
 		n := 1
 		if v != nil {
 			n = v.n + 1
 		}
 		v = &session{visit: store.NewID(), n: n}
-		s.m[key] = v
 	}
-	v.last = now
+	s.m[key] = v
+	v.last = max(v.last, now)
 	return v.visit, v.n
+}
+
+// prune drops idle sessions and, past maxSessions still, any.
+func (s *sessions) prune(now int64) {
+	for k, v := range s.m {
+		if now-v.last > VisitTimeout.Milliseconds() {
+			delete(s.m, k)
+		}
+	}
+	for k := range s.m {
+		if len(s.m) < maxSessions*9/10 {
+			break
+		}
+		delete(s.m, k)
+	}
 }

@@ -188,3 +188,76 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 		t.Fatalf("Do Not Track visit stored: %v", sum)
 	}
 }
+
+// TestMeasuringLoaderInChromium: a site whose pages only measure gets one
+// script, the measuring loader; in a real browser it records pageviews (a
+// single-page navigation among them), a custom event and the leave on the
+// way out, in one visit the server keeps; a page-made offer loads the guide
+// with the site's settings.
+func TestMeasuringLoaderInChromium(t *testing.T) {
+	url := startServer(t)
+	api := ownerAPI(t, url)
+	status, site := api("POST", "/api/sites", map[string]any{"name": "Docs", "key": "docs-site", "allowed_origins": []string{url}})
+	if status != 201 {
+		t.Fatalf("create a site: %d %v", status, site)
+	}
+	if status, _ := api("PATCH", "/api/sites/"+site["id"].(string), map[string]any{"settings": map[string]any{"chat": false, "respect_dnt": true}}); status != 200 {
+		t.Fatalf("chat off: %d", status)
+	}
+	_, snip := api("GET", "/api/sites/"+site["id"].(string)+"/snippet", nil)
+	snippet := snip["snippet"].(string)
+	stub := snippet[strings.Index(snippet, ">")+1 : strings.LastIndex(snippet, "</script>")]
+
+	ctx := browser(t)
+	// A page of the site's origin without any snippet; the site's snippet is run in it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](stub+`; true`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the measuring loader", `window.nudge && window.nudge.l && window.nudge.c`)
+	if n := count(t, ctx, `document.querySelectorAll('script[src*="/w/"]').length`); n != 0 {
+		t.Errorf("%d module scripts loaded; the measuring loader carries the analytics", n)
+	}
+	chromedp.Run(ctx, chromedp.Evaluate[bool](`history.pushState({}, '', '/healthz/next'), nudge('track', 'download', {file: 'a.pdf'}), true`))
+	// Leaving the page sends what is left, the leave event among it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	report := func(name string) map[string]any {
+		_, m := api("GET", "/api/sites/docs-site/reports/"+name, nil)
+		return m
+	}
+	var pages []string
+	var sum map[string]any
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		pages, sum = values(report("pages")), report("summary")
+		if len(pages) == 2 && sum["visits"] == float64(1) {
+			break
+		}
+	}
+	if strings.Join(pages, " ") != "/healthz /healthz/next" && strings.Join(pages, " ") != "/healthz/next /healthz" {
+		t.Errorf("pages: %v", pages)
+	}
+	if sum["visitors"] != float64(1) || sum["visits"] != float64(1) || sum["pageviews"] != float64(2) || sum["visit_duration"] == nil {
+		t.Errorf("summary: %v", sum)
+	}
+	if ev := values(report("events?name=download")); len(ev) != 1 || ev[0] != "file=a.pdf" {
+		t.Errorf("download properties: %v", ev)
+	}
+	if langs := values(report("languages")); len(langs) != 1 || langs[0] == "" {
+		t.Errorf("languages (from the request's Accept-Language): %v", langs)
+	}
+
+	// A page-made offer: the guide comes with the site's settings.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	chromedp.Run(ctx, chromedp.Evaluate[bool](stub+`; nudge('offer', 'General', {text: 'Questions about the docs?'}), true`))
+	waitFor(t, ctx, "the page's offer shows", offerCard+`?.textContent.includes('Questions about the docs')`)
+	if n := count(t, ctx, `document.querySelectorAll('script[src$="/l/docs-site.js?guide"]').length`); n != 1 {
+		t.Errorf("%d guide scripts", n)
+	}
+	screenshot(t, ctx, "measuring-offer")
+}

@@ -569,3 +569,58 @@ func TestReportsGroupPathsWithIDs(t *testing.T) {
 		t.Errorf("a goal naming a page with its id: %s", goals.Body)
 	}
 }
+
+// A site whose pages only measure gets the measuring loader: its key, this
+// server's URL and its privacy settings built in, the analytics in it; with
+// chat, live rules or pushed offers, the loader that loads modules. ?guide
+// gives it the site's settings and the guide.
+func TestMeasuringLoader(t *testing.T) {
+	h, site, _ := pageFixture(t)
+	admin := h.login("admin@acme.test", "password-admin")
+	get := func(path string) (string, response) {
+		t.Helper()
+		req := pageRequest("GET", path, "", "")
+		req.Header.Set("Accept-Encoding", "gzip")
+		res := h.do(req)
+		zr, err := gzip.NewReader(bytes.NewReader(res.Body))
+		if res.Status != 200 || err != nil {
+			t.Fatalf("%s: %d %v", path, res.Status, err)
+		}
+		body, _ := io.ReadAll(zr)
+		return string(body), res
+	}
+	if body, _ := get("/l/shop.js"); !strings.Contains(body, "/config/") {
+		t.Fatal("a site with chat got the measuring loader")
+	}
+	if res := admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"chat": false, "respect_dnt": true}}); res.Status != 200 {
+		t.Fatalf("chat off: %d %s", res.Status, res.Body)
+	}
+	body, res := get("/l/shop.js")
+	if strings.Contains(body, "/config/") || !strings.Contains(body, `"shop"`) || !strings.Contains(body, h.srv.cfg.PublicURL) ||
+		!strings.Contains(body, "/collect") || !strings.Contains(body, "doNotTrack") || strings.Contains(body, "nudge_consent") {
+		t.Fatalf("the measuring loader: %.400s", body)
+	}
+	if res.Header.Get("Cache-Control") != "public, max-age=300" || !strings.HasPrefix(res.Header.Get("SourceMap"), "/w/lite.") || len(res.Body) > 1400 {
+		t.Fatalf("measuring loader headers %v, %d bytes gzipped", res.Header, len(res.Body))
+	}
+	req := pageRequest("GET", "/l/shop.js", "", "")
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	if again := h.do(req); again.Status != 304 {
+		t.Fatalf("If-None-Match: %d", again.Status)
+	}
+	// Its privacy settings are built in: the consent variant.
+	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"chat": false, "respect_dnt": false, "consent_required": true}})
+	if body, _ := get("/l/shop.js"); !strings.Contains(body, "nudge_consent") || strings.Contains(body, "doNotTrack") {
+		t.Fatalf("the consent variant: %.400s", body)
+	}
+	guide, _ := get("/l/shop.js?guide")
+	if !strings.HasPrefix(guide, `window.nudge?.c&&Object.assign(nudge.c,{"key":"shop",`) || !strings.Contains(guide, `"theme":`) ||
+		!strings.HasSuffix(guide, string(h.srv.bundle.Files[h.srv.bundle.Module("guide")].Body)) {
+		t.Fatalf("?guide: %.300s", guide)
+	}
+	// Pushed offers need the guide on every page: the loader that loads it.
+	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"chat": false, "push_offers": true}})
+	if body, _ := get("/l/shop.js"); !strings.Contains(body, "/config/") {
+		t.Fatal("a site that pushes offers got the measuring loader")
+	}
+}

@@ -65,13 +65,17 @@ func sendBundle(c *fiber.Ctx, f *widget.File, cacheControl string) error {
 	return c.Send(f.Body)
 }
 
-// loader serves /l/{siteKey}.js: short caching, so that a new release reaches
-// pages within minutes while its modules stay cached for a year.
+// loader serves /l/{siteKey}.js: short caching, so that a new release (or a
+// site's new settings) reaches pages within minutes while its modules stay
+// cached for a year. A site whose pages only measure gets the measuring
+// loader, the analytics in it; ?guide gives that loader the guide and the
+// site's configuration, for an offer the page makes.
 func (s *Server) loader(c *fiber.Ctx) error {
 	key, ok := strings.CutSuffix(c.Params("file"), ".js")
 	if !ok {
 		return errNotFound
 	}
+	key = strings.Clone(key)
 	site, err := s.sites.get(c.UserContext(), key)
 	if err != nil {
 		return err
@@ -84,7 +88,25 @@ func (s *Server) loader(c *fiber.Ctx) error {
 	if s.dev != nil {
 		cache = "no-cache"
 	}
-	return sendBundle(c, s.pageBundle().Loader, cache)
+	cfg, err := s.pageConfigs.get(c.UserContext(), key)
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		return errNotFound
+	}
+	b := s.pageBundle()
+	f := b.Loader
+	switch {
+	case c.Request().URI().QueryArgs().Has("guide"):
+		f, err = b.Guided(key, cfg.etag, cfg.body)
+	case cfg.measuring:
+		f, err = b.Measuring(key, s.cfg.PublicURL, cfg.dnt, cfg.consent, cfg.cookieless)
+	}
+	if err != nil {
+		return err
+	}
+	return sendBundle(c, f, cache)
 }
 
 func (s *Server) module(c *fiber.Ctx) error {
@@ -172,6 +194,10 @@ type pageRule struct {
 type builtConfig struct {
 	body []byte
 	etag string
+	// measuring: the site's pages only measure (no chat, no live rules, no
+	// pushed offers): they get the measuring loader, with its privacy settings.
+	measuring                bool
+	dnt, consent, cookieless bool
 }
 
 // buildConfig renders the configuration of the site with key; nil when
@@ -219,7 +245,8 @@ func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, err
 		return nil, err
 	}
 	sum := sha256.Sum256(body)
-	return &builtConfig{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+	return &builtConfig{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, measuring: len(pc.Modules) == 1,
+		dnt: pc.DNT, consent: pc.Consent, cookieless: pc.Cookieless}, nil
 }
 
 // countryRE is an ISO 3166-1 alpha-2 code; proxies' placeholders (XX, T1 for Tor) are not countries.
@@ -296,7 +323,8 @@ func (s *Server) collect(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
 	}
-	res, err := s.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent), Now: now})
+	res, err := s.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent),
+		Language: c.Get(fiber.HeaderAcceptLanguage), Now: now})
 	if errors.Is(err, analytics.ErrFull) || errors.Is(err, analytics.ErrClosed) {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}

@@ -35,6 +35,17 @@ func TestPageSideInNode(t *testing.T) {
 		}
 	}
 	write("loader.js", b.Loader.Body)
+	// The measuring loader of the site "shop" on https://nudge.test, in each
+	// variant: lite-{dnt}{consent}{cookieless}.js.
+	for v := range 8 {
+		dnt, consent, cookieless := v&1 != 0, v&2 != 0, v&4 != 0
+		f, err := b.Measuring("shop", "https://nudge.test", dnt, consent, cookieless)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bit := func(x bool) string { return map[bool]string{false: "0", true: "1"}[x] }
+		write("lite-"+bit(dnt)+bit(consent)+bit(cookieless)+".js", f.Body)
+	}
 	for name, f := range b.Files {
 		if m, _, ok := strings.Cut(name, "."); ok && strings.HasSuffix(name, ".js") {
 			write(m+".js", f.Body)

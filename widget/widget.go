@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -43,7 +44,7 @@ func Embedded() (*Bundle, error) {
 var Modules = []string{"analytics", "guide", "launcher", "chat"}
 
 // Budgets are the largest gzipped sizes allowed, by bundle name.
-var Budgets = map[string]int{"loader": 1024, "analytics": 3 * 1024, "guide": 6 * 1024, "launcher": 1024, "chat": 25 * 1024}
+var Budgets = map[string]int{"lite": 1400, "loader": 1024, "analytics": 3 * 1024, "guide": 6 * 1024, "launcher": 1024, "chat": 25 * 1024}
 
 // File is one bundle, ready to serve.
 type File struct {
@@ -60,6 +61,8 @@ type File struct {
 // maps, all in memory.
 type Bundle struct {
 	Loader *File
+	lite   [8]*File // the measuring loaders, by privacy settings (Bundle.Measuring)
+	sites  sync.Map // site key and settings -> *File: the measuring loaders served
 	// Files are the modules and every source map, by served name under /w/.
 	Files map[string]*File
 	// Sizes are the gzipped sizes of the loader and each module, by bundle name.
@@ -84,7 +87,7 @@ func Build(src fs.FS) (*Bundle, error) {
 	b := &Bundle{Files: map[string]*File{}, Sizes: map[string]int{}}
 	hashes := map[string]string{}
 	for _, m := range Modules {
-		f, err := b.build(src, m, nil)
+		f, err := b.build(src, m, map[string]string{"LITE": "false", "COOKIELESS": "false"})
 		if err != nil {
 			return nil, err
 		}
@@ -97,6 +100,26 @@ func Build(src fs.FS) (*Bundle, error) {
 		return nil, err
 	}
 	b.Loader = loader
+	// The measuring loader, one build per combination of privacy settings.
+	for v := range 8 {
+		dnt, consent, cookieless := v&1 != 0, v&2 != 0, v&4 != 0
+		f, err := b.build(src, "lite", map[string]string{"KEY": strconv.Quote(keyMark), "BASE": strconv.Quote(baseMark),
+			"DNT": strconv.FormatBool(dnt), "CONSENT": strconv.FormatBool(consent),
+			"COOKIELESS": strconv.FormatBool(cookieless), "LITE": "true"})
+		if err != nil {
+			return nil, err
+		}
+		b.lite[v] = f
+	}
+	// Its size: the largest variant, with a key as NewSiteKey makes them and
+	// a server URL of a usual length. None is kept: it is not a site's.
+	for v := range 8 {
+		f, err := newFile("lite.js", "", siteLoader(b.lite[v].Body, "k3y0f4typ1c4ls1t", "https://nudge.example.com"))
+		if err != nil {
+			return nil, err
+		}
+		b.Sizes["lite"] = max(b.Sizes["lite"], len(f.Gzip))
+	}
 	return b, nil
 }
 
@@ -154,7 +177,7 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 	// the loader is served at /l/{siteKey}.js, its map under /w/.
 	f.SourceMap = "/w/" + m.Name
 	b.Files[m.Name] = m
-	if name != "loader" {
+	if name != "loader" && name != "lite" {
 		b.Files[f.Name] = f
 	}
 	b.Sizes[name] = len(f.Gzip)
@@ -208,6 +231,71 @@ func fsPlugin(src fs.FS) api.Plugin {
 			return api.OnLoadResult{Contents: &s, Loader: api.LoaderTS}, nil
 		})
 	}}
+}
+
+// The measuring loader's placeholders for the site's key and the server's URL.
+const (
+	keyMark  = "@@nudge-key@@"
+	baseMark = "@@nudge-base@@"
+)
+
+// Measuring returns the measuring loader of a site (lite.ts): the build of
+// its privacy settings with its key and this server's URL written in,
+// compressed once and kept.
+func (b *Bundle) Measuring(key, base string, dnt, consent, cookieless bool) (*File, error) {
+	v := 0
+	for i, set := range []bool{dnt, consent, cookieless} {
+		if set {
+			v |= 1 << i
+		}
+	}
+	id := fmt.Sprint(v, "|", key, "|", base)
+	if f, ok := b.sites.Load(id); ok {
+		return f.(*File), nil
+	}
+	lite := b.lite[v]
+	f, err := newFile(lite.Name, lite.ContentType, siteLoader(lite.Body, key, base))
+	if err != nil {
+		return nil, err
+	}
+	// The map is the build's: exact up to the key and the URL, a few columns
+	// off after them.
+	f.SourceMap = lite.SourceMap
+	b.sites.Store(id, f)
+	return f, nil
+}
+
+// siteLoader writes a site's key and the server's URL into a measuring
+// loader, each quoted as in a JS string (the marks sit inside literals).
+func siteLoader(body []byte, key, base string) []byte {
+	quote := func(s string) []byte { q, _ := json.Marshal(s); return q[1 : len(q)-1] }
+	return bytes.ReplaceAll(bytes.ReplaceAll(body, []byte(keyMark), quote(key)), []byte(baseMark), quote(base))
+}
+
+// Guided returns what the measuring loader loads for an offer the page makes
+// (/l/{siteKey}.js?guide): the site's configuration, written into the
+// loader's settings (nudge.c), then the guide module. One per site is kept,
+// for the configuration whose ETag is given.
+func (b *Bundle) Guided(key, etag string, config []byte) (*File, error) {
+	id := "guide|" + key
+	if f, ok := b.sites.Load(id); ok && f.(*guided).etag == etag {
+		return f.(*guided).File, nil
+	}
+	guide := b.Files[b.Module("guide")]
+	body := append([]byte("window.nudge?.c&&Object.assign(nudge.c,"), config...)
+	body = append(append(body, ");\n"...), guide.Body...)
+	f, err := newFile("guide.js", guide.ContentType, body) // no map: the module's would be a line off
+	if err != nil {
+		return nil, err
+	}
+	f.ETag = etag[:len(etag)-1] + "-" + guide.ETag[1:]
+	b.sites.Store(id, &guided{File: f, etag: etag})
+	return f, nil
+}
+
+type guided struct {
+	*File
+	etag string
 }
 
 // Snippet is what a site owner pastes into every page: an async stub that

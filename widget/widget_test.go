@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -71,7 +72,8 @@ func TestBuildIsStableAndHashed(t *testing.T) {
 		}
 	}
 	changed := fstest.MapFS{}
-	for _, n := range []string{"types.ts", "loader.ts", "analytics.ts", "chat.ts", "guide.ts", "rules.ts", "ui.ts", "launcher.ts"} {
+	names, _ := fs.Glob(Sources(), "*.ts")
+	for _, n := range names {
 		src, _ := Sources().Open(n)
 		body, _ := io.ReadAll(src)
 		changed[n] = &fstest.MapFile{Data: body}

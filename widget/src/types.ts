@@ -55,6 +55,8 @@ export interface Nudge {
   l?: 1;
   /** Modules register here. */
   d?(name: string, factory: (c: Ctx) => Handler): void;
+  /** The measuring loader's site settings, which its guide fills in. */
+  c?: SiteConfig;
 }
 
 declare global {

@@ -7,10 +7,24 @@ import vm from "node:vm";
 import { webcrypto } from "node:crypto";
 
 export const bundles = process.env.NUDGE_BUNDLES ?? "";
+
+/** The two loaders a site may get: the loader with the analytics module, or the measuring loader. */
+export type Kind = "module" | "measuring";
+export const kinds: Kind[] = ["module", "measuring"];
 export const read = (name: string) => readFileSync(join(bundles, name), "utf8");
 
+// FakeStorage is a Storage: items by getItem/setItem/removeItem and, as in
+// browsers, by named properties (storage.nudge_v, delete storage.nudge_v).
 export class FakeStorage {
   m = new Map<string, string>();
+  constructor() {
+    const own = (k: string | symbol) => typeof k != "string" || k in this;
+    return new Proxy(this, {
+      get: (t, k, r) => (own(k) ? Reflect.get(t, k, r) : (t.getItem(k as string) ?? undefined)),
+      set: (t, k, v) => (own(k) ? Reflect.set(t, k, v) : (t.setItem(k as string, v), true)),
+      deleteProperty: (t, k) => (own(k) ? Reflect.deleteProperty(t, k) : (t.removeItem(k as string), true)),
+    });
+  }
   getItem(k: string) {
     return this.m.has(k) ? this.m.get(k)! : null;
   }
@@ -28,7 +42,7 @@ export class FakeStorage {
 export interface Sent {
   url: string;
   body: any;
-  via: "fetch" | "beacon";
+  via: "fetch" | "keepalive" | "beacon";
 }
 
 export interface Options {
@@ -91,6 +105,9 @@ export class Env {
       get visibilityState() {
         return env.visibility;
       },
+      get hidden() {
+        return env.visibility == "hidden";
+      },
       createElement: () => ({ src: "", async: false, nonce: "" }),
       addEventListener(t: string, f: () => void) {
         (env.docListeners[t] ||= []).push(f);
@@ -104,7 +121,7 @@ export class Env {
         return true;
       },
     };
-    const fetch = (url: string, init?: { method?: string; body?: string }) => {
+    const fetch = (url: string, init?: { method?: string; body?: string; keepalive?: boolean }) => {
       if (url.includes("/config/")) {
         return Promise.resolve({
           ok: true,
@@ -114,7 +131,7 @@ export class Env {
         });
       }
       if (o.collectFails) return Promise.reject(new TypeError("Failed to fetch"));
-      env.sent.push({ url, body: JSON.parse(init?.body ?? "null"), via: "fetch" });
+      env.sent.push({ url, body: JSON.parse(init?.body ?? "null"), via: init?.keepalive ? "keepalive" : "fetch" });
       const status = o.collectStatus ?? 202;
       return Promise.resolve({ ok: status < 300, status, json: () => Promise.resolve({}) });
     };
@@ -173,6 +190,16 @@ export class Env {
       if (name && modules[name]) this.run(modules[name]!, s.src);
     }
     await this.settle();
+  }
+
+  // bootAs boots the loader a site with this Env's configuration gets:
+  // "module", the loader that fetches the configuration and loads the
+  // analytics module, or "measuring", the measuring loader of a site that only
+  // measures (its variant for the site's privacy settings).
+  async bootAs(kind: Kind, before?: () => void) {
+    const c = { dnt: true, consent: false, cookieless: false, ...(this.o.config ?? {}) } as Record<string, unknown>;
+    const loader = kind == "module" ? read("loader.js") : read(`lite-${+!!c.dnt}${+!!c.consent}${+!!c.cookieless}.js`);
+    await this.boot(read("stub.js"), loader, { analytics: read("analytics.js") }, before);
   }
 
   async settle() {
