@@ -28,14 +28,12 @@ var migrations embed.FS
 const relevanceWindow = 5000
 
 // slots is how many docs one millisecond's rowids hold (sqlInsertDoc): a
-// doc takes the slot its conversation and seq hash to, or the next free one.
+// doc takes the slot of its seq, or the next free one, so that two messages
+// of a conversation in one millisecond still come newest first (a hash of
+// the conversation and seq ordered them at random).
 const slots = 1_000_000
 
-func slotOf(conv string, seq int64) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(conv))
-	return int64((h.Sum64() ^ uint64(seq)*0x9e3779b97f4a7c15) % slots)
-}
+func slotOf(_ string, seq int64) int64 { return seq % slots }
 
 // KeyFunc returns a tenant's search key (32 bytes, the same for the tenant's
 // whole life).
