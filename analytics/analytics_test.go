@@ -340,6 +340,7 @@ func TestRollupsEqualRecount(t *testing.T) {
 			{SiteID: "site1", From: "2026-11-02", To: "2026-11-03"},
 			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Page: "/pricing"},
 			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Device: "mobile"},
+			{SiteID: "site1", From: "2026-10-31", To: "2026-11-06", Page: "/pricing", Device: "mobile"},
 		} {
 			in := func(v *recountVisit) bool {
 				return v.day >= q.From && v.day <= q.To && (q.Page == "" || v.pages[q.Page] > 0)

@@ -126,8 +126,10 @@ func reportsDB(b *testing.B, n int) (*DB, *store.Site) {
 	return db, site
 }
 
-// BenchmarkReports10M times reports over 30 days of a site with 10 million
-// events (NUDGE_BENCH_EVENTS changes the size).
+// BenchmarkReports10M times every report of the dashboard over 30 days of a
+// site with 10 million events (NUDGE_BENCH_EVENTS changes the size), as the
+// console asks for them: unfiltered, filtered by one value, and filtered by
+// two (a page and a device).
 func BenchmarkReports10M(b *testing.B) {
 	n := 10_000_000
 	if s := os.Getenv("NUDGE_BENCH_EVENTS"); s != "" {
@@ -136,33 +138,51 @@ func BenchmarkReports10M(b *testing.B) {
 	db, site := reportsDB(b, n)
 	rep := NewReports(db)
 	ctx := context.Background()
-	to := time.Now().In(time.UTC).Format(time.DateOnly)
-	from := time.Now().AddDate(0, 0, -31).Format(time.DateOnly)
-	q := Query{SiteID: site.ID, From: from, To: to}
+	to := time.Now().In(mustLoc(site.TimeZone)).Format(time.DateOnly)
+	from := time.Now().In(mustLoc(site.TimeZone)).AddDate(0, 0, -29).Format(time.DateOnly)
 	var total int64
-	db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&total)
+	db.R.QueryRow(`SELECT COALESCE(SUM(n), 0) FROM event_log`).Scan(&total)
 	b.Logf("%d events, 30 days", total)
-	for name, run := range map[string]func() error{
-		"summary":        func() error { _, err := rep.Summary(ctx, q); return err },
-		"timeseries_day": func() error { _, err := rep.Timeseries(ctx, q, "day"); return err },
-		"pages":          func() error { _, err := rep.Pages(ctx, q, 100); return err },
-		"sources":        func() error { _, err := rep.Breakdown(ctx, q, "sources", 100); return err },
-		"events":         func() error { _, err := rep.Events(ctx, q, 100); return err },
-		"summary_one_day": func() error {
-			d := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
-			_, err := rep.Summary(ctx, Query{SiteID: site.ID, From: d, To: d})
+	reports := []struct {
+		name string
+		run  func(q Query) error
+	}{
+		{"summary", func(q Query) error { _, err := rep.Summary(ctx, q); return err }},
+		{"timeseries", func(q Query) error { _, err := rep.Timeseries(ctx, q, "day"); return err }},
+		{"goals", func(q Query) error {
+			_, err := rep.Goals(ctx, q, []Goal{{Event: "signup"}, {Page: "/checkout"}})
 			return err
-		},
-		"summary_by_page": func() error { qq := q; qq.Page = "/pricing"; _, err := rep.Summary(ctx, qq); return err },
-		"summary_mobile":  func() error { qq := q; qq.Device = "mobile"; _, err := rep.Summary(ctx, qq); return err },
-	} {
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				if err := run(); err != nil {
-					b.Fatal(err)
+		}},
+		{"pages", func(q Query) error { _, err := rep.Pages(ctx, q, 10); return err }},
+		{"events", func(q Query) error { _, err := rep.Events(ctx, q, 10); return err }},
+		{"properties", func(q Query) error { _, err := rep.EventProperties(ctx, q, "signup", 10); return err }},
+	}
+	for dim := range Dimensions {
+		reports = append(reports, struct {
+			name string
+			run  func(q Query) error
+		}{dim, func(q Query) error { _, err := rep.Breakdown(ctx, q, dim, 10); return err }})
+	}
+	filters := []struct {
+		name string
+		q    Query
+	}{
+		{"all", Query{}},
+		{"mobile", Query{Device: "mobile"}},
+		{"page_and_browser", Query{Page: "/pricing", Match: map[string]string{"browser": "Firefox"}}},
+	}
+	for _, f := range filters {
+		for _, r := range reports {
+			q := f.q
+			q.SiteID, q.From, q.To = site.ID, from, to
+			b.Run(f.name+"/"+r.name, func(b *testing.B) {
+				for b.Loop() {
+					if err := r.run(q); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nudgehq/nudge/store"
 )
@@ -19,6 +20,9 @@ var migrations embed.FS
 type DB struct {
 	*store.DB
 	numbers sync.Map // site id -> site number
+	// removals counts erasures and deletions: a day table read before one
+	// is read again at once (ingestion only adds, and waits LiveTableAge).
+	removals atomic.Int64
 }
 
 // Open opens (creating if needed) the analytics database at path. Its

@@ -50,6 +50,7 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 		_, err = tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`)
 		return err
 	})
+	db.removals.Add(1)
 	if err != nil {
 		return 0, fmt.Errorf("analytics: erase %s of %s: %w", id, siteID, err)
 	}
@@ -112,6 +113,7 @@ func DeleteSite(ctx context.Context, db *DB, siteID string) error {
 	if _, err := DropEventsBefore(ctx, db, siteID, time.Now().Add(100*365*24*time.Hour)); err != nil {
 		return err
 	}
+	defer db.removals.Add(1)
 	return db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"visits", "visitor_numbers", "offer_visits", "day_rollups", "rolled_days", "bot_days", "sites"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ?`, site); err != nil {

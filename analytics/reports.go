@@ -88,11 +88,14 @@ var Dimensions = map[string]string{
 	"exit_pages":   "exit_path",
 }
 
-// Reports answers report queries from the rollups.
-type Reports struct{ db *DB }
+// Reports answers report queries from the rollups and the day tables.
+type Reports struct {
+	db     *DB
+	tables *dayTables
+}
 
 // NewReports reads from db.
-func NewReports(db *DB) *Reports { return &Reports{db: db} }
+func NewReports(db *DB) *Reports { return &Reports{db: db, tables: newDayTables(DayTableBudget)} }
 
 // filterSQL is q's filters as conditions on the visits table aliased v, each
 // starting with " AND ".

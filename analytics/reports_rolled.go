@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,33 +48,49 @@ func (q Query) single() (dim, value string, ok bool) {
 // unfiltered is q without its filters.
 func (q Query) unfiltered() Query { q.Page, q.Source, q.Device, q.Match = "", "", "", nil; return q }
 
-// split divides q's days into rolled ones and the others.
-func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live []string, err error) {
+// split divides q's days into rolled ones and the others; version gives a
+// rolled day's rolled_at (its day table lasts until it changes).
+func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live []string, version map[string]int64, err error) {
 	from, err1 := time.Parse(time.DateOnly, q.From)
 	to, err2 := time.Parse(time.DateOnly, q.To)
 	if err1 != nil || err2 != nil {
-		return nil, nil, fmt.Errorf("analytics: bad range %s..%s", q.From, q.To)
+		return nil, nil, nil, fmt.Errorf("analytics: bad range %s..%s", q.From, q.To)
 	}
-	rows, err := r.db.R.QueryContext(ctx, `SELECT day FROM rolled_days WHERE site = ? AND day BETWEEN ? AND ? AND ready = 1 AND dirty = 0`, site, q.From, q.To)
+	rows, err := r.db.R.QueryContext(ctx, `SELECT day, rolled_at FROM rolled_days WHERE site = ? AND day BETWEEN ? AND ? AND ready = 1 AND dirty = 0`, site, q.From, q.To)
 	if err != nil {
-		return nil, nil, fmt.Errorf("analytics: rolled days: %w", err)
+		return nil, nil, nil, fmt.Errorf("analytics: rolled days: %w", err)
 	}
-	done := map[string]bool{}
+	version = map[string]int64{}
 	for rows.Next() {
 		var d string
-		rows.Scan(&d)
-		done[d] = true
+		var at int64
+		rows.Scan(&d, &at)
+		version[d] = max(at, 1)
 	}
 	rows.Close()
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		day := d.Format(time.DateOnly)
-		if done[day] {
+		if version[day] != 0 {
 			rolled = append(rolled, day)
 		} else {
 			live = append(live, day)
 		}
 	}
-	return rolled, live, nil
+	return rolled, live, version, nil
+}
+
+// tablesOf adds up days from their day tables.
+func (r *Reports) tablesOf(ctx context.Context, site int64, days []string, version map[string]int64, fn func(day string, t *dayTable) error) error {
+	for _, day := range days {
+		t, err := r.tables.get(ctx, r.db, site, day, version[day])
+		if err != nil {
+			return err
+		}
+		if err := fn(day, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func inList(days []string) (string, []any) {
@@ -96,11 +111,11 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 	if err != nil || !ok {
 		return out, err
 	}
-	rolled, live, err := r.split(ctx, site, q)
+	rolled, live, version, err := r.split(ctx, site, q)
 	if err != nil {
 		return nil, err
 	}
-	if q.filtered() { // rollups hold no combination of values: every day is read live
+	if q.filtered() { // rollups hold no combination of values: every day is read from its table
 		live, rolled = append(rolled, live...), nil
 	}
 	get := func(v string) *stat {
@@ -152,62 +167,10 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 	if len(live) == 0 {
 		return out, nil
 	}
-	// The live part: the visits of the live days (or, filtered, of the range).
-	var where string
-	var args []any
-	numbers := map[string]uint32{} // none needed without rolled days: visitors count by id
-	if q.filtered() {
-		f, fargs := q.filterSQL()
-		where, args = "v.day BETWEEN ? AND ?"+f, append([]any{site, q.From, q.To}, fargs...)
-	} else {
-		in, dargs := inList(live)
-		where, args = "v.day IN "+in, append([]any{site}, dargs...)
-		if len(rolled) > 0 {
-			if numbers, err = liveNumbers(ctx, r.db.R, site, in, dargs); err != nil {
-				return nil, err
-			}
-		}
-	}
-	switch {
-	case dim == "page":
-		if only != "" {
-			where, args = where+" AND nudge_viewed(v.pages, ?)", append(args, only)
-		}
-		err = scanVisits(ctx, r.db.R, where, args, nil, true, numbers, func(v *visitRow) {
-			v.eachPage(func(path string, views int64) {
-				if only == "" || path == only {
-					v.addPage(get(path), views)
-				}
-			})
-		})
-	case dim == "event":
-		err = scanVisits(ctx, r.db.R, where+" AND v.events > 0", args, nil, true, numbers, func(v *visitRow) {
-			v.eachEvent(func(name string, count int64) { v.addCount(get(name), count) })
-		})
-	case strings.HasPrefix(dim, "prop:"):
-		err = scanVisits(ctx, r.db.R, where+" AND v.events > 0", args, nil, true, numbers, func(v *visitRow) {
-			v.eachProp(strings.TrimPrefix(dim, "prop:"), func(_, kv string, count int64) { v.addCount(get(kv), count) })
-		})
-	default:
-		var cols []string
-		if dim != "" {
-			if !slices.Contains(visitColumns, dim) {
-				return nil, fmt.Errorf("analytics: no dimension %q", dim)
-			}
-			cols = []string{dim}
-			if only != "" {
-				where, args = where+" AND v."+dim+" = ?", append(args, only)
-			}
-		}
-		err = scanVisits(ctx, r.db.R, where, args, cols, false, numbers, func(v *visitRow) {
-			value := ""
-			if len(cols) > 0 {
-				value = v.dims[0]
-			}
-			v.addTo(get(value))
-		})
-	}
-	return out, err
+	// The live days (or, filtered, every day), from their day tables.
+	return out, r.tablesOf(ctx, site, live, version, func(_ string, t *dayTable) error {
+		return t.collect(q, dim, only, out)
+	})
 }
 
 // Summary counts visitors, visits, pageviews, bounce rate and visit duration.
@@ -368,18 +331,18 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 	if err != nil || !ok {
 		return buckets(q, interval, got), err
 	}
-	rolled, live, err := r.split(ctx, site, q)
+	rolled, live, version, err := r.split(ctx, site, q)
 	if err != nil {
 		return nil, err
 	}
 	if q.filtered() {
 		live, rolled = append(rolled, live...), nil
 	}
+	dim := ""
+	if interval == "hour" {
+		dim = "hour"
+	}
 	if len(rolled) > 0 {
-		dim := ""
-		if interval == "hour" {
-			dim = "hour"
-		}
 		in, args := inList(rolled)
 		rows, err := r.db.R.QueryContext(ctx, `SELECT day, value, visits, pageviews, visitors FROM day_rollups WHERE site = ? AND dim = ? AND day IN `+in,
 			append([]any{site, dim}, args...)...)
@@ -409,30 +372,22 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 		}
 		rows.Close()
 	}
-	if len(live) > 0 {
-		group := "v.day"
-		if interval == "hour" {
-			group = "v.day || 'T' || printf('%02d', v.hour)"
+	err = r.tablesOf(ctx, site, live, version, func(day string, t *dayTable) error {
+		stats := map[string]*stat{}
+		if err := t.collect(q, dim, "", stats); err != nil {
+			return err
 		}
-		where, args := q.where(site)
-		if !q.filtered() {
-			in, dargs := inList(live)
-			where, args = "v.site = ? AND v.day IN "+in, append([]any{site}, dargs...)
-		}
-		rows, err := r.db.R.QueryContext(ctx, `SELECT `+group+`, COUNT(DISTINCT visitor), COUNT(*), COALESCE(SUM(pageviews), 0)
-			FROM visits v INDEXED BY visits_day WHERE `+where+` GROUP BY 1`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("analytics: time series: %w", err)
-		}
-		for rows.Next() {
-			var p Point
-			if err := rows.Scan(&p.Bucket, &p.Visitors, &p.Visits, &p.Pageviews); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("analytics: time series: %w", err)
+		for value, st := range stats {
+			p := Point{Bucket: day, Visitors: st.visitors(), Visits: st.visits, Pageviews: st.pageviews}
+			if dim == "hour" {
+				p.Bucket = day + "T" + value
 			}
 			got[p.Bucket] = p
 		}
-		rows.Close()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return buckets(q, interval, got), nil
 }

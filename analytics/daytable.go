@@ -1,0 +1,435 @@
+package analytics
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A dayTable is one day of a site's visits in memory, column by column, for
+// the reports day_rollups cannot answer: filtered ones (rollups hold no
+// combination of values) and the days not rolled (today, dirty days). Values
+// are coded per day (a dictionary per column); a visit's pages, events and
+// properties are runs in shared arrays. A report reads the day's visits at
+// memory speed instead of SQLite's row by row (docs/benchmarks.md).
+type dayTable struct {
+	visitor  []uint32 // the visitor's number, 0 when it has none yet (live days)
+	ids      []string // the ids of the visitors without a number, by visit (up to the last such)
+	hour     []uint8
+	views    []uint32 // the visit's pageviews
+	events   []uint32
+	duration []uint32 // ms
+	cols     [][]uint16 // per visitColumns: the value's code
+	dicts    []dict     // per visitColumns
+	pages    runs       // path, views
+	evs      runs       // name, count
+	props    runs       // name 0x01 key=value, count
+	bytes    int
+}
+
+// dict codes a column's values; past maxCodes values the rest share Other.
+type dict struct {
+	values []string
+	codes  map[string]uint16
+}
+
+const maxCodes = 1 << 16
+
+func (d *dict) code(v string) uint16 {
+	if c, ok := d.codes[v]; ok {
+		return c
+	}
+	if len(d.values) == maxCodes-1 {
+		v = Other
+		if c, ok := d.codes[v]; ok {
+			return c
+		}
+	}
+	c := uint16(len(d.values))
+	d.values = append(d.values, v)
+	d.codes[v] = c
+	return c
+}
+
+// runs are each visit's entries: visit i has code[off[i]:off[i+1]].
+type runs struct {
+	off   []uint32
+	code  []uint16
+	count []uint32
+	dict  dict
+}
+
+func newRuns() runs { return runs{off: []uint32{0}, dict: dict{codes: map[string]uint16{}}} }
+
+func (r *runs) add(key string, n int64) {
+	r.code = append(r.code, r.dict.code(key))
+	r.count = append(r.count, uint32(min(n, 1<<32-1)))
+}
+
+func (r *runs) end() { r.off = append(r.off, uint32(len(r.code))) }
+
+// buildDayTable reads a day of a site's visits.
+func buildDayTable(ctx context.Context, db *DB, site int64, day string) (*dayTable, error) {
+	t := &dayTable{cols: make([][]uint16, len(visitColumns)), dicts: make([]dict, len(visitColumns)),
+		pages: newRuns(), evs: newRuns(), props: newRuns()}
+	for i := range t.dicts {
+		t.dicts[i].codes = map[string]uint16{}
+	}
+	err := scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, true, nil, func(v *visitRow) {
+		n := uint32(0)
+		if v.n.Valid {
+			n = uint32(v.n.Int64)
+		} else {
+			for len(t.ids) < len(t.visitor) {
+				t.ids = append(t.ids, "")
+			}
+			t.ids = append(t.ids, v.visitor)
+		}
+		t.visitor = append(t.visitor, n)
+		t.hour = append(t.hour, uint8(v.hour))
+		t.views = append(t.views, uint32(v.pageviews))
+		t.events = append(t.events, uint32(v.events))
+		t.duration = append(t.duration, uint32(min(max(v.duration, 0), 1<<32-1)))
+		for i := range visitColumns {
+			t.cols[i] = append(t.cols[i], t.dicts[i].code(v.dims[i]))
+		}
+		v.eachPage(func(path string, views int64) { t.pages.add(path, views) })
+		v.eachEvent(func(name string, count int64) { t.evs.add(name, count) })
+		v.eachProp("", func(name, kv string, count int64) { t.props.add(name+"\x01"+kv, count) })
+		t.pages.end()
+		t.evs.end()
+		t.props.end()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("analytics: day %s: %w", day, err)
+	}
+	n := len(t.visitor)
+	t.bytes = n*(4+1+4+4+4+2*len(visitColumns)+3*4) + 6*(len(t.pages.code)+len(t.evs.code)+len(t.props.code)) + 16*len(t.ids)
+	for _, d := range append(t.dicts, t.pages.dict, t.evs.dict, t.props.dict) {
+		for _, v := range d.values {
+			t.bytes += len(v) + 40
+		}
+	}
+	return t, nil
+}
+
+// visitorOf counts visit i's visitor into s.
+func (t *dayTable) visitorOf(s *stat, i int) {
+	if n := t.visitor[i]; n != 0 {
+		s.numbered.Add(n)
+	} else if i < len(t.ids) {
+		s.addVisitor(sql.NullInt64{}, t.ids[i])
+	}
+}
+
+// addVisit adds visit i to s as addTo adds a visit row.
+func (t *dayTable) addVisit(s *stat, i int) {
+	s.visits++
+	s.pageviews += int64(t.views[i])
+	s.durationMS += int64(t.duration[i])
+	if t.views[i] <= 1 && t.events[i] == 0 {
+		s.bounces++
+	}
+	t.visitorOf(s, i)
+}
+
+// filter is a query's filters coded for one table; ok is false when no
+// visit of the table can match.
+type filter struct {
+	cols  []int
+	codes []uint16
+	page  int // the page's code, -1 for none
+}
+
+func (t *dayTable) filter(q Query) (f filter, ok bool) {
+	f.page = -1
+	want := map[string]string{}
+	if q.Source != "" {
+		src := q.Source
+		if src == "(direct)" {
+			src = ""
+		}
+		want["source"] = src
+	}
+	if q.Device != "" {
+		want["device"] = q.Device
+	}
+	for name, v := range q.Match {
+		if col, ok := FilterColumns[name]; ok {
+			want[col] = v
+		}
+	}
+	for i, col := range visitColumns {
+		v, has := want[col]
+		if !has {
+			continue
+		}
+		c, found := t.dicts[i].codes[v]
+		if !found {
+			return f, false
+		}
+		f.cols, f.codes = append(f.cols, i), append(f.codes, c)
+	}
+	if q.Page != "" {
+		c, found := t.pages.dict.codes[q.Page]
+		if !found {
+			return f, false
+		}
+		f.page = int(c)
+	}
+	return f, true
+}
+
+// match reports whether visit i passes the filter.
+func (t *dayTable) match(f *filter, i int) bool {
+	for k, col := range f.cols {
+		if t.cols[col][i] != f.codes[k] {
+			return false
+		}
+	}
+	if f.page < 0 {
+		return true
+	}
+	for j := t.pages.off[i]; j < t.pages.off[i+1]; j++ {
+		if int(t.pages.code[j]) == f.page && t.pages.count[j] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// collect adds the visits of the table that match q to out, by dim as
+// Reports.collect does; only, if set, keeps one value.
+func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) error {
+	f, ok := t.filter(q)
+	if !ok {
+		return nil
+	}
+	local := map[int]*stat{}
+	get := func(code int) *stat {
+		s := local[code]
+		if s == nil {
+			s = newStat()
+			local[code] = s
+		}
+		return s
+	}
+	var values []string
+	n := len(t.visitor)
+	switch {
+	case dim == "page":
+		values = t.pages.dict.values
+		onlyCode := -1
+		if only != "" {
+			c, found := t.pages.dict.codes[only]
+			if !found {
+				return nil
+			}
+			onlyCode = int(c)
+		}
+		for i := range n {
+			if !t.match(&f, i) {
+				continue
+			}
+			for j := t.pages.off[i]; j < t.pages.off[i+1]; j++ {
+				c := int(t.pages.code[j])
+				if t.pages.count[j] == 0 || (onlyCode >= 0 && c != onlyCode) {
+					continue
+				}
+				s := get(c)
+				s.visits++
+				s.pageviews += int64(t.pages.count[j])
+				s.count += int64(t.views[i])
+				s.durationMS += int64(t.duration[i])
+				if t.views[i] <= 1 && t.events[i] == 0 {
+					s.bounces++
+				}
+				t.visitorOf(s, i)
+			}
+		}
+	case dim == "event" || len(dim) > 5 && dim[:5] == "prop:":
+		r, prefix := &t.evs, ""
+		if dim != "event" {
+			r, prefix = &t.props, dim[5:]+"\x01"
+		}
+		values = r.dict.values
+		keep := make([]bool, len(values))
+		for c, v := range values {
+			keep[c] = prefix == "" || len(v) > len(prefix) && v[:len(prefix)] == prefix
+		}
+		for i := range n {
+			if t.events[i] == 0 || !t.match(&f, i) {
+				continue
+			}
+			for j := r.off[i]; j < r.off[i+1]; j++ {
+				c := int(r.code[j])
+				if !keep[c] {
+					continue
+				}
+				s := get(c)
+				s.visits++
+				s.count += int64(r.count[j])
+				t.visitorOf(s, i)
+			}
+		}
+		if prefix != "" {
+			trimmed := make([]string, len(values))
+			for c, v := range values {
+				if keep[c] {
+					trimmed[c] = v[len(prefix):]
+				}
+			}
+			values = trimmed
+		}
+	case dim == "" || dim == "hour":
+		for i := range n {
+			if t.match(&f, i) {
+				c := 0
+				if dim == "hour" {
+					c = int(t.hour[i])
+				}
+				t.addVisit(get(c), i)
+			}
+		}
+		values = []string{""}
+		if dim == "hour" {
+			values = make([]string, 24)
+			for h := range values {
+				values[h] = fmt.Sprintf("%02d", h)
+			}
+		}
+	default:
+		col := -1
+		for i, c := range visitColumns {
+			if c == dim {
+				col = i
+			}
+		}
+		if col < 0 {
+			return fmt.Errorf("analytics: no dimension %q", dim)
+		}
+		values = t.dicts[col].values
+		codes := t.cols[col]
+		for i := range n {
+			if t.match(&f, i) {
+				t.addVisit(get(int(codes[i])), i)
+			}
+		}
+	}
+	for c, s := range local {
+		v := values[c]
+		if only != "" && dim != "page" && v != only {
+			continue
+		}
+		if o := out[v]; o != nil {
+			o.merge(s)
+		} else {
+			out[v] = s
+		}
+	}
+	return nil
+}
+
+// merge adds s2 into s.
+func (s *stat) merge(s2 *stat) {
+	s.visits += s2.visits
+	s.pageviews += s2.pageviews
+	s.bounces += s2.bounces
+	s.durationMS += s2.durationMS
+	s.count += s2.count
+	s.numbered.Or(s2.numbered)
+	for v := range s2.unnumbered {
+		if s.unnumbered == nil {
+			s.unnumbered = map[string]struct{}{}
+		}
+		s.unnumbered[v] = struct{}{}
+	}
+}
+
+// dayTables keeps the tables reports read, the least recently used going
+// first past a memory budget. A rolled day's table lasts until the day is
+// rolled again; a live day's is read again when older than LiveTableAge.
+type dayTables struct {
+	mu      sync.Mutex
+	budget  int
+	used    int
+	lru     *list.List // of *tableEntry, most recent first
+	entries map[tableKey]*list.Element
+}
+
+// LiveTableAge is how old a live day's table may be when a report reads it:
+// today's figures in reports are at most this late.
+var LiveTableAge = 5 * time.Second
+
+// DayTableBudget is the memory the day tables may hold, in bytes.
+var DayTableBudget = 512 << 20
+
+type tableKey struct {
+	site int64
+	day  string
+}
+
+type tableEntry struct {
+	key      tableKey
+	version  int64 // rolled_at of a rolled day; 0 for a live one
+	removals int64 // the DB's removals when it was read
+	built    time.Time
+	once    sync.Once
+	t       *dayTable
+	err     error
+}
+
+func newDayTables(budget int) *dayTables {
+	return &dayTables{budget: budget, lru: list.New(), entries: map[tableKey]*list.Element{}}
+}
+
+// get returns the table of a day, building it once for concurrent callers.
+// version is the day's rolled_at, or 0 for a live day.
+func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, version int64) (*dayTable, error) {
+	k := tableKey{site, day}
+	d.mu.Lock()
+	el := d.entries[k]
+	if el != nil {
+		e := el.Value.(*tableEntry)
+		stale := e.version != version || e.removals != db.removals.Load() || (version == 0 && time.Since(e.built) > LiveTableAge) || e.err != nil
+		if stale {
+			d.remove(el)
+			el = nil
+		} else {
+			d.lru.MoveToFront(el)
+		}
+	}
+	if el == nil {
+		el = d.lru.PushFront(&tableEntry{key: k, version: version, removals: db.removals.Load(), built: time.Now()})
+		d.entries[k] = el
+	}
+	e := el.Value.(*tableEntry)
+	d.mu.Unlock()
+	e.once.Do(func() {
+		t, err := buildDayTable(ctx, db, site, day)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		e.t, e.err = t, err
+		if err == nil && d.entries[k] == el {
+			d.used += t.bytes
+			for d.used > d.budget && d.lru.Len() > 1 {
+				d.remove(d.lru.Back())
+			}
+		}
+	})
+	return e.t, e.err
+}
+
+func (d *dayTables) remove(el *list.Element) {
+	e := el.Value.(*tableEntry)
+	if e.t != nil {
+		d.used -= e.t.bytes
+	}
+	d.lru.Remove(el)
+	if d.entries[e.key] == el {
+		delete(d.entries, e.key)
+	}
+}
