@@ -21,7 +21,7 @@ type dayTable struct {
 	hour     []uint8
 	views    []uint32 // the visit's pageviews
 	events   []uint32
-	duration []uint32 // ms
+	duration []uint32   // ms
 	cols     [][]uint16 // per visitColumns: the value's code
 	dicts    []dict     // per visitColumns
 	pages    runs       // path, views
@@ -377,9 +377,9 @@ type tableEntry struct {
 	version  int64 // rolled_at of a rolled day; 0 for a live one
 	removals int64 // the DB's removals when it was read
 	built    time.Time
-	once    sync.Once
-	t       *dayTable
-	err     error
+	once     sync.Once
+	t        *dayTable
+	err      error
 }
 
 func newDayTables(budget int) *dayTables {
