@@ -1,10 +1,12 @@
 package analytics
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,6 +30,9 @@ type dayTable struct {
 	evs      runs       // name, count
 	props    runs       // name 0x01 key=value, count
 	bytes    int
+
+	mu   sync.Mutex
+	sels map[string][]uint32 // selection's, by Query.filterKey
 }
 
 // dict codes a column's values; past maxCodes values the rest share Other.
@@ -37,6 +42,14 @@ type dict struct {
 }
 
 const maxCodes = 1 << 16
+
+// codeOf is code for a value in bytes, without a copy when it is known.
+func (d *dict) codeOf(v []byte) uint16 {
+	if c, ok := d.codes[string(v)]; ok {
+		return c
+	}
+	return d.code(string(v))
+}
 
 func (d *dict) code(v string) uint16 {
 	if c, ok := d.codes[v]; ok {
@@ -78,36 +91,62 @@ func buildDayTable(ctx context.Context, db *DB, site int64, day string) (*dayTab
 	for i := range t.dicts {
 		t.dicts[i].codes = map[string]uint16{}
 	}
-	err := scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, true, nil, func(v *visitRow) {
-		n := uint32(0)
-		if v.n.Valid {
-			n = uint32(v.n.Int64)
+	// The visit's columns come joined by 0x01 in one value: SQLite's
+	// driver pays per column read, and a row has twenty.
+	// A visit without a number (vn, written when its day is rolled) may
+	// still have one from another day: looked up then.
+	rows, err := db.R.QueryContext(ctx, `SELECT coalesce(v.vn, (SELECT n FROM visitor_numbers WHERE site = v.site AND visitor = v.visitor)), v.visitor,
+			v.hour, v.pageviews, v.events, v.end_ts - v.start_ts,
+			CAST(v.`+strings.Join(visitColumns, ` || char(1) || v.`)+` AS BLOB), v.pages, v.evs, v.props
+		FROM visits v INDEXED BY visits_day WHERE v.site = ? AND v.day = ?`, site, day)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: day %s: %w", day, err)
+	}
+	defer rows.Close()
+	var v visitRow
+	var n sql.NullInt64
+	var visitor string
+	var dims sql.RawBytes
+	var pages, evs, props sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&n, &visitor, &v.hour, &v.pageviews, &v.events, &v.duration, &dims, &pages, &evs, &props); err != nil {
+			return nil, fmt.Errorf("analytics: day %s: %w", day, err)
+		}
+		if n.Valid {
+			t.visitor = append(t.visitor, uint32(n.Int64))
 		} else {
 			for len(t.ids) < len(t.visitor) {
 				t.ids = append(t.ids, "")
 			}
-			t.ids = append(t.ids, v.visitor)
+			t.ids = append(t.ids, visitor)
+			t.visitor = append(t.visitor, 0)
 		}
-		t.visitor = append(t.visitor, n)
 		t.hour = append(t.hour, uint8(v.hour))
 		t.views = append(t.views, uint32(v.pageviews))
 		t.events = append(t.events, uint32(v.events))
 		t.duration = append(t.duration, uint32(min(max(v.duration, 0), 1<<32-1)))
 		for i := range visitColumns {
-			t.cols[i] = append(t.cols[i], t.dicts[i].code(v.dims[i]))
+			value := dims
+			if j := bytes.IndexByte(dims, 1); j >= 0 {
+				value, dims = dims[:j], dims[j+1:]
+			} else {
+				dims = nil
+			}
+			t.cols[i] = append(t.cols[i], t.dicts[i].codeOf(value))
 		}
+		v.pages, v.evs, v.props = pages, evs, props
 		v.eachPage(func(path string, views int64) { t.pages.add(path, views) })
 		v.eachEvent(func(name string, count int64) { t.evs.add(name, count) })
 		v.eachProp("", func(name, kv string, count int64) { t.props.add(name+"\x01"+kv, count) })
 		t.pages.end()
 		t.evs.end()
 		t.props.end()
-	})
+	}
+	err = rows.Err()
 	if err != nil {
 		return nil, fmt.Errorf("analytics: day %s: %w", day, err)
 	}
-	n := len(t.visitor)
-	t.bytes = n*(4+1+4+4+4+2*len(visitColumns)+3*4) + 6*(len(t.pages.code)+len(t.evs.code)+len(t.props.code)) + 16*len(t.ids)
+	t.bytes = len(t.visitor)*(4+1+4+4+4+2*len(visitColumns)+3*4) + 6*(len(t.pages.code)+len(t.evs.code)+len(t.props.code)) + 16*len(t.ids)
 	for _, d := range append(t.dicts, t.pages.dict, t.evs.dict, t.props.dict) {
 		for _, v := range d.values {
 			t.bytes += len(v) + 40
@@ -119,7 +158,7 @@ func buildDayTable(ctx context.Context, db *DB, site int64, day string) (*dayTab
 // visitorOf counts visit i's visitor into s.
 func (t *dayTable) visitorOf(s *stat, i int) {
 	if n := t.visitor[i]; n != 0 {
-		s.numbered.Add(n)
+		s.addNumber(n)
 	} else if i < len(t.ids) {
 		s.addVisitor(sql.NullInt64{}, t.ids[i])
 	}
@@ -183,6 +222,34 @@ func (t *dayTable) filter(q Query) (f filter, ok bool) {
 	return f, true
 }
 
+// selection returns the visits of the table that pass q's filters, reading
+// the table once per set of filters (a dashboard asks some twenty reports
+// with the same ones); ok is false when none can.
+func (t *dayTable) selection(q Query) (sel []uint32, ok bool) {
+	key := q.filterKey()
+	t.mu.Lock()
+	sel, ok = t.sels[key]
+	t.mu.Unlock()
+	if ok {
+		return sel, sel != nil
+	}
+	if f, can := t.filter(q); can {
+		sel = make([]uint32, 0, len(t.visitor)/4)
+		for i := range t.visitor {
+			if t.match(&f, i) {
+				sel = append(sel, uint32(i))
+			}
+		}
+	}
+	t.mu.Lock()
+	if t.sels == nil || len(t.sels) >= 16 {
+		t.sels = map[string][]uint32{}
+	}
+	t.sels[key] = sel
+	t.mu.Unlock()
+	return sel, sel != nil
+}
+
 // match reports whether visit i passes the filter.
 func (t *dayTable) match(f *filter, i int) bool {
 	for k, col := range f.cols {
@@ -204,11 +271,11 @@ func (t *dayTable) match(f *filter, i int) bool {
 // collect adds the visits of the table that match q to out, by dim as
 // Reports.collect does; only, if set, keeps one value.
 func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) error {
-	f, ok := t.filter(q)
+	sel, ok := t.selection(q)
 	if !ok {
 		return nil
 	}
-	local := map[int]*stat{}
+	local := make([]*stat, t.codes(dim)) // by code
 	get := func(code int) *stat {
 		s := local[code]
 		if s == nil {
@@ -218,7 +285,6 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 		return s
 	}
 	var values []string
-	n := len(t.visitor)
 	switch {
 	case dim == "page":
 		values = t.pages.dict.values
@@ -230,10 +296,7 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 			}
 			onlyCode = int(c)
 		}
-		for i := range n {
-			if !t.match(&f, i) {
-				continue
-			}
+		for _, i := range sel {
 			for j := t.pages.off[i]; j < t.pages.off[i+1]; j++ {
 				c := int(t.pages.code[j])
 				if t.pages.count[j] == 0 || (onlyCode >= 0 && c != onlyCode) {
@@ -247,7 +310,7 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 				if t.views[i] <= 1 && t.events[i] == 0 {
 					s.bounces++
 				}
-				t.visitorOf(s, i)
+				t.visitorOf(s, int(i))
 			}
 		}
 	case dim == "event" || len(dim) > 5 && dim[:5] == "prop:":
@@ -258,10 +321,10 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 		values = r.dict.values
 		keep := make([]bool, len(values))
 		for c, v := range values {
-			keep[c] = prefix == "" || len(v) > len(prefix) && v[:len(prefix)] == prefix
+			keep[c] = (prefix == "" || len(v) > len(prefix) && v[:len(prefix)] == prefix) && (only == "" || v[len(prefix):] == only)
 		}
-		for i := range n {
-			if t.events[i] == 0 || !t.match(&f, i) {
+		for _, i := range sel {
+			if t.events[i] == 0 {
 				continue
 			}
 			for j := r.off[i]; j < r.off[i+1]; j++ {
@@ -272,7 +335,7 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 				s := get(c)
 				s.visits++
 				s.count += int64(r.count[j])
-				t.visitorOf(s, i)
+				t.visitorOf(s, int(i))
 			}
 		}
 		if prefix != "" {
@@ -285,14 +348,12 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 			values = trimmed
 		}
 	case dim == "" || dim == "hour":
-		for i := range n {
-			if t.match(&f, i) {
-				c := 0
-				if dim == "hour" {
-					c = int(t.hour[i])
-				}
-				t.addVisit(get(c), i)
+		for _, i := range sel {
+			c := 0
+			if dim == "hour" {
+				c = int(t.hour[i])
 			}
+			t.addVisit(get(c), int(i))
 		}
 		values = []string{""}
 		if dim == "hour" {
@@ -313,13 +374,14 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 		}
 		values = t.dicts[col].values
 		codes := t.cols[col]
-		for i := range n {
-			if t.match(&f, i) {
-				t.addVisit(get(int(codes[i])), i)
-			}
+		for _, i := range sel {
+			t.addVisit(get(int(codes[i])), int(i))
 		}
 	}
 	for c, s := range local {
+		if s == nil {
+			continue
+		}
 		v := values[c]
 		if only != "" && dim != "page" && v != only {
 			continue
@@ -333,6 +395,28 @@ func (t *dayTable) collect(q Query, dim, only string, out map[string]*stat) erro
 	return nil
 }
 
+// codes is how many codes dim's values have in the table.
+func (t *dayTable) codes(dim string) int {
+	switch {
+	case dim == "page":
+		return len(t.pages.dict.values)
+	case dim == "event":
+		return len(t.evs.dict.values)
+	case len(dim) > 5 && dim[:5] == "prop:":
+		return len(t.props.dict.values)
+	case dim == "hour":
+		return 24
+	case dim == "":
+		return 1
+	}
+	for i, c := range visitColumns {
+		if c == dim {
+			return len(t.dicts[i].values)
+		}
+	}
+	return 0
+}
+
 // merge adds s2 into s.
 func (s *stat) merge(s2 *stat) {
 	s.visits += s2.visits
@@ -340,6 +424,8 @@ func (s *stat) merge(s2 *stat) {
 	s.bounces += s2.bounces
 	s.durationMS += s2.durationMS
 	s.count += s2.count
+	s.settle()
+	s2.settle()
 	s.numbered.Or(s2.numbered)
 	for v := range s2.unnumbered {
 		if s.unnumbered == nil {
@@ -358,11 +444,17 @@ type dayTables struct {
 	used    int
 	lru     *list.List // of *tableEntry, most recent first
 	entries map[tableKey]*list.Element
+	warming bool
 }
 
-// LiveTableAge is how old a live day's table may be when a report reads it:
-// today's figures in reports are at most this late.
-var LiveTableAge = 5 * time.Second
+// A live day's table is read again when older than LiveTableAge: up to
+// LiveTableStale later, reports use the old one meanwhile (it is read in the
+// background); past that, they wait for the new one. Today's figures in
+// reports are at most the sum late.
+var (
+	LiveTableAge   = 5 * time.Second
+	LiveTableStale = 25 * time.Second
+)
 
 // DayTableBudget is the memory the day tables may hold, in bytes.
 var DayTableBudget = 512 << 20
@@ -373,13 +465,14 @@ type tableKey struct {
 }
 
 type tableEntry struct {
-	key      tableKey
-	version  int64 // rolled_at of a rolled day; 0 for a live one
-	removals int64 // the DB's removals when it was read
-	built    time.Time
-	once     sync.Once
-	t        *dayTable
-	err      error
+	refreshing bool // a refresh is reading the day again (live days)
+	key        tableKey
+	version    int64 // rolled_at of a rolled day; 0 for a live one
+	removals   int64 // the DB's removals when it was read
+	built      time.Time
+	once       sync.Once
+	t          *dayTable
+	err        error
 }
 
 func newDayTables(budget int) *dayTables {
@@ -394,11 +487,22 @@ func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, ver
 	el := d.entries[k]
 	if el != nil {
 		e := el.Value.(*tableEntry)
-		stale := e.version != version || e.removals != db.removals.Load() || (version == 0 && time.Since(e.built) > LiveTableAge) || e.err != nil
-		if stale {
+		age := time.Since(e.built)
+		switch {
+		case e.version != version || e.removals != db.removals.Load() || e.err != nil || (version == 0 && age > LiveTableAge+LiveTableStale):
 			d.remove(el)
 			el = nil
-		} else {
+		case version == 0 && age > LiveTableAge && e.t != nil:
+			// Stale while it is read again: this report waits for nothing.
+			d.lru.MoveToFront(el)
+			if !e.refreshing {
+				e.refreshing = true
+				go d.refresh(db, k, el)
+			}
+			t := e.t
+			d.mu.Unlock()
+			return t, nil
+		default:
 			d.lru.MoveToFront(el)
 		}
 	}
@@ -421,6 +525,47 @@ func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, ver
 		}
 	})
 	return e.t, e.err
+}
+
+// refresh reads a live day's table again and puts it in old's place.
+func (d *dayTables) refresh(db *DB, k tableKey, old *list.Element) {
+	removals := db.removals.Load()
+	t, err := buildDayTable(context.Background(), db, k.site, k.day)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries[k] != old || err != nil {
+		old.Value.(*tableEntry).refreshing = false
+		return
+	}
+	d.remove(old)
+	e := &tableEntry{key: k, removals: removals, built: time.Now(), t: t}
+	e.once.Do(func() {})
+	d.entries[k] = d.lru.PushFront(e)
+	d.used += t.bytes
+	for d.used > d.budget && d.lru.Len() > 1 {
+		d.remove(d.lru.Back())
+	}
+}
+
+// warm reads the tables of days in the background, one warmer at a time: an
+// unfiltered dashboard (answered from the rollups) readies what a filter
+// will need.
+func (d *dayTables) warm(db *DB, site int64, days []string, version map[string]int64) {
+	d.mu.Lock()
+	if d.warming || len(days) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.warming = true
+	d.mu.Unlock()
+	go func() {
+		defer func() { d.mu.Lock(); d.warming = false; d.mu.Unlock() }()
+		for _, day := range days {
+			if _, err := d.get(context.Background(), db, site, day, version[day]); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 func (d *dayTables) remove(el *list.Element) {

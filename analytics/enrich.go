@@ -73,7 +73,7 @@ func attribute(page *url.URL, ref string) source {
 	if page != nil {
 		q := page.Query()
 		for i, k := range []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"} {
-			s.utm[i] = clip(q.Get(k), maxName)
+			s.utm[i] = clean(clip(q.Get(k), maxName))
 		}
 	}
 	if r, err := url.Parse(ref); err == nil && r.Host != "" && (r.Scheme == "http" || r.Scheme == "https") {

@@ -132,6 +132,12 @@ func (q Query) filterSQL() (string, []any) {
 	return b.String(), args
 }
 
+// filterKey names q's filters, whatever their order.
+func (q Query) filterKey() string {
+	f, args := q.filterSQL()
+	return fmt.Sprint(f, args)
+}
+
 // where is q's range and filters over the visits table aliased v, for the
 // site numbered site.
 func (q Query) where(site int64) (string, []any) {

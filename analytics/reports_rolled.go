@@ -2,9 +2,12 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -79,19 +82,41 @@ func (r *Reports) split(ctx context.Context, site int64, q Query) (rolled, live 
 	return rolled, live, version, nil
 }
 
-// tablesOf adds up days from their day tables.
-func (r *Reports) tablesOf(ctx context.Context, site int64, days []string, version map[string]int64, fn func(day string, t *dayTable) error) error {
-	for _, day := range days {
-		t, err := r.tables.get(ctx, r.db, site, day, version[day])
-		if err != nil {
-			return err
-		}
-		if err := fn(day, t); err != nil {
-			return err
-		}
+// tablesOf adds up days from their day tables, on as many cores as Go runs
+// on: fn gets the worker's number (0 to workers-1), to add into its own.
+func (r *Reports) tablesOf(ctx context.Context, site int64, days []string, version map[string]int64, fn func(w int, day string, t *dayTable) error) error {
+	next := make(chan string, len(days))
+	for _, d := range days {
+		next <- d
 	}
-	return nil
+	close(next)
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for day := range next {
+				t, err := r.tables.get(ctx, r.db, site, day, version[day])
+				if err == nil {
+					err = fn(w, day, t)
+				}
+				if err != nil {
+					errs <- err
+					for range next { // drain: the others stop too
+					}
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+	for range workers {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
+
+// workers is how many goroutines add up day tables at once.
+var workers = min(runtime.GOMAXPROCS(0), 4)
 
 func inList(days []string) (string, []any) {
 	args := make([]any, len(days))
@@ -117,6 +142,8 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 	}
 	if q.filtered() { // rollups hold no combination of values: every day is read from its table
 		live, rolled = append(rolled, live...), nil
+	} else {
+		r.tables.warm(r.db, site, rolled, version)
 	}
 	get := func(v string) *stat {
 		s := out[v]
@@ -168,9 +195,23 @@ func (r *Reports) collect(ctx context.Context, q Query, dim, only string) (map[s
 		return out, nil
 	}
 	// The live days (or, filtered, every day), from their day tables.
-	return out, r.tablesOf(ctx, site, live, version, func(_ string, t *dayTable) error {
-		return t.collect(q, dim, only, out)
+	outs := make([]map[string]*stat, workers)
+	for w := range outs {
+		outs[w] = map[string]*stat{}
+	}
+	err = r.tablesOf(ctx, site, live, version, func(w int, _ string, t *dayTable) error {
+		return t.collect(q, dim, only, outs[w])
 	})
+	for _, o := range outs {
+		for v, st := range o {
+			if have := out[v]; have != nil {
+				have.merge(st)
+			} else {
+				out[v] = st
+			}
+		}
+	}
+	return out, err
 }
 
 // Summary counts visitors, visits, pageviews, bounce rate and visit duration.
@@ -292,25 +333,18 @@ func (r *Reports) Goals(ctx context.Context, q Query, goals []Goal) ([]GoalResul
 	if err != nil {
 		return nil, err
 	}
-	var events, pages map[string]*stat
 	out := make([]GoalResult, 0, len(goals))
 	for _, g := range goals {
-		var s *stat
-		if g.Event != "" {
-			if events == nil {
-				if events, err = r.collect(ctx, q, "event", ""); err != nil {
-					return nil, err
-				}
-			}
-			s = events[g.Event]
-		} else {
-			if pages == nil {
-				if pages, err = r.collect(ctx, q, "page", ""); err != nil {
-					return nil, err
-				}
-			}
-			s = pages[g.Page]
+		// Each goal's value alone: a day table adds up nothing else.
+		dim, value := "event", g.Event
+		if g.Event == "" {
+			dim, value = "page", g.Page
 		}
+		stats, err := r.collect(ctx, q, dim, value)
+		if err != nil {
+			return nil, err
+		}
+		s := stats[value]
 		res := GoalResult{Goal: g}
 		if s != nil {
 			res.Visitors = s.visitors()
@@ -372,11 +406,14 @@ func (r *Reports) Timeseries(ctx context.Context, q Query, interval string) ([]P
 		}
 		rows.Close()
 	}
-	err = r.tablesOf(ctx, site, live, version, func(day string, t *dayTable) error {
+	var mu sync.Mutex
+	err = r.tablesOf(ctx, site, live, version, func(_ int, day string, t *dayTable) error {
 		stats := map[string]*stat{}
 		if err := t.collect(q, dim, "", stats); err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for value, st := range stats {
 			p := Point{Bucket: day, Visitors: st.visitors(), Visits: st.visits, Pageviews: st.pageviews}
 			if dim == "hour" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,18 +34,39 @@ var visitColumns = func() []string {
 type stat struct {
 	visits, pageviews, bounces, durationMS, count int64
 	numbered                                      *roaring.Bitmap     // visitor numbers
+	pending                                       []uint32            // numbers not in numbered yet
 	unnumbered                                    map[string]struct{} // live visitors not numbered yet
 }
 
 func newStat() *stat { return &stat{numbered: roaring.New()} }
 
-func (s *stat) visitors() int64 { return int64(s.numbered.GetCardinality()) + int64(len(s.unnumbered)) }
+// addNumber counts a visitor by number. Numbers come unsorted, and a bitmap
+// takes them far faster sorted and many at once: they wait in pending.
+func (s *stat) addNumber(n uint32) {
+	if s.pending = append(s.pending, n); len(s.pending) == 1<<16 {
+		s.settle()
+	}
+}
+
+// settle puts the pending numbers in the bitmap.
+func (s *stat) settle() {
+	if len(s.pending) > 0 {
+		slices.Sort(s.pending)
+		s.numbered.AddMany(s.pending)
+		s.pending = s.pending[:0]
+	}
+}
+
+func (s *stat) visitors() int64 {
+	s.settle()
+	return int64(s.numbered.GetCardinality()) + int64(len(s.unnumbered))
+}
 
 // addVisitor counts a visitor by number, or by id when it has no number yet
 // (a visitor first seen in the live days cannot be in a rolled day's bitmap).
 func (s *stat) addVisitor(n sql.NullInt64, visitor string) {
 	if n.Valid {
-		s.numbered.Add(uint32(n.Int64))
+		s.addNumber(uint32(n.Int64))
 		return
 	}
 	if s.unnumbered == nil {
@@ -121,8 +143,12 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 			ON CONFLICT DO UPDATE SET ready = 0, dirty = 0, rolled_at = excluded.rolled_at`, site, day, now.UnixMilli()); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO visitor_numbers (site, visitor)
-			SELECT DISTINCT site, visitor FROM visits WHERE site = ? AND day = ?`, site, day)
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO visitor_numbers (site, visitor)
+			SELECT DISTINCT site, visitor FROM visits WHERE site = ? AND day = ?`, site, day); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE visits SET vn = (SELECT n FROM visitor_numbers WHERE site = visits.site AND visitor = visits.visitor)
+			WHERE site = ? AND day = ? AND vn IS NULL`, site, day)
 		return err
 	})
 	if err != nil {
@@ -164,6 +190,7 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 		}
 		ins := multiRow{tx: tx, cols: 10, head: `INSERT INTO day_rollups (site, day, dim, value, visits, pageviews, bounces, duration_ms, count, visitors) VALUES `}
 		for k, s := range stats {
+			s.settle()
 			s.numbered.RunOptimize()
 			var buf bytes.Buffer
 			if _, err := s.numbered.WriteTo(&buf); err != nil {
@@ -225,6 +252,7 @@ func capValues(stats map[statKey]*stat, max int) {
 				continue
 			}
 			s := stats[k]
+			s.settle()
 			other.visits += s.visits
 			other.pageviews += s.pageviews
 			other.bounces += s.bounces
