@@ -154,34 +154,28 @@ func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time)
 	if err != nil {
 		return err
 	}
-	stats := map[statKey]*stat{}
-	get := func(dim, value string) *stat {
-		k := statKey{dim, value}
-		s := stats[k]
-		if s == nil {
-			s = newStat()
-			stats[k] = s
-		}
-		return s
-	}
-	dims := append([]string{"", "hour"}, visitColumns...)
-	err = scanVisits(ctx, db.R, `v.day = ?`, []any{site, day}, visitColumns, true, nil, func(v *visitRow) {
-		for i, dim := range dims {
-			value := ""
-			switch {
-			case i == 1:
-				value = fmt.Sprintf("%02d", v.hour)
-			case i > 1:
-				value = v.dims[i-2]
-			}
-			v.addTo(get(dim, value))
-		}
-		v.eachPage(func(path string, views int64) { v.addPage(get("page", path), views) })
-		v.eachEvent(func(name string, count int64) { v.addCount(get("event", name), count) })
-		v.eachProp("", func(name, kv string, count int64) { v.addCount(get("prop:"+name, kv), count) })
-	})
+	// The day's table, added up by every dimension as reports would.
+	t, err := buildDayTable(ctx, db, site, day)
 	if err != nil {
 		return err
+	}
+	dims := append(append([]string{"", "hour"}, visitColumns...), "page", "event")
+	seen := map[string]bool{}
+	for _, v := range t.props.dict.values {
+		if name, _, _ := strings.Cut(v, "\x01"); !seen[name] {
+			seen[name] = true
+			dims = append(dims, "prop:"+name)
+		}
+	}
+	stats := map[statKey]*stat{}
+	for _, dim := range dims {
+		m := map[string]*stat{}
+		if err := t.collect(Query{}, dim, "", m); err != nil {
+			return err
+		}
+		for value, s := range m {
+			stats[statKey{dim, value}] = s
+		}
 	}
 	capValues(stats, dayValues)
 	return db.Tx(ctx, func(tx *sql.Tx) error {
@@ -264,47 +258,11 @@ func capValues(stats map[statKey]*stat, max int) {
 	}
 }
 
-// visitRow is one visit as reports add it up.
+// visitRow is one visit as a day table reads it.
 type visitRow struct {
-	n                           sql.NullInt64 // the visitor's number
-	visitor                     string
-	day                         string
 	hour                        int
 	pageviews, events, duration int64
-	dims                        []string // in the order asked
-	pages, evs, props           []byte   // the visit's lists (visitdoc.go), when asked
-}
-
-// addTo adds the visit to a stat of visits.
-func (v *visitRow) addTo(s *stat) {
-	s.visits++
-	s.pageviews += v.pageviews
-	s.durationMS += v.duration
-	if v.pageviews <= 1 && v.events == 0 {
-		s.bounces++
-	}
-	s.addVisitor(v.n, v.visitor)
-}
-
-// addPage adds a visit that viewed a page to the page's stat: pageviews are
-// the page's views, count the visit's pageviews; bounces and duration are the
-// visit's (so that a summary filtered by the page can be read from it).
-func (v *visitRow) addPage(s *stat, views int64) {
-	s.visits++
-	s.pageviews += views
-	s.count += v.pageviews
-	s.durationMS += v.duration
-	if v.pageviews <= 1 && v.events == 0 {
-		s.bounces++
-	}
-	s.addVisitor(v.n, v.visitor)
-}
-
-// addCount adds a visit's count of an event or property value.
-func (v *visitRow) addCount(s *stat, count int64) {
-	s.visits++
-	s.count += count
-	s.addVisitor(v.n, v.visitor)
+	pages, evs, props           []byte // the visit's lists (visitdoc.go)
 }
 
 // eachPage calls fn with each page the visit viewed and its views.
@@ -337,79 +295,6 @@ func (v *visitRow) eachProp(event string, fn func(name, kv string, count int64))
 		fn(string(name), string(k)+"="+string(value), n[0])
 		return true
 	})
-}
-
-// scanVisits reads the visits of a site matching where (over the visits table
-// v, after "v.site = ?"). cols are the visit columns to read into
-// visitRow.dims; lists reads the visit's pages, events and properties.
-// numbers maps visitors to their numbers; without it the query joins
-// visitor_numbers itself. fn must not keep v.
-func scanVisits(ctx context.Context, q querier, where string, args []any, cols []string, lists bool, numbers map[string]uint32, fn func(v *visitRow)) error {
-	sel, join := "NULL", ""
-	if numbers == nil {
-		sel, join = "vn.n", " LEFT JOIN visitor_numbers vn ON vn.site = v.site AND vn.visitor = v.visitor"
-	}
-	extra := ""
-	if len(cols) > 0 {
-		extra = ", v." + strings.Join(cols, ", v.")
-	}
-	if lists {
-		extra += ", v.pages, v.evs, v.props"
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+sel+`, v.visitor, v.day, v.hour, v.pageviews, v.events, v.end_ts - v.start_ts`+extra+`
-		FROM visits v INDEXED BY visits_day`+join+` WHERE v.site = ? AND `+where, args...)
-	if err != nil {
-		return fmt.Errorf("read visits: %w", err)
-	}
-	defer rows.Close()
-	v := visitRow{dims: make([]string, len(cols))}
-	dest := []any{&v.n, &v.visitor, &v.day, &v.hour, &v.pageviews, &v.events, &v.duration}
-	for i := range v.dims {
-		dest = append(dest, &v.dims[i])
-	}
-	var pages, evs, props sql.RawBytes
-	if lists {
-		dest = append(dest, &pages, &evs, &props)
-	}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("read visits: %w", err)
-		}
-		if numbers != nil {
-			x, ok := numbers[v.visitor]
-			v.n = sql.NullInt64{Int64: int64(x), Valid: ok}
-		}
-		v.pages, v.evs, v.props = pages, evs, props
-		fn(&v)
-	}
-	return rows.Err()
-}
-
-// liveNumbers maps the visitors of a site's live days to their numbers, in
-// one pass, so that the scans of those days need not join for each row.
-func liveNumbers(ctx context.Context, q querier, site int64, in string, args []any) (map[string]uint32, error) {
-	rows, err := q.QueryContext(ctx, `SELECT v.visitor, vn.n
-		FROM (SELECT DISTINCT visitor FROM visits INDEXED BY visits_day WHERE site = ? AND day IN `+in+`) v
-		CROSS JOIN visitor_numbers vn ON vn.site = ? AND vn.visitor = v.visitor`,
-		append(append([]any{site}, args...), site)...)
-	if err != nil {
-		return nil, fmt.Errorf("visitor numbers: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]uint32{}
-	for rows.Next() {
-		var v string
-		var n int64
-		if err := rows.Scan(&v, &n); err != nil {
-			return nil, fmt.Errorf("visitor numbers: %w", err)
-		}
-		out[v] = uint32(n)
-	}
-	return out, rows.Err()
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // markDirty records that days of a site changed: rolled ones must be rolled again.
