@@ -447,14 +447,11 @@ type dayTables struct {
 	warming bool
 }
 
-// A live day's table is read again when older than LiveTableAge: up to
-// LiveTableStale later, reports use the old one meanwhile (it is read in the
-// background); past that, they wait for the new one. Today's figures in
-// reports are at most the sum late.
-var (
-	LiveTableAge   = 5 * time.Second
-	LiveTableStale = 25 * time.Second
-)
+// LiveTableAge is how long a live day's table serves after a commit changed
+// the site's visits: reports then read it again. Unchanged, it lasts. Today's
+// figures are at most this late, and a site under constant ingestion costs
+// one reading a second to the first report that asks.
+var LiveTableAge = time.Second
 
 // DayTableBudget is the memory the day tables may hold, in bytes.
 var DayTableBudget = 512 << 20
@@ -465,14 +462,14 @@ type tableKey struct {
 }
 
 type tableEntry struct {
-	refreshing bool // a refresh is reading the day again (live days)
-	key        tableKey
-	version    int64 // rolled_at of a rolled day; 0 for a live one
-	removals   int64 // the DB's removals when it was read
-	built      time.Time
-	once       sync.Once
-	t          *dayTable
-	err        error
+	gen      int64 // the site's generation when it was read (live days)
+	key      tableKey
+	version  int64 // rolled_at of a rolled day; 0 for a live one
+	removals int64 // the DB's removals when it was read
+	built    time.Time
+	once     sync.Once
+	t        *dayTable
+	err      error
 }
 
 func newDayTables(budget int) *dayTables {
@@ -487,27 +484,16 @@ func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, ver
 	el := d.entries[k]
 	if el != nil {
 		e := el.Value.(*tableEntry)
-		age := time.Since(e.built)
-		switch {
-		case e.version != version || e.removals != db.removals.Load() || e.err != nil || (version == 0 && age > LiveTableAge+LiveTableStale):
+		changed := version == 0 && e.gen != db.generation(site) && time.Since(e.built) > LiveTableAge
+		if e.version != version || e.removals != db.removals.Load() || e.err != nil || changed {
 			d.remove(el)
 			el = nil
-		case version == 0 && age > LiveTableAge && e.t != nil:
-			// Stale while it is read again: this report waits for nothing.
-			d.lru.MoveToFront(el)
-			if !e.refreshing {
-				e.refreshing = true
-				go d.refresh(db, k, el)
-			}
-			t := e.t
-			d.mu.Unlock()
-			return t, nil
-		default:
+		} else {
 			d.lru.MoveToFront(el)
 		}
 	}
 	if el == nil {
-		el = d.lru.PushFront(&tableEntry{key: k, version: version, removals: db.removals.Load(), built: time.Now()})
+		el = d.lru.PushFront(&tableEntry{key: k, version: version, gen: db.generation(site), removals: db.removals.Load(), built: time.Now()})
 		d.entries[k] = el
 	}
 	e := el.Value.(*tableEntry)
@@ -525,26 +511,6 @@ func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, ver
 		}
 	})
 	return e.t, e.err
-}
-
-// refresh reads a live day's table again and puts it in old's place.
-func (d *dayTables) refresh(db *DB, k tableKey, old *list.Element) {
-	removals := db.removals.Load()
-	t, err := buildDayTable(context.Background(), db, k.site, k.day)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.entries[k] != old || err != nil {
-		old.Value.(*tableEntry).refreshing = false
-		return
-	}
-	d.remove(old)
-	e := &tableEntry{key: k, removals: removals, built: time.Now(), t: t}
-	e.once.Do(func() {})
-	d.entries[k] = d.lru.PushFront(e)
-	d.used += t.bytes
-	for d.used > d.budget && d.lru.Len() > 1 {
-		d.remove(d.lru.Back())
-	}
 }
 
 // warm reads the tables of days in the background, one warmer at a time: an

@@ -10,8 +10,8 @@ import (
 // A live day's table is read again once older than LiveTableAge, and at once
 // after an erasure; a rolled day's lasts until the day is rolled again.
 func TestDayTablesStayTrue(t *testing.T) {
-	defer func(age, stale time.Duration) { LiveTableAge, LiveTableStale = age, stale }(LiveTableAge, LiveTableStale)
-	LiveTableAge, LiveTableStale = time.Hour, 0
+	defer func(age time.Duration) { LiveTableAge = age }(LiveTableAge)
+	LiveTableAge = time.Hour
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	at := time.Date(2026, 11, 2, 15, 0, 0, 0, time.UTC)
@@ -36,17 +36,16 @@ func TestDayTablesStayTrue(t *testing.T) {
 	if n := visits(); n != 1 {
 		t.Fatalf("%d visits within LiveTableAge; want the table read before (1)", n)
 	}
-	// Older than LiveTableAge, within LiveTableStale: the old table at once, the new one read meanwhile.
-	LiveTableAge, LiveTableStale = 0, time.Hour
-	if n := visits(); n != 1 {
-		t.Fatalf("%d visits from a stale table; want the old table's 1", n)
+	LiveTableAge = 0
+	if n := visits(); n != 2 {
+		t.Fatalf("%d visits once the table is old; want 2", n)
 	}
-	for deadline := time.Now().Add(10 * time.Second); visits() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stale table was not read again")
-		}
+	// Unchanged, a table lasts however old.
+	before := f.rep.tables.entries[tableKey{1, "2026-11-02"}]
+	if n := visits(); n != 2 || f.rep.tables.entries[tableKey{1, "2026-11-02"}] != before {
+		t.Fatalf("%d visits; an unchanged table was read again", n)
 	}
-	LiveTableAge, LiveTableStale = time.Hour, 0
+	LiveTableAge = time.Hour
 	if _, err := Erase(ctx, f.db, "site1", "a"); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,21 @@ type DB struct {
 	// removals counts erasures and deletions: a day table read before one
 	// is read again at once (ingestion only adds, and waits LiveTableAge).
 	removals atomic.Int64
+	gens     sync.Map // site number -> *atomic.Int64: commits of events
+}
+
+// changed records that a commit changed a site's visits.
+func (db *DB) changed(site int64) {
+	g, _ := db.gens.LoadOrStore(site, new(atomic.Int64))
+	g.(*atomic.Int64).Add(1)
+}
+
+// generation counts the commits that changed a site's visits.
+func (db *DB) generation(site int64) int64 {
+	if g, ok := db.gens.Load(site); ok {
+		return g.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 // Open opens (creating if needed) the analytics database at path. Its

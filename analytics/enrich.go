@@ -20,7 +20,8 @@ func parseUA(s string) client {
 		return client{bot: true}
 	}
 	ua := useragent.Parse(s)
-	c := client{browser: ua.Name, os: ua.OS}
+	// Copies: s is the request's header, whose bytes the server reuses.
+	c := client{browser: strings.Clone(ua.Name), os: strings.Clone(ua.OS)}
 	switch {
 	case ua.Bot || strings.Contains(s, "Headless") || strings.Contains(s, "Lighthouse") || strings.Contains(s, "PhantomJS"):
 		c.bot = true

@@ -190,7 +190,8 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	}
 	lang, screen := clip(b.Lang, 35), b.Screen
 	if lang == "" {
-		lang = firstLanguage(m.Language)
+		// A copy: the header's bytes are the server's to reuse after the request.
+		lang = strings.Clone(firstLanguage(m.Language))
 	}
 	paths := in.paths.get(site.ID, site.Settings.PagePatterns, site.Settings.KeepPathIDs)
 	var res Result
@@ -447,6 +448,11 @@ func (in *Ingester) write() {
 				in.log.Error("analytics: commit failed; events lost", "events", n, "err", err)
 			} else {
 				in.Stats.Persisted.Add(int64(n))
+				for i, j := range jobs {
+					if len(j.rows) > 0 && (i == 0 || len(jobs[i-1].rows) == 0 || jobs[i-1].rows[0].site != j.rows[0].site) {
+						in.db.changed(j.rows[0].site)
+					}
+				}
 			}
 			in.queued.Add(-int64(n))
 		}
