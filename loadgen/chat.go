@@ -74,6 +74,7 @@ type chatRun struct {
 	auth   func(*http.Request) // adds the owner's or admin's credentials
 	ws     string
 	dialer *fws.Dialer
+	form   map[string]any // the tenant's pre-chat form, filled in as a visitor would
 
 	// Nothing is shared on the hot path: a message carries its send time;
 	// each bot and visitor keeps its own records, merged at the end.
@@ -116,6 +117,9 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		return ChatReport{}, err
 	}
 	r.auth = auth
+	if r.form, err = r.fillForm(client); err != nil {
+		return ChatReport{}, err
+	}
 
 	agents := (o.Conversations + o.PerAgent - 1) / o.PerAgent
 	var tokens []string
@@ -283,6 +287,49 @@ func (r *chatRun) authorize(client *http.Client) (func(*http.Request), error) {
 	}, nil
 }
 
+// fillForm answers the tenant's pre-chat form and question (GET
+// /chat/welcome/{key}) as a visitor would, so that conversations go straight
+// to a queue: the first topic, and a value for each field.
+func (r *chatRun) fillForm(client *http.Client) (map[string]any, error) {
+	req, _ := http.NewRequest("GET", r.o.URL+"/chat/welcome/"+r.o.Site, nil)
+	req.Header.Set("Origin", r.o.Origin)
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: the chat's welcome: %w", err)
+	}
+	defer res.Body.Close()
+	var w struct {
+		Topics []string
+		Form   *struct {
+			Fields []struct{ Kind, Key string }
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&w); err != nil || res.StatusCode != 200 {
+		return nil, fmt.Errorf("loadgen: the chat's welcome: %s %v", res.Status, err)
+	}
+	form := map[string]any{}
+	if len(w.Topics) > 0 {
+		form["topic"] = w.Topics[0]
+	}
+	if w.Form != nil {
+		fields := map[string]string{}
+		for _, f := range w.Form.Fields {
+			switch f.Kind {
+			case "name":
+				form["name"] = "Load Visitor"
+			case "email":
+				form["email"] = "load@example.com"
+			default:
+				fields[f.Key] = "1"
+			}
+		}
+		if len(fields) > 0 {
+			form["fields"] = fields
+		}
+	}
+	return form, nil
+}
+
 func (r *chatRun) makeToken(client *http.Client, i int) (id, secret string, err error) {
 	body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("loadgen bot %d", i), "role": "bot"})
 	req, _ := http.NewRequest("POST", r.o.URL+"/api/tokens", bytes.NewReader(body))
@@ -387,7 +434,7 @@ func (r *chatRun) open(ctx context.Context, i int) (*visitor, error) {
 		return nil, fmt.Errorf("loadgen: visitor socket %d: %w", i, err)
 	}
 	v := &visitor{c: c, i: i, done: make(chan struct{}), sentAt: map[string]time.Time{}}
-	c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("loadgen-", i), "meta": map[string]any{"vars": map[string]string{"loadgen": "1"}}})
+	c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("loadgen-", i), "meta": map[string]any{"vars": map[string]string{"loadgen": "1"}, "form": r.form}})
 	go r.read(v)
 	return v, nil
 }

@@ -222,6 +222,15 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(cfg.DataDir, "master.key")); err != nil || fi.Size() != 32 {
 		t.Fatalf("master key not generated: %v", err)
 	}
+	// The chat load generator gets its visitors through the demo's pre-chat
+	// form and question to bots that answer, and loses nothing.
+	t.Setenv("NUDGE_LOADGEN_PASSWORD", "demo-password")
+	cliOut.Reset()
+	if code := run([]string{"loadgen", "chat", "--url", "http://" + addr, "--metrics-url", "http://" + metrics + "/metrics",
+		"--conversations", "4", "--per-agent", "2", "--interval", "100ms", "--duration", "2s"}, &cliOut, &cliErr); code != 0 ||
+		!strings.Contains(cliOut.String(), " 0 lost") || strings.Contains(cliOut.String(), " 0 delivered") {
+		t.Fatalf("loadgen chat: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
+	}
 	cancel()
 	select {
 	case err := <-done:
