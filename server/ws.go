@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	fws "github.com/fasthttp/websocket"
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -349,13 +350,10 @@ func (w *wsConn) parse(data []byte) *frame {
 }
 
 func decodeFrame(data []byte, f *frame) error {
-	d := json.NewDecoder(strings.NewReader(string(data)))
-	d.DisallowUnknownFields()
-	if err := d.Decode(f); err != nil {
-		return errors.New("not a valid command: " + err.Error())
-	}
-	if d.More() {
-		return errors.New("one JSON object per frame")
+	// JSON v2 (encoding/json/v2 to be): no decoder or copy of the frame per
+	// command, and duplicate names and trailing data refused as well.
+	if err := jsonv2.Unmarshal(data, f, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return errors.New("not a valid command: " + strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if f.Type == "" {
 		return errors.New("a command has a type")
