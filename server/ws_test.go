@@ -317,6 +317,7 @@ func TestVisitorSocketRefusesBadInput(t *testing.T) {
 		"malformed":        `{"type":`,
 		"unknown field":    `{"type":"send","text":"x","admin":true}`,
 		"two objects":      `{"type":"ping"}{"type":"ping"}`,
+		"a name twice":     `{"type":"send","text":"x","text":"y"}`,
 		"no type":          `{"text":"x"}`,
 		"unknown type":     `{"type":"transfer","queue":"x"}`,
 		"invalid UTF-8":    "{\"type\":\"send\",\"text\":\"\xff\"}",
