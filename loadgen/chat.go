@@ -202,12 +202,17 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		wg.Add(1)
 		go func() { defer wg.Done(); r.talk(ctx, v, end) }()
 	}
+	// Progress until the messages stop: the report is written after it, to the same writer.
+	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(progressDone)
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-stopProgress:
 				return
 			case <-t.C:
 				fmt.Fprintf(progress, "%4.0fs  sent %7d  delivered %7d\n", time.Since(start).Seconds(), r.sent.Load(), r.delivered.Load())
@@ -215,6 +220,8 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		}
 	}()
 	wg.Wait()
+	close(stopProgress)
+	<-progressDone
 	time.Sleep(3 * time.Second) // deliveries in flight
 	rep.Elapsed = time.Since(start)
 
@@ -222,6 +229,10 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 		c.Close()
 	}
 	bots.Wait() // their records are final
+	for _, v := range visitors {
+		v.c.Close()
+		<-v.done // and the visitors' (a late ack is recorded as it reads)
+	}
 	rep.Sent, rep.Failed, rep.Replies = r.sent.Load(), r.failed.Load(), r.replies.Load()
 	received := map[string]int{}
 	lat, ack := newHistogram(), newHistogram()
