@@ -37,10 +37,9 @@ kill $cpid
 wait $cpid 2>/dev/null || true
 cpid=
 
-half=$(awk -v i="${interval%s}" 'BEGIN { print i / 2 "s" }')
 NUDGE_ADMIN_PASSWORD=password1 "$root/bin/nudge" serve --demo --data "$data/nudge" --addr 127.0.0.1:18301 \
   --public-url http://127.0.0.1:18301 --chat-ip-rate 0 --log-level warn --metrics-addr 127.0.0.1:19301 >"$data/nudge.log" 2>&1 &
 npid=$!
 until curl -sf -o /dev/null http://127.0.0.1:18301/readyz; do sleep 0.2; done
 NUDGE_LOADGEN_PASSWORD=password1 "$root/bin/nudge" loadgen chat --url http://127.0.0.1:18301 --metrics-url http://127.0.0.1:19301/metrics \
-  --conversations "$pairs" --per-agent 1 --interval "$half" --duration "$duration" | grep -E "latency|lost|sent|ack"
+  --conversations "$pairs" --per-agent 1 --interval "$interval" --duration "$duration" | grep -E "latency|lost|sent|ack"
