@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 )
 
@@ -19,20 +21,22 @@ const (
 	sqlSetParticipant = `INSERT INTO participants (conversation_id, user_id, role, joined_at, left_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role, left_at = excluded.left_at,
 		joined_at = CASE WHEN participants.left_at IS NULL THEN participants.joined_at ELSE excluded.joined_at END`
-	// A message takes the next seq of its conversation (and checks the
-	// tenant), then is inserted unless its client id is stored already.
-	sqlNextSeq = `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? AND tenant_id = ? RETURNING last_seq`
-	sqlUndoSeq = `UPDATE conversations SET last_seq = last_seq - 1 WHERE id = ?`
+	// A message is inserted with the next seq of its conversation (known to
+	// the writer, or read with the tenant's check) unless its client id is
+	// stored already; a trigger (messages_last_seq) moves the conversation's
+	// last_seq and updated_at. A seq taken already fails on the primary key.
+	sqlLastSeq = `SELECT last_seq FROM conversations WHERE id = ? AND tenant_id = ?`
 	sqlResent  = `SELECT seq, id, created_at FROM messages
 					WHERE conversation_id = ? AND sender_kind = ? AND sender_id = ? AND client_id = ?`
 	sqlInsertMessage = `INSERT INTO messages (conversation_id, seq, id, sender_kind, sender_id, client_id, kind, audience, body, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (conversation_id, sender_kind, sender_id, client_id) WHERE client_id <> '' DO NOTHING`
 	sqlSavepoint  = `SAVEPOINT op`
 	sqlRollbackTo = `ROLLBACK TO op`
 	sqlRelease    = `RELEASE op`
 )
 
-var preparedStatements = []string{sqlInsertConversation, sqlSaveConversation, sqlSetParticipant, sqlNextSeq, sqlUndoSeq, sqlResent, sqlInsertMessage, sqlSavepoint, sqlRollbackTo, sqlRelease}
+var preparedStatements = []string{sqlInsertConversation, sqlSaveConversation, sqlSetParticipant, sqlLastSeq, sqlResent, sqlInsertMessage, sqlSavepoint, sqlRollbackTo, sqlRelease}
 
 // Conversation is a chat between a site's visitor and the tenant's agents or
 // bots. Status is bot (pre-chat questions), queued, assigned, hold, offline
@@ -441,17 +445,100 @@ func (s *Store) AppendMessages(ctx context.Context, batch []*MessageAppend) erro
 	return s.Write(ctx, func(t *Tx) error { return t.AppendMessages(batch) })
 }
 
+// AppendMessage stores one message as AppendMessages does, in a statement
+// of its own instead of a transaction: one call into SQLite instead of
+// four (begin, insert, commit and the transaction's goroutine) when the
+// chat log has a single message to commit, which is most of the time.
+func (s *Store) AppendMessage(ctx context.Context, m *MessageAppend) error {
+	return appendMessage(ctx, &autocommit{ctx: ctx, s: s}, &s.seqs, nil, m, time.Now())
+}
+
+// seqCache holds the last seq of the conversations messages were appended
+// to, so that a message costs one statement, its insert. The chat log is
+// the one writer of messages; a seq another writer took meanwhile fails the
+// insert on the primary key and is read again.
+type seqCache struct {
+	mu   sync.Mutex
+	last map[string]lastSeq // by conversation
+}
+
+type lastSeq struct {
+	tenant string
+	seq    int64
+}
+
+// maxSeqCache bounds the cache: it starts over when full (each conversation
+// then costs one read again), which is simpler than tracking which ones
+// closed and rare at this size.
+const maxSeqCache = 1 << 17
+
+func (c *seqCache) get(conversation string) (lastSeq, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.last[conversation]
+	return l, ok
+}
+
+func (c *seqCache) set(conversation string, l lastSeq) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil || len(c.last) >= maxSeqCache {
+		c.last = map[string]lastSeq{}
+	}
+	c.last[conversation] = l
+}
+
+func (c *seqCache) forget(conversation string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.last, conversation)
+}
+
 // Tx is one write transaction in which the chat log groups what queued up
 // while the previous commit ran: messages and conversation changes, in order.
 type Tx struct {
 	ctx context.Context
 	tx  *sql.Tx
 	s   *Store
+	// seqs are the seqs this transaction took, for the store's cache once
+	// it commits.
+	seqs map[string]lastSeq
 }
 
 // Write runs fn in one write transaction, committed when fn returns nil.
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, s: s}) })
+	var t *Tx
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		t = &Tx{ctx: ctx, tx: tx, s: s}
+		return fn(t)
+	})
+	if err == nil && t != nil {
+		for c, l := range t.seqs {
+			s.seqs.set(c, l)
+		}
+	}
+	return err
+}
+
+// autocommit runs the chat log's statements outside a transaction, each
+// one committed by itself.
+type autocommit struct {
+	ctx context.Context
+	s   *Store
+}
+
+func (a *autocommit) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return a.s.stmts[q].ExecContext(ctx, args...)
+}
+
+func (a *autocommit) queryRow(q string, args ...any) *sql.Row {
+	return a.s.stmts[q].QueryRowContext(a.ctx, args...)
+}
+
+// appender is a transaction or autocommit.
+type appender interface {
+	execer
+	queryRow(q string, args ...any) *sql.Row
 }
 
 // prepare readies the chat log's statements on the writer connection (at
@@ -491,9 +578,14 @@ func (t *Tx) Try(fn func() error) error {
 	if _, err := t.ExecContext(t.ctx, sqlSavepoint); err != nil {
 		return err
 	}
+	var seqs map[string]lastSeq
+	if len(t.seqs) > 0 {
+		seqs = maps.Clone(t.seqs)
+	}
 	if err := fn(); err != nil {
 		t.ExecContext(t.ctx, sqlRollbackTo)
 		t.ExecContext(t.ctx, sqlRelease)
+		t.seqs = seqs // the seqs fn took are free again
 		return err
 	}
 	_, err := t.ExecContext(t.ctx, sqlRelease)
@@ -512,57 +604,95 @@ func (t *Tx) SaveConversation(c Conversation) error { return saveConversation(t.
 // SetParticipant is Store.SetParticipant within the transaction.
 func (t *Tx) SetParticipant(p Participant) error { return setParticipant(t.ctx, t, p) }
 
-// AppendMessages is Store.AppendMessages within the transaction. The common
-// case costs two statements a message: take the seq, insert. A resend is
-// found by the insert doing nothing (the client id is unique per sender and
-// conversation); it gives its seq back and reads the original.
+// AppendMessages is Store.AppendMessages within the transaction.
 func (t *Tx) AppendMessages(batch []*MessageAppend) error {
-	ctx := t.ctx
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := time.Now()
+	if t.seqs == nil {
+		t.seqs = map[string]lastSeq{}
+	}
 	for _, m := range batch {
-		m.Err, m.Duplicate = nil, false
-		if m.Audience == "" {
-			m.Audience = "all"
+		if err := appendMessage(t.ctx, t, &t.s.seqs, t.seqs, m, now); err != nil {
+			return err
 		}
-		var seq int64
-		err := t.queryRow(sqlNextSeq, millis(now), m.ConversationID, m.TenantID).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
+	}
+	return nil
+}
+
+// appendMessage inserts m with the next seq of its conversation: from
+// taken (this transaction's), the cache, or the conversation's row. With
+// taken nil each insert commits by itself and goes to the cache at once.
+// A resend is found by the insert doing nothing (the client id is unique
+// per sender and conversation) and reads the original. An error fails the
+// whole write; m.Err refuses m alone.
+func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[string]lastSeq, m *MessageAppend, now time.Time) error {
+	now = now.UTC().Truncate(time.Millisecond)
+	m.Err, m.Duplicate = nil, false
+	if m.Audience == "" {
+		m.Audience = "all"
+	}
+	last, ok := taken[m.ConversationID]
+	if !ok {
+		last, ok = cache.get(m.ConversationID)
+	}
+	for read := false; ; read = true {
+		if !ok || read {
+			// Not known, or known wrong (another writer took the seq).
+			var seq int64
+			err := ex.queryRow(sqlLastSeq, m.ConversationID, m.TenantID).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				cache.forget(m.ConversationID)
+				m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
+			}
+			last = lastSeq{tenant: m.TenantID, seq: seq}
+		}
+		if last.tenant != m.TenantID {
 			m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
-			continue
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
-		}
+		seq := last.seq + 1
 		body, err := m.Seal(seq)
 		if err != nil {
 			m.Err = err
-			if _, err := t.ExecContext(ctx, sqlUndoSeq, m.ConversationID); err != nil {
-				return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
-			}
-			continue
+			return nil
 		}
 		id := NewID()
-		res, err := t.ExecContext(ctx, sqlInsertMessage, m.ConversationID, seq, id, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now))
-		if err != nil {
+		res, err := ex.ExecContext(ctx, sqlInsertMessage, m.ConversationID, seq, id, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now))
+		switch {
+		case isConstraint(err, sqliteConstraintPrimaryKey) && !read:
+			continue
+		case isConstraint(err, sqliteConstraintForeignKey):
+			// The conversation was deleted since its seq was cached.
+			cache.forget(m.ConversationID)
+			m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
+			return nil
+		case err != nil:
 			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
 		} else if n == 1 {
 			m.Seq, m.ID, m.CreatedAt = seq, id, now
-			continue
+			if taken != nil {
+				taken[m.ConversationID] = lastSeq{tenant: m.TenantID, seq: seq}
+			} else {
+				cache.set(m.ConversationID, lastSeq{tenant: m.TenantID, seq: seq})
+			}
+			return nil
 		}
 		var created int64
-		if _, err := t.ExecContext(ctx, sqlUndoSeq, m.ConversationID); err != nil {
-			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
-		}
-		if err := t.queryRow(sqlResent, m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created); err != nil {
-			// Only the client id can collide: seqs come from last_seq.
+		if err := ex.queryRow(sqlResent, m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created); err != nil {
 			return fmt.Errorf("store: resend to %s: %w", m.ConversationID, err)
 		}
 		m.Duplicate, m.CreatedAt = true, fromMillis(created)
+		if taken == nil && !ok {
+			cache.set(m.ConversationID, last)
+		}
+		return nil
 	}
-	return nil
 }
 
 // messageColumns are what scanMessage reads, from messages m.

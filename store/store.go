@@ -235,6 +235,7 @@ type Store struct {
 	w, r *sql.DB
 
 	stmts map[string]*sql.Stmt // prepared on w at open, by query; read-only after
+	seqs  seqCache             // conversations' last seqs, for the chat log's inserts
 
 	sealer Sealer // seals secrets at rest; nil keeps them in clear (tools, tests)
 }
@@ -343,15 +344,23 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 	return &t
 }
 
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
+// SQLite's extended result codes for constraint violations.
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// isConstraint reports whether err is the SQLite error code.
+func isConstraint(err error, code int) bool {
 	type coder interface{ Code() int }
 	var c coder
-	if errors.As(err, &c) {
-		// SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
-		return c.Code() == 2067 || c.Code() == 1555
-	}
-	return false
+	return err != nil && errors.As(err, &c) && c.Code() == code
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	return isConstraint(err, sqliteConstraintUnique) || isConstraint(err, sqliteConstraintPrimaryKey)
 }
 
 // Page asks for one page of a list ordered by id: at most Limit rows after the

@@ -5,7 +5,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/nudgehq/nudge/store"
 )
+
+// BenchmarkLogAppendOne: one sender waiting for each commit, with serve's
+// synchronous(NORMAL): the time is a message's way through the log when the
+// chat is not busy (its part of a message's delivery latency).
+func BenchmarkLogAppendOne(b *testing.B) {
+	f := newFixtureWith(b, 1000, store.Options{Sync: store.SyncNormal})
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		c := f.conv[i%len(f.conv)]
+		if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "a message of about the usual length, asking about an order"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // BenchmarkLogAppend: senders over many conversations, each waiting for its
 // commit (as chat senders do), so commits group a few messages each.

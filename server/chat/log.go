@@ -315,25 +315,13 @@ func (l *Log) write() {
 			continue
 		}
 		began := time.Now()
-		err := l.st.Write(context.Background(), func(tx *store.Tx) error {
-			for i := 0; i < len(batch); {
-				if b := batch[i]; b.fn != nil {
-					b.err = tx.Try(func() error { return b.fn(tx) })
-					i++
-					continue
-				}
-				j := i
-				var ms []*store.MessageAppend
-				for ; j < len(batch) && batch[j].fn == nil; j++ {
-					ms = append(ms, &batch[j].m)
-				}
-				if err := tx.AppendMessages(ms); err != nil {
-					return err
-				}
-				i = j
-			}
-			return nil
-		})
+		var err error
+		if len(batch) == 1 && batch[0].fn == nil {
+			// One message, most of the time: one statement, no transaction.
+			err = l.st.AppendMessage(context.Background(), &batch[0].m)
+		} else {
+			err = l.commit(batch)
+		}
 		l.Stats.Commits.Add(1)
 		l.Stats.CommitNanos.Add(int64(time.Since(began)))
 		for _, b := range batch {
@@ -359,6 +347,29 @@ func (l *Log) write() {
 			close(b.done)
 		}
 	}
+}
+
+// commit writes a batch in one transaction.
+func (l *Log) commit(batch []*appendReq) error {
+	return l.st.Write(context.Background(), func(tx *store.Tx) error {
+		for i := 0; i < len(batch); {
+			if b := batch[i]; b.fn != nil {
+				b.err = tx.Try(func() error { return b.fn(tx) })
+				i++
+				continue
+			}
+			j := i
+			var ms []*store.MessageAppend
+			for ; j < len(batch) && batch[j].fn == nil; j++ {
+				ms = append(ms, &batch[j].m)
+			}
+			if err := tx.AppendMessages(ms); err != nil {
+				return err
+			}
+			i = j
+		}
+		return nil
+	})
 }
 
 // Since returns a conversation's messages after seq, decrypted, in order;

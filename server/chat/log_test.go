@@ -26,10 +26,14 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, conversations int) *fixture {
+	return newFixtureWith(t, conversations, store.Options{})
+}
+
+func newFixtureWith(t testing.TB, conversations int, o store.Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "nudge.db")
-	st, err := store.Open(ctx, path)
+	st, err := store.OpenWith(ctx, path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +203,14 @@ func TestBadMessagesAndOtherTenants(t *testing.T) {
 	if _, err := f.log.Append(ctx, f.b.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "hijack"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("append from another tenant: %v; want ErrNotFound", err)
 	}
+	// Once the log knows the conversation's seq, the tenant is still checked.
+	other := newFixture(t, 1)
+	if _, err := other.log.Append(ctx, other.a.ID, Message{ConversationID: other.conv[0].ID, Sender: visitor(other.conv[0]), Text: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.log.Append(ctx, other.b.ID, Message{ConversationID: other.conv[0].ID, Sender: visitor(other.conv[0]), Text: "hijack"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("append from another tenant after a message: %v; want ErrNotFound", err)
+	}
 	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: "nope", Sender: visitor(c), Text: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("append to an unknown conversation: %v", err)
 	}
@@ -210,6 +222,124 @@ func TestBadMessagesAndOtherTenants(t *testing.T) {
 	}
 	if _, err := f.st.CreateConversation(ctx, store.Conversation{TenantID: f.b.ID, SiteID: c.SiteID, Visitor: "v"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a conversation on another tenant's site: %v", err)
+	}
+}
+
+// The log knows each conversation's last seq (a message is one insert), and
+// copes when that knowledge is wrong: a conversation deleted meanwhile is
+// not found, without failing the messages committed with it; a seq another
+// writer took is read again; seqs taken by a change that failed are free.
+// Each case alone (a commit of one statement) and in a group commit.
+func TestSeqsTheLogDoesNotKnow(t *testing.T) {
+	f := newFixture(t, 3)
+	ctx := context.Background()
+	gone, c := f.conv[0], f.conv[1]
+	send := func(cv store.Conversation, text string) (Message, error) {
+		return f.log.Append(ctx, f.a.ID, Message{ConversationID: cv.ID, Sender: visitor(cv), Text: text})
+	}
+	// group queues the messages behind a held change, so that they commit
+	// together, and waits for them.
+	group := func(ms ...Message) ([]Message, []error) {
+		hold := make(chan struct{})
+		f.log.Do(func(*store.Tx) error { <-hold; return nil })
+		var ps []*Pending
+		for _, m := range ms {
+			p, err := f.log.Queue(ctx, f.a.ID, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		close(hold)
+		out, errs := make([]Message, len(ps)), make([]error, len(ps))
+		for i, p := range ps {
+			out[i], errs[i] = p.Wait(ctx)
+		}
+		return out, errs
+	}
+	msg := func(cv store.Conversation, text string) Message {
+		return Message{ConversationID: cv.ID, Sender: visitor(cv), Text: text}
+	}
+	for _, cv := range f.conv {
+		if _, err := send(cv, "first"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := f.st.DeleteConversations(ctx, f.a.ID, []string{gone.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(gone, "to a deleted conversation"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("alone, to a deleted conversation: %v; want ErrNotFound", err)
+	}
+	got, errs := group(msg(c, "second"), msg(gone, "again"), msg(c, "third"))
+	if errs[0] != nil || errs[2] != nil || got[0].Seq != 2 || got[2].Seq != 3 || !errors.Is(errs[1], store.ErrNotFound) {
+		t.Fatalf("grouped with a deleted conversation: %+v %v; want seqs 2, 3 and ErrNotFound", got, errs)
+	}
+
+	// Another writer (a second store on the file) takes seqs 4 and 5.
+	other, err := store.Open(ctx, f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i := range 2 {
+		m := &store.MessageAppend{TenantID: f.a.ID, ConversationID: c.ID, SenderKind: "agent", SenderID: "u1", Kind: KindText,
+			Seal: func(seq int64) ([]byte, error) {
+				return f.log.ring.Seal(ctx, f.a.ID, []byte("by another"), ad(c.ID, seq))
+			}}
+		if i == 0 {
+			err = other.AppendMessage(ctx, m)
+		} else {
+			err = other.AppendMessages(ctx, []*store.MessageAppend{m})
+		}
+		if err != nil || m.Err != nil || m.Seq != int64(4+i) {
+			t.Fatalf("the other writer: %v %v seq %d", err, m.Err, m.Seq)
+		}
+	}
+	if m, err := send(c, "after the other writer"); err != nil || m.Seq != 6 {
+		t.Fatalf("alone, after another writer: seq %d, %v; want 6", m.Seq, err)
+	}
+	m := &store.MessageAppend{TenantID: f.a.ID, ConversationID: c.ID, SenderKind: "agent", SenderID: "u1", Kind: KindText,
+		Seal: func(seq int64) ([]byte, error) {
+			return f.log.ring.Seal(ctx, f.a.ID, []byte("by another"), ad(c.ID, seq))
+		}}
+	if err := other.AppendMessage(ctx, m); err != nil || m.Seq != 7 {
+		t.Fatalf("the other writer: %v seq %d", err, m.Seq)
+	}
+	got, errs = group(msg(c, "grouped after the other writer"), msg(f.conv[2], "second"))
+	if errs[0] != nil || errs[1] != nil || got[0].Seq != 8 || got[1].Seq != 2 {
+		t.Fatalf("grouped, after another writer: %+v %v; want seqs 8 and 2", got, errs)
+	}
+
+	// A change that appends, then fails, gives its seq back.
+	hold := make(chan struct{})
+	f.log.Do(func(*store.Tx) error { <-hold; return nil })
+	f.log.Do(func(tx *store.Tx) error {
+		m := &store.MessageAppend{TenantID: f.a.ID, ConversationID: c.ID, SenderKind: "system", SenderID: "x", Kind: KindText,
+			Seal: func(int64) ([]byte, error) { return []byte("x"), nil }}
+		if err := tx.AppendMessages([]*store.MessageAppend{m}); err != nil || m.Seq != 9 {
+			t.Errorf("append in a change: %v seq %d", err, m.Seq)
+		}
+		return errors.New("the change fails")
+	})
+	p, _ := f.log.Queue(ctx, f.a.ID, msg(c, "after a failed change"))
+	close(hold)
+	if m, err := p.Wait(ctx); err != nil || m.Seq != 9 {
+		t.Fatalf("after a failed change: seq %d, %v; want 9", m.Seq, err)
+	}
+
+	msgs, err := f.log.Since(ctx, f.a.ID, c.ID, 0, 100, false)
+	if err != nil || len(msgs) != 9 {
+		t.Fatalf("%d messages (%v); want 9", len(msgs), err)
+	}
+	for i, m := range msgs {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
+	}
+	if conv, _ := f.st.Conversation(ctx, f.a.ID, c.ID); conv.LastSeq != 9 || !conv.UpdatedAt.Equal(msgs[8].CreatedAt) {
+		t.Fatalf("conversation last_seq %d updated %s; want 9 and the last message's time %s", conv.LastSeq, conv.UpdatedAt, msgs[8].CreatedAt)
 	}
 }
 
