@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -245,6 +246,10 @@ func ackWhenCommitted(w *wsConn, f *frame, inflight chan struct{}, wait func() (
 	go func() {
 		defer func() { <-inflight }()
 		m, err := wait()
+		// The commit readied this goroutine after it queued the message for
+		// its recipients, so it would run (and write the ack) before their
+		// writers on this core: the recipients go first.
+		runtime.Gosched()
 		if err != nil {
 			w.failErr(f, err)
 			return
