@@ -22,9 +22,13 @@ mkdir -p "$cache"
 (cd "$here" && go build -o "$cache/centrifugo-pairs" .)
 (cd "$root" && make build >/dev/null)
 ulimit -n 20000 2>/dev/null || true
-data=$(mktemp -d)
+# Each run's data stays in the cache, and runs older than a day go first:
+# this machine's file system is mounted with discard, and freeing a run's
+# files just before the next one stalls its fsyncs (docs/benchmarks.md).
+find "$cache" -maxdepth 1 -name 'run.*' -mtime +0 -exec rm -rf {} + 2>/dev/null || true
+data=$(mktemp -d "$cache/run.XXXXXX")
 cpid= npid=
-trap 'kill $cpid $npid 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill $cpid $npid 2>/dev/null || true' EXIT
 
 cat >"$data/centrifugo.json" <<JSON
 {"client": {"insecure": true, "allowed_origins": ["*"]}, "http_server": {"address": "127.0.0.1", "port": 18300}}
