@@ -281,8 +281,10 @@ func (w *wsConn) allow() bool {
 
 func (w *wsConn) ok(f *frame, data any) { w.push(reply{Type: f.Type + "_ok", ID: f.ID, Data: data}) }
 
-func (w *wsConn) fail(f *frame, code, msg string) {
-	w.push(reply{Type: "error", ID: f.ID, Code: code, Error: msg})
+func (w *wsConn) fail(f *frame, code, msg string) { w.failID(f.ID, code, msg) }
+
+func (w *wsConn) failID(id, code, msg string) {
+	w.push(reply{Type: "error", ID: id, Code: code, Error: msg})
 }
 
 // failErr answers a command that the engine refused.
@@ -321,18 +323,24 @@ func (w *wsConn) read() (data []byte, binary, ok bool) {
 		if typ == fws.BinaryMessage && w.up != nil {
 			return data, true, true
 		}
+		// The answers below are built without a frame value (half a
+		// kilobyte) and the probe is decoded on a goroutine of its own: this
+		// goroutine lives as long as the connection, and a frame in this
+		// function had made every reader's stack 8 KiB instead of 4.
 		if !w.allow() {
 			// Name the dropped command, so that the client knows which to send again.
-			var probe struct {
-				ID string `json:"id"`
-			}
-			json.Unmarshal(data, &probe)
-			w.fail(&frame{ID: probe.ID}, "rate_limited", "too many frames; slow down")
+			shallow(w.log, func() {
+				var probe struct {
+					ID string `json:"id"`
+				}
+				json.Unmarshal(data, &probe)
+				w.failID(probe.ID, "rate_limited", "too many frames; slow down")
+			})
 			continue
 		}
 		if typ != fws.TextMessage || !utf8.Valid(data) {
 			// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
-			w.fail(&frame{}, "malformed", "frames are JSON text in UTF-8 (binary frames only after an upload command)")
+			w.failID("", "malformed", "frames are JSON text in UTF-8 (binary frames only after an upload command)")
 			continue
 		}
 		return data, false, true
