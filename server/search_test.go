@@ -246,7 +246,7 @@ func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 	if n := h.analyticsRows(t); n != 1 {
 		t.Fatalf("%d events", n)
 	}
-	_, v, _ := f.acceptedChat()
+	agent, v, conv := f.acceptedChat()
 	v.send(map[string]any{"type": "send", "id": "1", "text": "quokka sightings"})
 	v.until("ack", typed("ack", "1"))
 	h.waitIndexed()
@@ -262,6 +262,13 @@ func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
 	if res := admin.call("DELETE", "/api/sites/"+f.site.ID, nil); res.Status != 204 {
 		t.Fatalf("delete: %d %s", res.Status, res.Body)
 	}
+	// The open chat was closed first: its agent let it go, its visitor was told.
+	agent.until("the chat leaves the agent", func(m map[string]any) bool { return m["type"] == "removed" && m["conversation"] == conv })
+	v.until("the visitor is told", func(m map[string]any) bool {
+		d, _ := m["data"].(map[string]any)
+		p, _ := d["payload"].(map[string]any)
+		return strings.Contains(messageText(m), "ended") && p["reason"] == "site_deleted"
+	})
 	if got := hitTexts(t, admin.call("GET", "/api/chat/search?q=quokka", nil)); len(got) != 0 {
 		t.Fatalf("the deleted site's chats are still found: %q", got)
 	}

@@ -109,6 +109,8 @@ func (s *Server) deleteSite(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// What the site's pages and chats left elsewhere goes with it: its
 	// conversations' webhook deliveries and search entries, its analytics.
+	// Its open chats are closed first: agents let them go, visitors are told.
+	s.chat.CloseSite(ctx, p.Tenant, st.ID)
 	ids, err := s.st.SiteConversations(ctx, p.Tenant, st.ID)
 	if err != nil {
 		return err

@@ -745,7 +745,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	}
 	ns := []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "closed", text: text,
 		data: map[string]any{"reason": reason, "by": by}}}
-	if cv.t.settings.CSAT && reason != "offline_message" && reason != "erased" {
+	if cv.t.settings.CSAT && reason != "offline_message" && reason != "erased" && reason != "site_deleted" {
 		ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "csat",
 			text: "How would you rate this chat?", data: map[string]any{"scale": 5}})
 	}

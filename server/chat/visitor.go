@@ -511,20 +511,9 @@ func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, lim
 // conversations' ids ahead of the deletion (the search index drops them
 // there: if it fails, nothing is deleted and the erasure can be retried).
 func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor string, before func(ids []string) error) ([]string, error) {
-	e.mu.Lock()
-	var open []*conv
-	for _, cv := range e.convs {
-		if cv.c.TenantID == tenant && cv.c.SiteID == siteID && cv.c.Visitor == visitor {
-			open = append(open, cv)
-		}
-	}
-	e.mu.Unlock()
-	for _, cv := range open {
-		e.closeConv(ctx, cv, "erased", "", nil, "")
-	}
-	// What was queued for these conversations commits first; what comes
-	// after finds them gone.
-	e.log.Flush()
+	e.closeWhere(ctx, "erased", func(c *store.Conversation) bool {
+		return c.TenantID == tenant && c.SiteID == siteID && c.Visitor == visitor
+	})
 	ids, err := e.st.VisitorConversations(ctx, tenant, siteID, visitor)
 	if err != nil {
 		return nil, err
@@ -533,4 +522,29 @@ func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor strin
 		return nil, err
 	}
 	return ids, e.st.DeleteConversations(ctx, tenant, ids)
+}
+
+// CloseSite closes a site's open conversations before the site is deleted:
+// their agents let them go and their visitors are told (reason
+// site_deleted), instead of chats that fail at their next message.
+func (e *Engine) CloseSite(ctx context.Context, tenant, siteID string) {
+	e.closeWhere(ctx, "site_deleted", func(c *store.Conversation) bool { return c.TenantID == tenant && c.SiteID == siteID })
+}
+
+// closeWhere closes the open conversations that match, then waits for the
+// log: what was queued for them commits first, and what comes after finds
+// them gone.
+func (e *Engine) closeWhere(ctx context.Context, reason string, match func(*store.Conversation) bool) {
+	e.mu.Lock()
+	var open []*conv
+	for _, cv := range e.convs {
+		if match(&cv.c) {
+			open = append(open, cv)
+		}
+	}
+	e.mu.Unlock()
+	for _, cv := range open {
+		e.closeConv(ctx, cv, reason, "", nil, "")
+	}
+	e.log.Flush()
 }
