@@ -109,13 +109,13 @@ func (s *Server) deleteSite(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// What the site's pages and chats left elsewhere goes with it: its
 	// conversations' webhook deliveries and search entries, its analytics.
-	// Its open chats are closed first: agents let them go, visitors are told.
+	// Its open chats are closed first (agents let them go, visitors are
+	// told), and what the chat log had queued is committed by then.
 	s.chat.CloseSite(ctx, p.Tenant, st.ID)
 	ids, err := s.st.SiteConversations(ctx, p.Tenant, st.ID)
 	if err != nil {
 		return err
 	}
-	s.chat.Flush()
 	s.hooks.Flush()
 	if err := s.st.DeleteConversations(ctx, p.Tenant, ids); err != nil {
 		return err
