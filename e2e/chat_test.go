@@ -193,6 +193,40 @@ func TestChatOnTheDemoShop(t *testing.T) {
 	agent.send(map[string]any{"type": "send", "id": "r3", "conversation": conv, "client_id": "r3", "text": "Your gas bill is on its way."})
 	waitChat(t, tab, "live in the second tab", bubbles+`.includes('Your gas bill is on its way.')`)
 	waitChat(t, ctx, "live in the first tab", bubbles+`.includes('Your gas bill is on its way.')`)
+
+	// The same send again, not marked as a resend: the pages are shown it
+	// while it commits, then it is retracted, before the next message.
+	agent.send(map[string]any{"type": "send", "id": "r3b", "conversation": conv, "client_id": "r3", "text": "Your gas bill is on its way."})
+	agent.until(func(m map[string]any) bool { return m["type"] == "ack" && m["id"] == "r3b" })
+	agent.send(map[string]any{"type": "send", "id": "r4", "conversation": conv, "client_id": "r4", "text": "Anything else?"})
+	for _, c := range []context.Context{ctx, tab} {
+		waitChat(t, c, "the next message", bubbles+`.includes('Anything else?')`)
+		if n := inChat[int](t, c, `return `+bubbles+`.filter(s => s == 'Your gas bill is on its way.').length`); n != 1 {
+			t.Fatalf("the retracted resend left %d copies", n)
+		}
+	}
+	cancel()
+
+	// A page whose last message is not the server's (one shown while
+	// committed and lost in a crash) gets the whole conversation instead.
+	const stored = `Object.entries(localStorage).find(([k]) => k.startsWith('nudge_chat_log_'))`
+	waitChat(t, ctx, "the page keeps the last message", stored+`?.[1].includes('Anything else?')`)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		const [k, v] = `+stored+`;
+		const d = JSON.parse(v);
+		Object.assign(d.m[d.m.length - 1], {id: '01PHANTOM', text: 'PHANTOM'});
+		localStorage[k] = JSON.stringify(d);
+		return true
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, ctx, "the conversation again", bubbles+`.includes('Anything else?') && !`+bubbles+`.includes('PHANTOM')`)
+	if n := inChat[int](t, ctx, `return `+bubbles+`.filter(s => s == 'gas').length`); n != 1 {
+		t.Fatalf("after the reset the visitor's answer shows %d times", n)
+	}
 	if title, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title`)); title == "pwned" {
 		t.Fatal("script ran from a message")
 	}
@@ -262,6 +296,29 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	waitChat(t, visitor, "the visitor sees the file too", `[...r.querySelectorAll('.b button')].some(b => b.textContent.includes('meter-reading.txt'))`)
 	waitFor(t, console, "the answer in the console once", `[...document.querySelectorAll('.msg .text')].filter(e => e.textContent === 'The Green plan: no exit fees.').length === 1`)
 	screenshot(t, console, "console-chat")
+
+	// A client that sends again without marking the resend (here a socket
+	// on the visitor's chat token): the console is shown it while it
+	// commits, then it is retracted, before the next message.
+	kept, err := chromedp.Run(visitor, chromedp.Evaluate[[]string](`Object.entries(localStorage).find(([k]) => /^nudge_chat_[^l]/.test(k))`))
+	if err != nil || len(kept) != 2 {
+		t.Fatalf("the chat token: %v %v", kept, err)
+	}
+	raw, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/visitor?site="+strings.TrimPrefix(kept[0], "nudge_chat_"), http.Header{"Origin": {url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	v := &agentSocket{t: t, c: raw}
+	v.send(map[string]any{"type": "resume", "id": "h", "v": 1, "token": kept[1]})
+	v.until(func(m map[string]any) bool { return m["type"] == "resume_ok" })
+	for _, id := range []string{"x1", "x2"} {
+		v.send(map[string]any{"type": "send", "id": id, "client_id": "x1", "text": "Is there a contract?"})
+		v.until(func(m map[string]any) bool { return m["type"] == "ack" && m["id"] == id })
+	}
+	v.send(map[string]any{"type": "send", "id": "x3", "client_id": "x3", "text": "Thanks."})
+	waitFor(t, console, "the next message", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Thanks.')`)
+	waitFor(t, console, "the resend retracted", `[...document.querySelectorAll('.msg .text')].filter(e => e.textContent === 'Is there a contract?').length === 1`)
 
 	// The conversation is found by its words in Transcripts, and opens whole.
 	err = chromedp.Do(console,

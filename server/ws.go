@@ -54,9 +54,11 @@ type frame struct {
 	Meta         *chat.Meta      `json:"meta,omitempty"`
 	Page         *chat.PageMeta  `json:"page,omitempty"`
 	After        int64           `json:"after,omitempty"`
+	AfterID      string          `json:"after_id,omitempty"`
 	Limit        int             `json:"limit,omitempty"`
 	Conversation string          `json:"conversation,omitempty"`
 	ClientID     string          `json:"client_id,omitempty"`
+	Resend       bool            `json:"resend,omitempty"`
 	Kind         string          `json:"kind,omitempty"`
 	Text         string          `json:"text,omitempty"`
 	Payload      json.RawMessage `json:"payload,omitempty"`

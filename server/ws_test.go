@@ -234,10 +234,32 @@ func TestChatOverWebSockets(t *testing.T) {
 	if text := messageText(got); strings.Contains(text, "4111") || !strings.Contains(text, "👋") {
 		t.Fatalf("the agent gets the masked text: %q", text)
 	}
-	// A resend with the same client id returns the original.
+	// A resend with the same client id returns the original. Unmarked, the
+	// agent is shown it while it commits, then it is taken back; marked
+	// (the client knows it resends), the agent sees nothing of it.
 	v.send(map[string]any{"type": "send", "id": "s2", "client_id": "c1", "text": "Hello 👋 card 4111 1111 1111 1111"})
 	if again := v.until("ack", typed("ack", "s2")); again["data"].(map[string]any)["seq"].(float64) != seq {
 		t.Fatalf("resend: %v", again)
+	}
+	shownAgain := agent.until("the resend shown", typed("message", ""))["data"].(map[string]any)
+	retracted := agent.until("the resend retracted", typed("retracted", ""))["data"].(map[string]any)
+	if shownAgain["seq"].(float64) <= seq || retracted["seq"] != shownAgain["seq"] || retracted["id"] != shownAgain["id"] {
+		t.Fatalf("resend shown as %v, retracted %v", shownAgain, retracted)
+	}
+	v.send(map[string]any{"type": "send", "id": "s3", "client_id": "c1", "resend": true, "text": "Hello 👋 card 4111 1111 1111 1111"})
+	if again := v.until("ack", typed("ack", "s3")); again["data"].(map[string]any)["seq"].(float64) != seq {
+		t.Fatalf("marked resend: %v", again)
+	}
+	v.send(map[string]any{"type": "send", "id": "s4", "client_id": "c2", "text": "and then"})
+	v.until("ack", typed("ack", "s4"))
+	for {
+		m := agent.next()
+		if m["type"] == "retracted" || (m["type"] == "message" && messageText(m) != "and then") {
+			t.Fatalf("the agent got %v of a marked resend", m)
+		}
+		if messageText(m) == "and then" {
+			break
+		}
 	}
 	agent.send(map[string]any{"type": "typing", "conversation": conv, "on": true})
 	v.until("typing", typed("typing", ""))
@@ -261,8 +283,33 @@ func TestChatOverWebSockets(t *testing.T) {
 			t.Fatalf("resume sent seq %v again", s)
 		}
 	}
-	if len(texts) != 2 || texts[0] != "Hi! How can I help?" || texts[1] != "" {
-		t.Fatalf("resumed: %q", texts)
+	if len(texts) != 3 || texts[0] != "and then" || texts[1] != "Hi! How can I help?" || texts[2] != "" || resumed["reset"] != nil {
+		t.Fatalf("resumed: %q %v", texts, resumed["reset"])
+	}
+	// With the id of the message at after: the same when it is the stored
+	// one; the whole conversation, reset, when it is not (a message the page
+	// was shown while committed, then lost).
+	resume := func(after float64, id string) map[string]any {
+		w, _, err := f.h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.c.Close()
+		w.send(map[string]any{"type": "resume", "id": "h", "token": token, "after": after, "after_id": id})
+		return w.until("resumed", typed("resume_ok", "h"))["data"].(map[string]any)
+	}
+	if d := resume(seq, ack["data"].(map[string]any)["id"].(string)); d["reset"] != nil || len(d["messages"].([]any)) != 3 {
+		t.Fatalf("resume with the right id: %v", d)
+	}
+	for _, tc := range []struct {
+		after float64
+		id    string
+	}{{seq, "01ANOTHERID"}, {seq + 100, "01NOTSTORED"}} {
+		d := resume(tc.after, tc.id)
+		ms := d["messages"].([]any)
+		if d["reset"] != true || len(ms) < 5 || ms[0].(map[string]any)["seq"].(float64) != 1 {
+			t.Fatalf("resume after %v with id %s: %v; want the whole conversation, reset", tc.after, tc.id, d)
+		}
 	}
 	v2.send(map[string]any{"type": "close", "id": "x"})
 	v2.until("close ok", typed("close_ok", "x"))

@@ -420,6 +420,30 @@ type MessageAppend struct {
 	CreatedAt time.Time
 	Duplicate bool  // a resend: Seq, ID and CreatedAt are the original's
 	Err       error // this message was refused (the others of the batch were not)
+
+	numbered bool // Seq, ID and CreatedAt were given by Number
+}
+
+// Number gives m, before it is appended, the seq, id and time it will be
+// stored with, so that it can be shown while its commit runs. It answers
+// false, leaving m to be numbered by its insert, when the conversation's
+// last seq is not in memory (Number never waits for the database). The
+// seq is taken whatever becomes of m: a message refused or found to be a
+// resend leaves a gap, never a seq that two messages were shown with. The
+// insert keeps the seq unless another writer took it meanwhile (m.Seq then
+// changes).
+func (s *Store) Number(m *MessageAppend, now time.Time) bool {
+	c := &s.seqs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.last[m.ConversationID]
+	if !ok || last.tenant != m.TenantID {
+		return false
+	}
+	last.seq++
+	c.last[m.ConversationID] = last
+	m.Seq, m.ID, m.CreatedAt, m.numbered = last.seq, NewID(), now.UTC().Truncate(time.Millisecond), true
+	return true
 }
 
 // StoredMessage is a message as stored, its body still sealed.
@@ -479,9 +503,13 @@ func (c *seqCache) get(conversation string) (lastSeq, bool) {
 	return l, ok
 }
 
-func (c *seqCache) set(conversation string, l lastSeq) {
+// raise sets a conversation's last seq unless Number already went past it.
+func (c *seqCache) raise(conversation string, l lastSeq) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cur, ok := c.last[conversation]; ok && cur.tenant == l.tenant && cur.seq > l.seq {
+		return
+	}
 	if c.last == nil || len(c.last) >= maxSeqCache {
 		c.last = map[string]lastSeq{}
 	}
@@ -514,7 +542,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	})
 	if err == nil && t != nil {
 		for c, l := range t.seqs {
-			s.seqs.set(c, l)
+			s.seqs.raise(c, l)
 		}
 	}
 	return err
@@ -630,9 +658,15 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 	if m.Audience == "" {
 		m.Audience = "all"
 	}
-	last, ok := taken[m.ConversationID]
-	if !ok {
-		last, ok = cache.get(m.ConversationID)
+	var last lastSeq
+	ok := m.numbered
+	if ok {
+		// Numbered: the seq is the one after last, as Number left it.
+		last, now = lastSeq{tenant: m.TenantID, seq: m.Seq - 1}, m.CreatedAt
+	} else {
+		if last, ok = taken[m.ConversationID]; !ok {
+			last, ok = cache.get(m.ConversationID)
+		}
 	}
 	for read := false; ; read = true {
 		if !ok || read {
@@ -659,7 +693,10 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 			m.Err = err
 			return nil
 		}
-		id := NewID()
+		id := m.ID
+		if !m.numbered || seq != m.Seq {
+			id = NewID()
+		}
 		res, err := ex.ExecContext(ctx, sqlInsertMessage, m.ConversationID, seq, id, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now))
 		switch {
 		case isConstraint(err, sqliteConstraintPrimaryKey) && !read:
@@ -679,7 +716,7 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 			if taken != nil {
 				taken[m.ConversationID] = lastSeq{tenant: m.TenantID, seq: seq}
 			} else {
-				cache.set(m.ConversationID, lastSeq{tenant: m.TenantID, seq: seq})
+				cache.raise(m.ConversationID, lastSeq{tenant: m.TenantID, seq: seq})
 			}
 			return nil
 		}
@@ -689,7 +726,7 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 		}
 		m.Duplicate, m.CreatedAt = true, fromMillis(created)
 		if taken == nil && !ok {
-			cache.set(m.ConversationID, last)
+			cache.raise(m.ConversationID, last)
 		}
 		return nil
 	}

@@ -204,7 +204,7 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 		e.grace = time.Minute
 	}
 	e.log = NewLog(o.Store, o.Ring, e.redactorOf)
-	e.log.committed = e.fanOut
+	e.log.shown, e.log.committed, e.log.retracted = e.show, e.fanOut, e.retract
 	e.log.logger = e.slog
 	open, err := o.Store.OpenConversations(ctx)
 	if err != nil {
@@ -573,21 +573,85 @@ func (e *Engine) post(ctx context.Context, ns []notice) {
 	}
 }
 
-// fanOut sends a committed message to everyone in its conversation, in
-// commit order (the log calls it from its one writer).
-func (e *Engine) fanOut(tenantID string, m Message) {
+// show sends a message whose commit is running to everyone in its
+// conversation but its sending connection (which gets the ack), and returns
+// whom it reached.
+func (e *Engine) show(tenantID string, m Message) []Sink {
+	to := make([]Sink, 0, 4)
 	e.mu.Lock()
 	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
+	e.deliver(tenantID, m, nil, &to)
+	e.mu.Unlock()
+	return to
+}
+
+// Retracted is the event that takes back a message shown before its commit
+// refused it (or stored it under another seq, which a message event brings).
+type Retracted struct {
+	Seq int64  `json:"seq"`
+	ID  string `json:"id"`
+}
+
+// retract takes a shown message back from those it was shown to.
+func (e *Engine) retract(tenantID string, m Message, to []Sink) {
+	ev := Event{Type: "retracted", Conversation: m.ConversationID, Data: Retracted{Seq: m.Seq, ID: m.ID}}
+	for _, s := range to {
+		s.Send(ev)
+	}
+}
+
+// deliver sends m to its readers: the visitor's connections unless m is for
+// agents, the participants' and, for a visitor's message, the agent the chat
+// is offered to; never m's origin nor those in skip (it was shown to them).
+// With to set, it adds whom it reached. Callers hold e.mu.
+func (e *Engine) deliver(tenantID string, m Message, skip []Sink, to *[]Sink) {
 	origin := m.Origin
 	m.Origin = nil
 	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
+	send := func(s Sink) {
+		if s == origin || slices.Contains(skip, s) {
+			return
+		}
+		s.Send(ev)
+		if to != nil {
+			*to = append(*to, s)
+		}
+	}
 	if m.Audience == AudienceAll {
 		for _, s := range e.visitors[m.ConversationID] {
-			if s != origin {
-				s.Send(ev)
+			send(s)
+		}
+	}
+	cv := e.convs[m.ConversationID]
+	if cv == nil || cv.c.TenantID != tenantID {
+		return
+	}
+	for _, p := range cv.parts {
+		if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
+			for s := range ag.sinks {
+				send(s)
 			}
 		}
 	}
+	// The agent a chat is offered to sees what the visitor writes while
+	// they decide (they may read its history anyway).
+	if o := cv.offer; o != nil && m.Sender.Kind == "visitor" && cv.parts.role(o.to) == "" {
+		if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
+			for s := range ag.sinks {
+				send(s)
+			}
+		}
+	}
+}
+
+// fanOut takes a committed message: it reaches its readers (but those it
+// was shown to while committed: a reader who came meanwhile gets it now),
+// then the conversation's clocks, the webhooks and the server's hook.
+func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) {
+	e.mu.Lock()
+	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
+	e.deliver(tenantID, m, shownTo, nil)
+	m.Origin = nil
 	if cv := e.convs[m.ConversationID]; cv != nil && cv.c.TenantID == tenantID {
 		now := e.now()
 		cv.c.LastSeq = max(cv.c.LastSeq, m.Seq)
@@ -600,22 +664,6 @@ func (e *Engine) fanOut(tenantID string, m Message) {
 				if cv.first.IsZero() && cv.c.Status == StatusAssigned {
 					cv.first = now
 				}
-			}
-		}
-		for _, p := range cv.parts {
-			if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
-				for s := range ag.sinks {
-					if s != origin {
-						s.Send(ev)
-					}
-				}
-			}
-		}
-		// The agent a chat is offered to sees what the visitor writes while
-		// they decide (they may read its history anyway).
-		if o := cv.offer; o != nil && m.Sender.Kind == "visitor" && cv.parts.role(o.to) == "" {
-			if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
-				ag.send(ev)
 			}
 		}
 	}

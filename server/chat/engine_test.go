@@ -1097,3 +1097,61 @@ func TestAgentsChooseTheirQueues(t *testing.T) {
 		t.Fatalf("Ann's queues: %+v %+v", snap.Queues, snap.Working)
 	}
 }
+
+// TestShownWhileCommittedReachesEveryReader: a message shown while its
+// commit runs reaches a connection that opens before the commit ends (once),
+// and a resend found at the commit is taken back from those it was shown to.
+func TestShownWhileCommittedReachesEveryReader(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Sales", QueueConfig{})
+	ann := x.member("Ann", "agent", nil)
+	first := x.online(ann)
+	v, _, _ := x.start(Meta{})
+	x.accept(ann, v.Conversation)
+	x.say(v, "hello") // the conversation's seq is known from here on
+	x.e.Flush()
+	first.reset()
+
+	running1, hold1 := make(chan struct{}), make(chan struct{})
+	running2, hold2 := make(chan struct{}), make(chan struct{})
+	x.e.Log().Do(func(*store.Tx) error { close(running1); <-hold1; return nil })
+	<-running1
+	x.e.Log().Do(func(*store.Tx) error { close(running2); <-hold2; return nil })
+	wait, err := x.e.VisitorPost(x.ctx, v, Message{ClientID: "c1", Text: "while committed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(hold1)
+	<-running2 // the message is shown; its commit is held
+	first.mu.Lock()
+	shown := len(first.evs)
+	first.mu.Unlock()
+	second := &rec{e: x.e}
+	if _, err := x.e.ConnectAgent(x.ctx, ann, second, Available); err != nil {
+		t.Fatal(err)
+	}
+	close(hold2)
+	m, err := wait(x.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown != 1 || !slices.Equal(first.texts(), []string{"while committed"}) || !slices.Equal(second.texts(), []string{"while committed"}) {
+		t.Fatalf("shown %d before the commit; then the first connection has %q, the one opened meanwhile %q; want it once each",
+			shown, first.texts(), second.texts())
+	}
+
+	// The same client id again, unmarked: shown, found a resend, taken back.
+	first.reset()
+	again, err := x.e.VisitorSend(x.ctx, v, Message{ClientID: "c1", Text: "while committed"})
+	if err != nil || again.Seq != m.Seq || again.ID != m.ID {
+		t.Fatalf("resend: %+v %v; want the original %+v", again, err, m)
+	}
+	msgs, retracted := first.of("message"), first.of("retracted")
+	if len(msgs) != 1 || len(retracted) != 1 {
+		t.Fatalf("resend: %d messages, %d retractions; want one of each", len(msgs), len(retracted))
+	}
+	shownAs, r := msgs[0].Data.(Message), retracted[0].Data.(Retracted)
+	if shownAs.Seq <= m.Seq || r.Seq != shownAs.Seq || r.ID != shownAs.ID {
+		t.Fatalf("resend shown as %d %s, retracted %+v", shownAs.Seq, shownAs.ID, r)
+	}
+}

@@ -6,6 +6,8 @@
 // committed before it is acknowledged, several senders' messages share one
 // commit (group commit), each message gets the next sequence number of its
 // conversation, and a resend with the same client id returns the original.
+// A message whose seq is known before its commit is shown to its readers
+// while the commit runs, and taken back (retracted) if the commit refuses it.
 package chat
 
 import (
@@ -75,6 +77,9 @@ type Message struct {
 	// Origin is the connection that sent the message: it gets the ack,
 	// so the fan-out skips it (other tabs of the same person still get it).
 	Origin Sink `json:"-"`
+	// Resend marks a send the client made again after losing its ack: it
+	// may be stored already, so it is shown only once committed.
+	Resend bool `json:"-"`
 }
 
 // envelope is what is sealed for kinds other than text.
@@ -88,10 +93,15 @@ type Log struct {
 	st       *store.Store
 	ring     *keys.Ring
 	redactor func(tenant string) *redact.Redactor
-	// committed hears every new message, in commit order, before its sender
-	// is acknowledged; it must not block (the engine fans out to bounded
-	// queues).
-	committed func(tenant string, m Message)
+	// shown hears a message numbered before its commit, as the commit
+	// begins, and says whom it reached; committed hears every new message
+	// once committed, in commit order, before its sender is acknowledged
+	// (shownTo: whom it reached with that seq, nil when it was not shown);
+	// retracted hears a shown message the commit refused or stored under
+	// another seq. None may block (the engine fans out to bounded queues).
+	shown     func(tenant string, m Message) []Sink
+	committed func(tenant string, m Message, shownTo []Sink)
+	retracted func(tenant string, m Message, shownTo []Sink)
 
 	// logger hears failures nobody waits for.
 	logger *slog.Logger
@@ -124,7 +134,8 @@ type appendReq struct {
 	msg    Message
 	m      store.MessageAppend
 	fn     func(*store.Tx) error
-	async  bool // nobody waits: a failure is logged
+	async  bool   // nobody waits: a failure is logged
+	shown  []Sink // whom it was shown to before the commit, numbered msg.Seq
 	queued time.Time
 	err    error
 	done   chan struct{}
@@ -315,6 +326,7 @@ func (l *Log) write() {
 			continue
 		}
 		began := time.Now()
+		l.show(batch, began)
 		var err error
 		if len(batch) == 1 && batch[0].fn == nil {
 			// One message, most of the time: one statement, no transaction.
@@ -335,10 +347,14 @@ func (l *Log) write() {
 			} else if b.fn == nil {
 				b.err = b.m.Err
 			}
+			if b.shown != nil && (b.err != nil || b.m.Duplicate || b.m.Seq != b.msg.Seq) {
+				l.retracted(b.tenant, b.msg, b.shown)
+				b.shown = nil
+			}
 			if b.err == nil && b.fn == nil && !b.m.Duplicate {
 				b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
 				if l.committed != nil {
-					l.committed(b.tenant, b.msg)
+					l.committed(b.tenant, b.msg, b.shown)
 				}
 			}
 			if b.err != nil && b.async {
@@ -346,6 +362,32 @@ func (l *Log) write() {
 			}
 			close(b.done)
 		}
+	}
+}
+
+// show numbers the batch's messages whose conversations' seqs are known and
+// shows them: their readers need not wait for the commit, only the sender's
+// ack does. A conversation's messages after one that cannot be numbered
+// (a resend, a first message since the start) wait too, to keep their order.
+func (l *Log) show(batch []*appendReq, now time.Time) {
+	if l.shown == nil {
+		return
+	}
+	var held map[string]bool
+	for _, b := range batch {
+		if b.fn != nil {
+			continue
+		}
+		conv := b.m.ConversationID
+		if b.msg.Resend || held[conv] || !l.st.Number(&b.m, now) {
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[conv] = true
+			continue
+		}
+		b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
+		b.shown = l.shown(b.tenant, b.msg)
 	}
 }
 

@@ -443,3 +443,121 @@ func TestReplayReadsBackCommittedMessages(t *testing.T) {
 		t.Fatalf("%d messages since mid; want 10", late)
 	}
 }
+
+// TestShownWhileCommitted: a message whose conversation's seq is known
+// reaches its readers as its commit begins, before the sender's ack; one
+// the commit refuses, finds to be a resend or numbers again is taken back;
+// a resend the client marks as one, and a conversation's first message
+// since the start, are shown once committed.
+func TestShownWhileCommitted(t *testing.T) {
+	f := newFixture(t, 3)
+	ctx := context.Background()
+	seen := make(chan string, 100)
+	f.log.shown = func(_ string, m Message) []Sink {
+		seen <- fmt.Sprintf("shown %d %s", m.Seq, m.Text)
+		return []Sink{}
+	}
+	f.log.retracted = func(_ string, m Message, _ []Sink) { seen <- fmt.Sprintf("retracted %d %s", m.Seq, m.Text) }
+	f.log.committed = func(_ string, m Message, shownTo []Sink) {
+		seen <- fmt.Sprintf("committed %d %s %v", m.Seq, m.Text, shownTo != nil)
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if got := <-seen; got != w {
+				t.Fatalf("got %q; want %q", got, w)
+			}
+		}
+		select {
+		case got := <-seen:
+			t.Fatalf("then %q; want nothing more", got)
+		default:
+		}
+	}
+	c, gone := f.conv[0], f.conv[1]
+	msg := func(cv store.Conversation, client, text string) Message {
+		return Message{ConversationID: cv.ID, Sender: visitor(cv), ClientID: client, Text: text}
+	}
+	send := func(m Message) (Message, error) { return f.log.Append(ctx, f.a.ID, m) }
+
+	if m, err := send(msg(c, "a", "first")); err != nil || m.Seq != 1 {
+		t.Fatalf("first: %+v %v", m, err)
+	}
+	expect("committed 1 first false")
+
+	// The writer is held inside a commit that also holds the next message:
+	// the message is shown, its sender still waits.
+	running1, hold1 := make(chan struct{}), make(chan struct{})
+	running2, hold2 := make(chan struct{}), make(chan struct{})
+	f.log.Do(func(*store.Tx) error { close(running1); <-hold1; return nil })
+	<-running1
+	f.log.Do(func(*store.Tx) error { close(running2); <-hold2; return nil })
+	p, err := f.log.Queue(ctx, f.a.ID, msg(c, "b", "second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(hold1)
+	if got := <-seen; got != "shown 2 second" {
+		t.Fatalf("got %q; want the message shown", got)
+	}
+	<-running2
+	select {
+	case <-p.req.done:
+		t.Fatal("acknowledged before its commit")
+	default:
+	}
+	close(hold2)
+	if m, err := p.Wait(ctx); err != nil || m.Seq != 2 {
+		t.Fatalf("second: %+v %v", m, err)
+	}
+	expect("committed 2 second true")
+
+	// A resend the client did not mark: shown, found to be one, taken back;
+	// its seq stays a gap.
+	if m, err := send(msg(c, "a", "first again")); err != nil || m.Seq != 1 || m.Text != "first" {
+		t.Fatalf("a resend: %+v %v; want the original", m, err)
+	}
+	expect("shown 3 first again", "retracted 3 first again")
+	if m, err := send(msg(c, "c", "third")); err != nil || m.Seq != 4 {
+		t.Fatalf("after a resend: %+v %v; want seq 4", m, err)
+	}
+	expect("shown 4 third", "committed 4 third true")
+	// Marked: not shown at all.
+	again := msg(c, "a", "first once more")
+	again.Resend = true
+	if m, err := send(again); err != nil || m.Seq != 1 {
+		t.Fatalf("a marked resend: %+v %v; want the original", m, err)
+	}
+	expect()
+
+	// Refused by the commit: the conversation was deleted.
+	if _, err := send(msg(gone, "x", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	expect("committed 1 hello false")
+	if err := f.st.DeleteConversations(ctx, f.a.ID, []string{gone.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(msg(gone, "y", "to a deleted conversation")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("to a deleted conversation: %v; want ErrNotFound", err)
+	}
+	expect("shown 2 to a deleted conversation", "retracted 2 to a deleted conversation")
+
+	// Numbered again: another writer took the seq.
+	other, err := store.Open(ctx, f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	m := &store.MessageAppend{TenantID: f.a.ID, ConversationID: c.ID, SenderKind: "agent", SenderID: "u1", Kind: KindText,
+		Seal: func(seq int64) ([]byte, error) {
+			return f.log.ring.Seal(ctx, f.a.ID, []byte("by another"), ad(c.ID, seq))
+		}}
+	if err := other.AppendMessage(ctx, m); err != nil || m.Seq != 5 {
+		t.Fatalf("the other writer: %v seq %d", err, m.Seq)
+	}
+	if m, err := send(msg(c, "d", "fourth")); err != nil || m.Seq != 6 {
+		t.Fatalf("after another writer: %+v %v; want seq 6", m, err)
+	}
+	expect("shown 5 fourth", "retracted 5 fourth", "committed 6 fourth false")
+}

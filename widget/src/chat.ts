@@ -391,10 +391,13 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   // The conversation is kept in the browser, when the page may store, so a
   // reload or the next page shows it at once before the server catches up.
   let saving = 0;
+  const save = () => {
+    if (c.may() && !saving) saving = window.setTimeout(() => ((saving = 0), token && put(LOG, JSON.stringify({ view, m: cache }))), 200);
+  };
   const remember = (m: Msg) => {
     cache.push(m);
     if (cache.length > 200) cache.shift();
-    if (c.may() && !saving) saving = window.setTimeout(() => ((saving = 0), token && put(LOG, JSON.stringify({ view, m: cache }))), 200);
+    save();
   };
   const forget = () => {
     cache.length = 0;
@@ -689,9 +692,21 @@ window.nudge?.d?.("chat", (c: Ctx) => {
           put(KEY, (token = d.token));
           c.emit("chat:started", { offer: meta.offer?.id });
         }
+        if (d.reset) {
+          // What this page showed was not the server's (a message lost in a
+          // crash before its commit): start over from the whole conversation.
+          list.replaceChildren();
+          shown.clear();
+          cache.length = 0;
+          seq = lastAt = 0;
+          lastSender = "";
+          for (const k in bubbles) delete bubbles[k];
+        }
         d.messages.forEach((m) => render(m));
         state(d.conversation);
-        for (const p of pending) frame({ type: "send", id: p.client_id, ...p });
+        // They may be stored already (their acks lost): marked, the server
+        // shows them to the agent only once committed.
+        for (const p of pending) frame({ type: "send", id: p.client_id, resend: true, ...p });
         announce();
         // The agent's view of the visitor follows them from page to page.
         if (f.type == "resume_ok") frame({ type: "page", id: "page", page: { url: location.href, title: document.title } });
@@ -703,9 +718,25 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         render(f.data);
         break;
       }
-      case "message":
+      case "message": {
+        // A message comes while its commit runs: mark what it drew, in case
+        // the commit refuses it and it is retracted.
+        const n = list.children.length;
         render(f.data);
+        for (let i = n; i < list.children.length; i++) (list.children[i] as HTMLElement).dataset.s = "" + f.data.seq;
         break;
+      }
+      case "retracted": {
+        const r = f.data;
+        if (shown.delete(r.seq)) {
+          list.querySelectorAll('[data-s="' + r.seq + '"]').forEach((e) => e.remove());
+          const i = cache.findIndex((m) => m.id == r.id);
+          if (i >= 0) cache.splice(i, 1), save();
+          seq = Math.max(0, ...shown);
+          lastSender = "";
+        }
+        break;
+      }
       case "state":
         state(f.data);
         break;
@@ -781,7 +812,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     const s = (ws = new WebSocket(url));
     s.onopen = () => {
       const hello: VisitorCommand = token
-        ? { type: "resume", id: "hello", v: 1, token, after: seq }
+        ? { type: "resume", id: "hello", v: 1, token, after: seq, after_id: cache.find((m) => m.seq == seq)?.id }
         : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: start() };
       s.send(JSON.stringify(hello));
     };

@@ -122,10 +122,14 @@ export type VisitorCommand = {
   v?: number;
   token: string;
   after?: number;
+  /** The id of the message at `after`. When the server has another message there, or none (a message shown while committed and lost by a crash, or retracted while the page was away), the answer holds the whole conversation with `reset`. */
+  after_id?: string;
 } | {
   type: "send";
   id?: string;
   client_id?: string;
+  /** A send made again after its ack was lost (after a reconnect): it may be stored already, so the server shows it to the others only once committed. Without it a resend that was stored is shown, then retracted. */
+  resend?: boolean;
   kind?: "text" | "file";
   text?: string;
   payload?: {
@@ -182,6 +186,8 @@ export type VisitorFrame = {
     token?: string;
     conversation: VisitorChatView;
     messages: Message[];
+    /** The page's copy from `after` on was not the server's: replace everything shown with `messages` (the whole conversation) */
+    reset?: boolean;
   };
 } | {
   type: "ack";
@@ -210,6 +216,13 @@ export type VisitorFrame = {
   type: "message";
   conversation: string;
   data: Message;
+} | {
+  type: "retracted";
+  conversation: string;
+  data: {
+    seq: number;
+    id: string;
+  };
 } | {
   type: "state";
   conversation: string;

@@ -69,13 +69,20 @@ export function Chats({ me }: { me: Me }) {
     );
   const unhold = (id: string) => setHeld((h) => h.filter((x) => x.id !== id));
   const sendBinary = (b: Uint8Array) => ws.current?.readyState === 1 && ws.current.send(b);
+  // A seq already shown with another id was a message retracted while this
+  // console was away (or lost by a crash before its commit): the new one wins.
   const addMessages = (conv: string, ms: Msg[]) =>
     setMessages((all) => {
-      const cur = all[conv] || [];
-      const seen = new Set(cur.map((m) => m.seq));
-      const next = cur.concat(ms.filter((m) => !seen.has(m.seq))).sort((a, b) => a.seq - b.seq);
-      return { ...all, [conv]: next };
+      const fresh = new Map(ms.map((m) => [m.seq, m]));
+      const kept = (all[conv] || []).filter((m) => {
+        const f = fresh.get(m.seq);
+        if (f?.id === m.id) fresh.delete(m.seq);
+        return !f || f.id === m.id;
+      });
+      return { ...all, [conv]: kept.concat([...fresh.values()]).sort((a, b) => a.seq - b.seq) };
     });
+  const retract = (conv: string, seq: number, id: string) =>
+    setMessages((all) => ({ ...all, [conv]: (all[conv] || []).filter((m) => m.seq !== seq || m.id !== id) }));
   // The visitor's typing preview shows as it comes and goes after a few
   // seconds of silence, or when their message arrives.
   const typed = (conv: string, preview: string | null) => {
@@ -184,6 +191,9 @@ export function Chats({ me }: { me: Me }) {
           }
           break;
         }
+        case "retracted":
+          retract(c, f.data.seq, f.data.id);
+          break;
         case "ack":
           addMessages(f.data.conversation_id, [f.data]);
           break;
