@@ -271,9 +271,11 @@ func ackWhenCommitted(w *wsConn, f *frame, inflight chan struct{}, wait func() (
 	go func() {
 		defer func() { <-inflight }()
 		m, err := wait()
-		// The commit readied this goroutine after it queued the message for
-		// its recipients, so it would run (and write the ack) before their
-		// writers on this core: the recipients go first.
+		// A message not shown before its commit (a conversation's first
+		// since the start, a marked resend) was queued for its readers by
+		// the commit, which readied this goroutine last, so it would run
+		// (and write the ack) before their writers on this core: the
+		// readers go first.
 		runtime.Gosched()
 		if err != nil {
 			w.failErr(f, err)
