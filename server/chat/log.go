@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,14 +108,21 @@ type Log struct {
 	// Stats count the log's work, for the server's metrics.
 	Stats LogStats
 
-	// The queue is a slice, not a channel: the engine queues conversation
-	// changes while holding its lock, which the writer needs for fan-out, so
-	// queueing must never block. Senders are bounded by their connections.
-	mu     sync.Mutex
-	q      []*appendReq
-	wake   chan struct{}
-	closed bool
-	done   chan struct{}
+	// Two goroutines: the shower numbers and shows what queued (q) and
+	// passes it on (ready) to the writer, which commits and answers; so a
+	// message that comes while a commit runs is shown at once, not after it.
+	// The queues are slices, not channels: the engine queues conversation
+	// changes while holding its lock, which both need, so queueing must
+	// never block. Senders are bounded by their connections.
+	mu      sync.Mutex
+	q       []*appendReq
+	ready   []*appendReq
+	unshown map[string]int // conversations with a message in flight not shown before its commit
+	wake    chan struct{}  // to the shower
+	written chan struct{}  // to the writer
+	closed  bool
+	passed  bool // the shower has passed on everything and stopped
+	done    chan struct{}
 }
 
 // LogStats are running totals.
@@ -131,21 +137,25 @@ type LogStats struct {
 // appendReq is a message to store, or (fn set) a change of a conversation's
 // state, in the order they were queued.
 type appendReq struct {
-	tenant string
-	msg    Message
-	m      store.MessageAppend
-	fn     func(*store.Tx) error
-	async  bool   // nobody waits: a failure is logged
-	shown  []Sink // whom it was shown to before the commit, numbered msg.Seq
-	queued time.Time
-	err    error
-	done   chan struct{}
+	tenant  string
+	msg     Message
+	m       store.MessageAppend
+	fn      func(*store.Tx) error
+	async   bool          // nobody waits: a failure is logged
+	shown   []Sink        // whom it was shown to before the commit, numbered msg.Seq
+	shownCh chan struct{} // closed once its group is shown
+	held    bool          // a message not shown before its commit (counted in unshown)
+	queued  time.Time
+	err     error
+	done    chan struct{}
 }
 
 // NewLog starts the log's writer. redactor gives a tenant's redaction rules
 // (nil: card numbers only).
 func NewLog(st *store.Store, ring *keys.Ring, redactor func(tenant string) *redact.Redactor) *Log {
-	l := &Log{st: st, ring: ring, redactor: redactor, logger: slog.Default(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &Log{st: st, ring: ring, redactor: redactor, logger: slog.Default(), unshown: map[string]int{},
+		wake: make(chan struct{}, 1), written: make(chan struct{}, 1), done: make(chan struct{})}
+	go l.showAll()
 	go l.write()
 	return l
 }
@@ -310,9 +320,9 @@ func validate(m *Message) error {
 	return nil
 }
 
-// write commits whatever has queued as one transaction, then answers.
-func (l *Log) write() {
-	defer close(l.done)
+// showAll shows what queued and passes it on to the writer, until the log
+// closes and everything queued is passed on.
+func (l *Log) showAll() {
 	for {
 		l.mu.Lock()
 		batch := l.q
@@ -320,14 +330,63 @@ func (l *Log) write() {
 		closed := l.closed
 		l.mu.Unlock()
 		if len(batch) == 0 {
-			if closed {
+			if !closed {
+				<-l.wake
+				continue
+			}
+			l.mu.Lock()
+			l.passed = true
+			l.mu.Unlock()
+			signal(l.written)
+			return
+		}
+		var shown chan struct{}
+		if l.shown != nil {
+			l.number(batch, time.Now())
+			shown = make(chan struct{})
+			for _, b := range batch {
+				b.shownCh = shown
+			}
+		}
+		l.mu.Lock()
+		l.ready = append(l.ready, batch...)
+		l.mu.Unlock()
+		// The writer is woken before the readers' socket writers that
+		// showing readies: on this core they go first (Go runs the
+		// goroutine readied last next), and the writer commits meanwhile
+		// on the other core, or after them.
+		signal(l.written)
+		if shown != nil {
+			l.show(batch)
+			close(shown)
+		}
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// write commits whatever was passed on as one transaction, then answers.
+func (l *Log) write() {
+	defer close(l.done)
+	for {
+		l.mu.Lock()
+		batch := l.ready
+		l.ready = nil
+		passed := l.passed
+		l.mu.Unlock()
+		if len(batch) == 0 {
+			if passed {
 				return
 			}
-			<-l.wake
+			<-l.written
 			continue
 		}
 		began := time.Now()
-		l.show(batch, began)
 		var err error
 		if len(batch) == 1 && batch[0].fn == nil {
 			// One message, most of the time: one statement, no transaction.
@@ -337,6 +396,11 @@ func (l *Log) write() {
 		}
 		l.Stats.Commits.Add(1)
 		l.Stats.CommitNanos.Add(int64(time.Since(began)))
+		for _, b := range batch {
+			if b.shownCh != nil {
+				<-b.shownCh
+			}
+		}
 		for _, b := range batch {
 			if b.fn == nil {
 				l.Stats.Messages.Add(1)
@@ -358,6 +422,15 @@ func (l *Log) write() {
 					l.committed(b.tenant, b.msg, b.shown)
 				}
 			}
+			if b.held {
+				// Shown now: the conversation's next messages may be shown
+				// before their commits again.
+				l.mu.Lock()
+				if l.unshown[b.m.ConversationID]--; l.unshown[b.m.ConversationID] <= 0 {
+					delete(l.unshown, b.m.ConversationID)
+				}
+				l.mu.Unlock()
+			}
 			if b.err != nil && b.async {
 				l.logger.Error("chat: commit", "conversation", b.m.ConversationID, "err", b.err)
 			}
@@ -366,37 +439,35 @@ func (l *Log) write() {
 	}
 }
 
-// show numbers the batch's messages whose conversations' seqs are known and
-// shows them: their readers need not wait for the commit, only the sender's
-// ack does. A conversation's messages after one that cannot be numbered
-// (a resend, a first message since the start) wait too, to keep their order.
-func (l *Log) show(batch []*appendReq, now time.Time) {
-	if l.shown == nil {
-		return
-	}
-	var held map[string]bool
-	shown := false
+// number numbers the batch's messages whose conversations' seqs are known,
+// to be shown before their commit: their readers need not wait for it, only
+// the sender's ack does. A message that cannot be numbered (a resend, a
+// conversation's first message since the start) is held, shown by its
+// commit, and its conversation's next messages wait for that too, to keep
+// their order.
+func (l *Log) number(batch []*appendReq, now time.Time) {
 	for _, b := range batch {
 		if b.fn != nil {
 			continue
 		}
 		conv := b.m.ConversationID
-		if b.msg.Resend || held[conv] || !l.st.Number(&b.m, now) {
-			if held == nil {
-				held = map[string]bool{}
-			}
-			held[conv] = true
-			continue
+		l.mu.Lock()
+		if b.held = b.msg.Resend || l.unshown[conv] > 0 || !l.st.Number(&b.m, now); b.held {
+			l.unshown[conv]++
 		}
-		b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
-		b.shown = l.shown(b.tenant, b.msg)
-		shown = shown || len(b.shown) > 0
+		l.mu.Unlock()
+		if !b.held {
+			b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
+		}
 	}
-	if shown {
-		// The readers' writers were readied by this goroutine, so they would
-		// wait on its core for the commit: let them write first (the commit
-		// goes on meanwhile on another core when one is free).
-		runtime.Gosched()
+}
+
+// show shows the batch's numbered messages.
+func (l *Log) show(batch []*appendReq) {
+	for _, b := range batch {
+		if b.fn == nil && !b.held {
+			b.shown = l.shown(b.tenant, b.msg)
+		}
 	}
 }
 
@@ -508,9 +579,6 @@ func (l *Log) Close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	signal(l.wake)
 	<-l.done
 }

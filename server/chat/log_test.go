@@ -485,32 +485,47 @@ func TestShownWhileCommitted(t *testing.T) {
 	}
 	expect("committed 1 first false")
 
-	// The writer is held inside a commit that also holds the next message:
-	// the message is shown, its sender still waits.
-	running1, hold1 := make(chan struct{}), make(chan struct{})
-	running2, hold2 := make(chan struct{}), make(chan struct{})
-	f.log.Do(func(*store.Tx) error { close(running1); <-hold1; return nil })
-	<-running1
-	f.log.Do(func(*store.Tx) error { close(running2); <-hold2; return nil })
+	// A message queued while a commit runs is shown at once; its sender
+	// waits for the commit after that one.
+	running, hold := make(chan struct{}), make(chan struct{})
+	f.log.Do(func(*store.Tx) error { close(running); <-hold; return nil })
+	<-running
 	p, err := f.log.Queue(ctx, f.a.ID, msg(c, "b", "second"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(hold1)
 	if got := <-seen; got != "shown 2 second" {
 		t.Fatalf("got %q; want the message shown", got)
 	}
-	<-running2
 	select {
 	case <-p.req.done:
 		t.Fatal("acknowledged before its commit")
 	default:
 	}
-	close(hold2)
+	close(hold)
 	if m, err := p.Wait(ctx); err != nil || m.Seq != 2 {
 		t.Fatalf("second: %+v %v", m, err)
 	}
 	expect("committed 2 second true")
+
+	// A conversation's first message since the start is not numbered
+	// before its commit, and the next ones wait for it, in order.
+	fresh := f.conv[2]
+	running, hold = make(chan struct{}), make(chan struct{})
+	f.log.Do(func(*store.Tx) error { close(running); <-hold; return nil })
+	<-running
+	p1, _ := f.log.Queue(ctx, f.a.ID, msg(fresh, "f1", "one"))
+	p2, _ := f.log.Queue(ctx, f.a.ID, msg(fresh, "f2", "two"))
+	close(hold)
+	if _, err := p2.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p1.Wait(ctx)
+	expect("committed 1 one false", "committed 2 two false")
+	if _, err := send(msg(fresh, "f3", "three")); err != nil {
+		t.Fatal(err)
+	}
+	expect("shown 3 three", "committed 3 three true")
 
 	// A resend the client did not mark: shown, found to be one, taken back;
 	// its seq stays a gap.
