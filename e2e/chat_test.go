@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/nudgehq/nudge/server"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -354,6 +357,88 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 	}
 	waitFor(t, console, "the transcript opens", `[...document.querySelectorAll('article.transcript .msg .text')].some(e => e.textContent === 'Which plan fits a flat?')`)
 	screenshot(t, console, "console-transcripts")
+}
+
+// TestAMessageLostWithTheServerIsTakenBack: the console and the visitor's
+// page are shown the agent's answer while it commits; the server stops and
+// the answer is not stored, as a crash between the two would leave it. Once
+// both have reconnected neither shows it, and the chat goes on.
+func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, dir := ln.Addr().String(), t.TempDir()
+	url, stop := serveOn(t, ln, dir)
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	visitor, cancel := chromedp.NewContext(console)
+	defer cancel()
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, "Is my order on its way?")
+	err = chromedp.Do(console,
+		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),
+		chromedp.Click(chromedp.CSS(`.offer button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`)),
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "It left this morning."),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const texts = `[...document.querySelectorAll('.msg .text')].map(e => e.textContent)`
+	waitChat(t, visitor, "the answer on the page", bubbles+`.includes('It left this morning.')`)
+	waitFor(t, console, "the answer in the console", texts+`.includes('It left this morning.')`)
+
+	stop()
+	cfg := server.Defaults
+	cfg.DataDir = dir
+	db, err := sql.Open("sqlite", cfg.DatabasePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec(`DELETE FROM messages WHERE sender_kind = 'agent'`)
+	db.Close()
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("take the answer out: %v, %d rows", err, n)
+	}
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, ln, dir)
+
+	// Both reconnect on their own, after a back-off of a few seconds.
+	for _, w := range []struct {
+		ctx        context.Context
+		what, cond string
+	}{
+		{visitor, "the page without the lost answer", `(() => { const h = document.querySelector('[data-nudge=chat]'); if (!h) return false; const r = h.shadowRoot, b = ` + bubbles + `; return b.includes('Is my order on its way?') && !b.includes('It left this morning.') })()`},
+		{console, "the console without the lost answer", texts + `.includes('Is my order on its way?') && !` + texts + `.includes('It left this morning.')`},
+	} {
+		for i := 0; ; i++ {
+			if ok, err := chromedp.Run(w.ctx, chromedp.Evaluate[bool](`!!(`+w.cond+`)`)); err == nil && ok {
+				break
+			}
+			if i == 1200 {
+				t.Fatalf("%s (%s)", w.what, w.cond)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	err = chromedp.Do(console,
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "Sorry: it left this morning."),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChat(t, visitor, "the answer sent again", bubbles+`.includes('Sorry: it left this morning.')`)
+	waitFor(t, console, "in the console once", texts+`.filter(s => s == 'Sorry: it left this morning.').length == 1`)
 }
 
 // waitFor polls a JS condition on the page.

@@ -73,13 +73,21 @@ func consoleDir(t *testing.T) string {
 // startServer runs a demo server on a loopback port and returns its URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	console := consoleDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	url, _ := serveOn(t, ln, t.TempDir())
+	return url
+}
+
+// serveOn runs the demo server on ln with its data in dir; stop ends it
+// (the test's end does too) and may be called again.
+func serveOn(t *testing.T, ln net.Listener, dir string) (url string, stop func()) {
+	t.Helper()
+	console := consoleDir(t)
 	cfg := server.Defaults
-	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), t.TempDir(), "http://"+ln.Addr().String()
+	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), dir, "http://"+ln.Addr().String()
 	cfg.Demo, cfg.AdminPassword, cfg.ConsoleDir = true, demoPassword, console
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -98,8 +106,10 @@ func startServer(t *testing.T) string {
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; srv.Close(); st.Close() })
-	return cfg.PublicURL
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; srv.Close(); st.Close() }) }
+	t.Cleanup(stop)
+	return cfg.PublicURL, stop
 }
 
 // desktopUA replaces headless Chromium's own user agent, which nudge rightly

@@ -137,6 +137,9 @@ export function Chats({ me }: { me: Me }) {
           setWorking(d.state.working);
           setChats(Object.fromEntries(d.state.chats.map((v) => [v.id, v])));
           setOffers(Object.fromEntries(d.state.offers.map((v) => [v.id, { kind: "assign" as const, expires_at: "", conversation: v }])));
+          // What was shown before a reconnect gives way to what is stored: a
+          // message shown while committed may have been lost with the server.
+          setMessages({});
           for (const v of [...d.state.chats, ...d.state.offers]) send({ type: "history", id: "h:" + v.id, conversation: v.id });
           if (selectedRef.current) send({ type: "context", id: "c:" + selectedRef.current, conversation: selectedRef.current });
           loadHeld();
