@@ -371,6 +371,9 @@ func decodeFrame(data []byte, f *frame) error {
 	if len(f.ID) > 64 {
 		return errors.New("id: at most 64 bytes")
 	}
+	if len(f.AfterID) > 64 {
+		return errors.New("after_id: at most 64 bytes")
+	}
 	return nil
 }
 

@@ -361,18 +361,20 @@ func TestVisitorSocketRefusesBadInput(t *testing.T) {
 	token := start["token"].(string)
 	before := h.snapshot()
 	for name, frame := range map[string]string{
-		"malformed":        `{"type":`,
-		"unknown field":    `{"type":"send","text":"x","admin":true}`,
-		"two objects":      `{"type":"ping"}{"type":"ping"}`,
-		"a name twice":     `{"type":"send","text":"x","text":"y"}`,
-		"no type":          `{"text":"x"}`,
-		"unknown type":     `{"type":"transfer","queue":"x"}`,
-		"invalid UTF-8":    "{\"type\":\"send\",\"text\":\"\xff\"}",
-		"empty text":       `{"type":"send","text":"   "}`,
-		"too long":         `{"type":"send","text":"` + strings.Repeat("x", chat.MaxText+1) + `"}`,
-		"agent kind":       `{"type":"send","kind":"system","text":"fake"}`,
-		"bad rating":       `{"type":"rate","score":9}`,
-		"form when online": `{"type":"leave_message","email":"a@b.c","text":"x"}`,
+		"malformed":         `{"type":`,
+		"unknown field":     `{"type":"send","text":"x","admin":true}`,
+		"two objects":       `{"type":"ping"}{"type":"ping"}`,
+		"a name twice":      `{"type":"send","text":"x","text":"y"}`,
+		"no type":           `{"text":"x"}`,
+		"unknown type":      `{"type":"transfer","queue":"x"}`,
+		"invalid UTF-8":     "{\"type\":\"send\",\"text\":\"\xff\"}",
+		"empty text":        `{"type":"send","text":"   "}`,
+		"too long":          `{"type":"send","text":"` + strings.Repeat("x", chat.MaxText+1) + `"}`,
+		"agent kind":        `{"type":"send","kind":"system","text":"fake"}`,
+		"bad rating":        `{"type":"rate","score":9}`,
+		"form when online":  `{"type":"leave_message","email":"a@b.c","text":"x"}`,
+		"resend not a bool": `{"type":"send","text":"x","resend":"yes"}`,
+		"long after_id":     `{"type":"history","after":1,"after_id":"` + strings.Repeat("x", 65) + `"}`,
 	} {
 		if err := v.c.WriteMessage(fws.TextMessage, []byte(frame)); err != nil {
 			t.Fatal(err)
