@@ -429,9 +429,9 @@ type MessageAppend struct {
 // false, leaving m to be numbered by its insert, when the conversation's
 // last seq is not in memory (Number never waits for the database). The
 // seq is taken whatever becomes of m: a message refused or found to be a
-// resend leaves a gap, never a seq that two messages were shown with. The
-// insert keeps the seq unless another writer took it meanwhile (m.Seq then
-// changes).
+// resend leaves a gap (the chat log retracts it from those it was shown
+// to). The insert keeps the seq unless another writer took it meanwhile
+// (m.Seq then changes).
 func (s *Store) Number(m *MessageAppend, now time.Time) bool {
 	c := &s.seqs
 	c.mu.Lock()
