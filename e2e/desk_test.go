@@ -37,7 +37,8 @@ func TestAgentDesk(t *testing.T) {
 	waitFor(t, console, "the offer with its wait, first message and page", `(() => { const o = document.querySelector('.offer'); return o && o.textContent.includes('waiting') &&
 		o.querySelector('q.first')?.textContent === 'My meter shows nothing' && o.textContent.includes('on ') })()`)
 	screenshot(t, console, "desk-offer")
-	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+	acceptOffer(t, console)
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, console, "the chat's URL", `/^\/chats\/[0-9A-Z]{26}$/.test(location.pathname)`)
@@ -123,9 +124,7 @@ func TestAgentDesk(t *testing.T) {
 	}
 	openChat(t, second)
 	writeFirst(t, second, "Do you have a student plan?")
-	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.offer button`)), chromedp.Click(chromedp.CSS(`.offer button`))); err != nil {
-		t.Fatal(err)
-	}
+	acceptOffer(t, console)
 	waitFor(t, console, "a notification of the new chat", `window.notes.some(n => n.startsWith('New chat'))`)
 	waitFor(t, console, "the second chat open", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Do you have a student plan?')`)
 	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Hello?'; r.querySelector('.in .send').click(); return true`)
@@ -192,7 +191,8 @@ func TestDeskHoldQueuesAndHandover(t *testing.T) {
 	}
 	openChat(t, visitor)
 	writeFirst(t, visitor, "Can I pay in instalments?")
-	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.offer button`)), chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+	acceptOffer(t, console)
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
 		t.Fatal(err)
 	}
 	// Hold: the chat leaves the list for the workbin; Reopen brings it back.
@@ -213,7 +213,8 @@ func TestDeskHoldQueuesAndHandover(t *testing.T) {
 	waitFor(t, console, "held again", `document.querySelector('.held')`)
 	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Any news?'; r.querySelector('.in .send').click(); return true`)
 	waitFor(t, console, "back from hold", `document.querySelector('.offer strong')?.textContent === 'Back from hold'`)
-	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`.offer button`)), chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
+	acceptOffer(t, console)
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
 		t.Fatal(err)
 	}
 

@@ -90,12 +90,8 @@ func TestOfferToChatOnTheDemo(t *testing.T) {
 	chromedp.Run(visitor, chromedp.Evaluate[bool](`[...`+offerCard+`.querySelectorAll('button')].find(b => b.textContent == 'Start chat').click(), true`))
 	waitChat(t, visitor, "the chat opens", `r.querySelector('.p').style.display == 'flex'`)
 
-	err := chromedp.Do(console,
-		chromedp.WaitVisible(chromedp.CSS(`.offer button`)),
-		chromedp.Click(chromedp.CSS(`.offer button`)),
-		chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`)),
-	)
-	if err != nil {
+	acceptOffer(t, console)
+	if err := chromedp.Do(console, chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, console, "the context names the rule", `document.querySelector('aside.context').textContent.includes('Rule “Billing help” (v1)')`)
