@@ -7,13 +7,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/chromedp/cdproto/network"
 	"github.com/nudgehq/nudge/server"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -390,7 +393,24 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 	waitChat(t, visitor, "the answer on the page", bubbles+`.includes('It left this morning.')`)
 	waitFor(t, console, "the answer in the console", texts+`.includes('It left this morning.')`)
 
+	// What the page sends, to see how it sends again after the restart.
+	var mu sync.Mutex
+	var sent []string
+	if err := chromedp.Listen(visitor, func(ev any) {
+		if f, ok := ev.(*network.EventWebSocketFrameSent); ok {
+			mu.Lock()
+			sent = append(sent, string(f.Response.PayloadData))
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	stop()
+	// The visitor writes while the server is away: the page keeps the
+	// message and sends it once reconnected, marked as a resend (it cannot
+	// know whether a send before the stop was stored).
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Hello?'; r.querySelector('.in .send').click(); return true`)
 	cfg := server.Defaults
 	cfg.DataDir = dir
 	db, err := sql.Open("sqlite", cfg.DatabasePath())
@@ -424,6 +444,15 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	waitFor(t, console, "the visitor's message written meanwhile, once", texts+`.filter(s => s == 'Hello?').length == 1`)
+	mu.Lock()
+	marked := slices.ContainsFunc(sent, func(f string) bool {
+		return strings.Contains(f, `"type":"send"`) && strings.Contains(f, `"resend":true`) && strings.Contains(f, `"text":"Hello?"`)
+	})
+	mu.Unlock()
+	if !marked {
+		t.Fatalf("the page sent the kept message without marking it a resend: %q", sent)
 	}
 	err = chromedp.Do(console,
 		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "Sorry: it left this morning."),
