@@ -93,8 +93,8 @@ type Log struct {
 	st       *store.Store
 	ring     *keys.Ring
 	redactor func(tenant string) *redact.Redactor
-	// shown hears a message numbered before its commit, as the commit
-	// begins, and says whom it reached; committed hears every new message
+	// shown hears a message numbered before its commit, as it is passed on
+	// to the writer, and says whom it reached; committed hears every new message
 	// once committed, in commit order, before its sender is acknowledged
 	// (shownTo: whom it reached with that seq, nil when it was not shown);
 	// retracted hears a shown message the commit refused or stored under
@@ -170,10 +170,7 @@ func (l *Log) enqueue(r *appendReq) error {
 	r.queued = time.Now()
 	l.q = append(l.q, r)
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	signal(l.wake)
 	return nil
 }
 
@@ -446,16 +443,16 @@ func (l *Log) write() {
 // commit, and its conversation's next messages wait for that too, to keep
 // their order.
 func (l *Log) number(batch []*appendReq, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, b := range batch {
 		if b.fn != nil {
 			continue
 		}
 		conv := b.m.ConversationID
-		l.mu.Lock()
 		if b.held = b.msg.Resend || l.unshown[conv] > 0 || !l.st.Number(&b.m, now); b.held {
 			l.unshown[conv]++
 		}
-		l.mu.Unlock()
 		if !b.held {
 			b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
 		}
