@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
@@ -178,7 +177,7 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 		w.closeNow(fws.CloseInternalServerErr, "")
 		return v, false
 	}
-	history, reset, err := s.visitorResumeHistory(w.ctx, v, f)
+	history, reset, err := s.chat.VisitorResume(w.ctx, v, f.After, f.AfterID, 1000)
 	if err == nil {
 		if len(history) > 0 {
 			w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
@@ -199,27 +198,6 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 		return v, false
 	}
 	return v, true
-}
-
-// visitorResumeHistory is what a page that saw up to f.After lacks. With
-// f.AfterID it checks that the page's message at f.After is the stored one:
-// a message shown while committed may have been lost by a crash, or
-// retracted while the page was away, and its seq given to another since.
-// Then the page gets the whole conversation, to show instead (reset).
-func (s *Server) visitorResumeHistory(ctx context.Context, v chat.Visitor, f *frame) (ms []chat.Message, reset bool, err error) {
-	const limit = 1000
-	if f.After <= 0 || f.AfterID == "" {
-		ms, err = s.chat.VisitorHistory(ctx, v, max(f.After, 0), limit)
-		return ms, false, err
-	}
-	if ms, err = s.chat.VisitorHistory(ctx, v, f.After-1, limit+1); err != nil {
-		return nil, false, err
-	}
-	if len(ms) > 0 && ms[0].Seq == f.After && ms[0].ID == f.AfterID {
-		return ms[1:], false, nil
-	}
-	ms, err = s.chat.VisitorHistory(ctx, v, 0, limit)
-	return ms, true, err
 }
 
 func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight chan struct{}) {

@@ -505,6 +505,26 @@ func (e *Engine) VisitorHistory(ctx context.Context, v Visitor, after int64, lim
 	return e.history(ctx, v.Tenant, v.Conversation, after, limit, true)
 }
 
+// VisitorResume is what a page that saw up to after lacks, at most limit
+// messages. With afterID it checks that the page's message at after is the
+// stored one: a message shown while committed may have been lost by a
+// crash, or retracted while the page was away, and its seq given to another
+// since. Then the page gets the whole conversation, to show instead (reset).
+func (e *Engine) VisitorResume(ctx context.Context, v Visitor, after int64, afterID string, limit int) (ms []Message, reset bool, err error) {
+	if after <= 0 || afterID == "" {
+		ms, err = e.VisitorHistory(ctx, v, max(after, 0), limit)
+		return ms, false, err
+	}
+	if ms, err = e.VisitorHistory(ctx, v, after-1, limit+1); err != nil {
+		return nil, false, err
+	}
+	if len(ms) > 0 && ms[0].Seq == after && ms[0].ID == afterID {
+		return ms[1:], false, nil
+	}
+	ms, err = e.VisitorHistory(ctx, v, 0, limit)
+	return ms, true, err
+}
+
 // EraseVisitor deletes every conversation of a site's visitor, with its
 // messages, participants and files. Open ones are closed first, so that
 // their agents let them go and the visitor is told. before runs with the
