@@ -138,7 +138,11 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	} else {
 		delete(e.avatars, a.User)
 	}
-	e.setPresence(t, ag, presence)
+	if ag.presence == presence {
+		e.route(t) // a new connection of an available agent can take chats
+	} else {
+		e.setPresence(t, ag, presence)
+	}
 	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}, Queues: []Ref{}, Working: []string{}}
 	for _, id := range t.order {
 		if q := t.queues[id]; e.allowed(t, ag, q) {
@@ -207,9 +211,7 @@ func (e *Engine) SetWorking(ctx context.Context, a Agent, queues []string, lenie
 		working[id] = true
 	}
 	ag.working = working
-	for _, q := range t.queues {
-		e.dispatch(q)
-	}
+	e.route(t)
 	return nil
 }
 
@@ -236,13 +238,19 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 	ag.presence, ag.since = presence, e.now()
 	if presence == Available && was != Available {
 		ag.idleSince = e.now()
+		// Back at the desk: the chats they let go may be offered to them again.
+		for _, q := range t.queues {
+			for _, cv := range q.waiting {
+				delete(cv.tried, ag.key.user)
+			}
+		}
 	}
 	if presence != Available {
 		for id := range ag.offers {
 			if cv := e.convs[id]; cv != nil && cv.offer != nil {
 				if cv.offer.kind == "assign" {
 					e.withdraw(cv, false)
-					cv.try(ag.key.user)
+					e.try(cv, ag.key.user)
 				} else {
 					e.inviteEnded(cv, "unavailable")
 				}
@@ -250,9 +258,7 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 		}
 	}
 	ag.send(Event{Type: "presence", Data: map[string]string{"status": presence}})
-	for _, q := range t.queues {
-		e.dispatch(q)
-	}
+	e.route(t)
 }
 
 // conv returns a conversation an agent may act on: one they are in, or
@@ -327,9 +333,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note",
 				text: o.note, data: map[string]any{"from": o.from}})
 		}
-		if q := cv.t.queues[cv.c.QueueID]; q != nil {
-			e.dispatch(q)
-		}
+		e.route(cv.t) // a transfer freed the old agent's slot
 	case RoleConference, RoleConsult:
 		e.setParticipant(ctx, cv, a.User, o.kind, false)
 		audience := AudienceAll
@@ -356,13 +360,11 @@ func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
 	}
 	if cv.offer.kind == "assign" {
 		e.withdraw(cv, false)
-		cv.try(a.User)
-		if q := cv.t.queues[cv.c.QueueID]; q != nil {
-			e.dispatch(q)
-		}
-		return nil
+		e.try(cv, a.User)
+	} else {
+		e.inviteEnded(cv, "declined")
 	}
-	e.inviteEnded(cv, "declined")
+	e.route(cv.t) // the declined offer held one of the agent's slots
 	return nil
 }
 
@@ -628,9 +630,7 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 	}
 	e.save(ctx, cv)
 	e.changed(cv)
-	for _, q := range cv.t.queues {
-		e.dispatch(q)
-	}
+	e.route(cv.t)
 	e.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "hold",
 		text: "We will answer here as soon as we can. You can leave this page; write again any time to continue."}})
@@ -736,9 +736,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 		}
 	}
 	delete(e.convs, cv.c.ID)
-	for _, q := range cv.t.queues {
-		e.dispatch(q)
-	}
+	e.route(cv.t)
 	text := "The chat has ended."
 	if reason == "inactivity" {
 		text = "The chat was closed because we did not hear from you."

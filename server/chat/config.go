@@ -131,7 +131,7 @@ func (c *QueueConfig) Validate() error {
 		return &store.FieldError{Field: "config.skills", Message: "skill routing needs at least one skill"}
 	}
 	if c.OfferTimeout == 0 {
-		c.OfferTimeout = 30
+		c.OfferTimeout = defaultOfferTimeout
 	}
 	if c.OfferTimeout < 5 || c.OfferTimeout > 600 {
 		return &store.FieldError{Field: "config.offer_timeout", Message: "5 to 600 seconds"}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"maps"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -173,7 +174,11 @@ type conv struct {
 	t       *tenant
 	parts   parts // active participants
 	offer   *offer
-	tried   map[string]bool // agents who let this wait's offers go
+	// tried are the agents who let this wait's offer go (declined, missed,
+	// or went away with it), each until when they are passed over: one offer
+	// timeout, so that a chat never waits for ever on the only agent who can
+	// take it.
+	tried   map[string]time.Time
 	prefer  string          // an agent to try first (affinity, reopen)
 	held    bool            // back from hold: the visitor wrote again
 	entered time.Time       // when it entered its current queue
@@ -302,12 +307,33 @@ func (ps *parts) remove(user string) {
 	*ps = slices.DeleteFunc(*ps, func(p part) bool { return p.user == user })
 }
 
-// try notes an agent who let this wait's offer go.
-func (cv *conv) try(user string) {
+// try notes an agent who let this wait's offer go: others are offered the
+// chat first, and they again after one offer timeout (or as soon as they
+// choose to be available again).
+func (e *Engine) try(cv *conv, user string) {
 	if cv.tried == nil {
-		cv.tried = map[string]bool{}
+		cv.tried = map[string]time.Time{}
 	}
-	cv.tried[user] = true
+	timeout := defaultOfferTimeout
+	if q := cv.t.queues[cv.c.QueueID]; q != nil {
+		timeout = q.cfg.OfferTimeout
+	}
+	cv.tried[user] = e.now().Add(time.Duration(timeout) * time.Second)
+}
+
+// passedOver reports whether a chat skips an agent now (they let its offer go
+// less than an offer timeout ago).
+func (cv *conv) passedOver(user string, now time.Time) bool {
+	until, ok := cv.tried[user]
+	return ok && now.Before(until)
+}
+
+// forgive lets the agents whose pass on a chat has run out be offered it
+// again; it reports whether any was.
+func (cv *conv) forgive(now time.Time) bool {
+	n := len(cv.tried)
+	maps.DeleteFunc(cv.tried, func(_ string, until time.Time) bool { return !now.Before(until) })
+	return len(cv.tried) < n
 }
 
 // Close stops the timer and the message log (committing what is queued).
@@ -435,9 +461,7 @@ func (e *Engine) Reload(ctx context.Context, tenantID string) error {
 	if err := e.loadTenant(ctx, t); err != nil {
 		return err
 	}
-	for _, q := range t.queues {
-		e.dispatch(q)
-	}
+	e.route(t)
 	return nil
 }
 

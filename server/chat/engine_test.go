@@ -667,6 +667,7 @@ func TestHoldReopensToTheLastAgent(t *testing.T) {
 	if !offeredTo(rb, v2.Conversation) {
 		t.Fatal("Bob takes the declined chat")
 	}
+	x.accept(bob, v2.Conversation)
 	x.advance(3 * time.Hour)
 	x.say(v, "I'm back")
 	if !offeredTo(ra, v.Conversation) {

@@ -11,6 +11,10 @@ import (
 // defaultAHT is the average handle time assumed before a queue has any.
 const defaultAHT = 3 * time.Minute
 
+// defaultOfferTimeout is the seconds an agent has to accept an offer unless
+// the queue says otherwise.
+const defaultOfferTimeout = 30
+
 // maxHops bounds overflow chains (a queue overflowing into one that
 // overflows back would otherwise move a chat forever).
 const maxHops = 5
@@ -41,13 +45,15 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 	}
 	cv.entered, cv.pos = now, 0
 	cv.tried = nil
+	// A transfer or requeue that brought the chat here may have freed a slot
+	// for another queue's chats, so every queue is routed either way.
+	defer e.route(cv.t)
 	if !q.cfg.Hours.Open(now) || !e.staffed(cv.t, q) {
 		return e.goOffline(ctx, cv)
 	}
 	q.waiting = append(q.waiting, cv)
 	e.save(ctx, cv)
 	e.toVisitor(cv, e.stateEvent(cv, true))
-	e.dispatch(q)
 	return nil
 }
 
@@ -122,11 +128,20 @@ func (e *Engine) withdraw(cv *conv, missed bool) {
 	delete(ag.offers, cv.c.ID)
 	ag.send(Event{Type: "offer_revoked", Conversation: cv.c.ID})
 	if missed {
-		cv.try(o.to)
+		e.try(cv, o.to)
 		if ag.presence == Available && !ag.bot {
 			ag.presence = Away
 			ag.send(Event{Type: "presence", Data: map[string]string{"status": Away, "reason": "missed_offer"}})
 		}
+	}
+}
+
+// route offers the waiting chats of every queue of a tenant: an agent whose
+// slot frees or who becomes available may serve any of their queues.
+// Callers hold e.mu.
+func (e *Engine) route(t *tenant) {
+	for _, id := range t.order {
+		e.dispatch(t.queues[id])
 	}
 }
 
@@ -169,8 +184,9 @@ func (e *Engine) offer(cv *conv, o *offer) {
 
 // pick chooses the agent to offer a chat to, by the queue's routing mode.
 func (e *Engine) pick(t *tenant, q *queue, cv *conv) *agent {
+	now := e.now()
 	free := func(ag *agent) bool {
-		return ag.key.tenant == t.id && ag.presence == Available && len(ag.sinks) > 0 && !cv.tried[ag.key.user] &&
+		return ag.key.tenant == t.id && ag.presence == Available && len(ag.sinks) > 0 && !cv.passedOver(ag.key.user, now) &&
 			len(ag.chats)+len(ag.offers) < t.capacity(ag) && e.serves(t, ag, q)
 	}
 	if cv.prefer != "" {
@@ -298,15 +314,18 @@ func (e *Engine) Tick(ctx context.Context) {
 	var closing []*conv
 	e.mu.Lock()
 	now := e.now()
-	touched := map[*queue]bool{}
+	touched := map[*tenant]bool{}
 	for _, cv := range e.convs {
 		if o := cv.offer; o != nil && now.After(o.expires) {
 			if o.kind == "assign" {
 				e.withdraw(cv, true)
-				touched[cv.t.queues[cv.c.QueueID]] = true
 			} else {
 				ns = append(ns, e.inviteEnded(cv, "timeout")...)
 			}
+			touched[cv.t] = true
+		}
+		if cv.forgive(now) {
+			touched[cv.t] = true
 		}
 		switch cv.c.Status {
 		case StatusQueued:
@@ -353,10 +372,8 @@ func (e *Engine) Tick(ctx context.Context) {
 			}
 		}
 	}
-	for q := range touched {
-		if q != nil {
-			e.dispatch(q)
-		}
+	for t := range touched {
+		e.route(t)
 	}
 	e.mu.Unlock()
 	e.post(ctx, ns)
