@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    // details are every problem, each at its field's JSON path (a rule's nodes).
+    readonly details?: { path: string; message: string }[],
   ) {
     super(message);
   }
@@ -38,8 +40,9 @@ async function send<T>(method: string, path: string, body?: BodyInit, type?: str
   if (res.status === 204) return undefined as T;
   const data: unknown = await res.json().catch(() => ({}));
   if (!res.ok) {
-    const e = (data as { error?: { code?: string; message?: string; field?: string } }).error ?? {};
-    throw new ApiError(res.status, e.code ?? "error", e.message ?? res.statusText, e.field);
+    const e = (data as { error?: { code?: string; message?: string; field?: string; details?: unknown } }).error ?? {};
+    const details = Array.isArray(e.details) ? (e.details as { path: string; message: string }[]) : undefined;
+    throw new ApiError(res.status, e.code ?? "error", e.message ?? res.statusText, e.field, details);
   }
   return data as T;
 }

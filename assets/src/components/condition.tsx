@@ -40,8 +40,10 @@ function typeOf(pattern: string, cat: RuleCatalogue): string {
   return cat.facts.find((f) => f.name === pattern)?.type ?? "string";
 }
 
-export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void; onRemove?: () => void; cat: RuleCatalogue; depth: number; path: string }) {
+// errs are the server's objections by JSON path; a node shows its own.
+export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void; onRemove?: () => void; cat: RuleCatalogue; depth: number; path: string; errs?: Record<string, string> }) {
   const { cat, depth } = props;
+  const errs = props.errs ?? {};
   // NOT wraps any node: shown as a box on the node it negates.
   const negated = props.node.not !== undefined;
   const node = (negated ? props.node.not : props.node) as Node;
@@ -60,6 +62,7 @@ export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void
   if (isGroup(node)) {
     const kind = Array.isArray(node.all) ? "all" : "any";
     const kids = (node[kind] as Node[]) || [];
+    const own = [props.path, props.path + ".not", props.path + "." + kind, props.path + ".not." + kind].map((p) => errs[p]).filter(Boolean);
     const setKids = (k: Node[]) => set({ [kind]: k });
     return (
       <div class={"group" + (negated ? " negated" : "")} role="group" aria-label={"Condition group " + props.path}>
@@ -71,6 +74,11 @@ export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void
           </select>
           {remove}
         </div>
+        {own.length > 0 && (
+          <p class="field-error" role="alert">
+            {own.join(" ")}
+          </p>
+        )}
         {kids.length === 0 && <p class="muted">{kind === "all" ? "Always true: every visitor qualifies." : "Never true: add a condition."}</p>}
         {kids.map((k, i) => (
           <ConditionEditor
@@ -78,7 +86,8 @@ export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void
             node={k}
             cat={cat}
             depth={depth + 1}
-            path={props.path + "." + kind + "[" + i + "]"}
+            path={(negated ? props.path + ".not" : props.path) + "." + kind + "[" + i + "]"}
+            errs={errs}
             onChange={(n) => setKids(kids.map((x, j) => (j === i ? n : x)))}
             onRemove={() => setKids(kids.filter((_, j) => j !== i))}
           />
@@ -134,6 +143,11 @@ export function ConditionEditor(props: { node: Node; onChange: (n: Node) => void
       </select>
       <ValueInput op={op} type={ftype} value={node.value} path={props.path} onChange={(v) => set({ ...node, value: v })} />
       {remove}
+      {leafErrors(errs, props.path).length > 0 && (
+        <p class="field-error" role="alert">
+          {leafErrors(errs, props.path).join(" ")}
+        </p>
+      )}
     </div>
   );
 }
@@ -194,4 +208,11 @@ function ValueInput(props: { op: string; type: string; value: unknown; path: str
       )}
     </>
   );
+}
+
+// leafErrors are the objections to a test: to it, or to its fact, operator or value.
+function leafErrors(errs: Record<string, string>, path: string): string[] {
+  return Object.entries(errs)
+    .filter(([p]) => p === path || p.startsWith(path + "."))
+    .map(([, m]) => m);
 }

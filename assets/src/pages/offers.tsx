@@ -167,8 +167,10 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
   const [rule, setRule] = useState<Rule>(view?.draft ?? newRule());
   const [json, setJson] = useState<string | null>(null);
   const [error, setError] = useState<unknown>();
+  // errs are the server's objections, each shown beside its field (by JSON path).
+  const [errs, setErrs] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState("");
-  const [queues] = useLoad(() => api<{ items: { id: string; name: string }[] }>("GET", "/api/queues"), []);
+  const [queues, queuesError] = useLoad(() => api<{ items: { id: string; name: string }[] }>("GET", "/api/queues"), []);
   const [templates] = useLoad(() => api<{ items: TemplateView[] }>("GET", base + "/templates"), [base]);
   const write = may(props.me, "rules:write");
   // A save or a rollback gives the draft as stored.
@@ -181,11 +183,15 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
     try {
       const v = await f();
       setError(undefined);
+      setErrs({});
       setNotice(what);
       if (v) props.onSaved(v);
     } catch (e) {
       setNotice("");
-      setError(e instanceof ApiError && e.field ? new Error(e.message + (e.field ? " (" + e.field + ")" : "")) : e);
+      const found = ruleErrors(e);
+      setErrs(found);
+      const n = Object.keys(found).length;
+      setError(n > 0 ? new Error("The rule was not saved: " + (n === 1 ? "one thing needs" : n + " things need") + " fixing, marked beside " + (n === 1 ? "its field." : "their fields.")) : e);
     }
   };
   // The JSON view round-trips: leaving it parses the text back into the builder.
@@ -194,6 +200,7 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
       setRule(JSON.parse(json ?? "{}"));
       setJson(null);
       setError(undefined);
+      setErrs({});
     } catch (e) {
       setError(new Error("The JSON does not parse: " + (e as Error).message));
     }
@@ -212,12 +219,7 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
           Back to the rules
         </button>
       </div>
-      <Alert error={error} />
-      {notice && (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      )}
+      {!write && <Alert error={error} />}
       <div class="split">
       <div>
       <div class="tabs" role="tablist" aria-label="Editor view">
@@ -236,34 +238,51 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
             <legend>Rule</legend>
             <label for="rule-name">Name (agents and reports see it)</label>
             <input id="rule-name" value={rule.name} onInput={(e) => set({ name: e.currentTarget.value })} />
+            <FieldErr msg={errs["name"]} />
             <label for="rule-priority">Priority (higher first)</label>
             <input id="rule-priority" type="number" class="short" value={rule.priority ?? 0} onInput={(e) => set({ priority: Number(e.currentTarget.value) })} />
+            <FieldErr msg={errs["priority"]} />
           </fieldset>
           <fieldset>
             <legend>When</legend>
-            <ConditionEditor node={rule.when as Node} cat={props.cat} depth={0} path="when" onChange={(n) => set({ when: n })} />
+            <ConditionEditor node={rule.when as Node} cat={props.cat} depth={0} path="when" errs={errs} onChange={(n) => set({ when: n })} />
           </fieldset>
           <fieldset>
             <legend>Offer</legend>
             <label for="rule-type">Type</label>
-            <select id="rule-type" value={a.type ?? "chat_offer"} onChange={(e) => set({ action: { type: e.currentTarget.value as "chat_offer" } })}>
+            <select
+              id="rule-type"
+              value={a.type ?? "chat_offer"}
+              onChange={(e) => {
+                const type = e.currentTarget.value as "chat_offer";
+                // What the new type shares with the old is kept: a chat offer's queue and words.
+                set({ action: type === "chat_offer" ? { type, queue: a.queue ?? "", text: a.text ?? "Can we help? Chat with us." } : { type } });
+              }}
+            >
               <option value="chat_offer">Chat offer</option>
               <option value="content_offer">Content (a template)</option>
               <option value="entry_point">Entry point (a tab on the page's edge)</option>
             </select>
+            <FieldErr msg={errs["action"] ?? errs["action.type"]} />
             {(a.type ?? "chat_offer") === "chat_offer" && (
               <>
-                <label for="rule-queue">Queue</label>
+                <label for="rule-queue">Queue (who answers the chats this offer starts)</label>
                 <select id="rule-queue" value={a.queue ?? ""} onChange={(e) => act({ queue: e.currentTarget.value })}>
-                  <option value="">(the default queue)</option>
+                  <option value="" disabled>
+                    {queues ? (queues.items.length ? "(choose a queue)" : "(no queue yet: an admin creates one in Chat setup)") : "(loading the queues…)"}
+                  </option>
                   {queues?.items.map((q) => (
                     <option value={q.name}>{q.name}</option>
                   ))}
+                  {a.queue && queues && !queues.items.some((q) => q.name === a.queue) && <option value={a.queue}>{a.queue} (no such queue now)</option>}
                 </select>
+                {queuesError ? <FieldErr msg="The queues could not be loaded; reload the page to choose one." /> : <FieldErr msg={errs["action.queue"]} />}
                 <label for="rule-title">Title</label>
                 <input id="rule-title" value={a.title ?? ""} onInput={(e) => act({ title: e.currentTarget.value })} />
+                <FieldErr msg={errs["action.title"]} />
                 <label for="rule-text">Text</label>
                 <textarea id="rule-text" value={a.text ?? ""} onInput={(e) => act({ text: e.currentTarget.value })} />
+                <FieldErr msg={errs["action.text"]} />
                 <div class="row">
                   <label>
                     Accept button <input value={a.accept_label ?? ""} placeholder="Start chat" onInput={(e) => act({ accept_label: e.currentTarget.value || undefined })} />
@@ -274,6 +293,7 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
                 </div>
                 <label for="rule-wait">Withhold while the estimated wait is over (seconds; empty: any wait)</label>
                 <input id="rule-wait" type="number" class="short" value={a.max_wait_seconds ?? ""} onInput={(e) => act({ max_wait_seconds: e.currentTarget.value === "" ? undefined : Number(e.currentTarget.value) })} />
+                <FieldErr msg={under(errs, "action.accept_label", "action.decline_label", "action.max_wait_seconds", "action.metadata")} />
               </>
             )}
             {(a.type === "content_offer" || a.type === "entry_point") && (
@@ -294,11 +314,14 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
                 )}
                 <label for="rule-template">Template</label>
                 <select id="rule-template" value={a.template ?? ""} onChange={(e) => act({ template: e.currentTarget.value })}>
-                  <option value="">(choose)</option>
+                  <option value="" disabled>
+                    {templates?.items.length === 0 ? "(no template yet: create one under Templates)" : "(choose a template)"}
+                  </option>
                   {templates?.items.map((t) => (
                     <option value={t.id}>{t.body.name}</option>
                   ))}
                 </select>
+                <FieldErr msg={errs["action.template"] ?? errs["action.label"] ?? errs["action.position"]} />
               </>
             )}
           </fieldset>
@@ -316,6 +339,7 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
                 <input type="number" class="short" value={rule.limits?.cooldown_days_after_decline ?? 0} onInput={(e) => set({ limits: { ...rule.limits, cooldown_days_after_decline: Number(e.currentTarget.value) } })} />
               </label>
             </div>
+            <FieldErr msg={under(errs, "limits")} />
           </fieldset>
           <fieldset>
             <legend>Schedule (the site's time zone, {props.site.time_zone})</legend>
@@ -349,19 +373,26 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
               </label>
             </div>
             <p class="muted">No day ticked: every day.</p>
+            <FieldErr msg={under(errs, "schedule")} />
           </fieldset>
           <fieldset>
             <legend>Measure</legend>
             <label for="rule-control">Control group (% of visitors held back to measure lift)</label>
             <input id="rule-control" type="number" class="short" min={0} max={90} value={rule.split?.control_percent ?? 0} onInput={(e) => set({ split: { control_percent: Number(e.currentTarget.value) } })} />
+            <FieldErr msg={under(errs, "split")} />
           </fieldset>
         </div>
       )}
       {write && (
         <div class="row">
-          <button onClick={() => (json !== null ? (toBuilder(), undefined) : save())} disabled={json !== null}>
+          <button onClick={save} disabled={json !== null} aria-describedby={json !== null ? "rule-json-save" : undefined}>
             Save draft
           </button>
+          {json !== null && (
+            <span id="rule-json-save" class="muted">
+              Saving is done from the builder: go back to it and the JSON is read into it first.
+            </span>
+          )}
           {view && (
             <button class="secondary" onClick={() => run("Published: open pages get it within a minute.", () => api<RuleView>("POST", base + "/rules/" + view.id + "/publish"))}>
               Publish
@@ -384,6 +415,13 @@ function RuleEditor(props: { me: Me; site: Site; base: string; cat: RuleCatalogu
             </button>
           )}
         </div>
+      )}
+      {write && <Alert error={error} />}
+      {write && <Unplaced errs={errs} />}
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
       )}
       </div>
       <aside class="side">
@@ -636,4 +674,58 @@ function TemplateEditor({ site, base, view, onClose }: { site: Site; base: strin
       </div>
     </div>
   );
+}
+
+// Placed are the fields the builder shows its own errors beside; Unplaced
+// lists the others (a field only the JSON view has) under Save.
+const placed = ["name", "priority", "when", "action", "limits", "schedule", "split"];
+
+function Unplaced(props: { errs: Record<string, string> }) {
+  const rest = Object.entries(props.errs).filter(([p]) => !placed.some((x) => p === x || p.startsWith(x + ".") || p.startsWith(x + "[")));
+  if (rest.length === 0) return null;
+  return (
+    <ul class="field-error" role="alert">
+      {rest.map(([p, m]) => (
+        <li>
+          {p}: {m}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+// FieldErr is the server's objection to one field, shown beside it.
+export function FieldErr(props: { msg?: string }) {
+  if (!props.msg) return null;
+  return (
+    <p class="field-error" role="alert">
+      {props.msg}
+    </p>
+  );
+}
+
+// under joins the objections to fields under any of the prefixes.
+function under(errs: Record<string, string>, ...prefixes: string[]): string | undefined {
+  const ms = Object.entries(errs)
+    .filter(([p]) => prefixes.some((x) => p === x || p.startsWith(x + ".") || p.startsWith(x + "[")))
+    .map(([, m]) => m);
+  return ms.length ? ms.join(" ") : undefined;
+}
+
+// ruleErrors reads a refused save into sentences by field: the server names
+// each bad node of the rule by its JSON path.
+function ruleErrors(e: unknown): Record<string, string> {
+  if (!(e instanceof ApiError)) return {};
+  const list = e.details ?? (e.field ? [{ path: e.field, message: e.message.replace(e.field + " ", "").replace(e.field + ": ", "") }] : []);
+  const out: Record<string, string> = {};
+  for (const d of list) {
+    let m = d.message;
+    if (d.path === "action.queue" && m === "required") m = "Choose the queue that answers this offer's chats";
+    else if (d.path === "action.template" && m === "required") m = "Choose the template to show";
+    else if (m === "required") m = "Required";
+    m = m.charAt(0).toUpperCase() + m.slice(1);
+    if (!/[.!?]$/.test(m)) m += ".";
+    out[d.path] = out[d.path] ? out[d.path] + " " + m : m;
+  }
+  return out;
 }
