@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"maps"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -169,25 +169,25 @@ type offer struct {
 }
 
 type conv struct {
-	c       store.Conversation
-	token   []byte // SHA-256 of the visitor's chat token
-	t       *tenant
-	parts   parts // active participants
-	offer   *offer
+	c     store.Conversation
+	token []byte // SHA-256 of the visitor's chat token
+	t     *tenant
+	parts parts // active participants
+	offer *offer
 	// tried are the agents who let this wait's offer go (declined, missed,
 	// or went away with it), each until when they are passed over: one offer
 	// timeout, so that a chat never waits for ever on the only agent who can
 	// take it.
 	tried   map[string]time.Time
-	prefer  string          // an agent to try first (affinity, reopen)
-	held    bool            // back from hold: the visitor wrote again
-	entered time.Time       // when it entered its current queue
-	hops    int             // overflows so far
-	pos     int             // last position told to the visitor
-	told    int             // and the estimated wait told with it
-	first   time.Time       // first agent message since assignment
-	lastIn  time.Time       // last visitor message
-	lastOut time.Time       // last agent message
+	prefer  string    // an agent to try first (affinity, reopen)
+	held    bool      // back from hold: the visitor wrote again
+	entered time.Time // when it entered its current queue
+	hops    int       // overflows so far
+	pos     int       // last position told to the visitor
+	told    int       // and the estimated wait told with it
+	first   time.Time // first agent message since assignment
+	lastIn  time.Time // last visitor message
+	lastOut time.Time // last agent message
 	warned  bool
 	quiet   bool // the agents spoke last: the visitor owes the answer
 	// highest seqs read by the visitor and by the agents

@@ -2,10 +2,10 @@ package chat
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -77,7 +77,7 @@ func strandRun(t *testing.T, seed uint64) {
 	sinks := map[string]*rec{}
 	var visitors []Visitor
 	since := map[[2]string]time.Time{} // (chat, agent) → since when the chat waits for that agent
-	began := map[[2]string]string{} // and after which event
+	began := map[[2]string]string{}    // and after which event
 	var trail []string
 
 	offers := func(user string) []string {
