@@ -118,6 +118,16 @@ export type AgentFrame = {
       presence: "available" | "away";
       chats: ChatView[];
       offers: ChatView[];
+      /** The same offers as the offer event gives them, with kind and expiry */
+      pending_offers: {
+        kind: "assign" | "transfer" | "conference" | "consult";
+        expires_at: string;
+        conversation: ChatView;
+        from?: Ref;
+        note?: string;
+        /** A chat the agent put on hold, back because the visitor wrote */
+        held?: boolean;
+      }[];
       /** The queues the agent's profile lets them work */
       queues: Ref[];
       /** Those they chose to work now (empty: all) */

@@ -131,11 +131,10 @@ function App() {
         ))}
       </nav>
       <main>
+        {me.tenant_id !== "" && visible.includes("chats") && <Chats key={me.tenant_id} me={me} shown={current === "chats"} onShow={() => setView("chats")} />}
         {me.tenant_id === "" && current !== "account" ? (
           <p>You are not a member of any tenant yet. Ask an owner or admin for an invitation link.</p>
-        ) : current === "chats" ? (
-          <Chats me={me} />
-        ) : current === "transcripts" ? (
+        ) : current === "chats" ? null : current === "transcripts" ? (
           <Transcripts me={me} />
         ) : current === "chatreports" ? (
           <ChatReports me={me} />

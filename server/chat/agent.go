@@ -98,6 +98,9 @@ type AgentSnapshot struct {
 	Presence string `json:"presence"`
 	Chats    []View `json:"chats"`  // assigned to them, or joined
 	Offers   []View `json:"offers"` // waiting for their answer
+	// PendingOffers are those offers as the offer event gives them: kind,
+	// expiry (a desk counts down), who transfers or invites, the note.
+	PendingOffers []map[string]any `json:"pending_offers"`
 	// Queues are those their profile lets them work; Working those they
 	// chose now (empty: all of them).
 	Queues  []Ref    `json:"queues"`
@@ -143,7 +146,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	} else {
 		e.setPresence(t, ag, presence)
 	}
-	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}, Queues: []Ref{}, Working: []string{}}
+	snap := AgentSnapshot{Presence: ag.presence, Chats: []View{}, Offers: []View{}, PendingOffers: []map[string]any{}, Queues: []Ref{}, Working: []string{}}
 	for _, id := range t.order {
 		if q := t.queues[id]; e.allowed(t, ag, q) {
 			snap.Queues = append(snap.Queues, Ref{ID: q.id, Name: q.name})
@@ -161,6 +164,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 		}
 		if cv.offer != nil && cv.offer.to == a.User {
 			snap.Offers = append(snap.Offers, e.view(cv))
+			snap.PendingOffers = append(snap.PendingOffers, e.offerData(cv))
 		}
 	}
 	return snap, nil

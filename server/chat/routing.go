@@ -169,6 +169,12 @@ func (e *Engine) offer(cv *conv, o *offer) {
 	cv.offer = o
 	ag := e.agent(cv.c.TenantID, o.to)
 	ag.offers[cv.c.ID] = true
+	ag.send(Event{Type: "offer", Conversation: cv.c.ID, Data: e.offerData(cv)})
+}
+
+// offerData is a conversation's pending offer as its agent is told it.
+func (e *Engine) offerData(cv *conv) map[string]any {
+	o := cv.offer
 	data := map[string]any{"kind": o.kind, "expires_at": o.expires, "conversation": e.view(cv)}
 	if o.from != "" {
 		data["from"] = map[string]string{"id": o.from, "name": e.name(context.Background(), o.from)}
@@ -179,7 +185,7 @@ func (e *Engine) offer(cv *conv, o *offer) {
 	if cv.held {
 		data["held"] = true
 	}
-	ag.send(Event{Type: "offer", Conversation: cv.c.ID, Data: data})
+	return data
 }
 
 // pick chooses the agent to offer a chat to, by the queue's routing mode.

@@ -4,6 +4,11 @@
 // and the composer. Each conversation has its URL (/chats/ID). New offers and
 // messages show in the tab's title and, when allowed, as notifications. It
 // speaks the chat protocol (docs/protocol.md) over /ws/agent.
+//
+// The desk lives as long as the console session, whatever page is open: the
+// shell keeps it mounted and hidden on other pages, where a strip shows the
+// agent's presence, the offers waiting (with the time left) and unread
+// messages, so that opening Reports never takes an agent offline.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
@@ -15,9 +20,11 @@ import { Conversation } from "./conversation";
 import { store, stored } from "./desk";
 import type { Context, Msg, Offer, Send } from "./desk";
 
-export function Chats({ me }: { me: Me }) {
+export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: () => void }) {
   const [connected, setConnected] = useState(false);
   const [presence, setPresence] = useState("away");
+  // Why the server set the agent away (it says so with the presence event).
+  const [awayWhy, setAwayWhy] = useState("");
   const [chats, setChats] = useState<Record<string, ChatView>>({});
   const [offers, setOffers] = useState<Record<string, Offer>>({});
   const [messages, setMessages] = useState<Record<string, Msg[]>>({});
@@ -40,6 +47,10 @@ export function Chats({ me }: { me: Me }) {
   const ws = useRef<WebSocket | null>(null);
   const selectedRef = useRef("");
   selectedRef.current = selected;
+  const shownRef = useRef(shown);
+  shownRef.current = shown;
+  const onShowRef = useRef(onShow);
+  onShowRef.current = onShow;
   const chatsRef = useRef(chats);
   chatsRef.current = chats;
   const presenceKey = "nudge.presence." + me.tenant_id + "." + me.user.id;
@@ -93,7 +104,7 @@ export function Chats({ me }: { me: Me }) {
   // alert tells the agent of something new: a notification when they may be
   // elsewhere and allowed them (the tab's title always counts).
   const alert = (title: string, body: string, conv: string) => {
-    if (document.visibilityState === "visible" && selectedRef.current === conv) return;
+    if (shownRef.current && document.visibilityState === "visible" && selectedRef.current === conv) return;
     if (typeof Notification !== "undefined" && Notification.permission === "granted") {
       const n = new Notification(title, { body, tag: conv });
       n.onclick = () => (window.focus(), select(conv));
@@ -136,7 +147,8 @@ export function Chats({ me }: { me: Me }) {
           setMine(d.state.queues);
           setWorking(d.state.working);
           setChats(Object.fromEntries(d.state.chats.map((v) => [v.id, v])));
-          setOffers(Object.fromEntries(d.state.offers.map((v) => [v.id, { kind: "assign" as const, expires_at: "", conversation: v }])));
+          setOffers(Object.fromEntries(d.state.pending_offers.map((o) => [o.conversation.id, o])));
+          if (d.state.presence === "available") setAwayWhy("");
           // What was shown before a reconnect gives way to what is stored: a
           // message shown while committed may have been lost with the server.
           setMessages({});
@@ -157,6 +169,7 @@ export function Chats({ me }: { me: Me }) {
         case "presence":
           setPresence(f.data.status);
           store(presenceKey, f.data.status);
+          setAwayWhy(f.data.status === "away" && f.data.reason ? awayWords[f.data.reason] ?? "" : "");
           break;
         case "offer": {
           const o = f.data;
@@ -237,7 +250,7 @@ export function Chats({ me }: { me: Me }) {
     api<{ items: Queue[] }>("GET", "/api/queues").then((r) => setQueues(r.items), () => undefined);
     api<{ items: Canned[] }>("GET", "/api/canned").then((r) => setCanned(r.items), () => undefined);
     const tick = setInterval(() => setNow(Date.now()), 15000);
-    const onPop = () => setSelected(location.pathname.split("/")[2] ?? "");
+    const onPop = () => location.pathname.startsWith("/chats") && setSelected(location.pathname.split("/")[2] ?? "");
     addEventListener("popstate", onPop);
     return () => {
       closed = true;
@@ -248,21 +261,30 @@ export function Chats({ me }: { me: Me }) {
   }, [me.tenant_id]);
 
   // The chat on screen is read up to its last message.
-  const shown = selected ? messages[selected] : undefined;
+  // (only while the desk is on screen: a chat is not read from another page).
+  const onScreen = shown && selected ? messages[selected] : undefined;
   useEffect(() => {
-    const last = shown?.[shown.length - 1];
+    const last = onScreen?.[onScreen.length - 1];
     if (last && mode === "chats" && (read[selected] ?? 0) < last.seq) setRead((r) => ({ ...r, [selected]: last.seq }));
-  }, [shown?.length, selected, mode]);
+  }, [onScreen?.length, selected, mode]);
   const unread = (id: string) => (messages[id] ?? []).filter((m) => m.sender.kind === "visitor" && m.seq > (read[id] ?? 0)).length;
   const offerList = Object.entries(offers);
   const chatList = Object.values(chats).sort((a, b) => a.created_at.localeCompare(b.created_at));
-  const waiting = offerList.length + chatList.reduce((n, v) => n + (v.id === selected ? 0 : unread(v.id)), 0);
+  const waiting = offerList.length + chatList.reduce((n, v) => n + (shown && v.id === selected ? 0 : unread(v.id)), 0);
   useEffect(() => {
-    document.title = (waiting ? "(" + waiting + ") " : "") + "Chats · nudge";
+    document.title = (waiting ? "(" + waiting + ") " : "") + (shown ? "Chats · nudge" : "nudge");
     return () => void (document.title = "nudge");
-  }, [waiting]);
+  }, [waiting, shown]);
+  // Offers count down by the second while any is waiting.
+  useEffect(() => {
+    if (offerList.length === 0) return;
+    setNow(Date.now());
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [offerList.length > 0]);
 
   const select = (id: string) => {
+    onShowRef.current();
     setSelected(id);
     setContext(null);
     setMode("chats");
@@ -274,6 +296,13 @@ export function Chats({ me }: { me: Me }) {
     send({ type: "accept", id: "a:" + id, conversation: id });
     setOffers(({ [id]: _, ...rest }) => rest);
     select(id);
+  };
+  const toggle = () => {
+    const status = presence === "available" ? "away" : "available";
+    store(presenceKey, status);
+    send({ type: "presence", id: "p", status });
+    setPresence(status);
+    setAwayWhy("");
   };
   const monitor = (id: string) => {
     send({ type: "monitor", id: "monitor_" + id, conversation: id });
@@ -288,26 +317,50 @@ export function Chats({ me }: { me: Me }) {
   };
   const firstText = (id: string) => (messages[id] ?? []).find((m) => m.sender.kind === "visitor" && m.kind === "text")?.text;
 
+  const unreadAll = chatList.reduce((n, v) => n + unread(v.id), 0);
+  const strip = !shown && (
+    <div class="desk-strip" role="region" aria-label="Your desk">
+      <span class={"dot " + (connected ? presence : "offline")} />
+      <span>{connected ? (presence === "available" ? "Available for chats" : "Away") : "Connecting to the chat service…"}</span>
+      {connected && (
+        <button class="link" onClick={toggle}>
+          {presence === "available" ? "Go away" : "Go available"}
+        </button>
+      )}
+      {connected && awayWhy && presence === "away" && <span role="status">{awayWhy}</span>}
+      {offerList.map(([id, o]) => (
+        <span class="strip-offer" key={id} role="alert">
+          {o.held ? "Back from hold" : o.kind === "assign" ? "New chat" : "A " + o.kind + " for you"} · {o.conversation.queue?.name ?? ""} <Countdown expires={o.expires_at} now={now} />
+          <button onClick={() => accept(id)}>Accept</button>
+        </span>
+      ))}
+      {(chatList.length > 0 || unreadAll > 0) && (
+        <button class="link" onClick={() => (onShowRef.current(), history.pushState(null, "", "/chats" + (selected ? "/" + selected : "")))}>
+          {chatList.length === 1 ? "1 chat" : chatList.length + " chats"}
+          {unreadAll > 0 ? ", " + unreadAll + " unread" : ""}
+        </button>
+      )}
+    </div>
+  );
   return (
-    <section class="chats" aria-label="Chats">
+    <>
+    {strip}
+    <section class="chats" aria-label="Chats" hidden={!shown}>
       <div class="chat-list">
         <div class="presence">
           <span class={"dot " + (connected ? presence : "offline")} />
           {connected ? presence : "connecting…"}
           {connected && (
-            <button
-              class="link"
-              onClick={() => {
-                const status = presence === "available" ? "away" : "available";
-                store(presenceKey, status);
-                send({ type: "presence", id: "p", status });
-                setPresence(status);
-              }}
-            >
+            <button class="link" onClick={toggle}>
               {presence === "available" ? "Go away" : "Go available"}
             </button>
           )}
         </div>
+        {connected && awayWhy && presence === "away" && (
+          <p class="away-why" role="status">
+            {awayWhy}
+          </p>
+        )}
         {connected && mine.length > 1 && (
           <details class="working">
             <summary>{working.length ? "Working " + working.length + " of " + mine.length + " queues" : "Working all my queues"}</summary>
@@ -353,6 +406,7 @@ export function Chats({ me }: { me: Me }) {
           return (
             <div class="offer" key={id}>
               <strong>{o.held ? "Back from hold" : o.kind === "assign" ? "New chat" : o.kind}</strong> · {v.queue?.name ?? ""} <small class="muted">waiting {ago(v.queued_at ?? v.created_at, now)}</small>
+              <Countdown expires={o.expires_at} now={now} />
               {o.from && <div>from {o.from.name}</div>}
               {o.note && <div class="note">{o.note}</div>}
               {first && <q class="first">{first}</q>}
@@ -416,8 +470,20 @@ export function Chats({ me }: { me: Me }) {
       )}
       {mode === "chats" && current && <ContextPanel context={context} view={current} />}
     </section>
+    </>
   );
 }
+
+// Countdown is the time an agent has left to accept an offer.
+function Countdown({ expires, now }: { expires: string; now: number }) {
+  if (!expires) return null;
+  const s = Math.max(0, Math.ceil((Date.parse(expires) - now) / 1000));
+  return <small class={"countdown" + (s <= 10 ? " urgent" : "")}>{s > 0 ? s + " s left to accept" : "time is up"}</small>;
+}
+
+const awayWords: Record<string, string> = {
+  missed_offer: "You missed a chat, so we set you away: nobody is offered chats while away. Go available when you are back.",
+};
 
 const leftWords: Record<string, string> = {
   hold: "On hold: the chat waits in On hold until you reopen it or the visitor writes again.",
