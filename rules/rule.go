@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nudgehq/nudge/strictjson"
 )
 
 // Limits on one rule, so that a page's evaluation stays cheap.
@@ -137,6 +139,9 @@ func (r *Rule) UnmarshalJSON(data []byte) error {
 type Error struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// JSON: the document is not acceptable JSON at all (malformed, or
+	// against the JSON policy: a name twice, NUL, a lone surrogate).
+	JSON bool `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -200,10 +205,20 @@ func decode(data []byte, what string) (any, error) {
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, Errors{{Message: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")}}
+		return nil, Errors{{Message: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: "), JSON: true}}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, Errors{{Message: "unexpected data after the " + what}}
+		return nil, Errors{{Message: "unexpected data after the " + what, JSON: true}}
+	}
+	// The one JSON policy of what clients send: no name twice, no NUL or
+	// lone surrogate (encoding/json keeps the last of two names and turns a
+	// lone surrogate into U+FFFD).
+	if err := strictjson.CheckValue(data); err != nil {
+		var je *strictjson.Error
+		if errors.As(err, &je) {
+			return nil, Errors{{Path: je.Field, Message: je.Message, JSON: true}}
+		}
+		return nil, Errors{{Message: err.Error(), JSON: true}}
 	}
 	return doc, nil
 }

@@ -83,6 +83,10 @@ func TestLoginBadInput(t *testing.T) {
 		{"wrong type", anon.request("POST", "/api/auth/login", `{"email":1,"password":"x"}`), 400, "invalid_json"},
 		{"invalid UTF-8", anon.request("POST", "/api/auth/login", "{\"email\":\"\xff\",\"password\":\"x\"}"), 400, "invalid_utf8"},
 		{"empty", anon.request("POST", "/api/auth/login", `{}`), 400, "invalid"},
+		// A second name must not pick the account (encoding/json kept the last one).
+		{"email given twice", anon.request("POST", "/api/auth/login", `{"email":"nobody@acme.test","email":"owner@acme.test","password":"password-owner"}`), 400, "invalid_json"},
+		{"email in other case", anon.request("POST", "/api/auth/login", `{"email":"nobody@acme.test","EMAIL":"owner@acme.test","password":"password-owner"}`), 400, "unknown_field"},
+		{"null", anon.request("POST", "/api/auth/login", `null`), 400, "invalid_json"},
 		{"wrong password", anon.request("POST", "/api/auth/login", `{"email":"owner@acme.test","password":"password-admin"}`), 401, "bad_credentials"},
 		{"unknown email", anon.request("POST", "/api/auth/login", `{"email":"ghost@acme.test","password":"password-admin"}`), 401, "bad_credentials"},
 	} {
@@ -284,7 +288,7 @@ func TestSites(t *testing.T) {
 		{"POST", "/api/sites", map[string]any{"name": "x", "allowed_origins": []string{"javascript:alert(1)"}}, 422, "allowed_origins"},
 		{"POST", "/api/sites", map[string]any{"name": "x", "time_zone": "Nowhere/City"}, 422, "time_zone"},
 		{"POST", "/api/sites", map[string]any{"name": "x", "theme": map[string]string{"color": "red", "position": "right"}}, 422, "theme.color"},
-		{"POST", "/api/sites", map[string]any{"name": "x", "settings": map[string]any{"track_ips": true}}, 400, "track_ips"},
+		{"POST", "/api/sites", map[string]any{"name": "x", "settings": map[string]any{"track_ips": true}}, 400, "settings.track_ips"},
 		{"PATCH", "/api/sites/" + id, map[string]any{"key": "other"}, 422, "key"},
 		{"PATCH", "/api/sites/" + id, map[string]any{"allowed_origins": []string{"https://a.test/path"}}, 422, "allowed_origins"},
 		{"PATCH", "/api/sites/nope", map[string]any{"name": "x"}, 404, ""},

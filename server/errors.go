@@ -1,11 +1,7 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/strictjson"
 )
 
 // apiError is an answer other than success: rendered by errorHandler as
@@ -105,8 +102,10 @@ func codeForStatus(status int) string {
 	return "internal"
 }
 
-// decodeJSON reads the request body into v strictly: JSON content type, valid
-// UTF-8, no unknown fields, nothing after the value.
+// decodeJSON reads the request body into v by the one JSON policy
+// (strictjson): JSON content type, one object in valid UTF-8, no unknown,
+// repeated or differently cased field, no NUL or lone surrogate, nothing
+// after the value.
 func decodeJSON(c *fiber.Ctx, v any) error {
 	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
 	if ct != fiber.MIMEApplicationJSON {
@@ -116,29 +115,25 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if !utf8.Valid(body) {
 		return errBadRequest("invalid_utf8", "the body is not valid UTF-8", "")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.EOF):
-			return errBadRequest("invalid_json", "the body is empty", "")
-		case errors.As(err, &se):
-			return errBadRequest("invalid_json", fmt.Sprintf("malformed JSON at byte %d", se.Offset), "")
-		case errors.As(err, &te):
-			return errBadRequest("invalid_json", fmt.Sprintf("%s must be %s", te.Field, te.Type), te.Field)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return errBadRequest("unknown_field", "unknown field "+field, field)
-		default:
-			return errBadRequest("invalid_json", "malformed JSON", "")
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errBadRequest("invalid_json", "unexpected data after the JSON value", "")
+	if err := strictjson.Decode(body, v); err != nil {
+		return jsonError(err)
 	}
 	return nil
+}
+
+// jsonError renders a body the JSON policy refused: 400 naming the field.
+func jsonError(err error) error {
+	var je *strictjson.Error
+	if !errors.As(err, &je) {
+		return errBadRequest("invalid_json", "malformed JSON", "")
+	}
+	switch {
+	case je.Unknown:
+		return errBadRequest("unknown_field", "unknown field "+je.Field, je.Field)
+	case je.Field != "":
+		return errBadRequest("invalid_json", je.Field+" "+je.Message, je.Field)
+	}
+	return errBadRequest("invalid_json", je.Message, "")
 }
 
 // listPage reads ?limit= and ?cursor=.

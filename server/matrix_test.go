@@ -347,6 +347,12 @@ func TestBadInputOnEveryBodyRoute(t *testing.T) {
 		}{
 			{"malformed", `{"name":`, "application/json", 400, "invalid_json"},
 			{"not an object", `[1,2]`, "application/json", 400, "invalid_json"},
+			{"null", `null`, "application/json", 400, "invalid_json"},
+			{"a string", `"name"`, "application/json", 400, "invalid_json"},
+			{"empty", ``, "application/json", 400, "invalid_json"},
+			{"a name given twice", `{"name":"a","name":"b"}`, "application/json", 400, "invalid_json"},
+			{"a NUL character", `{"name":"a\u0000b"}`, "application/json", 400, "invalid_json"},
+			{"a lone surrogate", `{"name":"\ud800"}`, "application/json", 400, "invalid_json"},
 			{"unknown field", `{"is_admin":true}`, "application/json", 400, "unknown_field"},
 			{"trailing data", `{} []`, "application/json", 400, "invalid_json"},
 			{"invalid UTF-8", "{\"name\":\"\xc3\x28\"}", "application/json", 400, "invalid_utf8"},

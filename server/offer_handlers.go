@@ -115,8 +115,7 @@ func ruleError(err error) error {
 	first := es[0]
 	status, code := fiber.StatusUnprocessableEntity, "invalid_rule"
 	switch {
-	case first.Path == "" && (strings.HasPrefix(first.Message, "malformed JSON") || strings.HasPrefix(first.Message, "unexpected data") ||
-		first.Message == "want an object"):
+	case first.JSON || (first.Path == "" && first.Message == "want an object"):
 		status, code = fiber.StatusBadRequest, "invalid_json"
 	case first.Message == "unknown field":
 		status, code = fiber.StatusBadRequest, "unknown_field"
