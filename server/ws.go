@@ -106,6 +106,9 @@ type wsConn struct {
 	q       []any // chat.Event, reply or wsPing
 	writing bool  // a writer goroutine is running
 	started bool  // the hello is answered: queued frames may go
+	// greeting: the reader waits for the hello; it answers bad frames
+	// itself (answerNow), as the writer has not started. Reader only.
+	greeting bool
 	slot    uint8 // the pinger's set
 	closing *closeWhy
 	ended   chan struct{} // closed once the writer has closed the connection
@@ -333,16 +336,23 @@ func (w *wsConn) read() (data []byte, binary, ok bool) {
 			// Name the dropped command, so that the client knows which to send again.
 			shallow(w.log, func() {
 				var probe struct {
-					ID string `json:"id"`
+					ID   string `json:"id"`
+					Type string `json:"type"`
 				}
 				json.Unmarshal(data, &probe)
-				w.failID(probe.ID, "rate_limited", "too many frames; slow down")
+				msg := "too many frames; slow down"
+				if probe.ID == "" && probe.Type != "" && len(probe.Type) <= 32 && utf8.ValidString(probe.Type) {
+					msg = "too many frames; slow down (a " + probe.Type + " was dropped: send it again)"
+				}
+				w.failID(probe.ID, "rate_limited", msg)
 			})
+			w.answerNow()
 			continue
 		}
 		if typ != fws.TextMessage || !utf8.Valid(data) {
 			// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
 			w.failID("", "malformed", "frames are JSON text in UTF-8 (binary frames only after an upload command)")
+			w.answerNow()
 			continue
 		}
 		return data, false, true
@@ -390,16 +400,24 @@ func (w *wsConn) start() {
 // hello reads the first frame within the hello timeout.
 // run is one frame's work, on a short-lived goroutine.
 func (w *wsConn) hello(log *slog.Logger, run func(*frame) bool) bool {
-	w.c.SetReadDeadline(time.Now().Add(wsHelloTimeout))
+	// One deadline for the whole hello, however many bad frames come first:
+	// read moves the deadline on at each frame, which let a client that sent
+	// garbage now and then hold a socket open without ever starting.
+	deadline := time.Now().Add(wsHelloTimeout)
+	w.c.SetReadDeadline(deadline)
+	w.greeting = true
+	defer func() { w.greeting = false }()
 	for {
 		data, _, ok := w.read()
 		if !ok {
 			return false
 		}
+		w.c.SetReadDeadline(deadline)
 		var parsed, opened bool
 		shallow(log, func() {
 			f := w.parse(data)
 			if f == nil {
+				w.answerNow()
 				return
 			}
 			parsed = true
@@ -430,6 +448,17 @@ func (w *wsConn) serveFrames(log *slog.Logger, run func(*frame), chunk func([]by
 				run(f)
 			}
 		})
+	}
+}
+
+// answerNow writes the queued answers during the hello, before the writer
+// runs; later the writer does.
+func (w *wsConn) answerNow() {
+	if !w.greeting {
+		return
+	}
+	for a, ok := w.pending(); ok; a, ok = w.pending() {
+		w.write(a)
 	}
 }
 

@@ -55,10 +55,15 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 }
 
 // sameOriginOnly refuses a cross-site WebSocket: a page elsewhere must not
-// ride on an agent's session cookie (browsers send Origin on every upgrade).
+// ride on an agent's session cookie. Browsers send Origin on every upgrade,
+// so a cookie-authenticated one without it is refused too; a bot with a
+// bearer token has no origin to send.
 func (s *Server) sameOriginOnly(c *fiber.Ctx) error {
 	if err := s.sameOrigin(c); err != nil {
 		return err
+	}
+	if p := who(c); p != nil && p.Session != nil && c.Get(fiber.HeaderOrigin) == "" {
+		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "a console connection must come from the console's page (no Origin header was sent)"}
 	}
 	return c.Next()
 }

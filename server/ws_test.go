@@ -429,6 +429,55 @@ func TestVisitorSocketRefusesBadInput(t *testing.T) {
 	}
 }
 
+// Bad first frames are answered like any frame, and the first-frame limit
+// holds however many of them come: a socket that never starts is closed.
+func TestVisitorSocketAnswersBadFirstFrames(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	w, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frame := range []string{`{"type":`, `garbage`, "{\"type\":\"start\",\"visitor\":\"\xff\"}", `{"type":"start","visitor":"v","admin":true}`} {
+		if err := w.c.WriteMessage(fws.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		if m := w.next(); m["type"] != "error" || m["code"] != "malformed" || m["message"] == "" {
+			t.Fatalf("%q: %v", frame, m)
+		}
+	}
+	if err := w.c.WriteMessage(fws.BinaryMessage, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.next(); m["code"] != "malformed" {
+		t.Fatalf("a binary first frame: %v", m)
+	}
+	// Garbage now and then does not keep the socket open without a start.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				w.c.WriteMessage(fws.TextMessage, []byte(`{"type":`))
+			}
+		}
+	}()
+	w.c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	for {
+		_, _, err := w.c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("bad frames kept a socket open that never started")
+		}
+		break // the server closed it: the first-frame limit held
+	}
+}
+
 func TestVisitorRateLimit(t *testing.T) {
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
@@ -449,6 +498,14 @@ func TestVisitorRateLimit(t *testing.T) {
 	if !limited {
 		t.Fatal("60 frames at once exceed the burst")
 	}
+	// A dropped command without an id is named by its type.
+	w, _ := f.visitor("", 0)
+	for range 60 {
+		w.send(map[string]any{"type": "typing", "text": "hel"})
+	}
+	w.until("a rate_limited naming the type", func(m map[string]any) bool {
+		return m["code"] == "rate_limited" && strings.Contains(m["message"].(string), "a typing was dropped")
+	})
 }
 
 func TestAgentSocketAuthorization(t *testing.T) {
@@ -478,6 +535,9 @@ func TestAgentSocketAuthorization(t *testing.T) {
 	}
 	if res := dial("agent", originHeader("https://evil.test"), ""); res.StatusCode != 403 {
 		t.Errorf("cross-site WebSocket hijacking: %d", res.StatusCode)
+	}
+	if res := dial("agent", http.Header{}, ""); res.StatusCode != 403 {
+		t.Errorf("a session cookie without an Origin: %d", res.StatusCode)
 	}
 	if res := dial("agent", console, "?tenant="+b.tn.ID); res.StatusCode != 404 {
 		t.Errorf("another tenant: %d", res.StatusCode)
