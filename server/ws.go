@@ -109,9 +109,9 @@ type wsConn struct {
 	// greeting: the reader waits for the hello; it answers bad frames
 	// itself (answerNow), as the writer has not started. Reader only.
 	greeting bool
-	slot    uint8 // the pinger's set
-	closing *closeWhy
-	ended   chan struct{} // closed once the writer has closed the connection
+	slot     uint8 // the pinger's set
+	closing  *closeWhy
+	ended    chan struct{} // closed once the writer has closed the connection
 
 	tokens float64
 	last   time.Time
