@@ -224,3 +224,28 @@ func TestAvatars(t *testing.T) {
 		t.Fatalf("after deletion: %d", res.Status)
 	}
 }
+
+// A visitor whose first act is attaching a file uploads right after
+// start_ok: the conversation is there for the upload every time, though its
+// creation may still be on its way to the disk. The client here does not
+// even wait for the answers: start, upload and its bytes go in one burst.
+func TestUploadRightAfterStart(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	f.agent("agent") // signed in: the chats wait in the queue
+	for i := range 40 {
+		w, res, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
+		if err != nil {
+			t.Fatalf("dial: %v %v", err, res)
+		}
+		w.send(map[string]any{"type": "start", "id": "h", "v": 1, "visitor": "visitor-1"})
+		w.send(map[string]any{"type": "upload", "id": "up", "name": "first.png", "size": len(tinyPNG)})
+		if err := w.c.WriteMessage(fws.BinaryMessage, tinyPNG); err != nil {
+			t.Fatal(err)
+		}
+		if m := w.until("the upload's end", func(m map[string]any) bool { return m["id"] == "up" && m["type"] != "upload_ok" }); m["type"] != "upload_done" {
+			t.Fatalf("try %d: %v", i, m)
+		}
+		w.c.Close()
+	}
+}

@@ -125,6 +125,11 @@ func (e *Engine) StoreFile(ctx context.Context, tenant, conversation string, who
 	if err != nil {
 		return FileRef{}, err
 	}
+	// A conversation is created through the log, and its row may still be on
+	// its way to the disk when a visitor's first act is a file (the upload
+	// right after start_ok): the file waits for it. Uploads are rare enough
+	// that waiting for the log's queue costs nothing that shows.
+	e.log.Flush()
 	err = e.st.AddFile(ctx, store.File{ID: ref.ID, TenantID: tenant, ConversationID: conversation, UploaderKind: who.Kind,
 		UploaderID: who.ID, Name: sealedPrefix + base64.StdEncoding.EncodeToString(sealedName), Type: ref.Type, Size: ref.Size, Body: sealed, CreatedAt: e.now()})
 	if err != nil {
