@@ -381,6 +381,32 @@ func TestWebhooksReceiveChatEvents(t *testing.T) {
 	}
 }
 
+// A webhook to a private, reserved or documentation address, or to a name
+// that resolves to one, is refused when it is saved (422 on url), and nothing
+// is stored; a public receiver is taken.
+func TestWebhookTargetsAreCheckedWhenSaved(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	before := h.snapshot()
+	for _, u := range []string{"https://127.0.0.1:8080/x", "https://localhost/x", "https://192.0.2.1/x", "https://198.51.100.2/x",
+		"https://203.0.113.3/x", "http://169.254.169.254/latest/meta-data", "https://[fd00::1]/x", "https://0.0.0.0:8080/"} {
+		res := admin.call("POST", "/api/webhooks", map[string]any{"url": u, "events": []string{"conversation.closed"}})
+		if res.Status != 422 || res.json(t)["error"].(map[string]any)["field"] != "url" {
+			t.Errorf("%s: %d %s; want 422 on url", u, res.Status, res.Body)
+		}
+	}
+	h.unchanged(before, "refused webhook targets")
+	res := admin.call("POST", "/api/webhooks", map[string]any{"url": "https://8.8.8.8/hook", "events": []string{"conversation.closed"}})
+	if res.Status != 201 {
+		t.Fatalf("a public receiver: %d %s", res.Status, res.Body)
+	}
+	id := res.json(t)["webhook"].(map[string]any)["id"].(string)
+	if res := admin.call("PATCH", "/api/webhooks/"+id, map[string]any{"url": "https://10.1.2.3/hook"}); res.Status != 422 {
+		t.Errorf("changed to a private address: %d %s", res.Status, res.Body)
+	}
+}
+
 // Webhook payloads carry messages: they are sealed at rest (the canary is in
 // no file of the database, WAL included), opened to be sent and in the
 // delivery log, and erased with their conversation.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
@@ -25,7 +26,7 @@ type webhookRequest struct {
 	Active *bool     `json:"active"`
 }
 
-func (r webhookRequest) apply(w *store.Webhook) error {
+func (r webhookRequest) apply(ctx context.Context, w *store.Webhook, allowPrivate bool) error {
 	if r.URL != nil {
 		w.URL = *r.URL
 	}
@@ -35,7 +36,7 @@ func (r webhookRequest) apply(w *store.Webhook) error {
 	if r.Active != nil {
 		w.Active = *r.Active
 	}
-	if err := webhooks.CheckURL(w.URL); err != nil {
+	if err := webhooks.CheckTarget(ctx, w.URL, allowPrivate); err != nil {
 		return &store.FieldError{Field: "url", Message: err.Error()}
 	}
 	if len(w.Events) == 0 {
@@ -66,7 +67,7 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	w := store.Webhook{TenantID: p.Tenant, Active: true, Secret: webhooks.NewSecret()}
-	if err := req.apply(&w); err != nil {
+	if err := req.apply(c.UserContext(), &w, s.cfg.WebhooksPrivate); err != nil {
 		return err
 	}
 	saved, err := s.st.SaveWebhook(c.UserContext(), p.Actor, w)
@@ -96,7 +97,7 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.apply(&w); err != nil {
+	if err := req.apply(c.UserContext(), &w, s.cfg.WebhooksPrivate); err != nil {
 		return err
 	}
 	saved, err := s.st.SaveWebhook(c.UserContext(), p.Actor, w)

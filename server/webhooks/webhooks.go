@@ -112,7 +112,7 @@ func New(o Options) *Dispatcher {
 		if err != nil {
 			return err
 		}
-		if ip := net.ParseIP(host); ip == nil || (!o.AllowPrivate && !Public(ip)) {
+		if ip := net.ParseIP(host); ip == nil || (!o.AllowPrivate && !Reachable(ip)) {
 			return fmt.Errorf("%w: %s", ErrAddress, host)
 		}
 		return nil
@@ -134,18 +134,28 @@ func New(o Options) *Dispatcher {
 var notPublic = func() []*net.IPNet {
 	var out []*net.IPNet
 	for _, c := range []string{
-		"100.64.0.0/10",  // carrier-grade NAT
-		"192.0.0.0/24",   // IETF protocol assignments
-		"198.18.0.0/15",  // benchmarking
-		"240.0.0.0/4",    // reserved, and the broadcast address
-		"64:ff9b:1::/48", // local-use NAT64: the IPv4 it reaches is the operator's choice
-		"100::/64",       // discard-only
-		"2001:db8::/32",  // documentation
-		"fec0::/10",      // deprecated site-local
-		"2001::/32",      // Teredo: a tunnel to an IPv4 address we cannot see
-		"2001:10::/28",   // ORCHID
-		"2001:20::/28",   // ORCHIDv2
-		"::/96",          // IPv4-compatible (and ::, ::1)
+		"0.0.0.0/8",       // "this network": 0.0.0.0 and its neighbours reach the host itself
+		"100.64.0.0/10",   // carrier-grade NAT
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.0.2.0/24",    // TEST-NET-1, documentation
+		"198.51.100.0/24", // TEST-NET-2, documentation
+		"203.0.113.0/24",  // TEST-NET-3, documentation
+		"192.88.99.0/24",  // deprecated 6to4 relay anycast
+		"192.31.196.0/24", // AS112
+		"192.52.193.0/24", // AMT
+		"192.175.48.0/24", // AS112 direct delegation
+		"3fff::/20",       // documentation (2024)
+		"5f00::/16",       // segment routing SIDs
+		"198.18.0.0/15",   // benchmarking
+		"240.0.0.0/4",     // reserved, and the broadcast address
+		"64:ff9b:1::/48",  // local-use NAT64: the IPv4 it reaches is the operator's choice
+		"100::/64",        // discard-only
+		"2001:db8::/32",   // documentation
+		"fec0::/10",       // deprecated site-local
+		"2001::/32",       // Teredo: a tunnel to an IPv4 address we cannot see
+		"2001:10::/28",    // ORCHID
+		"2001:20::/28",    // ORCHIDv2
+		"::/96",           // IPv4-compatible (and ::, ::1)
 	} {
 		_, n, _ := net.ParseCIDR(c)
 		out = append(out, n)
@@ -197,6 +207,63 @@ func Public(ip net.IP) bool {
 		return Public(v4)
 	}
 	return true
+}
+
+// Reachable reports whether a webhook may be delivered to ip: a public
+// address that is not one of this host's own (a public address of the
+// machine nudge runs on reaches nudge and its neighbours as well as
+// 127.0.0.1 does).
+func Reachable(ip net.IP) bool {
+	return Public(ip) && !own(ip)
+}
+
+// own reports whether ip is an address of one of this host's interfaces.
+// The interfaces are read each time: deliveries are rare enough, and
+// addresses change.
+func own(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true // unknown: refuse rather than risk the host itself
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckTarget validates an endpoint as CheckURL does, and where it leads
+// now: an address literal, or a name that resolves, must be Reachable
+// (allowPrivate: any address). A name that does not resolve yet is taken;
+// every delivery checks the address it connects to again.
+func CheckTarget(ctx context.Context, raw string, allowPrivate bool) error {
+	if err := CheckURL(raw); err != nil {
+		return err
+	}
+	if allowPrivate {
+		return nil
+	}
+	u, _ := url.Parse(raw)
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if !Reachable(ip) {
+			return errors.New("the address is private, reserved or this server's own: webhooks go to public receivers")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil
+	}
+	for _, a := range ips {
+		if !Reachable(a.IP) {
+			return fmt.Errorf("%s leads to %s, a private, reserved or this server's own address: webhooks go to public receivers", host, a.IP)
+		}
+	}
+	return nil
 }
 
 // Close stops the dispatcher after the events already notified are queued

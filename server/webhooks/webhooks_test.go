@@ -41,6 +41,9 @@ func TestPublicAddresses(t *testing.T) {
 		"2001:0:4136:e378:8000:63bf:3fff:fdd2": false,                                                                      // Teredo
 		"2606:4700::5efe:7f00:1":               false, "2606:4700::200:5efe:a00:1": false, "2606:4700::5efe:808:808": true, // ISATAP
 		"2001:db8::1": false, "100::1": false, "fec0::1": false, "ff02::1": false, "2001:10::1": false,
+		// Documentation, "this network" and other reserved ranges.
+		"192.0.2.1": false, "198.51.100.7": false, "203.0.113.9": false, "0.1.2.3": false, "192.88.99.1": false,
+		"::ffff:203.0.113.9": false, "3fff::1": false, "192.0.3.1": true, "198.51.101.1": true, "203.0.114.1": true,
 	} {
 		if got := Public(net.ParseIP(ip)); got != public {
 			t.Errorf("%s: public %v", ip, got)
@@ -49,6 +52,38 @@ func TestPublicAddresses(t *testing.T) {
 	for _, u := range []string{"ftp://x.test/", "/relative", "https://user:pw@x.test/", "https://", strings.Repeat("x", 10)} {
 		if CheckURL(u) == nil {
 			t.Errorf("%q accepted", u)
+		}
+	}
+}
+
+// The host's own addresses are refused even where they are public, and a
+// target is checked when a webhook is saved: literals, and names by what they
+// resolve to.
+func TestTargetsAreCheckedWhenSaved(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil || len(addrs) == 0 {
+		t.Fatalf("interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if ip := a.(*net.IPNet).IP; Reachable(ip) {
+			t.Errorf("this host's own %s is reachable", ip)
+		}
+	}
+	ctx := context.Background()
+	for _, u := range []string{"https://127.0.0.1/hook", "https://[::1]/hook", "https://192.0.2.10/hook", "http://198.51.100.1:8080/",
+		"https://203.0.113.5/", "https://10.0.0.1/", "https://169.254.169.254/latest", "https://localhost/hook", "https://0.0.0.0/"} {
+		if err := CheckTarget(ctx, u, false); err == nil {
+			t.Errorf("%s accepted", u)
+		} else if strings.Contains(err.Error(), "webhooks:") {
+			t.Errorf("%s: %q is not a sentence for a person", u, err)
+		}
+		if err := CheckTarget(ctx, u, true); err != nil {
+			t.Errorf("%s with private receivers allowed: %v", u, err)
+		}
+	}
+	for _, u := range []string{"https://8.8.8.8/hook", "https://[2606:4700::1111]/x", "https://receiver.invalid/hook"} {
+		if err := CheckTarget(ctx, u, false); err != nil {
+			t.Errorf("%s refused: %v", u, err)
 		}
 	}
 }
