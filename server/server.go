@@ -581,8 +581,10 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		err = s.analytics.Ready(c.UserContext())
 	}
 	if err != nil {
+		// The cause (file paths, driver errors) goes to the log only: this
+		// answer is public.
 		s.log.Warn("not ready", "err", err)
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": err.Error()})
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": "not ready; the server log says why"})
 	}
 	// The search index does not decide readiness: chat works without it, and
 	// the feeder catches up once it is back. Its state is shown (the error

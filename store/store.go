@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -74,6 +76,18 @@ const restartFrames = 10000
 
 // OpenDB opens (creating if needed) the file at path and migrates it.
 func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
+	// The files hold customer data (sealed or not): only the server's user
+	// reads them. SQLite gives its -wal and -shm files the database's mode.
+	// The folder is made here too, so that a command run before the first
+	// serve (nudge user create) finds it.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: make the data folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	f.Close()
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", "busy_timeout(10000)")
 	pragmas.Add("_pragma", "journal_mode(WAL)")

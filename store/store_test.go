@@ -44,6 +44,33 @@ func TestOpenAppliesMigrationsAndIsReady(t *testing.T) {
 
 // A database left by the first release (schema version 1, with a tenant and an
 // owner) upgrades in place and keeps its data.
+// The data folder and the database files (WAL and shared memory too) are
+// the server's user's alone; the folder is made when missing.
+func TestDatabaseFilesAreTheOwnersOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not", "yet")
+	path := filepath.Join(dir, "nudge.db")
+	st, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreateTenant(context.Background(), System, "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data folder: %v %v", fi.Mode(), err)
+	}
+	for _, name := range []string{"nudge.db", "nudge.db-wal", "nudge.db-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v; want 0600", name, fi.Mode().Perm())
+		}
+	}
+}
+
 func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "nudge.db")

@@ -122,7 +122,7 @@ func TestLoadgenSearch(t *testing.T) {
 }
 
 func TestUserCommands(t *testing.T) {
-	data := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data") // before the first serve: no data folder yet
 	t.Setenv("NUDGE_PASSWORD", "first-password")
 	var out, errOut bytes.Buffer
 	if code := run([]string{"user", "create", "--data", data, "--email", "Boss@Acme.test", "--tenant", "Acme"}, &out, &errOut); code != 0 {

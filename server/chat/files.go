@@ -145,7 +145,8 @@ func cleanName(name string) string {
 	}
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '"' {
+		// Bidirectional controls make "invoice\u202Efdp.exe" read as a PDF.
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '"' {
 			return -1
 		}
 		return r
