@@ -135,7 +135,7 @@ func TestOfferControlPushAndPublish(t *testing.T) {
 	ctx := browser(t)
 	chromedp.Do(ctx, chromedp.Navigate(url+"/demo"))
 	loaded(t, ctx, true)
-	chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.setItem('nudge_v', '`+control+`'), true`))
+	chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.setItem('nudge_v_demo', '`+control+`'), true`))
 	chromedp.Do(ctx, chromedp.Navigate(url+"/demo/pricing"))
 	waitFor(t, ctx, "the guide is on the page", `document.querySelector('[data-nudge=guide]')`)
 	exitIntent := `document.dispatchEvent(new MouseEvent('mouseout', {clientY: 0, relatedTarget: null, bubbles: true}))`

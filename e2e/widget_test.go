@@ -36,6 +36,13 @@ func TestVisitorWidget(t *testing.T) {
 	if !inChat[bool](t, ctx, `return !!r.querySelector('.w') && !r.querySelector('.b')`) {
 		t.Fatal("the chat started without the form's answers")
 	}
+	// What the visitor typed into the welcome survives a reload.
+	inChat[bool](t, ctx, `const i = [...r.querySelectorAll('.w form input')].find(i => i.required); i.value = 'Vic'; i.dispatchEvent(new Event('input', {bubbles: true})); return true`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, ctx)
+	waitChat(t, ctx, "the typed answer after a reload", `[...r.querySelectorAll('.w form input')].find(i => i.required)?.value === 'Vic'`)
 	writeFirst(t, ctx, "My bill is too high")
 	offer := agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
 	conv := offer["conversation"].(string)

@@ -78,6 +78,9 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const theme = c.cfg.theme || { color: "#2563eb", position: "right" };
   const KEY = "nudge_chat_" + c.key;
   const LOG = "nudge_chat_log_" + c.key;
+  // The welcome form's answers while the visitor fills it in: a reload or
+  // another tab finds them (until the chat starts with them).
+  const FORM = "nudge_chat_form_" + c.key;
   const url = c.base.replace(/^http/, "ws") + "/ws/visitor?site=" + encodeURIComponent(c.key);
   const rid = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b % 36).toString(36)).join("");
   const get = (k: string) => {
@@ -520,7 +523,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     const box = (welcomeBox = el("div", "w", "", list));
     el("p", "", w.greeting || "Hi! How can we help?", box);
     if (!w.available) {
-      el("p", "ex", "Leave a message and we will answer by email.", box);
+      // nudge sends no email itself: the team reads the message and answers.
+      el("p", "ex", "Leave a message with your email: the team reads it and gets back to you.", box);
       bar.style.display = "none";
       offlineForm(box);
       answers = () => undefined;
@@ -548,6 +552,11 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       if (f.kind == "name") i.autocomplete = "name";
       fields.push([f.kind == "text" ? "f:" + f.key : f.kind, i]);
     }
+    try {
+      const kept = JSON.parse(get(FORM) || "{}");
+      for (const [k, i] of fields) if (typeof kept[k] == "string") i.value = kept[k];
+    } catch {}
+    fm.oninput = fm.onchange = () => put(FORM, JSON.stringify(Object.fromEntries(fields.map(([k, i]) => [k, i.value]))));
     answers = () => {
       if (!fields.length) return undefined;
       if (!fm.reportValidity()) return false;
@@ -690,6 +699,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         retry = 0;
         if (d.token) {
           put(KEY, (token = d.token));
+          put(FORM, null);
           c.emit("chat:started", { offer: meta.offer?.id });
         }
         if (d.reset) {
@@ -781,7 +791,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         break;
       case "leave_message_ok":
         list.querySelectorAll(".f").forEach((e) => e.remove());
-        el("div", "s", "Thank you: we will answer by email.", list);
+        el("div", "s", "Thank you: the team has your message and will get back to you.", list);
         bottom();
         break;
       case "error": {
@@ -831,7 +841,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       }
     };
   };
-  const visitorId = () => get("nudge_v") || rid();
+  const visitorId = () => get("nudge_v_" + c.key) || rid();
 
   const toggle = (show: boolean) => {
     if (open == show) return;

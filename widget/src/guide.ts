@@ -72,10 +72,10 @@ window.nudge?.d?.("guide", (c: Ctx) => {
   // consent mode, only after consent: until then caps hold for the page view).
   let st: State;
   try {
-    st = JSON.parse(read("nudge_g")!);
+    st = JSON.parse(read("nudge_g_" + c.key)!);
   } catch {}
   st! ||= { s: 0, t: 0, n: 0, p: 0, u: {}, e: {}, x: {}, r: {} };
-  const save = () => write("nudge_g", JSON.stringify(st));
+  const save = () => write("nudge_g_" + c.key, JSON.stringify(st));
   const touch = () => {
     const t = now();
     if (t - st.t > VISIT_MS) {
@@ -90,7 +90,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
     }
     st.t = t;
   };
-  const visitor = () => (keep && read("nudge_v")) || "";
+  const visitor = () => (keep && read("nudge_v_" + c.key)) || "";
   const hidden = () => document.visibilityState == "hidden";
   const get = (path: string, q = "") => fetch(c.base + path + encodeURIComponent(c.key) + q, { credentials: "omit" });
 
@@ -452,10 +452,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
       st.id = String(a.id);
       st.h = String(b || "");
     } else if (cmd == "page") navigated();
-    else if (cmd == "consent" && !a) {
-      write("nudge_g", null);
-      return;
-    } else if (cmd == "offer") {
+    else if (cmd == "offer") {
       // nudge('offer', queue, metadata, {ui}): Pega's proactive offer, from page code.
       if (cur) end("dismissed");
       const meta = b && typeof b == "object" ? b : {};

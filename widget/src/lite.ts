@@ -22,7 +22,7 @@ if (me && !w.nudge?.l) {
   let consent: boolean | undefined;
   if (CONSENT)
     try {
-      consent = !!localStorage.nudge_consent;
+      consent = !!localStorage["nudge_consent_" + KEY];
     } catch {}
   const on: Record<string, ((d: unknown) => void)[]> = {};
   const may = () => {
@@ -44,11 +44,12 @@ if (me && !w.nudge?.l) {
     const [cmd, a, b] = args as [string, unknown, unknown];
     if (cmd == "on") (on[a as string] ||= []).push(b as (d: unknown) => void);
     else if (cmd == "consent") {
-      // Kept only where the site asks for consent: elsewhere it changes nothing on the next page.
-      if (CONSENT)
-        try {
-          (consent = !!a) ? (localStorage.nudge_consent = "1") : delete localStorage.nudge_consent;
-        } catch {}
+      // Kept only where the site asks for consent: elsewhere it changes
+      // nothing on the next page. Withdrawn: what the browser keeps goes.
+      try {
+        if ((consent = !!a)) CONSENT && (localStorage["nudge_consent_" + KEY] = 1);
+        else for (const k in localStorage) !k.indexOf("nudge_") && k.endsWith("_" + KEY) && delete localStorage[k];
+      } catch {}
       if (!a) q.a = [];
     }
     for (const m of "ag") h[m] ? h[m](cmd, args.slice(1)) : q[m]!.length < 100 && q[m]!.push(args);

@@ -31,8 +31,10 @@ if (me && !w.nudge?.l) {
   let cfg: SiteConfig | undefined;
   let consent: boolean | undefined;
   const ls = () => localStorage;
+  // Storage keys end with the site's key: two sites on one origin share nothing.
+  const ck = "nudge_consent_" + key;
   try {
-    consent = ls().nudge_consent == "1";
+    consent = !!ls()[ck];
   } catch {}
 
   const load = (name: string) => {
@@ -60,8 +62,11 @@ if (me && !w.nudge?.l) {
     if (cmd == "on") (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
     if (cmd == "consent") {
       consent = !!rest[0];
+      // Withdrawn: everything this site keeps in the browser goes (the
+      // visitor id, offer caps, the chat's token and log).
       try {
-        consent ? (ls().nudge_consent = "1") : ls().removeItem("nudge_consent");
+        if (consent) ls()[ck] = 1;
+        else for (const k in ls()) !k.indexOf("nudge_") && k.endsWith("_" + key) && delete ls()[k];
       } catch {}
       if (!consent) pending.analytics = [];
       else if (analyticsAllowed()) load("analytics");

@@ -20,17 +20,19 @@ export const measure = (c: Ctx): Handler => {
   // Only where the site keeps ids. Whether it does is written out where it is
   // asked: in the measuring loader it is a constant, and the question folds away.
   // Storage's named properties are its items; it may throw (a sandboxed
-  // frame, storage turned off).
+  // frame, storage turned off). Keys end with the site's key: two sites on
+  // one origin never share a visitor.
   const get = (k: string): string | 0 | undefined => {
     try {
-      return (LITE ? !COOKIELESS : !c.cfg.cookieless) ? localStorage["nudge_" + k] : 0;
+      return (LITE ? !COOKIELESS : !c.cfg.cookieless) ? localStorage["nudge_" + k + "_" + c.key] : 0;
     } catch {
       return;
     }
   };
-  const put = (k: string, v?: string) => {
+  // (Erasing is the loader's: consent withdrawn erases every key of the site.)
+  const put = (k: string, v: string) => {
     try {
-      (LITE ? !COOKIELESS : !c.cfg.cookieless) && (v ? (localStorage["nudge_" + k] = v) : delete localStorage["nudge_" + k]);
+      (LITE ? !COOKIELESS : !c.cfg.cookieless) && (localStorage["nudge_" + k + "_" + c.key] = v);
     } catch {}
   };
 
@@ -112,10 +114,10 @@ export const measure = (c: Ctx): Handler => {
 
   return (cmd, [a, b]) => {
     if (cmd == "consent") {
+      // Withdrawn: the loader has erased what the browser kept; nothing more
+      // is kept or sent.
       if (!(off = !a)) return;
-      stop();
-      put("v");
-      put("o");
+      queue = [];
       visitor = rid();
     } else
       cmd == "page"

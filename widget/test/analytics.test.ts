@@ -35,7 +35,7 @@ for (const kind of kinds) {
     await b.bootAs(kind);
     await b.advance(2000);
     assert.equal(b.sent[0]!.body.visitor, a.sent[0]!.body.visitor);
-    assert.deepEqual([...local.m.keys()], ["nudge_v"], "the visitor id, nothing else");
+    assert.deepEqual([...local.m.keys()], ["nudge_v_shop"], "the visitor id, nothing else");
   });
 
   t("events are batched: 20 at once, or after 2 seconds", async () => {

@@ -23,6 +23,10 @@ export class FakeStorage {
       get: (t, k, r) => (own(k) ? Reflect.get(t, k, r) : (t.getItem(k as string) ?? undefined)),
       set: (t, k, v) => (own(k) ? Reflect.set(t, k, v) : (t.setItem(k as string, v), true)),
       deleteProperty: (t, k) => (own(k) ? Reflect.deleteProperty(t, k) : (t.removeItem(k as string), true)),
+      // Object.keys(localStorage) lists the items, as in browsers.
+      ownKeys: (t) => [...t.m.keys()],
+      getOwnPropertyDescriptor: (t, k) =>
+        typeof k == "string" && t.m.has(k) ? { value: t.m.get(k), writable: true, enumerable: true, configurable: true } : Reflect.getOwnPropertyDescriptor(t, k),
     });
   }
   getItem(k: string) {
@@ -52,6 +56,8 @@ export interface Options {
   session?: FakeStorage;
   dnt?: string;
   config?: Record<string, unknown>;
+  /** The site's key (default shop): in the loader's URL, and written into the measuring loader. */
+  key?: string;
   collectStatus?: number;
   collectFails?: boolean;
   nonce?: string;
@@ -173,7 +179,7 @@ export class Env {
   }
 
   // run evaluates a script as if a <script src> tag had loaded it.
-  run(code: string, src = "https://nudge.test/l/shop.js") {
+  run(code: string, src = "https://nudge.test/l/" + (this.o.key ?? "shop") + ".js") {
     this.window.document.currentScript = { src, nonce: this.o.nonce ?? "" };
     vm.runInContext(code, this.ctx);
     this.window.document.currentScript = null;
@@ -198,7 +204,8 @@ export class Env {
   // measures (its variant for the site's privacy settings).
   async bootAs(kind: Kind, before?: () => void) {
     const c = { dnt: true, consent: false, cookieless: false, ...(this.o.config ?? {}) } as Record<string, unknown>;
-    const loader = kind == "module" ? read("loader.js") : read(`lite-${+!!c.dnt}${+!!c.consent}${+!!c.cookieless}.js`);
+    // The measuring loaders were built for the key shop (the server writes each site's in).
+    const loader = kind == "module" ? read("loader.js") : read(`lite-${+!!c.dnt}${+!!c.consent}${+!!c.cookieless}.js`).replaceAll("shop", this.o.key ?? "shop");
     await this.boot(read("stub.js"), loader, { analytics: read("analytics.js") }, before);
   }
 

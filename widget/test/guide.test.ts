@@ -109,7 +109,7 @@ test("once per visit by default; Escape dismisses", async () => {
 test("the control group qualifies and is counted, and sees nothing", async () => {
   // Bucket of visitor "v-control" for rule R1 is below 50 (the Go and page buckets are tested equal).
   const rule = { ...billing, split: { control_percent: 90 } };
-  const p = await open({ config: cfg([rule]), queues: staffed }, { storage: { nudge_v: "v-control" } });
+  const p = await open({ config: cfg([rule]), queues: staffed }, { storage: { nudge_v_shop: "v-control" } });
   await p.advance(10_000);
   assert.equal(p.card(), null);
   assert.deepEqual(p.offerEvents(), ["R1:control:qualified"]);
@@ -191,7 +191,7 @@ test("page code offers a chat with nudge('offer'), with or without nudge's UI, a
 
 test("an offer pushed by the site's backend reaches the open page within seconds", async () => {
   const server: Server = { config: cfg([], { push: true }), queues: staffed };
-  const p = await open(server, { storage: { nudge_v: "v1" } });
+  const p = await open(server, { storage: { nudge_v_shop: "v1" } });
   await p.advance(4000);
   assert.ok(p.fetched.some((f) => f.startsWith("/offers/shop?visitor=v1")), "the page polls");
   server.pushed = [{ id: "P1", queue: "support", text: "Your order is ready", ui: true }];
@@ -222,7 +222,7 @@ test("under consent mode nothing is stored before consent, and caps hold for the
   assert.deepEqual(Object.keys(p.storage()), [], "nothing stored without consent");
   p.w.nudge("consent", true);
   await p.settle();
-  assert.ok(p.storage().nudge_g, "stored after consent");
+  assert.ok(p.storage().nudge_g_shop, "stored after consent");
   await p.close();
 });
 
@@ -266,8 +266,8 @@ test("cookieless sites keep caps without a visitor id", async () => {
   const p = await open({ config: cfg([rule], { cookieless: true }), queues: staffed });
   await p.advance(10_000);
   const stored = p.storage();
-  assert.equal(stored.nudge_v, undefined, "no visitor id");
-  const g = JSON.parse(stored.nudge_g ?? "{}");
+  assert.equal(stored.nudge_v_shop, undefined, "no visitor id");
+  const g = JSON.parse(stored.nudge_g_shop ?? "{}");
   assert.equal(typeof g.r.R1.b, "number", "a bucket drawn for the rule instead");
   assert.equal(g.r.R1.n, 1, "the show (or hold-back) is capped");
   const variant = p.offerEvents()[0]!.split(":")[1];

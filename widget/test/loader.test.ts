@@ -65,15 +65,36 @@ for (const kind of kinds) {
     await env.advance(3000);
     assert.ok(env.events().some((e) => e.type == "pageview"));
     assert.ok(env.events().some((e) => e.name == "before-consent"), "what the page asked before consent follows");
-    assert.ok(local.getItem("nudge_v"));
+    assert.ok(local.getItem("nudge_v_shop"));
 
+    // What the chat and the guide keep, and another site's visitor on the same origin.
+    local.setItem("nudge_chat_shop", "token");
+    local.setItem("nudge_chat_log_shop", "{}");
+    local.setItem("nudge_chat_form_shop", "{}");
+    local.setItem("nudge_g_shop", "{}");
+    local.setItem("nudge_v_other", "someone");
+    local.setItem("cart_shop", "the site's own");
     env.window.nudge("consent", false);
     env.window.nudge("track", "after-refusal");
     await env.advance(10_000);
     env.hide();
     assert.ok(!env.events().some((e) => e.name == "after-refusal"));
-    assert.equal(local.getItem("nudge_v"), null);
-    assert.equal(local.getItem("nudge_consent"), null);
+    assert.equal(local.getItem("nudge_v_shop"), null);
+    assert.equal(local.getItem("nudge_consent_shop"), null);
+    assert.deepEqual([...local.m.keys()].sort(), ["cart_shop", "nudge_v_other"], "everything of this site's erased, nothing else");
+  });
+
+  t("two sites on one origin never share a visitor", async () => {
+    const local = new FakeStorage();
+    const a = new Env({ local, config: { key: "shop", dnt: true, consent: false, cookieless: false } });
+    await a.bootAs(kind);
+    await a.advance(3000);
+    const b = new Env({ local, key: "blog", config: { key: "blog", dnt: true, consent: false, cookieless: false } });
+    await b.bootAs(kind);
+    await b.advance(3000);
+    assert.ok(a.sent[0]!.body.visitor && b.sent[0]!.body.visitor);
+    assert.notEqual(a.sent[0]!.body.visitor, b.sent[0]!.body.visitor);
+    assert.deepEqual([...local.m.keys()].sort(), ["nudge_v_blog", "nudge_v_shop"]);
   });
 
   t("consent given on one page holds on the next", async () => {
