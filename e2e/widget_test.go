@@ -53,6 +53,18 @@ func TestVisitorWidget(t *testing.T) {
 	agent.send(map[string]any{"type": "accept", "id": "a", "conversation": conv})
 	agent.until(func(m map[string]any) bool { return m["type"] == "accept_ok" })
 
+	// What the page says of the visitor once the chat runs reaches the agent.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`nudge('set', {plan: 'gold', seats: 3}), true`)); err != nil {
+		t.Fatal(err)
+	}
+	agent.until(func(m map[string]any) bool {
+		if m["type"] != "state" || m["conversation"] != conv {
+			return false
+		}
+		vars, _ := m["data"].(map[string]any)["metadata"].(map[string]any)["vars"].(map[string]any)
+		return vars["plan"] == "gold" && vars["seats"] == "3"
+	})
+
 	// Closed panel: a reply shows as a count, a preview and in the title; opening clears them.
 	inChat[bool](t, ctx, `r.querySelector('.h .x').click(); return true`)
 	waitChat(t, ctx, "focus back on the launcher", `r.activeElement === r.querySelector('.l')`)

@@ -122,7 +122,7 @@ func (s *Server) visitorConn(c *websocket.Conn) {
 	inflight := make(chan struct{}, wsInflight)
 	who := chat.Sender{Kind: "visitor", ID: v.ID}
 	defer s.endUpload(w)
-	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, v, f, inflight) },
+	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, site, v, f, inflight) },
 		func(data []byte) { s.uploadChunk(w, data, v.Tenant, who) })
 }
 
@@ -205,7 +205,7 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 	return v, true
 }
 
-func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight chan struct{}) {
+func (s *Server) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *frame, inflight chan struct{}) {
 	ctx := w.ctx
 	switch f.Type {
 	case "send":
@@ -219,6 +219,23 @@ func (s *Server) visitorCommand(w *wsConn, v chat.Visitor, f *frame, inflight ch
 		s.chat.VisitorTyping(v, f.Text)
 	case "read":
 		s.chat.VisitorRead(v, f.Seq)
+	case "set", "identify":
+		// What the page says of the visitor after the chat started reaches
+		// the agent too; an identity only when the site's server signed it.
+		about := chat.Meta{Vars: f.Vars, Identity: f.Identity}
+		if (f.Type == "set") != (f.Vars != nil) || (f.Type == "identify") != (f.Identity != nil) || f.Vars != nil && f.Identity != nil {
+			w.fail(f, "invalid", "set takes vars; identify takes identity")
+			return
+		}
+		if err := s.resolveOffer(ctx, *site, &about); err != nil {
+			w.failErr(f, err)
+			return
+		}
+		if f.Type == "identify" && about.Identity == nil {
+			w.fail(f, "invalid", "identity: the hash does not match the id (the site's server signs it)")
+			return
+		}
+		s.answer(w, f, s.chat.VisitorAbout(ctx, v, about.Vars, about.Identity))
 	case "page":
 		if f.Page == nil {
 			w.fail(f, "invalid", "page: a url and a title")

@@ -13,6 +13,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
+	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
 )
@@ -862,4 +863,59 @@ func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
 	if m := mine.until("refused", typed("error", "l")); m["code"] != "forbidden" {
 		t.Fatalf("an agent watches the board: %v", m)
 	}
+}
+
+// What the page says of the visitor after the chat started (nudge('set'),
+// a verified nudge('identify')) reaches the agent at once; an identity whose
+// hash does not match, or a frame that mixes the two, is refused and changes
+// nothing.
+func TestVisitorTellsAboutThemselvesAfterTheStart(t *testing.T) {
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, v, conv := f.acceptedChat()
+	meta := func(m map[string]any) map[string]any {
+		return m["data"].(map[string]any)["metadata"].(map[string]any)
+	}
+	v.send(map[string]any{"type": "set", "id": "s", "vars": map[string]string{"plan": "gold", "cart": "3 items"}})
+	v.until("set_ok", typed("set_ok", "s"))
+	m := agent.until("the new vars", func(m map[string]any) bool {
+		return m["type"] == "state" && m["conversation"] == conv && meta(m)["vars"] != nil && meta(m)["vars"].(map[string]any)["plan"] == "gold"
+	})
+	if meta(m)["vars"].(map[string]any)["cart"] != "3 items" {
+		t.Fatalf("vars: %v", meta(m))
+	}
+	before := h.snapshot()
+	for name, frame := range map[string]map[string]any{
+		"a forged identity": {"type": "identify", "id": "x", "identity": map[string]string{"id": "boss", "hash": strings.Repeat("ab", 32)}},
+		"no identity":       {"type": "identify", "id": "x"},
+		"set without vars":  {"type": "set", "id": "x"},
+		"both at once":      {"type": "set", "id": "x", "vars": map[string]string{"a": "b"}, "identity": map[string]string{"id": "u", "hash": "00"}},
+		"too many vars":     {"type": "set", "id": "x", "vars": manyVars(51)},
+	} {
+		v.sendAsIs(frame)
+		if e := v.until("the refusal", typed("error", "x")); e["code"] != "invalid" {
+			t.Errorf("%s: %v", name, e)
+		}
+	}
+	h.unchanged(before, "refused identities and vars")
+	hash := analytics.IdentityHash(f.site.IdentitySecret, "customer-42")
+	v.send(map[string]any{"type": "identify", "id": "i", "identity": map[string]string{"id": "customer-42", "email": "vic@example.com", "name": "Vic", "hash": hash}})
+	v.until("identify_ok", typed("identify_ok", "i"))
+	m = agent.until("the identity", func(m map[string]any) bool {
+		return m["type"] == "state" && m["conversation"] == conv && meta(m)["identity"] != nil
+	})
+	if id := meta(m)["identity"].(map[string]any); id["id"] != "customer-42" || id["verified"] != true || id["hash"] != nil {
+		t.Fatalf("identity: %v", id)
+	}
+	if meta(m)["vars"].(map[string]any)["plan"] != "gold" {
+		t.Fatal("the vars stay")
+	}
+}
+
+func manyVars(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprint("v", i)] = "x"
+	}
+	return m
 }

@@ -952,7 +952,7 @@ func TestFileNamesFollowTheSniffedType(t *testing.T) {
 		if got := fitName(c.name, c.typ); got != c.want {
 			t.Errorf("fitName(%q, %s) = %q, want %q", c.name, c.typ, got, c.want)
 		}
-	}	// Names lose paths, controls and bidirectional overrides (which would
+	} // Names lose paths, controls and bidirectional overrides (which would
 	// show "invoice\u202Efdp.exe" as "invoiceexe.pdf").
 	for name, want := range map[string]string{
 		"invoice\u202Efdp.exe": "invoicefdp.exe", "a\u2066b\u2069c\u200f.txt": "abc.txt", "../../x\u0007.txt": "x.txt",

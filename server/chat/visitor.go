@@ -440,6 +440,50 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 	return nil
 }
 
+// VisitorAbout adds what the page said of the visitor after the chat
+// started: custom variables (merged, at most 50) and a verified identity
+// (the caller checked its signature). Agents see it at once.
+func (e *Engine) VisitorAbout(ctx context.Context, v Visitor, vars map[string]string, id *Identity) error {
+	m := Meta{Vars: vars, Identity: id}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if id != nil && !id.Verified {
+		return fmt.Errorf("%w: identity: not verified", ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cv, err := e.loaded(v)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	json.Unmarshal(cv.c.Metadata, &doc)
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	if len(vars) > 0 {
+		all, _ := doc["vars"].(map[string]any)
+		if all == nil {
+			all = map[string]any{}
+		}
+		for k, s := range vars {
+			all[k] = s
+		}
+		if len(all) > 50 {
+			return fmt.Errorf("%w: vars: at most 50 in a chat", ErrInvalid)
+		}
+		doc["vars"] = all
+	}
+	if id != nil {
+		doc["identity"] = id
+	}
+	cv.c.Metadata, _ = json.Marshal(doc)
+	e.save(ctx, cv)
+	e.toAgents(cv, e.stateEvent(cv, false))
+	return nil
+}
+
 // VisitorClose ends the chat at the visitor's request.
 func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
 	e.mu.Lock()

@@ -210,6 +210,15 @@ window.nudge?.d?.("chat", (c: Ctx) => {
 
   const bottom = () => (list.scrollTop = list.scrollHeight);
   const frame = (f: VisitorCommand) => ws?.readyState == 1 && ws.send(JSON.stringify(f));
+  // tell sends the agent what the page said of the visitor after the chat
+  // started (nudge('set'), nudge('identify')), once connected; a chat starts
+  // with what was said before.
+  const told = { vars: 1, ident: 1 };
+  const tell = () => {
+    if (!token) return;
+    if (!told.vars) told.vars = +frame({ type: "set", id: "set", vars: strings(vars) });
+    if (!told.ident && ident) told.ident = +frame({ type: "identify", id: "identify", identity: { ...ident, hash: ident.hash || "" } });
+  };
   const say = (t: string) => (err.textContent = t);
 
   // Times: a mark when a message comes five minutes or more after the one
@@ -700,6 +709,9 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         if (d.token) {
           put(KEY, (token = d.token));
           put(FORM, null);
+          told.vars = told.ident = 1; // the start carried them
+        } else tell();
+        if (d.token) {
           c.emit("chat:started", { offer: meta.offer?.id });
         }
         if (d.reset) {
@@ -930,8 +942,15 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   return (cmd, args) => {
     const a = args[0] as any;
     // What the page says of the visitor reaches the agent with the chat.
-    if (cmd == "set" && a && typeof a == "object") Object.assign(vars, a);
-    if (cmd == "identify" && a?.id) ident = { id: String(a.id), email: String(a.email || ""), name: String(a.name || ""), hash: String(args[1] || "") };
+    if (cmd == "set" && a && typeof a == "object") {
+      Object.assign(vars, a);
+      told.vars = 0;
+    }
+    if (cmd == "identify" && a?.id) {
+      ident = { id: String(a.id), email: String(a.email || ""), name: String(a.name || ""), hash: String(args[1] || "") };
+      told.ident = 0;
+    }
+    tell();
     if (cmd != "chat") return;
     if (a == "open") toggle(true);
     else if (a == "close") toggle(false);

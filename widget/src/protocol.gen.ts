@@ -148,6 +148,20 @@ export type VisitorCommand = {
     title?: string;
   };
 } | {
+  type: "set";
+  id?: string;
+  vars: Record<string, string>;
+} | {
+  type: "identify";
+  id?: string;
+  identity: {
+    id: string;
+    email?: string;
+    name?: string;
+    /** HMAC-SHA256 of id under the site's identity secret, in hex */
+    hash: string;
+  };
+} | {
   type: "read";
   id?: string;
   seq: number;
@@ -210,7 +224,7 @@ export type VisitorFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok";
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok" | "set_ok" | "identify_ok";
   id?: string;
 } | ProtocolError | {
   type: "message";
