@@ -680,9 +680,10 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback() // before the fixture's cleanup waits for the writer
+	defer tx.Rollback()                   // before the fixture's cleanup waits for the writer
+	f.site.Settings.MaxEventBytes = 16384 // this big event is not dropped as too large
 	big := Event{Type: "event", URL: "https://shop.test/", Name: "big", Props: map[string]any{}}
-	for i := range 30 {
+	for i := range 15 {
 		big.Props[fmt.Sprint("k", i)] = strings.Repeat("x", 250)
 	}
 	var full int
@@ -779,8 +780,9 @@ func TestFullQueueWaitsForRoom(t *testing.T) {
 	for f.in.waiting.Load() == 0 {
 		runtime.Gosched()
 	}
+	f.site.Settings.MaxEventBytes = 16384 // this big event is not dropped as too large
 	big := Event{Type: "event", URL: "https://shop.test/", Name: "big", Props: map[string]any{}}
-	for i := range 30 {
+	for i := range 15 {
 		big.Props[fmt.Sprint("k", i)] = strings.Repeat("x", 250)
 	}
 	if err := send("big", big); !errors.Is(err, ErrFull) {
@@ -873,4 +875,67 @@ func TestLanguageFromTheRequest(t *testing.T) {
 	if want := []string{"de-CH", "fr-FR", "", ""}; !slices.Equal(got, want) {
 		t.Errorf("languages %q; want %q", got, want)
 	}
+}
+
+// A site stores at most its daily budget of events and none longer than its
+// event limit; what it drops is counted (metrics, the dashboard's days), and
+// the budget holds across a restart.
+func TestSiteStorageBudget(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.site.Settings.EventsPerDay = 1000
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	batch := func(visit string, n int) *Batch {
+		b := &Batch{Site: "shop", Visitor: "v", Visit: visit}
+		for i := range n {
+			b.Events = append(b.Events, Event{Type: "event", URL: "https://shop.test/", Name: fmt.Sprint("e", i)})
+		}
+		return b
+	}
+	accepted, dropped := 0, 0
+	for i := range 12 {
+		res := f.accept(t, batch(fmt.Sprint("s", i), 100), chromeUA, now)
+		accepted, dropped = accepted+res.Accepted, dropped+res.Dropped
+	}
+	if accepted != 1000 || dropped != 200 || f.in.Stats.OverBudget.Load() != 200 {
+		t.Fatalf("accepted %d dropped %d (metric %d); want 1000, 200", accepted, dropped, f.in.Stats.OverBudget.Load())
+	}
+	long := Event{Type: "event", URL: "https://shop.test/", Name: "long", Props: map[string]any{}}
+	for i := range 20 {
+		long.Props[fmt.Sprint("k", i)] = strings.Repeat("x", 250)
+	}
+	f.site.Settings.EventsPerDay = 2000
+	if res := f.accept(t, &Batch{Site: "shop", Visitor: "v", Visit: "long", Events: []Event{long, {Type: "pageview", URL: "https://shop.test/"}}}, chromeUA, now); res.Accepted != 1 || res.Dropped != 1 {
+		t.Fatalf("an event over 4 KiB: %+v", res)
+	}
+	if f.in.Stats.TooLarge.Load() != 1 {
+		t.Fatal("the too-large event is counted")
+	}
+	f.flush(t)
+	var stored int
+	f.db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&stored)
+	if stored != 1001 {
+		t.Fatalf("%d events stored; want 1001", stored)
+	}
+	day := now.In(mustZone(t, "America/New_York")).Format(time.DateOnly)
+	if n, err := f.rep.Dropped(context.Background(), Query{SiteID: "site1", From: day, To: day}); err != nil || n != 201 {
+		t.Fatalf("dropped that day: %d %v", n, err)
+	}
+
+	// After a restart the day's budget is what is left of it.
+	f.in.Close()
+	again := NewIngester(f.db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	t.Cleanup(func() { again.Close() }) // before the file closes
+	f.in = again
+	if res := f.accept(t, batch("after", 100), chromeUA, now); res.Accepted != 100 {
+		t.Fatalf("within the raised budget after a restart: %+v", res)
+	}
+	f.site.Settings.EventsPerDay = 1000
+	if res := f.accept(t, batch("after2", 100), chromeUA, now); res.Accepted != 0 || res.Dropped != 100 {
+		t.Fatalf("past the budget after a restart: %+v", res)
+	}
+	// The next day starts afresh.
+	if res := f.accept(t, batch("tomorrow", 100), chromeUA, now.Add(24*time.Hour)); res.Accepted != 100 {
+		t.Fatalf("the next day: %+v", res)
+	}
+	f.flush(t)
 }

@@ -48,14 +48,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A 64 MiB page cache per connection and memory-mapped reads: the
-	// indexes of a busy site outgrow SQLite's 2 MiB default at once, and every
-	// insert that misses the cache becomes a read from the file. A checkpoint
+	// A 32 MiB page cache per connection and memory-mapped reads (at most
+	// 256 MiB, which count in the resident memory): the indexes of a busy site
+	// outgrow SQLite's 2 MiB default at once, and every insert that misses the
+	// cache becomes a read from the file. 64 MiB and 1 GiB took a flood's
+	// peak to 430 MiB for no rate that shows (benchmarks.md, 2026-12-06). A checkpoint
 	// every 64 MiB of WAL rather than every 4 MiB: checkpoints run on the
 	// writer's thread, and at full load the default had them stall it several
 	// times a second (38k against 55k events/s persisted; docs/benchmarks.md).
 	db, err := store.OpenDB(ctx, path, store.DBOptions{Migrations: sub, Synchronous: "NORMAL",
-		Pragmas: []string{"cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)"}})
+		Pragmas: []string{"cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)"}})
 	if err != nil {
 		return nil, err
 	}

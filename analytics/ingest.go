@@ -46,9 +46,10 @@ type Result struct {
 	Dropped  int // bots, unverified identities
 }
 
-// Stats are counters since start, for metrics.
+// Stats are counters since start, for metrics. OverBudget and TooLarge are
+// events dropped past a site's daily budget, or larger than its limit.
 type Stats struct {
-	Accepted, Persisted, Bots, Unverified, Full, Failed atomic.Int64
+	Accepted, Persisted, Bots, Unverified, Full, Failed, OverBudget, TooLarge atomic.Int64
 }
 
 // Options tune the ingester; zero values take the defaults.
@@ -92,6 +93,17 @@ type Ingester struct {
 
 	botsMu sync.Mutex
 	bots   map[botKey]int64 // events dropped as bots, not yet stored
+
+	usageMu sync.Mutex
+	usage   map[botKey]*usage // per site and day, against the budget
+}
+
+// usage is a site's day against its budget: accepted and dropped in all, and
+// what of it the file does not hold yet.
+type usage struct {
+	loaded                  bool
+	accepted, dropped       int64
+	newAccepted, newDropped int64
 }
 
 type botKey struct {
@@ -132,7 +144,7 @@ func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 		opts.MaxQueued = 100_000 // about two seconds at full speed: bursts wait, memory stays bounded
 	}
 	if opts.MaxQueuedBytes <= 0 {
-		opts.MaxQueuedBytes = 64 << 20 // large batches must not take the process to a gigabyte
+		opts.MaxQueuedBytes = 32 << 20 // large batches must not take the process to a gigabyte
 	}
 	if opts.MaxTx <= 0 {
 		opts.MaxTx = 10_000
@@ -230,6 +242,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		r.goal = isGoal(site.Settings.Goals, paths, &r)
 		rows = append(rows, r)
 	}
+	rows = in.budget(ctx, site, num, rows, m.Now, &res)
 	if len(rows) == 0 {
 		return res, nil
 	}
@@ -251,6 +264,91 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	res.Accepted = len(rows)
 	in.Stats.Accepted.Add(int64(len(rows)))
 	return res, nil
+}
+
+// budget keeps the rows the site's budget allows: none larger than its
+// event limit, and no more today than its daily budget. What it drops is
+// counted (metrics, and the site's day for the dashboard), not stored.
+func (in *Ingester) budget(ctx context.Context, site *store.Site, num int64, rows []row, now time.Time, res *Result) []row {
+	limit := int64(site.Settings.EventBytes())
+	kept := rows[:0]
+	for i := range rows {
+		if rows[i].size()-512 > limit {
+			in.Stats.TooLarge.Add(1)
+			continue
+		}
+		kept = append(kept, rows[i])
+	}
+	tooLarge := len(rows) - len(kept)
+	k := botKey{num, now.In(in.zone(site.TimeZone)).Format(time.DateOnly)}
+	in.usageMu.Lock()
+	u := in.usage[k]
+	if u == nil || !u.loaded {
+		in.usageMu.Unlock()
+		var before int64
+		in.db.R.QueryRowContext(ctx, `SELECT accepted FROM site_days WHERE site = ? AND day = ?`, k.site, k.day).Scan(&before)
+		in.usageMu.Lock()
+		if in.usage == nil {
+			in.usage = map[botKey]*usage{}
+		}
+		if u = in.usage[k]; u == nil {
+			u = &usage{}
+			in.usage[k] = u
+		}
+		if !u.loaded {
+			u.loaded, u.accepted = true, u.accepted+before
+		}
+	}
+	grant := max(0, min(int64(len(kept)), int64(site.Settings.DailyEvents())-u.accepted))
+	over := int64(len(kept)) - grant
+	u.accepted += grant
+	u.newAccepted += grant
+	u.dropped += over + int64(tooLarge)
+	u.newDropped += over + int64(tooLarge)
+	in.usageMu.Unlock()
+	in.Stats.OverBudget.Add(over)
+	res.Dropped += int(over) + tooLarge
+	if grant == 0 && over+int64(tooLarge) > 0 {
+		in.enqueue(ctx, &job{}) // the writer stores the counts with its next commit
+	}
+	return kept[:grant]
+}
+
+// storeUsage writes what the sites' days gained since the last commit, and
+// forgets the days before yesterday.
+func (in *Ingester) storeUsage() {
+	type delta struct {
+		k                 botKey
+		accepted, dropped int64
+	}
+	var ds []delta
+	in.usageMu.Lock()
+	yesterday := time.Now().AddDate(0, 0, -2).Format(time.DateOnly)
+	for k, u := range in.usage {
+		if u.newAccepted > 0 || u.newDropped > 0 {
+			ds = append(ds, delta{k, u.newAccepted, u.newDropped})
+			u.newAccepted, u.newDropped = 0, 0
+		} else if k.day < yesterday {
+			delete(in.usage, k)
+		}
+	}
+	in.usageMu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	err := in.db.Tx(context.Background(), func(tx *sql.Tx) error {
+		for _, d := range ds {
+			if _, err := tx.Exec(`INSERT INTO site_days (site, day, accepted, dropped) VALUES (?, ?, ?, ?)
+				ON CONFLICT (site, day) DO UPDATE SET accepted = accepted + excluded.accepted, dropped = dropped + excluded.dropped`,
+				d.k.site, d.k.day, d.accepted, d.dropped); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		in.log.Error("analytics: store the sites' daily counts", "err", err)
+	}
 }
 
 // countBots adds dropped events to the site's day; the writer stores the
@@ -459,6 +557,7 @@ func (in *Ingester) write() {
 		in.bytes.Add(-size)
 		in.freed()
 		in.storeBots()
+		in.storeUsage()
 		for _, j := range jobs {
 			if j.flush != nil {
 				close(j.flush)

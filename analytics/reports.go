@@ -183,6 +183,20 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 	return rt, rows.Err()
 }
 
+// Dropped counts the events not stored in q's days because the site's daily
+// budget was spent or they were larger than its limit.
+func (r *Reports) Dropped(ctx context.Context, q Query) (int64, error) {
+	site, ok, err := r.db.site(ctx, q.SiteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
+	var n int64
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COALESCE(SUM(dropped), 0) FROM site_days WHERE site = ? AND day BETWEEN ? AND ?`, site, q.From, q.To).Scan(&n); err != nil {
+		return 0, fmt.Errorf("analytics: dropped: %w", err)
+	}
+	return n, nil
+}
+
 // Bots counts the events dropped in q's days because bots sent them.
 func (r *Reports) Bots(ctx context.Context, q Query) (int64, error) {
 	site, ok, err := r.db.site(ctx, q.SiteID, false)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,12 @@ type CollectOptions struct {
 	Batch       int           // events per request
 	Visitors    int           // distinct visitors simulated
 	Metrics     Metrics       // where the server's metrics are read
+	// Heavy fills each batch to the body limit with events of long, distinct
+	// titles, names and properties: the flood an attacker would send.
+	Heavy bool
+	// Addresses spreads the workers over this many loopback source
+	// addresses (127.0.0.1, .2, …), as clients of as many hosts.
+	Addresses int
 }
 
 // Metrics says where a server's Prometheus metrics are: its --metrics-addr
@@ -94,7 +101,7 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 		o.Origin = o.URL
 	}
 	o.Concurrency, o.Batch, o.Visitors = max(o.Concurrency, 1), min(max(o.Batch, 1), 100), max(o.Visitors, 1)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency, DisableCompression: true}, Timeout: 30 * time.Second}
+	client := newClient(o.Concurrency, 0)
 	before, err := scrape(ctx, client, o.Metrics.or(o.URL))
 	if err != nil {
 		return CollectReport{}, fmt.Errorf("loadgen: read the server's metrics first: %w", err)
@@ -102,12 +109,17 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	var rep CollectReport
 	var peak atomic.Int64
 	peak.Store(int64(before["process_resident_memory_bytes"]))
+	// The bodies are made before the clock starts: heavy ones take seconds.
+	n := 3 * o.Visitors
+	if o.Heavy {
+		n = min(n, 256) // 16 MiB of distinct 64 KiB batches
+	}
+	pool := bodies(o, n)
 	runCtx, stop := context.WithTimeout(ctx, o.Duration)
 	defer stop()
 	done := make(chan struct{})
 	go watch(runCtx, client, o.Metrics.or(o.URL), &peak, &rep, progress, done)
 
-	pool := bodies(o, 3*o.Visitors)
 	hists := make([]*hdrhistogram.Histogram, o.Concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -116,7 +128,11 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			worker(runCtx, client, o, w, pool, hists[w], &rep)
+			c := client
+			if o.Addresses > 1 {
+				c = newClient(1, 1+w%o.Addresses)
+			}
+			worker(runCtx, c, o, w, pool, hists[w], &rep)
 		}(w)
 	}
 	wg.Wait()
@@ -147,6 +163,37 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	return rep, nil
 }
 
+// newClient is an HTTP client of n connections, from 127.0.0.src when src > 0.
+func newClient(n, src int) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if src > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true},
+		Timeout: 30 * time.Second}
+}
+
+// heavyEvent is an event of about 600 bytes, every value distinct.
+func heavyEvent(body *bytes.Buffer, r *rand.Rand) {
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[r.IntN(36)]
+		}
+		return string(b)
+	}
+	fmt.Fprintf(body, `{"type":"event","name":"%s","url":"https://shop.test/p/%s","title":"%s","props":{"%s":"%s","%s":"%s"}}`,
+		word(50), word(40), word(200), word(30), word(80), word(30), word(80))
+}
+
+// Bodies are n request bodies as o describes them (Heavy: a flood's), for a
+// caller that sends them itself (a test that floods until a condition holds).
+func Bodies(o CollectOptions, n int) [][]byte {
+	o.Batch = min(max(o.Batch, 1), 100)
+	o.Visitors = max(o.Visitors, 1)
+	return bodies(o, n)
+}
+
 // bodies pre-builds request bodies, so that the generator spends its CPU on
 // sending rather than formatting (it shares the machine with the server).
 func bodies(o CollectOptions, n int) [][]byte {
@@ -163,6 +210,10 @@ func bodies(o CollectOptions, n int) [][]byte {
 				body.WriteByte(',')
 			}
 			p := paths[r.IntN(len(paths))]
+			if o.Heavy {
+				heavyEvent(&body, r)
+				continue
+			}
 			switch r.IntN(4) {
 			case 0:
 				fmt.Fprintf(&body, `{"type":"event","name":"click","url":"https://shop.test%s","props":{"button":"b%d"}}`, p, r.IntN(5))

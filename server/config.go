@@ -38,6 +38,7 @@ type Config struct {
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
 	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
+	MemoryLimitMiB  int           // the Go heap's soft limit (0: none); the process's SQLite caches come on top
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 	MetricsAddr     string        // if set, /metrics is served here, and only here
 	MetricsToken    string        // else /metrics on the main listener needs this bearer token
@@ -114,6 +115,7 @@ var Defaults = Config{
 	CollectIPRate:   20,
 	CollectSiteRate: 2000,
 	ChatIPRate:      10,
+	MemoryLimitMiB:  128,
 	SearchPrefix:    "nudge",
 }
 
@@ -212,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTTL < time.Minute {
 		errs = append(errs, errors.New("session-ttl: at least 1m"))
+	}
+	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64) {
+		return fmt.Errorf("memory-limit: 0 (none) or at least 64 MiB")
 	}
 	if c.CollectIPRate < 0 || c.CollectSiteRate < 0 || c.ChatIPRate < 0 {
 		errs = append(errs, errors.New("collect-ip-rate, collect-site-rate: 0 (unlimited) or more"))

@@ -161,6 +161,11 @@ func (s *Server) report(c *fiber.Ctx) error {
 		if out["bots"], err = s.reports.Bots(ctx, q); err != nil {
 			return err
 		}
+		// And what the site's storage budget kept out, so that the dashboard says so.
+		if out["dropped"], err = s.reports.Dropped(ctx, q); err != nil {
+			return err
+		}
+		out["events_per_day"], out["max_event_bytes"] = st.Settings.DailyEvents(), st.Settings.EventBytes()
 		return c.JSON(out)
 	case "timeseries":
 		interval := c.Query("interval", "day")

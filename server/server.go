@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ type Server struct {
 	welcome     *ttlCache[chat.WelcomeState]            // by tenant
 	pushes      *pushBox
 	collectIP   *keyedLimiter
+	decoding    chan struct{} // /collect batches being decoded and enriched
 	collectSite *keyedLimiter
 	wsIP        *keyedLimiter
 	chat        *chat.Engine
@@ -119,9 +121,11 @@ func (m *metrics) analytics(st *analytics.Stats, queued, queuedBytes func() int6
 		counter("nudge_analytics_identities_unverified_total", "identify calls whose hash did not verify.", &st.Unverified),
 		counter("nudge_analytics_events_refused_full_total", "Events refused because the queue was full (503).", &st.Full),
 		counter("nudge_analytics_events_failed_total", "Events lost to a failed commit.", &st.Failed),
+		counter("nudge_analytics_events_over_budget_total", "Events dropped past their site's daily budget (settings.events_per_day).", &st.OverBudget),
+		counter("nudge_analytics_events_too_large_total", "Events dropped as larger than their site's limit (settings.max_event_bytes).", &st.TooLarge),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_events_queued", Help: "Events accepted and not yet committed."},
 			func() float64 { return float64(queued()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_queued_bytes", Help: "Rough size in memory of the events not yet committed (bounded at 64 MiB)."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_analytics_queued_bytes", Help: "Rough size in memory of the events not yet committed (bounded at 32 MiB)."},
 			func() float64 { return float64(queuedBytes()) }),
 	)
 }
@@ -205,6 +209,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
 		bundle: bundle, sites: newSiteCache(st),
 		collectIP:    newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
+		decoding:     make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		collectSite:  newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
 		wsIP:         newKeyedLimiter(cfg.ChatIPRate, int(cfg.ChatIPRate*10)),
 		sockets:      newSockets(),

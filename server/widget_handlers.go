@@ -296,6 +296,16 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	if len(body) > analytics.MaxBody {
 		return &apiError{Status: fiber.StatusRequestEntityTooLarge, Code: "too_large", Message: "a batch has at most 64 KiB"}
 	}
+	// A decoded batch takes several times its bytes (maps of properties,
+	// enriched rows): a few at a time, which is all the cores can do anyway,
+	// so that memory follows the queue's bound whatever number of clients
+	// send at once. The others wait here, holding only their bodies.
+	select {
+	case s.decoding <- struct{}{}:
+		defer func() { <-s.decoding }()
+	case <-c.UserContext().Done():
+		return c.UserContext().Err()
+	}
 	b, err := analytics.DecodeBatch(body)
 	var ie *analytics.InputError
 	if errors.As(err, &ie) {

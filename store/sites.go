@@ -65,6 +65,38 @@ type SiteSettings struct {
 	// KeepPathIDs stores paths as they are; by default numeric and UUID-like
 	// segments become ":id" (/orders/83412 is reported as /orders/:id).
 	KeepPathIDs bool `json:"keep_path_ids"`
+	// EventsPerDay is the site's storage budget: analytics events stored a
+	// day (the site's day); past it, events are counted as dropped. 0 takes
+	// DefaultEventsPerDay.
+	EventsPerDay int `json:"events_per_day"`
+	// MaxEventBytes: an event whose stored text (path, title, name,
+	// properties, referrer) is longer is dropped. 0 takes DefaultMaxEventBytes.
+	MaxEventBytes int `json:"max_event_bytes"`
+}
+
+// Defaults of a site's analytics storage budget: 200,000 events a day is a
+// site of about twenty thousand visits, and at most about 200 MB a day of a
+// flood of the largest events; 4 KiB holds the longest title and a dozen long
+// properties.
+const (
+	DefaultEventsPerDay  = 200_000
+	DefaultMaxEventBytes = 4096
+)
+
+// DailyEvents is the site's daily event budget.
+func (s SiteSettings) DailyEvents() int {
+	if s.EventsPerDay > 0 {
+		return s.EventsPerDay
+	}
+	return DefaultEventsPerDay
+}
+
+// EventBytes is the largest event the site stores.
+func (s SiteSettings) EventBytes() int {
+	if s.MaxEventBytes > 0 {
+		return s.MaxEventBytes
+	}
+	return DefaultMaxEventBytes
 }
 
 // SiteGoal is a conversion: a custom event's name, or a page's path.
@@ -135,6 +167,12 @@ func (st *Site) Validate() error {
 	}
 	if st.Settings.RetentionDays < 0 || st.Settings.RetentionDays > 3650 {
 		return &FieldError{"settings.retention_days", "0 (keep) to 3650"}
+	}
+	if n := st.Settings.EventsPerDay; n != 0 && (n < 1000 || n > 100_000_000) {
+		return &FieldError{"settings.events_per_day", "0 (the default, 200,000) or 1,000 to 100,000,000"}
+	}
+	if n := st.Settings.MaxEventBytes; n != 0 && (n < 512 || n > 16384) {
+		return &FieldError{"settings.max_event_bytes", "0 (the default, 4,096) or 512 to 16,384"}
 	}
 	if st.Settings.Goals == nil {
 		st.Settings.Goals = []SiteGoal{} // a list in JSON, never null

@@ -972,6 +972,10 @@ export interface SiteSettings {
   keep_path_ids?: boolean;
   /** The chat launcher shows on the site's pages */
   chat?: boolean;
+  /** Analytics events stored a day (the site's day); past it they are counted as dropped. 0: the default, 200,000 (else 1,000 or more) */
+  events_per_day?: number;
+  /** An event whose stored text (path, title, name, properties, referrer) is longer is dropped. 0: the default, 4,096 (else 512 or more) */
+  max_event_bytes?: number;
 }
 
 export interface SiteTheme {
@@ -1008,6 +1012,12 @@ export interface SummaryReport {
   visit_duration: number;
   /** Events dropped in these days because bots sent them (nothing else of them is kept) */
   bots: number;
+  /** Events not stored in these days: past the site's daily budget, or larger than its event limit */
+  dropped: number;
+  /** The site's daily event budget */
+  events_per_day: number;
+  /** The site's limit for one event's stored text, in bytes */
+  max_event_bytes: number;
 }
 
 export interface Template {

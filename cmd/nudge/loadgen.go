@@ -38,6 +38,8 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to send (at most 10m)")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "events per request (1-100)")
 	fs.IntVar(&o.Visitors, "visitors", o.Visitors, "distinct visitors simulated")
+	fs.BoolVar(&o.Heavy, "heavy", false, "fill each batch to the 64 KiB limit with long, distinct titles, names and properties (a flood)")
+	fs.IntVar(&o.Addresses, "addresses", 0, "spread the requests over this many loopback source addresses (127.0.0.1, .2, …)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -48,6 +49,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "a trusted proxy's request header with the visitor's ISO country code, e.g. CF-IPCountry: the visitor.country fact of offer rules ("+envName("country-header")+")")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit", c.MemoryLimitMiB, "soft limit of the Go heap in MiB, past which the collector works harder (0: none; GOMEMLIMIT, when set, wins); SQLite's caches (about 100 MiB at most) come on top ("+envName("memory-limit")+")")
 	fs.BoolVar(&c.WebhooksPrivate, "webhooks-private", c.WebhooksPrivate, "let webhooks reach private, loopback and link-local addresses (an on-premises receiver) ("+envName("webhooks-private")+")")
 	str(&c.SearchURL, "search-url", "Elasticsearch 8 URL for transcript search, e.g. https://es.internal:9200; empty: the embedded index in the data folder")
 	str(&c.SearchUsername, "search-username", "basic-auth user for --search-url")
@@ -70,6 +72,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	runtime.GOMAXPROCS(procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)))
+	// A flood of analytics or chat must not take the process past its memory:
+	// the heap's soft limit makes the collector run sooner as it nears it.
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runServer(ctx, cfg, stdout, stderr)

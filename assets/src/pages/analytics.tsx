@@ -121,6 +121,13 @@ export function Analytics({ me }: { me: Me }) {
           {summary.bots} events from bots and crawlers were dropped in these days and are not counted.
         </p>
       )}
+      {summary && summary.dropped! > 0 && (
+        <p class="muted" role="note">
+          {summary.dropped!.toLocaleString()} events were not stored in these days: the site's storage budget keeps at most{" "}
+          {summary.events_per_day!.toLocaleString()} events a day and none longer than {summary.max_event_bytes!.toLocaleString()} bytes (Sites → the site's
+          settings).
+        </p>
+      )}
       {summary && summary.visits === 0 && (
         <p class="empty">
           No visits in these days{Object.keys(filters).length ? " with these filters" : ""}.{" "}

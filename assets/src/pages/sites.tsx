@@ -180,6 +180,10 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
         {check("cookieless", "Keep no visitor id in the browser")}
         <label for="site-edit-retention">Keep raw events for (days; 0: keep)</label>
         <input id="site-edit-retention" type="number" class="short" min={0} max={3650} value={settings.retention_days ?? 0} onInput={(e) => set({ retention_days: Number(e.currentTarget.value) })} />
+        <label for="site-edit-budget">Store at most this many events a day (0: 200,000); past it they are counted, not stored</label>
+        <input id="site-edit-budget" type="number" class="short" min={0} max={100000000} value={settings.events_per_day ?? 0} onInput={(e) => set({ events_per_day: Number(e.currentTarget.value) })} />
+        <label for="site-edit-event-bytes">Drop an event longer than (bytes of path, title, name and properties; 0: 4,096)</label>
+        <input id="site-edit-event-bytes" type="number" class="short" min={0} max={16384} value={settings.max_event_bytes ?? 0} onInput={(e) => set({ max_event_bytes: Number(e.currentTarget.value) })} />
       </fieldset>
       <fieldset>
         <legend>Pages in reports</legend>
