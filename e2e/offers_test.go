@@ -83,6 +83,10 @@ func TestOfferToChatOnTheDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLong(t, visitor, "the billing offer appears", offerCard+`?.textContent.includes('Questions about your bill?')`, "")
+	// Its close button can be seen: not white on the white card.
+	if c := inPage[string](t, visitor, `getComputedStyle(`+offerCard+`.querySelector('.x')).color`); c == "rgb(255, 255, 255)" || c == inPage[string](t, visitor, `getComputedStyle(`+offerCard+`).backgroundColor`) {
+		t.Fatalf("the close button's colour is %s on the card", c)
+	}
 	if n := count(t, visitor, `document.querySelectorAll('script[src*="/w/chat."]').length`); n != 0 {
 		t.Fatal("the chat panel's code loaded before anyone needed it")
 	}

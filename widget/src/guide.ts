@@ -21,7 +21,7 @@ const CSS =
   "@media (max-width:480px){.o{left:12px!important;right:12px!important;width:auto}}" +
   "h2{margin:0 32px 6px 0;font-size:16px}p{margin:0 0 12px;white-space:pre-wrap;overflow-wrap:anywhere}img{width:100%;border-radius:8px}" +
   ".b{display:flex;gap:8px;flex-wrap:wrap}button{border:0;border-radius:8px;padding:9px 14px;cursor:pointer;color:#fff;min-height:40px}" +
-  ".s{background:#eee!important;color:#111}.x{position:absolute;top:4px;right:4px;font-size:20px;width:40px}.t{position:fixed;z-index:2147483000}" +
+  ".s{background:#eee!important;color:#111}.x{position:absolute;top:4px;right:4px;font-size:20px;width:40px;background:none;color:#555}.t{position:fixed;z-index:2147483000}" +
   ".r{position:absolute;width:1px;height:1px;overflow:hidden}";
 
 /** What the page remembers: the visit and, per rule, its history. */
@@ -244,8 +244,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
     box.setAttribute("role", "dialog");
     box.setAttribute("aria-label", t.title || "Offer");
     const x = button("×", box, () => end("dismissed"), true);
-    x.className = "x";
-    x.style.background = "none";
+    x.className = "x"; // grey on the white card (buttons are white on the site's colour)
     x.setAttribute("aria-label", "Close");
     if (t.image_url && /^https?:\/\//i.test(t.image_url)) {
       const img = el("img", "", box);
