@@ -575,6 +575,11 @@ func TestChatSetupInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "the queue has hours", `[...document.querySelectorAll('section[aria-labelledby="h-Queues"] tr')].some(r => r.textContent.includes('General') && r.textContent.includes('set (UTC)'))`)
+	// Saving the chat settings says so, and the form keeps what was saved.
+	if err := chromedp.Do(ctx, chromedp.Click(`//button[text()="Save the settings"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "Saved.", `[...document.querySelectorAll('.notice[role=status]')].some(n => n.textContent.trim() === 'Saved.')`)
 	visitor, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {

@@ -11,12 +11,14 @@ import { Alert, Section, useLoad } from "../ui";
 const lines = (s: string) => s.split("\n").map((x) => x.trim()).filter(Boolean);
 
 export function ChatSettingsForm({ me, queues }: { me: Me; queues: Queue[] }) {
-  const [loaded, error, reload] = useLoad(() => api<ChatSettings>("GET", "/api/chat/settings"), [me.tenant_id]);
+  const [loaded, error] = useLoad(() => api<ChatSettings>("GET", "/api/chat/settings"), [me.tenant_id]);
   if (!loaded) return <Section title="Chat settings">{error ? <Alert error={error} /> : <p class="loading">Loading…</p>}</Section>;
-  return <SettingsForm key={JSON.stringify(loaded)} initial={loaded} queues={queues} onSaved={reload} />;
+  return <SettingsForm key={me.tenant_id} initial={loaded} queues={queues} />;
 }
 
-function SettingsForm({ initial, queues, onSaved }: { initial: ChatSettings; queues: Queue[]; onSaved: () => void }) {
+// SettingsForm keeps its state across a save (the answer is the settings as
+// stored), so that "Saved." stays until the next edit.
+function SettingsForm({ initial, queues }: { initial: ChatSettings; queues: Queue[] }) {
   const [s, setS] = useState<ChatSettings>(initial);
   const [error, setError] = useState<unknown>();
   const [saved, setSaved] = useState(false);
@@ -30,10 +32,10 @@ function SettingsForm({ initial, queues, onSaved }: { initial: ChatSettings; que
   const save = async (e: Event) => {
     e.preventDefault();
     try {
-      await api("PUT", "/api/chat/settings", s);
+      const stored = await api<ChatSettings>("PUT", "/api/chat/settings", s);
+      if (stored && typeof stored == "object") setS(stored);
       setError(undefined);
       setSaved(true);
-      onSaved();
     } catch (err) {
       setError(err);
     }
