@@ -112,4 +112,25 @@ func TestSupervisorMonitorsWhispersAndBarges(t *testing.T) {
 	waitFor(t, console, "one conversation, answered", `document.querySelector('dl[aria-label="Chat summary"] dd')?.textContent === '1' &&
 		document.querySelector('.chart canvas') && document.querySelector('table[aria-label="Chats by agent"]')?.textContent.includes('Ada')`)
 	screenshot(t, console, "chat-reports")
+
+	// A chat waits (the agent passed on it): the owner takes it from the board.
+	err = chromedp.Do(console, chromedp.Click(chromedp.CSS(`nav a[href="/chats"]`)),
+		chromedp.Click(`//div[@aria-label="Desk"]/button[text()="Live board"]`), chromedp.WaitVisible(chromedp.CSS(`table[aria-label="Queues"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := browser(t) // another visitor: a browser of their own
+	if err := chromedp.Do(second, chromedp.Navigate(url+"/demo/billing")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, second)
+	writeFirst(t, second, "Can someone look at my bill?")
+	offer = agent.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	agent.send(map[string]any{"type": "decline", "id": "d", "conversation": offer["conversation"]})
+	waitFor(t, console, "the waiting chat's Take", `document.querySelector('table[aria-label="Open chats"] button[aria-label^="Take"]')`)
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`table[aria-label="Open chats"] button[aria-label^="Take"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the taken chat opens", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Can someone look at my bill?') && document.querySelector('textarea[aria-label="Reply"]')`)
+	waitChat(t, second, "the visitor is told who joined", `[...r.querySelectorAll('.s')].some(e => e.textContent.includes('joined the chat'))`)
 }

@@ -48,14 +48,14 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &fe):
-		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fe.Field + " " + fe.Message, Field: fe.Field}
+		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: fieldSentence(fe.Field, fe.Message), Field: fe.Field}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, chat.ErrNotFound), errors.Is(err, chat.ErrForbidden):
 		// A conversation that is not yours is as absent as another tenant's.
 		ae = errNotFound
 	case errors.Is(err, chat.ErrInvalid):
-		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
+		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: chat.Explain(err)}
 	case errors.Is(err, chat.ErrState):
-		ae = &apiError{Status: fiber.StatusConflict, Code: "state", Message: err.Error()}
+		ae = &apiError{Status: fiber.StatusConflict, Code: "state", Message: chat.Explain(err)}
 	case errors.Is(err, store.ErrInvitation):
 		ae = &apiError{Status: fiber.StatusNotFound, Code: "invitation_invalid", Message: store.ErrInvitation.Error()}
 	case errors.Is(err, store.ErrInvitationEmail):
@@ -64,8 +64,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		ae = &apiError{Status: fiber.StatusConflict, Code: "already_member", Message: store.ErrAlreadyMember.Error()}
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{Status: fiber.StatusConflict, Code: "conflict", Message: "already exists"}
-	case errors.Is(err, store.ErrLastOwner), errors.Is(err, auth.ErrEscalation):
-		ae = &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: err.Error()}
+	case errors.Is(err, store.ErrLastOwner):
+		// The sentinel's words: the wrapping names ids a person cannot read.
+		ae = &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: "A tenant keeps at least one owner: make someone else owner first."}
+	case errors.Is(err, auth.ErrEscalation):
+		ae = &apiError{Status: fiber.StatusForbidden, Code: "forbidden", Message: "Only an owner may grant, change or remove the owner role."}
 	case errors.Is(err, auth.ErrBadCredentials):
 		ae = &apiError{Status: fiber.StatusUnauthorized, Code: "bad_credentials", Message: err.Error()}
 	case errors.As(err, &rl):
@@ -79,6 +82,24 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	c.Status(ae.Status)
 	return c.JSON(fiber.Map{"error": ae})
+}
+
+// fieldSentence is a field's problem as a person reads it, the field named by
+// its label ("config.offer_timeout" is "Offer timeout"); the path stays in
+// the error's field for programs.
+func fieldSentence(field, msg string) string {
+	label := field[strings.LastIndex(field, ".")+1:]
+	if i := strings.IndexByte(label, '['); i > 0 {
+		label = label[:i]
+	}
+	label = strings.ReplaceAll(label, "_", " ")
+	if label != "" {
+		label = strings.ToUpper(label[:1]) + label[1:] + ": "
+	}
+	if msg != "" && !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return label + msg
 }
 
 func codeForStatus(status int) string {

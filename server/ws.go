@@ -298,14 +298,16 @@ func (w *wsConn) failID(id, code, msg string) {
 func (w *wsConn) failErr(f *frame, err error) {
 	var fe *store.FieldError
 	switch {
-	case errors.Is(err, chat.ErrInvalid), errors.As(err, &fe):
-		w.fail(f, "invalid", err.Error())
+	case errors.As(err, &fe):
+		w.fail(f, "invalid", fe.Field+" "+fe.Message)
+	case errors.Is(err, chat.ErrInvalid):
+		w.fail(f, "invalid", chat.Explain(err))
 	case errors.Is(err, chat.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		w.fail(f, "not_found", "no such conversation")
 	case errors.Is(err, chat.ErrForbidden):
-		w.fail(f, "forbidden", err.Error())
+		w.fail(f, "forbidden", chat.Explain(err))
 	case errors.Is(err, chat.ErrState):
-		w.fail(f, "state", err.Error())
+		w.fail(f, "state", chat.Explain(err))
 	case errors.Is(err, chat.ErrToken):
 		w.fail(f, "token", "invalid or expired chat token")
 	default:

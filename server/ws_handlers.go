@@ -444,6 +444,8 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 		s.answer(w, f, e.Monitor(ctx, a, id))
 	case "barge":
 		s.answer(w, f, e.Barge(ctx, a, id))
+	case "assign":
+		s.answer(w, f, e.Assign(ctx, a, id, f.Agent))
 	case "hold":
 		s.answer(w, f, e.Hold(ctx, a, id))
 	case "reopen":

@@ -71,6 +71,13 @@ export type AgentCommand = {
   queue?: string;
   note?: string;
 } | {
+  type: "assign";
+  id?: string;
+  /** A conversation id */
+  conversation: string;
+  /** The agent (a user id) who gets the chat; none: the supervisor who asks */
+  agent?: string;
+} | {
   type: "invite";
   id?: string;
   /** A conversation id */
@@ -168,7 +175,7 @@ export type AgentFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "presence_ok" | "accept_ok" | "decline_ok" | "transfer_ok" | "invite_ok" | "leave_ok" | "monitor_ok" | "barge_ok" | "hold_ok" | "close_ok" | "ping_ok" | "reopen_ok";
+  type: "presence_ok" | "accept_ok" | "decline_ok" | "transfer_ok" | "invite_ok" | "leave_ok" | "monitor_ok" | "barge_ok" | "hold_ok" | "close_ok" | "ping_ok" | "reopen_ok" | "assign_ok";
   id?: string;
 } | ProtocolError | {
   type: "offer";

@@ -315,18 +315,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			old.send(Event{Type: "removed", Conversation: id})
 			e.setParticipant(ctx, cv, o.from, RoleOwner, true)
 		}
-		now := e.now()
-		cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer, cv.held = StatusAssigned, a.User, a.User, "", false
-		if cv.c.AssignedAt == nil {
-			cv.c.AssignedAt = &now
-		}
-		cv.lastIn, cv.lastOut, cv.warned = now, now, false
-		ag.chats[id] = true
-		ag.idleSince = now
-		e.setParticipant(ctx, cv, a.User, RoleOwner, false)
-		e.save(ctx, cv)
-		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
-			data: map[string]any{"name": name, "role": RoleOwner}})
+		ns = append(ns, e.assign(ctx, cv, ag, name)...)
 		if o.kind == "assign" {
 			// The tenant's own systems get the name colleagues see, not the visitor's.
 			e.event(cv, "conversation.assigned", map[string]any{"agent": map[string]string{"id": a.User, "name": e.name(ctx, a.User)}})
@@ -348,6 +337,68 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			data: map[string]any{"name": name, "role": o.kind}})
 	}
 	e.changed(cv)
+	e.mu.Unlock()
+	e.post(ctx, ns)
+	return nil
+}
+
+// assign makes ag the chat's agent. Callers hold e.mu and post the notice.
+func (e *Engine) assign(ctx context.Context, cv *conv, ag *agent, name string) []notice {
+	now := e.now()
+	user := ag.key.user
+	cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer, cv.held = StatusAssigned, user, user, "", false
+	if cv.c.AssignedAt == nil {
+		cv.c.AssignedAt = &now
+	}
+	cv.lastIn, cv.lastOut, cv.warned = now, now, false
+	ag.chats[cv.c.ID] = true
+	ag.idleSince = now
+	e.setParticipant(ctx, cv, user, RoleOwner, false)
+	e.save(ctx, cv)
+	return []notice{{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
+		data: map[string]any{"name": name, "role": RoleOwner}}}
+}
+
+// Assign gives a waiting chat (queued, or still with the pre-chat bot) to an
+// agent at a supervisor's word: to themselves (take) or to a colleague who is
+// connected, whatever their capacity (the supervisor decides). A pending
+// offer of the chat is withdrawn.
+func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
+	if !a.Supervise {
+		return fmt.Errorf("%w: only supervisors assign chats", ErrForbidden)
+	}
+	if to == "" {
+		to = a.User
+	}
+	e.mu.Lock()
+	cv := e.convs[id]
+	var err error
+	var ag *agent
+	switch {
+	case cv == nil || cv.c.TenantID != a.Tenant:
+		err = ErrNotFound
+	case cv.c.Status != StatusQueued && cv.c.Status != StatusBot:
+		err = fmt.Errorf("%w: only a chat waiting for an agent can be assigned; this one is %s", ErrState, cv.c.Status)
+	default:
+		ag = e.agents[agentKey{a.Tenant, to}]
+		if ag == nil || len(ag.sinks) == 0 || ag.bot {
+			err = fmt.Errorf("%w: that agent is not connected", ErrState)
+		}
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	e.unqueue(cv)
+	if cv.offer != nil {
+		e.inviteEnded(cv, "closed")
+	}
+	name := e.publicName(ctx, to)
+	ns := e.assign(ctx, cv, ag, name)
+	e.event(cv, "conversation.assigned", map[string]any{"agent": map[string]string{"id": to, "name": e.name(ctx, to)}, "by": a.User})
+	ag.send(e.stateEvent(cv, false))
+	e.changed(cv)
+	e.route(cv.t)
 	e.mu.Unlock()
 	e.post(ctx, ns)
 	return nil
@@ -588,6 +639,14 @@ func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
 	cv, role, err := e.agentConv(a, id)
 	if err == nil && role != RoleMonitor {
 		err = fmt.Errorf("%w: monitor the chat first", ErrState)
+	}
+	if err == nil && (cv.c.Status == StatusQueued || cv.c.Status == StatusBot) {
+		// Nobody to join: barging into a waiting chat takes it.
+		e.mu.Unlock()
+		return e.Assign(ctx, a, id, a.User)
+	}
+	if err == nil && cv.c.Status != StatusAssigned {
+		err = fmt.Errorf("%w: the chat is %s: there is no conversation to join", ErrState, cv.c.Status)
 	}
 	if err != nil {
 		e.mu.Unlock()

@@ -29,6 +29,39 @@ var (
 	ErrToken     = errors.New("chat: invalid visitor token")
 )
 
+// sentences are what a person is told for each kind of refusal when the
+// error says nothing more.
+var sentences = map[error]string{
+	ErrNotFound:  "That chat does not exist, or it is not yours to see.",
+	ErrForbidden: "Your role may not do this in this chat.",
+	ErrState:     "That is not possible in the chat's current state.",
+	ErrToken:     "The chat could not be resumed: its token is not valid.",
+	ErrInvalid:   "That is not valid.",
+}
+
+// Explain is an engine error as a sentence for the person who caused it:
+// the reason given with the error, without the package's words, or the
+// refusal's kind in plain words.
+func Explain(err error) string {
+	for sentinel, sentence := range sentences {
+		if !errors.Is(err, sentinel) {
+			continue
+		}
+		_, detail, ok := strings.Cut(err.Error(), sentinel.Error()+": ")
+		if !ok || detail == "" {
+			return sentence
+		}
+		detail = strings.ToUpper(detail[:1]) + detail[1:]
+		if !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") {
+			detail += "."
+		}
+		return detail
+	}
+	return err.Error()
+}
+
+var ()
+
 // Conversation states.
 const (
 	StatusBot      = "bot"      // answering the pre-chat question

@@ -1,11 +1,13 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -250,6 +252,16 @@ func strandRun(t *testing.T, seed uint64) {
 					did += fmt.Sprintf(" (refused: %v)", err)
 				}
 			}
+		case n < 97:
+			if cs := withStatus(StatusQueued); len(cs) > 0 {
+				cv := cs[rng.IntN(len(cs))]
+				to := agents[rng.IntN(len(agents))]
+				err := x.e.Assign(x.ctx, agents[3], cv.c.ID, to.User) // Dan supervises
+				did = "Dan assigns " + cv.c.ID + " to " + to.Name
+				if err != nil {
+					did += fmt.Sprintf(" (refused: %v)", err)
+				}
+			}
 		default:
 			var work []string
 			for _, q := range queues {
@@ -292,4 +304,88 @@ func joinLines(ls []string) string {
 		out += "  " + l + "\n"
 	}
 	return out
+}
+
+// A supervisor gives a waiting chat to an agent, or takes it; barging into a
+// waiting chat takes it (there is nobody to join), and into a held one is
+// refused with a sentence.
+func TestSupervisorsAssignAndTakeWaitingChats(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Sales", QueueConfig{})
+	ann := x.member("Ann", "agent", &AgentProfile{Capacity: 1})
+	bob := x.member("Bob", "agent", &AgentProfile{Capacity: 1})
+	sue := x.member("Sue", "supervisor", nil)
+	ra := x.online(ann)
+	rb := x.online(bob)
+	if _, err := x.e.ConnectAgent(x.ctx, sue, &rec{e: x.e}, Away); err != nil {
+		t.Fatal(err)
+	}
+	v1, _, _ := x.start(Meta{})
+	x.accept(ann, v1.Conversation)
+	v2, _, _ := x.start(Meta{})
+	x.accept(bob, v2.Conversation)
+	v3, r3, _ := x.start(Meta{}) // everyone is full: it waits
+	if x.status(v3.Conversation) != StatusQueued {
+		t.Fatal("the third chat waits")
+	}
+	if err := x.e.Assign(x.ctx, ann, v3.Conversation, ann.User); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("an agent assigns: %v", err)
+	}
+	ghost := x.member("Gus", "agent", nil)
+	if err := x.e.Assign(x.ctx, sue, v3.Conversation, ghost.User); !errors.Is(err, ErrState) {
+		t.Fatalf("to an agent not connected: %v", err)
+	}
+	if err := x.e.Assign(x.ctx, sue, v3.Conversation, bob.User); err != nil {
+		t.Fatal(err)
+	}
+	if x.status(v3.Conversation) != StatusAssigned || !rb.has("state", v3.Conversation) {
+		t.Fatal("Bob has the chat, over his capacity: the supervisor decided")
+	}
+	if !slices.Contains(r3.texts(), "Bob joined the chat.") {
+		t.Fatalf("the visitor is told: %v", r3.texts())
+	}
+	if err := x.e.Assign(x.ctx, sue, v3.Conversation, ann.User); !errors.Is(err, ErrState) {
+		t.Fatalf("an assigned chat: %v", err)
+	}
+	x.reply(bob, v3.Conversation, "Hello from Bob")
+
+	// Barging into a waiting chat takes it.
+	v4, _, _ := x.start(Meta{})
+	if err := x.e.Monitor(x.ctx, sue, v4.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.e.Barge(x.ctx, sue, v4.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	if x.status(v4.Conversation) != StatusAssigned {
+		t.Fatal("the supervisor took the waiting chat")
+	}
+	x.reply(sue, v4.Conversation, "Sue here, how can I help?")
+	if offeredTo(ra, v4.Conversation) {
+		t.Fatal("no offer of a taken chat stays")
+	}
+
+	// A held chat has nobody to join.
+	if err := x.e.Hold(x.ctx, ann, v1.Conversation); err != nil {
+		t.Fatal(err)
+	}
+	x.e.Monitor(x.ctx, sue, v1.Conversation)
+	err := x.e.Barge(x.ctx, sue, v1.Conversation)
+	if !errors.Is(err, ErrState) || !strings.Contains(err.Error(), "no conversation to join") {
+		t.Fatalf("barge into a held chat: %v", err)
+	}
+}
+
+// What a person reads of a refusal is a sentence, without the package's words.
+func TestExplainSpeaksToPeople(t *testing.T) {
+	for err, want := range map[error]string{
+		fmt.Errorf("%w: only a chat waiting for an agent can be assigned; this one is assigned", ErrState): "Only a chat waiting for an agent can be assigned; this one is assigned.",
+		ErrState:                            "That is not possible in the chat's current state.",
+		fmt.Errorf("load: %w", ErrNotFound): "That chat does not exist, or it is not yours to see.",
+		fmt.Errorf("%w: a rating is 1 to 5", ErrInvalid): "A rating is 1 to 5.",
+	} {
+		if got := Explain(err); got != want {
+			t.Errorf("Explain(%q) = %q, want %q", err, got, want)
+		}
+	}
 }

@@ -19,7 +19,9 @@ function seconds(n: number): string {
 
 // Board is the supervisor's live view: queues, agents and every open chat,
 // as the server pushes them; any chat can be monitored.
-export function Board(props: { board: LiveState | null; me: Me; onMonitor: (id: string) => void; onOpen: (id: string) => void }) {
+// A waiting chat can be taken, or given to a connected agent (whatever their
+// capacity: the supervisor decides).
+export function Board(props: { board: LiveState | null; me: Me; onMonitor: (id: string) => void; onOpen: (id: string) => void; onAssign: (id: string, agent: string) => void }) {
   const { board } = props;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -108,6 +110,8 @@ export function Board(props: { board: LiveState | null; me: Me; onMonitor: (id: 
           <tbody>
             {board.chats.map((c) => {
               const mine = c.participants.find((p) => p.id === props.me.user.id);
+              const waiting = c.status === "queued" || c.status === "bot";
+              const who = "visitor " + c.visitor.slice(0, 8);
               return (
                 <tr key={c.id}>
                   <td>{"Visitor " + c.visitor.slice(0, 8)}</td>
@@ -116,11 +120,32 @@ export function Board(props: { board: LiveState | null; me: Me; onMonitor: (id: 
                   <td>{c.agent?.name ?? ""}</td>
                   <td>{since(c.created_at, now)} ago</td>
                   <td>
+                    {waiting && (
+                      <span class="row">
+                        <button class="link" onClick={() => props.onAssign(c.id, props.me.user.id)} aria-label={"Take the chat of " + who}>
+                          Take
+                        </button>
+                        <select
+                          aria-label={"Assign the chat of " + who + " to"}
+                          value=""
+                          onChange={(e) => e.currentTarget.value && props.onAssign(c.id, e.currentTarget.value)}
+                        >
+                          <option value="">Assign to…</option>
+                          {board.agents
+                            .filter((a) => a.presence !== "offline" && a.id !== props.me.user.id)
+                            .map((a) => (
+                              <option value={a.id}>
+                                {(a.name || a.id) + " (" + a.presence + ", " + a.chats + "/" + a.capacity + ")"}
+                              </option>
+                            ))}
+                        </select>
+                      </span>
+                    )}
                     {mine ? (
                       <button class="link" onClick={() => props.onOpen(c.id)}>
                         Open
                       </button>
-                    ) : c.status !== "closed" ? (
+                    ) : !waiting && c.status !== "closed" ? (
                       <button class="link" onClick={() => props.onMonitor(c.id)} aria-label={"Monitor the chat of visitor " + c.visitor.slice(0, 8)}>
                         Monitor
                       </button>

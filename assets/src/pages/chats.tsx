@@ -304,6 +304,12 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
     setPresence(status);
     setAwayWhy("");
   };
+  // assign gives a waiting chat to an agent from the board; taken by the
+  // supervisor themselves, it opens.
+  const assign = (id: string, agent: string) => {
+    send({ type: "assign", id: "as:" + id, conversation: id, ...(agent === me.user.id ? {} : { agent }) });
+    if (agent === me.user.id) select(id);
+  };
   const monitor = (id: string) => {
     send({ type: "monitor", id: "monitor_" + id, conversation: id });
     select(id);
@@ -445,7 +451,7 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
         ))}
       </div>
       {mode === "board" && supervise ? (
-        <Board board={board} me={me} onMonitor={monitor} onOpen={(id) => select(id)} />
+        <Board board={board} me={me} onMonitor={monitor} onOpen={(id) => select(id)} onAssign={assign} />
       ) : current ? (
         <Conversation
           key={current.id}
