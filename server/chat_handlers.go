@@ -346,7 +346,10 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 		return err
 	}
 	a := s.chatAgent(c)
-	f := store.ConversationFilter{Status: c.Query("status"), SiteID: c.Query("site"), Visitor: c.Query("visitor")}
+	f := store.ConversationFilter{Status: c.Query("status"), Reason: c.Query("reason"), SiteID: c.Query("site"), Visitor: c.Query("visitor")}
+	if f.Reason != "" && !slices.Contains([]string{"agent", "visitor", "inactivity", "offline_message", "erased", "site_deleted"}, f.Reason) {
+		return errBadRequest("invalid_query", "reason is agent, visitor, inactivity, offline_message, erased or site_deleted", "reason")
+	}
 	if f.Status != "" && !slices.Contains([]string{chat.StatusBot, chat.StatusQueued, chat.StatusAssigned, chat.StatusHold, chat.StatusOffline, chat.StatusClosed}, f.Status) {
 		return errBadRequest("invalid_query", "status is bot, queued, assigned, hold, offline or closed", "status")
 	}

@@ -223,6 +223,7 @@ func (s *Store) OpenConversations(ctx context.Context) ([]Conversation, error) {
 // conversations a user has been in.
 type ConversationFilter struct {
 	Status      string
+	Reason      string // why it closed: offline_message lists the messages left on the offline form
 	SiteID      string
 	Visitor     string
 	Participant string
@@ -239,6 +240,10 @@ func (s *Store) Conversations(ctx context.Context, tenantID string, f Conversati
 	if f.Status != "" {
 		q += ` AND status = ?`
 		args = append(args, f.Status)
+	}
+	if f.Reason != "" {
+		q += ` AND close_reason = ?`
+		args = append(args, f.Reason)
 	}
 	if f.SiteID != "" {
 		q += ` AND site_id = ?`

@@ -412,6 +412,28 @@ func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
 	return append(ns, e.enqueue(ctx, cv, q)...)
 }
 
+// anyAnswers reports whether a queue of the pre-chat question (or the default
+// queue) is open and staffed. Callers hold e.mu.
+func (e *Engine) anyAnswers(t *tenant) bool {
+	var reach []*queue
+	if p := t.settings.Prechat; p != nil {
+		for _, o := range p.Options {
+			if q := t.queues[o.Queue]; q != nil {
+				reach = append(reach, q)
+			}
+		}
+	} else if q := t.defaultQueue(); q != nil {
+		reach = append(reach, q)
+	}
+	now := e.now()
+	for _, q := range reach {
+		if q.cfg.Hours.Open(now) && e.staffed(t, q) {
+			return true
+		}
+	}
+	return false
+}
+
 // WelcomeState is what the chat panel shows before the visitor writes: the
 // team's words, who is there to answer, and when an answer can come, from
 // the same computation as the live board and the visitors' estimates.

@@ -167,7 +167,10 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	if meta.Offer != nil && t.queues[meta.Offer.Queue] != nil {
 		q = t.queues[meta.Offer.Queue]
 	}
-	prechat := meta.Offer == nil && t.settings.Prechat != nil
+	// The pre-chat question leads to a queue; when none of its queues can
+	// answer, the visitor was told so (the welcome offers the offline form),
+	// and the chat goes to it rather than to questions nobody will follow up.
+	prechat := meta.Offer == nil && t.settings.Prechat != nil && e.anyAnswers(t)
 	if f := meta.Form; f != nil && f.Topic != "" && meta.Offer == nil {
 		// The form answered the pre-chat question: its queue, no bot.
 		prechat = false

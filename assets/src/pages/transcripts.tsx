@@ -1,7 +1,8 @@
 // Transcripts: find past messages by their words (GET /api/chat/search: the
 // whole tenant for supervisors, one's own chats for agents), narrowed by
 // site, queue, agent, visitor, outcome, state and dates, and read the
-// conversation they belong to.
+// conversation they belong to. Before any search it lists the recent
+// conversations, or the messages left on the offline form.
 import { useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me, PageOf } from "../api";
@@ -31,6 +32,12 @@ export function Transcripts({ me }: { me: Me }) {
         ? api<PageOf<Member>>("GET", "/api/members?limit=200").then((r) => r.items.filter((m) => m.role !== "marketer"))
         : Promise.resolve([] as Member[]),
     [me.tenant_id],
+  );
+  // Before a search: the recent conversations, or only the left messages.
+  const [left, setLeft] = useState(false);
+  const [recent, recentError] = useLoad(
+    () => api<PageOf<Conversation>>("GET", "/api/conversations?limit=30" + (left ? "&reason=offline_message" : "")).then((r) => r.items),
+    [me.tenant_id, left],
   );
   const [dispositions] = useLoad(() => api<{ dispositions: string[] }>("GET", "/api/chat/dispositions").then((r) => r.dispositions), [me.tenant_id]);
   const siteNames = names(sites);
@@ -158,6 +165,33 @@ export function Transcripts({ me }: { me: Me }) {
         </details>
       </form>
       <Alert error={error} />
+      {!hits && (
+        <section aria-label="Recent conversations">
+          <div class="row spread">
+            <h3>{left ? "Messages left on the offline form" : "Recent conversations"}</h3>
+            <label class="inline">
+              <input type="checkbox" checked={left} onChange={(e) => setLeft(e.currentTarget.checked)} /> Only messages left when nobody could answer
+            </label>
+          </div>
+          <Alert error={recentError} />
+          {recent && recent.length === 0 && (
+            <p class="empty">{left ? "No visitor has left a message." : "No conversation yet: chats appear here as visitors start them."}</p>
+          )}
+          {recent && recent.length > 0 && (
+            <ul class="hits">
+              {recent.map((c) => (
+                <li key={c.id}>
+                  <button class="link" onClick={() => show(c.id)}>
+                    {when(c.created_at)} · {siteNames.get(c.site_id) ?? "site"} · visitor {c.visitor} ·{" "}
+                    {c.close_reason === "offline_message" ? "left a message" : c.status}
+                    {c.disposition ? " · " + c.disposition : ""}
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
       {hits &&
         (hits.length === 0 ? (
           <p>{filtered ? "No message with these words matches these filters." : "No message has these words."}</p>
