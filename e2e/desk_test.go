@@ -20,11 +20,17 @@ import (
 func TestAgentDesk(t *testing.T) {
 	url := startServer(t)
 	api := ownerAPI(t, url)
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	// A canned response added while the desk is open (as on Chat setup) is
+	// there when the person comes back to Chats, without a reload.
 	if status, _ := api("POST", "/api/canned", map[string]any{"shortcut": "thanks", "title": "Thank them", "text": "Thanks {{visitor.name|there}}, we are on it."}); status != 201 {
 		t.Fatalf("canned: %d", status)
 	}
-	console := browser(t)
-	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+	if err := chromedp.Do(console, chromedp.Click(chromedp.CSS(`nav a[href="/setup"]`)), chromedp.WaitVisible(chromedp.CSS(`#queue-name`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/chats"]`)), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.available`))); err != nil {
 		t.Fatal(err)
 	}
 	visitor, cancel := chromedp.NewContext(console)

@@ -248,7 +248,6 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
     };
     open();
     api<{ items: Queue[] }>("GET", "/api/queues").then((r) => setQueues(r.items), () => undefined);
-    api<{ items: Canned[] }>("GET", "/api/canned").then((r) => setCanned(r.items), () => undefined);
     const tick = setInterval(() => setNow(Date.now()), 15000);
     const onPop = () => location.pathname.startsWith("/chats") && setSelected(location.pathname.split("/")[2] ?? "");
     addEventListener("popstate", onPop);
@@ -259,6 +258,17 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
       ws.current?.close();
     };
   }, [me.tenant_id]);
+
+  // Canned responses are read whenever the desk comes on screen or the
+  // window gets the focus back: one added on Chat setup, or by a colleague,
+  // is there without a reload.
+  useEffect(() => {
+    if (!shown) return;
+    const load = () => api<{ items: Canned[] }>("GET", "/api/canned").then((r) => setCanned(r.items), () => undefined);
+    load();
+    addEventListener("focus", load);
+    return () => removeEventListener("focus", load);
+  }, [shown, me.tenant_id]);
 
   // The chat on screen is read up to its last message.
   // (only while the desk is on screen: a chat is not read from another page).
