@@ -79,6 +79,7 @@ export function Sites({ me }: { me: Me }) {
         </div>
       )}
       {edited && <SiteForm key={editing} site={edited} onDone={() => (setEditing(""), reload())} />}
+      {edited && (may(me, "sites:secret") || may(me, "visitors:erase")) && <SitePrivacy key={"p" + editing} me={me} site={edited} />}
       {write && !editing && (
         <form onSubmit={create} aria-label="New site">
           <h3>New site</h3>
@@ -209,5 +210,85 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
         </button>
       </div>
     </form>
+  );
+}
+
+// SitePrivacy is what owners and admins do about a site's visitors: the
+// identity secret the site's server signs nudge('identify') with (shown on
+// request, rotated with a confirmation), and erasing one visitor's data.
+function SitePrivacy({ me, site }: { me: Me; site: Site }) {
+  const [secret, setSecret] = useState("");
+  const [who, setWho] = useState("");
+  const [done, setDone] = useState("");
+  const act = useAction();
+  const show = () => act.run(async () => setSecret((await api<{ identity_secret: string }>("GET", "/api/sites/" + site.id + "/secret")).identity_secret));
+  const rotate = async () => {
+    if (
+      await confirm(
+        "Make a new identity secret for " + site.name + "?",
+        "Your site's server must sign identities with the new secret from now on: identities signed with the old one are no longer believed.",
+        "Make a new secret",
+      )
+    )
+      act.run(async () => setSecret((await api<{ identity_secret: string }>("POST", "/api/sites/" + site.id + "/secret")).identity_secret));
+  };
+  const erase = async (e: Event) => {
+    e.preventDefault();
+    const id = who.trim();
+    if (!id) return;
+    if (
+      await confirm(
+        "Erase everything of visitor " + id + "?",
+        "Their analytics events and their chats (messages, files, the search index) are deleted from " + site.name + ". This cannot be undone.",
+        "Erase the visitor",
+      )
+    ) {
+      setDone("");
+      if (await act.run(() => api("DELETE", "/api/sites/" + site.id + "/visitors/" + encodeURIComponent(id)))) {
+        setDone("Erased: nothing of " + id + " is left on " + site.name + ".");
+        setWho("");
+      }
+    }
+  };
+  return (
+    <section aria-label="Visitors' identity and erasure" class="wide">
+      <h3>Visitors of {site.name}</h3>
+      {may(me, "sites:secret") && (
+        <fieldset>
+          <legend>Identity secret</legend>
+          <p class="muted">Your site's server signs a visitor's id with it (HMAC-SHA256, in hex) for nudge('identify', …, hash): agents then see the identity as verified.</p>
+          {secret ? (
+            <div class="row">
+              <input aria-label="Identity secret" readOnly value={secret} onFocus={(e) => e.currentTarget.select()} />
+              <CopyButton text={secret} label="Copy the secret" />
+            </div>
+          ) : (
+            <button type="button" class="secondary" onClick={show}>
+              Show the secret
+            </button>
+          )}
+          <button type="button" class="link danger" onClick={rotate}>
+            Make a new secret
+          </button>
+        </fieldset>
+      )}
+      {may(me, "visitors:erase") && (
+        <form onSubmit={erase} aria-label="Erase a visitor">
+          <label for="erase-visitor">Erase a visitor: their visitor id, or the user id your site identifies them with</label>
+          <div class="row">
+            <input id="erase-visitor" value={who} maxLength={128} onInput={(e) => setWho(e.currentTarget.value)} />
+            <button type="submit" class="danger" disabled={act.busy || !who.trim()}>
+              Erase
+            </button>
+          </div>
+        </form>
+      )}
+      <Alert error={act.error} />
+      {done && (
+        <p class="notice" role="status">
+          {done}
+        </p>
+      )}
+    </section>
   );
 }
