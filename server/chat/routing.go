@@ -451,6 +451,9 @@ type WelcomeState struct {
 	// with the first message; Form the tenant's pre-chat form.
 	Question string   `json:"question,omitempty"`
 	Topics   []string `json:"topics,omitempty"`
+	// Closed are the topics whose queue cannot answer now (closed, or
+	// nobody available): the panel says so beside them.
+	Closed []string `json:"closed,omitempty"`
 	Form     *Form    `json:"form"`
 }
 
@@ -484,6 +487,13 @@ func (e *Engine) Welcome(ctx context.Context, tenantID string) (WelcomeState, er
 		reach = append(reach, q)
 	}
 	now := e.now()
+	if p := st.Prechat; p != nil {
+		for _, o := range p.Options {
+			if q := t.queues[o.Queue]; q == nil || !q.cfg.Hours.Open(now) || !e.staffed(t, q) {
+				w.Closed = append(w.Closed, o.Label)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, q := range reach {
 		s := e.state(q, now)

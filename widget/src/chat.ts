@@ -465,7 +465,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const state = (v: VisitorChatView) => {
     view = v;
     const closed = v.status == "closed";
-    sub.textContent = v.agents.length ? v.agents.join(", ") : welcome ? expectation(welcome) : "";
+    sub.textContent = v.agents.length ? v.agents.join(", ") : v.status == "offline" ? "Nobody can answer right now" : welcome ? expectation(welcome) : "";
     endBtn.style.display = closed ? "none" : "";
     if (closed) confirmBar.style.display = "none";
     const words: Record<string, string> = {
@@ -549,7 +549,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       const s = el("select", "", "", l);
       s.required = true;
       el("option", "", "Choose…", s).value = "";
-      for (const t of w.topics) el("option", "", t, s).value = t;
+      // A topic nobody can answer now says so: choosing it leads to the offline form.
+      for (const t of w.topics) el("option", "", w.closed?.includes(t) ? t + " (nobody can answer now: leave a message)" : t, s).value = t;
       fields.push(["topic", s]);
     }
     for (const f of w.form?.fields || []) {
@@ -582,8 +583,16 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     bottom();
   };
 
+  // One offline form at a time: the chat going offline and the refused first
+  // message both ask for it, and the second only hands it the message's text.
+  let offForm: HTMLFormElement | null = null;
   const offlineForm = (parent: HTMLElement = list, text = "") => {
-    const f = el("form", "f", "", parent);
+    if (offForm?.isConnected) {
+      const m = offForm.querySelector("textarea");
+      if (m && !m.value) m.value = text;
+      return;
+    }
+    const f = (offForm = el("form", "f", "", parent));
     const field = <K extends "input" | "textarea">(tag: K, label: string, value = "") => {
       const l = el("label", "", label, f);
       const i = el(tag, "", "", l);

@@ -280,6 +280,8 @@ export interface WelcomeState {
   question?: string;
   /** Its options (send one as form.topic) */
   topics?: string[];
+  /** The topics whose queue cannot answer now (closed, or nobody available) */
+  closed?: string[];
   form: null | {
     fields: FormField[];
   };
