@@ -454,7 +454,7 @@ type WelcomeState struct {
 	// Closed are the topics whose queue cannot answer now (closed, or
 	// nobody available): the panel says so beside them.
 	Closed []string `json:"closed,omitempty"`
-	Form     *Form    `json:"form"`
+	Form   *Form    `json:"form"`
 }
 
 // TeamMember is an available agent as visitors see them.
