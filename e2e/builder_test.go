@@ -42,9 +42,10 @@ func loginAs(url, email, password string) []chromedp.Action[chromedp.Void] {
 	}
 }
 
-// rawError finds, in the text people read, what only a programmer would:
+// rawError finds, in the messages people read (alerts, errors beside fields,
+// notices), what only a programmer would:
 // a package prefix ("store: …"), a JSON path in brackets, or an id.
-const rawError = `(() => { const t = document.querySelector('main').innerText;
+const rawError = `(() => { const t = [...document.querySelectorAll('main .alert, main .field-error, main [role=alert], main [role=status], main .notice')].map(e => e.innerText).join('\n');
   const m = t.match(/\b(store|chat|rules|server|auth|json|sql|webhooks|analytics): |\([a-z_]+\.[a-z_.\[\]0-9]+\)|\b[a-z]+\.[a-z]+_[a-z_]+\b|\b[0-9A-HJKMNP-TV-Z]{26}\b/);
   return m ? m[0] : '' })()`
 

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -58,4 +60,41 @@ func TestPresenceLastsTheConsoleSession(t *testing.T) {
 	waitFor(t, console, "the chat opens on the Chats page", `!document.querySelector('.desk-strip') && document.querySelector('.chat-item.current') &&
 		/^\/chats\/[0-9A-Z]{26}$/.test(location.pathname) && document.querySelector('nav a[aria-current=page]').getAttribute('href') === '/chats'`)
 	waitFor(t, console, "the visitor's message", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Is anyone there?')`)
+}
+
+// TestAChatGivenOnAnotherPageIsAnnounced: the owner, away on the Reports page,
+// is given a waiting chat by a supervisor: the strip says so and opens it.
+func TestAChatGivenOnAnotherPageIsAnnounced(t *testing.T) {
+	url := startServer(t)
+	password := member(t, url, "sam@localhost", "supervisor")
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"] .dot.away`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/reports"]`)), chromedp.WaitVisible(chromedp.CSS(`.desk-strip`)))...); err != nil {
+		t.Fatal(err)
+	}
+	_, me := ownerAPI(t, url)("GET", "/api/me", nil)
+	owner := me["user"].(map[string]any)["id"].(string)
+
+	login, err := http.Post(url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"sam@localhost","password":"`+password+`"}`))
+	if err != nil || login.StatusCode != 200 {
+		t.Fatalf("login: %v %v", login, err)
+	}
+	sam := dialAgent(t, url, login) // available: the chat is offered to Sam, who passes
+	visitor := browser(t)
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, "Hello, my bill please")
+	offer := sam.until(func(m map[string]any) bool { return m["type"] == "offer" })
+	conv := offer["conversation"].(string)
+	sam.send(map[string]any{"type": "decline", "id": "d", "conversation": conv})
+	sam.send(map[string]any{"type": "assign", "id": "as", "conversation": conv, "agent": owner})
+	sam.until(func(m map[string]any) bool { return m["id"] == "as" && m["type"] == "assign_ok" })
+
+	waitFor(t, console, "the strip announces the chat", `document.querySelector('.desk-strip')?.textContent.includes('A chat is yours now')`)
+	if err := chromedp.Do(console, chromedp.Click(`//div[contains(@class,"desk-strip")]//button[text()="Open"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "the chat opens", `[...document.querySelectorAll('.msg .text')].some(e => e.textContent === 'Hello, my bill please')`)
 }

@@ -215,9 +215,9 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   // with what was said before.
   const told = { vars: 1, ident: 1 };
   const tell = () => {
-    if (!token) return;
-    if (!told.vars) told.vars = +frame({ type: "set", id: "set", vars: strings(vars) });
-    if (!told.ident && ident) told.ident = +frame({ type: "identify", id: "identify", identity: { ...ident, hash: ident.hash || "" } });
+    if (!token || ws?.readyState != 1) return; // sent once connected (resume_ok)
+    if (!told.vars) frame({ type: "set", id: "set", vars: strings(vars) }), (told.vars = 1);
+    if (!told.ident && ident) frame({ type: "identify", id: "identify", identity: { ...ident, hash: ident.hash || "" } }), (told.ident = 1);
   };
   const say = (t: string) => (err.textContent = t);
 
@@ -816,6 +816,11 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         bottom();
         break;
       case "error": {
+        // Dropped by the rate limit: said again a moment later.
+        if (f.code == "rate_limited" && (f.id == "set" || f.id == "identify")) {
+          told[f.id == "set" ? "vars" : "ident"] = 0;
+          setTimeout(tell, 1000);
+        }
         const i = pending.findIndex((p) => p.client_id == f.id);
         if (uploading && f.id == uploading.id) {
           uploading.note.remove();

@@ -32,6 +32,9 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
   const [read, setRead] = useState<Record<string, number>>({});
   const [notices, setNotices] = useState<Record<string, string>>({});
   const [held, setHeld] = useState<{ id: string; name: string }[]>([]);
+  // Chats given to this person while the desk was elsewhere, to point at.
+  const [fresh, setFresh] = useState<string[]>([]);
+  const accepting = useRef(new Set<string>());
   const [mine, setMine] = useState<{ id: string; name: string }[]>([]);
   const [working, setWorking] = useState<string[]>([]);
   const [selected, setSelected] = useState<string>(location.pathname.split("/")[2] ?? "");
@@ -186,6 +189,12 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
           const v = f.data;
           const mine = v.participants.some((p) => p.id === me.user.id);
           setChats((all) => (mine ? { ...all, [c]: v } : all));
+          // A chat that becomes theirs without their accepting it here (a
+          // supervisor assigned it, another tab took it) is announced on any page.
+          if (mine && v.status === "assigned" && !chatsRef.current[c] && !accepting.current.has(c)) {
+            setFresh((f) => [...f.filter((x) => x !== c), c]);
+            alert("A chat is yours", who(v), c);
+          }
           if (mine && v.status === "assigned") unhold(c);
           if (mine && v.status === "closed" && chatsRef.current[c]?.status !== "closed") setNotices((n) => ({ ...n, [c]: "This chat has ended." }));
           break;
@@ -295,6 +304,7 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
 
   const select = (id: string) => {
     onShowRef.current();
+    setFresh((f) => f.filter((x) => x !== id));
     setSelected(id);
     setContext(null);
     setMode("chats");
@@ -303,6 +313,7 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
     send({ type: "context", id: "c:" + id, conversation: id });
   };
   const accept = (id: string) => {
+    accepting.current.add(id);
     send({ type: "accept", id: "a:" + id, conversation: id });
     setOffers(({ [id]: _, ...rest }) => rest);
     select(id);
@@ -350,6 +361,14 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
           <button onClick={() => accept(id)}>Accept</button>
         </span>
       ))}
+      {fresh
+        .filter((id) => chats[id])
+        .map((id) => (
+          <span class="strip-offer" key={"f" + id} role="alert">
+            A chat is yours now: {who(chats[id]!)}
+            <button onClick={() => select(id)}>Open</button>
+          </span>
+        ))}
       {(chatList.length > 0 || unreadAll > 0) && (
         <button class="link" onClick={() => (onShowRef.current(), history.pushState(null, "", "/chats" + (selected ? "/" + selected : "")))}>
           {chatList.length === 1 ? "1 chat" : chatList.length + " chats"}
