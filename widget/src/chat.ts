@@ -184,7 +184,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   let form: ChatMeta["form"];
   // The protocol takes strings: numbers and booleans from the page are written out.
   const strings = (o: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
-  const start = (): ChatMeta => ({
+  // What the page said so far goes with the start; what it says later, by tell.
+  const start = (): ChatMeta => ((told.vars = told.ident = 1), {
     ...meta,
     offer: meta.offer && { ...meta.offer, data: strings(meta.offer.data) },
     vars: strings({ ...vars, ...meta.vars }),
@@ -718,8 +719,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         if (d.token) {
           put(KEY, (token = d.token));
           put(FORM, null);
-          told.vars = told.ident = 1; // the start carried them
-        } else tell();
+        }
+        tell(); // what the page said since the start was sent, or while away
         if (d.token) {
           c.emit("chat:started", { offer: meta.offer?.id });
         }
