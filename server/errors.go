@@ -78,7 +78,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		ae = &apiError{Status: fbe.Code, Code: codeForStatus(fbe.Code), Message: fbe.Message}
 	default:
 		s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
-		ae = &apiError{Status: fiber.StatusInternalServerError, Code: "internal", Message: "internal error; see the server log for request " + requestID(c)}
+		// A sentence for the person; the request's id is in the log line above
+		// and in the response's X-Request-ID header, for whoever looks into it.
+		ae = &apiError{Status: fiber.StatusInternalServerError, Code: "internal",
+			Message: "Something went wrong on the server: try again. If it happens again, your administrator finds the cause in the server's log."}
 	}
 	c.Status(ae.Status)
 	return c.JSON(fiber.Map{"error": ae})
