@@ -265,3 +265,37 @@ func TestMeasuringLoaderInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx, "measuring-offer")
 }
+
+// TestTheDashboardSaysWhatTheBudgetKeptOut: past the site's daily budget
+// events are counted, not stored, and the dashboard says how many and why.
+func TestTheDashboardSaysWhatTheBudgetKeptOut(t *testing.T) {
+	url := startServer(t)
+	api := ownerAPI(t, url)
+	_, sites := api("GET", "/api/sites", nil)
+	site := sites["items"].([]any)[0].(map[string]any)
+	settings := site["settings"].(map[string]any)
+	settings["events_per_day"] = 1000
+	if status, body := api("PATCH", "/api/sites/"+site["id"].(string), map[string]any{"settings": settings}); status != 200 {
+		t.Fatalf("budget: %d %v", status, body)
+	}
+	batch := `{"site":"demo","visitor":"budget-test","events":[` + strings.Repeat(`{"type":"event","name":"tick","url":"https://shop.test/"},`, 99) +
+		`{"type":"event","name":"tick","url":"https://shop.test/"}]}`
+	for range 12 { // 1,200 events: 200 past the budget
+		req, _ := http.NewRequest("POST", url+"/collect", strings.NewReader(batch))
+		req.Header.Set("Origin", url)
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 202 {
+			t.Fatalf("collect: %v %v", res, err)
+		}
+		res.Body.Close()
+	}
+	console := browser(t)
+	err := chromedp.Do(console, append(consoleLogin(url), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/reports"]`)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, console, "the note", `[...document.querySelectorAll('[role=note]')].some(n => n.textContent.includes('200 events were not stored') && n.textContent.includes('1,000 events a day'))`,
+		`[...document.querySelectorAll('button')].find(b => /refresh/i.test(b.textContent))?.click()`)
+}
