@@ -132,6 +132,12 @@ func TestConversationsAndTranscripts(t *testing.T) {
 	if res := mine.call("GET", "/api/conversations?status=weird", nil); res.Status != 400 {
 		t.Fatalf("bad status: %d", res.Status)
 	}
+	if res := mine.call("GET", "/api/conversations?reason=weird", nil); res.Status != 400 || res.errorCode(t) != "invalid_query" {
+		t.Fatalf("bad reason: %d", res.Status)
+	}
+	if items := mine.call("GET", "/api/conversations?reason=offline_message", nil).json(t)["items"].([]any); len(items) != 0 {
+		t.Fatalf("no message was left: %v", items)
+	}
 	// Another agent of the tenant was not in it: it does not exist for them.
 	second, err := h.srv.auth.CreateUser(t.Context(), store.System, f.tn.ID, auth.NewUser{Email: "second@acme.test", Password: "password-second", Role: "agent"})
 	if err != nil {

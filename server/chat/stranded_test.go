@@ -331,6 +331,10 @@ func TestSupervisorsAssignAndTakeWaitingChats(t *testing.T) {
 	if err := x.e.Assign(x.ctx, ann, v3.Conversation, ann.User); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("an agent assigns: %v", err)
 	}
+	stranger := Agent{Tenant: "another-tenant", User: sue.User, Supervise: true}
+	if err := x.e.Assign(x.ctx, stranger, v3.Conversation, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another tenant's supervisor: %v", err)
+	}
 	ghost := x.member("Gus", "agent", nil)
 	if err := x.e.Assign(x.ctx, sue, v3.Conversation, ghost.User); !errors.Is(err, ErrState) {
 		t.Fatalf("to an agent not connected: %v", err)
