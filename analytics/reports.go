@@ -186,26 +186,23 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 // Dropped counts the events not stored in q's days because the site's daily
 // budget was spent or they were larger than its limit.
 func (r *Reports) Dropped(ctx context.Context, q Query) (int64, error) {
-	site, ok, err := r.db.site(ctx, q.SiteID, false)
-	if err != nil || !ok {
-		return 0, err
-	}
-	var n int64
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COALESCE(SUM(dropped), 0) FROM site_days WHERE site = ? AND day BETWEEN ? AND ?`, site, q.From, q.To).Scan(&n); err != nil {
-		return 0, fmt.Errorf("analytics: dropped: %w", err)
-	}
-	return n, nil
+	return r.daySum(ctx, q, `SELECT COALESCE(SUM(dropped), 0) FROM site_days WHERE site = ? AND day BETWEEN ? AND ?`)
 }
 
 // Bots counts the events dropped in q's days because bots sent them.
 func (r *Reports) Bots(ctx context.Context, q Query) (int64, error) {
+	return r.daySum(ctx, q, `SELECT COALESCE(SUM(events), 0) FROM bot_days WHERE site = ? AND day BETWEEN ? AND ?`)
+}
+
+// daySum runs a sum over a site's days (query takes the site, from and to).
+func (r *Reports) daySum(ctx context.Context, q Query, query string) (int64, error) {
 	site, ok, err := r.db.site(ctx, q.SiteID, false)
 	if err != nil || !ok {
 		return 0, err
 	}
 	var n int64
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COALESCE(SUM(events), 0) FROM bot_days WHERE site = ? AND day BETWEEN ? AND ?`, site, q.From, q.To).Scan(&n); err != nil {
-		return 0, fmt.Errorf("analytics: bots: %w", err)
+	if err := r.db.R.QueryRowContext(ctx, query, site, q.From, q.To).Scan(&n); err != nil {
+		return 0, fmt.Errorf("analytics: count the dropped events: %w", err)
 	}
 	return n, nil
 }

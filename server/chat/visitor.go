@@ -418,6 +418,23 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 	if p.URL == "" {
 		return fmt.Errorf("%w: page: a url", ErrInvalid)
 	}
+	return e.updateMetadata(ctx, v, func(doc map[string]any) (bool, error) {
+		if old, ok := doc["page"].(map[string]any); ok {
+			if old["url"] == p.URL {
+				return false, nil
+			}
+			pages, _ := doc["pages"].([]any)
+			doc["pages"] = append([]any{old}, pages[:min(len(pages), 19)]...)
+		}
+		doc["page"] = p
+		return true, nil
+	})
+}
+
+// updateMetadata changes a visitor's open conversation's metadata with
+// change (which reports whether it changed anything), stores it and shows
+// the agents the new state.
+func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc map[string]any) (bool, error)) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cv, err := e.loaded(v)
@@ -429,14 +446,9 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 	if doc == nil {
 		doc = map[string]any{}
 	}
-	if old, ok := doc["page"].(map[string]any); ok {
-		if old["url"] == p.URL {
-			return nil
-		}
-		pages, _ := doc["pages"].([]any)
-		doc["pages"] = append([]any{old}, pages[:min(len(pages), 19)]...)
+	if changed, err := change(doc); err != nil || !changed {
+		return err
 	}
-	doc["page"] = p
 	cv.c.Metadata, _ = json.Marshal(doc)
 	e.save(ctx, cv)
 	e.toAgents(cv, e.stateEvent(cv, false))
@@ -454,37 +466,25 @@ func (e *Engine) VisitorAbout(ctx context.Context, v Visitor, vars map[string]st
 	if id != nil && !id.Verified {
 		return fmt.Errorf("%w: identity: not verified", ErrInvalid)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, err := e.loaded(v)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	json.Unmarshal(cv.c.Metadata, &doc)
-	if doc == nil {
-		doc = map[string]any{}
-	}
-	if len(vars) > 0 {
-		all, _ := doc["vars"].(map[string]any)
-		if all == nil {
-			all = map[string]any{}
+	return e.updateMetadata(ctx, v, func(doc map[string]any) (bool, error) {
+		if len(vars) > 0 {
+			all, _ := doc["vars"].(map[string]any)
+			if all == nil {
+				all = map[string]any{}
+			}
+			for k, s := range vars {
+				all[k] = s
+			}
+			if len(all) > 50 {
+				return false, fmt.Errorf("%w: vars: at most 50 in a chat", ErrInvalid)
+			}
+			doc["vars"] = all
 		}
-		for k, s := range vars {
-			all[k] = s
+		if id != nil {
+			doc["identity"] = id
 		}
-		if len(all) > 50 {
-			return fmt.Errorf("%w: vars: at most 50 in a chat", ErrInvalid)
-		}
-		doc["vars"] = all
-	}
-	if id != nil {
-		doc["identity"] = id
-	}
-	cv.c.Metadata, _ = json.Marshal(doc)
-	e.save(ctx, cv)
-	e.toAgents(cv, e.stateEvent(cv, false))
-	return nil
+		return true, nil
+	})
 }
 
 // VisitorClose ends the chat at the visitor's request.
