@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/nudgehq/nudge/server/auth"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/store"
 )
 

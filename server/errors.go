@@ -9,8 +9,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/server/auth"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/strictjson"
 )

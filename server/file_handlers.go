@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/chat"
 )
 
 // maxUploading bounds the bytes of files being received at once, server-wide

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/store"
 )
 

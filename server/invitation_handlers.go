@@ -5,7 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/server/auth"
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/store"
 )
 

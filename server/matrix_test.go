@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nudgehq/nudge/server/auth"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/rules"
-	"github.com/nudgehq/nudge/server/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

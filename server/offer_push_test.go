@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/analytics"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
-	"github.com/nudgehq/nudge/server/chat"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
-	"github.com/nudgehq/nudge/server/chat"
-	"github.com/nudgehq/nudge/server/keys"
 )
 
 // A reindex fills an index from the store; interrupted, it goes on from

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search/searchtest"
-	"github.com/nudgehq/nudge/server/keys"
 )
 
 // The search server stops in the middle of a burst of messages: chat goes

@@ -13,9 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
-	"github.com/nudgehq/nudge/server/chat"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

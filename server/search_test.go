@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/search/searchtest"
-	"github.com/nudgehq/nudge/server/auth"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

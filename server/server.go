@@ -27,12 +27,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
-	"github.com/nudgehq/nudge/server/auth"
-	"github.com/nudgehq/nudge/server/chat"
-	"github.com/nudgehq/nudge/server/keys"
-	"github.com/nudgehq/nudge/server/webhooks"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/webhooks"
 	"github.com/nudgehq/nudge/widget"
 )
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/server/webhooks"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/webhooks"
 )
 
 func (s *Server) webhookRoutes(r fiber.Router) {

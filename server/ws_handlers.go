@@ -12,7 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

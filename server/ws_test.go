@@ -14,7 +14,7 @@ import (
 	fws "github.com/fasthttp/websocket"
 
 	"github.com/nudgehq/nudge/analytics"
-	"github.com/nudgehq/nudge/server/chat"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"github.com/nudgehq/nudge/server/chat"
-	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

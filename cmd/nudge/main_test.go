@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/server"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/server"
-	"github.com/nudgehq/nudge/server/auth"
 	"github.com/nudgehq/nudge/store"
 )
 

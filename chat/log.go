@@ -23,8 +23,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/redact"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nudgehq/nudge/server/keys"
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
 )
 

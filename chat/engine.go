@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/redact"
-	"github.com/nudgehq/nudge/server/keys"
 	"github.com/nudgehq/nudge/store"
 )
 
