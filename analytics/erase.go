@@ -124,3 +124,43 @@ func DeleteSite(ctx context.Context, db *DB, siteID string) error {
 		return nil
 	})
 }
+
+// SiteIDs lists the sites the analytics database holds data of.
+func SiteIDs(ctx context.Context, db *DB) ([]string, error) {
+	rows, err := db.R.QueryContext(ctx, `SELECT site_id FROM sites`)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: sites: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("analytics: sites: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// VisitorsOf lists the visitor ids a site's pages identified as user id.
+func VisitorsOf(ctx context.Context, db *DB, siteID, id string) ([]string, error) {
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := db.R.QueryContext(ctx, `SELECT DISTINCT visitor FROM visits WHERE site = ? AND user_id = ?`, site, id)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: visitors of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("analytics: visitors of %s: %w", id, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

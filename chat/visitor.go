@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -151,6 +152,10 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	if err := e.log.ring.Ensure(ctx, site.TenantID); err != nil {
 		return Visitor{}, "", err
 	}
+	identity, err := e.fingerprint(ctx, site.TenantID, meta.Identity)
+	if err != nil {
+		return Visitor{}, "", err
+	}
 	e.mu.Lock()
 	t, err := e.tenant(ctx, site.TenantID)
 	if err != nil {
@@ -184,7 +189,7 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 		doc["topic"] = f.Topic
 		metaDoc, _ = json.Marshal(doc)
 	}
-	c := store.Conversation{ID: id, TenantID: site.TenantID, SiteID: site.ID, Visitor: visitor, Status: StatusQueued, Metadata: metaDoc}
+	c := store.Conversation{ID: id, TenantID: site.TenantID, SiteID: site.ID, Visitor: visitor, Status: StatusQueued, Metadata: metaDoc, Identity: identity}
 	if prechat {
 		c.Status = StatusBot
 	}
@@ -418,7 +423,7 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 	if p.URL == "" {
 		return fmt.Errorf("%w: page: a url", ErrInvalid)
 	}
-	return e.updateMetadata(ctx, v, func(doc map[string]any) (bool, error) {
+	return e.updateMetadata(ctx, v, func(doc map[string]any, _ *store.Conversation) (bool, error) {
 		if old, ok := doc["page"].(map[string]any); ok {
 			if old["url"] == p.URL {
 				return false, nil
@@ -434,7 +439,7 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 // updateMetadata changes a visitor's open conversation's metadata with
 // change (which reports whether it changed anything), stores it and shows
 // the agents the new state.
-func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc map[string]any) (bool, error)) error {
+func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc map[string]any, c *store.Conversation) (bool, error)) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cv, err := e.loaded(v)
@@ -446,7 +451,7 @@ func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc 
 	if doc == nil {
 		doc = map[string]any{}
 	}
-	if changed, err := change(doc); err != nil || !changed {
+	if changed, err := change(doc, &cv.c); err != nil || !changed {
 		return err
 	}
 	cv.c.Metadata, _ = json.Marshal(doc)
@@ -466,7 +471,11 @@ func (e *Engine) VisitorAbout(ctx context.Context, v Visitor, vars map[string]st
 	if id != nil && !id.Verified {
 		return fmt.Errorf("%w: identity: not verified", ErrInvalid)
 	}
-	return e.updateMetadata(ctx, v, func(doc map[string]any) (bool, error) {
+	fp, err := e.fingerprint(ctx, v.Tenant, id)
+	if err != nil {
+		return err
+	}
+	return e.updateMetadata(ctx, v, func(doc map[string]any, c *store.Conversation) (bool, error) {
 		if len(vars) > 0 {
 			all, _ := doc["vars"].(map[string]any)
 			if all == nil {
@@ -482,9 +491,30 @@ func (e *Engine) VisitorAbout(ctx context.Context, v Visitor, vars map[string]st
 		}
 		if id != nil {
 			doc["identity"] = id
+			c.Identity = fp
 		}
 		return true, nil
 	})
+}
+
+// fingerprint is the identity column of a conversation whose visitor is id
+// (see IdentityFingerprint), computed before the engine's lock is taken (the
+// tenant's key may need the store).
+func (e *Engine) fingerprint(ctx context.Context, tenant string, id *Identity) (string, error) {
+	if e.log.ring == nil {
+		return "", nil
+	}
+	return IdentityFingerprint(ctx, e.log.ring, tenant, id)
+}
+
+// IdentityFingerprint is what a conversation's identity column holds for a
+// visitor the site identified as id: the keyed fingerprint of a verified
+// user id, else "" (an unverified identity links nothing).
+func IdentityFingerprint(ctx context.Context, ring *keys.Ring, tenant string, id *Identity) (string, error) {
+	if id == nil || !id.Verified || id.ID == "" {
+		return "", nil
+	}
+	return ring.Blind(ctx, tenant, "identity", id.ID)
 }
 
 // VisitorClose ends the chat at the visitor's request.
@@ -572,23 +602,15 @@ func (e *Engine) VisitorResume(ctx context.Context, v Visitor, after int64, afte
 	return ms, true, err
 }
 
-// EraseVisitor deletes every conversation of a site's visitor, with its
-// messages, participants and files. Open ones are closed first, so that
-// their agents let them go and the visitor is told. before runs with the
-// conversations' ids ahead of the deletion (the search index drops them
-// there: if it fails, nothing is deleted and the erasure can be retried).
-func (e *Engine) EraseVisitor(ctx context.Context, tenant, siteID, visitor string, before func(ids []string) error) ([]string, error) {
+// CloseVisitor closes a site's visitor's open conversations before they are
+// erased: those of any of the visitor ids, and those whose verified identity
+// has the fingerprint identity (when not ""). Their agents let them go and
+// the visitor is told (reason erased).
+func (e *Engine) CloseVisitor(ctx context.Context, tenant, siteID string, visitors []string, identity string) {
 	e.closeWhere(ctx, "erased", func(c *store.Conversation) bool {
-		return c.TenantID == tenant && c.SiteID == siteID && c.Visitor == visitor
+		return c.TenantID == tenant && c.SiteID == siteID &&
+			(slices.Contains(visitors, c.Visitor) || identity != "" && c.Identity == identity)
 	})
-	ids, err := e.st.VisitorConversations(ctx, tenant, siteID, visitor)
-	if err != nil {
-		return nil, err
-	}
-	if err := before(ids); err != nil {
-		return nil, err
-	}
-	return ids, e.st.DeleteConversations(ctx, tenant, ids)
 }
 
 // CloseSite closes a site's open conversations before the site is deleted:

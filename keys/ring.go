@@ -5,8 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,6 +37,8 @@ type Ring struct {
 	// it because it never changes (rotation adds versions, rewrapping only
 	// changes how keys are stored).
 	first map[string][]byte
+	// blinds caches Blind's keys by tenant and label.
+	blinds sync.Map
 }
 
 // NewRing uses master over the data keys in st. It fails if master cannot
@@ -199,6 +203,24 @@ func (r *Ring) Derive(ctx context.Context, tenant, label string) ([]byte, error)
 		return nil, fmt.Errorf("keys: no data key for %s", tenant)
 	}
 	return hkdf.Key(sha256.New, first, []byte(tenant), "nudge "+label, 32)
+}
+
+// Blind is a stable, keyed fingerprint of value for one purpose (label):
+// the same value gives the same fingerprint within a tenant, so a column of
+// fingerprints can be searched for a value without holding it in clear, and
+// another tenant's fingerprints of the same value differ.
+func (r *Ring) Blind(ctx context.Context, tenant, label, value string) (string, error) {
+	k, ok := r.blinds.Load(tenant + "\x00" + label)
+	if !ok {
+		key, err := r.Derive(ctx, tenant, "blind "+label)
+		if err != nil {
+			return "", err
+		}
+		k, _ = r.blinds.LoadOrStore(tenant+"\x00"+label, key)
+	}
+	m := hmac.New(sha256.New, k.([]byte))
+	m.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18]), nil
 }
 
 // dataAD prefixes the caller's associated data with the tenant.

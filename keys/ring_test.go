@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nudgehq/nudge/store"
@@ -146,5 +147,44 @@ func TestDeriveIsStablePerTenantAndPurpose(t *testing.T) {
 	r2, _ := NewRing(ctx, next, st)
 	if again, err := r2.Derive(ctx, a, "search"); err != nil || !bytes.Equal(again, first) {
 		t.Fatalf("after rotation and rewrap: %x, %v; want %x", again, err, first)
+	}
+}
+
+func TestBlindIsStablePerTenantAndDiffersAcrossTenants(t *testing.T) {
+	ctx := t.Context()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	master := make([]byte, MasterSize)
+	rand.Read(master)
+	r, err := NewRing(ctx, master, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, _ := st.CreateTenant(ctx, store.System, "A")
+	tb, _ := st.CreateTenant(ctx, store.System, "B")
+	a1, err := r.Blind(ctx, ta.ID, "identity", "user-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := r.Blind(ctx, ta.ID, "identity", "user-7")
+	b, _ := r.Blind(ctx, tb.ID, "identity", "user-7")
+	other, _ := r.Blind(ctx, ta.ID, "identity", "user-8")
+	label, _ := r.Blind(ctx, ta.ID, "email", "user-7")
+	if a1 == "" || a1 != a2 {
+		t.Fatalf("not stable: %q %q", a1, a2)
+	}
+	if a1 == b || a1 == other || a1 == label || strings.Contains(a1, "user-7") {
+		t.Fatalf("fingerprints collide or show the value: %q %q %q %q", a1, b, other, label)
+	}
+	// A restarted ring (the same master key, the same stored data keys) agrees.
+	r2, err := NewRing(ctx, master, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := r2.Blind(ctx, ta.ID, "identity", "user-7"); again != a1 {
+		t.Fatalf("after a restart %q, before %q", again, a1)
 	}
 }

@@ -11,19 +11,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
 
 // Config is every setting of `nudge serve`. cmd/nudge binds each field to a
 // flag and a NUDGE_* environment variable; Defaults holds the starting values.
 type Config struct {
+	ops.Config                    // the data folder, the master key, search, sessions, webhooks
 	Addr            string        // listen address
-	DataDir         string        // folder of the database files and generated keys
 	Sync            string        // durability of commits: normal or full (store.SyncNormal, store.SyncFull)
 	PublicURL       string        // how browsers reach this server (console origin, snippet URLs)
 	TLSCert         string        // PEM certificate; with TLSKey, serve HTTPS
 	TLSKey          string        // PEM private key
-	MasterKeyFile   string        // wraps the per-tenant data keys; generated when absent
 	LogLevel        string        // debug, info, warn, error
 	LogFormat       string        // text or json
 	Demo            bool          // create the demo tenant, site and owner; serve /demo
@@ -32,24 +32,16 @@ type Config struct {
 	TrustedProxies  []string      // IPs or CIDRs whose X-Forwarded-For is believed
 	CountryHeader   string        // a trusted proxy's header naming the visitor's country (CF-IPCountry …)
 	BodyLimit       int           // largest request body in bytes
-	SessionTTL      time.Duration // idle time after which a console session ends
 	ShutdownTimeout time.Duration // how long open requests get to finish on SIGTERM
 	CollectIPRate   float64       // /collect requests per second per client IP (0: unlimited)
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
-	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
 	MemoryLimitMiB  int           // the Go heap's soft limit (0: none); the process's SQLite caches come on top
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 	MetricsAddr     string        // if set, /metrics is served here, and only here
 	MetricsToken    string        // else /metrics on the main listener needs this bearer token
 	DevWidget       string        // development: rebuild the page side from this folder when it changes
 	ConsoleDir      string        // serve the console from this folder (assets.Build's output) instead of the embedded one
-	SearchURL       string        // Elasticsearch for transcript search; empty: the embedded index
-	SearchUsername  string        // basic auth for SearchURL
-	SearchPassword  string        // basic auth for SearchURL (secret)
-	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
-	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
-	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
 }
 
 // publicURLOf is the URL a browser on this machine uses to reach addr: a
@@ -102,21 +94,19 @@ func (c Config) Warnings() []string {
 
 // Defaults are the embedded defaults `make run` relies on.
 var Defaults = Config{
-	Addr:    "127.0.0.1:8080",
-	DataDir: "data",
-	Sync:    store.SyncNormal,
+	Config: ops.Config{DataDir: "data", SessionTTL: 7 * 24 * time.Hour, SearchPrefix: "nudge"},
+	Addr:   "127.0.0.1:8080",
+	Sync:   store.SyncNormal,
 	// PublicURL empty: derived from Addr (see Validate).
 	LogLevel:        "info",
 	LogFormat:       "text",
 	AdminEmail:      "admin@localhost",
 	BodyLimit:       1 << 20,
-	SessionTTL:      7 * 24 * time.Hour,
 	ShutdownTimeout: 15 * time.Second,
 	CollectIPRate:   20,
 	CollectSiteRate: 2000,
 	ChatIPRate:      10,
 	MemoryLimitMiB:  128,
-	SearchPrefix:    "nudge",
 }
 
 // Validate checks the configuration and fills derived values.
@@ -143,7 +133,7 @@ func (c *Config) Validate() error {
 	}
 	if c.SearchURL != "" {
 		if u, err := url.Parse(c.SearchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("search-url %q: an http(s) URL of an Elasticsearch server", redactURL(c.SearchURL)))
+			errs = append(errs, fmt.Errorf("search-url %q: an http(s) URL of an Elasticsearch server", ops.RedactURL(c.SearchURL)))
 		} else if u.User != nil {
 			errs = append(errs, fmt.Errorf("search-url %s: give credentials with --search-username and NUDGE_SEARCH_PASSWORD_FILE (or NUDGE_SEARCH_API_KEY_FILE), not in the URL", u.Redacted()))
 		}
@@ -250,15 +240,6 @@ func validPrefix(p string) bool {
 	return true
 }
 
-// AnalyticsPath is the analytics database file.
-func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
-
-// SearchPath is the embedded search index's file.
-func (c Config) SearchPath() string { return filepath.Join(c.DataDir, "search.db") }
-
-// DatabasePath is the main database file.
-func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
-
 // LogValue is the configuration as logged at start, secrets redacted.
 func (c Config) LogValue() slog.Value {
 	pw := ""
@@ -275,7 +256,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
 		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),
 		slog.String("debug_addr", c.DebugAddr), slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token", c.MetricsToken != ""), slog.String("dev_widget", c.DevWidget),
-		slog.String("search_url", redactURL(c.SearchURL)), slog.String("search_username", c.SearchUsername),
+		slog.String("search_url", ops.RedactURL(c.SearchURL)), slog.String("search_username", c.SearchUsername),
 		slog.Bool("search_password", c.SearchPassword != ""), slog.Bool("search_api_key", c.SearchAPIKey != ""),
 		slog.String("search_ca_file", c.SearchCAFile), slog.String("search_prefix", c.SearchPrefix),
 	)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/rules"
 	"github.com/nudgehq/nudge/store"
 )
@@ -392,7 +393,7 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: "facts: " + err.Error(), Field: "facts"}
 	}
-	local := now.In(zone(site.TimeZone))
+	local := now.In(ops.Zone(site.TimeZone))
 	facts.SetTime(local)
 	if err := s.queueFacts(ctx, site, facts, req.Facts); err != nil {
 		return err

@@ -345,13 +345,13 @@ func TestRetentionHousekeeping(t *testing.T) {
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s", pageview("/"))))
 	h.analyticsRows(t)
 	h.srv.analytics.W.Exec(`UPDATE event_log SET ts = ?`, time.Now().AddDate(0, 0, -40).UnixMilli())
-	h.srv.Housekeep(context.Background(), time.Now())
+	h.srv.ops.Housekeep(context.Background(), time.Now())
 	if n := h.analyticsRows(t); n != 1 {
 		t.Fatal("events dropped without a retention setting")
 	}
 	admin := h.login("admin@acme.test", "password-admin")
 	admin.call("PATCH", "/api/sites/"+site.ID, map[string]any{"settings": map[string]any{"respect_dnt": true, "retention_days": 30}})
-	h.srv.Housekeep(context.Background(), time.Now())
+	h.srv.ops.Housekeep(context.Background(), time.Now())
 	if n := h.analyticsRows(t); n != 0 {
 		t.Fatalf("%d events older than the retention period left", n)
 	}

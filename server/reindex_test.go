@@ -12,6 +12,7 @@ import (
 
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
 )
 
@@ -44,7 +45,7 @@ func TestReindex(t *testing.T) {
 		edit(&cfg)
 		stopAt := errors.New("stop here")
 		cctx, cancel := context.WithCancelCause(ctx)
-		err := Reindex(cctx, cfg, h.st, time.Time{}, false, h.srv.log, func(p ReindexProgress) {
+		err := ops.Reindex(cctx, cfg.Config, h.st, time.Time{}, false, h.srv.log, func(p ops.ReindexProgress) {
 			if p.Done >= 500 {
 				cancel(stopAt)
 			}
@@ -55,8 +56,8 @@ func TestReindex(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, "reindex.position")); err != nil {
 			t.Fatalf("no position after the interruption: %v", err)
 		}
-		var first, last ReindexProgress
-		err = Reindex(ctx, cfg, h.st, time.Time{}, false, h.srv.log, func(p ReindexProgress) {
+		var first, last ops.ReindexProgress
+		err = ops.Reindex(ctx, cfg.Config, h.st, time.Time{}, false, h.srv.log, func(p ops.ReindexProgress) {
 			if first.Total == 0 {
 				first = p
 			}
@@ -75,7 +76,7 @@ func TestReindex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ix, err := openSearch(ctx, cfg, ring, h.srv.log)
+		ix, err := ops.OpenSearch(ctx, cfg.Config, ring, h.srv.log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
@@ -47,7 +48,7 @@ var devices = map[string]bool{"desktop": true, "mobile": true, "tablet": true, "
 
 // reportQuery reads the range (site time zone; default the last 30 days) and filters.
 func reportQuery(c *fiber.Ctx, st store.Site) (analytics.Query, error) {
-	today := time.Now().In(zone(st.TimeZone)).Format(time.DateOnly)
+	today := time.Now().In(ops.Zone(st.TimeZone)).Format(time.DateOnly)
 	q := analytics.Query{SiteID: st.ID, To: c.Query("to", today)}
 	if p := c.Query("period"); p != "" {
 		days, ok := map[string]int{"today": 1, "7d": 7, "30d": 30, "12mo": 365}[p]
@@ -214,52 +215,22 @@ func (s *Server) report(c *fiber.Ctx) error {
 
 var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": true, "events": true, "goals": true, "realtime": true, "offers": true}
 
-// eraseVisitor deletes one visitor's analytics data (by visitor id or
-// identified user id) from raw events and rollups, and their chats (by
-// visitor id) from the store and the search index.
+// eraseVisitor deletes one visitor's analytics and chats (by visitor id or
+// verified user id).
 func (s *Server) eraseVisitor(c *fiber.Ctx) error {
-	st, err := s.tenantSite(c)
-	if err != nil {
-		return err
-	}
-	id := param(c, "visitorID")
-	if id == "" || len(id) > 128 {
-		return errBadRequest("invalid", "a visitor or user id of at most 128 bytes", "visitorID")
-	}
-	ctx := c.UserContext()
-	// Events still queued for this visitor must not land after the erasure.
-	if err := s.ingest.Flush(ctx); err != nil {
-		return err
-	}
-	n, err := analytics.Erase(ctx, s.analytics, st.ID, id)
-	if err != nil {
-		return err
-	}
-	// The daily rollups that counted the visitor are rebuilt now, not at the next housekeeping.
-	if _, err := analytics.Roll(ctx, s.analytics, st.ID, zone(st.TimeZone), time.Now()); err != nil {
-		return err
-	}
-	convs, err := s.chat.EraseVisitor(ctx, st.TenantID, st.ID, id, func(ids []string) error {
-		// Deliveries about these conversations (the close just now) are
-		// stored before they are deleted with them.
-		s.hooks.Flush()
-		// Messages already handed to the index are indexed first, then removed.
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := s.feed.Flush(fctx); err != nil {
-			s.log.Warn("erase: the search index is behind", "err", err)
-		}
-		return s.search.DeleteConversations(ctx, st.TenantID, ids)
-	})
+	st, err := s.tenantSite(c) // by id or key
 	if err != nil {
 		return err
 	}
 	p := who(c)
-	if err := s.st.RecordAudit(ctx, p.Actor, p.Tenant, "visitor.erase", "site", st.ID,
-		map[string]any{"visitor": id, "events": n, "conversations": len(convs)}); err != nil {
+	out, err := s.ops.EraseVisitor(c.UserContext(), p.Actor, p.Tenant, st.ID, param(c, "visitorID"))
+	if errors.Is(err, ops.ErrBadVisitor) {
+		return errBadRequest("invalid", err.Error(), "visitorID")
+	}
+	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"deleted_events": n, "deleted_conversations": len(convs)})
+	return c.JSON(out)
 }
 
 // offerReportItem is one rule's funnel, by variant, and its lift against control.

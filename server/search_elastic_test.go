@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search/searchtest"
 )
 
@@ -119,7 +120,7 @@ func TestSearchServerUnusableAtStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ix, err := openSearch(t.Context(), cfg, ring, slog.New(slog.NewTextHandler(&logged, nil)))
+			ix, err := ops.OpenSearch(t.Context(), cfg.Config, ring, slog.New(slog.NewTextHandler(&logged, nil)))
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
@@ -228,7 +229,7 @@ func TestSearchCAFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		var logged bytes.Buffer
-		ix, err := openSearch(t.Context(), cfg, ring, slog.New(slog.NewTextHandler(&logged, nil)))
+		ix, err := ops.OpenSearch(t.Context(), cfg.Config, ring, slog.New(slog.NewTextHandler(&logged, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +246,7 @@ func TestSearchCAFile(t *testing.T) {
 	os.WriteFile(bad, []byte("not a certificate"), 0o600)
 	cfg := h.srv.cfg
 	cfg.SearchURL, cfg.SearchCAFile = es.URL, bad
-	if _, err := openSearch(t.Context(), cfg, ring, h.srv.log); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := ops.OpenSearch(t.Context(), cfg.Config, ring, h.srv.log); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a CA file that is not PEM: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/search/searchtest"
 	"github.com/nudgehq/nudge/store"
@@ -157,13 +158,13 @@ func searchTranscripts(t *testing.T, edit func(*Config)) {
 	if cfg.SearchURL != "" {
 		cfg.SearchPrefix += "new"
 	}
-	ix, err := openSearch(t.Context(), cfg, ring, h.srv.log)
+	ix, err := ops.OpenSearch(t.Context(), cfg.Config, ring, h.srv.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
 	feed := search.NewFeeder(ix, search.FeederOptions{})
-	feed.Start(searchSource(h.st, h.srv.chat.Log(), feed.Touch))
+	feed.Start(ops.SearchSource(h.st, h.srv.chat.Log(), feed.Touch))
 	defer feed.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -409,12 +410,12 @@ func TestTranscriptRetention(t *testing.T) {
 		if res := owner.call("PUT", "/api/chat/settings", settings); res.Status != 200 && res.Status != 204 {
 			t.Fatalf("settings: %d %s", res.Status, res.Body)
 		}
-		h.srv.Housekeep(t.Context(), time.Now().AddDate(0, 0, 29))
+		h.srv.ops.Housekeep(t.Context(), time.Now().AddDate(0, 0, 29))
 		owner = h.login(f.users["owner"].Email, "password-owner") // the session expired, a month on
 		if got := hitTexts(t, owner.call("GET", "/api/chat/search?q=teapot", nil)); len(got) != 2 {
 			t.Fatalf("after 29 days: %q", got)
 		}
-		h.srv.Housekeep(t.Context(), time.Now().AddDate(0, 0, 31))
+		h.srv.ops.Housekeep(t.Context(), time.Now().AddDate(0, 0, 31))
 		owner = h.login(f.users["owner"].Email, "password-owner")
 		if res := owner.call("GET", "/api/conversations/"+conv+"/transcript", nil); res.Status != 404 {
 			t.Fatalf("transcript after retention: %d", res.Status)
@@ -445,7 +446,7 @@ func TestReplayTouchesNoticedConversations(t *testing.T) {
 	agent.until("closed", typed("close_ok", "c"))
 	h.srv.chat.Flush()
 	touched := map[string]bool{}
-	src := searchSource(h.st, h.srv.chat.Log(), func(tenant, id string) { touched[tenant+"/"+id] = true })
+	src := ops.SearchSource(h.st, h.srv.chat.Log(), func(tenant, id string) { touched[tenant+"/"+id] = true })
 	if err := src.Replay(t.Context(), time.Time{}, func([]search.Doc) error { return nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
-	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/webhooks"
@@ -38,6 +38,7 @@ import (
 
 // Server is the running application.
 type Server struct {
+	ops     *ops.Service
 	health  healthCheck
 	cfg     Config
 	st      *store.Store
@@ -170,43 +171,17 @@ func (m *metrics) search(f *search.Feeder) {
 // beside it and builds the page-side bundles. cfg must have passed Validate.
 // Close releases what New opened.
 func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
-	a, err := auth.New(ctx, st, auth.Options{SessionTTL: cfg.SessionTTL})
-	if err != nil {
-		return nil, err
-	}
 	bundle, err := widget.Embedded()
 	if err != nil {
 		return nil, err
 	}
-	// Fails on a master key that does not open the stored data keys.
-	ring, err := keys.OpenRing(ctx, cfg.MasterKeyFile, st)
+	o, err := ops.Open(ctx, cfg.Config, st, log)
 	if err != nil {
 		return nil, err
 	}
-	st.SetSealer(ring) // sites' identity secrets and webhooks' signing secrets are sealed at rest
-	adb, err := analytics.Open(ctx, cfg.AnalyticsPath())
-	if err != nil {
-		return nil, err
-	}
-	ix, err := openSearch(ctx, cfg, ring, log)
-	if err != nil {
-		adb.Close()
-		return nil, err
-	}
-	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
-	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
-	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
-		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
-	if err != nil {
-		hooks.Close()
-		feed.Close()
-		ix.Close()
-		adb.Close()
-		return nil, err
-	}
-	feed.Start(searchSource(st, engine.Log(), feed.Touch))
-	s := &Server{cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
-		analytics: adb, ingest: analytics.NewIngester(adb, log, analytics.Options{}), reports: analytics.NewReports(adb),
+	a, adb, engine, hooks, ix, feed := o.Auth, o.Analytics, o.Chat, o.Hooks, o.Search, o.Feed
+	s := &Server{ops: o, cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
+		analytics: adb, ingest: o.Ingest, reports: o.Reports,
 		bundle: bundle, sites: newSiteCache(st),
 		collectIP:    newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		decoding:     make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
@@ -407,9 +382,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln = newFDListener(ln, s.log, &s.metrics.refused)
 	go func() { done <- s.app.Listener(ln) }()
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
-	go s.housekeeping(ctx)
+	s.ops.Start()
 	go s.sockets.pinger(ctx)
-	go s.followPolicy(ctx, 2*time.Second)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)
@@ -432,123 +406,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // database. Call it after Serve returns; the caller closes the main store.
 func (s *Server) Close() error {
 	s.stop()
-	s.chat.Close()
-	s.feed.Close() // after the chat: its last messages are indexed
-	s.hooks.Close()
-	s.ingest.Close()
-	return errors.Join(s.search.Close(), s.analytics.Close())
-}
-
-// followPolicy reloads the roles when another process (the command line)
-// changed them: a user created beside the running server can log in and
-// work within seconds.
-func (s *Server) followPolicy(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.auth.Enforcer.Refresh(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("reload roles", "err", err)
-			}
-		}
-	}
-}
-
-// housekeeping runs every ten minutes: expired sessions go, raw analytics
-// events older than their site's retention period go, and closed days are
-// rolled up for fast reports.
-func (s *Server) housekeeping(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		s.Housekeep(ctx, time.Now())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// Housekeep does one round of housekeeping as of now.
-func (s *Server) Housekeep(ctx context.Context, now time.Time) {
-	if n, err := s.st.DeleteExpiredSessions(ctx, now); err != nil && ctx.Err() == nil {
-		s.log.Warn("sweep sessions", "err", err)
-	} else if n > 0 {
-		s.log.Debug("swept sessions", "count", n)
-	}
-	sites, err := s.st.SitesWithRetention(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("retention", "err", err)
-	}
-	for _, st := range sites {
-		cutoff := now.AddDate(0, 0, -st.Settings.RetentionDays)
-		if n, err := analytics.DropEventsBefore(ctx, s.analytics, st.ID, cutoff); err != nil && ctx.Err() == nil {
-			s.log.Warn("retention", "site", st.Key, "err", err)
-		} else if n > 0 {
-			s.log.Info("retention: raw events deleted", "site", st.Key, "events", n, "before", cutoff)
-		}
-	}
-	s.dropOldTranscripts(ctx, now)
-	zones, err := s.st.SiteZones(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("roll up", "err", err)
-		return
-	}
-	if n, err := analytics.RollAll(ctx, s.analytics, func(id string) *time.Location { return zone(zones[id]) }, now); err != nil && ctx.Err() == nil {
-		s.log.Warn("roll up", "err", err)
-	} else if n > 0 {
-		s.log.Info("analytics days rolled up", "days", n)
-	}
-}
-
-// dropOldTranscripts applies the tenants' transcript retention: chats closed
-// longer ago go from the search index, then from the store (with their
-// messages, files and webhook deliveries), a few hundred at a time. The index
-// goes first, so that a failure leaves both as they were for the next round.
-func (s *Server) dropOldTranscripts(ctx context.Context, now time.Time) {
-	tenants, err := s.st.TranscriptRetention(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("transcript retention", "err", err)
-		}
-		return
-	}
-	for tenant, days := range tenants {
-		cutoff := now.AddDate(0, 0, -days)
-		total := 0
-		for ctx.Err() == nil {
-			ids, err := s.st.ClosedBefore(ctx, tenant, cutoff, 500)
-			if err == nil && len(ids) > 0 {
-				if err = s.search.DeleteConversations(ctx, tenant, ids); err == nil {
-					err = s.st.DeleteConversations(ctx, tenant, ids)
-				}
-			}
-			if err != nil {
-				s.log.Warn("transcript retention", "tenant", tenant, "err", err)
-				break
-			}
-			total += len(ids)
-			if len(ids) < 500 {
-				break
-			}
-		}
-		if total > 0 {
-			s.log.Info("transcript retention: chats deleted", "tenant", tenant, "conversations", total, "closed_before", cutoff)
-		}
-	}
-}
-
-// zone is a time zone by name, UTC when unknown.
-func zone(name string) *time.Location {
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return time.UTC
-	}
-	return l
+	return s.ops.Close()
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {

@@ -3,7 +3,6 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -101,36 +100,8 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteSite(c *fiber.Ctx) error {
-	p, id := who(c), param(c, "siteID")
-	st, err := s.st.Site(c.UserContext(), p.Tenant, id)
-	if err != nil {
-		return err
-	}
-	ctx := c.UserContext()
-	// What the site's pages and chats left elsewhere goes with it: its
-	// conversations' webhook deliveries and search entries, its analytics.
-	// Its open chats are closed first (agents let them go, visitors are
-	// told), and what the chat log had queued is committed by then.
-	s.chat.CloseSite(ctx, p.Tenant, st.ID)
-	ids, err := s.st.SiteConversations(ctx, p.Tenant, st.ID)
-	if err != nil {
-		return err
-	}
-	s.hooks.Flush()
-	if err := s.st.DeleteConversations(ctx, p.Tenant, ids); err != nil {
-		return err
-	}
-	if err := s.search.DeleteConversations(ctx, p.Tenant, ids); err != nil {
-		return err
-	}
-	if err := s.st.DeleteSite(ctx, p.Actor, p.Tenant, id); err != nil {
-		return err
-	}
-	s.siteChanged(st.Key)
-	if err := s.ingest.Flush(ctx); err != nil {
-		return err
-	}
-	if err := analytics.DeleteSite(ctx, s.analytics, st.ID); err != nil {
+	p := who(c)
+	if err := s.ops.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID"), s.siteChanged); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -13,9 +13,9 @@ import (
 
 // The chat log's statements, prepared once on the writer connection.
 const (
-	sqlInsertConversation = `INSERT INTO conversations (id, tenant_id, site_id, visitor, status, token_hash, queue_id, metadata, queued_at, tags, created_at, updated_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ? AND tenant_id = ?)`
-	sqlSaveConversation = `UPDATE conversations SET status = ?, queue_id = ?, agent_id = ?, last_agent_id = ?, metadata = ?,
+	sqlInsertConversation = `INSERT INTO conversations (id, tenant_id, site_id, visitor, status, token_hash, queue_id, metadata, identity, queued_at, tags, created_at, updated_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ? AND tenant_id = ?)`
+	sqlSaveConversation = `UPDATE conversations SET status = ?, queue_id = ?, agent_id = ?, last_agent_id = ?, metadata = ?, identity = coalesce(nullif(?, ''), identity),
 		queued_at = ?, assigned_at = ?, first_response_at = ?, close_reason = ?, disposition = ?, tags = ?, csat = ?,
 		closed_at = ?, updated_at = ? WHERE id = ? AND tenant_id = ?`
 	sqlSetParticipant = `INSERT INTO participants (conversation_id, user_id, role, joined_at, left_at) VALUES (?, ?, ?, ?, ?)
@@ -42,26 +42,29 @@ var preparedStatements = []string{sqlInsertConversation, sqlSaveConversation, sq
 // bots. Status is bot (pre-chat questions), queued, assigned, hold, offline
 // (nobody could answer; the visitor may leave a message) or closed.
 type Conversation struct {
-	ID              string          `json:"id"`
-	TenantID        string          `json:"tenant_id"`
-	SiteID          string          `json:"site_id"`
-	Visitor         string          `json:"visitor"`
-	Status          string          `json:"status"`
-	LastSeq         int64           `json:"last_seq"`
-	QueueID         string          `json:"queue_id"`
-	AgentID         string          `json:"agent_id"`
-	LastAgentID     string          `json:"last_agent_id"`
-	Metadata        json.RawMessage `json:"metadata"`
-	QueuedAt        *time.Time      `json:"queued_at"`
-	AssignedAt      *time.Time      `json:"assigned_at"`
-	FirstResponseAt *time.Time      `json:"first_response_at"`
-	CloseReason     string          `json:"close_reason"`
-	Disposition     string          `json:"disposition"`
-	Tags            []string        `json:"tags"`
-	CSAT            *int            `json:"csat"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
-	ClosedAt        *time.Time      `json:"closed_at"`
+	ID          string          `json:"id"`
+	TenantID    string          `json:"tenant_id"`
+	SiteID      string          `json:"site_id"`
+	Visitor     string          `json:"visitor"`
+	Status      string          `json:"status"`
+	LastSeq     int64           `json:"last_seq"`
+	QueueID     string          `json:"queue_id"`
+	AgentID     string          `json:"agent_id"`
+	LastAgentID string          `json:"last_agent_id"`
+	Metadata    json.RawMessage `json:"metadata"`
+	// Identity is the fingerprint (keys.Ring.Blind, label "identity") of
+	// the user id the site verified for the visitor; "" when none.
+	Identity        string     `json:"-"`
+	QueuedAt        *time.Time `json:"queued_at"`
+	AssignedAt      *time.Time `json:"assigned_at"`
+	FirstResponseAt *time.Time `json:"first_response_at"`
+	CloseReason     string     `json:"close_reason"`
+	Disposition     string     `json:"disposition"`
+	Tags            []string   `json:"tags"`
+	CSAT            *int       `json:"csat"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	ClosedAt        *time.Time `json:"closed_at"`
 }
 
 // Participant is an agent or supervisor in a conversation.
@@ -75,7 +78,7 @@ type Participant struct {
 
 const conversationColumns = `id, tenant_id, site_id, visitor, status, last_seq, coalesce(queue_id, ''), coalesce(agent_id, ''),
 	coalesce(last_agent_id, ''), metadata, queued_at, assigned_at, first_response_at, close_reason, disposition, tags, csat,
-	created_at, updated_at, closed_at`
+	created_at, updated_at, closed_at, coalesce(identity, '')`
 
 func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
@@ -83,7 +86,7 @@ func scanConversation(sc interface{ Scan(...any) error }) (Conversation, error) 
 	var created, updated int64
 	var queued, assigned, first, closed, csat sql.NullInt64
 	err := sc.Scan(&c.ID, &c.TenantID, &c.SiteID, &c.Visitor, &c.Status, &c.LastSeq, &c.QueueID, &c.AgentID, &c.LastAgentID,
-		&meta, &queued, &assigned, &first, &c.CloseReason, &c.Disposition, &tags, &csat, &created, &updated, &closed)
+		&meta, &queued, &assigned, &first, &c.CloseReason, &c.Disposition, &tags, &csat, &created, &updated, &closed, &c.Identity)
 	if err != nil {
 		return c, err
 	}
@@ -142,7 +145,7 @@ func createConversation(ctx context.Context, s *Store, ex execer, c Conversation
 		return Conversation{}, err
 	}
 	res, err := ex.ExecContext(ctx, sqlInsertConversation,
-		c.ID, c.TenantID, c.SiteID, c.Visitor, c.Status, tokenHash, nullString(c.QueueID), meta, nullMillis(c.QueuedAt),
+		c.ID, c.TenantID, c.SiteID, c.Visitor, c.Status, tokenHash, nullString(c.QueueID), meta, c.Identity, nullMillis(c.QueuedAt),
 		string(tags), millis(now), millis(now), c.SiteID, c.TenantID)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("store: create conversation: %w", err)
@@ -172,7 +175,7 @@ func saveConversation(ctx context.Context, s *Store, ex execer, c Conversation) 
 		return err
 	}
 	res, err := ex.ExecContext(ctx, sqlSaveConversation,
-		c.Status, nullString(c.QueueID), nullString(c.AgentID), nullString(c.LastAgentID), meta,
+		c.Status, nullString(c.QueueID), nullString(c.AgentID), nullString(c.LastAgentID), meta, c.Identity,
 		nullMillis(c.QueuedAt), nullMillis(c.AssignedAt), nullMillis(c.FirstResponseAt), c.CloseReason, c.Disposition, string(tags),
 		nullInt(c.CSAT), nullMillis(c.ClosedAt), millis(time.Now()), c.ID, c.TenantID)
 	if err != nil {
@@ -309,6 +312,40 @@ func (s *Store) VisitorConversations(ctx context.Context, tenantID, siteID, visi
 		return nil, fmt.Errorf("store: conversations of visitor %s: %w", visitor, err)
 	}
 	return scanIDs(rows)
+}
+
+// IdentityConversations returns the ids of a site's conversations whose
+// verified visitor has this identity fingerprint.
+func (s *Store) IdentityConversations(ctx context.Context, tenantID, siteID, identity string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND site_id = ? AND identity = ?`, tenantID, siteID, identity)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversations of an identity: %w", err)
+	}
+	return scanIDs(rows)
+}
+
+// UnreadIdentities returns up to limit conversations whose identity column
+// an earlier release left unset (NULL), metadata opened, for the caller to
+// fill in with SetIdentities.
+func (s *Store) UnreadIdentities(ctx context.Context, limit int) ([]Conversation, error) {
+	return s.conversations(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE identity IS NULL ORDER BY id LIMIT ?`, limit)
+}
+
+// SetIdentities sets conversations' identity fingerprints (by id; "": none)
+// where none is set yet: the engine's own, written meanwhile, stays.
+func (s *Store) SetIdentities(ctx context.Context, identities map[string]string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for id, fp := range identities {
+			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET identity = ? WHERE id = ? AND identity IS NULL`, fp, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set %d identities: %w", len(identities), err)
+	}
+	return nil
 }
 
 // DeleteConversations deletes a tenant's conversations with their messages,

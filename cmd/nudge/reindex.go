@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/store"
 )
@@ -68,7 +69,7 @@ func reindex(args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	bar := newProgressBar(stderr)
-	err = server.Reindex(ctx, cfg, st, from, *restart, log, bar.show)
+	err = ops.Reindex(ctx, cfg.Config, st, from, *restart, log, bar.show)
 	bar.end()
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted: run nudge reindex again to go on from where it stopped")
@@ -86,7 +87,7 @@ type progressBar struct {
 	w     io.Writer
 	start time.Time
 	drawn time.Time
-	last  server.ReindexProgress
+	last  ops.ReindexProgress
 	first int64
 }
 
@@ -94,7 +95,7 @@ func newProgressBar(w io.Writer) *progressBar {
 	return &progressBar{w: w, start: time.Now(), first: -1}
 }
 
-func (b *progressBar) show(p server.ReindexProgress) {
+func (b *progressBar) show(p ops.ReindexProgress) {
 	if b.first < 0 {
 		b.first = p.Done
 		if p.Resumed {

@@ -1,4 +1,4 @@
-package server
+package ops
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func Reindex(ctx context.Context, cfg Config, st *store.Store, since time.Time, 
 	if err != nil {
 		return err
 	}
-	ix, err := openSearch(ctx, cfg, ring, log)
+	ix, err := OpenSearch(ctx, cfg, ring, log)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func Reindex(ctx context.Context, cfg Config, st *store.Store, since time.Time, 
 	}
 	target := "embedded " + cfg.SearchPath()
 	if cfg.SearchURL != "" {
-		target = redactURL(cfg.SearchURL) + " " + cfg.SearchPrefix
+		target = RedactURL(cfg.SearchURL) + " " + cfg.SearchPrefix
 	}
 	posFile := filepath.Join(cfg.DataDir, "reindex.position")
 	pos := reindexPosition{Target: target, Since: since, Began: time.Now()}
@@ -73,7 +73,7 @@ func Reindex(ctx context.Context, cfg Config, st *store.Store, since time.Time, 
 	}
 	chatLog := chat.NewLog(st, ring, nil)
 	defer chatLog.Close()
-	src := searchSource(st, chatLog, nil)
+	src := SearchSource(st, chatLog, nil)
 	save := func() error {
 		b, _ := json.Marshal(pos)
 		tmp := posFile + ".tmp"

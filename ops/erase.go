@@ -1,0 +1,88 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/store"
+)
+
+// Erased is what erasing a visitor removed.
+type Erased struct {
+	Events        int64 `json:"deleted_events"`
+	Conversations int   `json:"deleted_conversations"`
+}
+
+// ErrBadVisitor is an empty or oversized visitor id.
+var ErrBadVisitor = errors.New("a visitor or user id of at most 128 bytes")
+
+// EraseVisitor deletes what a site holds about one visitor, named by the
+// visitor id the page gave them or by the user id the site verified (then on
+// every device it was verified on): their analytics events and visits (the
+// days that counted them are rolled up again now), and their chats, which
+// are closed, removed from the search index and then from the store. A
+// failure part-way leaves what is not yet deleted findable, and the same
+// call again completes it. The erasure is audited under actor.
+func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, siteID, id string) (Erased, error) {
+	if id == "" || len(id) > 128 {
+		return Erased{}, ErrBadVisitor
+	}
+	site, err := s.Store.Site(ctx, tenant, siteID)
+	if err != nil {
+		return Erased{}, err
+	}
+	// Events still queued for this visitor must not land after the erasure.
+	if err := s.Ingest.Flush(ctx); err != nil {
+		return Erased{}, err
+	}
+	// The devices the site identified the user on, read before the
+	// analytics that link them go.
+	visitors, err := analytics.VisitorsOf(ctx, s.Analytics, site.ID, id)
+	if err != nil {
+		return Erased{}, err
+	}
+	visitors = append(visitors, id)
+	fp, err := chat.IdentityFingerprint(ctx, s.Ring, tenant, &chat.Identity{ID: id, Verified: true})
+	if err != nil {
+		return Erased{}, err
+	}
+	if err := s.fillIdentities(ctx); err != nil {
+		return Erased{}, err
+	}
+	s.Chat.CloseVisitor(ctx, tenant, site.ID, visitors, fp)
+	convs, err := s.Store.IdentityConversations(ctx, tenant, site.ID, fp)
+	if err != nil {
+		return Erased{}, err
+	}
+	for _, v := range visitors {
+		ids, err := s.Store.VisitorConversations(ctx, tenant, site.ID, v)
+		if err != nil {
+			return Erased{}, err
+		}
+		convs = append(convs, ids...)
+	}
+	slices.Sort(convs)
+	convs = slices.Compact(convs)
+	// The chats go before the analytics: the analytics are what links the
+	// user's devices, and a retry must still find them.
+	if err := s.dropConversations(ctx, tenant, convs); err != nil {
+		return Erased{}, err
+	}
+	n, err := analytics.Erase(ctx, s.Analytics, site.ID, id)
+	if err != nil {
+		return Erased{}, err
+	}
+	if _, err := analytics.Roll(ctx, s.Analytics, site.ID, Zone(site.TimeZone), time.Now()); err != nil {
+		return Erased{}, err
+	}
+	out := Erased{Events: n, Conversations: len(convs)}
+	if err := s.Store.RecordAudit(ctx, actor, tenant, "visitor.erase", "site", site.ID,
+		map[string]any{"visitor": id, "events": out.Events, "conversations": out.Conversations}); err != nil {
+		return Erased{}, err
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+// Package ops is nudge without its transport: it opens the parts (the store's
+// companions, the chat engine, the search index, webhooks, analytics), runs
+// their background work in one supervised group, and carries out the
+// operations that span several of them: erasing a visitor, deleting a site,
+// retention, reindexing, the demo bootstrap, the page's configuration, pushed
+// offers and chat availability. The HTTP handlers, the command line and the
+// housekeeping scheduler call the same functions here, so that an operation
+// has one order of steps wherever it starts.
+package ops
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/search"
+	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/webhooks"
+)
+
+// Config is what the parts need: where the data lives, the search index to
+// use, and the settings of the domain packages.
+type Config struct {
+	DataDir         string        // folder of the database files and generated keys
+	MasterKeyFile   string        // wraps the per-tenant data keys; generated when absent
+	SessionTTL      time.Duration // idle time after which a console session ends
+	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
+	SearchURL       string        // Elasticsearch for transcript search; empty: the embedded index
+	SearchUsername  string        // basic auth for SearchURL
+	SearchPassword  string        // basic auth for SearchURL (secret)
+	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
+	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
+	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
+}
+
+// AnalyticsPath is the analytics database file.
+func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
+
+// SearchPath is the embedded search index's file.
+func (c Config) SearchPath() string { return filepath.Join(c.DataDir, "search.db") }
+
+// DatabasePath is the main database file.
+func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
+
+// Service is nudge's parts, opened over one store.
+type Service struct {
+	Store     *store.Store
+	Auth      *auth.Service
+	Ring      *keys.Ring
+	Analytics *analytics.DB
+	Ingest    *analytics.Ingester
+	Reports   *analytics.Reports
+	Chat      *chat.Engine
+	Hooks     *webhooks.Dispatcher
+	Search    search.Index
+	Feed      *search.Feeder
+
+	cfg Config
+	log *slog.Logger
+
+	// The supervised group: every background loop runs under ctx, and
+	// Close cancels it and waits for them before closing the databases.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	loops   sync.WaitGroup
+	started sync.Once
+	closed  sync.Once
+}
+
+// Open opens the parts over st (which the caller closes after Close). The
+// background loops start with Start; a command-line tool that only calls an
+// operation does not start them.
+func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*Service, error) {
+	a, err := auth.New(ctx, st, auth.Options{SessionTTL: cfg.SessionTTL})
+	if err != nil {
+		return nil, err
+	}
+	// Fails on a master key that does not open the stored data keys.
+	ring, err := keys.OpenRing(ctx, cfg.MasterKeyFile, st)
+	if err != nil {
+		return nil, err
+	}
+	st.SetSealer(ring) // sites' identity secrets and webhooks' signing secrets are sealed at rest
+	adb, err := analytics.Open(ctx, cfg.AnalyticsPath())
+	if err != nil {
+		return nil, err
+	}
+	ix, err := OpenSearch(ctx, cfg, ring, log)
+	if err != nil {
+		adb.Close()
+		return nil, err
+	}
+	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
+	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
+		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
+	if err != nil {
+		hooks.Close()
+		feed.Close()
+		ix.Close()
+		adb.Close()
+		return nil, err
+	}
+	feed.Start(SearchSource(st, engine.Log(), feed.Touch))
+	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb,
+		Ingest: analytics.NewIngester(adb, log, analytics.Options{}), Reports: analytics.NewReports(adb),
+		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Go runs fn in the supervised group: its context ends when Close begins,
+// and Close waits for it to return before closing the databases.
+func (s *Service) Go(fn func(ctx context.Context)) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		fn(s.ctx)
+	}()
+}
+
+// Start runs the background work of a serving process: housekeeping every
+// ten minutes and following role changes made by another process.
+func (s *Service) Start() {
+	s.started.Do(func() {
+		s.Go(s.housekeeping)
+		s.Go(func(ctx context.Context) { s.followPolicy(ctx, 2*time.Second) })
+	})
+}
+
+// Close stops the background loops and waits for them, then commits what
+// the chat log, the search feeder, the webhooks and the analytics ingester
+// still hold, and closes the analytics database and the index. The caller
+// closes the store afterwards.
+func (s *Service) Close() error {
+	var err error
+	s.closed.Do(func() {
+		s.cancel()
+		s.loops.Wait()
+		s.Chat.Close()
+		s.Feed.Close() // after the chat: its last messages are indexed
+		s.Hooks.Close()
+		s.Ingest.Close()
+		err = errors.Join(s.Search.Close(), s.Analytics.Close())
+	})
+	return err
+}
+
+// followPolicy reloads the roles when another process (the command line)
+// changed them: a user created beside the running server can log in and
+// work within seconds.
+func (s *Service) followPolicy(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Auth.Enforcer.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload roles", "err", err)
+			}
+		}
+	}
+}
+
+// housekeeping runs every ten minutes until ctx ends.
+func (s *Service) housekeeping(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		s.Housekeep(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Zone is a time zone by name, UTC when unknown.
+func Zone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}
