@@ -939,3 +939,32 @@ func TestSiteStorageBudget(t *testing.T) {
 	}
 	f.flush(t)
 }
+
+// TestRefusedBatchesDoNotSpendTheBudget: a batch refused because the queue
+// is full (503: the page sends it again) leaves the day's budget as it was,
+// so that a flood's refusals cannot keep the site's real events out.
+func TestRefusedBatchesDoNotSpendTheBudget(t *testing.T) {
+	f := newFixture(t, Options{MaxQueued: 50, MaxWait: -1})
+	f.site.Settings.EventsPerDay = 100
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	batch := func(visit string, n int) *Batch {
+		b := &Batch{Site: "shop", Visitor: "v", Visit: visit, Sent: now.UnixMilli()}
+		for i := range n {
+			b.Events = append(b.Events, Event{Type: "event", URL: "https://shop.test/", Name: fmt.Sprint("e", i)})
+		}
+		return b
+	}
+	for i := range 3 {
+		if _, err := f.in.Accept(context.Background(), f.site, batch(fmt.Sprint("big", i), 60), Meta{IP: "203.0.113.9", UserAgent: chromeUA, Now: now}); !errors.Is(err, ErrFull) {
+			t.Fatalf("a batch larger than the queue: %v", err)
+		}
+	}
+	accepted := 0
+	for i := range 2 {
+		accepted += f.accept(t, batch(fmt.Sprint("s", i), 50), chromeUA, now).Accepted
+		f.flush(t)
+	}
+	if accepted != 100 || f.in.Stats.OverBudget.Load() != 0 {
+		t.Fatalf("accepted %d, %d over budget; want the whole budget, 100, after the refusals", accepted, f.in.Stats.OverBudget.Load())
+	}
+}

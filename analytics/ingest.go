@@ -242,7 +242,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		r.goal = isGoal(site.Settings.Goals, paths, &r)
 		rows = append(rows, r)
 	}
-	rows = in.budget(ctx, site, num, rows, m.Now, &res)
+	rows, refund := in.budget(ctx, site, num, rows, m.Now, &res)
 	if len(rows) == 0 {
 		return res, nil
 	}
@@ -259,6 +259,7 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	log = append(log, ']')
 	size += int64(cap(log))
 	if err := in.enqueue(ctx, &job{rows: rows, log: log, bytes: size}); err != nil {
+		refund() // refused (the page sends them again): they do not spend the budget
 		return Result{}, err
 	}
 	res.Accepted = len(rows)
@@ -269,9 +270,10 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 // budget keeps the rows the site's budget allows: none larger than its
 // event limit, and no more today than its daily budget. What it drops is
 // counted (metrics, and the site's day for the dashboard), not stored.
-func (in *Ingester) budget(ctx context.Context, site *store.Site, num int64, rows []row, now time.Time, res *Result) []row {
+// refund gives the kept rows' share back when they are refused after all.
+func (in *Ingester) budget(ctx context.Context, site *store.Site, num int64, rows []row, now time.Time, res *Result) (kept []row, refund func()) {
 	limit := int64(site.Settings.EventBytes())
-	kept := rows[:0]
+	kept = rows[:0]
 	for i := range rows {
 		if rows[i].size()-512 > limit {
 			in.Stats.TooLarge.Add(1)
@@ -311,7 +313,12 @@ func (in *Ingester) budget(ctx context.Context, site *store.Site, num int64, row
 	if grant == 0 && over+int64(tooLarge) > 0 {
 		in.enqueue(ctx, &job{}) // the writer stores the counts with its next commit
 	}
-	return kept[:grant]
+	return kept[:grant], func() {
+		in.usageMu.Lock()
+		u.accepted -= grant
+		u.newAccepted -= grant
+		in.usageMu.Unlock()
+	}
 }
 
 // storeUsage writes what the sites' days gained since the last commit, and
@@ -325,7 +332,7 @@ func (in *Ingester) storeUsage() {
 	in.usageMu.Lock()
 	yesterday := time.Now().AddDate(0, 0, -2).Format(time.DateOnly)
 	for k, u := range in.usage {
-		if u.newAccepted > 0 || u.newDropped > 0 {
+		if u.newAccepted != 0 || u.newDropped != 0 {
 			ds = append(ds, delta{k, u.newAccepted, u.newDropped})
 			u.newAccepted, u.newDropped = 0, 0
 		} else if k.day < yesterday {
