@@ -65,6 +65,13 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
+	// What the page-side routes read on every request, cached for seconds.
+	sites       *siteCache
+	pageConfigs *ttlCache[*PageConfig]
+	avail       *ttlCache[map[string]QueueAvailability] // by tenant
+	welcome     *ttlCache[chat.WelcomeState]            // by tenant
+	pushes      *pushBox
+
 	// The supervised group: every background loop runs under ctx, and
 	// Close cancels it and waits for them before closing the databases.
 	ctx     context.Context
@@ -112,6 +119,11 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb,
 		Ingest: analytics.NewIngester(adb, log, analytics.Options{}), Reports: analytics.NewReports(adb),
 		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
+	s.sites = newSiteCache(st)
+	s.pageConfigs = newTTLCache(10*time.Second, s.buildPageConfig)
+	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
+	s.welcome = newTTLCache(2*time.Second, engine.Welcome)
+	s.pushes = newPushBox()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

@@ -182,7 +182,7 @@ func TestDeleteSiteRetriesAfterTheIndexFails(t *testing.T) {
 		t.Fatalf("indexed %d messages, want 2", f.indexed())
 	}
 	f.ix.failing.Store(true)
-	if err := f.s.DeleteSite(f.ctx, store.System, f.tenant.ID, f.site.ID, nil); err == nil {
+	if err := f.s.DeleteSite(f.ctx, store.System, f.tenant.ID, f.site.ID); err == nil {
 		t.Fatal("the deletion succeeded though the index failed")
 	}
 	if !f.stored(a) || !f.stored(b) {
@@ -192,15 +192,17 @@ func TestDeleteSiteRetriesAfterTheIndexFails(t *testing.T) {
 		t.Fatalf("the site went though its conversations are still there: %v", err)
 	}
 	f.ix.failing.Store(false)
-	var forgotten string
-	if err := f.s.DeleteSite(f.ctx, store.System, f.tenant.ID, f.site.ID, func(key string) { forgotten = key }); err != nil {
+	if cfg, err := f.s.PageConfig(f.ctx, f.site.Key); err != nil || cfg == nil {
+		t.Fatalf("the site's pages get no configuration before the deletion: %v", err)
+	}
+	if err := f.s.DeleteSite(f.ctx, store.System, f.tenant.ID, f.site.ID); err != nil {
 		t.Fatal(err)
 	}
 	if f.stored(a) || f.stored(b) || f.indexed() != 0 || f.events() != 0 {
 		t.Fatalf("after the retry: stored %v %v, indexed %d, events %d", f.stored(a), f.stored(b), f.indexed(), f.events())
 	}
-	if forgotten != f.site.Key {
-		t.Fatalf("caches told to forget %q, want %q", forgotten, f.site.Key)
+	if cfg, err := f.s.PageConfig(f.ctx, f.site.Key); err != nil || cfg != nil {
+		t.Fatalf("the deleted site's pages still get a configuration: %v", err)
 	}
 	if _, err := f.s.Store.Site(f.ctx, f.tenant.ID, f.site.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the site is still there: %v", err)

@@ -15,9 +15,7 @@ import (
 // messages, files and webhook deliveries), its analytics go, and the site
 // itself last. Each step can be repeated, so a call that fails part-way is
 // simply made again: while the site exists it finds what is left.
-// forget is called with the site's key once the site is gone, for the
-// caller's caches.
-func (s *Service) DeleteSite(ctx context.Context, actor store.Actor, tenant, siteID string, forget func(key string)) error {
+func (s *Service) DeleteSite(ctx context.Context, actor store.Actor, tenant, siteID string) error {
 	site, err := s.Store.Site(ctx, tenant, siteID)
 	if err != nil {
 		return err
@@ -36,9 +34,7 @@ func (s *Service) DeleteSite(ctx context.Context, actor store.Actor, tenant, sit
 	if err := s.Store.DeleteSite(ctx, actor, tenant, site.ID); err != nil {
 		return err
 	}
-	if forget != nil {
-		forget(site.Key)
-	}
+	s.Forget(site.Key)
 	// Events accepted while the site was being deleted go too; one that
 	// still slips in is removed by the next housekeeping (sweepSites).
 	return s.dropAnalytics(ctx, site.ID)

@@ -295,7 +295,7 @@ func (s *Server) setChatSettings(c *fiber.Ctx) error {
 	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
-	s.welcome.forget(p.Tenant) // the panel's greeting and form change at once
+	s.ops.ForgetWelcome(p.Tenant) // the panel's greeting and form change at once
 	return c.JSON(set)
 }
 

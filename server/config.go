@@ -217,6 +217,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DemoSetup is what ops.Bootstrap opens the demo with.
+func (c Config) DemoSetup() ops.Demo {
+	return ops.Demo{PublicURL: c.PublicURL, AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword}
+}
+
 // Level is the parsed log level.
 func (c Config) Level() slog.Level {
 	var l slog.Level

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/widget"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) demoRoutes() {
 		c.Type("html")
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return demoPages.ExecuteTemplate(c, name+".html", demoPage{Title: title, Page: name,
-			PublicURL: s.cfg.PublicURL, SiteKey: DemoSiteKey, Snippet: template.HTML(widget.Snippet(s.cfg.PublicURL, DemoSiteKey))})
+			PublicURL: s.cfg.PublicURL, SiteKey: ops.DemoSiteKey, Snippet: template.HTML(widget.Snippet(s.cfg.PublicURL, ops.DemoSiteKey))})
 	}
 	s.app.Get("/demo", handler)
 	s.app.Get("/demo/:page", handler)

@@ -74,26 +74,6 @@ func (s *Server) ruleView(ctx context.Context, site store.Site, r store.OfferRul
 	return v, nil
 }
 
-// offerRefs are the queues and templates a site's rules may name.
-func (s *Server) offerRefs(ctx context.Context, site store.Site) (rules.Refs, error) {
-	qs, err := s.st.Queues(ctx, site.TenantID)
-	if err != nil {
-		return rules.Refs{}, err
-	}
-	ts, err := s.st.OfferTemplates(ctx, site.TenantID, site.ID)
-	if err != nil {
-		return rules.Refs{}, err
-	}
-	return rules.Refs{
-		Queue: func(name string) bool {
-			return slices.ContainsFunc(qs, func(q store.Queue) bool { return strings.EqualFold(q.Name, name) })
-		},
-		Template: func(id string) bool {
-			return slices.ContainsFunc(ts, func(t store.OfferTemplate) bool { return t.ID == id })
-		},
-	}, nil
-}
-
 // jsonBody is the raw body of a JSON request, checked for its type.
 func jsonBody(c *fiber.Ctx) ([]byte, error) {
 	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
@@ -129,7 +109,7 @@ func ruleError(err error) error {
 // parseRule validates a rule body against the site's queues and templates
 // and gives its canonical JSON (defaults written out).
 func (s *Server) parseRule(ctx context.Context, site store.Site, body []byte) (*rules.Rule, json.RawMessage, error) {
-	refs, err := s.offerRefs(ctx, site)
+	refs, err := s.ops.OfferRefs(ctx, site)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,7 +221,7 @@ func (s *Server) deleteRule(c *fiber.Ctx) error {
 	if err := s.st.DeleteOfferRule(c.UserContext(), who(c).Actor, site.TenantID, site.ID, param(c, "ruleID")); err != nil {
 		return err
 	}
-	s.offersChanged(site.Key)
+	s.ops.Forget(site.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -270,7 +250,7 @@ func (s *Server) publish(c *fiber.Ctx, site store.Site, id string, doc json.RawM
 	if err != nil {
 		return err
 	}
-	s.offersChanged(site.Key)
+	s.ops.Forget(site.Key)
 	v, err := s.ruleView(ctx, site, r)
 	if err != nil {
 		return err
@@ -288,7 +268,7 @@ func (s *Server) unpublishRule(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.offersChanged(site.Key)
+	s.ops.Forget(site.Key)
 	v, err := s.ruleView(ctx, site, r)
 	if err != nil {
 		return err
@@ -486,11 +466,6 @@ func (s *Server) queueFacts(ctx context.Context, site store.Site, f *rules.Facts
 	return nil
 }
 
-// offersChanged makes the site's pages see a publish at their next revalidation.
-func (s *Server) offersChanged(key string) {
-	s.pageConfigs.forget(key)
-}
-
 func (s *Server) listTemplates(c *fiber.Ctx) error {
 	site, err := s.tenantSite(c)
 	if err != nil {
@@ -518,7 +493,7 @@ func (s *Server) saveTemplate(c *fiber.Ctx, id string) error {
 	if err != nil {
 		return err
 	}
-	refs, err := s.offerRefs(ctx, site)
+	refs, err := s.ops.OfferRefs(ctx, site)
 	if err != nil {
 		return err
 	}
@@ -531,7 +506,7 @@ func (s *Server) saveTemplate(c *fiber.Ctx, id string) error {
 	if err != nil {
 		return err
 	}
-	s.offersChanged(site.Key)
+	s.ops.Forget(site.Key)
 	if id == "" {
 		c.Status(fiber.StatusCreated)
 	}
@@ -566,7 +541,7 @@ func (s *Server) deleteTemplate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.offersChanged(site.Key)
+	s.ops.Forget(site.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

@@ -1,110 +1,16 @@
 package server
 
 import (
-	"context"
+	"errors"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
-	"github.com/nudgehq/nudge/chat"
-	"github.com/nudgehq/nudge/rules"
-	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/ops"
 )
-
-// Offers pushed by a site's backend reach the visitor's open page by a short
-// poll (GET /offers/{siteKey}) that the guide makes every few seconds while
-// the page is visible, not by a socket per idle visitor: a poll is a 204 from
-// memory over a connection the browser keeps alive anyway, and its cost
-// follows the request rate, while a socket per visitor would hold a file
-// descriptor and memory for every open tab (a process has 20,000
-// descriptors here, a busy site many more idle visitors). The polls also
-// say who is on the site now: a push for a visitor who has not polled
-// lately is refused (409). docs/architecture.md says more.
-
-// onSite is how recently a visitor must have polled to count as on the site.
-const onSite = 15 * time.Second
-
-// pushed is an offer waiting for its visitor's next poll.
-type pushed struct {
-	ID           string            `json:"id"`
-	Queue        string            `json:"queue"`
-	Title        string            `json:"title,omitempty"`
-	Text         string            `json:"text"`
-	AcceptLabel  string            `json:"accept_label,omitempty"`
-	DeclineLabel string            `json:"decline_label,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	UI           bool              `json:"ui"`
-	expires      time.Time
-}
-
-// pushBox holds who polled lately and the offers waiting for them, by site
-// and visitor (or identified user: "u:" + id).
-type pushBox struct {
-	mu     sync.Mutex
-	seen   map[string]time.Time
-	offers map[string][]pushed
-	swept  time.Time
-}
-
-func newPushBox() *pushBox {
-	return &pushBox{seen: map[string]time.Time{}, offers: map[string][]pushed{}}
-}
-
-// poll records that the visitors (ids) of a site are on it and takes the
-// offers waiting for any of them.
-func (b *pushBox) poll(site string, ids []string, now time.Time) []pushed {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if now.Sub(b.swept) > 30*time.Second {
-		b.sweep(now)
-	}
-	var out []pushed
-	for _, id := range ids {
-		k := site + "/" + id
-		b.seen[k] = now
-		for _, o := range b.offers[k] {
-			if now.Before(o.expires) {
-				out = append(out, o)
-			}
-		}
-		delete(b.offers, k)
-	}
-	return out
-}
-
-// push queues an offer; false when the visitor has not polled lately.
-func (b *pushBox) push(site, id string, o pushed, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k := site + "/" + id
-	if now.Sub(b.seen[k]) > onSite {
-		return false
-	}
-	if q := b.offers[k]; len(q) >= 5 {
-		b.offers[k] = q[1:] // the oldest goes: a visitor sees one offer at a time anyway
-	}
-	b.offers[k] = append(b.offers[k], o)
-	return true
-}
-
-// sweep forgets visitors gone for a while and offers nobody took. Callers hold mu.
-func (b *pushBox) sweep(now time.Time) {
-	b.swept = now
-	for k, t := range b.seen {
-		if now.Sub(t) > time.Minute {
-			delete(b.seen, k)
-		}
-	}
-	for k, os := range b.offers {
-		if len(os) == 0 || now.After(os[len(os)-1].expires) {
-			delete(b.offers, k)
-		}
-	}
-}
 
 var visitorIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -138,25 +44,11 @@ func (s *Server) pollOffers(c *fiber.Ctx) error {
 	if len(ids) == 0 {
 		return errBadRequest("invalid_query", "visitor or user is required", "visitor")
 	}
-	got := s.pushes.poll(site.ID, ids, now)
+	got := s.ops.PollOffers(site.ID, ids, now)
 	if len(got) == 0 {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 	return c.JSON(fiber.Map{"offers": got})
-}
-
-// pushRequest is an offer a site's backend (or an agent) makes to a visitor now.
-type pushRequest struct {
-	Queue        string            `json:"queue"`
-	Title        string            `json:"title"`
-	Text         string            `json:"text"`
-	AcceptLabel  string            `json:"accept_label"`
-	DeclineLabel string            `json:"decline_label"`
-	Metadata     map[string]string `json:"metadata"`
-	// UI: false lets the page show its own (nudge('on', 'offer', …)).
-	UI *bool `json:"ui"`
-	// TTLSeconds is how long the offer waits for the visitor's page (5–600; 60).
-	TTLSeconds int `json:"ttl_seconds"`
 }
 
 // pushOffer serves POST /api/sites/{site}/visitors/{id}/offers: the visitor
@@ -167,68 +59,20 @@ func (s *Server) pushOffer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	id := param(c, "visitorID")
-	if id == "" || len(id) > 128 {
-		return errBadRequest("invalid", "a visitor or user id of at most 128 bytes", "visitorID")
-	}
-	var req pushRequest
+	var req ops.PushRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.checkPush(c.UserContext(), site, &req); err != nil {
-		return err
-	}
-	now := time.Now()
-	o := pushed{ID: store.NewID(), Queue: req.Queue, Title: req.Title, Text: req.Text, AcceptLabel: req.AcceptLabel,
-		DeclineLabel: req.DeclineLabel, Metadata: req.Metadata, UI: req.UI == nil || *req.UI,
-		expires: now.Add(time.Duration(req.TTLSeconds) * time.Second)}
-	// A visitor id, else an identified user id: whichever has polled.
-	if !s.pushes.push(site.ID, id, o, now) && !s.pushes.push(site.ID, "u:"+id, o, now) {
-		return &apiError{Status: fiber.StatusConflict, Code: "not_on_site", Message: "this visitor has no page of the site open now"}
-	}
-	p := who(c)
-	if err := s.st.RecordAudit(c.UserContext(), p.Actor, p.Tenant, "offer.push", "site", site.ID, map[string]string{"visitor": id, "offer": o.ID}); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": o.ID, "expires_at": o.expires.UTC()})
-}
-
-func (s *Server) checkPush(ctx context.Context, site store.Site, r *pushRequest) error {
-	invalid := func(field, msg string) error {
-		return &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: field + ": " + msg, Field: field}
-	}
-	refs, err := s.offerRefs(ctx, site)
-	if err != nil {
-		return err
-	}
+	o, err := s.ops.PushOffer(c.UserContext(), who(c).Actor, site, param(c, "visitorID"), req)
 	switch {
-	case strings.TrimSpace(r.Queue) == "" || !refs.Queue(r.Queue):
-		return invalid("queue", "the name of one of the tenant's chat queues")
-	case strings.TrimSpace(r.Text) == "" || len(r.Text) > 500:
-		return invalid("text", "required, at most 500 bytes")
-	case len(r.Title) > 120, len(r.AcceptLabel) > 40, len(r.DeclineLabel) > 40:
-		return invalid("title", "title at most 120 bytes, labels at most 40")
-	case len(r.Metadata) > rules.MaxMetadata:
-		return invalid("metadata", "at most 20 entries")
-	case r.TTLSeconds != 0 && (r.TTLSeconds < 5 || r.TTLSeconds > 600):
-		return invalid("ttl_seconds", "5 to 600")
+	case errors.Is(err, ops.ErrBadVisitor):
+		return errBadRequest("invalid", err.Error(), "visitorID")
+	case errors.Is(err, ops.ErrNotOnSite):
+		return &apiError{Status: fiber.StatusConflict, Code: "not_on_site", Message: err.Error()}
+	case err != nil:
+		return err
 	}
-	for k, v := range r.Metadata {
-		if k == "" || len(k) > 64 || len(v) > 500 {
-			return invalid("metadata", "keys of 1 to 64 bytes, values of at most 500")
-		}
-	}
-	if r.TTLSeconds == 0 {
-		r.TTLSeconds = 60
-	}
-	return nil
-}
-
-// queueAvailability is a queue's availability as pages see it.
-type queueAvailability struct {
-	AgentsAvailable int  `json:"agents_available"`
-	EstimatedWait   int  `json:"estimated_wait"` // seconds; -1 when nobody can answer
-	Open            bool `json:"open"`
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": o.ID, "expires_at": o.Expires.UTC()})
 }
 
 // availability serves GET /availability/{siteKey}: every queue of the
@@ -240,7 +84,7 @@ func (s *Server) availability(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	qs, err := s.avail.get(c.UserContext(), site.TenantID)
+	qs, err := s.ops.Availability(c.UserContext(), site.TenantID)
 	if err != nil {
 		return err
 	}
@@ -256,7 +100,7 @@ func (s *Server) chatWelcome(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.welcome.get(c.UserContext(), site.TenantID)
+	w, err := s.ops.Welcome(c.UserContext(), site.TenantID)
 	if err != nil {
 		return err
 	}
@@ -265,77 +109,4 @@ func (s *Server) chatWelcome(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	return c.JSON(w)
-}
-
-func (s *Server) loadAvailability(ctx context.Context, tenantID string) (map[string]queueAvailability, error) {
-	qs, err := s.chat.Availability(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]queueAvailability, len(qs))
-	for _, q := range qs {
-		out[rules.Fold(q.Name)] = queueAvailability{AgentsAvailable: q.AgentsAvailable, EstimatedWait: q.EstimatedWait, Open: q.Open}
-	}
-	return out, nil
-}
-
-// resolveOffer makes what a chat starts with trustworthy before the agent
-// sees it: an identity only with a valid hash, and the offer. For a published rule of the site, its name, words, version,
-// metadata and queue come from the rule, whatever the page said; for an
-// offer made by page code or pushed, the page's metadata is kept and marked
-// with its source. A queue named by the page becomes the queue's id.
-func (s *Server) resolveOffer(ctx context.Context, site store.Site, m *chat.Meta) error {
-	if id := m.Identity; id != nil {
-		// The agent sees an identity only when the site's server signed it.
-		if id.ID == "" || !analytics.VerifyIdentity(site.IdentitySecret, id.ID, id.Hash) {
-			m.Identity = nil
-		} else {
-			id.Hash, id.Verified = "", true
-		}
-	}
-	o := m.Offer
-	if o == nil {
-		return nil
-	}
-	live, _, err := s.st.LiveOffers(ctx, site.ID)
-	if err != nil {
-		return err
-	}
-	o.Source, o.Version = "page", 0
-	if o.ID == "push" {
-		o.Source = "push"
-	}
-	for _, lr := range live {
-		if lr.ID != o.ID {
-			continue
-		}
-		r, err := rules.Parse(lr.Body, rules.Refs{})
-		if err != nil {
-			break
-		}
-		o.Source, o.Name, o.Version, o.Data = "rule", r.Name, lr.Version, r.Action.Metadata
-		if r.Action.Type == "chat_offer" {
-			o.Text = strings.TrimSpace(r.Action.Title + " " + r.Action.Text)
-		}
-		if r.Action.Queue != "" {
-			o.Queue = r.Action.Queue
-		}
-		break
-	}
-	if o.Source != "rule" {
-		o.Name = ""
-	}
-	if o.Queue != "" {
-		qs, err := s.st.Queues(ctx, site.TenantID)
-		if err != nil {
-			return err
-		}
-		for _, q := range qs {
-			if strings.EqualFold(q.Name, o.Queue) || q.ID == o.Queue {
-				o.Queue = q.ID
-				break
-			}
-		}
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -25,7 +26,7 @@ func pushFixture(t testing.TB, edit ...func(*Config)) (*harness, store.Site, *cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv.siteChanged(site.Key)
+	h.srv.ops.Forget(site.Key)
 	return h, site, marketer
 }
 
@@ -85,7 +86,7 @@ func TestPushedOffers(t *testing.T) {
 		t.Fatalf("push: %d %s", res.Status, res.Body)
 	}
 	res = poll("visitor=v1")
-	var got struct{ Offers []pushed }
+	var got struct{ Offers []ops.PushedOffer }
 	if json.Unmarshal(res.Body, &got); res.Status != 200 || len(got.Offers) != 1 || got.Offers[0].Metadata["order"] != "4411" || !got.Offers[0].UI {
 		t.Fatalf("poll: %d %s", res.Status, res.Body)
 	}

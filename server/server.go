@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,11 +53,6 @@ type Server struct {
 	reports     *analytics.Reports
 	bundle      *widget.Bundle
 	dev         *devBundle // --dev-widget: rebuilt from disk on change
-	sites       *siteCache
-	pageConfigs *ttlCache[*builtConfig]
-	avail       *ttlCache[map[string]queueAvailability] // by tenant
-	welcome     *ttlCache[chat.WelcomeState]            // by tenant
-	pushes      *pushBox
 	collectIP   *keyedLimiter
 	decoding    chan struct{} // /collect batches being decoded and enriched
 	collectSite *keyedLimiter
@@ -182,7 +178,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	a, adb, engine, hooks, ix, feed := o.Auth, o.Analytics, o.Chat, o.Hooks, o.Search, o.Feed
 	s := &Server{ops: o, cfg: cfg, st: st, auth: a, log: log, metrics: newMetrics(),
 		analytics: adb, ingest: o.Ingest, reports: o.Reports,
-		bundle: bundle, sites: newSiteCache(st),
+		bundle:       bundle,
 		collectIP:    newKeyedLimiter(cfg.CollectIPRate, int(cfg.CollectIPRate*5)),
 		decoding:     make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		collectSite:  newKeyedLimiter(cfg.CollectSiteRate, int(cfg.CollectSiteRate*5)),
@@ -195,10 +191,6 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		feed:         feed,
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.pageConfigs = newTTLCache(10*time.Second, s.buildConfig)
-	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
-	s.welcome = newTTLCache(2*time.Second, s.chat.Welcome)
-	s.pushes = newPushBox()
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.search(feed)
@@ -307,6 +299,15 @@ func (s *Server) trusted(ip net.IP) bool {
 
 // App is the fiber app, for tests that drive it with app.Test.
 func (s *Server) App() *fiber.App { return s.app }
+
+// Bootstrap prepares the demo when the server runs with --demo (see
+// ops.Service.Bootstrap); without it, it does nothing.
+func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
+	if !s.cfg.Demo {
+		return nil
+	}
+	return s.ops.Bootstrap(ctx, s.cfg.DemoSetup(), out)
+}
 
 // Auth is the authentication service (the command line creates users with it).
 func (s *Server) Auth() *auth.Service { return s.auth }

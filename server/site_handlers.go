@@ -95,13 +95,13 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.siteChanged(st.Key)
+	s.ops.Forget(st.Key)
 	return c.JSON(st)
 }
 
 func (s *Server) deleteSite(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.ops.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID"), s.siteChanged); err != nil {
+	if err := s.ops.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -122,12 +122,6 @@ func (s *Server) rotateSiteSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.siteChanged(st.Key)
+	s.ops.Forget(st.Key)
 	return c.JSON(fiber.Map{"identity_secret": st.IdentitySecret})
-}
-
-// siteChanged forgets what the page-side routes cached of a site.
-func (s *Server) siteChanged(key string) {
-	s.sites.forget(key)
-	s.pageConfigs.forget(key)
 }

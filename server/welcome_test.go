@@ -9,7 +9,7 @@ import (
 // welcome reads the chat panel's first screen as a page of the site does.
 func (f *chatFixture) welcome(origin string) response {
 	f.h.t.Helper()
-	f.h.srv.welcome.forget(f.tn.ID)
+	f.h.srv.ops.ForgetWelcome(f.tn.ID)
 	req, _ := http.NewRequest("GET", "http://localhost:8080/chat/welcome/"+f.site.Key, nil)
 	if origin != "" {
 		req.Header.Set("Origin", origin)

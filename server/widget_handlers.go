@@ -1,10 +1,6 @@
 package server
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"regexp"
 	"strconv"
@@ -14,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
-	"github.com/nudgehq/nudge/rules"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
@@ -76,7 +71,7 @@ func (s *Server) loader(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	key = strings.Clone(key)
-	site, err := s.sites.get(c.UserContext(), key)
+	site, err := s.ops.Site(c.UserContext(), key)
 	if err != nil {
 		return err
 	}
@@ -88,7 +83,7 @@ func (s *Server) loader(c *fiber.Ctx) error {
 	if s.dev != nil {
 		cache = "no-cache"
 	}
-	cfg, err := s.pageConfigs.get(c.UserContext(), key)
+	cfg, err := s.ops.PageConfig(c.UserContext(), key)
 	if err != nil {
 		return err
 	}
@@ -99,9 +94,9 @@ func (s *Server) loader(c *fiber.Ctx) error {
 	f := b.Loader
 	switch {
 	case c.Request().URI().QueryArgs().Has("guide"):
-		f, err = b.Guided(key, cfg.etag, cfg.body)
-	case cfg.measuring:
-		f, err = b.Measuring(key, s.cfg.PublicURL, cfg.dnt, cfg.consent, cfg.cookieless)
+		f, err = b.Guided(key, cfg.ETag, cfg.Body)
+	case cfg.Measuring:
+		f, err = b.Measuring(key, s.cfg.PublicURL, cfg.DNT, cfg.Consent, cfg.Cookieless)
 	}
 	if err != nil {
 		return err
@@ -120,7 +115,7 @@ func (s *Server) module(c *fiber.Ctx) error {
 // allowedSite finds a site by key and checks the browser's Origin against its
 // allowed origins, setting the CORS headers when it passes.
 func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
-	site, err := s.sites.get(c.UserContext(), key)
+	site, err := s.ops.Site(c.UserContext(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -161,94 +156,6 @@ func (s *Server) preflight(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// pageConfig is what the loader learns of a site: its privacy settings,
-// which modules to load, its time zone, and its published rules and the
-// templates they show.
-type pageConfig struct {
-	Key        string                     `json:"key"`
-	Modules    []string                   `json:"modules"`
-	DNT        bool                       `json:"dnt"`
-	Consent    bool                       `json:"consent"`
-	Cookieless bool                       `json:"cookieless"`
-	Theme      store.SiteTheme            `json:"theme"`
-	Zone       string                     `json:"zone"`
-	Push       bool                       `json:"push"`
-	Rules      []pageRule                 `json:"rules"`
-	Templates  map[string]*rules.Template `json:"templates"`
-}
-
-// pageRule is a published rule as pages receive it: everything but its
-// name, which may say more of a marketer's intent than a visitor should read.
-type pageRule struct {
-	ID       string          `json:"id"`
-	Version  int             `json:"v"`
-	Priority int             `json:"priority"`
-	When     *rules.Node     `json:"when"`
-	Action   rules.Action    `json:"action"`
-	Limits   rules.Limits    `json:"limits"`
-	Schedule *rules.Schedule `json:"schedule,omitempty"`
-	Split    *rules.Split    `json:"split,omitempty"`
-}
-
-// builtConfig is a site's configuration, rendered once and served with its ETag.
-type builtConfig struct {
-	body []byte
-	etag string
-	// measuring: the site's pages only measure (no chat, no live rules, no
-	// pushed offers): they get the measuring loader, with its privacy settings.
-	measuring                bool
-	dnt, consent, cookieless bool
-}
-
-// buildConfig renders the configuration of the site with key; nil when
-// there is no such site.
-func (s *Server) buildConfig(ctx context.Context, key string) (*builtConfig, error) {
-	site, err := s.sites.get(ctx, key)
-	if err != nil || site == nil {
-		return nil, err
-	}
-	live, templates, err := s.st.LiveOffers(ctx, site.ID)
-	if err != nil {
-		return nil, err
-	}
-	pc := pageConfig{Key: site.Key, Modules: []string{"analytics"}, DNT: site.Settings.RespectDNT,
-		Consent: site.Settings.ConsentRequired, Cookieless: site.Settings.Cookieless, Theme: site.Theme,
-		Zone: site.TimeZone, Push: site.Settings.PushOffers, Rules: []pageRule{}, Templates: map[string]*rules.Template{}}
-	for _, lr := range live {
-		r, err := rules.Parse(lr.Body, rules.Refs{})
-		if err != nil {
-			// Published rules were valid when published; a rule this build
-			// no longer reads is left out rather than breaking every page.
-			s.log.Warn("page config: a published rule does not parse", "site", site.Key, "rule", lr.ID, "err", err)
-			continue
-		}
-		pc.Rules = append(pc.Rules, pageRule{ID: lr.ID, Version: lr.Version, Priority: r.Priority, When: r.When,
-			Action: r.Action, Limits: r.Limits, Schedule: r.Schedule, Split: r.Split})
-	}
-	for _, t := range templates {
-		tp, err := rules.ParseTemplate(t.Body, rules.Refs{})
-		if err != nil {
-			s.log.Warn("page config: a template does not parse", "site", site.Key, "template", t.ID, "err", err)
-			continue
-		}
-		tp.Name = ""
-		pc.Templates[t.ID] = tp
-	}
-	if len(pc.Rules) > 0 || pc.Push {
-		pc.Modules = append(pc.Modules, "guide")
-	}
-	if site.Settings.Chat {
-		pc.Modules = append(pc.Modules, "chat")
-	}
-	body, err := json.Marshal(pc)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(body)
-	return &builtConfig{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, measuring: len(pc.Modules) == 1,
-		dnt: pc.DNT, consent: pc.Consent, cookieless: pc.Cookieless}, nil
-}
-
 // countryRE is an ISO 3166-1 alpha-2 code; proxies' placeholders (XX, T1 for Tor) are not countries.
 var countryRE = regexp.MustCompile(`^[A-WYZ][A-Z]$`)
 
@@ -260,7 +167,7 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 	if _, err := s.allowedSite(c, key); err != nil {
 		return err
 	}
-	cfg, err := s.pageConfigs.get(c.UserContext(), strings.Clone(key))
+	cfg, err := s.ops.PageConfig(c.UserContext(), strings.Clone(key))
 	if err != nil {
 		return err
 	}
@@ -268,7 +175,7 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set(fiber.HeaderETag, cfg.etag)
+	c.Set(fiber.HeaderETag, cfg.ETag)
 	if h := s.cfg.CountryHeader; h != "" {
 		// The visitor's country rides in a header beside the cached body (and
 		// its ETag): a shared cache keys it by the proxy's header.
@@ -278,11 +185,11 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 			c.Set("X-Nudge-Country", cc)
 		}
 	}
-	if c.Get(fiber.HeaderIfNoneMatch) == cfg.etag {
+	if c.Get(fiber.HeaderIfNoneMatch) == cfg.ETag {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-	return c.Send(cfg.body)
+	return c.Send(cfg.Body)
 }
 
 // collect takes a batch of events from a page.

@@ -158,7 +158,7 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 			meta = *f.Meta
 		}
 		meta.Device = device
-		if err = s.resolveOffer(w.ctx, *site, &meta); err == nil {
+		if err = s.ops.ResolveOffer(w.ctx, *site, &meta); err == nil {
 			v, token, err = s.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
 	case "resume":
@@ -227,7 +227,7 @@ func (s *Server) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *
 			w.fail(f, "invalid", "set takes vars; identify takes identity")
 			return
 		}
-		if err := s.resolveOffer(ctx, *site, &about); err != nil {
+		if err := s.ops.ResolveOffer(ctx, *site, &about); err != nil {
 			w.failErr(f, err)
 			return
 		}
