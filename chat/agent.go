@@ -112,13 +112,16 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	if presence != "" && presence != Available && presence != Away {
 		return AgentSnapshot{}, fmt.Errorf("%w: presence is available or away", ErrInvalid)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, a.Tenant)
+	if a.Name != "" {
+		e.people.set(a.User, a.Name, "")
+	}
+	e.people.setAvatar(a.User, a.Avatar)
+	t, err := e.lock(ctx, a.Tenant)
 	if err != nil {
 		return AgentSnapshot{}, err
 	}
-	ag := e.agent(a.Tenant, a.User)
+	defer t.mu.Unlock()
+	ag := e.agent(t, a.User)
 	if presence == "" {
 		// No status asked: another tab keeps the one chosen there; a person
 		// starts away until they choose (a supervisor signing in is not
@@ -134,12 +137,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	}
 	ag.bot, ag.sinks[s], ag.goneAt = a.Bot, true, time.Time{}
 	if a.Name != "" {
-		ag.name, e.names[a.User] = a.Name, a.Name
-	}
-	if a.Avatar != "" {
-		e.avatars[a.User] = a.Avatar
-	} else {
-		delete(e.avatars, a.User)
+		ag.name = a.Name
 	}
 	if ag.presence == presence {
 		e.route(t) // a new connection of an available agent can take chats
@@ -155,10 +153,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 			snap.Working = append(snap.Working, id)
 		}
 	}
-	for _, cv := range e.convs {
-		if cv.c.TenantID != a.Tenant {
-			continue
-		}
+	for _, cv := range t.convs {
 		if cv.parts.role(a.User) != "" {
 			snap.Chats = append(snap.Chats, e.view(cv))
 		}
@@ -173,21 +168,23 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 // DisconnectAgent forgets a connection; an agent with none left is offline
 // and their offers go to others.
 func (e *Engine) DisconnectAgent(a Agent, s Sink) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ag := e.agents[agentKey{a.Tenant, a.User}]
+	t := e.inMemory(a.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ag := t.agents[a.User]
 	if ag == nil {
 		return
 	}
 	delete(ag.sinks, s)
-	if w := e.live[a.Tenant]; w != nil {
+	if w := t.live; w != nil {
 		delete(w.sinks, s)
 	}
 	if len(ag.sinks) == 0 {
 		ag.goneAt = e.now()
-		if t := e.tenants[a.Tenant]; t != nil {
-			e.setPresence(t, ag, Offline)
-		}
+		e.setPresence(t, ag, Offline)
 	}
 }
 
@@ -196,13 +193,12 @@ func (e *Engine) DisconnectAgent(a Agent, s Sink) {
 // A queue they may not work is refused, or with lenient (a desk signing in
 // with the choice it remembers) left out.
 func (e *Engine) SetWorking(ctx context.Context, a Agent, queues []string, lenient bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, a.Tenant)
+	t, err := e.lock(ctx, a.Tenant)
 	if err != nil {
 		return err
 	}
-	ag := e.agent(a.Tenant, a.User)
+	defer t.mu.Unlock()
+	ag := e.agent(t, a.User)
 	working := map[string]bool{}
 	for _, id := range queues {
 		q := t.queues[id]
@@ -224,13 +220,12 @@ func (e *Engine) SetPresence(ctx context.Context, a Agent, presence string) erro
 	if presence != Available && presence != Away {
 		return fmt.Errorf("%w: presence is available or away", ErrInvalid)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, a.Tenant)
+	t, err := e.lock(ctx, a.Tenant)
 	if err != nil {
 		return err
 	}
-	e.setPresence(t, e.agent(a.Tenant, a.User), presence)
+	defer t.mu.Unlock()
+	e.setPresence(t, e.agent(t, a.User), presence)
 	return nil
 }
 
@@ -251,7 +246,7 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 	}
 	if presence != Available {
 		for id := range ag.offers {
-			if cv := e.convs[id]; cv != nil && cv.offer != nil {
+			if cv := t.convs[id]; cv != nil && cv.offer != nil {
 				if cv.offer.kind == "assign" {
 					e.withdraw(cv, false)
 					e.try(cv, ag.key.user)
@@ -265,10 +260,10 @@ func (e *Engine) setPresence(t *tenant, ag *agent, presence string) {
 	e.route(t)
 }
 
-// conv returns a conversation an agent may act on: one they are in, or
-// (supervisors) any of their tenant. Callers hold e.mu.
-func (e *Engine) agentConv(a Agent, id string) (*conv, string, error) {
-	cv := e.convs[id]
+// agentConv returns a conversation an agent may act on: one they are in,
+// or (supervisors) any of their tenant. Callers hold t.mu.
+func (e *Engine) agentConv(t *tenant, a Agent, id string) (*conv, string, error) {
+	cv := t.convs[id]
 	if cv == nil || cv.c.TenantID != a.Tenant {
 		return nil, "", ErrNotFound
 	}
@@ -279,9 +274,9 @@ func (e *Engine) agentConv(a Agent, id string) (*conv, string, error) {
 	return cv, role, nil
 }
 
-// offered returns a conversation offered to the agent. Callers hold e.mu.
-func (e *Engine) offered(a Agent, id string) (*conv, error) {
-	cv := e.convs[id]
+// offered returns a conversation offered to the agent. Callers hold t.mu.
+func (e *Engine) offered(t *tenant, a Agent, id string) (*conv, error) {
+	cv := t.convs[id]
 	if cv == nil || cv.c.TenantID != a.Tenant {
 		return nil, ErrNotFound
 	}
@@ -293,15 +288,18 @@ func (e *Engine) offered(a Agent, id string) (*conv, error) {
 
 // Accept takes the chat (or transfer, conference, consult) offered to the agent.
 func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	cv, err := e.offered(a, id)
+	t, err := e.lock(ctx, a.Tenant)
 	if err != nil {
-		e.mu.Unlock()
+		return err
+	}
+	cv, err := e.offered(t, a, id)
+	if err != nil {
+		t.mu.Unlock()
 		return err
 	}
 	o := cv.offer
 	cv.offer = nil
-	ag := e.agent(a.Tenant, a.User)
+	ag := e.agent(t, a.User)
 	delete(ag.offers, id)
 	name := e.publicName(ctx, a.User)
 	var ns []notice
@@ -309,7 +307,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 	case "assign", "transfer":
 		if o.kind == "assign" {
 			e.unqueue(cv)
-		} else if old := e.agents[agentKey{a.Tenant, o.from}]; old != nil {
+		} else if old := t.agents[o.from]; old != nil {
 			delete(old.chats, id)
 			old.idleSince = e.now()
 			old.send(Event{Type: "removed", Conversation: id})
@@ -337,12 +335,12 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			data: map[string]any{"name": name, "role": o.kind}})
 	}
 	e.changed(cv)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, ns)
 	return nil
 }
 
-// assign makes ag the chat's agent. Callers hold e.mu and post the notice.
+// assign makes ag the chat's agent. Callers hold t.mu and post the notice.
 func (e *Engine) assign(ctx context.Context, cv *conv, ag *agent, name string) []notice {
 	now := e.now()
 	user := ag.key.user
@@ -370,9 +368,11 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 	if to == "" {
 		to = a.User
 	}
-	e.mu.Lock()
-	cv := e.convs[id]
-	var err error
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv := t.convs[id]
 	var ag *agent
 	switch {
 	case cv == nil || cv.c.TenantID != a.Tenant:
@@ -380,13 +380,13 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 	case cv.c.Status != StatusQueued && cv.c.Status != StatusBot:
 		err = fmt.Errorf("%w: only a chat waiting for an agent can be assigned; this one is %s", ErrState, cv.c.Status)
 	default:
-		ag = e.agents[agentKey{a.Tenant, to}]
+		ag = t.agents[to]
 		if ag == nil || len(ag.sinks) == 0 || ag.bot {
 			err = fmt.Errorf("%w: that agent is not connected", ErrState)
 		}
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	e.unqueue(cv)
@@ -399,7 +399,7 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 	ag.send(e.stateEvent(cv, false))
 	e.changed(cv)
 	e.route(cv.t)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, ns)
 	return nil
 }
@@ -407,9 +407,12 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 // Decline passes on an offer: the chat goes to the next agent, an
 // invitation or transfer back to whoever made it.
 func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, err := e.offered(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	cv, err := e.offered(t, a, id)
 	if err != nil {
 		return err
 	}
@@ -428,11 +431,11 @@ func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
 func (e *Engine) inviteEnded(cv *conv, why string) []notice {
 	o := cv.offer
 	cv.offer = nil
-	if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
+	if ag := cv.t.agents[o.to]; ag != nil {
 		delete(ag.offers, cv.c.ID)
 		ag.send(Event{Type: "offer_revoked", Conversation: cv.c.ID})
 	}
-	if from := e.agents[agentKey{cv.c.TenantID, o.from}]; from != nil {
+	if from := cv.t.agents[o.from]; from != nil {
 		from.send(Event{Type: "invite_ended", Conversation: cv.c.ID, Data: map[string]string{"kind": o.kind, "to": o.to, "reason": why}})
 	}
 	return nil
@@ -451,15 +454,18 @@ func (e *Engine) AgentSend(ctx context.Context, a Agent, id string, m Message) (
 
 // AgentPost queues an agent's message (see AgentSend) and returns it pending.
 func (e *Engine) AgentPost(ctx context.Context, a Agent, id string, m Message) (*Pending, error) {
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role == "" {
 		err = fmt.Errorf("%w: join the chat first", ErrForbidden)
 	}
 	if err == nil && cv.c.Status != StatusAssigned && cv.c.Status != StatusHold {
 		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -488,8 +494,11 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 	if len(note) > 1000 || !utf8.ValidString(note) || (toAgent == "") == (toQueue == "") {
 		return fmt.Errorf("%w: transfer to one agent or one queue, with a note of at most 1000 bytes", ErrInvalid)
 	}
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleOwner && !a.Supervise {
 		err = fmt.Errorf("%w: only the chat's agent transfers it", ErrForbidden)
 	}
@@ -497,21 +506,21 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 		err = fmt.Errorf("%w: only an assigned chat without a pending invitation can be transferred", ErrState)
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	var ns []notice
 	if toQueue != "" {
 		q := cv.t.queues[toQueue]
 		if q == nil {
-			e.mu.Unlock()
+			t.mu.Unlock()
 			return fmt.Errorf("%w: no such queue", ErrInvalid)
 		}
 		if note != "" {
 			ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "transfer_note", text: note,
 				data: map[string]any{"from": a.User}})
 		}
-		if ag := e.agents[agentKey{a.Tenant, cv.c.AgentID}]; ag != nil {
+		if ag := t.agents[cv.c.AgentID]; ag != nil {
 			delete(ag.chats, id)
 			ag.idleSince = e.now()
 			ag.send(Event{Type: "removed", Conversation: id})
@@ -527,12 +536,12 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 			text: "You are being transferred. Please wait a moment.", data: map[string]any{"queue": q.id}})
 		ns = append(ns, e.enqueue(ctx, cv, q)...)
 		e.changed(cv)
-		e.mu.Unlock()
+		t.mu.Unlock()
 		e.post(ctx, ns)
 		return nil
 	}
 	err = e.invite(cv, a, toAgent, "transfer", note)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	return err
 }
 
@@ -543,7 +552,7 @@ func (e *Engine) invite(cv *conv, a Agent, to, kind, note string) error {
 	if cv.parts.role(to) != "" {
 		return fmt.Errorf("%w: already in the chat", ErrState)
 	}
-	ag := e.agents[agentKey{a.Tenant, to}]
+	ag := cv.t.agents[to]
 	if ag == nil || ag.presence != Available || len(ag.sinks) == 0 {
 		return fmt.Errorf("%w: that agent is not available", ErrState)
 	}
@@ -565,9 +574,12 @@ func (e *Engine) Invite(ctx context.Context, a Agent, id, to, mode, note string)
 	if (mode != RoleConference && mode != RoleConsult) || len(note) > 1000 || !utf8.ValidString(note) {
 		return fmt.Errorf("%w: mode is conference or consult; note at most 1000 bytes", ErrInvalid)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleOwner {
 		err = fmt.Errorf("%w: only the chat's agent invites", ErrForbidden)
 	}
@@ -583,17 +595,20 @@ func (e *Engine) Invite(ctx context.Context, a Agent, id, to, mode, note string)
 // Leave takes a second agent, consultant or supervisor out of a chat. The
 // chat's own agent transfers, holds or closes instead.
 func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && (role == "" || role == RoleOwner) {
 		err = fmt.Errorf("%w: the chat's agent transfers, holds or closes it", ErrState)
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	e.setParticipant(ctx, cv, a.User, role, true)
-	e.agent(a.Tenant, a.User).send(Event{Type: "removed", Conversation: id})
+	e.agent(t, a.User).send(Event{Type: "removed", Conversation: id})
 	name := e.publicName(ctx, a.User)
 	var ns []notice
 	switch role {
@@ -603,7 +618,7 @@ func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
 		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "left", text: name + " left the chat.", data: map[string]any{"name": name}})
 	}
 	e.changed(cv)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, ns)
 	return nil
 }
@@ -613,9 +628,12 @@ func (e *Engine) Monitor(ctx context.Context, a Agent, id string) error {
 	if !a.Supervise {
 		return ErrForbidden
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	cv, role, err := e.agentConv(t, a, id)
 	if err != nil {
 		return err
 	}
@@ -626,7 +644,7 @@ func (e *Engine) Monitor(ctx context.Context, a Agent, id string) error {
 		return fmt.Errorf("%w: the chat is closed", ErrState)
 	}
 	e.setParticipant(ctx, cv, a.User, RoleMonitor, false)
-	e.agent(a.Tenant, a.User).send(e.stateEvent(cv, false))
+	e.agent(t, a.User).send(e.stateEvent(cv, false))
 	return nil
 }
 
@@ -635,27 +653,30 @@ func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
 	if !a.Supervise {
 		return ErrForbidden
 	}
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleMonitor {
 		err = fmt.Errorf("%w: monitor the chat first", ErrState)
 	}
 	if err == nil && (cv.c.Status == StatusQueued || cv.c.Status == StatusBot) {
 		// Nobody to join: barging into a waiting chat takes it.
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return e.Assign(ctx, a, id, a.User)
 	}
 	if err == nil && cv.c.Status != StatusAssigned {
 		err = fmt.Errorf("%w: the chat is %s: there is no conversation to join", ErrState, cv.c.Status)
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	e.setParticipant(ctx, cv, a.User, RoleConference, false)
 	name := e.publicName(ctx, a.User)
 	e.changed(cv)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
 		data: map[string]any{"name": name, "role": RoleConference}}})
 	return nil
@@ -665,8 +686,11 @@ func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
 // capacity, and the visitor's next message reopens it (back to this agent
 // when they are available).
 func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleOwner {
 		err = fmt.Errorf("%w: only the chat's agent puts it on hold", ErrForbidden)
 	}
@@ -674,27 +698,27 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	if cv.offer != nil {
 		e.inviteEnded(cv, "hold")
 	}
-	ag := e.agent(a.Tenant, a.User)
+	ag := e.agent(t, a.User)
 	delete(ag.chats, id)
 	ag.idleSince = e.now()
 	cv.c.Status, cv.c.AgentID = StatusHold, ""
 	for _, p := range slices.Clone(cv.parts) {
 		user, r := p.user, p.role
 		e.setParticipant(ctx, cv, user, r, true)
-		if u := e.agents[agentKey{a.Tenant, user}]; u != nil {
+		if u := t.agents[user]; u != nil {
 			u.send(Event{Type: "removed", Conversation: id})
 		}
 	}
 	e.save(ctx, cv)
 	e.changed(cv)
 	e.route(cv.t)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "hold",
 		text: "We will answer here as soon as we can. You can leave this page; write again any time to continue."}})
 	return nil
@@ -704,9 +728,11 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 // (or of a supervisor) before the visitor writes again: it counts against
 // their capacity again, and the visitor is told.
 func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	cv := e.convs[id]
-	var err error
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv := t.convs[id]
 	switch {
 	case cv == nil || cv.c.TenantID != a.Tenant:
 		err = fmt.Errorf("%w: conversation %s", ErrNotFound, id)
@@ -716,11 +742,11 @@ func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
 		err = fmt.Errorf("%w: the agent who held it reopens it", ErrForbidden)
 	}
 	if err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return err
 	}
 	now := e.now()
-	ag := e.agent(a.Tenant, a.User)
+	ag := e.agent(t, a.User)
 	cv.c.Status, cv.c.AgentID, cv.c.LastAgentID, cv.prefer, cv.held = StatusAssigned, a.User, a.User, "", false
 	cv.lastIn, cv.lastOut, cv.warned = now, now, false
 	ag.chats[id] = true
@@ -729,7 +755,7 @@ func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
 	e.save(ctx, cv)
 	e.changed(cv)
 	name := e.publicName(ctx, a.User)
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " is back in the chat.",
 		data: map[string]any{"name": name, "role": RoleOwner}}})
 	return nil
@@ -746,15 +772,18 @@ func (e *Engine) CloseChat(ctx context.Context, a Agent, id, disposition string,
 			return fmt.Errorf("%w: tags are 1 to 40 bytes", ErrInvalid)
 		}
 	}
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleOwner && !a.Supervise {
 		err = fmt.Errorf("%w: only the chat's agent or a supervisor closes it", ErrForbidden)
 	}
 	if err == nil && len(cv.t.settings.Dispositions) > 0 && disposition != "" && !slices.Contains(cv.t.settings.Dispositions, disposition) {
 		err = fmt.Errorf("%w: disposition is one of %s", ErrInvalid, strings.Join(cv.t.settings.Dispositions, ", "))
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -764,9 +793,10 @@ func (e *Engine) CloseChat(ctx context.Context, a Agent, id, disposition string,
 
 // closeConv ends a conversation whatever its state.
 func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition string, tags []string, by string) {
-	e.mu.Lock()
+	t := cv.t
+	t.mu.Lock()
 	if cv.c.Status == StatusClosed {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return
 	}
 	e.unqueue(cv)
@@ -774,7 +804,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 		e.inviteEnded(cv, "closed")
 	}
 	now := e.now()
-	if ag := e.agents[agentKey{cv.c.TenantID, cv.c.AgentID}]; ag != nil {
+	if ag := cv.t.agents[cv.c.AgentID]; ag != nil {
 		delete(ag.chats, cv.c.ID)
 		ag.idleSince = now
 	}
@@ -794,11 +824,11 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	for _, p := range slices.Clone(cv.parts) {
 		user, r := p.user, p.role
 		e.setParticipant(ctx, cv, user, r, true)
-		if u := e.agents[agentKey{cv.c.TenantID, user}]; u != nil {
+		if u := cv.t.agents[user]; u != nil {
 			u.send(Event{Type: "removed", Conversation: cv.c.ID})
 		}
 	}
-	delete(e.convs, cv.c.ID)
+	e.drop(cv)
 	e.route(cv.t)
 	text := "The chat has ended."
 	if reason == "inactivity" {
@@ -810,15 +840,19 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 		ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "csat",
 			text: "How would you rate this chat?", data: map[string]any{"scale": 5}})
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, ns)
 }
 
 // Typing tells the others in a chat that an agent is typing.
 func (e *Engine) Typing(a Agent, id string, on bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, role, err := e.agentConv(a, id)
+	t := e.inMemory(a.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || role == "" {
 		return
 	}
@@ -831,9 +865,13 @@ func (e *Engine) Typing(a Agent, id string, on bool) {
 
 // Read records how far the agents have read and tells the visitor.
 func (e *Engine) Read(a Agent, id string, seq int64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, role, err := e.agentConv(a, id)
+	t := e.inMemory(a.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.readAgent {
 		return
 	}
@@ -856,24 +894,25 @@ func (e *Engine) history(ctx context.Context, tenant, conversation string, after
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
 	for i := range ms {
 		ms[i].Sender.Name, ms[i].Sender.Avatar = e.senderName(ms[i].Sender), e.senderAvatar(ms[i].Sender)
 	}
-	e.mu.Unlock()
 	return ms, nil
 }
 
 // mayRead checks that an agent may read a conversation, open or closed.
 func (e *Engine) mayRead(ctx context.Context, a Agent, id string) error {
-	e.mu.Lock()
-	cv := e.convs[id]
-	if cv != nil {
-		_, _, err := e.agentConv(a, id)
-		e.mu.Unlock()
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
 		return err
 	}
-	e.mu.Unlock()
+	cv := t.convs[id]
+	if cv != nil {
+		_, _, err := e.agentConv(t, a, id)
+		t.mu.Unlock()
+		return err
+	}
+	t.mu.Unlock()
 	if _, err := e.st.Conversation(ctx, a.Tenant, id); err != nil {
 		return ErrNotFound
 	}
@@ -952,17 +991,16 @@ type LiveAgent struct {
 
 // LiveState returns a tenant's queues, agents and open chats.
 func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.liveState(ctx, tenantID)
-}
-
-// liveState is LiveState for callers holding e.mu.
-func (e *Engine) liveState(ctx context.Context, tenantID string) (Live, error) {
-	t, err := e.tenant(ctx, tenantID)
+	t, err := e.lock(ctx, tenantID)
 	if err != nil {
 		return Live{}, err
 	}
+	defer t.mu.Unlock()
+	return e.liveState(ctx, t), nil
+}
+
+// liveState is LiveState for callers holding t.mu.
+func (e *Engine) liveState(ctx context.Context, t *tenant) Live {
 	now := e.now()
 	out := Live{Queues: []LiveQueue{}, Agents: []LiveAgent{}, Chats: []View{}}
 	for _, id := range t.order {
@@ -978,20 +1016,16 @@ func (e *Engine) liveState(ctx context.Context, tenantID string) (Live, error) {
 		}
 		out.Queues = append(out.Queues, lq)
 	}
-	for k, ag := range e.agents {
-		if k.tenant == tenantID {
-			out.Agents = append(out.Agents, LiveAgent{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence,
-				Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.capacity(ag), Since: ag.since})
-		}
+	for user, ag := range t.agents {
+		out.Agents = append(out.Agents, LiveAgent{ID: user, Name: e.name(ctx, user), Presence: ag.presence,
+			Chats: len(ag.chats), Offers: len(ag.offers), Capacity: t.capacity(ag), Since: ag.since})
 	}
 	slices.SortFunc(out.Agents, func(a, b LiveAgent) int { return strings.Compare(a.Name, b.Name) })
-	for _, cv := range e.convs {
-		if cv.c.TenantID == tenantID {
-			out.Chats = append(out.Chats, e.view(cv))
-		}
+	for _, cv := range t.convs {
+		out.Chats = append(out.Chats, e.view(cv))
 	}
 	slices.SortFunc(out.Chats, func(a, b View) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return out
 }
 
 // Transcript is a whole conversation for export.
@@ -1039,15 +1073,15 @@ type Colleague struct {
 
 // Colleagues lists a tenant's people signed in to chat (not bots), by name.
 func (e *Engine) Colleagues(ctx context.Context, tenantID string) ([]Colleague, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, err := e.tenant(ctx, tenantID); err != nil {
+	t, err := e.lock(ctx, tenantID)
+	if err != nil {
 		return nil, err
 	}
+	defer t.mu.Unlock()
 	out := []Colleague{}
-	for k, ag := range e.agents {
-		if k.tenant == tenantID && !ag.bot && len(ag.sinks) > 0 {
-			out = append(out, Colleague{ID: k.user, Name: e.name(ctx, k.user), Presence: ag.presence})
+	for user, ag := range t.agents {
+		if !ag.bot && len(ag.sinks) > 0 {
+			out = append(out, Colleague{ID: user, Name: e.name(ctx, user), Presence: ag.presence})
 		}
 	}
 	slices.SortFunc(out, func(a, b Colleague) int { return strings.Compare(a.Name, b.Name) })
@@ -1057,11 +1091,10 @@ func (e *Engine) Colleagues(ctx context.Context, tenantID string) ([]Colleague, 
 // Dispositions are the tenant's outcomes an agent picks from when closing
 // (none: free text).
 func (e *Engine) Dispositions(ctx context.Context, tenantID string) ([]string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, tenantID)
+	t, err := e.lock(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
+	defer t.mu.Unlock()
 	return slices.Clone(t.settings.Dispositions), nil
 }

@@ -42,8 +42,11 @@ func CheckTemplate(text string) error {
 // agent is in, as it is now; a value the conversation lacks becomes the
 // placeholder's default, or nothing.
 func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, error) {
-	e.mu.Lock()
-	cv, role, err := e.agentConv(a, id)
+	t, err := e.lock(ctx, a.Tenant)
+	if err != nil {
+		return "", err
+	}
+	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role == "" {
 		err = fmt.Errorf("%w: join the chat first", ErrForbidden)
 	}
@@ -57,7 +60,7 @@ func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, 
 		json.Unmarshal(cv.c.Metadata, &topic)
 		visitor, name = cv.c.Visitor, e.displayName(ctx, a.User) // the visitor reads it: never an email
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if err != nil {
 		return "", err
 	}

@@ -143,9 +143,28 @@ type Options struct {
 	Notify func(tenant, event string, data any)
 }
 
+// records is what the engine reads and writes in the store besides its
+// message log: an interface so that a test can make the store slow for one
+// tenant and show that the others' chats go on.
+type records interface {
+	User(ctx context.Context, id string) (store.User, error)
+	Members(ctx context.Context, tenantID string, p store.Page) ([]store.Member, string, error)
+	Queues(ctx context.Context, tenantID string) ([]store.Queue, error)
+	AgentConfigs(ctx context.Context, tenantID string) ([]store.AgentConfig, error)
+	ChatSettings(ctx context.Context, tenantID string) (json.RawMessage, error)
+	AddFile(ctx context.Context, f store.File) error
+	File(ctx context.Context, tenantID, id string) (store.File, error)
+	Conversation(ctx context.Context, tenantID, id string) (store.Conversation, error)
+	ConversationToken(ctx context.Context, id string) (tenantID string, hash []byte, err error)
+	Conversations(ctx context.Context, tenantID string, f store.ConversationFilter, p store.Page) ([]store.Conversation, string, error)
+	RateConversation(ctx context.Context, tenantID, id string, score int, since time.Time) (bool, error)
+	Participants(ctx context.Context, conversationID string) ([]store.Participant, error)
+	LastAgent(ctx context.Context, siteID, visitor string) (string, error)
+}
+
 // Engine runs every conversation of every tenant.
 type Engine struct {
-	st        *store.Store
+	st        records
 	log       *Log
 	slog      *slog.Logger
 	now       func() time.Time
@@ -155,26 +174,94 @@ type Engine struct {
 	stop      chan struct{}
 	stopped   sync.WaitGroup
 
-	mu       sync.Mutex
-	tenants  map[string]*tenant
-	convs    map[string]*conv  // loaded conversations (open, or closed recently)
-	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
-	agents   map[agentKey]*agent
-	names    map[string]string     // user id → display name ("" when none)
-	handles  map[string]string     // user id → email address, for colleagues when no display name
-	avatars  map[string]string     // user id → picture URL, as their last connection gave it
-	live     map[string]*liveWatch // tenant → the supervisors watching its live state
+	// mu guards the registry of tenants only: each tenant's state is behind
+	// the tenant's own lock, so that tenants never wait for each other.
+	mu      sync.Mutex
+	tenants map[string]*tenant
+	// where finds an open conversation's tenant by id (a visitor's token
+	// names the conversation only).
+	where sync.Map // conversation id → *tenant
+	// people are users' names and pictures, shared by their tenants.
+	people people
+	// strangers are users to look up (see displayName), by one goroutine.
+	strangers chan string
 }
 
 type agentKey struct{ tenant, user string }
 
+// tenant is one tenant's chat: its configuration, queues, conversations,
+// agents and watchers, behind its own lock. Nothing holding the lock reads
+// or writes the store: what the store has is read before the lock is taken,
+// and changes are queued on the message log, which commits them in order.
 type tenant struct {
+	mu       sync.Mutex
 	id       string
 	settings Settings
 	redactor *redact.Redactor
 	queues   map[string]*queue
 	order    []string // queue ids by name
 	profiles map[string]AgentProfile
+	convs    map[string]*conv  // loaded conversations (open, or closed recently)
+	visitors map[string][]Sink // a visitor's connections (tabs), by conversation: usually one
+	agents   map[string]*agent // by user
+	live     *liveWatch        // the supervisors watching its live state
+	// reloading makes one Reload at a time read the store and apply it, so
+	// that an older read never replaces a newer one.
+	reloading sync.Mutex
+}
+
+func newTenant(id string) *tenant {
+	return &tenant{id: id, queues: map[string]*queue{}, profiles: map[string]AgentProfile{},
+		convs: map[string]*conv{}, visitors: map[string][]Sink{}, agents: map[string]*agent{}}
+}
+
+// people are the names, email addresses and pictures of the users the
+// engine has met, read before a tenant's lock is taken (its members when the
+// tenant loads, an agent when they connect). Its lock is taken last, for a
+// moment.
+type people struct {
+	mu      sync.Mutex
+	names   map[string]string // user id → display name ("" when none)
+	handles map[string]string // user id → email address, for colleagues when no display name
+	avatars map[string]string // user id → picture URL, as their last connection gave it
+}
+
+func (p *people) name(user string) (name, handle string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	name, ok = p.names[user]
+	return name, p.handles[user], ok
+}
+
+func (p *people) avatar(user string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.avatars[user]
+}
+
+func (p *people) set(user, name, handle string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.names == nil {
+		p.names, p.handles, p.avatars = map[string]string{}, map[string]string{}, map[string]string{}
+	}
+	p.names[user] = name
+	if handle != "" {
+		p.handles[user] = handle
+	}
+}
+
+func (p *people) setAvatar(user, url string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.avatars == nil {
+		p.names, p.handles, p.avatars = map[string]string{}, map[string]string{}, map[string]string{}
+	}
+	if url == "" {
+		delete(p.avatars, user)
+	} else {
+		p.avatars[user] = url
+	}
 }
 
 type agent struct {
@@ -230,8 +317,7 @@ type conv struct {
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
-		tenants: map[string]*tenant{}, convs: map[string]*conv{}, visitors: map[string][]Sink{},
-		agents: map[agentKey]*agent{}, names: map[string]string{}, handles: map[string]string{}, avatars: map[string]string{}, live: map[string]*liveWatch{}}
+		tenants: map[string]*tenant{}, strangers: make(chan string, 256)}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -249,15 +335,14 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 		e.log.Close()
 		return nil, err
 	}
-	e.mu.Lock()
 	for _, c := range open {
 		if err := e.restore(ctx, c); err != nil {
-			e.mu.Unlock()
 			e.log.Close()
 			return nil, fmt.Errorf("chat: restore conversation %s: %w", c.ID, err)
 		}
 	}
-	e.mu.Unlock()
+	e.stopped.Add(1)
+	go e.meetStrangers()
 	if o.Tick >= 0 {
 		every := o.Tick
 		if every == 0 {
@@ -272,15 +357,16 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 // restore puts a stored open conversation back in memory as it was; agents
 // find their chats again when they reconnect.
 func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
-	t, err := e.tenant(ctx, c.TenantID)
-	if err != nil {
-		return err
-	}
-	cv := e.newConv(c, t)
 	parts, err := e.st.Participants(ctx, c.ID)
 	if err != nil {
 		return err
 	}
+	t, err := e.lock(ctx, c.TenantID)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	cv := e.newConv(c, t)
 	for _, p := range parts {
 		if p.LeftAt == nil {
 			cv.parts.set(p.UserID, p.Role)
@@ -298,12 +384,24 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 			q.waiting = append(q.waiting, cv)
 		}
 	case StatusAssigned:
-		ag := e.agent(c.TenantID, c.AgentID)
+		ag := e.agent(t, c.AgentID)
 		ag.chats[c.ID] = true
 		ag.goneAt = now
 	}
-	e.convs[c.ID] = cv
+	e.add(cv)
 	return nil
+}
+
+// add keeps a conversation in its tenant's memory. Callers hold t.mu.
+func (e *Engine) add(cv *conv) {
+	cv.t.convs[cv.c.ID] = cv
+	e.where.Store(cv.c.ID, cv.t)
+}
+
+// drop forgets a closed conversation. Callers hold t.mu.
+func (e *Engine) drop(cv *conv) {
+	delete(cv.t.convs, cv.c.ID)
+	e.where.Delete(cv.c.ID)
 }
 
 func (e *Engine) newConv(c store.Conversation, t *tenant) *conv {
@@ -401,52 +499,135 @@ func (e *Engine) ticker(every time.Duration) {
 	}
 }
 
-// tenant returns a tenant's chat configuration, loading it on first use.
-// Callers hold e.mu.
+// tenant returns a tenant's chat, loading its configuration on first use
+// (with no engine lock held: another tenant's chats go on meanwhile).
 func (e *Engine) tenant(ctx context.Context, id string) (*tenant, error) {
-	if t := e.tenants[id]; t != nil {
+	if t := e.inMemory(id); t != nil {
 		return t, nil
 	}
-	t := &tenant{id: id, queues: map[string]*queue{}, profiles: map[string]AgentProfile{}}
-	if err := e.loadTenant(ctx, t); err != nil {
+	cfg, err := e.readConfig(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no such tenant", ErrNotFound) // as absent as another tenant's conversation
+	}
+	if err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.tenants[id]; t != nil {
+		return t, nil // loaded meanwhile
+	}
+	t := newTenant(id)
+	t.apply(cfg)
 	e.tenants[id] = t
 	return t, nil
 }
 
-func (e *Engine) loadTenant(ctx context.Context, t *tenant) error {
-	doc, err := e.st.ChatSettings(ctx, t.id)
+// loaded returns a tenant's chat if it is in memory, else nil.
+func (e *Engine) inMemory(id string) *tenant {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tenants[id]
+}
+
+// lock returns a tenant's chat with its lock held.
+func (e *Engine) lock(ctx context.Context, id string) (*tenant, error) {
+	t, err := e.tenant(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s, err := ParseSettings(doc)
+	t.mu.Lock()
+	return t, nil
+}
+
+// all returns the tenants in memory.
+func (e *Engine) all() []*tenant {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*tenant, 0, len(e.tenants))
+	for _, t := range e.tenants {
+		out = append(out, t)
+	}
+	return out
+}
+
+// config is a tenant's chat configuration as the store has it.
+type config struct {
+	settings Settings
+	redactor *redact.Redactor
+	queues   []store.Queue
+	cfgs     []QueueConfig
+	profiles map[string]AgentProfile
+}
+
+// readConfig reads a tenant's settings, queues and agent profiles, and
+// learns its members' names.
+func (e *Engine) readConfig(ctx context.Context, id string) (config, error) {
+	var cfg config
+	doc, err := e.st.ChatSettings(ctx, id)
 	if err != nil {
-		return err
+		return cfg, err
 	}
-	r, err := s.redactor()
+	if cfg.settings, err = ParseSettings(doc); err != nil {
+		return cfg, err
+	}
+	if cfg.redactor, err = cfg.settings.redactor(); err != nil {
+		return cfg, err
+	}
+	if cfg.queues, err = e.st.Queues(ctx, id); err != nil {
+		return cfg, err
+	}
+	for _, sq := range cfg.queues {
+		var qc QueueConfig
+		if err := json.Unmarshal(sq.Config, &qc); err != nil {
+			return cfg, fmt.Errorf("queue %s: %w", sq.ID, err)
+		}
+		if err := qc.Validate(); err != nil {
+			return cfg, fmt.Errorf("queue %s: %w", sq.ID, err)
+		}
+		cfg.cfgs = append(cfg.cfgs, qc)
+	}
+	ps, err := e.st.AgentConfigs(ctx, id)
 	if err != nil {
-		return err
+		return cfg, err
 	}
-	qs, err := e.st.Queues(ctx, t.id)
-	if err != nil {
-		return err
+	cfg.profiles = map[string]AgentProfile{}
+	for _, ac := range ps {
+		var p AgentProfile
+		if err := json.Unmarshal(ac.Config, &p); err != nil {
+			return cfg, fmt.Errorf("agent %s: %w", ac.UserID, err)
+		}
+		if err := p.Validate(); err != nil {
+			return cfg, fmt.Errorf("agent %s: %w", ac.UserID, err)
+		}
+		cfg.profiles[ac.UserID] = p
 	}
+	for page := (store.Page{Limit: 500}); ; {
+		ms, next, err := e.st.Members(ctx, id, page)
+		if err != nil {
+			return cfg, err
+		}
+		for _, m := range ms {
+			e.people.set(m.ID, m.Name, m.Email)
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	return cfg, nil
+}
+
+// apply makes cfg the tenant's configuration. Callers hold t.mu (or own t).
+func (t *tenant) apply(cfg config) {
 	queues := map[string]*queue{}
-	order := make([]string, 0, len(qs))
-	for _, sq := range qs {
-		var cfg QueueConfig
-		if err := json.Unmarshal(sq.Config, &cfg); err != nil {
-			return fmt.Errorf("queue %s: %w", sq.ID, err)
-		}
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("queue %s: %w", sq.ID, err)
-		}
+	order := make([]string, 0, len(cfg.queues))
+	for i, sq := range cfg.queues {
 		q := t.queues[sq.ID]
 		if q == nil {
 			q = &queue{t: t, id: sq.ID, aht: defaultAHT}
 		}
-		q.name, q.cfg = sq.Name, cfg
+		q.name, q.cfg = sq.Name, cfg.cfgs[i]
 		queues[sq.ID] = q
 		order = append(order, sq.ID)
 	}
@@ -457,65 +638,53 @@ func (e *Engine) loadTenant(ctx context.Context, t *tenant) error {
 			orphans = append(orphans, q.waiting...)
 		}
 	}
-	ps, err := e.st.AgentConfigs(ctx, t.id)
-	if err != nil {
-		return err
-	}
-	profiles := map[string]AgentProfile{}
-	for _, ac := range ps {
-		var p AgentProfile
-		if err := json.Unmarshal(ac.Config, &p); err != nil {
-			return fmt.Errorf("agent %s: %w", ac.UserID, err)
-		}
-		if err := p.Validate(); err != nil {
-			return fmt.Errorf("agent %s: %w", ac.UserID, err)
-		}
-		profiles[ac.UserID] = p
-	}
-	t.settings, t.redactor, t.queues, t.order, t.profiles = s, r, queues, order, profiles
+	t.settings, t.redactor, t.queues, t.order, t.profiles = cfg.settings, cfg.redactor, queues, order, cfg.profiles
 	for _, cv := range orphans {
 		if q := t.defaultQueue(); q != nil {
 			cv.c.QueueID = q.id
 			q.waiting = append(q.waiting, cv)
 		}
 	}
-	return nil
 }
 
 // Reload rereads a tenant's settings, queues and agent profiles after they
 // changed, and routes again.
 func (e *Engine) Reload(ctx context.Context, tenantID string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenants[tenantID]
+	t := e.inMemory(tenantID)
 	if t == nil {
 		return nil
 	}
-	if err := e.loadTenant(ctx, t); err != nil {
+	t.reloading.Lock()
+	defer t.reloading.Unlock()
+	cfg, err := e.readConfig(ctx, tenantID)
+	if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.apply(cfg)
 	e.route(t)
 	return nil
 }
 
 // redactorOf is the message log's view of a tenant's masking rules.
 func (e *Engine) redactorOf(tenantID string) *redact.Redactor {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if t := e.tenants[tenantID]; t != nil {
-		return t.redactor
+	t := e.inMemory(tenantID)
+	if t == nil {
+		return nil
 	}
-	return nil
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.redactor
 }
 
-// agent returns an agent's state, creating it (offline). Callers hold e.mu.
-func (e *Engine) agent(tenantID, user string) *agent {
-	k := agentKey{tenantID, user}
-	ag := e.agents[k]
+// agent returns an agent's state, creating it (offline). Callers hold t.mu.
+func (e *Engine) agent(t *tenant, user string) *agent {
+	ag := t.agents[user]
 	if ag == nil {
-		ag = &agent{key: k, presence: Offline, sinks: map[Sink]bool{}, chats: map[string]bool{}, offers: map[string]bool{},
+		ag = &agent{key: agentKey{t.id, user}, presence: Offline, sinks: map[Sink]bool{}, chats: map[string]bool{}, offers: map[string]bool{},
 			idleSince: e.now(), since: e.now()}
-		e.agents[k] = ag
+		t.agents[user] = ag
 	}
 	return ag
 }
@@ -550,16 +719,17 @@ func (t *tenant) defaultQueue() *queue {
 }
 
 // name is what colleagues call a user: their display name, or their email
-// address (as the chat reports name them). Callers hold e.mu.
-func (e *Engine) name(ctx context.Context, user string) string {
-	if n := e.displayName(ctx, user); n != "" {
+// address (as the chat reports name them).
+func (e *Engine) name(_ context.Context, user string) string {
+	n, handle, _ := e.people.name(user)
+	if n != "" {
 		return n
 	}
-	return e.handles[user]
+	return handle
 }
 
 // publicName is how the visitor is told of an agent: the name they chose,
-// or "An agent" (never a part of an email address). Callers hold e.mu.
+// or "An agent" (never a part of an email address).
 func (e *Engine) publicName(ctx context.Context, user string) string {
 	if n := e.displayName(ctx, user); n != "" {
 		return n
@@ -568,22 +738,45 @@ func (e *Engine) publicName(ctx context.Context, user string) string {
 }
 
 // displayName is the name a user chose, "" when none: what visitors see
-// (never a part of the email address). Callers hold e.mu.
-func (e *Engine) displayName(ctx context.Context, user string) string {
-	if n, ok := e.names[user]; ok {
-		return n
+// (never a part of the email address). A user the engine has not met yet
+// (a member added since their tenant loaded, who has not connected) is read
+// in the background, with no lock held, and named from then on.
+func (e *Engine) displayName(_ context.Context, user string) string {
+	n, _, ok := e.people.name(user)
+	if !ok && user != "" {
+		select {
+		case e.strangers <- user:
+		default: // asked often enough: the next miss asks again
+		}
 	}
-	u, err := e.st.User(ctx, user)
-	if err != nil {
-		return ""
+	return n
+}
+
+// meetStrangers learns the names and email addresses of the users
+// displayName did not know, until the engine closes.
+func (e *Engine) meetStrangers() {
+	defer e.stopped.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case user := <-e.strangers:
+			if _, _, ok := e.people.name(user); ok {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if u, err := e.st.User(ctx, user); err == nil {
+				e.people.set(user, u.Name, u.Email)
+			} else if errors.Is(err, store.ErrNotFound) {
+				e.people.set(user, "", "") // a bot's token, or a user since removed
+			}
+			cancel()
+		}
 	}
-	e.names[user] = u.Name
-	e.handles[user] = u.Email
-	return u.Name
 }
 
 // save queues a conversation's state for the next group commit, in order
-// with its messages. Callers hold e.mu, so nothing here waits for the disk:
+// with its messages. Callers hold t.mu, so nothing here waits for the disk:
 // memory is authoritative, and after a crash the last committed state is
 // rebuilt (an acknowledged message always commits after the state it
 // followed).
@@ -606,7 +799,7 @@ func (e *Engine) setParticipant(_ context.Context, cv *conv, user, role string, 
 	e.log.Do(func(tx *store.Tx) error { return tx.SetParticipant(p) })
 }
 
-// notice is a system message to append once e.mu is released.
+// notice is a system message to append once the tenant's lock is released.
 type notice struct {
 	tenant, conv string
 	audience     string
@@ -615,7 +808,7 @@ type notice struct {
 	data         map[string]any
 }
 
-// post appends notices (outside e.mu: the commit hook takes it).
+// post appends notices (outside the tenant's lock: the commit hook takes it).
 func (e *Engine) post(ctx context.Context, ns []notice) {
 	for _, n := range ns {
 		payload := map[string]any{"event": n.event}
@@ -634,11 +827,15 @@ func (e *Engine) post(ctx context.Context, ns []notice) {
 // conversation but its sending connection (which gets the ack), and returns
 // whom it reached.
 func (e *Engine) show(tenantID string, m Message) []Sink {
+	t := e.inMemory(tenantID)
+	if t == nil {
+		return nil
+	}
 	to := make([]Sink, 0, 4)
-	e.mu.Lock()
 	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
-	e.deliver(tenantID, m, nil, &to)
-	e.mu.Unlock()
+	t.mu.Lock()
+	e.deliver(t, m, nil, &to)
+	t.mu.Unlock()
 	return to
 }
 
@@ -660,8 +857,8 @@ func (e *Engine) retract(tenantID string, m Message, to []Sink) {
 // deliver sends m to its readers: the visitor's connections unless m is for
 // agents, the participants' and, for a visitor's message, the agent the chat
 // is offered to; never m's origin nor those in skip (it was shown to them).
-// With to set, it adds whom it reached. Callers hold e.mu.
-func (e *Engine) deliver(tenantID string, m Message, skip []Sink, to *[]Sink) {
+// With to set, it adds whom it reached. Callers hold t.mu.
+func (e *Engine) deliver(t *tenant, m Message, skip []Sink, to *[]Sink) {
 	origin := m.Origin
 	m.Origin = nil
 	ev := Event{Type: "message", Conversation: m.ConversationID, Data: m}
@@ -675,16 +872,16 @@ func (e *Engine) deliver(tenantID string, m Message, skip []Sink, to *[]Sink) {
 		}
 	}
 	if m.Audience == AudienceAll {
-		for _, s := range e.visitors[m.ConversationID] {
+		for _, s := range t.visitors[m.ConversationID] {
 			send(s)
 		}
 	}
-	cv := e.convs[m.ConversationID]
-	if cv == nil || cv.c.TenantID != tenantID {
+	cv := t.convs[m.ConversationID]
+	if cv == nil {
 		return
 	}
 	for _, p := range cv.parts {
-		if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
+		if ag := cv.t.agents[p.user]; ag != nil {
 			for s := range ag.sinks {
 				send(s)
 			}
@@ -693,7 +890,7 @@ func (e *Engine) deliver(tenantID string, m Message, skip []Sink, to *[]Sink) {
 	// The agent a chat is offered to sees what the visitor writes while
 	// they decide (they may read its history anyway).
 	if o := cv.offer; o != nil && m.Sender.Kind == "visitor" && cv.parts.role(o.to) == "" {
-		if ag := e.agents[agentKey{cv.c.TenantID, o.to}]; ag != nil {
+		if ag := cv.t.agents[o.to]; ag != nil {
 			for s := range ag.sinks {
 				send(s)
 			}
@@ -704,12 +901,21 @@ func (e *Engine) deliver(tenantID string, m Message, skip []Sink, to *[]Sink) {
 // fanOut takes a committed message: it reaches its readers (but those it
 // was shown to while committed: a reader who came meanwhile gets it now),
 // then the conversation's clocks, the webhooks and the server's hook.
-func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) {
-	e.mu.Lock()
+func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) []Sink {
 	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
-	e.deliver(tenantID, m, shownTo, nil)
+	t := e.inMemory(tenantID)
+	if t == nil {
+		m.Origin = nil
+		if e.committed != nil {
+			e.committed(tenantID, m)
+		}
+		return shownTo
+	}
+	readers := slices.Clip(shownTo)
+	t.mu.Lock()
+	e.deliver(t, m, shownTo, &readers)
 	m.Origin = nil
-	if cv := e.convs[m.ConversationID]; cv != nil && cv.c.TenantID == tenantID {
+	if cv := t.convs[m.ConversationID]; cv != nil {
 		now := e.now()
 		cv.c.LastSeq = max(cv.c.LastSeq, m.Seq)
 		switch m.Sender.Kind {
@@ -727,13 +933,14 @@ func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) {
 	if e.notify != nil {
 		e.notify(tenantID, "message.created", m)
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if e.committed != nil {
 		e.committed(tenantID, m)
 	}
+	return readers
 }
 
-// event tells the webhooks about a conversation. Callers hold e.mu.
+// event tells the webhooks about a conversation. Callers hold t.mu.
 func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
 	if e.notify == nil {
 		return
@@ -748,10 +955,10 @@ func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
 	e.notify(c.TenantID, typ, data)
 }
 
-// senderAvatar is an agent's picture URL. Callers hold e.mu.
+// senderAvatar is an agent's picture URL.
 func (e *Engine) senderAvatar(s Sender) string {
 	if s.Kind == "agent" {
-		return e.avatars[s.ID]
+		return e.people.avatar(s.ID)
 	}
 	return ""
 }
@@ -764,17 +971,17 @@ func (e *Engine) senderName(s Sender) string {
 }
 
 // toAgents sends an event to every connection of the conversation's
-// participants. Callers hold e.mu.
+// participants. Callers hold t.mu.
 func (e *Engine) toAgents(cv *conv, ev Event) {
 	for _, p := range cv.parts {
-		if ag := e.agents[agentKey{cv.c.TenantID, p.user}]; ag != nil {
+		if ag := cv.t.agents[p.user]; ag != nil {
 			ag.send(ev)
 		}
 	}
 }
 
 func (e *Engine) toVisitor(cv *conv, ev Event) {
-	for _, s := range e.visitors[cv.c.ID] {
+	for _, s := range cv.t.visitors[cv.c.ID] {
 		s.Send(ev)
 	}
 }
@@ -804,17 +1011,20 @@ func (e *Engine) VisitorByToken(ctx context.Context, token string) (Visitor, err
 	h := sha256.Sum256([]byte(secret))
 	// A conversation started since the server did is in memory (perhaps not
 	// yet committed); older ones are checked against the store.
-	e.mu.Lock()
-	if cv := e.convs[id]; cv != nil && cv.token != nil {
-		v := Visitor{Tenant: cv.c.TenantID, Site: cv.c.SiteID, ID: cv.c.Visitor, Conversation: id}
-		ok := subtle.ConstantTimeCompare(cv.token, h[:]) == 1
-		e.mu.Unlock()
-		if !ok {
-			return Visitor{}, ErrToken
+	if t, ok := e.where.Load(id); ok {
+		t := t.(*tenant)
+		t.mu.Lock()
+		if cv := t.convs[id]; cv != nil && cv.token != nil {
+			v := Visitor{Tenant: cv.c.TenantID, Site: cv.c.SiteID, ID: cv.c.Visitor, Conversation: id}
+			ok := subtle.ConstantTimeCompare(cv.token, h[:]) == 1
+			t.mu.Unlock()
+			if !ok {
+				return Visitor{}, ErrToken
+			}
+			return v, nil
 		}
-		return v, nil
+		t.mu.Unlock()
 	}
-	e.mu.Unlock()
 	tenantID, hash, err := e.st.ConversationToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Visitor{}, ErrToken

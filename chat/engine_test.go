@@ -468,11 +468,12 @@ func TestClosedHoursAndNoAgentsGoOffline(t *testing.T) {
 		t.Fatalf("13:00 in Berlin is open: %s", got)
 	}
 	x.e.DisconnectAgent(ann, nil)
-	x.e.mu.Lock()
-	ag := x.e.agents[agentKey{ann.Tenant, ann.User}]
+	tn := x.e.inMemory(ann.Tenant)
+	tn.mu.Lock()
+	ag := tn.agents[ann.User]
 	clear(ag.sinks)
-	x.e.setPresence(x.e.tenants[ann.Tenant], ag, Offline)
-	x.e.mu.Unlock()
+	x.e.setPresence(tn, ag, Offline)
+	tn.mu.Unlock()
 	v, _, _ = x.start(Meta{})
 	if got := x.status(v.Conversation); got != StatusOffline {
 		t.Fatalf("nobody signed in: %s", got)

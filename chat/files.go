@@ -83,10 +83,13 @@ func (e *Engine) CheckUpload(ctx context.Context, tenant, conversation string, w
 	if size < 1 || size > MaxFile {
 		return fmt.Errorf("%w: a file is 1 byte to %d MiB", ErrInvalid, MaxFile>>20)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	t, err := e.lock(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
 	if a != nil {
-		_, role, err := e.agentConv(*a, conversation)
+		_, role, err := e.agentConv(t, *a, conversation)
 		if err != nil {
 			return err
 		}
@@ -95,7 +98,7 @@ func (e *Engine) CheckUpload(ctx context.Context, tenant, conversation string, w
 		}
 		return nil
 	}
-	cv := e.convs[conversation]
+	cv := t.convs[conversation]
 	if cv == nil || cv.c.TenantID != tenant || cv.c.Status == StatusClosed || cv.c.Status == StatusOffline {
 		return fmt.Errorf("%w: the conversation takes no files now", ErrState)
 	}

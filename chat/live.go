@@ -21,16 +21,16 @@ func (e *Engine) WatchLive(ctx context.Context, a Agent, s Sink, on bool) (Live,
 	if !a.Supervise {
 		return Live{}, ErrForbidden
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	live, err := e.liveState(ctx, a.Tenant)
+	t, err := e.lock(ctx, a.Tenant)
 	if err != nil {
 		return Live{}, err
 	}
-	w := e.live[a.Tenant]
+	defer t.mu.Unlock()
+	live := e.liveState(ctx, t)
+	w := t.live
 	switch {
 	case on && w == nil:
-		e.live[a.Tenant] = &liveWatch{sinks: map[Sink]bool{s: true}}
+		t.live = &liveWatch{sinks: map[Sink]bool{s: true}}
 	case on:
 		w.sinks[s] = true
 	case w != nil:
@@ -47,18 +47,19 @@ func (e *Engine) pushLive() {
 		ev    Event
 	}
 	var pushes []push
-	e.mu.Lock()
-	for tenant, w := range e.live {
-		if len(w.sinks) == 0 {
-			delete(e.live, tenant)
+	for _, t := range e.all() {
+		t.mu.Lock()
+		w := t.live
+		if w != nil && len(w.sinks) == 0 {
+			t.live = nil
+		}
+		if w == nil || len(w.sinks) == 0 {
+			t.mu.Unlock()
 			continue
 		}
-		live, err := e.liveState(context.Background(), tenant)
-		if err != nil {
-			continue
-		}
-		b, err := json.Marshal(live)
+		b, err := json.Marshal(e.liveState(context.Background(), t))
 		if err != nil || bytes.Equal(b, w.last) {
+			t.mu.Unlock()
 			continue
 		}
 		w.last = b
@@ -66,9 +67,9 @@ func (e *Engine) pushLive() {
 		for s := range w.sinks {
 			p.sinks = append(p.sinks, s)
 		}
+		t.mu.Unlock()
 		pushes = append(pushes, p)
 	}
-	e.mu.Unlock()
 	for _, p := range pushes {
 		for _, s := range p.sinks {
 			s.Send(p.ev)

@@ -77,6 +77,9 @@ type Message struct {
 	// Origin is the connection that sent the message: it gets the ack,
 	// so the fan-out skips it (other tabs of the same person still get it).
 	Origin Sink `json:"-"`
+	// Readers are the connections a committed message reached (Wait gives
+	// them): the sender's ack is written after their writers took it.
+	Readers []Sink `json:"-"`
 	// Resend marks a send the client made again after losing its ack: it
 	// may be stored already, so it is shown only once committed.
 	Resend bool `json:"-"`
@@ -96,11 +99,12 @@ type Log struct {
 	// shown hears a message numbered before its commit, as it is passed on
 	// to the writer, and says whom it reached; committed hears every new message
 	// once committed, in commit order, before its sender is acknowledged
-	// (shownTo: whom it reached with that seq, nil when it was not shown);
+	// (shownTo: whom it reached with that seq, nil when it was not shown),
+	// and says whom it has reached by then;
 	// retracted hears a shown message the commit refused or stored under
 	// another seq. None may block (the engine fans out to bounded queues).
 	shown     func(tenant string, m Message) []Sink
-	committed func(tenant string, m Message, shownTo []Sink)
+	committed func(tenant string, m Message, shownTo []Sink) []Sink
 	retracted func(tenant string, m Message, shownTo []Sink)
 
 	// logger hears failures nobody waits for.
@@ -416,7 +420,7 @@ func (l *Log) write() {
 			if b.err == nil && b.fn == nil && !b.m.Duplicate {
 				b.msg.Seq, b.msg.ID, b.msg.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
 				if l.committed != nil {
-					l.committed(b.tenant, b.msg, b.shown)
+					b.msg.Readers = l.committed(b.tenant, b.msg, b.shown)
 				}
 			}
 			if b.held {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -458,8 +459,9 @@ func TestShownWhileCommitted(t *testing.T) {
 		return []Sink{}
 	}
 	f.log.retracted = func(_ string, m Message, _ []Sink) { seen <- fmt.Sprintf("retracted %d %s", m.Seq, m.Text) }
-	f.log.committed = func(_ string, m Message, shownTo []Sink) {
+	f.log.committed = func(_ string, m Message, shownTo []Sink) []Sink {
 		seen <- fmt.Sprintf("committed %d %s %v", m.Seq, m.Text, shownTo != nil)
+		return shownTo
 	}
 	expect := func(want ...string) {
 		t.Helper()
@@ -575,4 +577,33 @@ func TestShownWhileCommitted(t *testing.T) {
 		t.Fatalf("after another writer: %+v %v; want seq 6", m, err)
 	}
 	expect("shown 5 fourth", "retracted 5 fourth", "committed 6 fourth false")
+}
+
+// TestCommittedMessagesNameTheirReaders: what Wait returns names the
+// connections the message reached, whether it was shown before its commit
+// or (a conversation's first since the start) by it, so that the sender's
+// ack can wait for them.
+func TestCommittedMessagesNameTheirReaders(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Support", QueueConfig{})
+	ann := x.member("Ann", "agent", nil)
+	desk := x.online(ann)
+	v, visitor, _ := x.start(Meta{})
+	x.accept(ann, v.Conversation)
+	for _, text := range []string{"first", "second"} {
+		p, err := x.e.AgentPost(x.ctx, ann, v.Conversation, Message{Text: text, Origin: desk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := p.Wait(x.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(m.Readers, Sink(visitor)) {
+			t.Fatalf("%q: readers %v do not include the visitor", text, m.Readers)
+		}
+		if slices.Contains(m.Readers, Sink(desk)) {
+			t.Fatalf("%q: the sender's own desk is a reader", text)
+		}
+	}
 }

@@ -36,7 +36,7 @@ type QueuePosition struct {
 
 // enqueue puts a conversation in a queue and routes it, or, when nobody can
 // answer there (closed, or no agent available), offers the visitor the
-// offline form. Callers hold e.mu and post the notices it returns.
+// offline form. Callers hold t.mu and post the notices it returns.
 func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 	now := e.now()
 	cv.c.Status, cv.c.QueueID = StatusQueued, q.id
@@ -61,8 +61,8 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, q *queue) []notice {
 // not): with all of them away or signed out, nobody would answer, and the
 // visitor is told so and offered the offline form rather than a wait.
 func (e *Engine) staffed(t *tenant, q *queue) bool {
-	for k, ag := range e.agents {
-		if k.tenant == t.id && ag.presence == Available && e.serves(t, ag, q) {
+	for _, ag := range t.agents {
+		if ag.presence == Available && e.serves(t, ag, q) {
 			return true
 		}
 	}
@@ -121,7 +121,7 @@ func (e *Engine) unqueue(cv *conv) {
 func (e *Engine) withdraw(cv *conv, missed bool) {
 	o := cv.offer
 	cv.offer = nil
-	ag := e.agents[agentKey{cv.c.TenantID, o.to}]
+	ag := cv.t.agents[o.to]
 	if ag == nil {
 		return
 	}
@@ -138,7 +138,7 @@ func (e *Engine) withdraw(cv *conv, missed bool) {
 
 // route offers the waiting chats of every queue of a tenant: an agent whose
 // slot frees or who becomes available may serve any of their queues.
-// Callers hold e.mu.
+// Callers hold t.mu.
 func (e *Engine) route(t *tenant) {
 	for _, id := range t.order {
 		e.dispatch(t.queues[id])
@@ -146,7 +146,7 @@ func (e *Engine) route(t *tenant) {
 }
 
 // dispatch offers a queue's waiting chats to agents, oldest first. Callers
-// hold e.mu.
+// hold t.mu.
 func (e *Engine) dispatch(q *queue) {
 	t := q.t
 	for _, cv := range q.waiting {
@@ -167,7 +167,7 @@ func (e *Engine) dispatch(q *queue) {
 
 func (e *Engine) offer(cv *conv, o *offer) {
 	cv.offer = o
-	ag := e.agent(cv.c.TenantID, o.to)
+	ag := e.agent(cv.t, o.to)
 	ag.offers[cv.c.ID] = true
 	ag.send(Event{Type: "offer", Conversation: cv.c.ID, Data: e.offerData(cv)})
 }
@@ -196,13 +196,13 @@ func (e *Engine) pick(t *tenant, q *queue, cv *conv) *agent {
 			len(ag.chats)+len(ag.offers) < t.capacity(ag) && e.serves(t, ag, q)
 	}
 	if cv.prefer != "" {
-		if ag := e.agents[agentKey{t.id, cv.prefer}]; ag != nil && free(ag) {
+		if ag := t.agents[cv.prefer]; ag != nil && free(ag) {
 			return ag
 		}
 	}
 	var best *agent
 	var bestScore float64
-	for _, ag := range e.agents {
+	for _, ag := range t.agents {
 		if !free(ag) {
 			continue
 		}
@@ -246,12 +246,12 @@ type QueueState struct {
 	EstimatedWait int `json:"estimated_wait"`
 }
 
-// state computes a queue's state. Callers hold e.mu.
+// state computes a queue's state. Callers hold t.mu.
 func (e *Engine) state(q *queue, now time.Time) QueueState {
 	t := q.t
 	s := QueueState{ID: q.id, Name: q.name, Open: q.cfg.Hours.Open(now), Waiting: len(q.waiting)}
-	for k, ag := range e.agents {
-		if k.tenant != t.id || ag.presence != Available || len(ag.sinks) == 0 || !e.serves(t, ag, q) {
+	for _, ag := range t.agents {
+		if ag.presence != Available || len(ag.sinks) == 0 || !e.serves(t, ag, q) {
 			continue
 		}
 		c := t.capacity(ag)
@@ -299,12 +299,11 @@ func (e *Engine) positions(q *queue) {
 
 // Availability is the state of every queue of a tenant now.
 func (e *Engine) Availability(ctx context.Context, tenantID string) ([]QueueState, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, tenantID)
+	t, err := e.lock(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
+	defer t.mu.Unlock()
 	now := e.now()
 	out := make([]QueueState, 0, len(t.order))
 	for _, id := range t.order {
@@ -316,31 +315,42 @@ func (e *Engine) Availability(ctx context.Context, tenantID string) ([]QueueStat
 // Tick handles what time decides: offers that expire, chats that overflow
 // or waited too long, visitors who stopped answering, agents gone too long.
 func (e *Engine) Tick(ctx context.Context) {
-	var ns []notice
-	var closing []*conv
-	e.mu.Lock()
+	for _, t := range e.all() {
+		ns, closing := e.tick(ctx, t)
+		e.post(ctx, ns)
+		for _, cv := range closing {
+			e.closeConv(ctx, cv, "inactivity", "", nil, "system")
+		}
+	}
+}
+
+// tick is Tick for one tenant; it returns the notices to post and the
+// conversations to close once the tenant's lock is released.
+func (e *Engine) tick(ctx context.Context, t *tenant) (ns []notice, closing []*conv) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	now := e.now()
-	touched := map[*tenant]bool{}
-	for _, cv := range e.convs {
+	touched := false
+	for _, cv := range t.convs {
 		if o := cv.offer; o != nil && now.After(o.expires) {
 			if o.kind == "assign" {
 				e.withdraw(cv, true)
 			} else {
 				ns = append(ns, e.inviteEnded(cv, "timeout")...)
 			}
-			touched[cv.t] = true
+			touched = true
 		}
 		if cv.forgive(now) {
-			touched[cv.t] = true
+			touched = true
 		}
 		switch cv.c.Status {
 		case StatusQueued:
-			q := cv.t.queues[cv.c.QueueID]
+			q := t.queues[cv.c.QueueID]
 			if q == nil {
 				continue
 			}
 			if q.cfg.OverflowQueue != "" && cv.hops < maxHops && now.Sub(cv.entered) >= time.Duration(q.cfg.OverflowAfter)*time.Second {
-				if to := cv.t.queues[q.cfg.OverflowQueue]; to != nil && to != q {
+				if to := t.queues[q.cfg.OverflowQueue]; to != nil && to != q {
 					e.unqueue(cv)
 					cv.hops++
 					ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAgents, event: "overflow",
@@ -353,7 +363,7 @@ func (e *Engine) Tick(ctx context.Context) {
 				ns = append(ns, e.goOffline(ctx, cv)...)
 			}
 		case StatusAssigned:
-			in := cv.t.settings.Inactivity
+			in := t.settings.Inactivity
 			if !cv.quiet {
 				continue // the agent owes the answer, not the visitor
 			}
@@ -367,31 +377,27 @@ func (e *Engine) Tick(ctx context.Context) {
 			}
 		}
 	}
-	for _, ag := range e.agents {
+	for _, ag := range t.agents {
 		if ag.presence != Offline || ag.goneAt.IsZero() || now.Sub(ag.goneAt) < e.grace {
 			continue
 		}
 		ag.goneAt = time.Time{}
 		for id := range ag.chats {
-			if cv := e.convs[id]; cv != nil {
+			if cv := t.convs[id]; cv != nil {
 				ns = append(ns, e.requeue(ctx, cv, "The agent was disconnected.")...)
 			}
 		}
 	}
-	for t := range touched {
+	if touched {
 		e.route(t)
 	}
-	e.mu.Unlock()
-	e.post(ctx, ns)
-	for _, cv := range closing {
-		e.closeConv(ctx, cv, "inactivity", "", nil, "system")
-	}
+	return ns, closing
 }
 
 // requeue takes a chat from its agent and puts it back in its queue, ahead
 // of the chats that arrived after it.
 func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
-	if ag := e.agents[agentKey{cv.c.TenantID, cv.c.AgentID}]; ag != nil {
+	if ag := cv.t.agents[cv.c.AgentID]; ag != nil {
 		delete(ag.chats, cv.c.ID)
 		ag.send(Event{Type: "removed", Conversation: cv.c.ID})
 	}
@@ -413,7 +419,7 @@ func (e *Engine) requeue(ctx context.Context, cv *conv, why string) []notice {
 }
 
 // anyAnswers reports whether a queue of the pre-chat question (or the default
-// queue) is open and staffed. Callers hold e.mu.
+// queue) is open and staffed. Callers hold t.mu.
 func (e *Engine) anyAnswers(t *tenant) bool {
 	var reach []*queue
 	if p := t.settings.Prechat; p != nil {
@@ -466,12 +472,11 @@ type TeamMember struct {
 // Welcome computes a tenant's welcome now. The queues a visitor can reach
 // are the pre-chat question's, or the default queue.
 func (e *Engine) Welcome(ctx context.Context, tenantID string) (WelcomeState, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, tenantID)
+	t, err := e.lock(ctx, tenantID)
 	if err != nil {
 		return WelcomeState{}, err
 	}
+	defer t.mu.Unlock()
 	st := t.settings
 	w := WelcomeState{Title: st.Welcome.Title, Greeting: st.Welcome.Greeting, Team: []TeamMember{}, EstimatedWait: -1, Form: st.Form}
 	var reach []*queue
@@ -504,13 +509,13 @@ func (e *Engine) Welcome(ctx context.Context, tenantID string) (WelcomeState, er
 		if wait := s.wait(len(q.waiting)+1, q.aht); w.EstimatedWait < 0 || wait < w.EstimatedWait {
 			w.EstimatedWait = wait
 		}
-		for k, ag := range e.agents {
-			if k.tenant != t.id || ag.presence != Available || len(ag.sinks) == 0 || ag.bot || !e.serves(t, ag, q) || seen[k.user] {
+		for user, ag := range t.agents {
+			if ag.presence != Available || len(ag.sinks) == 0 || ag.bot || !e.serves(t, ag, q) || seen[user] {
 				continue
 			}
-			seen[k.user] = true
-			if n := e.displayName(ctx, k.user); n != "" && len(w.Team) < 5 {
-				w.Team = append(w.Team, TeamMember{Name: n, Avatar: e.avatars[k.user]})
+			seen[user] = true
+			if n := e.displayName(ctx, user); n != "" && len(w.Team) < 5 {
+				w.Team = append(w.Team, TeamMember{Name: n, Avatar: e.people.avatar(user)})
 			}
 		}
 	}

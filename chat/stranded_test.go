@@ -83,10 +83,11 @@ func strandRun(t *testing.T, seed uint64) {
 	var trail []string
 
 	offers := func(user string) []string {
-		x.e.mu.Lock()
-		defer x.e.mu.Unlock()
+		tn := x.e.inMemory(x.tenant.ID)
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
 		var out []string
-		for id, cv := range x.e.convs {
+		for id, cv := range tn.convs {
 			if cv.offer != nil && cv.offer.to == user {
 				out = append(out, id)
 			}
@@ -95,10 +96,11 @@ func strandRun(t *testing.T, seed uint64) {
 		return out
 	}
 	withStatus := func(status string) []*conv {
-		x.e.mu.Lock()
-		defer x.e.mu.Unlock()
+		tn := x.e.inMemory(x.tenant.ID)
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
 		var out []*conv
-		for _, cv := range x.e.convs {
+		for _, cv := range tn.convs {
 			if cv.c.Status == status {
 				out = append(out, cv)
 			}
@@ -115,17 +117,19 @@ func strandRun(t *testing.T, seed uint64) {
 		return Agent{}
 	}
 	check := func() {
-		x.e.mu.Lock()
-		defer x.e.mu.Unlock()
+		tn := x.e.inMemory(x.tenant.ID)
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
 		now := x.e.now()
 		seen := map[[2]string]bool{}
-		for _, cv := range x.e.convs {
+		for _, cv := range tn.convs {
 			q := cv.t.queues[cv.c.QueueID]
 			if cv.c.Status != StatusQueued || cv.offer != nil || q == nil {
 				continue
 			}
-			for k, ag := range x.e.agents {
-				if k.tenant != cv.c.TenantID || ag.presence != Available || len(ag.sinks) == 0 || len(ag.offers) > 0 ||
+			for _, ag := range tn.agents {
+				k := ag.key
+				if ag.presence != Available || len(ag.sinks) == 0 || len(ag.offers) > 0 ||
 					len(ag.chats) >= cv.t.capacity(ag) || !x.e.serves(cv.t, ag, q) {
 					continue
 				}

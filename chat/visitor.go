@@ -156,14 +156,19 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	if err != nil {
 		return Visitor{}, "", err
 	}
-	e.mu.Lock()
 	t, err := e.tenant(ctx, site.TenantID)
 	if err != nil {
-		e.mu.Unlock()
 		return Visitor{}, "", err
 	}
+	// The visitor's last agent, for a queue that routes to them, is read
+	// before the tenant's lock is taken.
+	var last string
+	if e.routesToLastAgent(t) {
+		last, _ = e.st.LastAgent(ctx, site.ID, visitor)
+	}
+	t.mu.Lock()
 	if err := t.settings.CheckAnswers(meta.Form); err != nil {
-		e.mu.Unlock()
+		t.mu.Unlock()
 		return Visitor{}, "", err
 	}
 	id := store.NewID()
@@ -200,9 +205,9 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	cv := e.newConv(c, t)
 	cv.token = hash
 	cv.lastIn, cv.lastOut = now, now
-	e.convs[id] = cv
+	e.add(cv)
 	if q != nil && q.cfg.Routing == LastAgent {
-		cv.prefer, _ = e.st.LastAgent(ctx, site.ID, visitor)
+		cv.prefer = last
 	}
 	e.event(cv, "conversation.created", nil)
 	if meta.Offer != nil {
@@ -217,9 +222,22 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	default:
 		ns = e.enqueue(ctx, cv, q)
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	e.post(ctx, ns)
 	return Visitor{Tenant: site.TenantID, Site: site.ID, ID: visitor, Conversation: id}, token, nil
+}
+
+// routesToLastAgent reports whether any of the tenant's queues routes a
+// chat to the visitor's last agent first.
+func (e *Engine) routesToLastAgent(t *tenant) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, q := range t.queues {
+		if q.cfg.Routing == LastAgent {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) askPrechat(cv *conv) []notice {
@@ -233,9 +251,9 @@ func (e *Engine) askPrechat(cv *conv) []notice {
 }
 
 // loaded returns a visitor's conversation in memory, or ErrState when it
-// has closed. Callers hold e.mu.
-func (e *Engine) loaded(v Visitor) (*conv, error) {
-	cv := e.convs[v.Conversation]
+// has closed. Callers hold t.mu.
+func (e *Engine) loaded(t *tenant, v Visitor) (*conv, error) {
+	cv := t.convs[v.Conversation]
 	if cv == nil || cv.c.TenantID != v.Tenant {
 		return nil, fmt.Errorf("%w: the conversation has closed", ErrState)
 	}
@@ -245,21 +263,14 @@ func (e *Engine) loaded(v Visitor) (*conv, error) {
 // ConnectVisitor registers a visitor connection for its conversation's
 // events and returns the conversation as the visitor sees it.
 func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (VisitorView, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !slices.Contains(e.visitors[v.Conversation], s) {
-		e.visitors[v.Conversation] = append(e.visitors[v.Conversation], s)
-		if cv := e.convs[v.Conversation]; cv != nil && len(e.visitors[v.Conversation]) == 1 {
-			e.toAgents(cv, Event{Type: "visitor", Conversation: cv.c.ID, Data: map[string]bool{"online": true}})
-		}
+	t, err := e.tenant(ctx, v.Tenant)
+	if err != nil {
+		return VisitorView{}, err
 	}
-	if cv := e.convs[v.Conversation]; cv != nil {
-		cv.pos = 0 // tell the new connection its place
-		if q := cv.t.queues[cv.c.QueueID]; q != nil && cv.c.Status == StatusQueued {
-			defer e.positions(q)
-		}
-		return e.visitorView(cv), nil
+	if view, ok := e.connectVisitor(t, v, s); ok {
+		return view, nil
 	}
+	// Closed: the store has it (read with no lock held).
 	c, err := e.st.Conversation(ctx, v.Tenant, v.Conversation)
 	if err != nil {
 		return VisitorView{}, err
@@ -267,20 +278,45 @@ func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (Visitor
 	return VisitorView{ID: c.ID, Status: c.Status, LastSeq: c.LastSeq, Agents: []string{}, CSAT: c.CSAT}, nil
 }
 
+// connectVisitor registers the connection; ok is false when the
+// conversation is no longer in memory.
+func (e *Engine) connectVisitor(t *tenant, v Visitor, s Sink) (view VisitorView, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !slices.Contains(t.visitors[v.Conversation], s) {
+		t.visitors[v.Conversation] = append(t.visitors[v.Conversation], s)
+		if cv := t.convs[v.Conversation]; cv != nil && len(t.visitors[v.Conversation]) == 1 {
+			e.toAgents(cv, Event{Type: "visitor", Conversation: cv.c.ID, Data: map[string]bool{"online": true}})
+		}
+	}
+	if cv := t.convs[v.Conversation]; cv != nil {
+		cv.pos = 0 // tell the new connection its place
+		if q := cv.t.queues[cv.c.QueueID]; q != nil && cv.c.Status == StatusQueued {
+			defer e.positions(q)
+		}
+		return e.visitorView(cv), true
+	}
+	return VisitorView{}, false
+}
+
 // DisconnectVisitor forgets a visitor connection.
 func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	set := slices.DeleteFunc(e.visitors[v.Conversation], func(x Sink) bool { return x == s })
+	t := e.inMemory(v.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := slices.DeleteFunc(t.visitors[v.Conversation], func(x Sink) bool { return x == s })
 	if len(set) == 0 {
-		delete(e.visitors, v.Conversation)
+		delete(t.visitors, v.Conversation)
 		// The agents learn that the visitor has no page with the chat open
 		// (gone, or between two pages: the desk waits a moment to say so).
-		if cv := e.convs[v.Conversation]; cv != nil {
+		if cv := t.convs[v.Conversation]; cv != nil {
 			e.toAgents(cv, Event{Type: "visitor", Conversation: cv.c.ID, Data: map[string]bool{"online": false}})
 		}
 	} else {
-		e.visitors[v.Conversation] = set
+		t.visitors[v.Conversation] = set
 	}
 }
 
@@ -297,12 +333,15 @@ func (e *Engine) VisitorSend(ctx context.Context, v Visitor, m Message) (Message
 // VisitorPost queues a visitor's message and returns the wait for its
 // commit (see Log.Queue: a connection queues in order without waiting).
 func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(context.Context) (Message, error), error) {
-	e.mu.Lock()
-	cv, err := e.loaded(v)
+	t, err := e.lock(ctx, v.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	cv, err := e.loaded(t, v)
 	if err == nil && (cv.c.Status == StatusOffline || cv.c.Status == StatusClosed) {
 		err = fmt.Errorf("%w: nobody is answering; leave a message", ErrState)
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -327,12 +366,16 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 		// The message is committed: what it starts (the pre-chat answer,
 		// the way back from hold) happens even if its sender has gone.
 		ctx = context.WithoutCancel(ctx)
+		var last string
+		if e.routesToLastAgent(t) {
+			last, _ = e.st.LastAgent(ctx, v.Site, v.ID)
+		}
 		var ns []notice
-		e.mu.Lock()
-		if cv, err := e.loaded(v); err == nil {
+		t.mu.Lock()
+		if cv, err := e.loaded(t, v); err == nil {
 			switch cv.c.Status {
 			case StatusBot:
-				ns = e.answerPrechat(ctx, cv, out.Text)
+				ns = e.answerPrechat(ctx, cv, out.Text, last)
 			case StatusHold:
 				cv.prefer, cv.held = cv.c.LastAgentID, true
 				if q := cv.t.queues[cv.c.QueueID]; q != nil {
@@ -342,13 +385,13 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 				}
 			}
 		}
-		e.mu.Unlock()
+		t.mu.Unlock()
 		e.post(ctx, ns)
 		return out, nil
 	}, nil
 }
 
-func (e *Engine) answerPrechat(ctx context.Context, cv *conv, answer string) []notice {
+func (e *Engine) answerPrechat(ctx context.Context, cv *conv, answer, last string) []notice {
 	p := cv.t.settings.Prechat
 	if p == nil {
 		if q := cv.t.defaultQueue(); q != nil {
@@ -373,7 +416,7 @@ func (e *Engine) answerPrechat(ctx context.Context, cv *conv, answer string) []n
 			meta["topic"] = o.Label
 			cv.c.Metadata, _ = json.Marshal(meta)
 			if q.cfg.Routing == LastAgent {
-				cv.prefer, _ = e.st.LastAgent(ctx, cv.c.SiteID, cv.c.Visitor)
+				cv.prefer = last
 			}
 			return e.enqueue(ctx, cv, q)
 		}
@@ -390,9 +433,13 @@ func (e *Engine) VisitorTyping(v Visitor, preview string) {
 	if r := []rune(preview); len(r) > 200 {
 		preview = string(r[len(r)-200:])
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, err := e.loaded(v)
+	t := e.inMemory(v.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cv, err := e.loaded(t, v)
 	if err != nil {
 		return
 	}
@@ -402,9 +449,13 @@ func (e *Engine) VisitorTyping(v Visitor, preview string) {
 
 // VisitorRead records how far the visitor has read.
 func (e *Engine) VisitorRead(v Visitor, seq int64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, err := e.loaded(v)
+	t := e.inMemory(v.Tenant)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cv, err := e.loaded(t, v)
 	if err != nil || seq <= cv.readVisitor || seq > cv.c.LastSeq+1<<20 {
 		return
 	}
@@ -440,9 +491,12 @@ func (e *Engine) VisitorPage(ctx context.Context, v Visitor, p PageMeta) error {
 // change (which reports whether it changed anything), stores it and shows
 // the agents the new state.
 func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc map[string]any, c *store.Conversation) (bool, error)) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cv, err := e.loaded(v)
+	t, err := e.lock(ctx, v.Tenant)
+	if err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	cv, err := e.loaded(t, v)
 	if err != nil {
 		return err
 	}
@@ -519,9 +573,12 @@ func IdentityFingerprint(ctx context.Context, ring *keys.Ring, tenant string, id
 
 // VisitorClose ends the chat at the visitor's request.
 func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
-	e.mu.Lock()
-	cv, err := e.loaded(v)
-	e.mu.Unlock()
+	t, err := e.lock(ctx, v.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, err := e.loaded(t, v)
+	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -531,12 +588,15 @@ func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
 
 // LeaveMessage stores the offline form and closes the conversation.
 func (e *Engine) LeaveMessage(ctx context.Context, v Visitor, name, email, text string) error {
-	e.mu.Lock()
-	cv, err := e.loaded(v)
+	t, err := e.lock(ctx, v.Tenant)
+	if err != nil {
+		return err
+	}
+	cv, err := e.loaded(t, v)
 	if err == nil && cv.c.Status != StatusOffline {
 		err = fmt.Errorf("%w: the offline form is for chats nobody could answer", ErrState)
 	}
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -560,21 +620,25 @@ func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
 		return fmt.Errorf("%w: a rating is 1 to 5", ErrInvalid)
 	}
 	e.log.Flush() // the close may still be on its way to the disk
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, err := e.tenant(ctx, v.Tenant)
+	t, err := e.lock(ctx, v.Tenant)
 	if err != nil {
 		return err
 	}
-	c, err := e.st.Conversation(ctx, v.Tenant, v.Conversation)
-	if err != nil {
-		return err
-	}
-	if !t.settings.CSAT || c.Status != StatusClosed || c.CSAT != nil || c.ClosedAt == nil || e.now().Sub(*c.ClosedAt) > 24*time.Hour {
+	asked := t.settings.CSAT
+	t.mu.Unlock()
+	// Once, within a day of the close: the store decides, so that two
+	// ratings sent at once do not both count.
+	if !asked {
 		return fmt.Errorf("%w: this chat cannot be rated", ErrState)
 	}
-	c.CSAT = &score
-	return e.st.SaveConversation(ctx, c)
+	ok, err := e.st.RateConversation(ctx, v.Tenant, v.Conversation, score, e.now().Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: this chat cannot be rated", ErrState)
+	}
+	return nil
 }
 
 // VisitorHistory returns what the visitor may read after seq.
@@ -607,7 +671,7 @@ func (e *Engine) VisitorResume(ctx context.Context, v Visitor, after int64, afte
 // has the fingerprint identity (when not ""). Their agents let them go and
 // the visitor is told (reason erased).
 func (e *Engine) CloseVisitor(ctx context.Context, tenant, siteID string, visitors []string, identity string) {
-	e.closeWhere(ctx, "erased", func(c *store.Conversation) bool {
+	e.closeWhere(ctx, tenant, "erased", func(c *store.Conversation) bool {
 		return c.TenantID == tenant && c.SiteID == siteID &&
 			(slices.Contains(visitors, c.Visitor) || identity != "" && c.Identity == identity)
 	})
@@ -617,21 +681,23 @@ func (e *Engine) CloseVisitor(ctx context.Context, tenant, siteID string, visito
 // their agents let them go and their visitors are told (reason
 // site_deleted), instead of chats that fail at their next message.
 func (e *Engine) CloseSite(ctx context.Context, tenant, siteID string) {
-	e.closeWhere(ctx, "site_deleted", func(c *store.Conversation) bool { return c.TenantID == tenant && c.SiteID == siteID })
+	e.closeWhere(ctx, tenant, "site_deleted", func(c *store.Conversation) bool { return c.TenantID == tenant && c.SiteID == siteID })
 }
 
 // closeWhere closes the open conversations that match, then waits for the
 // log: what was queued for them commits first, and what comes after finds
 // them gone.
-func (e *Engine) closeWhere(ctx context.Context, reason string, match func(*store.Conversation) bool) {
-	e.mu.Lock()
+func (e *Engine) closeWhere(ctx context.Context, tenant string, reason string, match func(*store.Conversation) bool) {
 	var open []*conv
-	for _, cv := range e.convs {
-		if match(&cv.c) {
-			open = append(open, cv)
+	if t := e.inMemory(tenant); t != nil {
+		t.mu.Lock()
+		for _, cv := range t.convs {
+			if match(&cv.c) {
+				open = append(open, cv)
+			}
 		}
+		t.mu.Unlock()
 	}
-	e.mu.Unlock()
 	for _, cv := range open {
 		e.closeConv(ctx, cv, reason, "", nil, "")
 	}

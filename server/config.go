@@ -37,6 +37,7 @@ type Config struct {
 	CollectSiteRate float64       // /collect requests per second per site (0: unlimited)
 	ChatIPRate      float64       // visitor chat connections per second per client IP (0: unlimited)
 	MemoryLimitMiB  int           // the Go heap's soft limit (0: none); the process's SQLite caches come on top
+	Procs           int           // GOMAXPROCS (0: Go's own choice, which follows the cores and the cgroup's CPU limit)
 	DebugAddr       string        // if set, net/http/pprof listens here (keep it on loopback)
 	MetricsAddr     string        // if set, /metrics is served here, and only here
 	MetricsToken    string        // else /metrics on the main listener needs this bearer token
@@ -208,6 +209,9 @@ func (c *Config) Validate() error {
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64) {
 		return fmt.Errorf("memory-limit: 0 (none) or at least 64 MiB")
 	}
+	if c.Procs < 0 {
+		errs = append(errs, errors.New("procs: 0 (Go's choice) or more"))
+	}
 	if c.CollectIPRate < 0 || c.CollectSiteRate < 0 || c.ChatIPRate < 0 {
 		errs = append(errs, errors.New("collect-ip-rate, collect-site-rate: 0 (unlimited) or more"))
 	}
@@ -259,7 +263,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies), slog.String("country_header", c.CountryHeader), slog.Int("body_limit", c.BodyLimit),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Float64("collect_ip_rate", c.CollectIPRate), slog.Float64("collect_site_rate", c.CollectSiteRate),
-		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate),
+		slog.Float64("chat_ip_rate", c.ChatIPRate), slog.Bool("webhooks_private", c.WebhooksPrivate), slog.Int("procs", c.Procs),
 		slog.String("debug_addr", c.DebugAddr), slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token", c.MetricsToken != ""), slog.String("dev_widget", c.DevWidget),
 		slog.String("search_url", ops.RedactURL(c.SearchURL)), slog.String("search_username", c.SearchUsername),
 		slog.Bool("search_password", c.SearchPassword != ""), slog.Bool("search_api_key", c.SearchAPIKey != ""),

@@ -107,6 +107,13 @@ type wsConn struct {
 	mu      sync.Mutex
 	q       []any // chat.Event, reply or wsPing
 	writing bool  // a writer goroutine is running
+	// pushed and taken count the frames queued and those the writer has
+	// taken off the queue; took is closed (and replaced) when it takes one,
+	// for a sender's ack that waits for its readers (handedOff); inWrite: the
+	// writer is in a socket write.
+	pushed, taken uint64
+	took          chan struct{}
+	inWrite       bool
 	started bool  // the hello is answered: queued frames may go
 	// greeting: the reader waits for the hello; it answers bad frames
 	// itself (answerNow), as the writer has not started. Reader only.
@@ -168,8 +175,39 @@ func (w *wsConn) push(v any) {
 		w.closing = &closeWhy{fws.CloseTryAgainLater, "too slow: reconnect and resume", false}
 	} else {
 		w.q = append(w.q, v)
+		w.pushed++
 	}
 	w.kick()
+}
+
+// handedOff waits until the writer has taken every frame queued so far, so
+// that a message's readers get it before its sender's ack goes (the ack's
+// writer would otherwise often run first: Go runs the goroutine readied
+// last). It does not wait for a connection that is closing, not started, or
+// in a socket write: that writer is running already, and a slow reader must
+// not hold up another connection's ack.
+func (w *wsConn) handedOff() {
+	w.mu.Lock()
+	mark := w.pushed
+	for w.taken < mark && w.closing == nil && w.started && !w.inWrite {
+		if w.took == nil {
+			w.took = make(chan struct{})
+		}
+		took := w.took
+		w.mu.Unlock()
+		<-took
+		w.mu.Lock()
+	}
+	w.mu.Unlock()
+}
+
+// tookOne records that the writer took a frame. Callers hold w.mu.
+func (w *wsConn) tookOne() {
+	w.taken++
+	if w.took != nil {
+		close(w.took)
+		w.took = nil
+	}
 }
 
 // kick starts a writer if none runs. Callers hold w.mu.
@@ -219,14 +257,24 @@ func (w *wsConn) flush() {
 			if len(w.q) == 0 {
 				w.q = nil
 			}
+			w.tookOne()
+			w.inWrite = true
 			w.mu.Unlock()
-			if err := w.writeItem(v); err != nil {
+			err := w.writeItem(v)
+			w.mu.Lock()
+			w.inWrite = false
+			w.mu.Unlock()
+			if err != nil {
 				w.drop(fws.CloseGoingAway, "")
 			}
 			continue
 		}
 		if w.closing != nil {
 			why := *w.closing
+			if w.took != nil {
+				close(w.took) // nothing more will be taken
+				w.took = nil
+			}
 			w.mu.Unlock()
 			w.c.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(why.code, why.reason), time.Now().Add(time.Second))
 			w.c.Close()

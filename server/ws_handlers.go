@@ -2,7 +2,6 @@ package server
 
 import (
 	"log/slog"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -271,16 +270,18 @@ func ackWhenCommitted(w *wsConn, f *frame, inflight chan struct{}, wait func() (
 	go func() {
 		defer func() { <-inflight }()
 		m, err := wait()
-		// A message not shown before its commit (a conversation's first
-		// since the start, a marked resend) was queued for its readers by
-		// the commit, which readied this goroutine last, so it would run
-		// (and write the ack) before their writers on this core: the
-		// readers go first.
-		runtime.Gosched()
 		if err != nil {
 			w.failErr(f, err)
 			return
 		}
+		// The readers first: the ack is queued once their writers took the
+		// message (they have it by the commit at the latest).
+		for _, r := range m.Readers {
+			if r, ok := r.(*wsConn); ok && r != w {
+				r.handedOff()
+			}
+		}
+		m.Readers = nil
 		w.push(reply{Type: "ack", ID: f.ID, Data: m})
 	}()
 }

@@ -919,3 +919,32 @@ func manyVars(n int) map[string]string {
 	}
 	return m
 }
+
+// TestAckWaitsForTheReadersWriters: a sender's ack is queued only once the
+// readers' writers took the message (an explicit hand-off, not the
+// scheduler's order), and never waits on a reader that cannot take it now.
+func TestAckWaitsForTheReadersWriters(t *testing.T) {
+	reader := &wsConn{started: true}
+	reader.pushed = 2 // the message, and a frame before it
+	done := make(chan struct{})
+	go func() { reader.handedOff(); close(done) }()
+	for range 2 {
+		select {
+		case <-done:
+			t.Fatal("the ack went before the reader's writer took the message")
+		default:
+		}
+		reader.mu.Lock()
+		reader.tookOne()
+		reader.mu.Unlock()
+	}
+	<-done
+	for name, r := range map[string]*wsConn{
+		"not started":     {pushed: 1},
+		"closing":         {pushed: 1, started: true, closing: &closeWhy{}},
+		"in a slow write": {pushed: 1, started: true, inWrite: true},
+	} {
+		r.handedOff() // returns at once: a slow or gone reader holds up no ack
+		_ = name
+	}
+}

@@ -314,6 +314,18 @@ func (s *Store) VisitorConversations(ctx context.Context, tenantID, siteID, visi
 	return scanIDs(rows)
 }
 
+// RateConversation records a visitor's rating of a closed conversation,
+// once, if it closed at or after since; false when it may not be rated.
+func (s *Store) RateConversation(ctx context.Context, tenantID, id string, score int, since time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE conversations SET csat = ?, updated_at = ? WHERE id = ? AND tenant_id = ?
+		AND status = 'closed' AND csat IS NULL AND closed_at >= ?`, score, millis(time.Now()), id, tenantID, millis(since))
+	if err != nil {
+		return false, fmt.Errorf("store: rate conversation %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // IdentityConversations returns the ids of a site's conversations whose
 // verified visitor has this identity fingerprint.
 func (s *Store) IdentityConversations(ctx context.Context, tenantID, siteID, identity string) ([]string, error) {

@@ -394,15 +394,6 @@ func TestKeysRotate(t *testing.T) {
 	}
 }
 
-func TestServeDoublesProcsUnlessTold(t *testing.T) {
-	if got := procs("", 2); got != 4 {
-		t.Errorf("procs with GOMAXPROCS unset = %d; want 4", got)
-	}
-	if got := procs("3", 3); got != 3 {
-		t.Errorf("procs with GOMAXPROCS=3 = %d; want 3", got)
-	}
-}
-
 // TestServeDerivesItsPublicURL starts the demo as `make run ARGS="--addr
 // 127.0.0.1:PORT"` does, with no --public-url: the URL it prints, the demo's
 // snippet and the demo site's allowed origins all name that port.

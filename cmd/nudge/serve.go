@@ -49,6 +49,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	str(&c.DebugAddr, "debug-addr", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; never expose it")
 	fs.Float64Var(&c.CollectSiteRate, "collect-site-rate", c.CollectSiteRate, "analytics requests per second per site, bursts of 5 s; 0 is unlimited ("+envName("collect-site-rate")+")")
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "a trusted proxy's request header with the visitor's ISO country code, e.g. CF-IPCountry: the visitor.country fact of offer rules ("+envName("country-header")+")")
+	fs.IntVar(&c.Procs, "procs", c.Procs, "goroutines that run at once (GOMAXPROCS); 0: Go's choice, the cores the process may use ("+envName("procs")+")")
 	fs.IntVar(&c.MemoryLimitMiB, "memory-limit", c.MemoryLimitMiB, "soft limit of the Go heap in MiB, past which the collector works harder (0: none; GOMEMLIMIT, when set, wins); SQLite's caches (about 100 MiB at most) come on top ("+envName("memory-limit")+")")
 	fs.BoolVar(&c.WebhooksPrivate, "webhooks-private", c.WebhooksPrivate, "let webhooks reach private, loopback and link-local addresses (an on-premises receiver) ("+envName("webhooks-private")+")")
 	str(&c.SearchURL, "search-url", "Elasticsearch 8 URL for transcript search, e.g. https://es.internal:9200; empty: the embedded index in the data folder")
@@ -71,7 +72,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	runtime.GOMAXPROCS(procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)))
+	if cfg.Procs > 0 {
+		runtime.GOMAXPROCS(cfg.Procs)
+	}
 	// A flood of analytics or chat must not take the process past its memory:
 	// the heap's soft limit makes the collector run sooner as it nears it.
 	if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB > 0 {
@@ -80,20 +83,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runServer(ctx, cfg, stdout, stderr)
-}
-
-// procs is how many goroutines the server runs at once: twice Go's default
-// (one per usable core) unless GOMAXPROCS says otherwise. Search indexing
-// batches, checkpoints and the collector's marking run for tens of
-// milliseconds, and Go preempts a goroutine only after 10 ms: with one P per
-// core, a chat message that arrives while those hold every P waits for that.
-// A spare P lets it run at once, and the kernel, which switches threads at a
-// finer grain, shares the cores (benchmarks.md: median chat p99 17.6 → 14.8 ms).
-func procs(env string, def int) int {
-	if env != "" {
-		return def // the runtime has applied it
-	}
-	return 2 * def
 }
 
 // runServer runs the configured server until ctx ends.
