@@ -27,8 +27,10 @@ var index = template.Must(template.New("index").Parse(`<!doctype html>
 `))
 
 // Build bundles the console sources of dir (src/main.tsx, whose npm packages
-// are in dir/node_modules) into out, emptied first (but for .keep).
-func Build(dir, out string) error {
+// are in dir/node_modules) into out, emptied first (but for .keep); with
+// maps, source maps beside them (a folder served with --console-dir, while
+// developing: the build the binary embeds carries none).
+func Build(dir, out string, maps bool) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -51,7 +53,7 @@ func Build(dir, out string) error {
 		MinifyWhitespace:  true,
 		MinifyIdentifiers: true,
 		MinifySyntax:      true,
-		Sourcemap:         api.SourceMapLinked,
+		Sourcemap:         sourceMap(maps),
 		Target:            api.ES2020,
 		Format:            api.FormatESModule,
 		JSX:               api.JSXAutomatic,
@@ -103,4 +105,11 @@ func absolute(p string) string {
 		panic(err)
 	}
 	return a
+}
+
+func sourceMap(on bool) api.SourceMap {
+	if on {
+		return api.SourceMapLinked
+	}
+	return api.SourceMapNone
 }

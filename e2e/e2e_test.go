@@ -62,7 +62,7 @@ func consoleDir(t *testing.T) string {
 		if console.dir, console.err = os.MkdirTemp("", "nudge-console-"); console.err != nil {
 			return
 		}
-		console.err = assets.Build("../assets", console.dir)
+		console.err = assets.Build("../assets", console.dir, true)
 	})
 	if console.err != nil {
 		t.Fatalf("build the console: %v", console.err)

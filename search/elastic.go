@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,9 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
 )
 
 // ElasticOptions configure the Elasticsearch backend.
@@ -45,7 +45,10 @@ type ElasticOptions struct {
 // and ZincSearch share: bulk, search with bool/term/match_phrase/prefix/range
 // queries, sort, from/size, index templates.
 type Elastic struct {
-	es     *elasticsearch.Client
+	// es is the SDK's transport; requests are the SDK's esapi request types
+	// that this backend sends, one by one: the client and its API table
+	// would bring every one of the hundreds of API types into the binary.
+	es     esapi.Transport
 	o      ElasticOptions
 	log    *slog.Logger
 	ready  atomic.Bool // the template is in place
@@ -77,10 +80,20 @@ func OpenElastic(o ElasticOptions) (*Elastic, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 8
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{strings.TrimSuffix(o.URL, "/")},
-		Username:  o.Username, Password: o.Password, APIKey: o.APIKey,
-		CACert:        o.CACert,
+	base, err := url.Parse(strings.TrimSuffix(o.URL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("search: %s: %w", u.Redacted(), err)
+	}
+	if len(o.CACert) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(o.CACert) {
+			return nil, fmt.Errorf("search: %s: the CA file holds no PEM certificate", u.Redacted())
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	tp, err := elastictransport.New(elastictransport.Config{
+		URLs:     []*url.URL{base},
+		Username: o.Username, Password: o.Password, APIKey: o.APIKey,
 		Transport:     tr,
 		RetryOnStatus: retried,
 		MaxRetries:    3,
@@ -92,7 +105,7 @@ func OpenElastic(o ElasticOptions) (*Elastic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: %s: %w", u.Redacted(), err)
 	}
-	return &Elastic{es: es, o: o, log: o.Logger}, nil
+	return &Elastic{es: tp, o: o, log: o.Logger}, nil
 }
 
 // Close does nothing: the client holds only idle connections.
@@ -145,7 +158,7 @@ func (e *Elastic) ensure(ctx context.Context) error {
 		return nil
 	}
 	body, _ := json.Marshal(e.template())
-	res, err := e.es.Indices.PutIndexTemplate(e.o.Prefix+"-messages", bytes.NewReader(body), e.es.Indices.PutIndexTemplate.WithContext(ctx))
+	res, err := esapi.IndicesPutIndexTemplateRequest{Name: e.o.Prefix + "-messages", Body: bytes.NewReader(body)}.Do(ctx, e.es)
 	if err := e.check(res, err, "put index template"); err != nil {
 		return err
 	}
@@ -196,57 +209,91 @@ type esDoc struct {
 
 func docID(conv string, seq int64) string { return conv + ":" + strconv.FormatInt(seq, 10) }
 
-// bulk runs items through a BulkIndexer and waits for them. An item the
+// bulkItem is one action of a bulk request: index (with its body) or delete.
+type bulkItem struct {
+	action, index, id string
+	body              []byte
+}
+
+// bulkBytes is how much one bulk request carries at most.
+const bulkBytes = 4 << 20
+
+// bulk sends items with the bulk API, a few MiB a request. An item the
 // cluster could not take for now (429, 5xx) or a request that failed makes
 // the whole call fail (the caller retries; writes are idempotent); an item
 // it refuses for good (a 4xx: a document it cannot map) is logged, counted
 // and skipped, so that one bad message cannot stop indexing.
-func (e *Elastic) bulk(ctx context.Context, items []esutil.BulkIndexerItem, refresh bool) error {
-	if len(items) == 0 {
+func (e *Elastic) bulk(ctx context.Context, items []bulkItem, refresh bool) error {
+	var body bytes.Buffer
+	for len(items) > 0 {
+		body.Reset()
+		n := 0
+		for n < len(items) && (n == 0 || body.Len()+len(items[n].body) < bulkBytes) {
+			it := items[n]
+			meta, _ := json.Marshal(map[string]map[string]string{it.action: {"_index": it.index, "_id": it.id}})
+			body.Write(meta)
+			body.WriteByte('\n')
+			if it.action != "delete" {
+				body.Write(it.body)
+				body.WriteByte('\n')
+			}
+			n++
+		}
+		if err := e.bulkRequest(ctx, body.Bytes(), items[:n], refresh); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+func (e *Elastic) bulkRequest(ctx context.Context, body []byte, items []bulkItem, refresh bool) error {
+	req := esapi.BulkRequest{Body: bytes.NewReader(body)}
+	if refresh {
+		req.Refresh = "true"
+	}
+	res, err := req.Do(ctx, e.es)
+	if err := e.check(res, err, "bulk"); err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Errors bool `json:"errors"`
+		Items  []map[string]struct {
+			Status int `json:"status"`
+			Error  struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return fmt.Errorf("%w: bulk %s: read the answer: %w", ErrUnavailable, e.redactedURL(), err)
+	}
+	if !out.Errors {
 		return nil
 	}
-	var mu sync.Mutex
 	var failure error
-	fail := func(err error) {
-		mu.Lock()
-		if failure == nil {
-			failure = err
-		}
-		mu.Unlock()
-	}
-	cfg := esutil.BulkIndexerConfig{Client: e.es, NumWorkers: 2, FlushBytes: 4 << 20, FlushInterval: time.Hour,
-		OnError: func(_ context.Context, err error) {
-			fail(fmt.Errorf("%w: bulk %s: %w", ErrUnavailable, e.redactedURL(), err))
-		}}
-	if refresh {
-		cfg.Refresh = "true"
-	}
-	bi, err := esutil.NewBulkIndexer(cfg)
-	if err != nil {
-		return fmt.Errorf("search: bulk: %w", err)
-	}
-	for _, it := range items {
-		it.OnFailure = func(_ context.Context, it esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
+	for i, m := range out.Items {
+		for action, r := range m {
 			switch {
-			case err != nil:
-				fail(fmt.Errorf("%w: bulk %s: %w", ErrUnavailable, e.redactedURL(), err))
-			case it.Action == "delete" && r.Status == 404:
+			case r.Status < 300:
+			case action == "delete" && r.Status == 404:
 				// gone already
 			case r.Status == 429 || r.Status >= 500:
-				fail(fmt.Errorf("%w: bulk %s: %d %s: %s", ErrUnavailable, e.redactedURL(), r.Status, r.Error.Type, r.Error.Reason))
+				if failure == nil {
+					failure = fmt.Errorf("%w: bulk %s: %d %s: %s", ErrUnavailable, e.redactedURL(), r.Status, r.Error.Type, r.Error.Reason)
+				}
 			default:
 				e.failed.Add(1)
-				e.log.Error("search: the index refused a document; skipped", "index", it.Index, "id", it.DocumentID,
+				it := bulkItem{}
+				if i < len(items) {
+					it = items[i]
+				}
+				e.log.Error("search: the index refused a document; skipped", "index", it.index, "id", it.id,
 					"status", r.Status, "type", r.Error.Type, "reason", r.Error.Reason)
 			}
 		}
-		if err := bi.Add(ctx, it); err != nil {
-			bi.Close(ctx)
-			return fmt.Errorf("search: bulk: %w", err)
-		}
-	}
-	if err := bi.Close(ctx); err != nil {
-		fail(fmt.Errorf("%w: bulk %s: %w", ErrUnavailable, e.redactedURL(), err))
 	}
 	return failure
 }
@@ -256,7 +303,7 @@ func (e *Elastic) Index(ctx context.Context, docs []Doc, checkpoint time.Time) e
 	if err := e.ensure(ctx); err != nil {
 		return err
 	}
-	items := make([]esutil.BulkIndexerItem, 0, len(docs))
+	items := make([]bulkItem, 0, len(docs))
 	for _, d := range docs {
 		words := Terms(d.Text)
 		if len(words) == 0 {
@@ -273,8 +320,7 @@ func (e *Elastic) Index(ctx context.Context, docs []Doc, checkpoint time.Time) e
 		if err != nil {
 			return fmt.Errorf("search: encode doc: %w", err)
 		}
-		items = append(items, esutil.BulkIndexerItem{Action: "index", Index: e.index(d.CreatedAt),
-			DocumentID: docID(d.ConversationID, d.Seq), Body: bytes.NewReader(body)})
+		items = append(items, bulkItem{action: "index", index: e.index(d.CreatedAt), id: docID(d.ConversationID, d.Seq), body: body})
 	}
 	if err := e.bulk(ctx, items, false); err != nil {
 		return err
@@ -283,8 +329,7 @@ func (e *Elastic) Index(ctx context.Context, docs []Doc, checkpoint time.Time) e
 		return nil
 	}
 	body, _ := json.Marshal(map[string]int64{"checkpoint": checkpoint.UnixMilli()})
-	res, err := e.es.Index(e.state(), bytes.NewReader(body), e.es.Index.WithDocumentID("checkpoint"),
-		e.es.Index.WithRefresh("true"), e.es.Index.WithContext(ctx))
+	res, err := esapi.IndexRequest{Index: e.state(), DocumentID: "checkpoint", Body: bytes.NewReader(body), Refresh: "true"}.Do(ctx, e.es)
 	if err := e.check(res, err, "write checkpoint"); err != nil {
 		return err
 	}
@@ -342,8 +387,8 @@ func (e *Elastic) searchIn(ctx context.Context, index string, body map[string]an
 	if err != nil {
 		return fmt.Errorf("search: encode query: %w", err)
 	}
-	res, err := e.es.Search(e.es.Search.WithContext(ctx), e.es.Search.WithIndex(index),
-		e.es.Search.WithBody(bytes.NewReader(b)), e.es.Search.WithIgnoreUnavailable(true), e.es.Search.WithAllowNoIndices(true))
+	yes := true
+	res, err := esapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(b), IgnoreUnavailable: &yes, AllowNoIndices: &yes}.Do(ctx, e.es)
 	if err == nil && res.StatusCode == 400 {
 		// ZincSearch answers a pattern that matches no index yet (nothing
 		// written) with an error where Elasticsearch finds nothing.
@@ -457,7 +502,7 @@ func (e *Elastic) Count(ctx context.Context, tenant string) (int64, error) {
 
 // Health asks the server who it is.
 func (e *Elastic) Health(ctx context.Context) error {
-	res, err := e.es.Info(e.es.Info.WithContext(ctx))
+	res, err := esapi.InfoRequest{}.Do(ctx, e.es)
 	if err := e.check(res, err, "info"); err != nil {
 		return err
 	}
@@ -472,8 +517,8 @@ func (e *Elastic) DeleteConversations(ctx context.Context, tenant string, ids []
 	if len(ids) == 0 {
 		return nil
 	}
-	if res, err := e.es.Indices.Refresh(e.es.Indices.Refresh.WithContext(ctx), e.es.Indices.Refresh.WithIndex(e.pattern()),
-		e.es.Indices.Refresh.WithIgnoreUnavailable(true), e.es.Indices.Refresh.WithAllowNoIndices(true)); err == nil {
+	yes := true
+	if res, err := (esapi.IndicesRefreshRequest{Index: []string{e.pattern()}, IgnoreUnavailable: &yes, AllowNoIndices: &yes}).Do(ctx, e.es); err == nil {
 		res.Body.Close()
 	}
 	const page = 1000
@@ -489,9 +534,9 @@ func (e *Elastic) DeleteConversations(ctx context.Context, tenant string, ids []
 			if err != nil {
 				return err
 			}
-			items := make([]esutil.BulkIndexerItem, 0, len(hits.Hits.Hits))
+			items := make([]bulkItem, 0, len(hits.Hits.Hits))
 			for _, h := range hits.Hits.Hits {
-				items = append(items, esutil.BulkIndexerItem{Action: "delete", Index: h.Index, DocumentID: h.ID})
+				items = append(items, bulkItem{action: "delete", index: h.Index, id: h.ID})
 			}
 			if err := e.bulk(ctx, items, true); err != nil {
 				return err

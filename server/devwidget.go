@@ -41,7 +41,7 @@ func (d *devBundle) get(fallback *widget.Bundle) *widget.Bundle {
 	if d.current != nil && !newest.After(d.stamp) {
 		return d.current
 	}
-	b, err := widget.Build(os.DirFS(d.dir))
+	b, err := widget.Build(os.DirFS(d.dir), true)
 	if err != nil {
 		d.log.Warn("dev widget build failed; serving the last good bundle", "err", err)
 		if d.current == nil {

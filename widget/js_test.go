@@ -25,7 +25,7 @@ func TestPageSideInNode(t *testing.T) {
 		t.Fatal("node is not installed: the page-side tests need Node.js 20 or later")
 	}
 	dir := t.TempDir()
-	b, err := Build(Sources())
+	b, err := Build(Sources(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ var embedded struct {
 // Embedded is the build of the embedded sources, made once per process: a
 // bundle never changes while the binary runs (tests start many servers).
 func Embedded() (*Bundle, error) {
-	embedded.once.Do(func() { embedded.b, embedded.err = Build(Sources()) })
+	embedded.once.Do(func() { embedded.b, embedded.err = Build(Sources(), false) })
 	return embedded.b, embedded.err
 }
 
@@ -70,6 +70,7 @@ type Bundle struct {
 	Files map[string]*File
 	// Sizes are the gzipped sizes of the loader and each module, by bundle name.
 	Sizes map[string]int
+	maps  bool // with source maps (development)
 }
 
 // Module is the served name (under /w/) of a module's bundle, or "".
@@ -83,11 +84,12 @@ func (b *Bundle) Module(name string) string {
 }
 
 // Build bundles the sources in src (Sources(), or a folder on disk while
-// developing) with esbuild: minified, content-hashed, precompressed, with
-// source maps. The modules are built first, so that the loader can be given
-// their hashed names. Any esbuild error fails the build with file and line.
-func Build(src fs.FS) (*Bundle, error) {
-	b := &Bundle{Files: map[string]*File{}, Sizes: map[string]int{}}
+// developing) with esbuild: minified, content-hashed, precompressed, and
+// with maps, source maps (for development: a served build carries none).
+// The modules are built first, so that the loader can be given their hashed
+// names. Any esbuild error fails the build with file and line.
+func Build(src fs.FS, maps bool) (*Bundle, error) {
+	b := &Bundle{Files: map[string]*File{}, Sizes: map[string]int{}, maps: maps}
 	hashes := map[string]string{}
 	for _, m := range Modules {
 		f, err := b.build(src, m, map[string]string{"LITE": "false", "COOKIELESS": "false"})
@@ -138,7 +140,7 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 		MinifyWhitespace:  true,
 		MinifyIdentifiers: true,
 		MinifySyntax:      true,
-		Sourcemap:         api.SourceMapExternal,
+		Sourcemap:         sourceMap(b.maps),
 		SourcesContent:    api.SourcesContentInclude,
 		LegalComments:     api.LegalCommentsNone,
 		Charset:           api.CharsetUTF8,
@@ -171,20 +173,29 @@ func (b *Bundle) build(src fs.FS, name string, define map[string]string) (*File,
 	if err != nil {
 		return nil, err
 	}
-	m, err := newFile(hashed+".map", "application/json", sourceMap)
-	if err != nil {
-		return nil, err
+	if b.maps {
+		m, err := newFile(hashed+".map", "application/json", sourceMap)
+		if err != nil {
+			return nil, err
+		}
+		// The map is named by a SourceMap header, not a comment: the bytes go
+		// to developers who open their tools, not to every visitor. It is
+		// absolute: the loader is served at /l/{siteKey}.js, its map under /w/.
+		f.SourceMap = "/w/" + m.Name
+		b.Files[m.Name] = m
 	}
-	// The map is named by a SourceMap header, not a comment: the bytes go to
-	// developers who open their tools, not to every visitor. It is absolute:
-	// the loader is served at /l/{siteKey}.js, its map under /w/.
-	f.SourceMap = "/w/" + m.Name
-	b.Files[m.Name] = m
 	if name != "loader" && name != "lite" {
 		b.Files[f.Name] = f
 	}
 	b.Sizes[name] = len(f.Gzip)
 	return f, nil
+}
+
+func sourceMap(on bool) api.SourceMap {
+	if on {
+		return api.SourceMapExternal
+	}
+	return api.SourceMapNone
 }
 
 func newFile(name, contentType string, body []byte) (*File, error) {

@@ -13,7 +13,7 @@ import (
 )
 
 func TestBuildIsWithinBudgets(t *testing.T) {
-	b, err := Build(Sources())
+	b, err := Build(Sources(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +31,11 @@ func TestBuildIsWithinBudgets(t *testing.T) {
 }
 
 func TestBuildIsStableAndHashed(t *testing.T) {
-	a, err := Build(Sources())
+	a, err := Build(Sources(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Build(Sources())
+	b, _ := Build(Sources(), true)
 	if !bytes.Equal(a.Loader.Body, b.Loader.Body) || a.Loader.ETag != b.Loader.ETag {
 		t.Fatal("two builds of the same sources differ")
 	}
@@ -79,7 +79,7 @@ func TestBuildIsStableAndHashed(t *testing.T) {
 		changed[n] = &fstest.MapFile{Data: body}
 	}
 	changed["analytics.ts"].Data = append(changed["analytics.ts"].Data, []byte("\nconsole.log(1);\n")...)
-	c, err := Build(changed)
+	c, err := Build(changed, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +97,12 @@ func TestBuildReportsErrorsWithFileAndLine(t *testing.T) {
 		"launcher.ts":  {Data: []byte("export {};")},
 		"chat.ts":      {Data: []byte("export {};")},
 	}
-	_, err := Build(bad)
+	_, err := Build(bad, true)
 	if err == nil || !strings.Contains(err.Error(), "analytics.ts:1:") {
 		t.Fatalf("error = %v; want file and line", err)
 	}
 	_, err = Build(fstest.MapFS{"loader.ts": {Data: []byte(`import "left-pad";`)}, "analytics.ts": {Data: []byte("")}, "chat.ts": {Data: []byte("")},
-		"guide.ts": {Data: []byte("")}, "launcher.ts": {Data: []byte("")}})
+		"guide.ts": {Data: []byte("")}, "launcher.ts": {Data: []byte("")}}, true)
 	if err == nil || !strings.Contains(err.Error(), "no dependencies") {
 		t.Fatalf("a package import = %v; want refused", err)
 	}
@@ -112,5 +112,22 @@ func TestSnippetEscapes(t *testing.T) {
 	s := Snippet("https://chat.example.com", `x"</script><script>alert(1)//`)
 	if strings.Contains(s, "</script><script>alert") || strings.Count(s, "<script>") != 1 {
 		t.Fatalf("snippet does not escape its values:\n%s", s)
+	}
+}
+
+// TestServedBuildCarriesNoSourceMaps: the build the binary serves has no
+// source maps (they are for --dev-widget).
+func TestServedBuildCarriesNoSourceMaps(t *testing.T) {
+	b, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range b.Files {
+		if strings.HasSuffix(name, ".map") || f.SourceMap != "" {
+			t.Errorf("%s: a source map in the served build", name)
+		}
+	}
+	if b.Loader.SourceMap != "" || bytes.Contains(b.Loader.Body, []byte("sourceMappingURL")) {
+		t.Error("the loader names a source map")
 	}
 }

@@ -23,15 +23,17 @@ import (
 	"github.com/nudgehq/nudge/loadgen"
 )
 
-// buildNudge builds the real binary (no race detector, whose shadow memory
-// would be measured with it) once per test run.
+// buildNudge builds the real binary as `make build` does (no race detector,
+// whose shadow memory would be measured with it) once per test run.
 var buildNudge = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "nudge-bin-")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "nudge")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
