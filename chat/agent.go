@@ -120,7 +120,7 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 	if err != nil {
 		return AgentSnapshot{}, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	ag := e.agent(t, a.User)
 	if presence == "" {
 		// No status asked: another tab keeps the one chosen there; a person
@@ -173,7 +173,7 @@ func (e *Engine) DisconnectAgent(a Agent, s Sink) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	ag := t.agents[a.User]
 	if ag == nil {
 		return
@@ -197,7 +197,7 @@ func (e *Engine) SetWorking(ctx context.Context, a Agent, queues []string, lenie
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	ag := e.agent(t, a.User)
 	working := map[string]bool{}
 	for _, id := range queues {
@@ -224,7 +224,7 @@ func (e *Engine) SetPresence(ctx context.Context, a Agent, presence string) erro
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	e.setPresence(t, e.agent(t, a.User), presence)
 	return nil
 }
@@ -294,7 +294,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 	}
 	cv, err := e.offered(t, a, id)
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	o := cv.offer
@@ -335,7 +335,7 @@ func (e *Engine) Accept(ctx context.Context, a Agent, id string) error {
 			data: map[string]any{"name": name, "role": o.kind}})
 	}
 	e.changed(cv)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, ns)
 	return nil
 }
@@ -386,7 +386,7 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 		}
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	e.unqueue(cv)
@@ -399,7 +399,7 @@ func (e *Engine) Assign(ctx context.Context, a Agent, id, to string) error {
 	ag.send(e.stateEvent(cv, false))
 	e.changed(cv)
 	e.route(cv.t)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, ns)
 	return nil
 }
@@ -411,7 +411,7 @@ func (e *Engine) Decline(ctx context.Context, a Agent, id string) error {
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, err := e.offered(t, a, id)
 	if err != nil {
 		return err
@@ -465,7 +465,7 @@ func (e *Engine) AgentPost(ctx context.Context, a Agent, id string, m Message) (
 	if err == nil && cv.c.Status != StatusAssigned && cv.c.Status != StatusHold {
 		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return nil, err
 	}
@@ -506,14 +506,14 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 		err = fmt.Errorf("%w: only an assigned chat without a pending invitation can be transferred", ErrState)
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	var ns []notice
 	if toQueue != "" {
 		q := cv.t.queues[toQueue]
 		if q == nil {
-			t.mu.Unlock()
+			e.unlock(t)
 			return fmt.Errorf("%w: no such queue", ErrInvalid)
 		}
 		if note != "" {
@@ -536,12 +536,12 @@ func (e *Engine) Transfer(ctx context.Context, a Agent, id, toAgent, toQueue, no
 			text: "You are being transferred. Please wait a moment.", data: map[string]any{"queue": q.id}})
 		ns = append(ns, e.enqueue(ctx, cv, q)...)
 		e.changed(cv)
-		t.mu.Unlock()
+		e.unlock(t)
 		e.post(ctx, ns)
 		return nil
 	}
 	err = e.invite(cv, a, toAgent, "transfer", note)
-	t.mu.Unlock()
+	e.unlock(t)
 	return err
 }
 
@@ -578,7 +578,7 @@ func (e *Engine) Invite(ctx context.Context, a Agent, id, to, mode, note string)
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err == nil && role != RoleOwner {
 		err = fmt.Errorf("%w: only the chat's agent invites", ErrForbidden)
@@ -604,7 +604,7 @@ func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
 		err = fmt.Errorf("%w: the chat's agent transfers, holds or closes it", ErrState)
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	e.setParticipant(ctx, cv, a.User, role, true)
@@ -618,7 +618,7 @@ func (e *Engine) Leave(ctx context.Context, a Agent, id string) error {
 		ns = append(ns, notice{tenant: a.Tenant, conv: id, audience: AudienceAgents, event: "left", text: name + " left the chat.", data: map[string]any{"name": name}})
 	}
 	e.changed(cv)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, ns)
 	return nil
 }
@@ -632,7 +632,7 @@ func (e *Engine) Monitor(ctx context.Context, a Agent, id string) error {
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err != nil {
 		return err
@@ -663,20 +663,20 @@ func (e *Engine) Barge(ctx context.Context, a Agent, id string) error {
 	}
 	if err == nil && (cv.c.Status == StatusQueued || cv.c.Status == StatusBot) {
 		// Nobody to join: barging into a waiting chat takes it.
-		t.mu.Unlock()
+		e.unlock(t)
 		return e.Assign(ctx, a, id, a.User)
 	}
 	if err == nil && cv.c.Status != StatusAssigned {
 		err = fmt.Errorf("%w: the chat is %s: there is no conversation to join", ErrState, cv.c.Status)
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	e.setParticipant(ctx, cv, a.User, RoleConference, false)
 	name := e.publicName(ctx, a.User)
 	e.changed(cv)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " joined the chat.",
 		data: map[string]any{"name": name, "role": RoleConference}}})
 	return nil
@@ -698,7 +698,7 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 		err = fmt.Errorf("%w: the chat is %s", ErrState, cv.c.Status)
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	if cv.offer != nil {
@@ -718,7 +718,7 @@ func (e *Engine) Hold(ctx context.Context, a Agent, id string) error {
 	e.save(ctx, cv)
 	e.changed(cv)
 	e.route(cv.t)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "hold",
 		text: "We will answer here as soon as we can. You can leave this page; write again any time to continue."}})
 	return nil
@@ -742,7 +742,7 @@ func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
 		err = fmt.Errorf("%w: the agent who held it reopens it", ErrForbidden)
 	}
 	if err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
 	now := e.now()
@@ -755,7 +755,7 @@ func (e *Engine) Reopen(ctx context.Context, a Agent, id string) error {
 	e.save(ctx, cv)
 	e.changed(cv)
 	name := e.publicName(ctx, a.User)
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, []notice{{tenant: a.Tenant, conv: id, audience: AudienceAll, event: "joined", text: name + " is back in the chat.",
 		data: map[string]any{"name": name, "role": RoleOwner}}})
 	return nil
@@ -783,7 +783,7 @@ func (e *Engine) CloseChat(ctx context.Context, a Agent, id, disposition string,
 	if err == nil && len(cv.t.settings.Dispositions) > 0 && disposition != "" && !slices.Contains(cv.t.settings.Dispositions, disposition) {
 		err = fmt.Errorf("%w: disposition is one of %s", ErrInvalid, strings.Join(cv.t.settings.Dispositions, ", "))
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return err
 	}
@@ -796,7 +796,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	t := cv.t
 	t.mu.Lock()
 	if cv.c.Status == StatusClosed {
-		t.mu.Unlock()
+		e.unlock(t)
 		return
 	}
 	e.unqueue(cv)
@@ -840,7 +840,7 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 		ns = append(ns, notice{tenant: cv.c.TenantID, conv: cv.c.ID, audience: AudienceAll, event: "csat",
 			text: "How would you rate this chat?", data: map[string]any{"scale": 5}})
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, ns)
 }
 
@@ -851,7 +851,7 @@ func (e *Engine) Typing(a Agent, id string, on bool) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || role == "" {
 		return
@@ -870,7 +870,7 @@ func (e *Engine) Read(a Agent, id string, seq int64) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.readAgent {
 		return
@@ -909,10 +909,10 @@ func (e *Engine) mayRead(ctx context.Context, a Agent, id string) error {
 	cv := t.convs[id]
 	if cv != nil {
 		_, _, err := e.agentConv(t, a, id)
-		t.mu.Unlock()
+		e.unlock(t)
 		return err
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if _, err := e.st.Conversation(ctx, a.Tenant, id); err != nil {
 		return ErrNotFound
 	}
@@ -995,7 +995,7 @@ func (e *Engine) LiveState(ctx context.Context, tenantID string) (Live, error) {
 	if err != nil {
 		return Live{}, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	return e.liveState(ctx, t), nil
 }
 
@@ -1077,7 +1077,7 @@ func (e *Engine) Colleagues(ctx context.Context, tenantID string) ([]Colleague, 
 	if err != nil {
 		return nil, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	out := []Colleague{}
 	for user, ag := range t.agents {
 		if !ag.bot && len(ag.sinks) > 0 {
@@ -1095,6 +1095,6 @@ func (e *Engine) Dispositions(ctx context.Context, tenantID string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	return slices.Clone(t.settings.Dispositions), nil
 }

@@ -60,7 +60,7 @@ func (e *Engine) Expand(ctx context.Context, a Agent, id, text string) (string, 
 		json.Unmarshal(cv.c.Metadata, &topic)
 		visitor, name = cv.c.Visitor, e.displayName(ctx, a.User) // the visitor reads it: never an email
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudgehq/nudge/keys"
@@ -136,11 +137,14 @@ type Options struct {
 	// Committed hears each stored message after fan-out (search indexing).
 	// It must not block.
 	Committed func(tenant string, m Message)
-	// Notify hears the lifecycle events webhooks send (conversation.created,
-	// conversation.assigned, conversation.transferred, conversation.closed,
-	// message.created, offer.accepted). It is called with the engine's lock
-	// held and must not block.
-	Notify func(tenant, event string, data any)
+	// Subscribed says whether a tenant has a webhook for an event
+	// (conversation.created, conversation.assigned, conversation.transferred,
+	// conversation.closed, message.created, offer.accepted): only then is the
+	// event written, to the outbox, in the transaction of the change it
+	// reports. It runs inside the commit and must be quick (nil: no events).
+	Subscribed func(ctx context.Context, tenant, event string) bool
+	// EventsCommitted is told after a commit that wrote events.
+	EventsCommitted func()
 }
 
 // records is what the engine reads and writes in the store besides its
@@ -164,15 +168,18 @@ type records interface {
 
 // Engine runs every conversation of every tenant.
 type Engine struct {
-	st        records
-	log       *Log
-	slog      *slog.Logger
-	now       func() time.Time
-	grace     time.Duration
-	committed func(string, Message)
-	notify    func(string, string, any)
-	stop      chan struct{}
-	stopped   sync.WaitGroup
+	st         records
+	log        *Log
+	slog       *slog.Logger
+	now        func() time.Time
+	grace      time.Duration
+	committed  func(string, Message)
+	subscribed func(context.Context, string, string) bool
+	// eventsWritten: a commit since the last look wrote outbox events.
+	eventsWritten   atomic.Bool
+	eventsCommitted func()
+	stop            chan struct{}
+	stopped         sync.WaitGroup
 
 	// mu guards the registry of tenants only: each tenant's state is behind
 	// the tenant's own lock, so that tenants never wait for each other.
@@ -196,6 +203,7 @@ type agentKey struct{ tenant, user string }
 type tenant struct {
 	mu       sync.Mutex
 	id       string
+	staged   []func(*store.Tx) error // the writes of the command holding mu (see unlock)
 	settings Settings
 	redactor *redact.Redactor
 	queues   map[string]*queue
@@ -316,7 +324,7 @@ type conv struct {
 
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
-	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, notify: o.Notify, stop: make(chan struct{}),
+	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, subscribed: o.Subscribed, eventsCommitted: o.EventsCommitted, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, strangers: make(chan string, 256)}
 	if e.now == nil {
 		e.now = time.Now
@@ -329,6 +337,10 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.log = NewLog(o.Store, o.Ring, e.redactorOf)
 	e.log.shown, e.log.committed, e.log.retracted = e.show, e.fanOut, e.retract
+	if o.Subscribed != nil {
+		e.log.stored, e.log.afterCommit = e.messageEvent, e.afterCommit
+		e.log.storesFor = func(tenant string) bool { return o.Subscribed(context.Background(), tenant, "message.created") }
+	}
 	e.log.logger = e.slog
 	open, err := o.Store.OpenConversations(ctx)
 	if err != nil {
@@ -365,7 +377,7 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv := e.newConv(c, t)
 	for _, p := range parts {
 		if p.LeftAt == nil {
@@ -661,7 +673,7 @@ func (e *Engine) Reload(ctx context.Context, tenantID string) error {
 		return err
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	t.apply(cfg)
 	e.route(t)
 	return nil
@@ -784,7 +796,7 @@ func (e *Engine) save(_ context.Context, cv *conv) {
 	cv.c.UpdatedAt = e.now()
 	c := cv.c
 	c.Tags = append([]string(nil), c.Tags...)
-	e.log.Do(func(tx *store.Tx) error { return tx.SaveConversation(c) })
+	e.do(cv.t, func(tx *store.Tx) error { return tx.SaveConversation(c) })
 }
 
 func (e *Engine) setParticipant(_ context.Context, cv *conv, user, role string, left bool) {
@@ -796,7 +808,7 @@ func (e *Engine) setParticipant(_ context.Context, cv *conv, user, role string, 
 	} else {
 		cv.parts.set(user, role)
 	}
-	e.log.Do(func(tx *store.Tx) error { return tx.SetParticipant(p) })
+	e.do(cv.t, func(tx *store.Tx) error { return tx.SetParticipant(p) })
 }
 
 // notice is a system message to append once the tenant's lock is released.
@@ -930,9 +942,6 @@ func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) []Sink {
 			}
 		}
 	}
-	if e.notify != nil {
-		e.notify(tenantID, "message.created", m)
-	}
 	t.mu.Unlock()
 	if e.committed != nil {
 		e.committed(tenantID, m)
@@ -940,9 +949,34 @@ func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) []Sink {
 	return readers
 }
 
-// event tells the webhooks about a conversation. Callers hold t.mu.
+// do stages a write of the command that holds t.mu (see unlock). Callers
+// hold t.mu.
+func (e *Engine) do(t *tenant, fn func(*store.Tx) error) {
+	t.staged = append(t.staged, fn)
+}
+
+// unlock releases a tenant's lock, first handing what the command staged to
+// the log as one change: a command's writes, and the webhook events that
+// report them, commit together or not at all, in the order of the commands.
+func (e *Engine) unlock(t *tenant) {
+	if fns := t.staged; len(fns) > 0 {
+		t.staged = nil
+		e.log.Do(func(tx *store.Tx) error {
+			for _, fn := range fns {
+				if err := fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	t.mu.Unlock()
+}
+
+// event tells the webhooks about a conversation: the event is written to the
+// outbox with the command's other writes. Callers hold t.mu.
 func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
-	if e.notify == nil {
+	if e.subscribed == nil {
 		return
 	}
 	c := cv.c
@@ -952,7 +986,46 @@ func (e *Engine) event(cv *conv, typ string, extra map[string]any) {
 	for k, v := range extra {
 		data[k] = v
 	}
-	e.notify(c.TenantID, typ, data)
+	at := time.Now().UTC()
+	e.do(cv.t, func(tx *store.Tx) error { return e.writeEvent(tx, c.TenantID, c.ID, typ, data, at) })
+}
+
+// messageEvent writes message.created in the commit that stores the message.
+func (e *Engine) messageEvent(tx *store.Tx, tenant string, m Message) error {
+	if e.subscribed == nil {
+		return nil
+	}
+	m.Sender.Name, m.Sender.Avatar = e.senderName(m.Sender), e.senderAvatar(m.Sender)
+	m.Origin, m.Readers = nil, nil
+	return e.writeEvent(tx, tenant, m.ConversationID, "message.created", m, time.Now().UTC())
+}
+
+// writeEvent adds an event to the outbox, sealed with the tenant's key, if a
+// webhook of the tenant takes it.
+func (e *Engine) writeEvent(tx *store.Tx, tenant, conversation, typ string, data any, at time.Time) error {
+	ctx := tx.Context()
+	if !e.subscribed(ctx, tenant, typ) {
+		return nil
+	}
+	payload, err := json.Marshal(map[string]any{"type": typ, "timestamp": at, "data": data})
+	if err != nil {
+		return fmt.Errorf("chat: encode %s: %w", typ, err)
+	}
+	id := store.NewID()
+	sealed, err := e.log.ring.Seal(ctx, tenant, payload, store.EventAD(id))
+	if err != nil {
+		return err
+	}
+	e.eventsWritten.Store(true)
+	return tx.AddEvent(store.Event{ID: id, TenantID: tenant, Type: typ, ConversationID: conversation,
+		Payload: base64.StdEncoding.EncodeToString(sealed), CreatedAt: at})
+}
+
+// afterCommit wakes the webhooks when the commit wrote events.
+func (e *Engine) afterCommit() {
+	if e.eventsWritten.Swap(false) && e.eventsCommitted != nil {
+		e.eventsCommitted()
+	}
 }
 
 // senderAvatar is an agent's picture URL.
@@ -1017,13 +1090,13 @@ func (e *Engine) VisitorByToken(ctx context.Context, token string) (Visitor, err
 		if cv := t.convs[id]; cv != nil && cv.token != nil {
 			v := Visitor{Tenant: cv.c.TenantID, Site: cv.c.SiteID, ID: cv.c.Visitor, Conversation: id}
 			ok := subtle.ConstantTimeCompare(cv.token, h[:]) == 1
-			t.mu.Unlock()
+			e.unlock(t)
 			if !ok {
 				return Visitor{}, ErrToken
 			}
 			return v, nil
 		}
-		t.mu.Unlock()
+		e.unlock(t)
 	}
 	tenantID, hash, err := e.st.ConversationToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

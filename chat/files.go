@@ -87,7 +87,7 @@ func (e *Engine) CheckUpload(ctx context.Context, tenant, conversation string, w
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	if a != nil {
 		_, role, err := e.agentConv(t, *a, conversation)
 		if err != nil {

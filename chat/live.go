@@ -25,7 +25,7 @@ func (e *Engine) WatchLive(ctx context.Context, a Agent, s Sink, on bool) (Live,
 	if err != nil {
 		return Live{}, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	live := e.liveState(ctx, t)
 	w := t.live
 	switch {
@@ -54,12 +54,12 @@ func (e *Engine) pushLive() {
 			t.live = nil
 		}
 		if w == nil || len(w.sinks) == 0 {
-			t.mu.Unlock()
+			e.unlock(t)
 			continue
 		}
 		b, err := json.Marshal(e.liveState(context.Background(), t))
 		if err != nil || bytes.Equal(b, w.last) {
-			t.mu.Unlock()
+			e.unlock(t)
 			continue
 		}
 		w.last = b
@@ -67,7 +67,7 @@ func (e *Engine) pushLive() {
 		for s := range w.sinks {
 			p.sinks = append(p.sinks, s)
 		}
-		t.mu.Unlock()
+		e.unlock(t)
 		pushes = append(pushes, p)
 	}
 	for _, p := range pushes {

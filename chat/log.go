@@ -104,7 +104,13 @@ type Log struct {
 	// retracted hears a shown message the commit refused or stored under
 	// another seq. None may block (the engine fans out to bounded queues).
 	shown     func(tenant string, m Message) []Sink
-	committed func(tenant string, m Message, shownTo []Sink) []Sink
+	// stored hears each new message inside the transaction that stores it
+	// (the webhook event that reports it is written there), and
+	// afterCommit hears that a transaction committed.
+	stored      func(tx *store.Tx, tenant string, m Message) error
+	storesFor   func(tenant string) bool // whether stored has anything to write for a tenant's messages
+	afterCommit func()
+	committed   func(tenant string, m Message, shownTo []Sink) []Sink
 	retracted func(tenant string, m Message, shownTo []Sink)
 
 	// logger hears failures nobody waits for.
@@ -389,11 +395,14 @@ func (l *Log) write() {
 		}
 		began := time.Now()
 		var err error
-		if len(batch) == 1 && batch[0].fn == nil {
+		if len(batch) == 1 && batch[0].fn == nil && (l.stored == nil || !l.storesFor(batch[0].tenant)) {
 			// One message, most of the time: one statement, no transaction.
 			err = l.st.AppendMessage(context.Background(), &batch[0].m)
 		} else {
 			err = l.commit(batch)
+		}
+		if err == nil && l.afterCommit != nil {
+			l.afterCommit()
 		}
 		l.Stats.Commits.Add(1)
 		l.Stats.CommitNanos.Add(int64(time.Since(began)))
@@ -488,6 +497,18 @@ func (l *Log) commit(batch []*appendReq) error {
 			}
 			if err := tx.AppendMessages(ms); err != nil {
 				return err
+			}
+			if l.stored != nil {
+				for _, b := range batch[i:j] {
+					if b.m.Err != nil || b.m.Duplicate {
+						continue
+					}
+					m := b.msg
+					m.Seq, m.ID, m.CreatedAt = b.m.Seq, b.m.ID, b.m.CreatedAt
+					if err := l.stored(tx, b.tenant, m); err != nil {
+						return err
+					}
+				}
 			}
 			i = j
 		}

@@ -303,7 +303,7 @@ func (e *Engine) Availability(ctx context.Context, tenantID string) ([]QueueStat
 	if err != nil {
 		return nil, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	now := e.now()
 	out := make([]QueueState, 0, len(t.order))
 	for _, id := range t.order {
@@ -328,7 +328,7 @@ func (e *Engine) Tick(ctx context.Context) {
 // conversations to close once the tenant's lock is released.
 func (e *Engine) tick(ctx context.Context, t *tenant) (ns []notice, closing []*conv) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	now := e.now()
 	touched := false
 	for _, cv := range t.convs {
@@ -476,7 +476,7 @@ func (e *Engine) Welcome(ctx context.Context, tenantID string) (WelcomeState, er
 	if err != nil {
 		return WelcomeState{}, err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	st := t.settings
 	w := WelcomeState{Title: st.Welcome.Title, Greeting: st.Welcome.Greeting, Team: []TeamMember{}, EstimatedWait: -1, Form: st.Form}
 	var reach []*queue

@@ -168,7 +168,7 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	}
 	t.mu.Lock()
 	if err := t.settings.CheckAnswers(meta.Form); err != nil {
-		t.mu.Unlock()
+		e.unlock(t)
 		return Visitor{}, "", err
 	}
 	id := store.NewID()
@@ -201,7 +201,7 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	now := e.now()
 	c.CreatedAt, c.UpdatedAt = now, now
 	created := c
-	e.log.Do(func(tx *store.Tx) error { return tx.CreateConversation(created, hash) })
+	e.do(t, func(tx *store.Tx) error { return tx.CreateConversation(created, hash) })
 	cv := e.newConv(c, t)
 	cv.token = hash
 	cv.lastIn, cv.lastOut = now, now
@@ -222,7 +222,7 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	default:
 		ns = e.enqueue(ctx, cv, q)
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	e.post(ctx, ns)
 	return Visitor{Tenant: site.TenantID, Site: site.ID, ID: visitor, Conversation: id}, token, nil
 }
@@ -231,7 +231,7 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 // chat to the visitor's last agent first.
 func (e *Engine) routesToLastAgent(t *tenant) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	for _, q := range t.queues {
 		if q.cfg.Routing == LastAgent {
 			return true
@@ -282,7 +282,7 @@ func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (Visitor
 // conversation is no longer in memory.
 func (e *Engine) connectVisitor(t *tenant, v Visitor, s Sink) (view VisitorView, ok bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	if !slices.Contains(t.visitors[v.Conversation], s) {
 		t.visitors[v.Conversation] = append(t.visitors[v.Conversation], s)
 		if cv := t.convs[v.Conversation]; cv != nil && len(t.visitors[v.Conversation]) == 1 {
@@ -306,7 +306,7 @@ func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	set := slices.DeleteFunc(t.visitors[v.Conversation], func(x Sink) bool { return x == s })
 	if len(set) == 0 {
 		delete(t.visitors, v.Conversation)
@@ -341,7 +341,7 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 	if err == nil && (cv.c.Status == StatusOffline || cv.c.Status == StatusClosed) {
 		err = fmt.Errorf("%w: nobody is answering; leave a message", ErrState)
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +385,7 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 				}
 			}
 		}
-		t.mu.Unlock()
+		e.unlock(t)
 		e.post(ctx, ns)
 		return out, nil
 	}, nil
@@ -438,7 +438,7 @@ func (e *Engine) VisitorTyping(v Visitor, preview string) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, err := e.loaded(t, v)
 	if err != nil {
 		return
@@ -454,7 +454,7 @@ func (e *Engine) VisitorRead(v Visitor, seq int64) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, err := e.loaded(t, v)
 	if err != nil || seq <= cv.readVisitor || seq > cv.c.LastSeq+1<<20 {
 		return
@@ -495,7 +495,7 @@ func (e *Engine) updateMetadata(ctx context.Context, v Visitor, change func(doc 
 	if err != nil {
 		return err
 	}
-	defer t.mu.Unlock()
+	defer e.unlock(t)
 	cv, err := e.loaded(t, v)
 	if err != nil {
 		return err
@@ -578,7 +578,7 @@ func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
 		return err
 	}
 	cv, err := e.loaded(t, v)
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return err
 	}
@@ -596,7 +596,7 @@ func (e *Engine) LeaveMessage(ctx context.Context, v Visitor, name, email, text 
 	if err == nil && cv.c.Status != StatusOffline {
 		err = fmt.Errorf("%w: the offline form is for chats nobody could answer", ErrState)
 	}
-	t.mu.Unlock()
+	e.unlock(t)
 	if err != nil {
 		return err
 	}
@@ -625,7 +625,7 @@ func (e *Engine) Rate(ctx context.Context, v Visitor, score int) error {
 		return err
 	}
 	asked := t.settings.CSAT
-	t.mu.Unlock()
+	e.unlock(t)
 	// Once, within a day of the close: the store decides, so that two
 	// ratings sent at once do not both count.
 	if !asked {
@@ -696,7 +696,7 @@ func (e *Engine) closeWhere(ctx context.Context, tenant string, reason string, m
 				open = append(open, cv)
 			}
 		}
-		t.mu.Unlock()
+		e.unlock(t)
 	}
 	for _, cv := range open {
 		e.closeConv(ctx, cv, reason, "", nil, "")

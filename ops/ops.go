@@ -106,7 +106,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	}
 	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
 	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
-	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Notify: hooks.Notify,
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Subscribed: hooks.Subscribed, EventsCommitted: hooks.Kick,
 		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
 	if err != nil {
 		hooks.Close()

@@ -41,14 +41,13 @@ func (s *Service) DeleteSite(ctx context.Context, actor store.Actor, tenant, sit
 }
 
 // dropConversations removes conversations from the search index, then from
-// the store. Webhook deliveries about them (the close just now) are stored
-// first, so that they are deleted with them, and the messages already handed
-// to the index are indexed first, so that none is indexed after the removal.
+// the store (their webhook events and deliveries go with them). The messages
+// already handed to the index are indexed first, so that none is indexed
+// after the removal.
 func (s *Service) dropConversations(ctx context.Context, tenant string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	s.Hooks.Flush()
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := s.Feed.Flush(fctx)
 	cancel()

@@ -369,6 +369,9 @@ func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []
 			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR instr(payload, ?) > 0)`, tenantID, id, id); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE id = ? AND tenant_id = ?`, id, tenantID); err != nil {
 				return err
 			}

@@ -57,30 +57,21 @@ type Options struct {
 	Timeout      time.Duration   // per request (0: 10 s)
 }
 
-// Dispatcher turns events into deliveries and sends them.
+// Dispatcher turns the events of the outbox (written by the chat engine in
+// the transactions of the changes they report) into deliveries, one per
+// subscribed webhook, and sends them.
 type Dispatcher struct {
-	o      Options
-	client *http.Client
-	stop   chan struct{}
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	queue []event
-	// notified and stored count events in and out of the queue: Flush
-	// waits for stored to reach what notified was.
-	notified, stored uint64
-	flushed          *sync.Cond
-	wake             chan struct{}
-	kick             chan struct{}
+	o       Options
+	client  *http.Client
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	wake    chan struct{} // events were committed
+	kick    chan struct{} // deliveries were added
+	moving  sync.Mutex    // one move of the outbox at a time
+	closing sync.Once
 
 	hooksMu sync.Mutex
 	hooks   map[string]cachedHooks // tenant → its webhooks
-}
-
-type event struct {
-	tenant, typ string
-	data        any
-	at          time.Time
 }
 
 type cachedHooks struct {
@@ -104,7 +95,6 @@ func New(o Options) *Dispatcher {
 	}
 	d := &Dispatcher{o: o, stop: make(chan struct{}), wake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
 		hooks: map[string]cachedHooks{}}
-	d.flushed = sync.NewCond(&d.mu)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
 		// Called with the resolved address, so a name that resolves to a
 		// private address (or changes to one) is refused too.
@@ -266,41 +256,40 @@ func CheckTarget(ctx context.Context, raw string, allowPrivate bool) error {
 	return nil
 }
 
-// Close stops the dispatcher after the events already notified are queued
-// as deliveries (they are sent after a restart).
+// Close stops the dispatcher. Events still in the outbox and deliveries
+// not yet sent wait in the store for the next start.
 func (d *Dispatcher) Close() {
-	close(d.stop)
+	d.closing.Do(func() { close(d.stop) })
 	d.wg.Wait()
 }
 
-// Notify records an event of a tenant. It never blocks: the engine calls it
-// with its lock held.
-func (d *Dispatcher) Notify(tenant, typ string, data any) {
-	d.mu.Lock()
-	d.queue = append(d.queue, event{tenant, typ, data, time.Now().UTC()})
-	d.notified++
-	d.mu.Unlock()
+// Kick tells the dispatcher that events were committed to the outbox.
+func (d *Dispatcher) Kick() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Flush returns once every event notified before the call is stored as
-// deliveries (or dropped with an error in the log): erasing a visitor's
-// conversations deletes their deliveries after it.
-func (d *Dispatcher) Flush() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	target := d.notified
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// Subscribed says whether a tenant has an active webhook for an event: the
+// chat engine writes only those events to the outbox. Unknown (the store
+// failing) counts as yes: the delivery decides then.
+func (d *Dispatcher) Subscribed(ctx context.Context, tenant, event string) bool {
+	hooks, err := d.tenantHooks(ctx, tenant)
+	if err != nil {
+		return true
 	}
-	for d.stored < target {
-		d.flushed.Wait()
+	for _, h := range hooks {
+		if h.Active && slices.Contains(h.Events, event) {
+			return true
+		}
 	}
+	return false
 }
+
+// Flush returns once the events in the outbox when it was called are
+// deliveries.
+func (d *Dispatcher) Flush() { d.move(context.Background()) }
 
 // Forget drops a tenant's cached webhooks after they changed.
 func (d *Dispatcher) Forget(tenant string) {
@@ -329,62 +318,95 @@ func (d *Dispatcher) tenantHooks(ctx context.Context, tenant string) ([]store.We
 	return hooks, nil
 }
 
-// intake turns events into stored deliveries, one per subscribed webhook.
+// intake moves the outbox's events to deliveries when woken, and every
+// poll for what a crash left there.
 func (d *Dispatcher) intake() {
 	defer d.wg.Done()
-	ctx := context.Background()
+	t := time.NewTicker(d.o.Poll)
+	defer t.Stop()
 	for {
-		d.mu.Lock()
-		batch := d.queue
-		d.queue = nil
-		d.mu.Unlock()
-		var ds []store.Delivery
-		for _, e := range batch {
-			hooks, err := d.tenantHooks(ctx, e.tenant)
+		d.move(context.Background())
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// move turns the outbox's events into deliveries, one per webhook of the
+// tenant that takes the event, each event leaving the outbox in the
+// transaction that adds its deliveries: an event becomes its deliveries
+// once, whatever crashes when.
+func (d *Dispatcher) move(ctx context.Context) {
+	d.moving.Lock()
+	defer d.moving.Unlock()
+	const page = 200
+	for {
+		evs, err := d.o.Store.Events(ctx, page)
+		if err != nil {
+			d.o.Logger.Error("webhooks: read the outbox", "err", err)
+			return
+		}
+		if len(evs) == 0 {
+			return
+		}
+		moves := make(map[string][]store.Delivery, len(evs))
+		for _, ev := range evs {
+			hooks, err := d.tenantHooks(ctx, ev.TenantID)
 			if err != nil {
-				d.o.Logger.Error("webhooks: load", "tenant", e.tenant, "err", err)
-				continue
+				d.o.Logger.Error("webhooks: load", "tenant", ev.TenantID, "err", err)
+				return // the outbox keeps it for the next round
 			}
+			var payload []byte
+			var ds []store.Delivery
 			for _, h := range hooks {
-				if !h.Active || !slices.Contains(h.Events, e.typ) {
+				if !h.Active || !slices.Contains(h.Events, ev.Type) {
 					continue
 				}
-				payload, err := json.Marshal(map[string]any{"type": e.typ, "timestamp": e.at, "data": e.data})
-				if err != nil {
-					d.o.Logger.Error("webhooks: encode", "event", e.typ, "err", err)
-					continue
+				if payload == nil {
+					if payload, err = d.openEvent(ctx, ev); err != nil {
+						d.o.Logger.Error("webhooks: an event cannot be read; dropped", "event", ev.Type, "id", ev.ID, "err", err)
+						break
+					}
 				}
-				dl := store.Delivery{ID: "msg_" + store.NewID(), WebhookID: h.ID, TenantID: e.tenant, Event: e.typ, ConversationID: conversationOf(payload)}
+				dl := store.Delivery{ID: "msg_" + store.NewID(), WebhookID: h.ID, TenantID: ev.TenantID, Event: ev.Type, ConversationID: ev.ConversationID}
 				if dl.Payload, err = d.seal(ctx, dl, payload); err != nil {
-					d.o.Logger.Error("webhooks: seal", "event", e.typ, "err", err)
-					continue
+					d.o.Logger.Error("webhooks: seal", "event", ev.Type, "err", err)
+					return
 				}
 				ds = append(ds, dl)
 			}
+			moves[ev.ID] = ds
 		}
-		if err := d.o.Store.AddDeliveries(ctx, ds); err != nil {
-			d.o.Logger.Error("webhooks: queue deliveries", "count", len(ds), "err", err)
-		} else if len(ds) > 0 {
+		pending, err := d.o.Store.MoveEvents(ctx, moves)
+		if err != nil {
+			d.o.Logger.Error("webhooks: queue deliveries", "count", len(evs), "err", err)
+			return
+		}
+		if pending > 0 {
 			select {
 			case d.kick <- struct{}{}:
 			default:
 			}
 		}
-		d.mu.Lock()
-		d.stored += uint64(len(batch))
-		d.flushed.Broadcast()
-		d.mu.Unlock()
-		select {
-		case <-d.stop:
-			d.mu.Lock()
-			left := len(d.queue)
-			d.mu.Unlock()
-			if left == 0 {
-				return
-			}
-		case <-d.wake:
+		if len(evs) < page {
+			return
 		}
 	}
+}
+
+// openEvent reads an outbox event's payload, sealed by the chat engine.
+func (d *Dispatcher) openEvent(ctx context.Context, ev store.Event) ([]byte, error) {
+	if d.o.Ring == nil {
+		return []byte(ev.Payload), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(ev.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return d.o.Ring.Open(ctx, ev.TenantID, b, store.EventAD(ev.ID))
 }
 
 // sender sends due deliveries, a few at a time.
@@ -489,23 +511,6 @@ func (d *Dispatcher) Payload(ctx context.Context, dl store.Delivery) (json.RawMe
 		return nil, fmt.Errorf("webhooks: open payload of %s: %w", dl.ID, err)
 	}
 	return plain, nil
-}
-
-// conversationOf names the conversation an event's payload is about, if any.
-func conversationOf(payload []byte) string {
-	var p struct {
-		Data struct {
-			ConversationID string `json:"conversation_id"`
-			Conversation   struct {
-				ID string `json:"id"`
-			} `json:"conversation"`
-		} `json:"data"`
-	}
-	json.Unmarshal(payload, &p)
-	if p.Data.ConversationID != "" {
-		return p.Data.ConversationID
-	}
-	return p.Data.Conversation.ID
 }
 
 func (d *Dispatcher) post(ctx context.Context, h store.Webhook, dl store.Delivery) (int, error) {

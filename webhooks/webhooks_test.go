@@ -123,6 +123,20 @@ func fixture(t *testing.T, private bool) (*store.Store, *Dispatcher, store.Tenan
 	return st, d, tn
 }
 
+// notify commits an event to the outbox as the chat engine does (in clear:
+// the fixture's dispatcher has no keys) and wakes the dispatcher.
+func notify(t *testing.T, st *store.Store, d *Dispatcher, tenant, typ string, data any) {
+	t.Helper()
+	payload, _ := json.Marshal(map[string]any{"type": typ, "timestamp": time.Now().UTC(), "data": data})
+	err := st.Write(context.Background(), func(tx *store.Tx) error {
+		return tx.AddEvent(store.Event{ID: store.NewID(), TenantID: tenant, Type: typ, Payload: string(payload), CreatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Kick()
+}
+
 func waitDelivery(t *testing.T, st *store.Store, tenant, hook, status string) store.Delivery {
 	t.Helper()
 	for range 500 {
@@ -146,8 +160,8 @@ func TestDeliveriesAreSignedRetriedAndLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Notify(tn.ID, "conversation.created", map[string]string{"id": "c1"}) // not subscribed
-	d.Notify(tn.ID, "conversation.closed", map[string]string{"id": "c1"})
+	notify(t, st, d, tn.ID, "conversation.created", map[string]string{"id": "c1"}) // not subscribed
+	notify(t, st, d, tn.ID, "conversation.closed", map[string]string{"id": "c1"})
 	del := waitDelivery(t, st, tn.ID, hook.ID, "succeeded")
 	if del.Attempts != 2 || del.Event != "conversation.closed" || rec.count() != 2 {
 		t.Fatalf("one failure, then success: %+v, %d requests", del, rec.count())
@@ -184,9 +198,69 @@ func TestRetriesRunOutAndPrivateAddressesAreRefused(t *testing.T) {
 	defer srv.Close()
 	hook, _ := st.SaveWebhook(context.Background(), store.System, store.Webhook{TenantID: tn.ID, URL: srv.URL, Secret: NewSecret(),
 		Events: []string{"message.created"}, Active: true})
-	d.Notify(tn.ID, "message.created", map[string]string{"text": "hi"})
+	notify(t, st, d, tn.ID, "message.created", map[string]string{"text": "hi"})
 	del := waitDelivery(t, st, tn.ID, hook.ID, "failed")
 	if rec.count() != 0 || del.Attempts != 3 || !strings.Contains(del.LastError, "private, loopback") {
 		t.Fatalf("a loopback receiver is refused, every attempt: %+v (%d requests)", del, rec.count())
+	}
+}
+
+// TestOutboxEventsBecomeDeliveriesOnceAndTheQueueIsBounded: every event of
+// the outbox becomes one delivery per subscribed webhook and leaves the
+// outbox; a webhook whose receiver has not answered for long keeps at most
+// store.MaxPending deliveries waiting, the rest recorded failed (and
+// replayable) rather than filling the disk.
+func TestOutboxEventsBecomeDeliveriesOnceAndTheQueueIsBounded(t *testing.T) {
+	st, d, tn := fixture(t, true)
+	ctx := context.Background()
+	down, err := st.SaveWebhook(ctx, store.System, store.Webhook{TenantID: tn.ID, URL: "http://127.0.0.1:9/down", Secret: NewSecret(),
+		Events: []string{"message.created"}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close() // nothing sent: the deliveries stay pending
+	d = New(Options{Store: st, AllowPrivate: true, Poll: time.Hour, Backoff: []time.Duration{time.Hour}})
+	defer d.Close()
+	const extra = 5
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		for range store.MaxPending + extra {
+			payload := `{"type":"message.created","data":{}}`
+			if err := tx.AddEvent(store.Event{ID: store.NewID(), TenantID: tn.ID, Type: "message.created", Payload: payload, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Flush()
+	if left, _ := st.Events(ctx, 10); len(left) != 0 {
+		t.Fatalf("%d events left in the outbox after a flush", len(left))
+	}
+	pending, failed := 0, 0
+	for page := (store.Page{Limit: 500}); ; {
+		ds, next, err := st.Deliveries(ctx, tn.ID, down.ID, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dl := range ds {
+			switch dl.Status {
+			case "pending":
+				pending++
+			case "failed":
+				failed++
+				if !strings.Contains(dl.LastError, "already waiting") {
+					t.Fatalf("a delivery past the bound says %q", dl.LastError)
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	if pending != store.MaxPending || failed < extra {
+		t.Fatalf("%d pending, %d failed; want %d pending and the %d past the bound failed", pending, failed, store.MaxPending, extra)
 	}
 }
