@@ -437,9 +437,10 @@ func (s *stat) merge(s2 *stat) {
 
 // dayTables keeps the tables reports read, the least recently used going
 // first past a memory budget. A rolled day's table lasts until the day is
-// rolled again; a live day's is read again when older than LiveTableAge.
+// rolled again; a live day's is read again when older than liveAge.
 type dayTables struct {
 	mu      sync.Mutex
+	liveAge time.Duration
 	budget  int
 	used    int
 	lru     *list.List // of *tableEntry, most recent first
@@ -447,14 +448,14 @@ type dayTables struct {
 	warming bool
 }
 
-// LiveTableAge is how long a live day's table serves after a commit changed
+// liveTableAge is how long a live day's table serves after a commit changed
 // the site's visits: reports then read it again. Unchanged, it lasts. Today's
 // figures are at most this late, and a site under constant ingestion costs
 // one reading a second to the first report that asks.
-var LiveTableAge = time.Second
+const liveTableAge = time.Second
 
-// DayTableBudget is the memory the day tables may hold, in bytes.
-var DayTableBudget = 512 << 20
+// dayTableBudget is the memory the day tables may hold, in bytes.
+const dayTableBudget = 512 << 20
 
 type tableKey struct {
 	site int64
@@ -473,7 +474,7 @@ type tableEntry struct {
 }
 
 func newDayTables(budget int) *dayTables {
-	return &dayTables{budget: budget, lru: list.New(), entries: map[tableKey]*list.Element{}}
+	return &dayTables{liveAge: liveTableAge, budget: budget, lru: list.New(), entries: map[tableKey]*list.Element{}}
 }
 
 // get returns the table of a day, building it once for concurrent callers.
@@ -484,7 +485,7 @@ func (d *dayTables) get(ctx context.Context, db *DB, site int64, day string, ver
 	el := d.entries[k]
 	if el != nil {
 		e := el.Value.(*tableEntry)
-		changed := version == 0 && e.gen != db.generation(site) && time.Since(e.built) > LiveTableAge
+		changed := version == 0 && e.gen != db.generation(site) && time.Since(e.built) > d.liveAge
 		if e.version != version || e.removals != db.removals.Load() || e.err != nil || changed {
 			d.remove(el)
 			el = nil

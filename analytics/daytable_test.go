@@ -7,12 +7,11 @@ import (
 	"time"
 )
 
-// A live day's table is read again once older than LiveTableAge, and at once
+// A live day's table is read again once older than liveAge, and at once
 // after an erasure; a rolled day's lasts until the day is rolled again.
 func TestDayTablesStayTrue(t *testing.T) {
-	defer func(age time.Duration) { LiveTableAge = age }(LiveTableAge)
-	LiveTableAge = time.Hour
 	f := newFixture(t, Options{})
+	f.rep.tables.liveAge = time.Hour
 	ctx := context.Background()
 	at := time.Date(2026, 11, 2, 15, 0, 0, 0, time.UTC)
 	send := func(visitor string) {
@@ -34,9 +33,9 @@ func TestDayTablesStayTrue(t *testing.T) {
 	}
 	send("b")
 	if n := visits(); n != 1 {
-		t.Fatalf("%d visits within LiveTableAge; want the table read before (1)", n)
+		t.Fatalf("%d visits within liveAge; want the table read before (1)", n)
 	}
-	LiveTableAge = 0
+	f.rep.tables.liveAge = 0
 	if n := visits(); n != 2 {
 		t.Fatalf("%d visits once the table is old; want 2", n)
 	}
@@ -45,7 +44,7 @@ func TestDayTablesStayTrue(t *testing.T) {
 	if n := visits(); n != 2 || f.rep.tables.entries[tableKey{1, "2026-11-02"}] != before {
 		t.Fatalf("%d visits; an unchanged table was read again", n)
 	}
-	LiveTableAge = time.Hour
+	f.rep.tables.liveAge = time.Hour
 	if _, err := Erase(ctx, f.db, "site1", "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestDayTablesStayTrue(t *testing.T) {
 		t.Fatalf("%d visits after the roll", n)
 	}
 	send("c") // a late visit: the day is dirty, read live again
-	LiveTableAge = 0
+	f.rep.tables.liveAge = 0
 	if n := visits(); n != 2 {
 		t.Fatalf("%d visits after a late one; want 2", n)
 	}

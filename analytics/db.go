@@ -21,7 +21,7 @@ type DB struct {
 	*store.DB
 	numbers sync.Map // site id -> site number
 	// removals counts erasures and deletions: a day table read before one
-	// is read again at once (ingestion only adds, and waits LiveTableAge).
+	// is read again at once (ingestion only adds, and waits liveTableAge).
 	removals atomic.Int64
 	gens     sync.Map // site number -> *atomic.Int64: commits of events
 }

@@ -95,7 +95,7 @@ type Reports struct {
 }
 
 // NewReports reads from db.
-func NewReports(db *DB) *Reports { return &Reports{db: db, tables: newDayTables(DayTableBudget)} }
+func NewReports(db *DB) *Reports { return &Reports{db: db, tables: newDayTables(dayTableBudget)} }
 
 // filterSQL is q's filters as conditions on the visits table aliased v, each
 // starting with " AND ".

@@ -103,7 +103,7 @@ type Log struct {
 	// and says whom it has reached by then;
 	// retracted hears a shown message the commit refused or stored under
 	// another seq. None may block (the engine fans out to bounded queues).
-	shown     func(tenant string, m Message) []Sink
+	shown func(tenant string, m Message) []Sink
 	// stored hears each new message inside the transaction that stores it
 	// (the webhook event that reports it is written there), and
 	// afterCommit hears that a transaction committed.
@@ -111,7 +111,7 @@ type Log struct {
 	storesFor   func(tenant string) bool // whether stored has anything to write for a tenant's messages
 	afterCommit func()
 	committed   func(tenant string, m Message, shownTo []Sink) []Sink
-	retracted func(tenant string, m Message, shownTo []Sink)
+	retracted   func(tenant string, m Message, shownTo []Sink)
 
 	// logger hears failures nobody waits for.
 	logger *slog.Logger

@@ -411,7 +411,7 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 	// message and sends it once reconnected, marked as a resend (it cannot
 	// know whether a send before the stop was stored).
 	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Hello?'; r.querySelector('.in .send').click(); return true`)
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	cfg.DataDir = dir
 	db, err := sql.Open("sqlite", cfg.DatabasePath())
 	if err != nil {

@@ -86,7 +86,7 @@ func startServer(t *testing.T) string {
 func serveOn(t *testing.T, ln net.Listener, dir string) (url string, stop func()) {
 	t.Helper()
 	console := consoleDir(t)
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), dir, "http://"+ln.Addr().String()
 	cfg.Demo, cfg.AdminPassword, cfg.ConsoleDir = true, demoPassword, console
 	if err := cfg.Validate(); err != nil {

@@ -49,6 +49,7 @@ type Elastic struct {
 	// that this backend sends, one by one: the client and its API table
 	// would bring every one of the hundreds of API types into the binary.
 	es     esapi.Transport
+	tr     *http.Transport
 	o      ElasticOptions
 	log    *slog.Logger
 	ready  atomic.Bool // the template is in place
@@ -105,11 +106,14 @@ func OpenElastic(o ElasticOptions) (*Elastic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: %s: %w", u.Redacted(), err)
 	}
-	return &Elastic{es: tp, o: o, log: o.Logger}, nil
+	return &Elastic{es: tp, tr: tr, o: o, log: o.Logger}, nil
 }
 
-// Close does nothing: the client holds only idle connections.
-func (e *Elastic) Close() error { return nil }
+// Close closes the client's idle connections.
+func (e *Elastic) Close() error {
+	e.tr.CloseIdleConnections()
+	return nil
+}
 
 func (e *Elastic) pattern() string { return e.o.Prefix + "-messages-*" }
 func (e *Elastic) state() string   { return e.o.Prefix + "-state" }
@@ -162,6 +166,8 @@ func (e *Elastic) ensure(ctx context.Context) error {
 	if err := e.check(res, err, "put index template"); err != nil {
 		return err
 	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
 	e.ready.Store(true)
 	return nil
 }

@@ -16,6 +16,7 @@ func TestElasticContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { ix.Close() })
 		return ix
 	}, nil)
 }

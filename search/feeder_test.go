@@ -90,6 +90,7 @@ func TestFeederLosesNothingWhenTheIndexIsDownOrSlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { emb.Close() })
 	ix := &flaky{Embedded: emb}
 	src := &source{}
 	f := NewFeeder(ix, FeederOptions{Queue: 10, Batch: 4})

@@ -598,12 +598,12 @@ func TestMetricsAreNotPublic(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nudge_analytics_events_queued") {
 		t.Errorf("the metrics handler: %d", rec.Code)
 	}
-	bad := Defaults
+	bad := DefaultConfig()
 	bad.MetricsToken = "short"
 	if err := bad.Validate(); err == nil {
 		t.Error("a short metrics token accepted")
 	}
-	bad = Defaults
+	bad = DefaultConfig()
 	bad.ConsoleDir = t.TempDir()
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "console-dir") {
 		t.Errorf("a console folder without index.html: %v", err)

@@ -16,7 +16,7 @@ import (
 )
 
 // Config is every setting of `nudge serve`. cmd/nudge binds each field to a
-// flag and a NUDGE_* environment variable; Defaults holds the starting values.
+// flag and a NUDGE_* environment variable; DefaultConfig gives the starting values.
 type Config struct {
 	ops.Config                    // the data folder, the master key, search, sessions, webhooks
 	Addr            string        // listen address
@@ -93,21 +93,23 @@ func (c Config) Warnings() []string {
 	return out
 }
 
-// Defaults are the embedded defaults `make run` relies on.
-var Defaults = Config{
-	Config: ops.Config{DataDir: "data", SessionTTL: 7 * 24 * time.Hour, SearchPrefix: "nudge"},
-	Addr:   "127.0.0.1:8080",
-	Sync:   store.SyncNormal,
-	// PublicURL empty: derived from Addr (see Validate).
-	LogLevel:        "info",
-	LogFormat:       "text",
-	AdminEmail:      "admin@localhost",
-	BodyLimit:       1 << 20,
-	ShutdownTimeout: 15 * time.Second,
-	CollectIPRate:   20,
-	CollectSiteRate: 2000,
-	ChatIPRate:      10,
-	MemoryLimitMiB:  128,
+// DefaultConfig is the embedded defaults `make run` relies on.
+func DefaultConfig() Config {
+	return Config{
+		Config: ops.Config{DataDir: "data", SessionTTL: 7 * 24 * time.Hour, SearchPrefix: "nudge"},
+		Addr:   "127.0.0.1:8080",
+		Sync:   store.SyncNormal,
+		// PublicURL empty: derived from Addr (see Validate).
+		LogLevel:        "info",
+		LogFormat:       "text",
+		AdminEmail:      "admin@localhost",
+		BodyLimit:       1 << 20,
+		ShutdownTimeout: 15 * time.Second,
+		CollectIPRate:   20,
+		CollectSiteRate: 2000,
+		ChatIPRate:      10,
+		MemoryLimitMiB:  128,
+	}
 }
 
 // Validate checks the configuration and fills derived values.

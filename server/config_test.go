@@ -18,7 +18,7 @@ func TestPublicURLFromAddr(t *testing.T) {
 		{"[::1]:80", false, "http://localhost"},
 		{"chat.example.com:8443", true, "https://chat.example.com:8443"},
 	} {
-		c := Defaults
+		c := DefaultConfig()
 		c.Addr, c.DataDir = tc.addr, t.TempDir()
 		if tc.tls {
 			c.TLSCert, c.TLSKey = "c.pem", "k.pem"
@@ -48,7 +48,7 @@ func TestPublicURLMismatchWarns(t *testing.T) {
 		{"https://chat.example.com", "0.0.0.0:8080", false},
 		{"http://localhost", "127.0.0.1:80", false},
 	} {
-		c := Defaults
+		c := DefaultConfig()
 		c.Addr, c.PublicURL, c.DataDir = tc.addr, tc.public, t.TempDir()
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)

@@ -100,6 +100,7 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { r.Body.Close() })
 		return r
 	}
 	r := get(shopOrigin, token)

@@ -31,7 +31,7 @@ type harness struct {
 
 func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 	t.Helper()
-	cfg := Defaults
+	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	for _, e := range edit {
 		e(&cfg)

@@ -290,7 +290,7 @@ func TestCountryHeaderForPages(t *testing.T) {
 			t.Errorf("%+v: %d %v", c, res.Status, res.Header)
 		}
 	}
-	cfg := Defaults
+	cfg := DefaultConfig()
 	cfg.CountryHeader = "CF-IPCountry"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "trusted-proxies") {
 		t.Errorf("a country header without trusted proxies: %v", err)

@@ -109,7 +109,7 @@ func TestSearchServerUnusableAtStart(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := Defaults
+			cfg := DefaultConfig()
 			cfg.DataDir = t.TempDir()
 			edit(&cfg)
 			if err := cfg.Validate(); err != nil {
@@ -161,7 +161,7 @@ func TestSearchSettingsAreChecked(t *testing.T) {
 		"bad prefix":              {func(c *Config) { c.SearchURL, c.SearchPrefix = "https://es.internal:9200", "Nudge*" }, "search-prefix"},
 		"credentials without URL": {func(c *Config) { c.SearchUsername = "u" }, "without --search-url"},
 	} {
-		cfg := Defaults
+		cfg := DefaultConfig()
 		cfg.DataDir = t.TempDir()
 		c.edit(&cfg)
 		err := cfg.Validate()
@@ -169,7 +169,7 @@ func TestSearchSettingsAreChecked(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	cfg := Defaults
+	cfg := DefaultConfig()
 	cfg.SearchURL, cfg.SearchUsername, cfg.SearchPassword = "https://es.internal:9200", "nudge", "hunter2"
 	if v := cfg.LogValue().String(); strings.Contains(v, "hunter2") || !strings.Contains(v, "es.internal") {
 		t.Errorf("logged configuration: %s", v)

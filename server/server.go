@@ -66,6 +66,9 @@ type Server struct {
 	// from it, and stop when the server does.
 	ctx  context.Context
 	stop context.CancelFunc
+	// loops are the server's own background goroutines (the pinger), waited
+	// for by Serve.
+	loops sync.WaitGroup
 	// sessionCheck is how often an agent socket's console session is
 	// checked again (tests make it 0).
 	sessionCheck time.Duration
@@ -314,7 +317,7 @@ func (s *Server) Auth() *auth.Service { return s.auth }
 
 func (s *Server) routes() {
 	app := s.app
-	app.Use(recover.New(), requestIDMiddleware, s.observe)
+	app.Use(recover.New(), requestIDMiddleware, s.observe, s.requestContext)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
@@ -384,7 +387,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { done <- s.app.Listener(ln) }()
 	s.log.Info("nudge is serving", "url", s.cfg.PublicURL, "listen", ln.Addr().String())
 	s.ops.Start()
-	go s.sockets.pinger(ctx)
+	s.loops.Add(1)
+	go func() { defer s.loops.Done(); s.sockets.pinger(s.ctx) }()
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)
@@ -397,7 +401,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.stop()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.app.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err := s.app.ShutdownWithContext(sctx)
+	// A socket upgraded while the first ones were told is told now; the
+	// sockets' handlers end before the caller closes the databases.
+	s.sockets.closeAll(fws.CloseServiceRestart, "server restarting")
+	if werr := s.sockets.wait(sctx); werr != nil {
+		s.log.Warn("chat sockets still open at the shutdown timeout", "err", werr)
+	}
+	s.loops.Wait()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

@@ -114,7 +114,7 @@ type wsConn struct {
 	pushed, taken uint64
 	took          chan struct{}
 	inWrite       bool
-	started bool  // the hello is answered: queued frames may go
+	started       bool // the hello is answered: queued frames may go
 	// greeting: the reader waits for the hello; it answers bad frames
 	// itself (answerNow), as the writer has not started. Reader only.
 	greeting bool
@@ -540,6 +540,9 @@ type sockets struct {
 	mu    sync.Mutex
 	slots [wsPingSlots]map[*wsConn]struct{}
 	next  int
+	// open counts the connections' handlers; empty is closed while none runs.
+	open  int
+	empty chan struct{}
 }
 
 // wsPingSlots spreads the pings over wsPingEvery: one set a second instead
@@ -557,6 +560,10 @@ func newSockets() *sockets {
 
 func (s *sockets) add(w *wsConn) {
 	s.mu.Lock()
+	if s.open == 0 {
+		s.empty = make(chan struct{})
+	}
+	s.open++
 	w.slot = uint8(s.next)
 	s.next = (s.next + 1) % wsPingSlots
 	s.slots[w.slot][w] = struct{}{}
@@ -566,7 +573,27 @@ func (s *sockets) add(w *wsConn) {
 func (s *sockets) remove(w *wsConn) {
 	s.mu.Lock()
 	delete(s.slots[w.slot], w)
+	if s.open--; s.open == 0 {
+		close(s.empty)
+	}
 	s.mu.Unlock()
+}
+
+// wait returns once no connection's handler runs, or when ctx ends.
+func (s *sockets) wait(ctx context.Context) error {
+	s.mu.Lock()
+	if s.open == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	empty := s.empty
+	s.mu.Unlock()
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // closeAll ends every open connection with code (the server is stopping:

@@ -35,9 +35,9 @@ import (
 var Events = []string{"conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed",
 	"message.created", "offer.accepted"}
 
-// DefaultBackoff is the wait before each retry (Standard Webhooks' schedule,
+// defaultBackoff is the wait before each retry (Standard Webhooks' schedule,
 // shortened at the end): after the last, the delivery has failed.
-var DefaultBackoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
+var defaultBackoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
 
 // ErrAddress is the error of a delivery refused for its destination.
 var ErrAddress = errors.New("webhooks: the address is private, loopback or link-local")
@@ -52,7 +52,7 @@ type Options struct {
 	// AllowPrivate lets deliveries reach private and loopback addresses (an
 	// on-premises receiver, tests).
 	AllowPrivate bool
-	Backoff      []time.Duration // nil: DefaultBackoff
+	Backoff      []time.Duration // nil: Standard Webhooks' schedule, shortened at the end (5 s, 5 min, 30 min, 2 h, 5 h, 10 h)
 	Poll         time.Duration   // how often due retries are looked for (0: a second)
 	Timeout      time.Duration   // per request (0: 10 s)
 }
@@ -82,7 +82,7 @@ type cachedHooks struct {
 // New starts a dispatcher; Close stops it.
 func New(o Options) *Dispatcher {
 	if o.Backoff == nil {
-		o.Backoff = DefaultBackoff
+		o.Backoff = defaultBackoff
 	}
 	if o.Poll == 0 {
 		o.Poll = time.Second
@@ -261,6 +261,7 @@ func CheckTarget(ctx context.Context, raw string, allowPrivate bool) error {
 func (d *Dispatcher) Close() {
 	d.closing.Do(func() { close(d.stop) })
 	d.wg.Wait()
+	d.client.CloseIdleConnections()
 }
 
 // Kick tells the dispatcher that events were committed to the outbox.

@@ -20,7 +20,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("nudge keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data, keyFile := server.Defaults.DataDir, ""
+	data, keyFile := server.DefaultConfig().DataDir, ""
 	fs.StringVar(&data, "data", data, "data folder ("+envName("data")+")")
 	fs.StringVar(&keyFile, "master-key-file", "", "master key file (default DATA/master.key) ("+envName("master-key-file")+")")
 	if err := parse(fs, args[1:], os.Getenv); err != nil {

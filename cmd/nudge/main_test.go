@@ -38,7 +38,7 @@ func TestFlagsEnvironmentAndFiles(t *testing.T) {
 		"NUDGE_SESSION_TTL":         "2h",
 		"NUDGE_DEMO":                "true",
 	}
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	serveFlags(fs, &cfg)
 	if err := parse(fs, []string{"--public-url", "https://from-flag.test"}, func(k string) string { return env[k] }); err != nil {
@@ -164,7 +164,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	mln, _ := net.Listen("tcp", "127.0.0.1:0")
 	metrics := mln.Addr().String()
 	mln.Close()
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.PublicURL, cfg.Demo, cfg.AdminPassword = addr, t.TempDir(), "http://"+addr, true, "demo-password"
 	cfg.MetricsAddr = metrics
 	if err := cfg.Validate(); err != nil {
@@ -275,7 +275,7 @@ func TestServeHTTPS(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.PublicURL = addr, dir, "https://"+addr
 	cfg.TLSCert, cfg.TLSKey, cfg.Demo, cfg.AdminPassword = certFile, keyFile, true, "demo-password"
 	if err := cfg.Validate(); err != nil {
@@ -404,7 +404,7 @@ func TestServeDerivesItsPublicURL(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	public := "http://localhost:" + port
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	serveFlags(fs, &cfg)
 	if err := parse(fs, []string{"--addr", addr, "--data", t.TempDir(), "--demo", "--admin-password", "demo-password"}, func(string) string { return "" }); err != nil {
 		t.Fatal(err)

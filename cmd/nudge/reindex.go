@@ -20,7 +20,7 @@ import (
 
 // reindex rebuilds the search index from the store.
 func reindex(args []string, stdout, stderr io.Writer) error {
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("nudge reindex", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	str := func(p *string, name, help string) { fs.StringVar(p, name, *p, help+" ("+envName(name)+")") }

@@ -62,7 +62,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	cfg := server.Defaults
+	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("nudge serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	serveFlags(fs, &cfg)

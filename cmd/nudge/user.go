@@ -24,7 +24,7 @@ func user(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	fs := flag.NewFlagSet("nudge user "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := server.Defaults.DataDir
+	data := server.DefaultConfig().DataDir
 	fs.StringVar(&data, "data", data, "data folder ("+envName("data")+")")
 	var email, name, password, tenant, role string
 	switch args[0] {
