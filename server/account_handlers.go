@@ -101,7 +101,7 @@ func (s *Server) renderMe(c *fiber.Ctx, p *principal) error {
 	if p.Tenant == "" && len(ms) > 0 {
 		out["tenant_id"], out["role"], out["permissions"] = ms[0].TenantID, ms[0].Role, s.auth.Enforcer.Permissions(ms[0].Role)
 	}
-	avatar, err := s.avatarURL(c.UserContext(), p.User.ID)
+	avatar, err := s.avatars.avatarURL(c.UserContext(), p.User.ID)
 	if err != nil {
 		return err
 	}

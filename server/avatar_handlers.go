@@ -12,6 +12,12 @@ import (
 	"github.com/nudgehq/nudge/store"
 )
 
+// avatarAPI serves users' pictures.
+type avatarAPI struct {
+	st        *store.Store
+	publicURL string
+}
+
 // maxAvatar is the largest picture a user may choose.
 const maxAvatar = 256 << 10
 
@@ -19,17 +25,17 @@ var avatarTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/
 
 // avatarURL is the absolute, versioned address of a user's picture (pages
 // on other origins show it), or "" when they have none.
-func (s *Server) avatarURL(ctx context.Context, userID string) (string, error) {
-	at, err := s.st.AvatarVersion(ctx, userID)
+func (h avatarAPI) avatarURL(ctx context.Context, userID string) (string, error) {
+	at, err := h.st.AvatarVersion(ctx, userID)
 	if err != nil || at.IsZero() {
 		return "", err
 	}
-	return fmt.Sprintf("%s/avatars/%s?v=%d", s.cfg.PublicURL, userID, at.UnixMilli()), nil
+	return fmt.Sprintf("%s/avatars/%s?v=%d", h.publicURL, userID, at.UnixMilli()), nil
 }
 
 // setAvatar takes the picture in the body (PNG, JPEG or WebP, by its bytes,
 // at most 256 KiB): visitors see it beside the user's messages.
-func (s *Server) setAvatar(c *fiber.Ctx) error {
+func (h avatarAPI) setAvatar(c *fiber.Ctx) error {
 	p := who(c)
 	if p.User == nil {
 		return errBadRequest("not_a_session", "a token has no picture", "")
@@ -47,22 +53,22 @@ func (s *Server) setAvatar(c *fiber.Ctx) error {
 	if !avatarTypes[typ] {
 		return &store.FieldError{Field: "body", Message: "a PNG, JPEG or WebP picture"}
 	}
-	if err := s.st.SetAvatar(c.UserContext(), p.Actor, p.User.ID, typ, append([]byte(nil), body...)); err != nil {
+	if err := h.st.SetAvatar(c.UserContext(), p.Actor, p.User.ID, typ, append([]byte(nil), body...)); err != nil {
 		return err
 	}
-	url, err := s.avatarURL(c.UserContext(), p.User.ID)
+	url, err := h.avatarURL(c.UserContext(), p.User.ID)
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"avatar": url})
 }
 
-func (s *Server) deleteAvatar(c *fiber.Ctx) error {
+func (h avatarAPI) deleteAvatar(c *fiber.Ctx) error {
 	p := who(c)
 	if p.User == nil {
 		return errBadRequest("not_a_session", "a token has no picture", "")
 	}
-	if err := s.st.DeleteAvatar(c.UserContext(), p.Actor, p.User.ID); err != nil {
+	if err := h.st.DeleteAvatar(c.UserContext(), p.Actor, p.User.ID); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -70,8 +76,8 @@ func (s *Server) deleteAvatar(c *fiber.Ctx) error {
 
 // avatar serves a user's picture to anyone: visitors' pages show it. The
 // URL is versioned, so it may be cached; it is never rendered as a page.
-func (s *Server) avatar(c *fiber.Ctx) error {
-	av, err := s.st.UserAvatar(c.UserContext(), param(c, "userID"))
+func (h avatarAPI) avatar(c *fiber.Ctx) error {
+	av, err := h.st.UserAvatar(c.UserContext(), param(c, "userID"))
 	if err != nil {
 		return err
 	}

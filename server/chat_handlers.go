@@ -11,39 +11,18 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
 
-func (s *Server) chatAPIRoutes(r fiber.Router) {
-	r.Get("/queues", s.authz("queues", "read"), s.listQueues)
-	r.Post("/queues", s.authz("queues", "write"), s.createQueue)
-	r.Get("/queues/:queueID", s.authz("queues", "read"), s.getQueue)
-	r.Patch("/queues/:queueID", s.authz("queues", "write"), s.updateQueue)
-	r.Delete("/queues/:queueID", s.authz("queues", "write"), s.deleteQueue)
-
-	r.Get("/agents", s.authz("agents", "read"), s.listAgents)
-	r.Put("/agents/:userID", s.authz("agents", "write"), s.setAgent)
-
-	r.Get("/chat/settings", s.authz("chat_settings", "read"), s.getChatSettings)
-	r.Put("/chat/settings", s.authz("chat_settings", "write"), s.setChatSettings)
-	r.Post("/chat/settings/mask-test", s.authz("chat_settings", "read"), s.maskTest)
-	r.Get("/chat/live", s.authz("chat", "supervise"), s.chatLive)
-	r.Get("/chat/agents", s.authz("chat", "work"), s.chatColleagues)
-	r.Get("/chat/dispositions", s.authz("chat", "work"), s.chatDispositions)
-	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), s.chatConversationReport)
-	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), s.chatSummaryReport)
-
-	r.Get("/canned", s.authz("chat", "work"), s.listCanned)
-	r.Post("/canned", s.authz("canned", "write"), s.createCanned)
-	r.Patch("/canned/:cannedID", s.authz("canned", "write"), s.updateCanned)
-	r.Delete("/canned/:cannedID", s.authz("canned", "write"), s.deleteCanned)
-
-	r.Get("/chat/search", s.authz("chat", "work"), s.searchChats)
-	r.Get("/conversations", s.authz("chat", "work"), s.listConversations)
-	r.Get("/conversations/:conversationID", s.authz("chat", "work"), s.getConversation)
-	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), s.transcript)
-	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), s.agentFile)
+// chatAPI serves the chat's configuration (queues, agents, settings, canned responses), the supervisors' live view and reports, and the conversations' records.
+type chatAPI struct {
+	st       *store.Store
+	chat     *chat.Engine
+	ops      *ops.Service
+	enforcer *auth.Enforcer
 }
 
 // queueView is a queue with its configuration decoded.
@@ -69,7 +48,7 @@ type queueRequest struct {
 
 // checkQueue validates a queue and its overflow target (a queue of the same
 // tenant, not itself).
-func (s *Server) checkQueue(c *fiber.Ctx, id, name string, cfg *chat.QueueConfig) error {
+func (h chatAPI) checkQueue(c *fiber.Ctx, id, name string, cfg *chat.QueueConfig) error {
 	if n := strings.TrimSpace(name); n == "" || len(n) > 100 {
 		return &store.FieldError{Field: "name", Message: "1 to 100 characters"}
 	}
@@ -80,15 +59,15 @@ func (s *Server) checkQueue(c *fiber.Ctx, id, name string, cfg *chat.QueueConfig
 		if cfg.OverflowQueue == id {
 			return &store.FieldError{Field: "config.overflow_queue", Message: "a queue cannot overflow into itself"}
 		}
-		if _, err := s.st.Queue(c.UserContext(), who(c).Tenant, cfg.OverflowQueue); err != nil {
+		if _, err := h.st.Queue(c.UserContext(), who(c).Tenant, cfg.OverflowQueue); err != nil {
 			return &store.FieldError{Field: "config.overflow_queue", Message: "no such queue"}
 		}
 	}
 	return nil
 }
 
-func (s *Server) listQueues(c *fiber.Ctx) error {
-	qs, err := s.st.Queues(c.UserContext(), who(c).Tenant)
+func (h chatAPI) listQueues(c *fiber.Ctx) error {
+	qs, err := h.st.Queues(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -99,7 +78,7 @@ func (s *Server) listQueues(c *fiber.Ctx) error {
 	return list(c, out, "")
 }
 
-func (s *Server) createQueue(c *fiber.Ctx) error {
+func (h chatAPI) createQueue(c *fiber.Ctx) error {
 	p := who(c)
 	var req queueRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -112,31 +91,31 @@ func (s *Server) createQueue(c *fiber.Ctx) error {
 	if req.Config != nil {
 		cfg = *req.Config
 	}
-	if err := s.checkQueue(c, "", *req.Name, &cfg); err != nil {
+	if err := h.checkQueue(c, "", *req.Name, &cfg); err != nil {
 		return err
 	}
 	doc, _ := json.Marshal(cfg)
-	q, err := s.st.CreateQueue(c.UserContext(), p.Actor, store.Queue{TenantID: p.Tenant, Name: strings.TrimSpace(*req.Name), Config: doc})
+	q, err := h.st.CreateQueue(c.UserContext(), p.Actor, store.Queue{TenantID: p.Tenant, Name: strings.TrimSpace(*req.Name), Config: doc})
 	if err != nil {
 		return err
 	}
-	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(toQueueView(q))
 }
 
-func (s *Server) getQueue(c *fiber.Ctx) error {
-	q, err := s.st.Queue(c.UserContext(), who(c).Tenant, param(c, "queueID"))
+func (h chatAPI) getQueue(c *fiber.Ctx) error {
+	q, err := h.st.Queue(c.UserContext(), who(c).Tenant, param(c, "queueID"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(toQueueView(q))
 }
 
-func (s *Server) updateQueue(c *fiber.Ctx) error {
+func (h chatAPI) updateQueue(c *fiber.Ctx) error {
 	p, id := who(c), param(c, "queueID")
-	q, err := s.st.Queue(c.UserContext(), p.Tenant, id)
+	q, err := h.st.Queue(c.UserContext(), p.Tenant, id)
 	if err != nil {
 		return err
 	}
@@ -151,26 +130,26 @@ func (s *Server) updateQueue(c *fiber.Ctx) error {
 	if req.Config != nil {
 		cur.Config = *req.Config
 	}
-	if err := s.checkQueue(c, id, cur.Name, &cur.Config); err != nil {
+	if err := h.checkQueue(c, id, cur.Name, &cur.Config); err != nil {
 		return err
 	}
 	doc, _ := json.Marshal(cur.Config)
-	q, err = s.st.UpdateQueue(c.UserContext(), p.Actor, store.Queue{ID: id, TenantID: p.Tenant, Name: cur.Name, Config: doc})
+	q, err = h.st.UpdateQueue(c.UserContext(), p.Actor, store.Queue{ID: id, TenantID: p.Tenant, Name: cur.Name, Config: doc})
 	if err != nil {
 		return err
 	}
-	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.JSON(toQueueView(q))
 }
 
-func (s *Server) deleteQueue(c *fiber.Ctx) error {
+func (h chatAPI) deleteQueue(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.st.DeleteQueue(c.UserContext(), p.Actor, p.Tenant, param(c, "queueID")); err != nil {
+	if err := h.st.DeleteQueue(c.UserContext(), p.Actor, p.Tenant, param(c, "queueID")); err != nil {
 		return err
 	}
-	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -187,10 +166,10 @@ type agentView struct {
 
 var chatRoles = []string{"owner", "admin", "supervisor", "agent", "bot"}
 
-func (s *Server) listAgents(c *fiber.Ctx) error {
+func (h chatAPI) listAgents(c *fiber.Ctx) error {
 	ctx, tenant := c.UserContext(), who(c).Tenant
 	profiles := map[string]chat.AgentProfile{}
-	acs, err := s.st.AgentConfigs(ctx, tenant)
+	acs, err := h.st.AgentConfigs(ctx, tenant)
 	if err != nil {
 		return err
 	}
@@ -202,7 +181,7 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 	out := []agentView{}
 	page := store.Page{Limit: 500}
 	for {
-		ms, next, err := s.st.Members(ctx, tenant, page)
+		ms, next, err := h.st.Members(ctx, tenant, page)
 		if err != nil {
 			return err
 		}
@@ -222,9 +201,9 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 	return list(c, out, "")
 }
 
-func (s *Server) setAgent(c *fiber.Ctx) error {
+func (h chatAPI) setAgent(c *fiber.Ctx) error {
 	p, id := who(c), param(c, "userID")
-	m, err := s.st.Member(c.UserContext(), p.Tenant, id)
+	m, err := h.st.Member(c.UserContext(), p.Tenant, id)
 	if err != nil {
 		return err
 	}
@@ -239,22 +218,22 @@ func (s *Server) setAgent(c *fiber.Ctx) error {
 		return err
 	}
 	for _, q := range prof.Queues {
-		if _, err := s.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
+		if _, err := h.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
 			return &store.FieldError{Field: "queues", Message: "no such queue: " + q}
 		}
 	}
 	doc, _ := json.Marshal(prof)
-	if err := s.st.SetAgentConfig(c.UserContext(), p.Actor, store.AgentConfig{TenantID: p.Tenant, UserID: id, Config: doc}); err != nil {
+	if err := h.st.SetAgentConfig(c.UserContext(), p.Actor, store.AgentConfig{TenantID: p.Tenant, UserID: id, Config: doc}); err != nil {
 		return err
 	}
-	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.JSON(agentView{UserID: id, Email: m.Email, Name: m.Name, Role: m.Role, Profile: prof})
 }
 
-func (s *Server) getChatSettings(c *fiber.Ctx) error {
-	doc, err := s.st.ChatSettings(c.UserContext(), who(c).Tenant)
+func (h chatAPI) getChatSettings(c *fiber.Ctx) error {
+	doc, err := h.st.ChatSettings(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -265,7 +244,7 @@ func (s *Server) getChatSettings(c *fiber.Ctx) error {
 	return c.JSON(set)
 }
 
-func (s *Server) setChatSettings(c *fiber.Ctx) error {
+func (h chatAPI) setChatSettings(c *fiber.Ctx) error {
 	p := who(c)
 	var set chat.Settings
 	if err := decodeJSON(c, &set); err != nil {
@@ -284,23 +263,23 @@ func (s *Server) setChatSettings(c *fiber.Ctx) error {
 		}
 	}
 	for _, q := range queues {
-		if _, err := s.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
+		if _, err := h.st.Queue(c.UserContext(), p.Tenant, q); err != nil {
 			return &store.FieldError{Field: "queues", Message: "no such queue: " + q}
 		}
 	}
 	doc, _ := json.Marshal(set)
-	if err := s.st.SetChatSettings(c.UserContext(), p.Actor, p.Tenant, doc); err != nil {
+	if err := h.st.SetChatSettings(c.UserContext(), p.Actor, p.Tenant, doc); err != nil {
 		return err
 	}
-	if err := s.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
-	s.ops.ForgetWelcome(p.Tenant) // the panel's greeting and form change at once
+	h.ops.ForgetWelcome(p.Tenant) // the panel's greeting and form change at once
 	return c.JSON(set)
 }
 
-func (s *Server) chatLive(c *fiber.Ctx) error {
-	live, err := s.chat.LiveState(c.UserContext(), who(c).Tenant)
+func (h chatAPI) chatLive(c *fiber.Ctx) error {
+	live, err := h.chat.LiveState(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -309,8 +288,8 @@ func (s *Server) chatLive(c *fiber.Ctx) error {
 
 // chatColleagues lists the people signed in to chat, for a transfer or an
 // invitation.
-func (s *Server) chatColleagues(c *fiber.Ctx) error {
-	cs, err := s.chat.Colleagues(c.UserContext(), who(c).Tenant)
+func (h chatAPI) chatColleagues(c *fiber.Ctx) error {
+	cs, err := h.chat.Colleagues(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -318,8 +297,8 @@ func (s *Server) chatColleagues(c *fiber.Ctx) error {
 }
 
 // chatDispositions are the outcomes an agent picks from when closing.
-func (s *Server) chatDispositions(c *fiber.Ctx) error {
-	ds, err := s.chat.Dispositions(c.UserContext(), who(c).Tenant)
+func (h chatAPI) chatDispositions(c *fiber.Ctx) error {
+	ds, err := h.chat.Dispositions(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -327,9 +306,9 @@ func (s *Server) chatDispositions(c *fiber.Ctx) error {
 }
 
 // chatAgent is the principal as the chat engine knows it.
-func (s *Server) chatAgent(c *fiber.Ctx) chat.Agent {
+func chatAgent(c *fiber.Ctx, enforcer *auth.Enforcer) chat.Agent {
 	p := who(c)
-	a := chat.Agent{Tenant: p.Tenant, Bot: p.Role == "bot", Supervise: s.auth.Enforcer.Allowed(p.Subject, p.Tenant, "chat", "supervise")}
+	a := chat.Agent{Tenant: p.Tenant, Bot: p.Role == "bot", Supervise: enforcer.Allowed(p.Subject, p.Tenant, "chat", "supervise")}
 	if p.User != nil {
 		a.User, a.Name = p.User.ID, p.User.Name
 	} else {
@@ -340,12 +319,12 @@ func (s *Server) chatAgent(c *fiber.Ctx) chat.Agent {
 
 // listConversations lists the tenant's conversations for supervisors, and
 // those an agent has been in for everyone else.
-func (s *Server) listConversations(c *fiber.Ctx) error {
+func (h chatAPI) listConversations(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
 	}
-	a := s.chatAgent(c)
+	a := chatAgent(c, h.enforcer)
 	f := store.ConversationFilter{Status: c.Query("status"), Reason: c.Query("reason"), SiteID: c.Query("site"), Visitor: c.Query("visitor")}
 	if f.Reason != "" && !slices.Contains([]string{"agent", "visitor", "inactivity", "offline_message", "erased", "site_deleted"}, f.Reason) {
 		return errBadRequest("invalid_query", "reason is agent, visitor, inactivity, offline_message, erased or site_deleted", "reason")
@@ -356,15 +335,15 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	if !a.Supervise {
 		f.Participant = a.User
 	}
-	items, next, err := s.st.Conversations(c.UserContext(), a.Tenant, f, page)
+	items, next, err := h.st.Conversations(c.UserContext(), a.Tenant, f, page)
 	if err != nil {
 		return err
 	}
 	return list(c, items, next)
 }
 
-func (s *Server) getConversation(c *fiber.Ctx) error {
-	vc, err := s.chat.Context(c.UserContext(), s.chatAgent(c), param(c, "conversationID"))
+func (h chatAPI) getConversation(c *fiber.Ctx) error {
+	vc, err := h.chat.Context(c.UserContext(), chatAgent(c, h.enforcer), param(c, "conversationID"))
 	if err != nil {
 		return err
 	}
@@ -372,12 +351,12 @@ func (s *Server) getConversation(c *fiber.Ctx) error {
 }
 
 // transcript exports a conversation whole: JSON (default) or plain text.
-func (s *Server) transcript(c *fiber.Ctx) error {
+func (h chatAPI) transcript(c *fiber.Ctx) error {
 	format := c.Query("format", "json")
 	if format != "json" && format != "text" {
 		return errBadRequest("invalid_query", "format is json or text", "format")
 	}
-	t, err := s.chat.Transcript(c.UserContext(), s.chatAgent(c), param(c, "conversationID"))
+	t, err := h.chat.Transcript(c.UserContext(), chatAgent(c, h.enforcer), param(c, "conversationID"))
 	if err != nil {
 		return err
 	}
@@ -414,8 +393,8 @@ func (s *Server) transcript(c *fiber.Ctx) error {
 }
 
 // chatZone is the tenant's time zone for chat reports (its chat settings').
-func (s *Server) chatZone(c *fiber.Ctx) (*time.Location, error) {
-	doc, err := s.st.ChatSettings(c.UserContext(), who(c).Tenant)
+func (h chatAPI) chatZone(c *fiber.Ctx) (*time.Location, error) {
+	doc, err := h.st.ChatSettings(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -453,8 +432,8 @@ func chatRange(c *fiber.Ctx, loc *time.Location) (time.Time, time.Time, error) {
 
 // chatConversationReport lists each conversation's wait, first response,
 // handle time, message counts and outcome.
-func (s *Server) chatConversationReport(c *fiber.Ctx) error {
-	loc, err := s.chatZone(c)
+func (h chatAPI) chatConversationReport(c *fiber.Ctx) error {
+	loc, err := h.chatZone(c)
 	if err != nil {
 		return err
 	}
@@ -466,7 +445,7 @@ func (s *Server) chatConversationReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := s.st.ConversationMetrics(c.UserContext(), who(c).Tenant, from, to, page)
+	items, next, err := h.st.ConversationMetrics(c.UserContext(), who(c).Tenant, from, to, page)
 	if err != nil {
 		return err
 	}
@@ -474,12 +453,12 @@ func (s *Server) chatConversationReport(c *fiber.Ctx) error {
 }
 
 // chatSummaryReport sums conversations by queue, agent or day, with names.
-func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
+func (h chatAPI) chatSummaryReport(c *fiber.Ctx) error {
 	by := c.Query("by", "day")
 	if by != "queue" && by != "agent" && by != "day" {
 		return errBadRequest("invalid_query", "by is queue, agent or day", "by")
 	}
-	loc, err := s.chatZone(c)
+	loc, err := h.chatZone(c)
 	if err != nil {
 		return err
 	}
@@ -488,14 +467,14 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 		return err
 	}
 	ctx, tenant := c.UserContext(), who(c).Tenant
-	rows, err := s.st.ChatAggregates(ctx, tenant, from, to, by, loc)
+	rows, err := h.st.ChatAggregates(ctx, tenant, from, to, by, loc)
 	if err != nil {
 		return err
 	}
 	names := map[string]string{}
 	switch by {
 	case "queue":
-		qs, err := s.st.Queues(ctx, tenant)
+		qs, err := h.st.Queues(ctx, tenant)
 		if err != nil {
 			return err
 		}
@@ -503,7 +482,7 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 			names[q.ID] = q.Name
 		}
 	case "agent":
-		ms, _, err := s.st.Members(ctx, tenant, store.Page{Limit: 500})
+		ms, _, err := h.st.Members(ctx, tenant, store.Page{Limit: 500})
 		if err != nil {
 			return err
 		}
@@ -523,8 +502,8 @@ func (s *Server) chatSummaryReport(c *fiber.Ctx) error {
 		"time_zone": loc.String(), "rows": out})
 }
 
-func (s *Server) listCanned(c *fiber.Ctx) error {
-	items, err := s.st.CannedAll(c.UserContext(), who(c).Tenant)
+func (h chatAPI) listCanned(c *fiber.Ctx) error {
+	items, err := h.st.CannedAll(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -540,7 +519,7 @@ type cannedRequest struct {
 var shortcutRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
 // saveCanned applies a request over cur, checks it and stores it.
-func (s *Server) saveCanned(c *fiber.Ctx, cur store.Canned) (store.Canned, error) {
+func (h chatAPI) saveCanned(c *fiber.Ctx, cur store.Canned) (store.Canned, error) {
 	var req cannedRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return cur, err
@@ -565,32 +544,32 @@ func (s *Server) saveCanned(c *fiber.Ctx, cur store.Canned) (store.Canned, error
 	}
 	p := who(c)
 	cur.TenantID = p.Tenant
-	return s.st.SaveCanned(c.UserContext(), p.Actor, cur)
+	return h.st.SaveCanned(c.UserContext(), p.Actor, cur)
 }
 
-func (s *Server) createCanned(c *fiber.Ctx) error {
-	out, err := s.saveCanned(c, store.Canned{})
+func (h chatAPI) createCanned(c *fiber.Ctx) error {
+	out, err := h.saveCanned(c, store.Canned{})
 	if err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(out)
 }
 
-func (s *Server) updateCanned(c *fiber.Ctx) error {
-	cur, err := s.st.CannedOne(c.UserContext(), who(c).Tenant, param(c, "cannedID"))
+func (h chatAPI) updateCanned(c *fiber.Ctx) error {
+	cur, err := h.st.CannedOne(c.UserContext(), who(c).Tenant, param(c, "cannedID"))
 	if err != nil {
 		return err
 	}
-	out, err := s.saveCanned(c, cur)
+	out, err := h.saveCanned(c, cur)
 	if err != nil {
 		return err
 	}
 	return c.JSON(out)
 }
 
-func (s *Server) deleteCanned(c *fiber.Ctx) error {
+func (h chatAPI) deleteCanned(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.st.DeleteCanned(c.UserContext(), p.Actor, p.Tenant, param(c, "cannedID")); err != nil {
+	if err := h.st.DeleteCanned(c.UserContext(), p.Actor, p.Tenant, param(c, "cannedID")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -604,7 +583,7 @@ type maskTestRequest struct {
 
 // maskTest shows what the masking would make of a text with patterns not
 // saved yet: the settings form's live test box. Nothing is stored.
-func (s *Server) maskTest(c *fiber.Ctx) error {
+func (h chatAPI) maskTest(c *fiber.Ctx) error {
 	var req maskTestRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

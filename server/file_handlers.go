@@ -82,7 +82,7 @@ func sendFile(c *fiber.Ctx, name, typ string, data []byte) error {
 
 // agentFile serves a conversation's file to an agent allowed to read it.
 func (s *Server) agentFile(c *fiber.Ctx) error {
-	a := s.chatAgent(c)
+	a := chatAgent(c, s.auth.Enforcer)
 	f, data, err := s.chat.OpenFile(c.UserContext(), a.Tenant, param(c, "fileID"), nil, &a)
 	if err != nil {
 		return err

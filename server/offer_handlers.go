@@ -13,35 +13,23 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/rules"
 	"github.com/nudgehq/nudge/store"
 )
 
+// offerAPI serves a site's offer rules, their versions and templates, previews of them, and the facts they read.
+type offerAPI struct {
+	st      *store.Store
+	chat    *chat.Engine
+	ops     *ops.Service
+	reports *analytics.Reports
+}
+
 // offerRoutes are the marketers' API: a site's rules (drafts, publish,
 // versions, rollback, preview) and templates.
-func (s *Server) offerRoutes(r fiber.Router) {
-	r.Get("/sites/:siteID/rules", s.authz("rules", "read"), s.listRules)
-	r.Post("/sites/:siteID/rules", s.authz("rules", "write"), s.createRule)
-	r.Post("/sites/:siteID/rules/preview", s.authz("rules", "read"), s.previewRules)
-	r.Get("/sites/:siteID/visits", s.authz("rules", "read"), s.recentVisits)
-	r.Get("/rules/catalogue", s.authz("rules", "read"), s.ruleCatalogue)
-	r.Get("/sites/:siteID/rules/:ruleID", s.authz("rules", "read"), s.getRule)
-	r.Put("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.updateRule)
-	r.Delete("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), s.deleteRule)
-	r.Post("/sites/:siteID/rules/:ruleID/publish", s.authz("rules", "write"), s.publishRule)
-	r.Post("/sites/:siteID/rules/:ruleID/unpublish", s.authz("rules", "write"), s.unpublishRule)
-	r.Get("/sites/:siteID/rules/:ruleID/versions", s.authz("rules", "read"), s.ruleVersions)
-	r.Post("/sites/:siteID/rules/:ruleID/rollback", s.authz("rules", "write"), s.rollbackRule)
-
-	r.Post("/sites/:siteID/visitors/:visitorID/offers", s.authz("offers", "push"), s.pushOffer)
-
-	r.Get("/sites/:siteID/templates", s.authz("rules", "read"), s.listTemplates)
-	r.Post("/sites/:siteID/templates", s.authz("rules", "write"), s.createTemplate)
-	r.Get("/sites/:siteID/templates/:templateID", s.authz("rules", "read"), s.getTemplate)
-	r.Put("/sites/:siteID/templates/:templateID", s.authz("rules", "write"), s.updateTemplate)
-	r.Delete("/sites/:siteID/templates/:templateID", s.authz("rules", "write"), s.deleteTemplate)
-}
 
 // ruleView is a rule as the API shows it: its draft, its live version, and
 // a status: draft (never published), live, changed (live, with a draft that
@@ -52,7 +40,7 @@ type ruleView struct {
 	Live   json.RawMessage `json:"live,omitempty"`
 }
 
-func (s *Server) ruleView(ctx context.Context, site store.Site, r store.OfferRule) (ruleView, error) {
+func ruleViewOf(ctx context.Context, st *store.Store, site store.Site, r store.OfferRule) (ruleView, error) {
 	v := ruleView{OfferRule: r}
 	switch {
 	case r.Published == 0 && r.Version == 0:
@@ -65,7 +53,7 @@ func (s *Server) ruleView(ctx context.Context, site store.Site, r store.OfferRul
 		v.Status = "live"
 	}
 	if r.Published > 0 {
-		live, err := s.st.OfferRuleVersion(ctx, site.TenantID, site.ID, r.ID, r.Published)
+		live, err := st.OfferRuleVersion(ctx, site.TenantID, site.ID, r.ID, r.Published)
 		if err != nil {
 			return v, err
 		}
@@ -108,8 +96,8 @@ func ruleError(err error) error {
 
 // parseRule validates a rule body against the site's queues and templates
 // and gives its canonical JSON (defaults written out).
-func (s *Server) parseRule(ctx context.Context, site store.Site, body []byte) (*rules.Rule, json.RawMessage, error) {
-	refs, err := s.ops.OfferRefs(ctx, site)
+func (h offerAPI) parseRule(ctx context.Context, site store.Site, body []byte) (*rules.Rule, json.RawMessage, error) {
+	refs, err := h.ops.OfferRefs(ctx, site)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,19 +109,19 @@ func (s *Server) parseRule(ctx context.Context, site store.Site, body []byte) (*
 	return r, doc, err
 }
 
-func (s *Server) listRules(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) listRules(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	rs, err := s.st.OfferRules(ctx, site.TenantID, site.ID)
+	rs, err := h.st.OfferRules(ctx, site.TenantID, site.ID)
 	if err != nil {
 		return err
 	}
 	out := make([]ruleView, 0, len(rs))
 	for _, r := range rs {
-		v, err := s.ruleView(ctx, site, r)
+		v, err := ruleViewOf(ctx, h.st, site, r)
 		if err != nil {
 			return err
 		}
@@ -142,8 +130,8 @@ func (s *Server) listRules(c *fiber.Ctx) error {
 	return list(c, out, "")
 }
 
-func (s *Server) createRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) createRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -152,136 +140,136 @@ func (s *Server) createRule(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	_, doc, err := s.parseRule(ctx, site, body)
+	_, doc, err := h.parseRule(ctx, site, body)
 	if err != nil {
 		return err
 	}
-	r, err := s.st.SaveOfferRule(ctx, who(c).Actor, store.OfferRule{TenantID: site.TenantID, SiteID: site.ID, Draft: doc})
+	r, err := h.st.SaveOfferRule(ctx, who(c).Actor, store.OfferRule{TenantID: site.TenantID, SiteID: site.ID, Draft: doc})
 	if err != nil {
 		return err
 	}
-	v, err := s.ruleView(ctx, site, r)
+	v, err := ruleViewOf(ctx, h.st, site, r)
 	if err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(v)
 }
 
-func (s *Server) getRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) getRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	r, err := s.st.OfferRule(ctx, site.TenantID, site.ID, param(c, "ruleID"))
+	r, err := h.st.OfferRule(ctx, site.TenantID, site.ID, param(c, "ruleID"))
 	if err != nil {
 		return err
 	}
-	v, err := s.ruleView(ctx, site, r)
+	v, err := ruleViewOf(ctx, h.st, site, r)
 	if err != nil {
 		return err
 	}
 	return c.JSON(v)
 }
 
-func (s *Server) updateRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) updateRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
 	id := param(c, "ruleID")
-	if _, err := s.st.OfferRule(ctx, site.TenantID, site.ID, id); err != nil {
+	if _, err := h.st.OfferRule(ctx, site.TenantID, site.ID, id); err != nil {
 		return err
 	}
 	body, err := jsonBody(c)
 	if err != nil {
 		return err
 	}
-	_, doc, err := s.parseRule(ctx, site, body)
+	_, doc, err := h.parseRule(ctx, site, body)
 	if err != nil {
 		return err
 	}
-	r, err := s.st.SaveOfferRule(ctx, who(c).Actor, store.OfferRule{ID: id, TenantID: site.TenantID, SiteID: site.ID, Draft: doc})
+	r, err := h.st.SaveOfferRule(ctx, who(c).Actor, store.OfferRule{ID: id, TenantID: site.TenantID, SiteID: site.ID, Draft: doc})
 	if err != nil {
 		return err
 	}
-	v, err := s.ruleView(ctx, site, r)
+	v, err := ruleViewOf(ctx, h.st, site, r)
 	if err != nil {
 		return err
 	}
 	return c.JSON(v)
 }
 
-func (s *Server) deleteRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) deleteRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteOfferRule(c.UserContext(), who(c).Actor, site.TenantID, site.ID, param(c, "ruleID")); err != nil {
+	if err := h.st.DeleteOfferRule(c.UserContext(), who(c).Actor, site.TenantID, site.ID, param(c, "ruleID")); err != nil {
 		return err
 	}
-	s.ops.Forget(site.Key)
+	h.ops.Forget(site.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // publishRule makes the draft live, after checking it again: a queue or a
 // template it names may have gone since it was saved.
-func (s *Server) publishRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) publishRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	r, err := s.st.OfferRule(ctx, site.TenantID, site.ID, param(c, "ruleID"))
+	r, err := h.st.OfferRule(ctx, site.TenantID, site.ID, param(c, "ruleID"))
 	if err != nil {
 		return err
 	}
-	_, doc, err := s.parseRule(ctx, site, r.Draft)
+	_, doc, err := h.parseRule(ctx, site, r.Draft)
 	if err != nil {
 		return err
 	}
-	return s.publish(c, site, r.ID, doc, "rule.publish")
+	return h.publish(c, site, r.ID, doc, "rule.publish")
 }
 
-func (s *Server) publish(c *fiber.Ctx, site store.Site, id string, doc json.RawMessage, action string) error {
+func (h offerAPI) publish(c *fiber.Ctx, site store.Site, id string, doc json.RawMessage, action string) error {
 	ctx := c.UserContext()
-	r, err := s.st.PublishOfferRule(ctx, who(c).Actor, site.TenantID, site.ID, id, doc, action)
+	r, err := h.st.PublishOfferRule(ctx, who(c).Actor, site.TenantID, site.ID, id, doc, action)
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(site.Key)
-	v, err := s.ruleView(ctx, site, r)
+	h.ops.Forget(site.Key)
+	v, err := ruleViewOf(ctx, h.st, site, r)
 	if err != nil {
 		return err
 	}
 	return c.JSON(v)
 }
 
-func (s *Server) unpublishRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) unpublishRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	r, err := s.st.UnpublishOfferRule(ctx, who(c).Actor, site.TenantID, site.ID, param(c, "ruleID"))
+	r, err := h.st.UnpublishOfferRule(ctx, who(c).Actor, site.TenantID, site.ID, param(c, "ruleID"))
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(site.Key)
-	v, err := s.ruleView(ctx, site, r)
+	h.ops.Forget(site.Key)
+	v, err := ruleViewOf(ctx, h.st, site, r)
 	if err != nil {
 		return err
 	}
 	return c.JSON(v)
 }
 
-func (s *Server) ruleVersions(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) ruleVersions(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
-	vs, err := s.st.OfferRuleVersions(c.UserContext(), site.TenantID, site.ID, param(c, "ruleID"))
+	vs, err := h.st.OfferRuleVersions(c.UserContext(), site.TenantID, site.ID, param(c, "ruleID"))
 	if err != nil {
 		return err
 	}
@@ -289,8 +277,8 @@ func (s *Server) ruleVersions(c *fiber.Ctx) error {
 }
 
 // rollbackRule publishes an earlier version again, as the newest.
-func (s *Server) rollbackRule(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) rollbackRule(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -305,15 +293,15 @@ func (s *Server) rollbackRule(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	id := param(c, "ruleID")
-	old, err := s.st.OfferRuleVersion(ctx, site.TenantID, site.ID, id, req.Version)
+	old, err := h.st.OfferRuleVersion(ctx, site.TenantID, site.ID, id, req.Version)
 	if err != nil {
 		return err
 	}
-	_, doc, err := s.parseRule(ctx, site, old.Body)
+	_, doc, err := h.parseRule(ctx, site, old.Body)
 	if err != nil {
 		return err
 	}
-	return s.publish(c, site, id, doc, "rule.rollback")
+	return h.publish(c, site, id, doc, "rule.rollback")
 }
 
 // previewRequest asks which rules qualify for a visitor's facts.
@@ -347,8 +335,8 @@ type previewItem struct {
 // previewRules answers which of a site's rules (or one unsaved rule) qualify
 // for a set of facts, and why, condition by condition. The first that
 // qualifies by priority is the offer the page would make.
-func (s *Server) previewRules(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) previewRules(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -375,7 +363,7 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 	}
 	local := now.In(ops.Zone(site.TimeZone))
 	facts.SetTime(local)
-	if err := s.queueFacts(ctx, site, facts, req.Facts); err != nil {
+	if err := h.queueFacts(ctx, site, facts, req.Facts); err != nil {
 		return err
 	}
 	type candidate struct {
@@ -384,7 +372,7 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 	}
 	var cands []candidate
 	if req.Rule != nil {
-		r, _, err := s.parseRule(ctx, site, req.Rule)
+		r, _, err := h.parseRule(ctx, site, req.Rule)
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.Field != "" {
@@ -394,7 +382,7 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 		}
 		cands = append(cands, candidate{"", r})
 	} else {
-		rs, err := s.st.OfferRules(ctx, site.TenantID, site.ID)
+		rs, err := h.st.OfferRules(ctx, site.TenantID, site.ID)
 		if err != nil {
 			return err
 		}
@@ -404,7 +392,7 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 				if r.Published == 0 {
 					continue
 				}
-				v, err := s.st.OfferRuleVersion(ctx, site.TenantID, site.ID, r.ID, r.Published)
+				v, err := h.st.OfferRuleVersion(ctx, site.TenantID, site.ID, r.ID, r.Published)
 				if err != nil {
 					return err
 				}
@@ -449,8 +437,8 @@ func (s *Server) previewRules(c *fiber.Ctx) error {
 
 // queueFacts fills the queue facts the caller did not give from the chat
 // engine's state now, as the page's availability would.
-func (s *Server) queueFacts(ctx context.Context, site store.Site, f *rules.Facts, given map[string]any) error {
-	qs, err := s.chat.Availability(ctx, site.TenantID)
+func (h offerAPI) queueFacts(ctx context.Context, site store.Site, f *rules.Facts, given map[string]any) error {
+	qs, err := h.chat.Availability(ctx, site.TenantID)
 	if err != nil {
 		return err
 	}
@@ -466,26 +454,26 @@ func (s *Server) queueFacts(ctx context.Context, site store.Site, f *rules.Facts
 	return nil
 }
 
-func (s *Server) listTemplates(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) listTemplates(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
-	ts, err := s.st.OfferTemplates(c.UserContext(), site.TenantID, site.ID)
+	ts, err := h.st.OfferTemplates(c.UserContext(), site.TenantID, site.ID)
 	if err != nil {
 		return err
 	}
 	return list(c, ts, "")
 }
 
-func (s *Server) saveTemplate(c *fiber.Ctx, id string) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) saveTemplate(c *fiber.Ctx, id string) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
 	if id != "" {
-		if _, err := s.st.OfferTemplate(ctx, site.TenantID, site.ID, id); err != nil {
+		if _, err := h.st.OfferTemplate(ctx, site.TenantID, site.ID, id); err != nil {
 			return err
 		}
 	}
@@ -493,7 +481,7 @@ func (s *Server) saveTemplate(c *fiber.Ctx, id string) error {
 	if err != nil {
 		return err
 	}
-	refs, err := s.ops.OfferRefs(ctx, site)
+	refs, err := h.ops.OfferRefs(ctx, site)
 	if err != nil {
 		return err
 	}
@@ -502,53 +490,55 @@ func (s *Server) saveTemplate(c *fiber.Ctx, id string) error {
 		return ruleError(err)
 	}
 	doc, _ := json.Marshal(tp)
-	t, err := s.st.SaveOfferTemplate(ctx, who(c).Actor, store.OfferTemplate{ID: id, TenantID: site.TenantID, SiteID: site.ID, Body: doc})
+	t, err := h.st.SaveOfferTemplate(ctx, who(c).Actor, store.OfferTemplate{ID: id, TenantID: site.TenantID, SiteID: site.ID, Body: doc})
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(site.Key)
+	h.ops.Forget(site.Key)
 	if id == "" {
 		c.Status(fiber.StatusCreated)
 	}
 	return c.JSON(t)
 }
 
-func (s *Server) createTemplate(c *fiber.Ctx) error { return s.saveTemplate(c, "") }
+func (h offerAPI) createTemplate(c *fiber.Ctx) error { return h.saveTemplate(c, "") }
 
-func (s *Server) updateTemplate(c *fiber.Ctx) error { return s.saveTemplate(c, param(c, "templateID")) }
+func (h offerAPI) updateTemplate(c *fiber.Ctx) error {
+	return h.saveTemplate(c, param(c, "templateID"))
+}
 
-func (s *Server) getTemplate(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) getTemplate(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
-	t, err := s.st.OfferTemplate(c.UserContext(), site.TenantID, site.ID, param(c, "templateID"))
+	t, err := h.st.OfferTemplate(c.UserContext(), site.TenantID, site.ID, param(c, "templateID"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(t)
 }
 
-func (s *Server) deleteTemplate(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) deleteTemplate(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
-	err = s.st.DeleteOfferTemplate(c.UserContext(), who(c).Actor, site.TenantID, site.ID, param(c, "templateID"))
+	err = h.st.DeleteOfferTemplate(c.UserContext(), who(c).Actor, site.TenantID, site.ID, param(c, "templateID"))
 	if errors.Is(err, store.ErrInUse) {
 		return &apiError{Status: fiber.StatusConflict, Code: "in_use", Message: "a rule shows this template: change or unpublish it first"}
 	}
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(site.Key)
+	h.ops.Forget(site.Key)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // recentVisits lists a site's latest visits with the facts a rule would have
 // seen at their last page, to preview rules against real visitors.
-func (s *Server) recentVisits(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+func (h offerAPI) recentVisits(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -556,7 +546,7 @@ func (s *Server) recentVisits(c *fiber.Ctx) error {
 	if err != nil || limit < 1 || limit > 100 {
 		return errBadRequest("invalid_query", "limit is 1 to 100", "limit")
 	}
-	items, err := s.reports.RecentVisits(c.UserContext(), site.ID, limit)
+	items, err := h.reports.RecentVisits(c.UserContext(), site.ID, limit)
 	if err != nil {
 		return err
 	}
@@ -565,6 +555,6 @@ func (s *Server) recentVisits(c *fiber.Ctx) error {
 
 // ruleCatalogue lists the facts and operators rules may use: the rule
 // editor builds its choices from it rather than from a copy.
-func (s *Server) ruleCatalogue(c *fiber.Ctx) error {
+func (h offerAPI) ruleCatalogue(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"facts": rules.Catalogue(), "operators": rules.Operators()})
 }

@@ -55,7 +55,7 @@ func (s *Server) pollOffers(c *fiber.Ctx) error {
 // (by visitor id, or by the user id the site identified them with) gets a
 // chat offer on their open page within seconds; 409 when they are not on the site.
 func (s *Server) pushOffer(c *fiber.Ctx) error {
-	site, err := s.tenantSite(c)
+	site, err := tenantSite(c, s.st)
 	if err != nil {
 		return err
 	}

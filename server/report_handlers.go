@@ -16,31 +16,39 @@ import (
 	"github.com/nudgehq/nudge/widget"
 )
 
+// reportAPI serves a site's snippet, its analytics reports and visitor erasure.
+type reportAPI struct {
+	st        *store.Store
+	ops       *ops.Service
+	reports   *analytics.Reports
+	publicURL string
+}
+
 // tenantSite finds the request tenant's site named by :siteID, which may be
 // the site's id or its public key.
-func (s *Server) tenantSite(c *fiber.Ctx) (store.Site, error) {
+func tenantSite(c *fiber.Ctx, st *store.Store) (store.Site, error) {
 	p, ref := who(c), param(c, "siteID")
 	ctx := c.UserContext()
-	st, err := s.st.Site(ctx, p.Tenant, ref)
+	site, err := st.Site(ctx, p.Tenant, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		st, err = s.st.SiteByKey(ctx, ref)
-		if err == nil && st.TenantID != p.Tenant {
+		site, err = st.SiteByKey(ctx, ref)
+		if err == nil && site.TenantID != p.Tenant {
 			return store.Site{}, errNotFound
 		}
 	}
-	return st, err
+	return site, err
 }
 
 // snippet gives what a site owner pastes, and the CSP a site with a policy needs.
-func (s *Server) snippet(c *fiber.Ctx) error {
-	st, err := s.tenantSite(c)
+func (h reportAPI) snippet(c *fiber.Ctx) error {
+	st, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{
-		"snippet":    widget.Snippet(s.cfg.PublicURL, st.Key),
-		"csp":        widget.CSP(s.cfg.PublicURL),
-		"loader_url": s.cfg.PublicURL + "/l/" + st.Key + ".js",
+		"snippet":    widget.Snippet(h.publicURL, st.Key),
+		"csp":        widget.CSP(h.publicURL),
+		"loader_url": h.publicURL + "/l/" + st.Key + ".js",
 	})
 }
 
@@ -121,8 +129,8 @@ func reportFilters(c *fiber.Ctx, q *analytics.Query) error {
 }
 
 // report answers /api/sites/:siteID/reports/:report.
-func (s *Server) report(c *fiber.Ctx) error {
-	st, err := s.tenantSite(c)
+func (h reportAPI) report(c *fiber.Ctx) error {
+	st, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -132,7 +140,7 @@ func (s *Server) report(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	if name == "realtime" {
-		rt, err := s.reports.Realtime(ctx, st.ID, time.Now())
+		rt, err := h.reports.Realtime(ctx, st.ID, time.Now())
 		if err != nil {
 			return err
 		}
@@ -152,18 +160,18 @@ func (s *Server) report(c *fiber.Ctx) error {
 	var items any
 	switch name {
 	case "summary":
-		sum, err := s.reports.Summary(ctx, q)
+		sum, err := h.reports.Summary(ctx, q)
 		if err != nil {
 			return err
 		}
 		out["visitors"], out["visits"], out["pageviews"] = sum.Visitors, sum.Visits, sum.Pageviews
 		out["views_per_visit"], out["bounce_rate"], out["visit_duration"] = sum.ViewsPerVisit, sum.BounceRate, sum.VisitDuration
 		// What bots sent is dropped: the count lets an empty dashboard say why.
-		if out["bots"], err = s.reports.Bots(ctx, q); err != nil {
+		if out["bots"], err = h.reports.Bots(ctx, q); err != nil {
 			return err
 		}
 		// And what the site's storage budget kept out, so that the dashboard says so.
-		if out["dropped"], err = s.reports.Dropped(ctx, q); err != nil {
+		if out["dropped"], err = h.reports.Dropped(ctx, q); err != nil {
 			return err
 		}
 		out["events_per_day"], out["max_event_bytes"] = st.Settings.DailyEvents(), st.Settings.EventBytes()
@@ -177,18 +185,18 @@ func (s *Server) report(c *fiber.Ctx) error {
 			return errBadRequest("invalid_query", "an hourly series spans at most 31 days", "interval")
 		}
 		out["interval"] = interval
-		items, err = s.reports.Timeseries(ctx, q, interval)
+		items, err = h.reports.Timeseries(ctx, q, interval)
 	case "pages":
-		items, err = s.reports.Pages(ctx, q, limit)
+		items, err = h.reports.Pages(ctx, q, limit)
 	case "events":
 		if ev := c.Query("name"); ev != "" {
 			out["name"] = ev
-			items, err = s.reports.EventProperties(ctx, q, strings.Clone(ev), limit)
+			items, err = h.reports.EventProperties(ctx, q, strings.Clone(ev), limit)
 		} else {
-			items, err = s.reports.Events(ctx, q, limit)
+			items, err = h.reports.Events(ctx, q, limit)
 		}
 	case "offers":
-		items, err = s.offerReport(ctx, st, q)
+		items, err = h.offerReport(ctx, st, q)
 	case "goals":
 		goals := make([]analytics.Goal, len(st.Settings.Goals))
 		for i, g := range st.Settings.Goals {
@@ -198,13 +206,13 @@ func (s *Server) report(c *fiber.Ctx) error {
 			}
 		}
 		var res []analytics.GoalResult
-		res, err = s.reports.Goals(ctx, q, goals)
+		res, err = h.reports.Goals(ctx, q, goals)
 		for i := range res {
 			res[i].Page = st.Settings.Goals[i].Page // as the site names it
 		}
 		items = res
 	default:
-		items, err = s.reports.Breakdown(ctx, q, name, limit)
+		items, err = h.reports.Breakdown(ctx, q, name, limit)
 	}
 	if err != nil {
 		return err
@@ -217,13 +225,13 @@ var reportNames = map[string]bool{"summary": true, "timeseries": true, "pages": 
 
 // eraseVisitor deletes one visitor's analytics and chats (by visitor id or
 // verified user id).
-func (s *Server) eraseVisitor(c *fiber.Ctx) error {
-	st, err := s.tenantSite(c) // by id or key
+func (h reportAPI) eraseVisitor(c *fiber.Ctx) error {
+	st, err := tenantSite(c, h.st) // by id or key
 	if err != nil {
 		return err
 	}
 	p := who(c)
-	out, err := s.ops.EraseVisitor(c.UserContext(), p.Actor, p.Tenant, st.ID, param(c, "visitorID"))
+	out, err := h.ops.EraseVisitor(c.UserContext(), p.Actor, p.Tenant, st.ID, param(c, "visitorID"))
 	if errors.Is(err, ops.ErrBadVisitor) {
 		return errBadRequest("invalid", err.Error(), "visitorID")
 	}
@@ -246,18 +254,18 @@ type offerReportItem struct {
 
 // offerReport gives per rule (and the offers made by page code or pushed)
 // the funnel of each variant and the lift of conversion against control.
-func (s *Server) offerReport(ctx context.Context, site store.Site, q analytics.Query) ([]offerReportItem, error) {
-	rows, err := s.reports.Offers(ctx, q)
+func (h reportAPI) offerReport(ctx context.Context, site store.Site, q analytics.Query) ([]offerReportItem, error) {
+	rows, err := h.reports.Offers(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.st.OfferRules(ctx, site.TenantID, site.ID)
+	rs, err := h.st.OfferRules(ctx, site.TenantID, site.ID)
 	if err != nil {
 		return nil, err
 	}
 	names := map[string]offerReportItem{"page": {Name: "Offers made by page code", Status: "page"}, "push": {Name: "Offers pushed by the API", Status: "push"}}
 	for _, r := range rs {
-		v, err := s.ruleView(ctx, site, r)
+		v, err := ruleViewOf(ctx, h.st, site, r)
 		if err != nil {
 			return nil, err
 		}

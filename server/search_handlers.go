@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -9,10 +10,20 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
 )
+
+// searchAPI serves transcript search.
+type searchAPI struct {
+	st       *store.Store
+	chat     *chat.Engine
+	search   search.Index
+	log      *slog.Logger
+	enforcer *auth.Enforcer
+}
 
 // searchHit is one message found, with its conversation and the part of
 // its text that matched.
@@ -24,12 +35,12 @@ type searchHit struct {
 
 // searchChats finds messages by their words in the transcripts the caller may
 // read: a supervisor's whole tenant, an agent's own conversations.
-func (s *Server) searchChats(c *fiber.Ctx) error {
+func (h searchAPI) searchChats(c *fiber.Ctx) error {
 	text := strings.TrimSpace(c.Query("q"))
 	if text == "" || utf8.RuneCountInString(text) > 200 || !utf8.ValidString(text) {
 		return errBadRequest("invalid_query", "q is the words to find, 1 to 200 characters", "q")
 	}
-	a := s.chatAgent(c)
+	a := chatAgent(c, h.enforcer)
 	ctx := c.UserContext()
 	q := search.Query{Tenant: a.Tenant, Text: text, Cursor: c.Query("cursor"), Order: search.Order(c.Query("order")),
 		Status: c.Query("status")}
@@ -75,9 +86,9 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 		to   *string
 		ok   func(id string) error
 	}{
-		{"site", &q.Site, func(id string) error { _, err := s.st.Site(ctx, a.Tenant, id); return err }},
-		{"queue", &q.Queue, func(id string) error { _, err := s.st.Queue(ctx, a.Tenant, id); return err }},
-		{"agent", &q.Agent, func(id string) error { _, err := s.st.Member(ctx, a.Tenant, id); return err }},
+		{"site", &q.Site, func(id string) error { _, err := h.st.Site(ctx, a.Tenant, id); return err }},
+		{"queue", &q.Queue, func(id string) error { _, err := h.st.Queue(ctx, a.Tenant, id); return err }},
+		{"agent", &q.Agent, func(id string) error { _, err := h.st.Member(ctx, a.Tenant, id); return err }},
 		{"visitor", &q.Visitor, nil},
 		{"disposition", &q.Disposition, nil},
 	} {
@@ -104,12 +115,12 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 		}
 		q.Agent = a.User
 	}
-	res, err := s.search.Search(ctx, q)
+	res, err := h.search.Search(ctx, q)
 	switch {
 	case errors.Is(err, search.ErrQuery):
 		return errBadRequest("invalid_query", strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", ": "), "search: invalid query: "), "q")
 	case errors.Is(err, search.ErrUnavailable):
-		s.log.Error("search failed", "err", err)
+		h.log.Error("search failed", "err", err)
 		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "search_unavailable",
 			Message: "the search index does not answer; try again in a moment (messages are indexed once it is back)"}
 	case err != nil:
@@ -118,20 +129,20 @@ func (s *Server) searchChats(c *fiber.Ctx) error {
 	parts, _ := search.ParseQuery(text)
 	hits := make([]searchHit, 0, len(res.Hits))
 	convs := map[string]store.Conversation{}
-	for _, h := range res.Hits {
-		ms, err := s.chat.Log().Since(ctx, a.Tenant, h.ConversationID, h.Seq-1, 1, false)
+	for _, hit := range res.Hits {
+		ms, err := h.chat.Log().Since(ctx, a.Tenant, hit.ConversationID, hit.Seq-1, 1, false)
 		if err != nil {
 			return err
 		}
-		if len(ms) == 0 || ms[0].Seq != h.Seq {
+		if len(ms) == 0 || ms[0].Seq != hit.Seq {
 			continue // erased since it was indexed
 		}
-		cv, ok := convs[h.ConversationID]
+		cv, ok := convs[hit.ConversationID]
 		if !ok {
-			if cv, err = s.st.Conversation(ctx, a.Tenant, h.ConversationID); err != nil {
+			if cv, err = h.st.Conversation(ctx, a.Tenant, hit.ConversationID); err != nil {
 				continue
 			}
-			convs[h.ConversationID] = cv
+			convs[hit.ConversationID] = cv
 		}
 		hits = append(hits, searchHit{Message: ms[0], Conversation: cv, Snippet: search.Snippet(ms[0].Text, parts)})
 	}

@@ -40,6 +40,7 @@ import (
 // Server is the running application.
 type Server struct {
 	ops     *ops.Service
+	avatars avatarAPI
 	health  healthCheck
 	cfg     Config
 	st      *store.Store
@@ -193,6 +194,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		search:       ix,
 		feed:         feed,
 	}
+	s.avatars = avatarAPI{st: st, publicURL: cfg.PublicURL}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
@@ -317,6 +319,13 @@ func (s *Server) Auth() *auth.Service { return s.auth }
 
 func (s *Server) routes() {
 	app := s.app
+	sites := siteAPI{st: s.st, ops: s.ops}
+	team := teamAPI{st: s.st, auth: s.auth}
+	hooks := webhookAPI{st: s.st, hooks: s.hooks, allowPrivate: s.cfg.WebhooksPrivate}
+	avatars := s.avatars
+	offers := offerAPI{st: s.st, chat: s.chat, ops: s.ops, reports: s.reports}
+	chats := chatAPI{st: s.st, chat: s.chat, ops: s.ops, enforcer: s.auth.Enforcer}
+	reports := reportAPI{st: s.st, ops: s.ops, reports: s.reports, publicURL: s.cfg.PublicURL}
 	app.Use(recover.New(), requestIDMiddleware, s.observe, s.requestContext)
 
 	app.Get("/healthz", s.healthz)
@@ -326,7 +335,7 @@ func (s *Server) routes() {
 		s.demoRoutes()
 	}
 	s.pageRoutes()
-	app.Get("/avatars/:userID", s.avatar)
+	app.Get("/avatars/:userID", avatars.avatar)
 	s.chatRoutes()
 
 	api := app.Group("/api", s.consoleHeaders)
@@ -341,38 +350,91 @@ func (s *Server) routes() {
 	r.Get("/me", s.me)
 	r.Put("/me/password", s.changePassword)
 	r.Put("/me/profile", s.changeProfile)
-	r.Put("/me/avatar", s.setAvatar)
-	r.Delete("/me/avatar", s.deleteAvatar)
+	r.Put("/me/avatar", avatars.setAvatar)
+	r.Delete("/me/avatar", avatars.deleteAvatar)
 
-	r.Get("/members", s.authz("members", "read"), s.listMembers)
+	r.Get("/members", s.authz("members", "read"), team.listMembers)
 	r.Get("/invitations", s.authz("members", "read"), s.listInvitations)
 	r.Post("/invitations", s.authz("members", "write"), s.invite)
 	r.Delete("/invitations/:invitationID", s.authz("members", "write"), s.revokeInvitation)
 	r.Post("/invitations/accept", s.acceptInvitation)
-	r.Get("/members/:userID", s.authz("members", "read"), s.getMember)
-	r.Patch("/members/:userID", s.authz("members", "write"), s.updateMember)
-	r.Delete("/members/:userID", s.authz("members", "write"), s.removeMember)
+	r.Get("/members/:userID", s.authz("members", "read"), team.getMember)
+	r.Patch("/members/:userID", s.authz("members", "write"), team.updateMember)
+	r.Delete("/members/:userID", s.authz("members", "write"), team.removeMember)
 
-	r.Get("/sites", s.authz("sites", "read"), s.listSites)
-	r.Post("/sites", s.authz("sites", "write"), s.createSite)
-	r.Get("/sites/:siteID", s.authz("sites", "read"), s.getSite)
-	r.Patch("/sites/:siteID", s.authz("sites", "write"), s.updateSite)
-	r.Delete("/sites/:siteID", s.authz("sites", "write"), s.deleteSite)
-	r.Get("/sites/:siteID/secret", s.authz("sites", "secret"), s.getSiteSecret)
-	r.Post("/sites/:siteID/secret", s.authz("sites", "secret"), s.rotateSiteSecret)
-	r.Get("/sites/:siteID/snippet", s.authz("sites", "read"), s.snippet)
-	r.Get("/sites/:siteID/reports/:report", s.authz("reports", "read"), s.report)
-	r.Delete("/sites/:siteID/visitors/:visitorID", s.authz("visitors", "erase"), s.eraseVisitor)
+	r.Get("/sites", s.authz("sites", "read"), sites.listSites)
+	r.Post("/sites", s.authz("sites", "write"), sites.createSite)
+	r.Get("/sites/:siteID", s.authz("sites", "read"), sites.getSite)
+	r.Patch("/sites/:siteID", s.authz("sites", "write"), sites.updateSite)
+	r.Delete("/sites/:siteID", s.authz("sites", "write"), sites.deleteSite)
+	r.Get("/sites/:siteID/secret", s.authz("sites", "secret"), sites.getSiteSecret)
+	r.Post("/sites/:siteID/secret", s.authz("sites", "secret"), sites.rotateSiteSecret)
+	r.Get("/sites/:siteID/snippet", s.authz("sites", "read"), reports.snippet)
+	r.Get("/sites/:siteID/reports/:report", s.authz("reports", "read"), reports.report)
+	r.Delete("/sites/:siteID/visitors/:visitorID", s.authz("visitors", "erase"), reports.eraseVisitor)
 
-	r.Get("/tokens", s.authz("tokens", "read"), s.listTokens)
-	r.Post("/tokens", s.authz("tokens", "write"), s.createToken)
-	r.Delete("/tokens/:tokenID", s.authz("tokens", "write"), s.deleteToken)
+	r.Get("/tokens", s.authz("tokens", "read"), team.listTokens)
+	r.Post("/tokens", s.authz("tokens", "write"), team.createToken)
+	r.Delete("/tokens/:tokenID", s.authz("tokens", "write"), team.deleteToken)
 
-	r.Get("/audit", s.authz("audit", "read"), s.listAudit)
+	r.Get("/audit", s.authz("audit", "read"), team.listAudit)
 
-	s.chatAPIRoutes(r)
-	s.webhookRoutes(r)
-	s.offerRoutes(r)
+	searches := searchAPI{st: s.st, chat: s.chat, search: s.search, log: s.log, enforcer: s.auth.Enforcer}
+	r.Get("/queues", s.authz("queues", "read"), chats.listQueues)
+	r.Post("/queues", s.authz("queues", "write"), chats.createQueue)
+	r.Get("/queues/:queueID", s.authz("queues", "read"), chats.getQueue)
+	r.Patch("/queues/:queueID", s.authz("queues", "write"), chats.updateQueue)
+	r.Delete("/queues/:queueID", s.authz("queues", "write"), chats.deleteQueue)
+
+	r.Get("/agents", s.authz("agents", "read"), chats.listAgents)
+	r.Put("/agents/:userID", s.authz("agents", "write"), chats.setAgent)
+
+	r.Get("/chat/settings", s.authz("chat_settings", "read"), chats.getChatSettings)
+	r.Put("/chat/settings", s.authz("chat_settings", "write"), chats.setChatSettings)
+	r.Post("/chat/settings/mask-test", s.authz("chat_settings", "read"), chats.maskTest)
+	r.Get("/chat/live", s.authz("chat", "supervise"), chats.chatLive)
+	r.Get("/chat/agents", s.authz("chat", "work"), chats.chatColleagues)
+	r.Get("/chat/dispositions", s.authz("chat", "work"), chats.chatDispositions)
+	r.Get("/chat/reports/conversations", s.authz("chat", "supervise"), chats.chatConversationReport)
+	r.Get("/chat/reports/summary", s.authz("chat", "supervise"), chats.chatSummaryReport)
+
+	r.Get("/canned", s.authz("chat", "work"), chats.listCanned)
+	r.Post("/canned", s.authz("canned", "write"), chats.createCanned)
+	r.Patch("/canned/:cannedID", s.authz("canned", "write"), chats.updateCanned)
+	r.Delete("/canned/:cannedID", s.authz("canned", "write"), chats.deleteCanned)
+
+	r.Get("/chat/search", s.authz("chat", "work"), searches.searchChats)
+	r.Get("/conversations", s.authz("chat", "work"), chats.listConversations)
+	r.Get("/conversations/:conversationID", s.authz("chat", "work"), chats.getConversation)
+	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), chats.transcript)
+	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), s.agentFile)
+	r.Get("/webhooks", s.authz("webhooks", "read"), hooks.listWebhooks)
+	r.Post("/webhooks", s.authz("webhooks", "write"), hooks.createWebhook)
+	r.Get("/webhooks/:webhookID", s.authz("webhooks", "read"), hooks.getWebhook)
+	r.Patch("/webhooks/:webhookID", s.authz("webhooks", "write"), hooks.updateWebhook)
+	r.Delete("/webhooks/:webhookID", s.authz("webhooks", "write"), hooks.deleteWebhook)
+	r.Get("/webhooks/:webhookID/deliveries", s.authz("webhooks", "read"), hooks.listDeliveries)
+	r.Post("/webhooks/:webhookID/deliveries/:deliveryID/replay", s.authz("webhooks", "write"), hooks.replayDelivery)
+	r.Get("/sites/:siteID/rules", s.authz("rules", "read"), offers.listRules)
+	r.Post("/sites/:siteID/rules", s.authz("rules", "write"), offers.createRule)
+	r.Post("/sites/:siteID/rules/preview", s.authz("rules", "read"), offers.previewRules)
+	r.Get("/sites/:siteID/visits", s.authz("rules", "read"), offers.recentVisits)
+	r.Get("/rules/catalogue", s.authz("rules", "read"), offers.ruleCatalogue)
+	r.Get("/sites/:siteID/rules/:ruleID", s.authz("rules", "read"), offers.getRule)
+	r.Put("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), offers.updateRule)
+	r.Delete("/sites/:siteID/rules/:ruleID", s.authz("rules", "write"), offers.deleteRule)
+	r.Post("/sites/:siteID/rules/:ruleID/publish", s.authz("rules", "write"), offers.publishRule)
+	r.Post("/sites/:siteID/rules/:ruleID/unpublish", s.authz("rules", "write"), offers.unpublishRule)
+	r.Get("/sites/:siteID/rules/:ruleID/versions", s.authz("rules", "read"), offers.ruleVersions)
+	r.Post("/sites/:siteID/rules/:ruleID/rollback", s.authz("rules", "write"), offers.rollbackRule)
+
+	r.Post("/sites/:siteID/visitors/:visitorID/offers", s.authz("offers", "push"), s.pushOffer)
+
+	r.Get("/sites/:siteID/templates", s.authz("rules", "read"), offers.listTemplates)
+	r.Post("/sites/:siteID/templates", s.authz("rules", "write"), offers.createTemplate)
+	r.Get("/sites/:siteID/templates/:templateID", s.authz("rules", "read"), offers.getTemplate)
+	r.Put("/sites/:siteID/templates/:templateID", s.authz("rules", "write"), offers.updateTemplate)
+	r.Delete("/sites/:siteID/templates/:templateID", s.authz("rules", "write"), offers.deleteTemplate)
 
 	api.Use(func(c *fiber.Ctx) error { return errNotFound })
 	s.consoleRoutes()

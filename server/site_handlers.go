@@ -3,19 +3,26 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
 
-func (s *Server) listSites(c *fiber.Ctx) error {
+func (h siteAPI) listSites(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
 	}
-	items, next, err := s.st.Sites(c.UserContext(), who(c).Tenant, page)
+	items, next, err := h.st.Sites(c.UserContext(), who(c).Tenant, page)
 	if err != nil {
 		return err
 	}
 	return list(c, items, next)
+}
+
+// siteAPI serves a tenant's sites.
+type siteAPI struct {
+	st  *store.Store
+	ops *ops.Service
 }
 
 // siteRequest is the body of create and update; an absent field keeps its
@@ -47,7 +54,7 @@ func (r siteRequest) apply(st *store.Site) {
 	}
 }
 
-func (s *Server) createSite(c *fiber.Ctx) error {
+func (h siteAPI) createSite(c *fiber.Ctx) error {
 	p := who(c)
 	var req siteRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -61,24 +68,24 @@ func (s *Server) createSite(c *fiber.Ctx) error {
 		}
 	}
 	req.apply(&st)
-	st, err := s.st.CreateSite(c.UserContext(), p.Actor, st)
+	st, err := h.st.CreateSite(c.UserContext(), p.Actor, st)
 	if err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(st)
 }
 
-func (s *Server) getSite(c *fiber.Ctx) error {
-	st, err := s.st.Site(c.UserContext(), who(c).Tenant, param(c, "siteID"))
+func (h siteAPI) getSite(c *fiber.Ctx) error {
+	st, err := h.st.Site(c.UserContext(), who(c).Tenant, param(c, "siteID"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(st)
 }
 
-func (s *Server) updateSite(c *fiber.Ctx) error {
+func (h siteAPI) updateSite(c *fiber.Ctx) error {
 	p, id := who(c), param(c, "siteID")
-	if _, err := s.st.Site(c.UserContext(), p.Tenant, id); err != nil {
+	if _, err := h.st.Site(c.UserContext(), p.Tenant, id); err != nil {
 		return err
 	}
 	var req siteRequest
@@ -88,40 +95,40 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 	if req.Key != nil {
 		return &store.FieldError{Field: "key", Message: "cannot change: it is in every page that carries the snippet"}
 	}
-	st, err := s.st.UpdateSite(c.UserContext(), p.Actor, p.Tenant, id, func(st *store.Site) error {
+	st, err := h.st.UpdateSite(c.UserContext(), p.Actor, p.Tenant, id, func(st *store.Site) error {
 		req.apply(st)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(st.Key)
+	h.ops.Forget(st.Key)
 	return c.JSON(st)
 }
 
-func (s *Server) deleteSite(c *fiber.Ctx) error {
+func (h siteAPI) deleteSite(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.ops.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID")); err != nil {
+	if err := h.ops.DeleteSite(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // getSiteSecret shows the secret a site's server uses to sign visitor identities.
-func (s *Server) getSiteSecret(c *fiber.Ctx) error {
-	st, err := s.st.Site(c.UserContext(), who(c).Tenant, param(c, "siteID"))
+func (h siteAPI) getSiteSecret(c *fiber.Ctx) error {
+	st, err := h.st.Site(c.UserContext(), who(c).Tenant, param(c, "siteID"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"identity_secret": st.IdentitySecret})
 }
 
-func (s *Server) rotateSiteSecret(c *fiber.Ctx) error {
+func (h siteAPI) rotateSiteSecret(c *fiber.Ctx) error {
 	p := who(c)
-	st, err := s.st.RotateSiteSecret(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID"))
+	st, err := h.st.RotateSiteSecret(c.UserContext(), p.Actor, p.Tenant, param(c, "siteID"))
 	if err != nil {
 		return err
 	}
-	s.ops.Forget(st.Key)
+	h.ops.Forget(st.Key)
 	return c.JSON(fiber.Map{"identity_secret": st.IdentitySecret})
 }

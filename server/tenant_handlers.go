@@ -10,23 +10,29 @@ import (
 	"github.com/nudgehq/nudge/store"
 )
 
+// teamAPI serves a tenant's members, API tokens and audit log.
+type teamAPI struct {
+	st   *store.Store
+	auth *auth.Service
+}
+
 // param copies a path parameter: fiber reuses the buffer behind c.Params.
 func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
 
-func (s *Server) listMembers(c *fiber.Ctx) error {
+func (h teamAPI) listMembers(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
 	}
-	items, next, err := s.st.Members(c.UserContext(), who(c).Tenant, page)
+	items, next, err := h.st.Members(c.UserContext(), who(c).Tenant, page)
 	if err != nil {
 		return err
 	}
 	return list(c, items, next)
 }
 
-func (s *Server) getMember(c *fiber.Ctx) error {
-	m, err := s.st.Member(c.UserContext(), who(c).Tenant, param(c, "userID"))
+func (h teamAPI) getMember(c *fiber.Ctx) error {
+	m, err := h.st.Member(c.UserContext(), who(c).Tenant, param(c, "userID"))
 	if err != nil {
 		return err
 	}
@@ -37,44 +43,44 @@ type updateMemberRequest struct {
 	Role string `json:"role"`
 }
 
-func (s *Server) updateMember(c *fiber.Ctx) error {
+func (h teamAPI) updateMember(c *fiber.Ctx) error {
 	p, id := who(c), param(c, "userID")
 	ctx := c.UserContext()
-	if _, err := s.st.Member(ctx, p.Tenant, id); err != nil {
+	if _, err := h.st.Member(ctx, p.Tenant, id); err != nil {
 		return err
 	}
 	var req updateMemberRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.auth.SetMembership(ctx, p.Actor, p.Role, p.Tenant, id, req.Role); err != nil {
+	if err := h.auth.SetMembership(ctx, p.Actor, p.Role, p.Tenant, id, req.Role); err != nil {
 		return err
 	}
-	m, err := s.st.Member(ctx, p.Tenant, id)
+	m, err := h.st.Member(ctx, p.Tenant, id)
 	if err != nil {
 		return err
 	}
 	return c.JSON(m)
 }
 
-func (s *Server) removeMember(c *fiber.Ctx) error {
+func (h teamAPI) removeMember(c *fiber.Ctx) error {
 	p, id := who(c), param(c, "userID")
 	ctx := c.UserContext()
-	if _, err := s.st.Member(ctx, p.Tenant, id); err != nil {
+	if _, err := h.st.Member(ctx, p.Tenant, id); err != nil {
 		return err
 	}
-	if err := s.auth.RemoveMembership(ctx, p.Actor, p.Role, p.Tenant, id); err != nil {
+	if err := h.auth.RemoveMembership(ctx, p.Actor, p.Role, p.Tenant, id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func (s *Server) listTokens(c *fiber.Ctx) error {
+func (h teamAPI) listTokens(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
 	}
-	items, next, err := s.st.Tokens(c.UserContext(), who(c).Tenant, page)
+	items, next, err := h.st.Tokens(c.UserContext(), who(c).Tenant, page)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ type createTokenRequest struct {
 }
 
 // createToken answers the token's secret once; only its hash is kept.
-func (s *Server) createToken(c *fiber.Ctx) error {
+func (h teamAPI) createToken(c *fiber.Ctx) error {
 	p := who(c)
 	var req createTokenRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -97,22 +103,22 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 	if req.Role == auth.RoleOwner && p.Role != auth.RoleOwner {
 		return auth.ErrEscalation
 	}
-	secret, t, err := s.auth.CreateToken(c.UserContext(), p.Actor, p.Tenant, req.Name, req.Role, req.ExpiresAt)
+	secret, t, err := h.auth.CreateToken(c.UserContext(), p.Actor, p.Tenant, req.Name, req.Role, req.ExpiresAt)
 	if err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": t, "secret": secret})
 }
 
-func (s *Server) deleteToken(c *fiber.Ctx) error {
+func (h teamAPI) deleteToken(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.auth.DeleteToken(c.UserContext(), p.Actor, p.Tenant, param(c, "tokenID")); err != nil {
+	if err := h.auth.DeleteToken(c.UserContext(), p.Actor, p.Tenant, param(c, "tokenID")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func (s *Server) listAudit(c *fiber.Ctx) error {
+func (h teamAPI) listAudit(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
@@ -121,7 +127,7 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	if len(f.Action) > 64 || len(f.Actor) > 128 {
 		return errBadRequest("invalid_query", "action and actor are at most 64 and 128 bytes", "action")
 	}
-	items, next, err := s.st.Audit(c.UserContext(), who(c).Tenant, f, page)
+	items, next, err := h.st.Audit(c.UserContext(), who(c).Tenant, f, page)
 	if err != nil {
 		return err
 	}

@@ -10,14 +10,11 @@ import (
 	"github.com/nudgehq/nudge/webhooks"
 )
 
-func (s *Server) webhookRoutes(r fiber.Router) {
-	r.Get("/webhooks", s.authz("webhooks", "read"), s.listWebhooks)
-	r.Post("/webhooks", s.authz("webhooks", "write"), s.createWebhook)
-	r.Get("/webhooks/:webhookID", s.authz("webhooks", "read"), s.getWebhook)
-	r.Patch("/webhooks/:webhookID", s.authz("webhooks", "write"), s.updateWebhook)
-	r.Delete("/webhooks/:webhookID", s.authz("webhooks", "write"), s.deleteWebhook)
-	r.Get("/webhooks/:webhookID/deliveries", s.authz("webhooks", "read"), s.listDeliveries)
-	r.Post("/webhooks/:webhookID/deliveries/:deliveryID/replay", s.authz("webhooks", "write"), s.replayDelivery)
+// webhookAPI serves a tenant's webhooks and their deliveries.
+type webhookAPI struct {
+	st           *store.Store
+	hooks        *webhooks.Dispatcher
+	allowPrivate bool
 }
 
 type webhookRequest struct {
@@ -52,44 +49,44 @@ func (r webhookRequest) apply(ctx context.Context, w *store.Webhook, allowPrivat
 	return nil
 }
 
-func (s *Server) listWebhooks(c *fiber.Ctx) error {
-	ws, err := s.st.Webhooks(c.UserContext(), who(c).Tenant)
+func (h webhookAPI) listWebhooks(c *fiber.Ctx) error {
+	ws, err := h.st.Webhooks(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
 	return list(c, ws, "")
 }
 
-func (s *Server) createWebhook(c *fiber.Ctx) error {
+func (h webhookAPI) createWebhook(c *fiber.Ctx) error {
 	p := who(c)
 	var req webhookRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	w := store.Webhook{TenantID: p.Tenant, Active: true, Secret: webhooks.NewSecret()}
-	if err := req.apply(c.UserContext(), &w, s.cfg.WebhooksPrivate); err != nil {
+	if err := req.apply(c.UserContext(), &w, h.allowPrivate); err != nil {
 		return err
 	}
-	saved, err := s.st.SaveWebhook(c.UserContext(), p.Actor, w)
+	saved, err := h.st.SaveWebhook(c.UserContext(), p.Actor, w)
 	if err != nil {
 		return err
 	}
-	s.hooks.Forget(p.Tenant)
+	h.hooks.Forget(p.Tenant)
 	// The secret is shown once: receivers verify signatures with it.
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"webhook": saved, "secret": saved.Secret})
 }
 
-func (s *Server) getWebhook(c *fiber.Ctx) error {
-	w, err := s.st.Webhook(c.UserContext(), who(c).Tenant, param(c, "webhookID"))
+func (h webhookAPI) getWebhook(c *fiber.Ctx) error {
+	w, err := h.st.Webhook(c.UserContext(), who(c).Tenant, param(c, "webhookID"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(w)
 }
 
-func (s *Server) updateWebhook(c *fiber.Ctx) error {
+func (h webhookAPI) updateWebhook(c *fiber.Ctx) error {
 	p := who(c)
-	w, err := s.st.Webhook(c.UserContext(), p.Tenant, param(c, "webhookID"))
+	w, err := h.st.Webhook(c.UserContext(), p.Tenant, param(c, "webhookID"))
 	if err != nil {
 		return err
 	}
@@ -97,51 +94,51 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.apply(c.UserContext(), &w, s.cfg.WebhooksPrivate); err != nil {
+	if err := req.apply(c.UserContext(), &w, h.allowPrivate); err != nil {
 		return err
 	}
-	saved, err := s.st.SaveWebhook(c.UserContext(), p.Actor, w)
+	saved, err := h.st.SaveWebhook(c.UserContext(), p.Actor, w)
 	if err != nil {
 		return err
 	}
-	s.hooks.Forget(p.Tenant)
+	h.hooks.Forget(p.Tenant)
 	return c.JSON(saved)
 }
 
-func (s *Server) deleteWebhook(c *fiber.Ctx) error {
+func (h webhookAPI) deleteWebhook(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.st.DeleteWebhook(c.UserContext(), p.Actor, p.Tenant, param(c, "webhookID")); err != nil {
+	if err := h.st.DeleteWebhook(c.UserContext(), p.Actor, p.Tenant, param(c, "webhookID")); err != nil {
 		return err
 	}
-	s.hooks.Forget(p.Tenant)
+	h.hooks.Forget(p.Tenant)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func (s *Server) listDeliveries(c *fiber.Ctx) error {
+func (h webhookAPI) listDeliveries(c *fiber.Ctx) error {
 	p := who(c)
 	page, err := listPage(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.st.Webhook(c.UserContext(), p.Tenant, param(c, "webhookID")); err != nil {
+	if _, err := h.st.Webhook(c.UserContext(), p.Tenant, param(c, "webhookID")); err != nil {
 		return err
 	}
-	items, next, err := s.st.Deliveries(c.UserContext(), p.Tenant, param(c, "webhookID"), page)
+	items, next, err := h.st.Deliveries(c.UserContext(), p.Tenant, param(c, "webhookID"), page)
 	if err != nil {
 		return err
 	}
 	// Payloads are sealed at rest: the log shows them opened.
 	for i := range items {
-		if items[i].Payload, err = s.hooks.Payload(c.UserContext(), items[i]); err != nil {
+		if items[i].Payload, err = h.hooks.Payload(c.UserContext(), items[i]); err != nil {
 			return err
 		}
 	}
 	return list(c, items, next)
 }
 
-func (s *Server) replayDelivery(c *fiber.Ctx) error {
+func (h webhookAPI) replayDelivery(c *fiber.Ctx) error {
 	p := who(c)
-	if err := s.st.ReplayDelivery(c.UserContext(), p.Actor, p.Tenant, param(c, "webhookID"), param(c, "deliveryID")); err != nil {
+	if err := h.st.ReplayDelivery(c.UserContext(), p.Actor, p.Tenant, param(c, "webhookID"), param(c, "deliveryID")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusAccepted)

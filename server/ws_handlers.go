@@ -80,9 +80,9 @@ func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
 func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	// a.Name is the display name the user chose, or "": visitors never see
 	// a part of an email address.
-	a := s.chatAgent(c)
+	a := chatAgent(c, s.auth.Enforcer)
 	if p := who(c); p.User != nil {
-		url, err := s.avatarURL(c.UserContext(), p.User.ID)
+		url, err := s.avatars.avatarURL(c.UserContext(), p.User.ID)
 		if err != nil {
 			return err
 		}
