@@ -38,6 +38,8 @@ type Config struct {
 	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
 	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
 	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
+	// Ingest bounds the analytics ingester's queue (zero: its defaults).
+	Ingest analytics.Options
 }
 
 // AnalyticsPath is the analytics database file.
@@ -117,7 +119,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	}
 	feed.Start(SearchSource(st, engine.Log(), feed.Touch))
 	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb,
-		Ingest: analytics.NewIngester(adb, log, analytics.Options{}), Reports: analytics.NewReports(adb),
+		Ingest: analytics.NewIngester(adb, log, cfg.Ingest), Reports: analytics.NewReports(adb),
 		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
 	s.sites = newSiteCache(st)
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildPageConfig)

@@ -31,7 +31,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if req.Email == "" || req.Password == "" || len(req.Email) > 254 || len(req.Password) > 256 {
 		return errBadRequest("invalid", "email and password are required", "email")
 	}
-	l, err := s.auth.Login(c.UserContext(), req.Email, req.Password, s.clientIP(c), c.Get(fiber.HeaderUserAgent))
+	l, err := s.auth.Login(c.UserContext(), req.Email, req.Password, s.proxies.clientIP(c), c.Get(fiber.HeaderUserAgent))
 	if err != nil {
 		return err
 	}

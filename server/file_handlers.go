@@ -98,7 +98,7 @@ const headerChatToken = "X-Nudge-Chat-Token"
 // visitorFile serves a file to the visitor of its conversation: the site's
 // origin, and the chat token in a header (never in the URL, which logs keep).
 func (s *Server) visitorFile(c *fiber.Ctx) error {
-	site, err := s.allowedSite(c, c.Query("site"))
+	site, err := s.gate.allowedSite(c, c.Query("site"))
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) visitorFile(c *fiber.Ctx) error {
 
 // filePreflight lets an allowed site send the chat token header.
 func (s *Server) filePreflight(c *fiber.Ctx) error {
-	if _, err := s.allowedSite(c, c.Query("site")); err != nil {
+	if _, err := s.gate.allowedSite(c, c.Query("site")); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderAccessControlAllowMethods, "GET")

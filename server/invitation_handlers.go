@@ -119,7 +119,7 @@ func (s *Server) joinByInvitation(c *fiber.Ctx) error {
 	if req.Password == "" {
 		return &store.FieldError{Field: "password", Message: "is required"}
 	}
-	l, inv, err := s.auth.JoinByInvitation(c.UserContext(), req.Token, req.Name, req.Password, s.clientIP(c), c.Get(fiber.HeaderUserAgent))
+	l, inv, err := s.auth.JoinByInvitation(c.UserContext(), req.Token, req.Name, req.Password, s.proxies.clientIP(c), c.Get(fiber.HeaderUserAgent))
 	if err != nil {
 		return err
 	}

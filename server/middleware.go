@@ -79,7 +79,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	s.metrics.duration.WithLabelValues(method, route).Observe(d.Seconds())
 	if s.log.Enabled(c.UserContext(), s.cfg.Level()) {
 		s.log.Debug("request", "request_id", requestID(c), "method", c.Method(), "path", c.Path(),
-			"route", route, "status", status, "duration", d, "ip", s.clientIP(c))
+			"route", route, "status", status, "duration", d, "ip", s.proxies.clientIP(c))
 	}
 	return nil
 }

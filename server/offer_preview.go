@@ -13,19 +13,19 @@ import (
 // that always qualifies and the action and template being edited (from the
 // URL's fragment, which no server sees). Its fetches are answered in the
 // page: a chat offer's queue has an agent free, nothing is measured.
-func (s *Server) offerPreview(c *fiber.Ctx) error {
-	guide := s.pageBundle().Module("guide")
+func (h pageAPI) offerPreview(c *fiber.Ctx) error {
+	guide := h.bundles.get().Module("guide")
 	if guide == "" {
 		return errNotFound
 	}
 	b := make([]byte, 16)
 	rand.Read(b)
 	nonce := base64.RawStdEncoding.EncodeToString(b)
-	h := &c.Response().Header
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; style-src 'unsafe-inline'; img-src https: http: data:; frame-ancestors 'self'; base-uri 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set(fiber.HeaderCacheControl, "no-store")
+	hdr := &c.Response().Header
+	hdr.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; style-src 'unsafe-inline'; img-src https: http: data:; frame-ancestors 'self'; base-uri 'none'")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set(fiber.HeaderCacheControl, "no-store")
 	c.Type("html")
 	return c.SendString(fmt.Sprintf(offerPreviewPage, nonce, guide))
 }

@@ -18,14 +18,14 @@ var visitorIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // when nothing waits, else the offers. A user id counts only with the
 // identity hash the site's server computed, so that nobody reads another
 // user's offers by guessing their id.
-func (s *Server) pollOffers(c *fiber.Ctx) error {
+func (h pageAPI) pollOffers(c *fiber.Ctx) error {
 	now := time.Now()
-	site, err := s.allowedSite(c, c.Params("key"))
+	site, err := h.gate.allowedSite(c, c.Params("key"))
 	if err != nil {
 		return err
 	}
-	if !s.collectIP.allow(s.clientIP(c), now) {
-		return s.tooMany(c, "too many requests from this address")
+	if !h.collectIP.allow(h.proxies.clientIP(c), now) {
+		return tooMany(c, "too many requests from this address")
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	var ids []string
@@ -44,7 +44,7 @@ func (s *Server) pollOffers(c *fiber.Ctx) error {
 	if len(ids) == 0 {
 		return errBadRequest("invalid_query", "visitor or user is required", "visitor")
 	}
-	got := s.ops.PollOffers(site.ID, ids, now)
+	got := h.ops.PollOffers(site.ID, ids, now)
 	if len(got) == 0 {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
@@ -54,8 +54,8 @@ func (s *Server) pollOffers(c *fiber.Ctx) error {
 // pushOffer serves POST /api/sites/{site}/visitors/{id}/offers: the visitor
 // (by visitor id, or by the user id the site identified them with) gets a
 // chat offer on their open page within seconds; 409 when they are not on the site.
-func (s *Server) pushOffer(c *fiber.Ctx) error {
-	site, err := tenantSite(c, s.st)
+func (h pageAPI) pushOffer(c *fiber.Ctx) error {
+	site, err := tenantSite(c, h.st)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (s *Server) pushOffer(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	o, err := s.ops.PushOffer(c.UserContext(), who(c).Actor, site, param(c, "visitorID"), req)
+	o, err := h.ops.PushOffer(c.UserContext(), who(c).Actor, site, param(c, "visitorID"), req)
 	switch {
 	case errors.Is(err, ops.ErrBadVisitor):
 		return errBadRequest("invalid", err.Error(), "visitorID")
@@ -79,12 +79,12 @@ func (s *Server) pushOffer(c *fiber.Ctx) error {
 // site's tenant, by folded name, as the chat engine counts it (available,
 // connected agents with a free slot). The same for every visitor of a
 // site, computed at most every two seconds per tenant and cacheable for five.
-func (s *Server) availability(c *fiber.Ctx) error {
-	site, err := s.allowedSite(c, c.Params("key"))
+func (h pageAPI) availability(c *fiber.Ctx) error {
+	site, err := h.gate.allowedSite(c, c.Params("key"))
 	if err != nil {
 		return err
 	}
-	qs, err := s.ops.Availability(c.UserContext(), site.TenantID)
+	qs, err := h.ops.Availability(c.UserContext(), site.TenantID)
 	if err != nil {
 		return err
 	}
@@ -95,12 +95,12 @@ func (s *Server) availability(c *fiber.Ctx) error {
 // chatWelcome answers what the chat panel shows before the visitor writes:
 // the team's words and faces, whether and when someone can answer, and the
 // pre-chat question and form. The chat starts with the first message.
-func (s *Server) chatWelcome(c *fiber.Ctx) error {
-	site, err := s.allowedSite(c, c.Params("key"))
+func (h pageAPI) chatWelcome(c *fiber.Ctx) error {
+	site, err := h.gate.allowedSite(c, c.Params("key"))
 	if err != nil {
 		return err
 	}
-	w, err := s.ops.Welcome(c.UserContext(), site.TenantID)
+	w, err := h.ops.Welcome(c.UserContext(), site.TenantID)
 	if err != nil {
 		return err
 	}

@@ -381,7 +381,7 @@ func TestDevWidgetRebuildsOnChange(t *testing.T) {
 	os.WriteFile(src, append(b, []byte("\nconsole.debug('edited');\n")...), 0o644)
 	future := time.Now().Add(2 * time.Second)
 	os.Chtimes(src, future, future)
-	h.srv.dev.checked = time.Time{}
+	h.srv.bundles.dev.checked = time.Time{}
 	second := h.do(pageRequest("GET", "/l/shop.js", "", ""))
 	if bytes.Equal(first.Body, second.Body) {
 		t.Fatal("the loader did not change after a module's source did")
@@ -389,7 +389,7 @@ func TestDevWidgetRebuildsOnChange(t *testing.T) {
 	os.WriteFile(src, []byte("const = ;"), 0o644)
 	later := future.Add(2 * time.Second)
 	os.Chtimes(src, later, later)
-	h.srv.dev.checked = time.Time{}
+	h.srv.bundles.dev.checked = time.Time{}
 	if third := h.do(pageRequest("GET", "/l/shop.js", "", "")); third.Status != 200 || !bytes.Equal(third.Body, second.Body) {
 		t.Fatal("a broken source replaced the last good bundle")
 	}
@@ -435,10 +435,10 @@ func TestCollectSiteRateLimit(t *testing.T) {
 // A busy collector tells only allowed pages of known sites: a foreign origin
 // or an unknown site learns nothing of its load.
 func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
-	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 0 })
-	old := h.srv.ingest
-	h.srv.ingest = analytics.NewIngester(h.srv.analytics, h.srv.log, analytics.Options{MaxQueued: 1, MaxWait: -1})
-	t.Cleanup(func() { h.srv.ingest.Close(); h.srv.ingest = old })
+	h, _, _ := pageFixture(t, func(c *Config) {
+		c.CollectIPRate = 0
+		c.Ingest = analytics.Options{MaxQueued: 1, MaxWait: -1}
+	})
 	// The site is known to the analytics file first (that takes the writer).
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s0", pageview("/"))))
 	if err := h.srv.ingest.Flush(context.Background()); err != nil {

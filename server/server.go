@@ -53,7 +53,6 @@ type Server struct {
 	ingest      *analytics.Ingester
 	reports     *analytics.Reports
 	bundle      *widget.Bundle
-	dev         *devBundle // --dev-widget: rebuilt from disk on change
 	collectIP   *keyedLimiter
 	decoding    chan struct{} // /collect batches being decoded and enriched
 	collectSite *keyedLimiter
@@ -74,7 +73,9 @@ type Server struct {
 	// checked again (tests make it 0).
 	sessionCheck time.Duration
 	uploading    atomic.Int64 // bytes of files being received
-	proxies      []*net.IPNet // --trusted-proxies
+	proxies      trustedProxies
+	gate         siteGate
+	bundles      pageBundles
 }
 
 type metrics struct {
@@ -199,9 +200,11 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.search(feed)
+	s.bundles = pageBundles{embedded: bundle}
 	if cfg.DevWidget != "" {
-		s.dev = &devBundle{dir: cfg.DevWidget, log: log}
+		s.bundles.dev = &devBundle{dir: cfg.DevWidget, log: log}
 	}
+	s.gate = siteGate{ops: o, publicURL: cfg.PublicURL}
 	fc := fiber.Config{
 		AppName:               "nudge",
 		BodyLimit:             cfg.BodyLimit,
@@ -239,11 +242,18 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 
 // pageBundle is the page side to serve: the embedded build, or with
 // --dev-widget the latest build of the folder.
-func (s *Server) pageBundle() *widget.Bundle {
-	if s.dev != nil {
-		return s.dev.get(s.bundle)
+func (b pageBundles) get() *widget.Bundle {
+	if b.dev != nil {
+		return b.dev.get(b.embedded)
 	}
-	return s.bundle
+	return b.embedded
+}
+
+// pageBundles are the page side's builds: the embedded one, and with
+// --dev-widget the folder's.
+type pageBundles struct {
+	embedded *widget.Bundle
+	dev      *devBundle // --dev-widget: rebuilt from disk on change
 }
 
 // MetricsHandler serves the Prometheus metrics (nudge serve puts it on
@@ -267,12 +277,15 @@ func (s *Server) metricsGuard(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// trustedProxies are the --trusted-proxies.
+type trustedProxies []*net.IPNet
+
 // clientIP is the client's address: the peer's, or behind trusted proxies
 // the rightmost X-Forwarded-For entry that is not one of them. Entries to
 // its left were written by the client itself and prove nothing.
-func (s *Server) clientIP(c *fiber.Ctx) string {
+func (ps trustedProxies) clientIP(c *fiber.Ctx) string {
 	peer := c.Context().RemoteIP()
-	if !s.trusted(peer) {
+	if !ps.trusted(peer) {
 		return peer.String()
 	}
 	var hops []string
@@ -286,15 +299,15 @@ func (s *Server) clientIP(c *fiber.Ctx) string {
 			break // a malformed entry: nothing left of it can be trusted
 		}
 		client = ip
-		if !s.trusted(ip) {
+		if !ps.trusted(ip) {
 			break
 		}
 	}
 	return client.String()
 }
 
-func (s *Server) trusted(ip net.IP) bool {
-	for _, n := range s.proxies {
+func (ps trustedProxies) trusted(ip net.IP) bool {
+	for _, n := range ps {
 		if n.Contains(ip) {
 			return true
 		}
@@ -323,6 +336,8 @@ func (s *Server) routes() {
 	team := teamAPI{st: s.st, auth: s.auth}
 	hooks := webhookAPI{st: s.st, hooks: s.hooks, allowPrivate: s.cfg.WebhooksPrivate}
 	avatars := s.avatars
+	pages := pageAPI{st: s.st, ops: s.ops, bundles: s.bundles, gate: s.gate, proxies: s.proxies, ingest: s.ingest,
+		collectIP: s.collectIP, collectSite: s.collectSite, decoding: s.decoding, publicURL: s.cfg.PublicURL, countryHeader: s.cfg.CountryHeader}
 	offers := offerAPI{st: s.st, chat: s.chat, ops: s.ops, reports: s.reports}
 	chats := chatAPI{st: s.st, chat: s.chat, ops: s.ops, enforcer: s.auth.Enforcer}
 	reports := reportAPI{st: s.st, ops: s.ops, reports: s.reports, publicURL: s.cfg.PublicURL}
@@ -334,7 +349,19 @@ func (s *Server) routes() {
 	if s.cfg.Demo {
 		s.demoRoutes()
 	}
-	s.pageRoutes()
+	app.Get("/l/:file", pages.loader)
+	app.Get("/w/:file", pages.module)
+	app.Get("/config/:key", pages.siteConfig)
+	app.Options("/config/:key", pages.preflight)
+	app.Post("/collect", pages.collect)
+	app.Options("/collect", pages.preflight)
+	app.Get("/chat/welcome/:key", pages.chatWelcome)
+	app.Options("/chat/welcome/:key", pages.preflight)
+	app.Get("/availability/:key", pages.availability)
+	app.Options("/availability/:key", pages.preflight)
+	app.Get("/offers/:key", pages.pollOffers)
+	app.Get("/offer-preview", pages.offerPreview)
+	app.Options("/offers/:key", pages.preflight)
 	app.Get("/avatars/:userID", avatars.avatar)
 	s.chatRoutes()
 
@@ -428,7 +455,7 @@ func (s *Server) routes() {
 	r.Get("/sites/:siteID/rules/:ruleID/versions", s.authz("rules", "read"), offers.ruleVersions)
 	r.Post("/sites/:siteID/rules/:ruleID/rollback", s.authz("rules", "write"), offers.rollbackRule)
 
-	r.Post("/sites/:siteID/visitors/:visitorID/offers", s.authz("offers", "push"), s.pushOffer)
+	r.Post("/sites/:siteID/visitors/:visitorID/offers", s.authz("offers", "push"), pages.pushOffer)
 
 	r.Get("/sites/:siteID/templates", s.authz("rules", "read"), offers.listTemplates)
 	r.Post("/sites/:siteID/templates", s.authz("rules", "write"), offers.createTemplate)

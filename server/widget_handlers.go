@@ -10,28 +10,29 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/widget"
 )
 
+// pageAPI serves what a site's pages load and send: the loader and modules, the site's configuration, events, the chat's welcome, availability, pushed offers (and the push itself), the offer preview.
+type pageAPI struct {
+	st            *store.Store
+	ops           *ops.Service
+	bundles       pageBundles
+	gate          siteGate
+	proxies       trustedProxies
+	ingest        *analytics.Ingester
+	collectIP     *keyedLimiter
+	collectSite   *keyedLimiter
+	decoding      chan struct{}
+	publicURL     string
+	countryHeader string
+}
+
 // pageRoutes are what a site's pages call: the loader, the modules, the site
 // configuration and the collector. They carry no console headers: any allowed
 // site must be able to load them.
-func (s *Server) pageRoutes() {
-	s.app.Get("/l/:file", s.loader)
-	s.app.Get("/w/:file", s.module)
-	s.app.Get("/config/:key", s.siteConfig)
-	s.app.Options("/config/:key", s.preflight)
-	s.app.Post("/collect", s.collect)
-	s.app.Options("/collect", s.preflight)
-	s.app.Get("/chat/welcome/:key", s.chatWelcome)
-	s.app.Options("/chat/welcome/:key", s.preflight)
-	s.app.Get("/availability/:key", s.availability)
-	s.app.Options("/availability/:key", s.preflight)
-	s.app.Get("/offers/:key", s.pollOffers)
-	s.app.Get("/offer-preview", s.offerPreview)
-	s.app.Options("/offers/:key", s.preflight)
-}
 
 // sendBundle answers with a precompressed bundle, honouring If-None-Match.
 func sendBundle(c *fiber.Ctx, f *widget.File, cacheControl string) error {
@@ -65,13 +66,13 @@ func sendBundle(c *fiber.Ctx, f *widget.File, cacheControl string) error {
 // cached for a year. A site whose pages only measure gets the measuring
 // loader, the analytics in it; ?guide gives that loader the guide and the
 // site's configuration, for an offer the page makes.
-func (s *Server) loader(c *fiber.Ctx) error {
+func (h pageAPI) loader(c *fiber.Ctx) error {
 	key, ok := strings.CutSuffix(c.Params("file"), ".js")
 	if !ok {
 		return errNotFound
 	}
 	key = strings.Clone(key)
-	site, err := s.ops.Site(c.UserContext(), key)
+	site, err := h.ops.Site(c.UserContext(), key)
 	if err != nil {
 		return err
 	}
@@ -80,23 +81,23 @@ func (s *Server) loader(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusNotFound).SendString("/* nudge: unknown site key */\n")
 	}
 	cache := "public, max-age=300"
-	if s.dev != nil {
+	if h.bundles.dev != nil {
 		cache = "no-cache"
 	}
-	cfg, err := s.ops.PageConfig(c.UserContext(), key)
+	cfg, err := h.ops.PageConfig(c.UserContext(), key)
 	if err != nil {
 		return err
 	}
 	if cfg == nil {
 		return errNotFound
 	}
-	b := s.pageBundle()
+	b := h.bundles.get()
 	f := b.Loader
 	switch {
 	case c.Request().URI().QueryArgs().Has("guide"):
 		f, err = b.Guided(key, cfg.ETag, cfg.Body)
 	case cfg.Measuring:
-		f, err = b.Measuring(key, s.cfg.PublicURL, cfg.DNT, cfg.Consent, cfg.Cookieless)
+		f, err = b.Measuring(key, h.publicURL, cfg.DNT, cfg.Consent, cfg.Cookieless)
 	}
 	if err != nil {
 		return err
@@ -104,18 +105,25 @@ func (s *Server) loader(c *fiber.Ctx) error {
 	return sendBundle(c, f, cache)
 }
 
-func (s *Server) module(c *fiber.Ctx) error {
-	f, ok := s.pageBundle().Files[c.Params("file")]
+func (h pageAPI) module(c *fiber.Ctx) error {
+	f, ok := h.bundles.get().Files[c.Params("file")]
 	if !ok {
 		return errNotFound
 	}
 	return sendBundle(c, f, "public, max-age=31536000, immutable")
 }
 
+// siteGate finds the sites the page-side routes name and checks that the
+// page asking is one of theirs.
+type siteGate struct {
+	ops       *ops.Service
+	publicURL string
+}
+
 // allowedSite finds a site by key and checks the browser's Origin against its
 // allowed origins, setting the CORS headers when it passes.
-func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
-	site, err := s.ops.Site(c.UserContext(), key)
+func (g siteGate) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
+	site, err := g.ops.Site(c.UserContext(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +134,7 @@ func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
 	if origin == "" && c.Get("Sec-Fetch-Site") == "same-origin" {
 		// Browsers send no Origin on a same-origin GET: the page is on this
 		// server's own origin (the demo shop), which must still be allowed.
-		origin = s.cfg.PublicURL
+		origin = g.publicURL
 	}
 	c.Vary(fiber.HeaderOrigin)
 	if !site.AllowsOrigin(origin) {
@@ -137,10 +145,10 @@ func (s *Server) allowedSite(c *fiber.Ctx, key string) (*store.Site, error) {
 }
 
 // preflight answers CORS preflights of allowed origins.
-func (s *Server) preflight(c *fiber.Ctx) error {
+func (h pageAPI) preflight(c *fiber.Ctx) error {
 	origin := c.Get(fiber.HeaderOrigin)
 	if key := c.Params("key"); key != "" {
-		if _, err := s.allowedSite(c, key); err != nil {
+		if _, err := h.gate.allowedSite(c, key); err != nil {
 			return err
 		}
 	} else if origin == "" {
@@ -162,12 +170,12 @@ var countryRE = regexp.MustCompile(`^[A-WYZ][A-Z]$`)
 // siteConfig serves GET /config/{siteKey}: revalidated by the page on every
 // load, navigation and return to the tab (no-cache with an ETag), so that a
 // publish reaches open pages within seconds and an unchanged one costs a 304.
-func (s *Server) siteConfig(c *fiber.Ctx) error {
+func (h pageAPI) siteConfig(c *fiber.Ctx) error {
 	key := c.Params("key")
-	if _, err := s.allowedSite(c, key); err != nil {
+	if _, err := h.gate.allowedSite(c, key); err != nil {
 		return err
 	}
-	cfg, err := s.ops.PageConfig(c.UserContext(), strings.Clone(key))
+	cfg, err := h.ops.PageConfig(c.UserContext(), strings.Clone(key))
 	if err != nil {
 		return err
 	}
@@ -176,7 +184,7 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderETag, cfg.ETag)
-	if h := s.cfg.CountryHeader; h != "" {
+	if h := h.countryHeader; h != "" {
 		// The visitor's country rides in a header beside the cached body (and
 		// its ETag): a shared cache keys it by the proxy's header.
 		c.Vary(h)
@@ -193,11 +201,11 @@ func (s *Server) siteConfig(c *fiber.Ctx) error {
 }
 
 // collect takes a batch of events from a page.
-func (s *Server) collect(c *fiber.Ctx) error {
+func (h pageAPI) collect(c *fiber.Ctx) error {
 	now := time.Now()
-	ip := s.clientIP(c)
-	if !s.collectIP.allow(ip, now) {
-		return s.tooMany(c, "too many requests from this address")
+	ip := h.proxies.clientIP(c)
+	if !h.collectIP.allow(ip, now) {
+		return tooMany(c, "too many requests from this address")
 	}
 	body := c.Body()
 	if len(body) > analytics.MaxBody {
@@ -208,8 +216,8 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	// so that memory follows the queue's bound whatever number of clients
 	// send at once. The others wait here, holding only their bodies.
 	select {
-	case s.decoding <- struct{}{}:
-		defer func() { <-s.decoding }()
+	case h.decoding <- struct{}{}:
+		defer func() { <-h.decoding }()
 	case <-c.UserContext().Done():
 		return c.UserContext().Err()
 	}
@@ -228,19 +236,19 @@ func (s *Server) collect(c *fiber.Ctx) error {
 		}
 		return &apiError{Status: status, Code: code, Message: ie.Error(), Field: ie.Field}
 	}
-	site, err := s.allowedSite(c, strings.Clone(b.Site))
+	site, err := h.gate.allowedSite(c, strings.Clone(b.Site))
 	if err != nil {
 		return err
 	}
-	if !s.collectSite.allow(site.ID, now) {
-		return s.tooMany(c, "too many requests for this site")
+	if !h.collectSite.allow(site.ID, now) {
+		return tooMany(c, "too many requests for this site")
 	}
 	// Only an allowed page of a known site learns that the collector is busy.
-	if s.ingest.Full() {
+	if h.ingest.Full() {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return &apiError{Status: fiber.StatusServiceUnavailable, Code: "busy", Message: "the collector is busy; retry later"}
 	}
-	res, err := s.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent),
+	res, err := h.ingest.Accept(c.UserContext(), site, b, analytics.Meta{IP: ip, UserAgent: c.Get(fiber.HeaderUserAgent),
 		Language: c.Get(fiber.HeaderAcceptLanguage), Now: now})
 	if errors.Is(err, analytics.ErrFull) || errors.Is(err, analytics.ErrClosed) {
 		c.Set(fiber.HeaderRetryAfter, "5")
@@ -253,7 +261,7 @@ func (s *Server) collect(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).SendString(`{"accepted":` + strconv.Itoa(res.Accepted) + `}`)
 }
 
-func (s *Server) tooMany(c *fiber.Ctx, msg string) error {
+func tooMany(c *fiber.Ctx, msg string) error {
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(1))
 	return &apiError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: msg}
 }

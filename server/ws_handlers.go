@@ -37,13 +37,13 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return &apiError{Status: fiber.StatusUpgradeRequired, Code: "upgrade_required", Message: "this is a WebSocket endpoint"}
 	}
-	if !s.wsIP.allow(s.clientIP(c), time.Now()) {
-		return s.tooMany(c, "too many connections from this address")
+	if !s.wsIP.allow(s.proxies.clientIP(c), time.Now()) {
+		return tooMany(c, "too many connections from this address")
 	}
 	if c.Get(fiber.HeaderOrigin) == "" {
 		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "an Origin header is required"}
 	}
-	site, err := s.allowedSite(c, c.Query("site"))
+	site, err := s.gate.allowedSite(c, c.Query("site"))
 	if err != nil {
 		return err
 	}
