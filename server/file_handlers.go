@@ -16,17 +16,17 @@ const maxUploading = 256 << 20
 
 // startUpload answers an upload command: the size is checked, and the
 // conversation's rules, before any byte of the file is received.
-func (s *Server) startUpload(w *wsConn, f *frame, tenant, conversation string, who chat.Sender, a *chat.Agent) {
+func (h *socketAPI) startUpload(w *wsConn, f *frame, tenant, conversation string, who chat.Sender, a *chat.Agent) {
 	if w.up != nil {
 		w.fail(f, "state", "one upload at a time: finish the current one")
 		return
 	}
-	if err := s.chat.CheckUpload(w.ctx, tenant, conversation, who, a, f.Size); err != nil {
+	if err := h.chat.CheckUpload(w.ctx, tenant, conversation, who, a, f.Size); err != nil {
 		w.failErr(f, err)
 		return
 	}
-	if s.uploading.Add(f.Size) > maxUploading {
-		s.uploading.Add(-f.Size)
+	if h.uploading.Add(f.Size) > maxUploading {
+		h.uploading.Add(-f.Size)
 		w.fail(f, "busy", "too many uploads at once; retry shortly")
 		return
 	}
@@ -36,10 +36,10 @@ func (s *Server) startUpload(w *wsConn, f *frame, tenant, conversation string, w
 
 // uploadChunk takes a binary frame of the current upload; the last one
 // stores the file and answers upload_done with its reference.
-func (s *Server) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sender) {
+func (h *socketAPI) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sender) {
 	u := w.up
 	if int64(len(u.buf)+len(data)) > u.size {
-		s.endUpload(w)
+		h.endUpload(w)
 		w.fail(&frame{ID: u.id}, "invalid", "more bytes than the upload announced")
 		return
 	}
@@ -47,8 +47,8 @@ func (s *Server) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sen
 	if int64(len(u.buf)) < u.size {
 		return
 	}
-	s.endUpload(w)
-	ref, err := s.chat.StoreFile(w.ctx, tenant, u.conversation, who, u.name, u.buf)
+	h.endUpload(w)
+	ref, err := h.chat.StoreFile(w.ctx, tenant, u.conversation, who, u.name, u.buf)
 	if err != nil {
 		w.failErr(&frame{ID: u.id}, err)
 		return
@@ -56,9 +56,9 @@ func (s *Server) uploadChunk(w *wsConn, data []byte, tenant string, who chat.Sen
 	w.push(reply{Type: "upload_done", ID: u.id, Data: ref})
 }
 
-func (s *Server) endUpload(w *wsConn) {
+func (h *socketAPI) endUpload(w *wsConn) {
 	if w.up != nil {
-		s.uploading.Add(-w.up.size)
+		h.uploading.Add(-w.up.size)
 		w.up = nil
 	}
 }
@@ -81,9 +81,9 @@ func sendFile(c *fiber.Ctx, name, typ string, data []byte) error {
 }
 
 // agentFile serves a conversation's file to an agent allowed to read it.
-func (s *Server) agentFile(c *fiber.Ctx) error {
-	a := chatAgent(c, s.auth.Enforcer)
-	f, data, err := s.chat.OpenFile(c.UserContext(), a.Tenant, param(c, "fileID"), nil, &a)
+func (h *socketAPI) agentFile(c *fiber.Ctx) error {
+	a := chatAgent(c, h.auth.Enforcer)
+	f, data, err := h.chat.OpenFile(c.UserContext(), a.Tenant, param(c, "fileID"), nil, &a)
 	if err != nil {
 		return err
 	}
@@ -97,19 +97,19 @@ const headerChatToken = "X-Nudge-Chat-Token"
 
 // visitorFile serves a file to the visitor of its conversation: the site's
 // origin, and the chat token in a header (never in the URL, which logs keep).
-func (s *Server) visitorFile(c *fiber.Ctx) error {
-	site, err := s.gate.allowedSite(c, c.Query("site"))
+func (h *socketAPI) visitorFile(c *fiber.Ctx) error {
+	site, err := h.gate.allowedSite(c, c.Query("site"))
 	if err != nil {
 		return err
 	}
-	v, err := s.chat.VisitorByToken(c.UserContext(), c.Get(headerChatToken))
+	v, err := h.chat.VisitorByToken(c.UserContext(), c.Get(headerChatToken))
 	if errors.Is(err, chat.ErrToken) || (err == nil && v.Site != site.ID) {
 		return &apiError{Status: fiber.StatusUnauthorized, Code: "token", Message: "invalid chat token"}
 	}
 	if err != nil {
 		return err
 	}
-	f, data, err := s.chat.OpenFile(c.UserContext(), v.Tenant, param(c, "fileID"), &v, nil)
+	f, data, err := h.chat.OpenFile(c.UserContext(), v.Tenant, param(c, "fileID"), &v, nil)
 	if err != nil {
 		return err
 	}
@@ -118,8 +118,8 @@ func (s *Server) visitorFile(c *fiber.Ctx) error {
 }
 
 // filePreflight lets an allowed site send the chat token header.
-func (s *Server) filePreflight(c *fiber.Ctx) error {
-	if _, err := s.gate.allowedSite(c, c.Query("site")); err != nil {
+func (h *socketAPI) filePreflight(c *fiber.Ctx) error {
+	if _, err := h.gate.allowedSite(c, c.Query("site")); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderAccessControlAllowMethods, "GET")

@@ -100,15 +100,22 @@ func (s *Server) consoleHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// consoleOrigin is where the console is served: the origin its requests
+// come from, and whether its cookies need HTTPS.
+type consoleOrigin struct {
+	publicURL string
+	secure    bool
+}
+
 // sameOrigin refuses a request whose browser says it comes from another site:
 // the Origin must be the console's, and Sec-Fetch-Site must not be cross-site.
 // Non-browser clients send neither header and pass.
-func (s *Server) sameOrigin(c *fiber.Ctx) error {
+func (o consoleOrigin) sameOrigin(c *fiber.Ctx) error {
 	if c.Get("Sec-Fetch-Site") == "cross-site" {
 		return errCrossOrigin
 	}
 	origin := c.Get(fiber.HeaderOrigin)
-	if origin == "" || origin == s.cfg.PublicURL || origin == c.BaseURL() {
+	if origin == "" || origin == o.publicURL || origin == c.BaseURL() {
 		return nil
 	}
 	return errCrossOrigin
@@ -143,7 +150,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		}
 		p.Tenant, p.Role = t.TenantID, t.Role
 	} else {
-		secret := c.Cookies(s.cookieName())
+		secret := c.Cookies(s.origin.cookieName())
 		ss, u, err := s.auth.Session(ctx, secret)
 		if errors.Is(err, auth.ErrNoSession) {
 			return errUnauthenticated
@@ -152,7 +159,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 			return err
 		}
 		if unsafeMethod(c.Method()) {
-			if err := s.sameOrigin(c); err != nil {
+			if err := s.origin.sameOrigin(c); err != nil {
 				return err
 			}
 			if subtle.ConstantTimeCompare([]byte(c.Get(headerCSRF)), []byte(ss.CSRFToken)) != 1 {
@@ -160,7 +167,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 			}
 		}
 		p.Subject, p.Actor, p.User, p.Session, p.secret = auth.UserSubject(u.ID), store.Actor{Kind: "user", ID: u.ID}, &u, &ss, strings.Clone(secret)
-		if err := s.pickTenant(c, p); err != nil {
+		if err := pickTenant(c, p, s.auth.Enforcer, s.st); err != nil {
 			return err
 		}
 	}
@@ -172,16 +179,16 @@ var errNoTenant = &apiError{Status: fiber.StatusNotFound, Code: "not_found", Mes
 
 // pickTenant uses the X-Nudge-Tenant header, else the user's first tenant. A
 // tenant the user is not a member of answers 404, like any foreign id.
-func (s *Server) pickTenant(c *fiber.Ctx, p *principal) error {
+func pickTenant(c *fiber.Ctx, p *principal, enforcer *auth.Enforcer, st *store.Store) error {
 	if h := c.Get(headerTenant); h != "" {
-		role := s.auth.Enforcer.Role(p.Subject, h)
+		role := enforcer.Role(p.Subject, h)
 		if role == "" {
 			return errNoTenant
 		}
 		p.Tenant, p.Role = strings.Clone(h), role
 		return nil
 	}
-	ms, err := s.st.Memberships(c.UserContext(), p.User.ID)
+	ms, err := st.Memberships(c.UserContext(), p.User.ID)
 	if err != nil {
 		return err
 	}
@@ -209,9 +216,32 @@ func (s *Server) authz(obj, act string) fiber.Handler {
 	}
 }
 
-func (s *Server) cookieName() string {
-	if s.secureCookies() {
+func (o consoleOrigin) cookieName() string {
+	if o.secure {
 		return "__Host-nudge_session"
 	}
 	return "nudge_session"
+}
+
+// sameOriginOnly refuses a cross-site WebSocket: a page elsewhere must not
+// ride on an agent's session cookie. Browsers send Origin on every upgrade,
+// so a cookie-authenticated one without it is refused too; a bot with a
+// bearer token has no origin to send.
+func (s *Server) sameOriginOnly(c *fiber.Ctx) error {
+	if err := s.origin.sameOrigin(c); err != nil {
+		return err
+	}
+	if p := who(c); p != nil && p.Session != nil && c.Get(fiber.HeaderOrigin) == "" {
+		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "a console connection must come from the console's page (no Origin header was sent)"}
+	}
+	return c.Next()
+}
+
+// tenantFromQuery lets a browser, which cannot set headers on a WebSocket,
+// name its tenant as ?tenant=.
+func tenantFromQuery(c *fiber.Ctx) error {
+	if t := c.Query("tenant"); t != "" && c.Get(headerTenant) == "" {
+		c.Request().Header.Set(headerTenant, t)
+	}
+	return c.Next()
 }

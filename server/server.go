@@ -41,6 +41,8 @@ import (
 type Server struct {
 	ops     *ops.Service
 	avatars avatarAPI
+	origin  consoleOrigin
+	socks   *socketAPI
 	health  healthCheck
 	cfg     Config
 	st      *store.Store
@@ -196,6 +198,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		feed:         feed,
 	}
 	s.avatars = avatarAPI{st: st, publicURL: cfg.PublicURL}
+	s.origin = consoleOrigin{publicURL: cfg.PublicURL, secure: secureCookies(cfg)}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
@@ -235,6 +238,8 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 			}
 		}
 	}
+	s.socks = &socketAPI{st: st, chat: engine, ops: o, auth: a, log: log, metrics: s.metrics, sockets: s.sockets, ctx: s.ctx,
+		sessionCheck: s.sessionCheck, wsIP: s.wsIP, proxies: s.proxies, gate: s.gate, uploading: &s.uploading, avatars: s.avatars}
 	s.app = fiber.New(fc)
 	s.routes()
 	return s, nil
@@ -336,6 +341,8 @@ func (s *Server) routes() {
 	team := teamAPI{st: s.st, auth: s.auth}
 	hooks := webhookAPI{st: s.st, hooks: s.hooks, allowPrivate: s.cfg.WebhooksPrivate}
 	avatars := s.avatars
+	accounts := accountAPI{st: s.st, auth: s.auth, log: s.log, proxies: s.proxies, origin: s.origin, avatars: s.avatars, publicURL: s.cfg.PublicURL}
+	socks := s.socks
 	pages := pageAPI{st: s.st, ops: s.ops, bundles: s.bundles, gate: s.gate, proxies: s.proxies, ingest: s.ingest,
 		collectIP: s.collectIP, collectSite: s.collectSite, decoding: s.decoding, publicURL: s.cfg.PublicURL, countryHeader: s.cfg.CountryHeader}
 	offers := offerAPI{st: s.st, chat: s.chat, ops: s.ops, reports: s.reports}
@@ -363,28 +370,31 @@ func (s *Server) routes() {
 	app.Get("/offer-preview", pages.offerPreview)
 	app.Options("/offers/:key", pages.preflight)
 	app.Get("/avatars/:userID", avatars.avatar)
-	s.chatRoutes()
+	app.Get("/ws/visitor", socks.visitorUpgrade, wsUpgrade(socks.visitorConn, 256))
+	app.Get("/chat/files/:fileID", socks.visitorFile)
+	app.Options("/chat/files/:fileID", socks.filePreflight)
+	app.Get("/ws/agent", tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), socks.agentUpgrade, wsUpgrade(socks.agentConn, 4096))
 
 	api := app.Group("/api", s.consoleHeaders)
 	api.Get("/openapi.json", s.openAPI)
-	api.Post("/auth/login", s.login)
-	api.Get("/auth/session", s.session)
-	api.Post("/invitations/preview", s.previewInvitation)
-	api.Post("/invitations/join", s.joinByInvitation)
+	api.Post("/auth/login", accounts.login)
+	api.Get("/auth/session", accounts.session)
+	api.Post("/invitations/preview", accounts.previewInvitation)
+	api.Post("/invitations/join", accounts.joinByInvitation)
 
-	r := api.Group("", s.tenantFromQuery, s.authenticate)
-	r.Post("/auth/logout", s.logout)
-	r.Get("/me", s.me)
-	r.Put("/me/password", s.changePassword)
-	r.Put("/me/profile", s.changeProfile)
+	r := api.Group("", tenantFromQuery, s.authenticate)
+	r.Post("/auth/logout", accounts.logout)
+	r.Get("/me", accounts.me)
+	r.Put("/me/password", accounts.changePassword)
+	r.Put("/me/profile", accounts.changeProfile)
 	r.Put("/me/avatar", avatars.setAvatar)
 	r.Delete("/me/avatar", avatars.deleteAvatar)
 
 	r.Get("/members", s.authz("members", "read"), team.listMembers)
-	r.Get("/invitations", s.authz("members", "read"), s.listInvitations)
-	r.Post("/invitations", s.authz("members", "write"), s.invite)
-	r.Delete("/invitations/:invitationID", s.authz("members", "write"), s.revokeInvitation)
-	r.Post("/invitations/accept", s.acceptInvitation)
+	r.Get("/invitations", s.authz("members", "read"), accounts.listInvitations)
+	r.Post("/invitations", s.authz("members", "write"), accounts.invite)
+	r.Delete("/invitations/:invitationID", s.authz("members", "write"), accounts.revokeInvitation)
+	r.Post("/invitations/accept", accounts.acceptInvitation)
 	r.Get("/members/:userID", s.authz("members", "read"), team.getMember)
 	r.Patch("/members/:userID", s.authz("members", "write"), team.updateMember)
 	r.Delete("/members/:userID", s.authz("members", "write"), team.removeMember)
@@ -434,7 +444,7 @@ func (s *Server) routes() {
 	r.Get("/conversations", s.authz("chat", "work"), chats.listConversations)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), chats.getConversation)
 	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), chats.transcript)
-	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), s.agentFile)
+	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), socks.agentFile)
 	r.Get("/webhooks", s.authz("webhooks", "read"), hooks.listWebhooks)
 	r.Post("/webhooks", s.authz("webhooks", "write"), hooks.createWebhook)
 	r.Get("/webhooks/:webhookID", s.authz("webhooks", "read"), hooks.getWebhook)

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -11,9 +13,29 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
+
+// socketAPI serves the chat's WebSockets (visitors and agents) and the files they exchange.
+type socketAPI struct {
+	st           *store.Store
+	chat         *chat.Engine
+	ops          *ops.Service
+	auth         *auth.Service
+	log          *slog.Logger
+	metrics      *metrics
+	sockets      *sockets
+	ctx          context.Context
+	sessionCheck time.Duration
+	wsIP         *keyedLimiter
+	proxies      trustedProxies
+	gate         siteGate
+	uploading    *atomic.Int64
+	avatars      avatarAPI
+}
 
 const (
 	localSite   = "ws_site"
@@ -23,27 +45,20 @@ const (
 	localSess   = "ws_session"
 )
 
-func (s *Server) chatRoutes() {
-	s.app.Get("/ws/visitor", s.visitorUpgrade, wsUpgrade(s.visitorConn, 256))
-	s.app.Get("/chat/files/:fileID", s.visitorFile)
-	s.app.Options("/chat/files/:fileID", s.filePreflight)
-	s.app.Get("/ws/agent", s.tenantFromQuery, s.authenticate, s.sameOriginOnly, s.authz("chat", "work"), s.agentUpgrade, wsUpgrade(s.agentConn, 4096))
-}
-
 // visitorUpgrade checks a visitor socket before the upgrade: a known site,
 // one of its allowed origins (browsers always send Origin on a WebSocket),
 // and the per-address limit.
-func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
+func (h *socketAPI) visitorUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return &apiError{Status: fiber.StatusUpgradeRequired, Code: "upgrade_required", Message: "this is a WebSocket endpoint"}
 	}
-	if !s.wsIP.allow(s.proxies.clientIP(c), time.Now()) {
+	if !h.wsIP.allow(h.proxies.clientIP(c), time.Now()) {
 		return tooMany(c, "too many connections from this address")
 	}
 	if c.Get(fiber.HeaderOrigin) == "" {
 		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "an Origin header is required"}
 	}
-	site, err := s.gate.allowedSite(c, c.Query("site"))
+	site, err := h.gate.allowedSite(c, c.Query("site"))
 	if err != nil {
 		return err
 	}
@@ -53,36 +68,13 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// sameOriginOnly refuses a cross-site WebSocket: a page elsewhere must not
-// ride on an agent's session cookie. Browsers send Origin on every upgrade,
-// so a cookie-authenticated one without it is refused too; a bot with a
-// bearer token has no origin to send.
-func (s *Server) sameOriginOnly(c *fiber.Ctx) error {
-	if err := s.sameOrigin(c); err != nil {
-		return err
-	}
-	if p := who(c); p != nil && p.Session != nil && c.Get(fiber.HeaderOrigin) == "" {
-		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "a console connection must come from the console's page (no Origin header was sent)"}
-	}
-	return c.Next()
-}
-
-// tenantFromQuery lets a browser, which cannot set headers on a WebSocket,
-// name its tenant as ?tenant=.
-func (s *Server) tenantFromQuery(c *fiber.Ctx) error {
-	if t := c.Query("tenant"); t != "" && c.Get(headerTenant) == "" {
-		c.Request().Header.Set(headerTenant, t)
-	}
-	return c.Next()
-}
-
 // agentUpgrade turns the authenticated principal into the engine's agent.
-func (s *Server) agentUpgrade(c *fiber.Ctx) error {
+func (h *socketAPI) agentUpgrade(c *fiber.Ctx) error {
 	// a.Name is the display name the user chose, or "": visitors never see
 	// a part of an email address.
-	a := chatAgent(c, s.auth.Enforcer)
+	a := chatAgent(c, h.auth.Enforcer)
 	if p := who(c); p.User != nil {
-		url, err := s.avatars.avatarURL(c.UserContext(), p.User.ID)
+		url, err := h.avatars.avatarURL(c.UserContext(), p.User.ID)
 		if err != nil {
 			return err
 		}
@@ -96,33 +88,33 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-func (s *Server) visitorConn(c *websocket.Conn) {
+func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	releaseRequest(c)
 	site := c.Locals(localSite).(*store.Site)
 	ua, _ := c.Locals(localDevice).(string)
-	w := newWSConn(s.ctx, c, s.log, wsVisitorRate)
+	w := newWSConn(h.ctx, c, h.log, wsVisitorRate)
 	defer w.cancel()
-	w.delivered = s.metrics.delivered
+	w.delivered = h.metrics.delivered
 	w.start()
-	s.metrics.sockets.WithLabelValues("visitor").Inc()
-	defer s.metrics.sockets.WithLabelValues("visitor").Dec()
+	h.metrics.sockets.WithLabelValues("visitor").Inc()
+	defer h.metrics.sockets.WithLabelValues("visitor").Dec()
 	var v chat.Visitor
-	if !w.hello(s.log, func(f *frame) (ok bool) {
-		v, ok = s.visitorHello(w, f, site, analytics.Device(ua))
+	if !w.hello(h.log, func(f *frame) (ok bool) {
+		v, ok = h.visitorHello(w, f, site, analytics.Device(ua))
 		return ok
 	}) {
 		return
 	}
-	defer s.chat.DisconnectVisitor(v, w)
-	s.sockets.add(w)
-	defer s.sockets.remove(w)
+	defer h.chat.DisconnectVisitor(v, w)
+	h.sockets.add(w)
+	defer h.sockets.remove(w)
 	w.begin()
 	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
 	inflight := make(chan struct{}, wsInflight)
 	who := chat.Sender{Kind: "visitor", ID: v.ID}
-	defer s.endUpload(w)
-	w.serveFrames(s.log, func(f *frame) { s.visitorCommand(w, site, v, f, inflight) },
-		func(data []byte) { s.uploadChunk(w, data, v.Tenant, who) })
+	defer h.endUpload(w)
+	w.serveFrames(h.log, func(f *frame) { h.visitorCommand(w, site, v, f, inflight) },
+		func(data []byte) { h.uploadChunk(w, data, v.Tenant, who) })
 }
 
 // shallow runs fn on a goroutine of its own and waits for it. A
@@ -146,7 +138,7 @@ func shallow(log *slog.Logger, fn func()) {
 // visitorHello opens or resumes the visitor's conversation, registers the
 // connection and answers with the conversation and its messages after
 // f.After. On failure it has answered and closed.
-func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string) (chat.Visitor, bool) {
+func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string) (chat.Visitor, bool) {
 	var v chat.Visitor
 	var token string
 	var err error
@@ -157,11 +149,11 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 			meta = *f.Meta
 		}
 		meta.Device = device
-		if err = s.ops.ResolveOffer(w.ctx, *site, &meta); err == nil {
-			v, token, err = s.chat.Start(w.ctx, *site, f.Visitor, meta)
+		if err = h.ops.ResolveOffer(w.ctx, *site, &meta); err == nil {
+			v, token, err = h.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
 	case "resume":
-		v, err = s.chat.VisitorByToken(w.ctx, f.Token)
+		v, err = h.chat.VisitorByToken(w.ctx, f.Token)
 		if err == nil && v.Site != site.ID {
 			err = chat.ErrToken
 		}
@@ -175,13 +167,13 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 		w.closeNow(fws.ClosePolicyViolation, "could not open the conversation")
 		return v, false
 	}
-	view, err := s.chat.ConnectVisitor(w.ctx, v, w)
+	view, err := h.chat.ConnectVisitor(w.ctx, v, w)
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
 		return v, false
 	}
-	history, reset, err := s.chat.VisitorResume(w.ctx, v, f.After, f.AfterID, 1000)
+	history, reset, err := h.chat.VisitorResume(w.ctx, v, f.After, f.AfterID, 1000)
 	if err == nil {
 		if len(history) > 0 {
 			w.skip = map[string]int64{v.Conversation: history[len(history)-1].Seq}
@@ -196,7 +188,7 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 		err = w.write(reply{Type: f.Type + "_ok", ID: f.ID, Data: hello})
 	}
 	if err != nil {
-		s.chat.DisconnectVisitor(v, w)
+		h.chat.DisconnectVisitor(v, w)
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
 		return v, false
@@ -204,20 +196,20 @@ func (s *Server) visitorHello(w *wsConn, f *frame, site *store.Site, device map[
 	return v, true
 }
 
-func (s *Server) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *frame, inflight chan struct{}) {
+func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *frame, inflight chan struct{}) {
 	ctx := w.ctx
 	switch f.Type {
 	case "send":
-		wait, err := s.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Resend: f.Resend, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w})
+		wait, err := h.chat.VisitorPost(ctx, v, chat.Message{ClientID: f.ClientID, Resend: f.Resend, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w})
 		if err != nil {
 			w.failErr(f, err)
 			return
 		}
 		ackWhenCommitted(w, f, inflight, func() (chat.Message, error) { return wait(ctx) })
 	case "typing":
-		s.chat.VisitorTyping(v, f.Text)
+		h.chat.VisitorTyping(v, f.Text)
 	case "read":
-		s.chat.VisitorRead(v, f.Seq)
+		h.chat.VisitorRead(v, f.Seq)
 	case "set", "identify":
 		// What the page says of the visitor after the chat started reaches
 		// the agent too; an identity only when the site's server signed it.
@@ -226,7 +218,7 @@ func (s *Server) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *
 			w.fail(f, "invalid", "set takes vars; identify takes identity")
 			return
 		}
-		if err := s.ops.ResolveOffer(ctx, *site, &about); err != nil {
+		if err := h.ops.ResolveOffer(ctx, *site, &about); err != nil {
 			w.failErr(f, err)
 			return
 		}
@@ -234,28 +226,28 @@ func (s *Server) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *
 			w.fail(f, "invalid", "identity: the hash does not match the id (the site's server signs it)")
 			return
 		}
-		s.answer(w, f, s.chat.VisitorAbout(ctx, v, about.Vars, about.Identity))
+		h.answer(w, f, h.chat.VisitorAbout(ctx, v, about.Vars, about.Identity))
 	case "page":
 		if f.Page == nil {
 			w.fail(f, "invalid", "page: a url and a title")
 			return
 		}
-		s.answer(w, f, s.chat.VisitorPage(ctx, v, *f.Page))
+		h.answer(w, f, h.chat.VisitorPage(ctx, v, *f.Page))
 	case "history":
-		ms, err := s.chat.VisitorHistory(ctx, v, f.After, f.Limit)
+		ms, err := h.chat.VisitorHistory(ctx, v, f.After, f.Limit)
 		if err != nil {
 			w.failErr(f, err)
 			return
 		}
 		w.ok(f, map[string]any{"messages": ms})
 	case "close":
-		s.answer(w, f, s.chat.VisitorClose(ctx, v))
+		h.answer(w, f, h.chat.VisitorClose(ctx, v))
 	case "rate":
-		s.answer(w, f, s.chat.Rate(ctx, v, f.Score))
+		h.answer(w, f, h.chat.Rate(ctx, v, f.Score))
 	case "leave_message":
-		s.answer(w, f, s.chat.LeaveMessage(ctx, v, f.Name, f.Email, f.Text))
+		h.answer(w, f, h.chat.LeaveMessage(ctx, v, f.Name, f.Email, f.Text))
 	case "upload":
-		s.startUpload(w, f, v.Tenant, v.Conversation, chat.Sender{Kind: "visitor", ID: v.ID}, nil)
+		h.startUpload(w, f, v.Tenant, v.Conversation, chat.Sender{Kind: "visitor", ID: v.ID}, nil)
 	case "ping":
 		w.ok(f, nil)
 	default:
@@ -286,7 +278,7 @@ func ackWhenCommitted(w *wsConn, f *frame, inflight chan struct{}, wait func() (
 	}()
 }
 
-func (s *Server) answer(w *wsConn, f *frame, err error) {
+func (h *socketAPI) answer(w *wsConn, f *frame, err error) {
 	if err != nil {
 		w.failErr(f, err)
 		return
@@ -294,32 +286,32 @@ func (s *Server) answer(w *wsConn, f *frame, err error) {
 	w.ok(f, nil)
 }
 
-func (s *Server) agentConn(c *websocket.Conn) {
+func (h *socketAPI) agentConn(c *websocket.Conn) {
 	releaseRequest(c)
 	a := c.Locals(localAgent).(chat.Agent)
 	subject, _ := c.Locals(localSubj).(string)
 	session, _ := c.Locals(localSess).(string)
 	checked := time.Now()
-	w := newWSConn(s.ctx, c, s.log, wsAgentRate)
+	w := newWSConn(h.ctx, c, h.log, wsAgentRate)
 	defer w.cancel()
-	w.delivered = s.metrics.delivered
+	w.delivered = h.metrics.delivered
 	w.start()
-	s.metrics.sockets.WithLabelValues("agent").Inc()
-	defer s.metrics.sockets.WithLabelValues("agent").Dec()
-	if !w.hello(s.log, func(f *frame) bool {
+	h.metrics.sockets.WithLabelValues("agent").Inc()
+	defer h.metrics.sockets.WithLabelValues("agent").Dec()
+	if !w.hello(h.log, func(f *frame) bool {
 		if f.Type != "hello" {
 			w.fail(f, "hello", "the first frame is hello")
 			w.closeNow(fws.ClosePolicyViolation, "expected hello")
 			return false
 		}
 		if f.Queues != nil {
-			if err := s.chat.SetWorking(w.ctx, a, f.Queues, true); err != nil {
+			if err := h.chat.SetWorking(w.ctx, a, f.Queues, true); err != nil {
 				w.failErr(f, err)
 				w.closeNow(fws.ClosePolicyViolation, "could not connect")
 				return false
 			}
 		}
-		snap, err := s.chat.ConnectAgent(w.ctx, a, w, f.Status)
+		snap, err := h.chat.ConnectAgent(w.ctx, a, w, f.Status)
 		if err != nil {
 			w.failErr(f, err)
 			w.closeNow(fws.ClosePolicyViolation, "could not connect")
@@ -327,41 +319,41 @@ func (s *Server) agentConn(c *websocket.Conn) {
 		}
 		me := map[string]any{"id": a.User, "name": a.Name, "tenant": a.Tenant, "supervise": a.Supervise, "bot": a.Bot}
 		if err := w.write(reply{Type: "hello_ok", ID: f.ID, Data: map[string]any{"v": ProtocolVersion, "me": me, "state": snap}}); err != nil {
-			s.chat.DisconnectAgent(a, w)
+			h.chat.DisconnectAgent(a, w)
 			return false
 		}
 		return true
 	}) {
 		return
 	}
-	defer s.chat.DisconnectAgent(a, w)
-	defer s.endUpload(w)
-	s.sockets.add(w)
-	defer s.sockets.remove(w)
+	defer h.chat.DisconnectAgent(a, w)
+	defer h.endUpload(w)
+	h.sockets.add(w)
+	defer h.sockets.remove(w)
 	w.begin()
 	defer func() { w.drop(fws.CloseNormalClosure, ""); <-w.ended }()
 	inflight := make(chan struct{}, wsInflight)
-	w.serveFrames(s.log, func(f *frame) {
+	w.serveFrames(h.log, func(f *frame) {
 		// A role can change (or a token be revoked) while the socket is open:
 		// every command is authorized against the policy as it is now.
-		if !s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "work") {
+		if !h.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "work") {
 			w.fail(f, "forbidden", "your role may no longer work chats")
 			w.end(fws.ClosePolicyViolation, "no longer allowed")
 			return
 		}
 		// A console session can end (logout, expiry, password change) while
 		// its socket is open: look again now and then.
-		if session != "" && time.Since(checked) >= s.sessionCheck {
+		if session != "" && time.Since(checked) >= h.sessionCheck {
 			checked = time.Now()
-			if _, _, err := s.auth.Session(w.ctx, session); err != nil {
+			if _, _, err := h.auth.Session(w.ctx, session); err != nil {
 				w.fail(f, "unauthenticated", "your session has ended; log in again")
 				w.end(fws.ClosePolicyViolation, "session ended")
 				return
 			}
 		}
-		a.Supervise = s.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")
-		s.agentCommand(w, a, f, inflight)
-	}, func(data []byte) { s.uploadChunk(w, data, a.Tenant, chat.Sender{Kind: agentKind(a), ID: a.User}) })
+		a.Supervise = h.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")
+		h.agentCommand(w, a, f, inflight)
+	}, func(data []byte) { h.uploadChunk(w, data, a.Tenant, chat.Sender{Kind: agentKind(a), ID: a.User}) })
 }
 
 func agentKind(a chat.Agent) string {
@@ -371,14 +363,14 @@ func agentKind(a chat.Agent) string {
 	return "agent"
 }
 
-func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
-	ctx, e, id := w.ctx, s.chat, f.Conversation
+func (h *socketAPI) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan struct{}) {
+	ctx, e, id := w.ctx, h.chat, f.Conversation
 	switch f.Type {
 	case "send":
 		m := chat.Message{ClientID: f.ClientID, Resend: f.Resend, Kind: f.Kind, Text: f.Text, Payload: f.Payload, Origin: w}
 		if f.Canned != "" {
 			// A canned response (by id or shortcut), its placeholders filled.
-			cr, err := s.st.CannedOne(ctx, a.Tenant, f.Canned)
+			cr, err := h.st.CannedOne(ctx, a.Tenant, f.Canned)
 			if err != nil {
 				w.fail(f, "not_found", "no such canned response")
 				return
@@ -412,11 +404,11 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 				return
 			}
 		}
-		s.answer(w, f, e.SetPresence(ctx, a, f.Status))
+		h.answer(w, f, e.SetPresence(ctx, a, f.Status))
 	case "accept":
-		s.answer(w, f, e.Accept(ctx, a, id))
+		h.answer(w, f, e.Accept(ctx, a, id))
 	case "decline":
-		s.answer(w, f, e.Decline(ctx, a, id))
+		h.answer(w, f, e.Decline(ctx, a, id))
 	case "typing":
 		e.Typing(a, id, f.On)
 	case "read":
@@ -436,25 +428,25 @@ func (s *Server) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight chan s
 		}
 		w.ok(f, vc)
 	case "transfer":
-		s.answer(w, f, e.Transfer(ctx, a, id, f.Agent, f.Queue, f.Note))
+		h.answer(w, f, e.Transfer(ctx, a, id, f.Agent, f.Queue, f.Note))
 	case "invite":
-		s.answer(w, f, e.Invite(ctx, a, id, f.Agent, f.Mode, f.Note))
+		h.answer(w, f, e.Invite(ctx, a, id, f.Agent, f.Mode, f.Note))
 	case "leave":
-		s.answer(w, f, e.Leave(ctx, a, id))
+		h.answer(w, f, e.Leave(ctx, a, id))
 	case "monitor":
-		s.answer(w, f, e.Monitor(ctx, a, id))
+		h.answer(w, f, e.Monitor(ctx, a, id))
 	case "barge":
-		s.answer(w, f, e.Barge(ctx, a, id))
+		h.answer(w, f, e.Barge(ctx, a, id))
 	case "assign":
-		s.answer(w, f, e.Assign(ctx, a, id, f.Agent))
+		h.answer(w, f, e.Assign(ctx, a, id, f.Agent))
 	case "hold":
-		s.answer(w, f, e.Hold(ctx, a, id))
+		h.answer(w, f, e.Hold(ctx, a, id))
 	case "reopen":
-		s.answer(w, f, e.Reopen(ctx, a, id))
+		h.answer(w, f, e.Reopen(ctx, a, id))
 	case "close":
-		s.answer(w, f, e.CloseChat(ctx, a, id, f.Disposition, f.Tags))
+		h.answer(w, f, e.CloseChat(ctx, a, id, f.Disposition, f.Tags))
 	case "upload":
-		s.startUpload(w, f, a.Tenant, id, chat.Sender{Kind: agentKind(a), ID: a.User}, &a)
+		h.startUpload(w, f, a.Tenant, id, chat.Sender{Kind: agentKind(a), ID: a.User}, &a)
 	case "live":
 		live, err := e.WatchLive(ctx, a, w, f.On)
 		if err != nil {

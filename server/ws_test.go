@@ -716,7 +716,7 @@ func TestAgentSocketFollowsRoleChanges(t *testing.T) {
 func TestAgentSocketEndsWithItsSession(t *testing.T) {
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
-	h.srv.sessionCheck = 0
+	h.srv.socks.sessionCheck = 0
 	c := h.login(f.users["agent"].Email, "password-agent")
 	hdr := originHeader(h.srv.cfg.PublicURL)
 	hdr.Set("Cookie", c.cookie)
