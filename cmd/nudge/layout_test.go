@@ -12,7 +12,8 @@ const module = "github.com/nudgehq/nudge"
 
 // TestDependenciesPointOneWay keeps the layout honest: the transport
 // (server/) is imported only by the binary and the end-to-end tests that
-// start it, and no domain package speaks HTTP.
+// start it, ops only by them and the transport, and no domain package
+// speaks HTTP.
 func TestDependenciesPointOneWay(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
 	if err != nil {
@@ -38,6 +39,8 @@ func TestDependenciesPointOneWay(t *testing.T) {
 			case (imp == module+"/server" || strings.HasPrefix(imp, module+"/server/")) &&
 				top != "server" && top != "cmd" && top != "e2e":
 				t.Errorf("%s imports the transport %s: move what it needs into a domain package", rel, imp)
+			case imp == module+"/ops" && top != "server" && top != "cmd" && top != "e2e":
+				t.Errorf("%s imports ops: the operations call the domain packages, not the other way", rel)
 			case isHTTPServer(imp) && top != "server" && top != "cmd" && top != "e2e" &&
 				// The load generator is a client; it dials, it serves nothing.
 				!(top == "loadgen" && imp == "github.com/fasthttp/websocket"):
