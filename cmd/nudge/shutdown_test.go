@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+
+	"github.com/nudgehq/nudge/chat"
+)
+
+// TestSIGTERMInABurstLosesNothing stops the server with SIGTERM while
+// visitors write without waiting for acks, transcripts are being read and a
+// webhook's receiver keeps failing (its deliveries waiting to be retried):
+// the server exits by itself within its shutdown timeout, with status 0, and
+// after a restart every acknowledged message is there.
+func TestSIGTERMInABurstLosesNothing(t *testing.T) {
+	var refused atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		refused.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer receiver.Close()
+	t.Setenv("NUDGE_WEBHOOKS_PRIVATE", "true")
+	t.Setenv("NUDGE_SHUTDOWN_TIMEOUT", "5s")
+	data, addr := t.TempDir(), freeAddr(t)
+	p := startProcess(t, data, addr, "")
+
+	login, err := http.Post(p.url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
+	if err != nil || login.StatusCode != 200 {
+		t.Fatalf("login: %v %v", login, err)
+	}
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	json.NewDecoder(login.Body).Decode(&me)
+	login.Body.Close()
+	cookie := strings.Split(login.Header.Get("Set-Cookie"), ";")[0]
+	body, _ := json.Marshal(map[string]any{"url": receiver.URL, "events": []string{"message.created"}})
+	req, _ := http.NewRequest("POST", p.url+"/api/webhooks", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", p.url)
+	req.Header.Set("X-CSRF-Token", me.CSRF)
+	req.Header.Set("Cookie", cookie)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 201 {
+		t.Fatalf("webhook: %v %v", res, err)
+	}
+
+	agent := agentOnline(t, p.url)
+	defer agent.Close()
+	var mu sync.Mutex
+	acks := map[string][]acked{}
+	tokens := map[string]string{}
+	var wg sync.WaitGroup
+	ackCount := make(chan struct{}, 100_000)
+	for i := range 10 {
+		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("t", i)})
+		var hello struct {
+			Type string
+			Data struct {
+				Token        string
+				Conversation struct{ ID string }
+			}
+		}
+		if err := c.ReadJSON(&hello); err != nil || hello.Type != "start_ok" {
+			t.Fatalf("start: %v %+v", err, hello)
+		}
+		conv := hello.Data.Conversation.ID
+		tokens[conv] = hello.Data.Token
+		sent := sync.Map{}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				id := fmt.Sprintf("s%d-%d", i, j)
+				sent.Store(id, fmt.Sprint("burst ", j))
+				if c.WriteJSON(map[string]any{"type": "send", "id": id, "client_id": id, "text": fmt.Sprint("burst ", j)}) != nil {
+					return
+				}
+				time.Sleep(110 * time.Millisecond) // under the visitor rate limit
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				var f struct {
+					Type string
+					ID   string
+					Data struct{ Seq int64 }
+				}
+				if c.ReadJSON(&f) != nil {
+					return
+				}
+				if f.Type == "ack" {
+					text, _ := sent.Load(f.ID)
+					mu.Lock()
+					acks[conv] = append(acks[conv], acked{f.Data.Seq, f.ID, text.(string)})
+					mu.Unlock()
+					ackCount <- struct{}{}
+				}
+			}
+		}()
+	}
+	// Transcripts read while the server stops.
+	stopReading := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stopReading:
+				return
+			default:
+			}
+			mu.Lock()
+			var conv string
+			for c := range tokens {
+				conv = c
+				break
+			}
+			mu.Unlock()
+			req, _ := http.NewRequest("GET", p.url+"/api/conversations/"+conv+"/transcript", nil)
+			req.Header.Set("Cookie", cookie)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}()
+	for range 150 {
+		<-ackCount
+	}
+	for refused.Load() == 0 { // a delivery failed: its retry waits
+		time.Sleep(20 * time.Millisecond)
+	}
+	began := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the server exited with %v:\n%s", err, p.logs.String())
+		}
+	case <-time.After(5*time.Second + 10*time.Second): // the timeout, and a margin for a loaded machine
+		t.Fatalf("the server did not exit within its shutdown timeout:\n%s", p.logs.String())
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(began).Round(time.Millisecond))
+	close(stopReading)
+	wg.Wait()
+
+	p = startProcess(t, data, addr, "")
+	defer stopProcess(t, p)
+	total := 0
+	for conv, token := range tokens {
+		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WriteJSON(map[string]any{"type": "resume", "token": token})
+		var hello struct {
+			Type string
+			Data struct{ Messages []chat.Message }
+		}
+		if err := c.ReadJSON(&hello); err != nil || hello.Type != "resume_ok" {
+			t.Fatalf("resume: %v %+v", err, hello.Type)
+		}
+		c.Close()
+		stored := map[int64]chat.Message{}
+		for _, m := range hello.Data.Messages {
+			stored[m.Seq] = m
+		}
+		for _, a := range acks[conv] {
+			total++
+			if m, ok := stored[a.seq]; !ok || m.ClientID != a.clientID || m.Text != a.text {
+				t.Errorf("conversation %s: acknowledged seq %d (%s) is missing after the restart", conv, a.seq, a.clientID)
+			}
+		}
+	}
+	t.Logf("%d acknowledged messages, all there after the restart", total)
+}
