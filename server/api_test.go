@@ -14,6 +14,7 @@ import (
 )
 
 func TestLoginSessionLogout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	anon := h.anonymous()
@@ -55,6 +56,7 @@ func TestLoginSessionLogout(t *testing.T) {
 }
 
 func TestExpiredSessionIsRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	c := h.login("agent@acme.test", "password-agent")
@@ -67,6 +69,7 @@ func TestExpiredSessionIsRefused(t *testing.T) {
 }
 
 func TestLoginBadInput(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	anon := h.anonymous()
@@ -112,6 +115,7 @@ func TestLoginBadInput(t *testing.T) {
 // delays; the owner logs in from another address at once; an address that
 // fails across accounts is limited too.
 func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.TrustedProxies = []string{"0.0.0.0"} })
 	h.tenant("Acme")
 	from := func(ip, email, password string) response {
@@ -141,6 +145,7 @@ func TestLoginRateLimit(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	c := h.login("owner@acme.test", "password-owner")
@@ -189,6 +194,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	laptop := h.login("agent@acme.test", "password-agent")
@@ -215,6 +221,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 }
 
 func TestMembers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	acme, a := h.tenant("Acme")
 	h.tenant("Beta")
@@ -262,6 +269,7 @@ func TestMembers(t *testing.T) {
 }
 
 func TestSites(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	admin := h.login("admin@acme.test", "password-admin")
@@ -359,6 +367,7 @@ func TestSites(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, a := h.tenant("Acme")
 	b, _ := h.tenant("Beta")
@@ -421,6 +430,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestUserInSeveralTenantsPicksOne(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a, ua := h.tenant("Acme")
 	b, _ := h.tenant("Beta")
@@ -446,6 +456,7 @@ func TestUserInSeveralTenantsPicksOne(t *testing.T) {
 }
 
 func TestOperations(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Demo = true })
 	if err := h.srv.Bootstrap(context.Background(), &strings.Builder{}); err != nil {
 		t.Fatal(err)
@@ -489,6 +500,7 @@ func TestOperations(t *testing.T) {
 }
 
 func TestDemoOnlyWithFlag(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	if err := h.srv.Bootstrap(context.Background(), &strings.Builder{}); err != nil {
 		t.Fatal(err)
@@ -502,6 +514,7 @@ func TestDemoOnlyWithFlag(t *testing.T) {
 }
 
 func TestBootstrapIsIdempotent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Demo = true })
 	var out strings.Builder
 	if err := h.srv.Bootstrap(context.Background(), &out); err != nil {
@@ -543,6 +556,7 @@ func TestBootstrapIsIdempotent(t *testing.T) {
 }
 
 func TestSecureCookieBehindHTTPS(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.PublicURL = "https://chat.example.com" })
 	h.tenant("Acme")
 	res := h.anonymous().call("POST", "/api/auth/login", map[string]string{"email": "agent@acme.test", "password": "password-agent"})
@@ -552,6 +566,7 @@ func TestSecureCookieBehindHTTPS(t *testing.T) {
 }
 
 func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.st.Close()
 	res := h.anonymous().call("GET", "/readyz", nil)
@@ -570,6 +585,7 @@ func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
 // /metrics is on the main listener only with a token; with --metrics-addr
 // it is not there at all (nudge serve serves MetricsHandler on that address).
 func TestMetricsAreNotPublic(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.MetricsToken = "0123456789abcdef-metrics" })
 	h.anonymous().call("GET", "/readyz", nil)
 	for _, auth := range []string{"", "Bearer wrong-token-000000000", "Basic MDEyMzQ1Njc4OWFiY2RlZi1tZXRyaWNz"} {
@@ -613,6 +629,7 @@ func TestMetricsAreNotPublic(t *testing.T) {
 // /api/me lists what the role may do: the console builds its sections from
 // it rather than from a copy of the policy.
 func TestMeListsPermissions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	for role, want := range map[string][2][]string{
@@ -640,6 +657,7 @@ func TestMeListsPermissions(t *testing.T) {
 
 // The console asks whether it holds a session without a failed request.
 func TestSessionProbe(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.tenant("Acme")
 	if res := h.anonymous().call("GET", "/api/auth/session", nil); res.Status != 200 || res.json(t)["authenticated"] != false {
@@ -658,6 +676,7 @@ func TestSessionProbe(t *testing.T) {
 
 // A user sets the display name visitors see; it reaches the chat.
 func TestDisplayName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	c := h.login(f.users["agent"].Email, "password-agent")

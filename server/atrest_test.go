@@ -25,6 +25,7 @@ import (
 // file) is found in no file of the data folder, WAL and shared memory
 // included: encryption at rest covers all of it.
 func TestNoVisitorTextAtRest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.WebhooksPrivate = true })
 	f := newChatFixture(h, "Acme")
 	const canary = "zqcanary83x"

@@ -19,6 +19,7 @@ import (
 )
 
 func TestQueuesAgentsAndSettingsAPI(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -98,6 +99,7 @@ func TestQueuesAgentsAndSettingsAPI(t *testing.T) {
 }
 
 func TestConversationsAndTranscripts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, v, conv := f.acceptedChat()
@@ -156,6 +158,7 @@ func TestConversationsAndTranscripts(t *testing.T) {
 }
 
 func TestChatReports(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, _ := f.agent("agent")
@@ -237,6 +240,7 @@ func TestChatReports(t *testing.T) {
 }
 
 func TestCannedResponses(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	sup := h.login(f.users["supervisor"].Email, "password-supervisor")
@@ -294,6 +298,7 @@ func TestCannedResponses(t *testing.T) {
 }
 
 func TestWebhooksReceiveChatEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.WebhooksPrivate = true })
 	f := newChatFixture(h, "Acme")
 	var mu sync.Mutex
@@ -391,6 +396,7 @@ func TestWebhooksReceiveChatEvents(t *testing.T) {
 // that resolves to one, is refused when it is saved (422 on url), and nothing
 // is stored; a public receiver is taken.
 func TestWebhookTargetsAreCheckedWhenSaved(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -417,6 +423,7 @@ func TestWebhookTargetsAreCheckedWhenSaved(t *testing.T) {
 // no file of the database, WAL included), opened to be sent and in the
 // delivery log, and erased with their conversation.
 func TestWebhookPayloadsAreSealedAtRest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -466,6 +473,7 @@ func TestWebhookPayloadsAreSealedAtRest(t *testing.T) {
 // The secrets that sign identities and webhooks are sealed at rest: a copy
 // of the database is not enough to forge either.
 func TestSecretsAreSealedAtRest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -499,6 +507,7 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 
 // The settings form tries masking patterns before saving them.
 func TestMaskTest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")

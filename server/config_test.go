@@ -6,6 +6,7 @@ import (
 )
 
 func TestPublicURLFromAddr(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		addr string
 		tls  bool
@@ -38,6 +39,7 @@ func TestPublicURLFromAddr(t *testing.T) {
 // A public URL on this machine with another port than nudge's is a mistake
 // the log names at start; one behind a proxy is not.
 func TestPublicURLMismatchWarns(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		public, addr string
 		warn         bool

@@ -38,6 +38,7 @@ func (w *wsClient) upload(conv, name string, data []byte) map[string]any {
 }
 
 func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, _ := f.agent("agent")
@@ -178,6 +179,7 @@ func TestFilesAreSniffedSealedAndAuthorized(t *testing.T) {
 // A user's picture: checked by its bytes, served to anyone, given with the
 // agent's messages to visitors.
 func TestAvatars(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	c := h.login(f.users["agent"].Email, "password-agent")
@@ -231,6 +233,7 @@ func TestAvatars(t *testing.T) {
 // creation may still be on its way to the disk. The client here does not
 // even wait for the answers: start, upload and its bytes go in one burst.
 func TestUploadRightAfterStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	f.agent("agent") // signed in: the chats wait in the queue

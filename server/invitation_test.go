@@ -54,6 +54,7 @@ func auditActions(t *testing.T, c *client) []string {
 }
 
 func TestInvitations(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	acme, a := h.tenant("Acme")
 	_, b := h.tenant("Beta")

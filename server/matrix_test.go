@@ -210,6 +210,7 @@ func fillPath(t testing.TB, path string, params map[string]string) string {
 // 403, nobody gets in without credentials, and another tenant's ids answer 404
 // (never 403, so ids do not leak) and change nothing there.
 func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a := newTenantFixture(h, "Acme")
 	b := newTenantFixture(h, "Beta")
@@ -326,6 +327,7 @@ func tenantRows(h *harness, tenantID string) string {
 // TestBadInputOnEveryBodyRoute sends every route that takes a body the usual
 // bad inputs as its most powerful user: each gets a clear error and nothing changes.
 func TestBadInputOnEveryBodyRoute(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a := newTenantFixture(h, "Acme")
 	owner := h.login("owner@acme.test", "password-owner")

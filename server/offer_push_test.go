@@ -33,6 +33,7 @@ func pushFixture(t testing.TB, edit ...func(*Config)) (*harness, store.Site, *cl
 // The page's availability says what the chat engine says: nobody until an
 // agent is available and connected.
 func TestAvailabilityForPages(t *testing.T) {
+	t.Parallel()
 	h, site, _ := offerFixture(t)
 	get := func() map[string]any {
 		t.Helper()
@@ -69,6 +70,7 @@ func TestAvailabilityForPages(t *testing.T) {
 // A push reaches a visitor who is on the site (polling), once; a visitor
 // who is not gets 409; a user id counts only with its identity hash.
 func TestPushedOffers(t *testing.T) {
+	t.Parallel()
 	h, site, marketer := pushFixture(t)
 	poll := func(q string) response {
 		t.Helper()
@@ -146,6 +148,7 @@ func anyStrings(v any) []string {
 // why: for a published rule, the rule's name, words and metadata whatever
 // the page claims; the identity only when the site signed it.
 func TestChatFromAnOfferTellsTheAgentWhy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	owner := h.login(f.users["owner"].Email, "password-owner")

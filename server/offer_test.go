@@ -44,6 +44,7 @@ func config(t *testing.T, h *harness, etag string) (response, map[string]any) {
 // A marketer's rule goes from draft to the site's pages only when published;
 // each change of what pages see changes the ETag at once.
 func TestRulePublishReachesTheConfig(t *testing.T) {
+	t.Parallel()
 	h, _, marketer := offerFixture(t)
 	res, cfg := config(t, h, "")
 	etag0 := res.Header.Get("ETag")
@@ -120,6 +121,7 @@ func TestRulePublishReachesTheConfig(t *testing.T) {
 
 // Bad rules are refused with the JSON path of the bad node, and nothing is saved.
 func TestRuleBadInput(t *testing.T) {
+	t.Parallel()
 	h, _, marketer := offerFixture(t)
 	before := h.snapshot()
 	for name, c := range map[string]struct {
@@ -165,6 +167,7 @@ func TestRuleBadInput(t *testing.T) {
 // Templates keep markup as text; links and images are http(s) only; a
 // template a live rule shows cannot be deleted.
 func TestTemplates(t *testing.T) {
+	t.Parallel()
 	h, _, marketer := offerFixture(t)
 	res := marketer.call("POST", "/api/sites/shop/templates", `{"name": "Exit", "title": "<img src=x onerror=alert(1)>", "body": "10 % off",
 		"buttons": [{"label": "Shop", "action": "link", "url": "https://shop.example.com/sale"}]}`)
@@ -212,6 +215,7 @@ func TestTemplates(t *testing.T) {
 // Preview says which rules qualify and why, condition by condition, with
 // the queue facts taken from the chat engine.
 func TestRulePreview(t *testing.T) {
+	t.Parallel()
 	_, _, marketer := offerFixture(t)
 	id := marketer.call("POST", "/api/sites/shop/rules", billingRule).json(t)["id"].(string)
 	marketer.call("POST", "/api/sites/shop/rules", `{"name": "Anywhere", "priority": 1, "when": {"fact": "queue.support.agents_available", "op": "gte", "value": 1},
@@ -272,6 +276,7 @@ func TestRulePreview(t *testing.T) {
 // The visitor's country reaches the page in a header beside the cached
 // configuration, only from a trusted proxy, only as a country code.
 func TestCountryHeaderForPages(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		trusted, sent, want string
 	}{
@@ -300,6 +305,7 @@ func TestCountryHeaderForPages(t *testing.T) {
 // The rule editor previews against recent visits (their facts from the
 // analytics file) and shows offers through the guide module's own code.
 func TestRecentVisitsAndOfferPreviewPage(t *testing.T) {
+	t.Parallel()
 	h, _, marketer := pageFixture(t)
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v1", "s1", pageview("/pricing"),
 		`{"type":"event","name":"quote","url":"https://shop.example.com/pricing"}`)))

@@ -12,6 +12,7 @@ import (
 // TestOpenAPICoversRoutes fails when a route is missing from the OpenAPI
 // document, or the document names an operation the router does not have.
 func TestOpenAPICoversRoutes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	res := h.anonymous().call("GET", "/api/openapi.json", nil)
 	if res.Status != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {

@@ -51,6 +51,7 @@ func pageRequest(method, path, origin, body string) *http.Request {
 }
 
 func TestLoaderAndModules(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t)
 	req := pageRequest("GET", "/l/shop.js", "", "")
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
@@ -103,6 +104,7 @@ func TestLoaderAndModules(t *testing.T) {
 }
 
 func TestSiteConfigChecksOrigin(t *testing.T) {
+	t.Parallel()
 	h, site, _ := pageFixture(t)
 	res := h.do(pageRequest("GET", "/config/shop", shopOrigin, ""))
 	if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin || !strings.Contains(res.Header.Get("Vary"), "Origin") {
@@ -164,6 +166,7 @@ func (h *harness) analyticsRows(t *testing.T) int {
 }
 
 func TestCollect(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t)
 	res := h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v1", "s1", pageview("/"), pageview("/pricing"))))
 	if res.Status != 202 || res.json(t)["accepted"] != float64(2) || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin {
@@ -216,6 +219,7 @@ func TestCollect(t *testing.T) {
 }
 
 func TestCollectRateLimits(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1 })
 	var limited *response
 	for i := range 20 {
@@ -231,6 +235,7 @@ func TestCollectRateLimits(t *testing.T) {
 }
 
 func TestReportsAPI(t *testing.T) {
+	t.Parallel()
 	h, site, marketer := pageFixture(t)
 	h.tenant("Beta")
 	for i := range 3 {
@@ -325,6 +330,7 @@ func mustZone(name string) *time.Location {
 }
 
 func TestEraseVisitorAPI(t *testing.T) {
+	t.Parallel()
 	h, site, marketer := pageFixture(t)
 	hash := analytics.IdentityHash(site.IdentitySecret, "user-7")
 	identify := fmt.Sprintf(`{"type":"identify","url":"https://shop.example.com/","user":{"id":"user-7","email":"x@y.z"},"hash":%q}`, hash)
@@ -347,6 +353,7 @@ func TestEraseVisitorAPI(t *testing.T) {
 }
 
 func TestRetentionHousekeeping(t *testing.T) {
+	t.Parallel()
 	h, site, _ := pageFixture(t)
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s", pageview("/"))))
 	h.analyticsRows(t)
@@ -364,6 +371,7 @@ func TestRetentionHousekeeping(t *testing.T) {
 }
 
 func TestDevWidgetRebuildsOnChange(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	names, _ := filepath.Glob(filepath.Join("..", "widget", "src", "*.ts"))
 	for _, p := range names {
@@ -411,6 +419,7 @@ func collectUntilLimited(h *harness, n int) bool {
 // A client cannot escape the per-IP limit by sending X-Forwarded-For: the
 // header counts only from a configured proxy.
 func TestCollectIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1 })
 	if !collectUntilLimited(h, 20) {
 		t.Fatal("varying X-Forwarded-For from an untrusted peer escaped the per-IP limit")
@@ -419,6 +428,7 @@ func TestCollectIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
 
 // Behind a configured proxy, each forwarded client has its own bucket.
 func TestCollectTrustsForwardedForFromConfiguredProxies(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1; c.TrustedProxies = []string{"0.0.0.0"} })
 	if collectUntilLimited(h, 20) {
 		t.Fatal("distinct clients behind a trusted proxy shared one bucket")
@@ -426,6 +436,7 @@ func TestCollectTrustsForwardedForFromConfiguredProxies(t *testing.T) {
 }
 
 func TestCollectSiteRateLimit(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 0; c.CollectSiteRate = 1; c.TrustedProxies = []string{"0.0.0.0"} })
 	if !collectUntilLimited(h, 20) {
 		t.Fatal("twenty clients at once on a site limited to 1/s were all accepted")
@@ -435,6 +446,7 @@ func TestCollectSiteRateLimit(t *testing.T) {
 // A busy collector tells only allowed pages of known sites: a foreign origin
 // or an unknown site learns nothing of its load.
 func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) {
 		c.CollectIPRate = 0
 		c.Ingest = analytics.Options{MaxQueued: 1, MaxWait: -1}
@@ -466,6 +478,7 @@ func TestCollectChecksTheOriginBeforeSayingBusy(t *testing.T) {
 // Behind two proxies, the client is the rightmost address that is not a
 // proxy: the entries a client writes itself to the left prove nothing.
 func TestForwardedForTakesTheRightmostUntrustedAddress(t *testing.T) {
+	t.Parallel()
 	h, _, _ := pageFixture(t, func(c *Config) { c.CollectIPRate = 1; c.TrustedProxies = []string{"0.0.0.0", "10.0.0.0/8"} })
 	send := func(i int, xff ...string) int {
 		req := pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", fmt.Sprint("s", i), pageview("/")))
@@ -501,6 +514,7 @@ func TestForwardedForTakesTheRightmostUntrustedAddress(t *testing.T) {
 // nothing was measured on: each answers its documented shape (the harness
 // checks it against openapi.json), with empty lists, never null.
 func TestReportsOfAnEmptySite(t *testing.T) {
+	t.Parallel()
 	_, _, marketer := pageFixture(t)
 	names := []string{"summary", "timeseries", "timeseries?interval=hour", "pages", "events", "events?name=signup", "goals", "offers", "realtime"}
 	for d := range analytics.Dimensions {
@@ -532,6 +546,7 @@ func TestReportsOfAnEmptySite(t *testing.T) {
 // group its pages, and a filter or goal may name a page with its id. Bad
 // patterns are refused with nothing changed.
 func TestReportsGroupPathsWithIDs(t *testing.T) {
+	t.Parallel()
 	h, site, marketer := pageFixture(t)
 	admin := h.login("admin@acme.test", "password-admin")
 	for _, bad := range []any{[]string{"orders/:id"}, []string{"/docs/*/x"}, []string{"/a/:b-c"}, "/x", []any{1}, make([]string, 51)} {
@@ -581,6 +596,7 @@ func TestReportsGroupPathsWithIDs(t *testing.T) {
 // chat, live rules or pushed offers, the loader that loads modules. ?guide
 // gives it the site's settings and the guide.
 func TestMeasuringLoader(t *testing.T) {
+	t.Parallel()
 	h, site, _ := pageFixture(t)
 	admin := h.login("admin@acme.test", "password-admin")
 	get := func(path string) (string, response) {

@@ -19,6 +19,7 @@ import (
 // A reindex fills an index from the store; interrupted, it goes on from
 // where it stopped; done, it moves the checkpoint.
 func TestReindex(t *testing.T) {
+	t.Parallel()
 	searchBackends(t, func(t *testing.T, edit func(*Config)) {
 		h := newHarness(t)
 		f := newChatFixture(h, "Acme")

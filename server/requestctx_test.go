@@ -15,6 +15,7 @@ import (
 // client closes the connection, and watching the connection takes nothing
 // from it (the client's next request stays for the server).
 func TestAClientThatGoesEndsItsRequest(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func TestAClientThatGoesEndsItsRequest(t *testing.T) {
 // TestRequestsRunUnderTheServersLife: a handler's context has a deadline
 // and ends when the server stops.
 func TestRequestsRunUnderTheServersLife(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	app := fiber.New()
 	started := make(chan struct{})

@@ -26,6 +26,7 @@ import (
 // on (every message is acknowledged), searches say 503 and /readyz says
 // the index is unhealthy; once it is back, every message is indexed, once.
 func TestSearchServerDownDuringABurst(t *testing.T) {
+	t.Parallel()
 	bin, err := searchtest.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,7 @@ func TestSearchServerDownDuringABurst(t *testing.T) {
 // A search URL nobody answers at, or credentials it refuses: nudge starts,
 // says so naming the URL, serves chat, and searches answer 503.
 func TestSearchServerUnusableAtStart(t *testing.T) {
+	t.Parallel()
 	shared := searchtest.Shared(t)
 	for name, edit := range map[string]func(*Config){
 		"unreachable": func(c *Config) { c.SearchURL = "http://127.0.0.1:1/es" },
@@ -148,6 +150,7 @@ func TestSearchServerUnusableAtStart(t *testing.T) {
 }
 
 func TestSearchSettingsAreChecked(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct {
 		edit func(*Config)
 		want string
@@ -178,6 +181,7 @@ func TestSearchSettingsAreChecked(t *testing.T) {
 
 // /readyz is public: probes in a burst ask the cluster once, not each time.
 func TestReadyzAsksTheClusterAtMostEveryFewSeconds(t *testing.T) {
+	t.Parallel()
 	var infos atomic.Int64
 	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
@@ -205,6 +209,7 @@ func TestReadyzAsksTheClusterAtMostEveryFewSeconds(t *testing.T) {
 // A cluster behind TLS signed by a private CA is trusted with
 // --search-ca-file, and refused without it.
 func TestSearchCAFile(t *testing.T) {
+	t.Parallel()
 	zinc := searchtest.Shared(t)
 	target, _ := url.Parse(zinc.URL)
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})

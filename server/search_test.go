@@ -186,6 +186,7 @@ func searchTranscripts(t *testing.T, edit func(*Config)) {
 // Erasing a visitor deletes their chats, open or closed, from the store and
 // the index; another visitor's chat stays.
 func TestEraseVisitorChats(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, v, conv := f.acceptedChat() // visitor-1
@@ -237,6 +238,7 @@ func TestEraseVisitorChats(t *testing.T) {
 // Deleting a site takes what its pages and chats left: its conversations
 // (and their webhook deliveries and search entries) and its analytics.
 func TestDeletingASiteLeavesNothingOfIt(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -377,6 +379,7 @@ func searchFilters(t *testing.T, edit func(*Config)) {
 // The tenant's transcript retention deletes chats closed longer ago, from
 // the store and the index; open and recent chats stay.
 func TestTranscriptRetention(t *testing.T) {
+	t.Parallel()
 	searchBackends(t, func(t *testing.T, edit func(*Config)) {
 		h := newHarness(t, edit)
 		f := newChatFixture(h, "Acme")
@@ -439,6 +442,7 @@ func TestTranscriptRetention(t *testing.T) {
 // Reading back the store touches the conversations of the notices it meets:
 // a close the index had not applied before a crash is applied after it.
 func TestReplayTouchesNoticedConversations(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, _, conv := f.acceptedChat()

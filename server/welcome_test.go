@@ -21,6 +21,7 @@ func (f *chatFixture) welcome(origin string) response {
 // the available agents who chose a name (never a part of an email address),
 // and says whether and when someone answers, as the agents' status changes.
 func TestWelcomeTellsTheTruth(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	w := f.welcome(shopOrigin).json(t)
@@ -84,6 +85,7 @@ func TestWelcomeTellsTheTruth(t *testing.T) {
 // topic picks its queue without the bot's question, and answers the form
 // does not allow are refused with nothing stored.
 func TestPrechatForm(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	admin := h.login(f.users["admin"].Email, "password-admin")
@@ -155,6 +157,7 @@ func TestPrechatForm(t *testing.T) {
 // TestDeskLists: an agent sees the colleagues signed in to chat (whom to
 // transfer to or invite: people, not bots) and the tenant's dispositions.
 func TestDeskLists(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent := h.login(f.users["agent"].Email, "password-agent")
@@ -200,6 +203,7 @@ func TestDeskLists(t *testing.T) {
 // TestAgentsFollowTheVisitor: the agents learn the page the visitor is on
 // now (the one before is kept), and when no page has the chat open.
 func TestAgentsFollowTheVisitor(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, visitor, conv := f.acceptedChat()

@@ -206,6 +206,7 @@ func (w *wsClient) closeCode() int {
 }
 
 func TestChatOverWebSockets(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, hello := f.agent("agent")
@@ -323,6 +324,7 @@ func TestChatOverWebSockets(t *testing.T) {
 }
 
 func TestVisitorSocketRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	other := newChatFixture(h, "Other")
@@ -433,6 +435,7 @@ func TestVisitorSocketRefusesBadInput(t *testing.T) {
 // Bad first frames are answered like any frame, and the first-frame limit
 // holds however many of them come: a socket that never starts is closed.
 func TestVisitorSocketAnswersBadFirstFrames(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	w, _, err := h.dial("/ws/visitor?site="+f.site.Key, originHeader(shopOrigin))
@@ -480,6 +483,7 @@ func TestVisitorSocketAnswersBadFirstFrames(t *testing.T) {
 }
 
 func TestVisitorRateLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	v, _ := f.visitor("", 0)
@@ -510,6 +514,7 @@ func TestVisitorRateLimit(t *testing.T) {
 }
 
 func TestAgentSocketAuthorization(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	b := newChatFixture(h, "Beta")
@@ -595,6 +600,7 @@ func TestAgentSocketAuthorization(t *testing.T) {
 }
 
 func TestSlowReaderIsDropped(t *testing.T) {
+	t.Parallel()
 	w := newWSConn(context.Background(), nil, nil, wsVisitorRate)
 	for range wsSendQueue {
 		w.Send(chat.Event{Type: "typing"})
@@ -611,6 +617,7 @@ func TestSlowReaderIsDropped(t *testing.T) {
 // A bot (an API token with the bot role) answers first and hands over to a
 // queue of humans, through the agent protocol.
 func TestBotHandsOverToAQueue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	ctx := context.Background()
@@ -676,6 +683,7 @@ func TestBotHandsOverToAQueue(t *testing.T) {
 // Every command is authorized as the policy is now: an agent whose role
 // changes, or a bot whose token is revoked, is refused on the next command.
 func TestAgentSocketFollowsRoleChanges(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, _ := f.agent("agent")
@@ -714,6 +722,7 @@ func TestAgentSocketFollowsRoleChanges(t *testing.T) {
 
 // A console socket ends with its session (logout here).
 func TestAgentSocketEndsWithItsSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	h.srv.socks.sessionCheck = 0
@@ -743,6 +752,7 @@ func TestAgentSocketEndsWithItsSession(t *testing.T) {
 // The pinger's sets split the connections evenly, and one round over the
 // sets pings every connection once; a closed connection is pinged no more.
 func TestPingsAreSpreadOverSets(t *testing.T) {
+	t.Parallel()
 	s := newSockets()
 	conns := make([]*wsConn, 3*wsPingSlots+7)
 	for i := range conns {
@@ -772,6 +782,7 @@ func TestPingsAreSpreadOverSets(t *testing.T) {
 // and every socket is closed with 1012 when the server stops, so that
 // clients come back (and resume) instead of waiting for a dead peer.
 func TestSocketsEndWithTheConnectionAndTheServer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -829,6 +840,7 @@ func TestSocketsEndWithTheConnectionAndTheServer(t *testing.T) {
 // now, and with on a live event follows each change (here, a chat waiting,
 // then taken); an agent may not watch.
 func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	sup, _ := f.agent("supervisor")
@@ -870,6 +882,7 @@ func TestSupervisorWatchesTheLiveBoard(t *testing.T) {
 // hash does not match, or a frame that mixes the two, is refused and changes
 // nothing.
 func TestVisitorTellsAboutThemselvesAfterTheStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	f := newChatFixture(h, "Acme")
 	agent, v, conv := f.acceptedChat()
@@ -924,6 +937,7 @@ func manyVars(n int) map[string]string {
 // readers' writers took the message (an explicit hand-off, not the
 // scheduler's order), and never waits on a reader that cannot take it now.
 func TestAckWaitsForTheReadersWriters(t *testing.T) {
+	t.Parallel()
 	reader := &wsConn{started: true}
 	reader.pushed = 2 // the message, and a frame before it
 	done := make(chan struct{})
