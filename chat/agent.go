@@ -168,11 +168,10 @@ func (e *Engine) ConnectAgent(ctx context.Context, a Agent, s Sink, presence str
 // DisconnectAgent forgets a connection; an agent with none left is offline
 // and their offers go to others.
 func (e *Engine) DisconnectAgent(a Agent, s Sink) {
-	t := e.inMemory(a.Tenant)
+	t := e.lockLoaded(a.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	ag := t.agents[a.User]
 	if ag == nil {
@@ -846,11 +845,10 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 
 // Typing tells the others in a chat that an agent is typing.
 func (e *Engine) Typing(a Agent, id string, on bool) {
-	t := e.inMemory(a.Tenant)
+	t := e.lockLoaded(a.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || role == "" {
@@ -865,11 +863,10 @@ func (e *Engine) Typing(a Agent, id string, on bool) {
 
 // Read records how far the agents have read and tells the visitor.
 func (e *Engine) Read(a Agent, id string, seq int64) {
-	t := e.inMemory(a.Tenant)
+	t := e.lockLoaded(a.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	cv, role, err := e.agentConv(t, a, id)
 	if err != nil || (role != RoleOwner && role != RoleConference) || seq <= cv.readAgent {

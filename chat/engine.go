@@ -542,6 +542,16 @@ func (e *Engine) inMemory(id string) *tenant {
 	return e.tenants[id]
 }
 
+// lockLoaded returns a tenant's chat with its lock held if it is in memory,
+// else nil: a connection of a tenant not loaded has nothing to act on.
+func (e *Engine) lockLoaded(id string) *tenant {
+	t := e.inMemory(id)
+	if t != nil {
+		t.mu.Lock()
+	}
+	return t
+}
+
 // lock returns a tenant's chat with its lock held.
 func (e *Engine) lock(ctx context.Context, id string) (*tenant, error) {
 	t, err := e.tenant(ctx, id)

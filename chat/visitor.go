@@ -163,7 +163,10 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	// The visitor's last agent, for a queue that routes to them, is read
 	// before the tenant's lock is taken.
 	var last string
-	if e.routesToLastAgent(t) {
+	t.mu.Lock()
+	lastAgentFirst := t.routesToLastAgent()
+	t.mu.Unlock()
+	if lastAgentFirst {
 		last, _ = e.st.LastAgent(ctx, site.ID, visitor)
 	}
 	t.mu.Lock()
@@ -228,10 +231,8 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 }
 
 // routesToLastAgent reports whether any of the tenant's queues routes a
-// chat to the visitor's last agent first.
-func (e *Engine) routesToLastAgent(t *tenant) bool {
-	t.mu.Lock()
-	defer e.unlock(t)
+// chat to the visitor's last agent first. Callers hold t.mu.
+func (t *tenant) routesToLastAgent() bool {
 	for _, q := range t.queues {
 		if q.cfg.Routing == LastAgent {
 			return true
@@ -301,11 +302,10 @@ func (e *Engine) connectVisitor(t *tenant, v Visitor, s Sink) (view VisitorView,
 
 // DisconnectVisitor forgets a visitor connection.
 func (e *Engine) DisconnectVisitor(v Visitor, s Sink) {
-	t := e.inMemory(v.Tenant)
+	t := e.lockLoaded(v.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	set := slices.DeleteFunc(t.visitors[v.Conversation], func(x Sink) bool { return x == s })
 	if len(set) == 0 {
@@ -367,11 +367,16 @@ func (e *Engine) VisitorPost(ctx context.Context, v Visitor, m Message) (func(co
 		// the way back from hold) happens even if its sender has gone.
 		ctx = context.WithoutCancel(ctx)
 		var last string
-		if e.routesToLastAgent(t) {
-			last, _ = e.st.LastAgent(ctx, v.Site, v.ID)
-		}
 		var ns []notice
 		t.mu.Lock()
+		if cv, err := e.loaded(t, v); err == nil && cv.c.Status == StatusBot && t.routesToLastAgent() {
+			// A pre-chat answer may lead to a queue that routes to the
+			// visitor's last agent: read it with the lock let go (rare: once
+			// a chat), then look again.
+			e.unlock(t)
+			last, _ = e.st.LastAgent(ctx, v.Site, v.ID)
+			t.mu.Lock()
+		}
 		if cv, err := e.loaded(t, v); err == nil {
 			switch cv.c.Status {
 			case StatusBot:
@@ -433,11 +438,10 @@ func (e *Engine) VisitorTyping(v Visitor, preview string) {
 	if r := []rune(preview); len(r) > 200 {
 		preview = string(r[len(r)-200:])
 	}
-	t := e.inMemory(v.Tenant)
+	t := e.lockLoaded(v.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	cv, err := e.loaded(t, v)
 	if err != nil {
@@ -449,11 +453,10 @@ func (e *Engine) VisitorTyping(v Visitor, preview string) {
 
 // VisitorRead records how far the visitor has read.
 func (e *Engine) VisitorRead(v Visitor, seq int64) {
-	t := e.inMemory(v.Tenant)
+	t := e.lockLoaded(v.Tenant)
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
 	defer e.unlock(t)
 	cv, err := e.loaded(t, v)
 	if err != nil || seq <= cv.readVisitor || seq > cv.c.LastSeq+1<<20 {

@@ -114,9 +114,16 @@ func (discard) Send(chat.Event) {}
 
 // chat starts a conversation of visitor on the site with one message,
 // indexed by the time it returns.
-func (f *fixture) chat(visitor, text string) string {
+func (f *fixture) chat(visitor, text string) string { return f.chatWith(visitor, chat.Meta{}, text) }
+
+// chatAs starts a chat of visitor whose page verified them as user.
+func (f *fixture) chatAs(visitor, user, text string) string {
+	return f.chatWith(visitor, chat.Meta{Identity: &chat.Identity{ID: user, Verified: true}}, text)
+}
+
+func (f *fixture) chatWith(visitor string, meta chat.Meta, text string) string {
 	f.t.Helper()
-	v, _, err := f.s.Chat.Start(f.ctx, f.site, visitor, chat.Meta{})
+	v, _, err := f.s.Chat.Start(f.ctx, f.site, visitor, meta)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -301,23 +308,6 @@ func (f *fixture) identified(visitor, user string) {
 	if err := f.s.Ingest.Flush(f.ctx); err != nil {
 		f.t.Fatal(err)
 	}
-}
-
-// chatAs starts a chat of visitor whose page verified them as user.
-func (f *fixture) chatAs(visitor, user, text string) string {
-	f.t.Helper()
-	v, _, err := f.s.Chat.Start(f.ctx, f.site, visitor, chat.Meta{Identity: &chat.Identity{ID: user, Verified: true}})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := f.s.Chat.VisitorSend(f.ctx, v, chat.Message{Text: text}); err != nil {
-		f.t.Fatal(err)
-	}
-	f.s.Chat.Flush()
-	if err := f.s.Feed.Flush(f.ctx); err != nil {
-		f.t.Fatal(err)
-	}
-	return v.Conversation
 }
 
 // TestEraseByUserIDErasesTheirChatsOnEveryDevice: a user id erases the chats

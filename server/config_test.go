@@ -61,3 +61,25 @@ func TestPublicURLMismatchWarns(t *testing.T) {
 		}
 	}
 }
+
+// Numbers that cannot be are refused with the setting named.
+func TestConfigRefusesImpossibleNumbers(t *testing.T) {
+	t.Parallel()
+	for name, set := range map[string]func(*Config){
+		"procs":           func(c *Config) { c.Procs = -1 },
+		"memory-limit":    func(c *Config) { c.MemoryLimitMiB = 10 },
+		"collect-ip-rate": func(c *Config) { c.CollectIPRate = -1 },
+	} {
+		c := DefaultConfig()
+		c.DataDir = t.TempDir()
+		set(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v; want an error naming it", name, err)
+		}
+	}
+	c := DefaultConfig()
+	c.DataDir, c.Procs = t.TempDir(), 3
+	if err := c.Validate(); err != nil {
+		t.Fatalf("procs 3: %v", err)
+	}
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -227,31 +230,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 
 	// The restarted server has them all, in order, and serves them.
 	p = startProcess(t, data, addr, "")
-	for conv, token := range tokens {
-		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.WriteJSON(map[string]any{"type": "resume", "token": token})
-		var hello struct {
-			Type string
-			Data struct{ Messages []chat.Message }
-		}
-		if err := c.ReadJSON(&hello); err != nil || hello.Type != "resume_ok" {
-			t.Fatalf("resume: %v %+v", err, hello.Type)
-		}
-		c.Close()
-		stored := map[int64]chat.Message{}
-		for _, m := range hello.Data.Messages {
-			stored[m.Seq] = m
-		}
-		for _, a := range acks[conv] {
-			m, ok := stored[a.seq]
-			if !ok || m.ClientID != a.clientID || m.Text != a.text {
-				t.Errorf("conversation %s: acknowledged seq %d (%s) is missing or different after the restart: %+v", conv, a.seq, a.clientID, m)
-			}
-		}
-	}
+	checkAcked(t, p.url, tokens, acks)
 	stopProcess(t, p)
 
 	// Every sequence is contiguous, and no client id is stored twice.
@@ -369,5 +348,75 @@ func TestOutOfFileDescriptorsKeepsServing(t *testing.T) {
 	}
 	if p.cmd.ProcessState != nil {
 		t.Fatal("the server exited")
+	}
+}
+
+// checkAcked resumes each conversation on the server at url and checks that
+// every acknowledged message is there, with the seq, client id and text it
+// was acknowledged with; it returns how many it checked.
+func checkAcked(t *testing.T, url string, tokens map[string]string, acks map[string][]acked) int {
+	t.Helper()
+	n := 0
+	for conv, token := range tokens {
+		c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WriteJSON(map[string]any{"type": "resume", "token": token})
+		var hello struct {
+			Type string
+			Data struct{ Messages []chat.Message }
+		}
+		if err := c.ReadJSON(&hello); err != nil || hello.Type != "resume_ok" {
+			t.Fatalf("resume: %v %+v", err, hello.Type)
+		}
+		c.Close()
+		stored := map[int64]chat.Message{}
+		for _, m := range hello.Data.Messages {
+			stored[m.Seq] = m
+		}
+		for _, a := range acks[conv] {
+			n++
+			if m, ok := stored[a.seq]; !ok || m.ClientID != a.clientID || m.Text != a.text {
+				t.Errorf("conversation %s: acknowledged seq %d (%s) is missing or different after the restart: %+v", conv, a.seq, a.clientID, m)
+			}
+		}
+	}
+	return n
+}
+
+// demoSession logs the demo owner in on the server at url and returns the
+// session cookie and its CSRF token.
+func demoSession(t *testing.T, url string) (cookie, csrf string) {
+	t.Helper()
+	res, err := http.Post(url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("login: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&me)
+	return strings.Split(res.Header.Get("Set-Cookie"), ";")[0], me.CSRF
+}
+
+// addWebhook registers a webhook of the demo tenant, as its owner would.
+func addWebhook(t *testing.T, url, cookie, csrf, target string, events ...string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"url": target, "events": events})
+	req, _ := http.NewRequest("POST", url+"/api/webhooks", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", url)
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Cookie", cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("webhook: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 201 {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("webhook: %d %s", res.StatusCode, b)
 	}
 }

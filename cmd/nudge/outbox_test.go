@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -66,24 +65,8 @@ func TestSIGKILLLosesNoWebhookEvent(t *testing.T) {
 	data, addr := t.TempDir(), freeAddr(t)
 	p := startProcess(t, data, addr, "")
 
-	login, err := http.Post(p.url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
-	if err != nil || login.StatusCode != 200 {
-		t.Fatalf("login: %v %v", login, err)
-	}
-	var me struct {
-		CSRF string `json:"csrf_token"`
-	}
-	json.NewDecoder(login.Body).Decode(&me)
-	body, _ := json.Marshal(map[string]any{"url": receiver.URL + "/hook", "events": []string{"conversation.created", "message.created"}})
-	req, _ := http.NewRequest("POST", p.url+"/api/webhooks", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", p.url)
-	req.Header.Set("X-CSRF-Token", me.CSRF)
-	req.Header.Set("Cookie", strings.Split(login.Header.Get("Set-Cookie"), ";")[0])
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 201 {
-		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("webhook: %v %v %s", res.StatusCode, err, b)
-	}
+	cookie, csrf := demoSession(t, p.url)
+	addWebhook(t, p.url, cookie, csrf, receiver.URL+"/hook", "conversation.created", "message.created")
 
 	agent := agentOnline(t, p.url)
 	defer agent.Close()

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +13,6 @@ import (
 	"time"
 
 	fws "github.com/fasthttp/websocket"
-
-	"github.com/nudgehq/nudge/chat"
 )
 
 // TestSIGTERMInABurstLosesNothing stops the server with SIGTERM while
@@ -36,25 +32,8 @@ func TestSIGTERMInABurstLosesNothing(t *testing.T) {
 	data, addr := t.TempDir(), freeAddr(t)
 	p := startProcess(t, data, addr, "")
 
-	login, err := http.Post(p.url+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
-	if err != nil || login.StatusCode != 200 {
-		t.Fatalf("login: %v %v", login, err)
-	}
-	var me struct {
-		CSRF string `json:"csrf_token"`
-	}
-	json.NewDecoder(login.Body).Decode(&me)
-	login.Body.Close()
-	cookie := strings.Split(login.Header.Get("Set-Cookie"), ";")[0]
-	body, _ := json.Marshal(map[string]any{"url": receiver.URL, "events": []string{"message.created"}})
-	req, _ := http.NewRequest("POST", p.url+"/api/webhooks", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", p.url)
-	req.Header.Set("X-CSRF-Token", me.CSRF)
-	req.Header.Set("Cookie", cookie)
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 201 {
-		t.Fatalf("webhook: %v %v", res, err)
-	}
+	cookie, csrf := demoSession(t, p.url)
+	addWebhook(t, p.url, cookie, csrf, receiver.URL, "message.created")
 
 	agent := agentOnline(t, p.url)
 	defer agent.Close()
@@ -170,31 +149,6 @@ func TestSIGTERMInABurstLosesNothing(t *testing.T) {
 
 	p = startProcess(t, data, addr, "")
 	defer stopProcess(t, p)
-	total := 0
-	for conv, token := range tokens {
-		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.WriteJSON(map[string]any{"type": "resume", "token": token})
-		var hello struct {
-			Type string
-			Data struct{ Messages []chat.Message }
-		}
-		if err := c.ReadJSON(&hello); err != nil || hello.Type != "resume_ok" {
-			t.Fatalf("resume: %v %+v", err, hello.Type)
-		}
-		c.Close()
-		stored := map[int64]chat.Message{}
-		for _, m := range hello.Data.Messages {
-			stored[m.Seq] = m
-		}
-		for _, a := range acks[conv] {
-			total++
-			if m, ok := stored[a.seq]; !ok || m.ClientID != a.clientID || m.Text != a.text {
-				t.Errorf("conversation %s: acknowledged seq %d (%s) is missing after the restart", conv, a.seq, a.clientID)
-			}
-		}
-	}
+	total := checkAcked(t, p.url, tokens, acks)
 	t.Logf("%d acknowledged messages, all there after the restart", total)
 }
