@@ -358,10 +358,10 @@ func (l *Log) showAll() {
 		l.mu.Lock()
 		l.ready = append(l.ready, batch...)
 		l.mu.Unlock()
-		// The writer is woken before the readers' socket writers that
-		// showing readies: on this core they go first (Go runs the
-		// goroutine readied last next), and the writer commits meanwhile
-		// on the other core, or after them.
+		// The writer is woken before showing, so that the commit begins
+		// while the readers are reached. Their getting the message before
+		// its sender's ack does not rest on which goroutine runs first:
+		// the transport queues the ack after their writers took it.
 		signal(l.written)
 		if shown != nil {
 			l.show(batch)
