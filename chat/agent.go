@@ -937,6 +937,9 @@ type VisitorContext struct {
 
 // Context returns a conversation's visitor context for an agent allowed to read it.
 func (e *Engine) Context(ctx context.Context, a Agent, id string) (VisitorContext, error) {
+	// What the console saw happen (a notice is shown while its commit runs)
+	// is in the store before it is read.
+	e.log.Flush()
 	if err := e.mayRead(ctx, a, id); err != nil {
 		return VisitorContext{}, err
 	}
@@ -1035,6 +1038,7 @@ type Transcript struct {
 // Transcript returns a conversation with every message, for an agent
 // allowed to read it.
 func (e *Engine) Transcript(ctx context.Context, a Agent, id string) (Transcript, error) {
+	e.log.Flush() // as Context
 	if err := e.mayRead(ctx, a, id); err != nil {
 		return Transcript{}, err
 	}

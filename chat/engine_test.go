@@ -1166,3 +1166,34 @@ func TestShownWhileCommittedReachesEveryReader(t *testing.T) {
 		t.Fatalf("resend shown as %d %s, retracted %+v", shownAs.Seq, shownAs.ID, r)
 	}
 }
+
+// TestReadsSeeWhatWasShown: a conversation read right after a change the
+// console was shown (its notice is shown while the commit runs) has that
+// change, even when the commit is slow.
+func TestReadsSeeWhatWasShown(t *testing.T) {
+	x := newEng(t, nil)
+	x.queue("Support", QueueConfig{})
+	ann := x.member("Ann", "agent", nil)
+	x.online(ann)
+	v, _, _ := x.start(Meta{})
+	x.accept(ann, v.Conversation)
+	x.e.Flush()
+	held, release := make(chan struct{}), make(chan struct{})
+	go x.st.Write(x.ctx, func(*store.Tx) error { close(held); <-release; return nil }) // the disk is slow
+	<-held
+	if err := x.e.CloseChat(x.ctx, ann, v.Conversation, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan VisitorContext, 1)
+	go func() {
+		vc, err := x.e.Context(x.ctx, Agent{Tenant: ann.Tenant, User: ann.User, Supervise: true}, v.Conversation)
+		if err != nil {
+			t.Error(err)
+		}
+		read <- vc
+	}()
+	close(release)
+	if vc := <-read; vc.Conversation.Status != StatusClosed {
+		t.Fatalf("read %s after the close was shown", vc.Conversation.Status)
+	}
+}
