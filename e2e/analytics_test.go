@@ -66,7 +66,6 @@ func values(m map[string]any) []string {
 // loads, pageviews (a single-page navigation among them) and a custom event
 // reach the collector, and the reports show them.
 func TestAnalyticsOnTheDemoShop(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	api := owner(t, url)
@@ -158,7 +157,6 @@ func TestAnalyticsOnTheDemoShop(t *testing.T) {
 // the analytics module never loads, nothing is kept in the browser, and the
 // reports stay empty.
 func TestDoNotTrackStoresNothing(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t, browserOpts{doNotTrack: true})
 	api := owner(t, url)
@@ -201,7 +199,6 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 // way out, in one visit the server keeps; a page-made offer loads the guide
 // with the site's settings.
 func TestMeasuringLoaderInChromium(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	api := ownerAPI(t, url)
 	status, site := api("POST", "/api/sites", map[string]any{"name": "Docs", "key": "docs-site", "allowed_origins": []string{url}})
@@ -272,7 +269,6 @@ func TestMeasuringLoaderInChromium(t *testing.T) {
 // TestTheDashboardSaysWhatTheBudgetKeptOut: past the site's daily budget
 // events are counted, not stored, and the dashboard says how many and why.
 func TestTheDashboardSaysWhatTheBudgetKeptOut(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	api := ownerAPI(t, url)
 	_, sites := api("GET", "/api/sites", nil)

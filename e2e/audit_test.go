@@ -39,7 +39,6 @@ const accessibilityProblems = `(() => {
 // no error and throws nothing (no unhandled rejection either), names every
 // control for assistive technology, and fits the screen.
 func TestEveryConsolePageIsUsable(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	for _, width := range []int64{1280, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {

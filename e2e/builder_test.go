@@ -54,7 +54,6 @@ const rawError = `(() => { const t = [...document.querySelectorAll('main .alert,
 // queue or text is refused with a sentence beside each field and beside
 // Save, the JSON view says why Save waits for the builder, and the rule saves.
 func TestMarketerSavesAChatOfferInTheBuilder(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	password := member(t, url, "mia@localhost", "marketer")
 	console := browser(t)

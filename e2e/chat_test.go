@@ -145,7 +145,6 @@ func writeFirst(t *testing.T, ctx context.Context, text string) {
 // work), and the conversation continues after a reload and in a second tab,
 // each message shown once.
 func TestChatOnTheDemoShop(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	agent := connectAgent(t, url)
 	ctx := browser(t)
@@ -244,7 +243,6 @@ func TestChatOnTheDemoShop(t *testing.T) {
 // accepts it, sees the message and the visitor's page, and answers; the
 // visitor sees the answer.
 func TestAgentAnswersInTheConsole(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	setAvatar(t, url)
 	console := browser(t)
@@ -365,7 +363,6 @@ func TestAgentAnswersInTheConsole(t *testing.T) {
 // the answer is not stored, as a crash between the two would leave it. Once
 // both have reconnected neither shows it, and the chat goes on.
 func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
-	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -502,7 +499,6 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 // TestChatSetupInTheConsole: the owner adds a queue, a canned response and
 // a webhook from the console; an agent's capacity changes in place.
 func TestChatSetupInTheConsole(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	err := chromedp.Do(ctx, append(consoleLogin(url),

@@ -13,7 +13,6 @@ import (
 // invited person joins through the link; a wrong password shows an error and
 // lets nobody in.
 func TestConsoleLogin(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
@@ -213,7 +212,6 @@ func TestConsoleLogin(t *testing.T) {
 // a modal dialog that Escape cancels (focus returns to the button), and the
 // dialog's own button revokes it.
 func TestConsoleListsAndConfirms(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }

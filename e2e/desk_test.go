@@ -18,7 +18,6 @@ import (
 // note's switch resets; quick replies and a file reach the visitor; a second
 // chat's new message counts as unread in the list and the tab's title.
 func TestAgentDesk(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	api := ownerAPI(t, url)
 	console := browser(t)
@@ -187,7 +186,6 @@ func pressEnter(t *testing.T, ctx context.Context, sel string) {
 // held; the agent chooses the queues they work (a chat of another queue is
 // not theirs); a transfer to a colleague carries its note.
 func TestDeskHoldQueuesAndHandover(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	console := browser(t)
 	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {

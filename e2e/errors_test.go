@@ -12,7 +12,6 @@ import (
 // reads every refusal on the page: each is a sentence in the person's terms,
 // with no package prefix, JSON path or id.
 func TestConsoleErrorsAreSentences(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	if err := chromedp.Do(ctx, append(consoleLogin(url), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)))...); err != nil {

@@ -37,7 +37,6 @@ func set(t *testing.T, ctx context.Context, sel, value string) {
 // the demo, sees the offer drawn by the guide module, publishes it, and the
 // open page shows the offer without a reload.
 func TestMarketerBuildsPreviewsAndPublishesARule(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	console := browser(t)
 	visitor, cancel := chromedp.NewContext(console)

@@ -72,7 +72,6 @@ const offerCard = `document.querySelector('[data-nudge=guide]')?.shadowRoot.quer
 // and the agent in the console gets the chat with the rule and its metadata;
 // a decline is respected on the next visit.
 func TestOfferToChatOnTheDemo(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	console := browser(t)
 	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
@@ -122,7 +121,6 @@ func TestOfferToChatOnTheDemo(t *testing.T) {
 // sees nothing but is counted; an offer pushed by the API reaches an open
 // page; a rule published while a page is open shows without a reload.
 func TestOfferControlPushAndPublish(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	api := ownerAPI(t, url)
 	_, list := api("GET", "/api/sites/demo/rules", nil)
@@ -199,7 +197,6 @@ func templateID(t *testing.T, api func(string, string, any) (int, map[string]any
 // 390 px wide screen the offer fits the screen; the visitor accepts and the
 // agent sees an offer from the page's code with its metadata.
 func TestPageOfferOnAPhone(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	agent := connectAgent(t, url)
 	ctx := browser(t)

@@ -14,7 +14,6 @@ import (
 // says why it set them away; going available offers the chat again, and
 // accepting it opens it on the Chats page.
 func TestPresenceLastsTheConsoleSession(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	api := ownerAPI(t, url)
 	status, qs := api("GET", "/api/queues", nil)
@@ -66,7 +65,6 @@ func TestPresenceLastsTheConsoleSession(t *testing.T) {
 // TestAChatGivenOnAnotherPageIsAnnounced: the owner, away on the Reports page,
 // is given a waiting chat by a supervisor: the strip says so and opens it.
 func TestAChatGivenOnAnotherPageIsAnnounced(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	password := member(t, url, "sam@localhost", "supervisor")
 	console := browser(t)

@@ -34,7 +34,6 @@ func newAgent(t *testing.T, url, email string) *agentSocket {
 // monitors it, whispers to the agent (the visitor never sees it) and barges
 // in (the visitor sees that).
 func TestSupervisorMonitorsWhispersAndBarges(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	console := browser(t)
 	err := chromedp.Do(console, append(consoleLogin(url),

@@ -12,7 +12,6 @@ import (
 // any search, sees it among the recent conversations and under the filter
 // for left messages, and reads it.
 func TestTranscriptsListRecentChatsAndLeftMessages(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	visitor := browser(t)
 	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
@@ -53,7 +52,6 @@ func TestTranscriptsListRecentChatsAndLeftMessages(t *testing.T) {
 // writes gets one offline form holding what they wrote, and the header says
 // nobody can answer.
 func TestAClosedTopicSaysSoAndLeadsToOneForm(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	connectAgent(t, url) // the bill's queue is staffed: the welcome is "available"
 	api := ownerAPI(t, url)
@@ -90,7 +88,6 @@ func TestAClosedTopicSaysSoAndLeadsToOneForm(t *testing.T) {
 // TestSitePrivacyInTheConsole: the owner reads the site's identity secret, and
 // erases a visitor who browsed the demo, from the console.
 func TestSitePrivacyInTheConsole(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	visitor := browser(t)
 	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {

@@ -15,7 +15,6 @@ import (
 // the tab's title; a file of a refused type says so in words; ending asks
 // first, then offers a rating and a new chat, which opens on the welcome.
 func TestVisitorWidget(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	agent := connectAgent(t, url)
 	ctx := browser(t)
@@ -117,7 +116,6 @@ func TestVisitorWidget(t *testing.T) {
 // TestVisitorWidgetDesktop: Escape closes the panel on a desktop, and with
 // every agent away the welcome says so and offers the offline form at once.
 func TestVisitorWidgetDesktop(t *testing.T) {
-	t.Parallel()
 	url := startServer(t)
 	ctx := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/demo")); err != nil {
