@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -25,13 +26,6 @@ import (
 
 const demoPassword = "demo-password-e2e"
 
-// missing fails a test whose dependency is absent, saying what installs it
-// (make test installs and builds everything first): a test never skips.
-func missing(t *testing.T, why string) {
-	t.Helper()
-	t.Fatal(why)
-}
-
 var console struct {
 	once sync.Once
 	dir  string
@@ -40,6 +34,9 @@ var console struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if chromium.cancel != nil {
+		chromium.cancel()
+	}
 	if console.dir != "" {
 		os.RemoveAll(console.dir)
 	}
@@ -121,9 +118,67 @@ type browserOpts struct {
 	doNotTrack bool // the profile sends Do Not Track
 }
 
-// browser starts headless Chromium with the flags this closed network needs.
+// chromium is the browser the tests share: each test gets a browser context
+// of its own in it (cookies, storage and cache apart, like a fresh
+// profile), which costs a window, not a browser's start.
+var chromium struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel func()
+	err    error
+}
+
+// browser returns a fresh window in a browser context of its own: in the
+// shared Chromium, or with options in a Chromium of its own.
 func browser(t *testing.T, o ...browserOpts) context.Context {
 	t.Helper()
+	var parent context.Context
+	var opts []chromedp.ContextOption
+	if len(o) > 0 && o[0].doNotTrack {
+		profile := t.TempDir()
+		os.MkdirAll(filepath.Join(profile, "Default"), 0o755)
+		os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(`{"enable_do_not_track": true}`), 0o644)
+		ctx, cancel, err := startChromium(profile)
+		if err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+		t.Cleanup(cancel)
+		parent = ctx
+	} else {
+		chromium.once.Do(func() {
+			dir, err := os.MkdirTemp("", "nudge-e2e-chromium-")
+			if err != nil {
+				chromium.err = err
+				return
+			}
+			var stop func()
+			chromium.ctx, stop, chromium.err = startChromium(dir)
+			chromium.cancel = func() { stop(); os.RemoveAll(dir) }
+		})
+		if chromium.err != nil {
+			t.Fatalf("start chromium: %v", chromium.err)
+		}
+		parent, opts = chromium.ctx, []chromedp.ContextOption{chromedp.WithNewBrowserContext()}
+	}
+	ctx, cancelCtx := chromedp.NewContext(parent, opts...)
+	if err := chromedp.Do(ctx); err != nil { // the window opens (without the timeout, which would close it)
+		cancelCtx()
+		t.Fatalf("open a window: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			failureShot(t, ctx) // not tctx: the failure may be its timeout
+		}
+		cancelTimeout()
+		cancelCtx()
+	})
+	return tctx
+}
+
+// startChromium starts headless Chromium with the flags this closed network
+// needs, its profile in dir; cancel stops it.
+func startChromium(dir string) (ctx context.Context, cancel func(), err error) {
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -132,18 +187,13 @@ func browser(t *testing.T, o ...browserOpts) context.Context {
 		}
 	}
 	if path == "" {
-		missing(t, "chromium is not installed: run `make e2e-deps` (make test does)")
-	}
-	profile := t.TempDir()
-	if len(o) > 0 && o[0].doNotTrack {
-		os.MkdirAll(filepath.Join(profile, "Default"), 0o755)
-		os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(`{"enable_do_not_track": true}`), 0o644)
+		return nil, nil, errors.New("chromium is not installed: run `make e2e-deps` (make test does)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(profile),
+		chromedp.UserDataDir(dir),
 		chromedp.UserAgent(desktopUA),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
@@ -153,23 +203,14 @@ func browser(t *testing.T, o ...browserOpts) context.Context {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	// The first call starts the browser and must not carry a timeout (it would
-	// end the browser); later calls use the derived context's.
+	// The first run starts the browser and must not carry a timeout (it would
+	// end the browser).
 	if err := chromedp.Do(ctx); err != nil {
 		cancelCtx()
 		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
+		return nil, nil, err
 	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		if t.Failed() {
-			failureShot(t, ctx) // not tctx: the failure may be its timeout
-		}
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	return tctx
+	return ctx, func() { cancelCtx(); cancelAlloc() }, nil
 }
 
 // failureShot saves the page of a failed test, in NUDGE_E2E_SHOTS or the

@@ -63,7 +63,7 @@ func TestCollectFloodIsBoundedInMemoryAndDisk(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := "http://" + addr
 	for range 1200 {
-		if res, err := http.Get(url + "/readyz"); err == nil && res.StatusCode == 200 {
+		if res, err := drained(http.Get(url + "/readyz")); err == nil && res.StatusCode == 200 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -88,11 +88,12 @@ func TestCollectFloodIsBoundedInMemoryAndDisk(t *testing.T) {
 			defer wg.Done()
 			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+w))}}
 			c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: time.Minute}
+			defer c.CloseIdleConnections()
 			for i := w; !stop.Load(); i++ {
 				req, _ := http.NewRequest("POST", url+"/collect", bytes.NewReader(bodies[i%len(bodies)]))
 				req.Header.Set("Origin", url)
 				req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0")
-				res, err := c.Do(req)
+				res, err := drained(c.Do(req))
 				if err != nil {
 					continue
 				}
@@ -170,7 +171,7 @@ func (a *apiClient) do(t *testing.T, method, path string, body any) map[string]a
 	req, _ := http.NewRequest(method, a.url+path, r)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-CSRF-Token", a.csrf)
-	res, err := a.c.Do(req)
+	res, err := drained(a.c.Do(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func metric(t *testing.T, url, name string) float64 {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer 0123456789abcdef-metrics")
-	res, err := http.DefaultClient.Do(req)
+	res, err := drained(http.DefaultClient.Do(req))
 	if err != nil {
 		t.Fatal(err)
 	}

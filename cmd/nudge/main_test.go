@@ -177,7 +177,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	var res *http.Response
 	var err error
 	for range 1200 { // up to a minute: a -race build on a busy machine starts slowly
-		if res, err = http.Get("http://" + addr + "/readyz"); err == nil {
+		if res, err = drained(http.Get("http://" + addr + "/readyz")); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -185,15 +185,15 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v\n%s", res, err, logs.String())
 	}
-	login, err := http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
+	login, err := drained(http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`)))
 	if err != nil || login.StatusCode != 200 {
 		t.Fatalf("demo owner login: %v %v", login, err)
 	}
 	// Metrics on their own address, not on the public one.
-	if res, err := http.Get("http://" + metrics + "/metrics"); err != nil || res.StatusCode != 200 {
+	if res, err := drained(http.Get("http://" + metrics + "/metrics")); err != nil || res.StatusCode != 200 {
 		t.Fatalf("metrics on --metrics-addr: %v %v", res, err)
 	}
-	if res, err := http.Get("http://" + addr + "/metrics"); err != nil || res.StatusCode != 404 {
+	if res, err := drained(http.Get("http://" + addr + "/metrics")); err != nil || res.StatusCode != 404 {
 		t.Fatalf("metrics on --addr: %v %v", res, err)
 	}
 	// A user the command line adds while the server runs can work within seconds.
@@ -202,7 +202,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 		"--password", "late-password-1"}, &cliOut, &cliErr); code != 0 {
 		t.Fatalf("user create beside the server: %d %s", code, cliErr.String())
 	}
-	lateLogin, err := http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"late@demo.test","password":"late-password-1"}`))
+	lateLogin, err := drained(http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"late@demo.test","password":"late-password-1"}`)))
 	if err != nil || lateLogin.StatusCode != 200 {
 		t.Fatalf("the new user's login: %v %v", lateLogin, err)
 	}
@@ -210,7 +210,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	for deadline := time.Now().Add(time.Minute); ; {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/api/sites", nil)
 		req.Header.Set("Cookie", cookie)
-		res, err := http.DefaultClient.Do(req)
+		res, err := drained(http.DefaultClient.Do(req))
 		if err == nil && res.StatusCode == 200 {
 			break
 		}
@@ -243,7 +243,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	if !strings.Contains(logs.String(), "admin_password=[redacted]") || strings.Contains(logs.String(), "demo-password") {
 		t.Fatalf("secrets not redacted in the start log:\n%s", logs.String())
 	}
-	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+	if _, err := drained(http.Get("http://" + addr + "/healthz")); err == nil {
 		t.Fatal("still accepting after shutdown")
 	}
 }
@@ -287,10 +287,11 @@ func TestServeHTTPS(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runServer(ctx, cfg, io.Discard, &logs) }()
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
 	var res *http.Response
 	var err error
 	for range 1200 {
-		if res, err = client.Get("https://" + addr + "/healthz"); err == nil {
+		if res, err = drained(client.Get("https://" + addr + "/healthz")); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -300,7 +301,7 @@ func TestServeHTTPS(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", "https://"+addr+"/api/auth/login", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`))
 	req.Header.Set("Content-Type", "application/json")
-	res, err = client.Do(req)
+	res, err = drained(client.Do(req))
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("login over https: %v %v", res, err)
 	}
@@ -310,7 +311,7 @@ func TestServeHTTPS(t *testing.T) {
 	if res.Header.Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS on the console over https")
 	}
-	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+	if _, err := drained(http.Get("http://" + addr + "/healthz")); err == nil {
 		t.Error("plain HTTP answered on the TLS port")
 	}
 	cancel()
@@ -423,7 +424,7 @@ func TestServeDerivesItsPublicURL(t *testing.T) {
 	var res *http.Response
 	var err error
 	for range 1200 {
-		if res, err = http.Get(public + "/readyz"); err == nil {
+		if res, err = drained(http.Get(public + "/readyz")); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -437,7 +438,7 @@ func TestServeDerivesItsPublicURL(t *testing.T) {
 	if strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("a warning with a derived URL: %s", logs.String())
 	}
-	demo, err := http.Get(public + "/demo/")
+	demo, err := drained(http.Get(public + "/demo/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestServeDerivesItsPublicURL(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", public+"/config/demo", nil)
 	req.Header.Set("Origin", public)
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+	if res, err := drained(http.DefaultClient.Do(req)); err != nil || res.StatusCode != 200 {
 		t.Errorf("the demo's pages are refused: %v %v", res, err)
 	}
 	cancel()

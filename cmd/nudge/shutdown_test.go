@@ -115,7 +115,7 @@ func TestSIGTERMInABurstLosesNothing(t *testing.T) {
 			mu.Unlock()
 			req, _ := http.NewRequest("GET", p.url+"/api/conversations/"+conv+"/transcript", nil)
 			req.Header.Set("Cookie", cookie)
-			res, err := http.DefaultClient.Do(req)
+			res, err := drained(http.DefaultClient.Do(req))
 			if err != nil {
 				return
 			}
