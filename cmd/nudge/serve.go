@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -80,15 +79,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// the heap's soft limit makes the collector run sooner as it nears it.
 	if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
-	}
-	// Under that limit the collector may wait for five times the live heap,
-	// not Go's twice: under /collect load the live heap is small and the
-	// allocation rate high, and at twice it the collector ran 45 times a
-	// second and took a quarter of the ingest rate (docs/benchmarks.md). The
-	// limit still bounds the heap; without one, and when GOGC is set, Go's
-	// own pacing stays.
-	if os.Getenv("GOGC") == "" && debug.SetMemoryLimit(-1) != math.MaxInt64 {
-		debug.SetGCPercent(400)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
