@@ -37,8 +37,8 @@ e2e-deps:
 # we lean on. Libraries that only compute (esbuild, brotli, argon2, goose's SQL
 # parser) are compiled without it, and SQLite transpiled to Go without its
 # pointer checks (all of its pointer arithmetic is unsafe): under them these
-# cost 4-6x, every test migrates a store, and what they would find is not a
-# bug of ours. SQLite keeps the race instrumentation: without it, the
+# cost 2.5-5x (argon2 3x, SQLite's pointer checks 2.5x), every test migrates a
+# store, and what they would find is not a bug of ours. SQLite keeps the race instrumentation: without it, the
 # detector reports races in code that a mutex guards (casbin, encoding/json).
 NORACE   := github.com/evanw/esbuild/... github.com/andybalholm/brotli/... \
             golang.org/x/crypto/argon2 golang.org/x/crypto/blake2b github.com/pressly/goose/v3/...

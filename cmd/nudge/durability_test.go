@@ -142,24 +142,9 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	var wg sync.WaitGroup
 	ready := make(chan struct{})
 	for i := range conversations {
-		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, conv, token := startVisitor(t, p.url, fmt.Sprint("v", i))
 		defer c.Close()
-		c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("v", i)})
-		var hello struct {
-			Type string
-			Data struct {
-				Token        string
-				Conversation struct{ ID string }
-			}
-		}
-		if err := c.ReadJSON(&hello); err != nil || hello.Type != "start_ok" {
-			t.Fatalf("start: %v %+v", err, hello)
-		}
-		conv := hello.Data.Conversation.ID
-		tokens[conv] = hello.Data.Token
+		tokens[conv] = token
 		wg.Add(2)
 		sent := map[string]string{}
 		var sentMu sync.Mutex
@@ -236,15 +221,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 
 	// Every sequence is contiguous, and no client id is stored twice.
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ring, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ring := openData(t, data)
 	st.SetSealer(ring) // conversations' metadata is sealed
 	log := chat.NewLog(st, ring, nil)
 	defer log.Close()
@@ -433,4 +410,44 @@ func drained(res *http.Response, err error) (*http.Response, error) {
 	res.Body.Close()
 	res.Body = io.NopCloser(bytes.NewReader(b))
 	return res, err
+}
+
+// openData opens a stopped server's store and key ring in its data folder;
+// the store closes with the test.
+func openData(t *testing.T, data string) (*store.Store, *keys.Ring) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ring, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ring
+}
+
+// startVisitor opens a visitor's socket on the demo site and starts a
+// chat; it returns the socket, the conversation and its resume token.
+func startVisitor(t *testing.T, url, visitor string) (c *fws.Conn, conv, token string) {
+	t.Helper()
+	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteJSON(map[string]any{"type": "start", "visitor": visitor})
+	var hello struct {
+		Type string
+		Data struct {
+			Token        string
+			Conversation struct{ ID string }
+		}
+	}
+	if err := c.ReadJSON(&hello); err != nil || hello.Type != "start_ok" {
+		c.Close()
+		t.Fatalf("start: %v %+v", err, hello)
+	}
+	return c, hello.Data.Conversation.ID, hello.Data.Token
 }

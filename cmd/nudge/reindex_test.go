@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/chat"
-	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/search/searchtest"
@@ -110,15 +108,7 @@ func TestReindexStoppedBySIGTERMGoesOn(t *testing.T) {
 
 	// Every message is in the index, once.
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ring, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ring := openData(t, data)
 	ix, err := ops.OpenSearch(ctx, ops.Config{DataDir: data, SearchURL: es.URL, SearchUsername: opts.Username,
 		SearchPassword: opts.Password, SearchAPIKey: opts.APIKey, SearchPrefix: opts.Prefix}, ring, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -161,15 +151,7 @@ func TestReindexStoppedBySIGTERMGoesOn(t *testing.T) {
 func storeWithMessages(t *testing.T, data string, n int) string {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ring, err := keys.OpenRing(ctx, filepath.Join(data, "master.key"), st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ring := openData(t, data)
 	st.SetSealer(ring)
 	tn, err := st.CreateTenant(ctx, store.System, "Acme")
 	if err != nil {

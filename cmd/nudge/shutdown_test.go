@@ -5,14 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	fws "github.com/fasthttp/websocket"
 )
 
 // TestSIGTERMInABurstLosesNothing stops the server with SIGTERM while
@@ -43,24 +40,9 @@ func TestSIGTERMInABurstLosesNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	ackCount := make(chan struct{}, 100_000)
 	for i := range 10 {
-		c, _, err := fws.DefaultDialer.Dial(strings.Replace(p.url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {p.url}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, conv, token := startVisitor(t, p.url, fmt.Sprint("t", i))
 		defer c.Close()
-		c.WriteJSON(map[string]any{"type": "start", "visitor": fmt.Sprint("t", i)})
-		var hello struct {
-			Type string
-			Data struct {
-				Token        string
-				Conversation struct{ ID string }
-			}
-		}
-		if err := c.ReadJSON(&hello); err != nil || hello.Type != "start_ok" {
-			t.Fatalf("start: %v %+v", err, hello)
-		}
-		conv := hello.Data.Conversation.ID
-		tokens[conv] = hello.Data.Token
+		tokens[conv] = token
 		sent := sync.Map{}
 		wg.Add(2)
 		go func() {
