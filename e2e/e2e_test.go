@@ -151,9 +151,13 @@ func browser(t *testing.T, o ...browserOpts) context.Context {
 				chromium.err = err
 				return
 			}
-			var stop func()
-			chromium.ctx, stop, chromium.err = startChromium(dir)
-			chromium.cancel = func() { stop(); os.RemoveAll(dir) }
+			ctx, stop, err := startChromium(dir)
+			if err != nil {
+				chromium.err = err
+				os.RemoveAll(dir)
+				return
+			}
+			chromium.ctx, chromium.cancel = ctx, func() { stop(); os.RemoveAll(dir) }
 		})
 		if chromium.err != nil {
 			t.Fatalf("start chromium: %v", chromium.err)
