@@ -669,6 +669,57 @@ func TestCloseCommitsWhatIsQueued(t *testing.T) {
 	}
 }
 
+// The writer waits a moment for more events to commit at once, but never
+// when asked to flush or to close: neither waits for the linger.
+func TestLingerDelaysNeitherFlushNorClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "analytics.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	in := NewIngester(db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Linger: 24 * time.Hour})
+	site := &store.Site{ID: "s", TimeZone: "UTC", Settings: store.DefaultSiteSettings}
+	accept := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := in.Accept(context.Background(), site, &Batch{Site: "k", Visitor: "v", Visit: fmt.Sprint("x", i),
+				Events: []Event{{Type: "pageview", URL: "https://a.test/", Title: fmt.Sprint("page ", i)}}}, Meta{UserAgent: chromeUA, Now: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() (n int) {
+		db.R.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n)
+		return n
+	}
+	accept(0, 3)
+	if err := in.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d of 3 events committed after Flush", n)
+	}
+	accept(3, 5)
+	in.Close()
+	if n := count(); n != 5 {
+		t.Fatalf("%d of 5 events committed after Close", n)
+	}
+	var titles []string
+	rows, err := db.R.Query(`SELECT title FROM events ORDER BY visit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		titles = append(titles, s)
+	}
+	if want := []string{"page 0", "page 1", "page 2", "page 3", "page 4"}; !slices.Equal(titles, want) {
+		t.Fatalf("titles %q, want %q (a reused batch must carry nothing of the one before)", titles, want)
+	}
+}
+
 // The queue is bounded in bytes too: large events are refused before they
 // take the process's memory, and nothing is counted twice.
 func TestQueueIsBoundedInBytes(t *testing.T) {

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/loadgen"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -51,6 +53,38 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	f.flush(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCollect measures what a /collect request costs the server past
+// HTTP: decoding the body, enriching its events and committing them, with the
+// bodies `nudge loadgen collect` sends (20 events over 10,000 visitors), from
+// parallel requests as the server takes them. Its allocations per batch are
+// what sets the collector's pace under ingestion (docs/benchmarks.md).
+func BenchmarkCollect(b *testing.B) {
+	f := newFixture(b, Options{})
+	bodies := loadgen.Bodies(loadgen.CollectOptions{Site: "shop", Batch: 20, Visitors: 10_000}, 1000)
+	ctx := context.Background()
+	now := time.Now()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			bt, err := DecodeBatch(bodies[next.Add(1)%int64(len(bodies))])
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for {
+				if _, err := f.in.Accept(ctx, f.site, bt, Meta{IP: "1.2.3.4", UserAgent: chromeUA, Now: now}); err == nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	f.flush(b)
+	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "events/s")
 }
 
 var paths = []string{"/", "/pricing", "/billing", "/checkout", "/help", "/blog/a", "/blog/b", "/about"}

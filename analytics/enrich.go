@@ -3,6 +3,7 @@ package analytics
 import (
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/mileusna/useragent"
 )
@@ -34,6 +35,34 @@ func parseUA(s string) client {
 	default:
 		c.device = "other"
 	}
+	return c
+}
+
+// userAgents remembers the user agents parsed last: a site's visitors use a
+// few hundred browsers, and parsing one again cost more than the rest of
+// enriching an event. At most maxUserAgents are kept, so that made-up ones
+// cost a parse, not memory.
+type userAgents struct {
+	mu sync.Mutex
+	m  map[string]client
+}
+
+const maxUserAgents = 4096
+
+func (u *userAgents) parse(s string) client {
+	u.mu.Lock()
+	c, ok := u.m[s]
+	u.mu.Unlock()
+	if ok {
+		return c
+	}
+	c = parseUA(s)
+	u.mu.Lock()
+	if len(u.m) >= maxUserAgents || u.m == nil {
+		u.m = make(map[string]client, 256)
+	}
+	u.m[strings.Clone(s)] = c // s is the request's header, whose bytes the server reuses
+	u.mu.Unlock()
 	return c
 }
 
@@ -71,7 +100,7 @@ var knownSources = map[string][2]string{
 // source (the visit started there).
 func attribute(page *url.URL, ref string) source {
 	var s source
-	if page != nil {
+	if page != nil && strings.Contains(page.RawQuery, "utm_") {
 		q := page.Query()
 		for i, k := range []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"} {
 			s.utm[i] = clean(clip(q.Get(k), maxName))
@@ -107,8 +136,7 @@ func lookupSource(host string) ([2]string, bool) {
 		}
 		h = rest
 	}
-	labels := strings.Split(host, ".")
-	for _, l := range labels {
+	for l := range strings.SplitSeq(host, ".") {
 		if k, ok := knownSources[l]; ok && (l == "google" || l == "yahoo" || l == "yandex") {
 			return k, true
 		}

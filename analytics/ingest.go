@@ -57,6 +57,12 @@ type Options struct {
 	MaxQueued      int   // events accepted but not yet committed
 	MaxQueuedBytes int64 // and their size in memory, roughly
 	MaxTx          int   // events per transaction
+	// Linger is how long the writer waits after the first job of a
+	// transaction for more (a negative Linger: not at all). A commit's cost
+	// is mostly per transaction (the pages it touches go to the log once),
+	// so under load a few milliseconds buy larger, cheaper transactions;
+	// Flush does not wait for it.
+	Linger time.Duration
 	// A batch that finds the queue full waits up to MaxWait for room (a
 	// negative MaxWait: not at all), while the batches waiting hold at most
 	// MaxWaitingBytes; past either, Accept refuses with ErrFull.
@@ -89,6 +95,7 @@ type Ingester struct {
 	salts    salts
 	sessions sessions
 	zones    sync.Map // time zone name -> *time.Location
+	uas      userAgents
 	paths    pathRuleCache
 
 	botsMu sync.Mutex
@@ -112,27 +119,49 @@ type botKey struct {
 }
 
 type job struct {
+	batch batchInfo     // what the rows share
 	rows  []row         // one visit's
 	log   []byte        // the rows as a JSON array, for event_log
 	bytes int64         // the rows' size in memory, roughly
 	flush chan struct{} // closed once every job before it is committed
 }
 
-// row is one enriched event with what its visit needs.
+// Jobs are reused once committed: a batch's rows and its log are most of what
+// ingestion allocates, and allocating them anew for every request made the
+// collector run tens of times a second under load (docs/benchmarks.md).
+var jobPool = sync.Pool{New: func() any { return &job{rows: make([]row, 0, 32), log: make([]byte, 0, 4096)} }}
+
+// release returns a committed (or refused) job to the pool, without what its
+// rows point to; a job grown by a large batch is left to the collector.
+func (j *job) release() {
+	if j.flush != nil || cap(j.rows) == 0 || cap(j.rows) > 4*MaxEvents || cap(j.log) > 2*MaxBody {
+		return
+	}
+	clear(j.rows[:cap(j.rows)]) // the budget may have cut rows off the end
+	*j = job{rows: j.rows[:0], log: j.log[:0]}
+	jobPool.Put(j)
+}
+
+// batchInfo is what every event of a batch has in common: one visit's.
+type batchInfo struct {
+	site           int64
+	visitor, visit string
+	visitN         int
+	loc            *time.Location
+	cl             client
+	lang, screen   string
+}
+
+// row is one enriched event; b is its batch's.
 type row struct {
-	site             int64
-	visitor, visit   string
-	visitN           int
+	b                *batchInfo
 	ts               int64
 	typ, path, title string
 	name, props      string
 	engaged          int64
 	scroll           int
 	userID           string
-	loc              *time.Location
-	src              source
-	cl               client
-	lang, screen     string
+	src              *source     // a pageview's
 	pairs            [][2]string // event properties, flattened
 	offer            *Offer
 	goal             bool // one of the site's goals
@@ -148,6 +177,9 @@ func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 	}
 	if opts.MaxTx <= 0 {
 		opts.MaxTx = 10_000
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 10 * time.Millisecond
 	}
 	if opts.MaxWait == 0 {
 		opts.MaxWait = time.Second
@@ -165,7 +197,7 @@ func NewIngester(db *DB, log *slog.Logger, opts Options) *Ingester {
 // Accept enriches a batch for site and queues it. Bots are dropped without an
 // error, so that they learn nothing.
 func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Meta) (Result, error) {
-	cl := parseUA(m.UserAgent)
+	cl := in.uas.parse(m.UserAgent)
 	if cl.bot {
 		in.Stats.Bots.Add(int64(len(b.Events)))
 		in.countBots(ctx, site, len(b.Events), m.Now)
@@ -207,19 +239,23 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 	}
 	paths := in.paths.get(site.ID, site.Settings.PagePatterns, site.Settings.KeepPathIDs)
 	var res Result
-	rows := make([]row, 0, len(b.Events))
+	j := jobPool.Get().(*job)
+	j.batch = batchInfo{site: num, visitor: visitor, visit: visit, visitN: max(visitN, 1), loc: loc, cl: cl, lang: lang, screen: screen}
+	rows := j.rows
 	for i := range b.Events {
 		e := &b.Events[i]
 		ts := now
 		if e.TS > 0 {
 			ts = min(max(e.TS+skew, now-24*3600*1000), now)
 		}
-		r := row{site: num, visitor: visitor, visit: visit, visitN: max(visitN, 1), ts: ts, typ: e.Type,
+		r := row{b: &j.batch, ts: ts, typ: e.Type,
 			path: paths.normalise(pagePath(e.pageURL())), title: clean(clip(e.Title, maxText)),
-			engaged: e.EngagedMS, scroll: e.Scroll, loc: loc, cl: cl, lang: lang, screen: screen}
+			engaged: e.EngagedMS, scroll: e.Scroll}
 		switch e.Type {
 		case "pageview":
-			r.src = attribute(e.pageURL(), e.Ref)
+			if src := attribute(e.pageURL(), e.Ref); src != (source{}) {
+				r.src = &src
+			}
 		case "event":
 			r.name = clean(e.Name)
 			r.props, r.pairs = flatten(e.Props)
@@ -243,12 +279,13 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		rows = append(rows, r)
 	}
 	rows, refund := in.budget(ctx, site, num, rows, m.Now, &res)
+	j.rows = rows
 	if len(rows) == 0 {
+		j.release()
 		return res, nil
 	}
 	size := int64(0)
-	log := make([]byte, 0, 160*len(rows))
-	log = append(log, '[')
+	log := append(j.log, '[')
 	for i := range rows {
 		size += rows[i].size()
 		if i > 0 {
@@ -257,9 +294,11 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 		log = rows[i].appendJSON(log)
 	}
 	log = append(log, ']')
-	size += int64(cap(log))
-	if err := in.enqueue(ctx, &job{rows: rows, log: log, bytes: size}); err != nil {
+	size += int64(len(log))
+	j.log, j.bytes = log, size
+	if err := in.enqueue(ctx, j); err != nil {
 		refund() // refused (the page sends them again): they do not spend the budget
+		j.release()
 		return Result{}, err
 	}
 	res.Accepted = len(rows)
@@ -529,23 +568,44 @@ func (in *Ingester) Queued() int64 { return in.queued.Load() }
 func (in *Ingester) write() {
 	defer close(in.done)
 	defer in.freed() // waiting batches learn that the ingester is closed
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for j := range in.queue {
 		jobs := []*job{j}
 		n := len(j.rows)
 		size := j.bytes
+		var wait <-chan time.Time // nil: take what is queued, do not wait
+		if j.flush == nil && in.opts.Linger > 0 {
+			linger.Reset(in.opts.Linger)
+			wait = linger.C
+		}
 	more:
-		for n < in.opts.MaxTx {
-			select {
-			case j2, ok := <-in.queue:
-				if !ok {
+		for n < in.opts.MaxTx && jobs[len(jobs)-1].flush == nil {
+			var j2 *job
+			ok := true
+			if wait == nil {
+				select {
+				case j2, ok = <-in.queue:
+				default:
 					break more
 				}
-				jobs = append(jobs, j2)
-				n += len(j2.rows)
-				size += j2.bytes
-			default:
+			} else {
+				select {
+				case j2, ok = <-in.queue:
+				case <-wait:
+					wait = nil
+					break more
+				}
+			}
+			if !ok {
 				break more
 			}
+			jobs = append(jobs, j2)
+			n += len(j2.rows)
+			size += j2.bytes
+		}
+		if wait != nil {
+			linger.Stop()
 		}
 		if n > 0 {
 			if err := in.commit(jobs); err != nil {
@@ -554,8 +614,8 @@ func (in *Ingester) write() {
 			} else {
 				in.Stats.Persisted.Add(int64(n))
 				for i, j := range jobs {
-					if len(j.rows) > 0 && (i == 0 || len(jobs[i-1].rows) == 0 || jobs[i-1].rows[0].site != j.rows[0].site) {
-						in.db.changed(j.rows[0].site)
+					if len(j.rows) > 0 && (i == 0 || len(jobs[i-1].rows) == 0 || jobs[i-1].batch.site != j.batch.site) {
+						in.db.changed(j.batch.site)
 					}
 				}
 			}
@@ -568,6 +628,8 @@ func (in *Ingester) write() {
 		for _, j := range jobs {
 			if j.flush != nil {
 				close(j.flush)
+			} else {
+				j.release()
 			}
 		}
 	}
@@ -612,16 +674,16 @@ func (in *Ingester) commit(jobs []*job) error {
 			for i := range j.rows {
 				latest = max(latest, j.rows[i].ts)
 			}
-			r0 := &j.rows[0]
-			if err := log.add(r0.site, latest, r0.visit, r0.visitor, len(j.rows), j.log); err != nil {
+			b := &j.batch
+			if err := log.add(b.site, latest, b.visit, b.visitor, len(j.rows), j.log); err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
 			for i := range j.rows {
 				r := &j.rows[i]
-				k := visitKey{r.site, r.visit}
+				k := visitKey{b.site, b.visit}
 				v := visits[k]
 				if v == nil {
-					v = &visitAgg{first: r, start: r.ts, end: r.ts, visitor: r.visitor, visitN: r.visitN}
+					v = &visitAgg{first: r, start: r.ts, end: r.ts, visitor: b.visitor, visitN: b.visitN}
 					visits[k] = v
 					order = append(order, k)
 				}
@@ -657,10 +719,10 @@ func (in *Ingester) commit(jobs []*job) error {
 				case "identify":
 					v.userID = r.userID
 				case "offer":
-					k := offerKey{r.site, r.visit, r.offer.Rule, r.offer.Variant}
+					k := offerKey{b.site, b.visit, r.offer.Rule, r.offer.Variant}
 					o := offers[k]
 					if o == nil {
-						o = &offerAgg{visitor: r.visitor, version: r.offer.V, start: r.ts, stages: map[string]int{}}
+						o = &offerAgg{visitor: b.visitor, version: r.offer.V, start: r.ts, stages: map[string]int{}}
 						offers[k] = o
 						offerOrder = append(offerOrder, k)
 					}
@@ -703,7 +765,11 @@ func (in *Ingester) commit(jobs []*job) error {
 		for _, k := range order {
 			v := visits[k]
 			f := v.first
-			t := time.UnixMilli(v.start).In(f.loc)
+			t := time.UnixMilli(v.start).In(f.b.loc)
+			src := f.src
+			if src == nil {
+				src = &source{}
+			}
 			exit, title := "", ""
 			if v.last != nil {
 				exit, title = v.last.path, v.last.title
@@ -720,8 +786,8 @@ func (in *Ingester) commit(jobs []*job) error {
 			}
 			var day string
 			err := up.QueryRow(k.site, k.visit, v.visitor, v.visitN, t.Format(time.DateOnly), t.Hour(), v.start, v.end, v.pageviews, v.events, v.engaged,
-				f.path, exit, title, f.src.refHost, f.src.source, f.src.medium, f.src.utm[0], f.src.utm[1], f.src.utm[2], f.src.utm[3], f.src.utm[4],
-				f.cl.browser, f.cl.os, f.cl.device, f.lang, f.screen, v.userID, nilIfEmpty(pages), nilIfEmpty(evs), nilIfEmpty(props)).Scan(&day)
+				f.path, exit, title, src.refHost, src.source, src.medium, src.utm[0], src.utm[1], src.utm[2], src.utm[3], src.utm[4],
+				f.b.cl.browser, f.b.cl.os, f.b.cl.device, f.b.lang, f.b.screen, v.userID, nilIfEmpty(pages), nilIfEmpty(evs), nilIfEmpty(props)).Scan(&day)
 			if err != nil {
 				return fmt.Errorf("upsert visit: %w", err)
 			}
@@ -763,7 +829,9 @@ func (r *row) appendJSON(b []byte) []byte {
 	b = appendField(b, "type", r.typ)
 	b = appendField(b, "path", r.path)
 	b = appendField(b, "title", r.title)
-	b = appendField(b, "ref_host", r.src.refHost)
+	if r.src != nil {
+		b = appendField(b, "ref_host", r.src.refHost)
+	}
 	b = appendField(b, "name", r.name)
 	if r.props != "" {
 		b = append(b, `,"props":`...)
@@ -816,10 +884,13 @@ func appendJSONString(b []byte, s string) []byte {
 
 // size is a row's rough footprint in memory: the struct and its strings.
 func (r *row) size() int64 {
-	n := 512 + len(r.visitor) + len(r.visit) + len(r.path) + len(r.title) + len(r.name) + len(r.props) + len(r.userID) +
-		len(r.src.refHost) + len(r.src.source) + len(r.src.medium) + len(r.lang) + len(r.screen)
-	for _, u := range r.src.utm {
-		n += len(u)
+	n := 512 + len(r.b.visitor) + len(r.b.visit) + len(r.path) + len(r.title) + len(r.name) + len(r.props) + len(r.userID) +
+		len(r.b.lang) + len(r.b.screen)
+	if r.src != nil {
+		n += len(r.src.refHost) + len(r.src.source) + len(r.src.medium)
+		for _, u := range r.src.utm {
+			n += len(u)
+		}
 	}
 	for _, p := range r.pairs {
 		n += 32 + len(p[0]) + len(p[1])
@@ -876,7 +947,7 @@ func upsertOffers(tx *sql.Tx, offers map[offerKey]*offerAgg, order []offerKey, g
 	}
 	for _, g := range goals {
 		if _, err := tx.Exec(`UPDATE offer_visits SET converted = 1 WHERE site = ? AND visit = ? AND converted = 0 AND start_ts <= ?`,
-			g.site, g.visit, g.ts); err != nil {
+			g.b.site, g.b.visit, g.ts); err != nil {
 			return fmt.Errorf("offer conversions: %w", err)
 		}
 	}
