@@ -267,14 +267,18 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	return rep, nil
 }
 
-// authorize returns what signs the run's API calls: the token, or a console
-// session opened with the email and password.
 func (r *chatRun) authorize(client *http.Client) (func(*http.Request), error) {
-	if r.o.Token != "" {
-		return func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+r.o.Token) }, nil
+	return authorize(client, r.o.URL, r.o.Token, r.o.Email, r.o.Password)
+}
+
+// authorize returns what signs a run's API calls: the token, or a console
+// session opened with the email and password.
+func authorize(client *http.Client, server, token, email, password string) (func(*http.Request), error) {
+	if token != "" {
+		return func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) }, nil
 	}
-	body, _ := json.Marshal(map[string]string{"email": r.o.Email, "password": r.o.Password})
-	res, err := client.Post(r.o.URL+"/api/auth/login", "application/json", bytes.NewReader(body))
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	res, err := client.Post(server+"/api/auth/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: log in: %w", err)
 	}
@@ -283,7 +287,7 @@ func (r *chatRun) authorize(client *http.Client) (func(*http.Request), error) {
 		CSRF string `json:"csrf_token"`
 	}
 	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil {
-		return nil, fmt.Errorf("loadgen: log in as %s: %s", r.o.Email, res.Status)
+		return nil, fmt.Errorf("loadgen: log in as %s: %s", email, res.Status)
 	}
 	var cookie string
 	for _, c := range res.Cookies() {
@@ -294,7 +298,7 @@ func (r *chatRun) authorize(client *http.Client) (func(*http.Request), error) {
 	return func(req *http.Request) {
 		req.Header.Set("Cookie", cookie)
 		req.Header.Set("X-CSRF-Token", out.CSRF)
-		req.Header.Set("Origin", r.o.URL)
+		req.Header.Set("Origin", server)
 	}, nil
 }
 

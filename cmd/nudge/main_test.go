@@ -95,6 +95,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"reindex", "extra"}, 2, "unexpected argument"},
 		{[]string{"loadgen", "search", "--messages", "5"}, 1, "--messages"},
 		{[]string{"loadgen", "search", "--search-url", "es:9200"}, 1, "es:9200"},
+		{[]string{"loadgen", "collect", "--events-per-day", "5"}, 1, "1,000 to 100,000,000"},
+		{[]string{"loadgen", "collect", "--events-per-day", "5000", "--token", "", "--password", ""}, 1, "needs --token"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(tc.args, &out, &errOut)
@@ -230,6 +232,34 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 		"--conversations", "4", "--per-agent", "2", "--interval", "100ms", "--duration", "2s"}, &cliOut, &cliErr); code != 0 ||
 		!strings.Contains(cliOut.String(), " 0 lost") || strings.Contains(cliOut.String(), " 0 delivered") {
 		t.Fatalf("loadgen chat: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
+	}
+	// The analytics load generator lifts the site's daily budget first when
+	// asked (a wrong login changes nothing), then stores what it sends.
+	cliOut.Reset()
+	if code := run([]string{"loadgen", "collect", "--url", "http://" + addr, "--metrics-url", "http://" + metrics + "/metrics",
+		"--events-per-day", "5000000", "--password", "wrong-password", "--duration", "1s"}, &cliOut, &cliErr); code != 1 ||
+		!strings.Contains(cliErr.String(), "log in as admin@localhost") {
+		t.Fatalf("loadgen collect with a wrong password: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
+	}
+	if code := run([]string{"loadgen", "collect", "--url", "http://" + addr, "--metrics-url", "http://" + metrics + "/metrics",
+		"--events-per-day", "5000000", "--duration", "1s", "--concurrency", "2", "--visitors", "10"}, &cliOut, &cliErr); code != 0 ||
+		!strings.Contains(cliOut.String(), "persisted") {
+		t.Fatalf("loadgen collect: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
+	}
+	adminLogin, err := drained(http.Post("http://"+addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"admin@localhost","password":"demo-password"}`)))
+	if err != nil || adminLogin.StatusCode != 200 {
+		t.Fatalf("the admin's login: %v %v", adminLogin, err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/sites", nil)
+	req.Header.Set("Cookie", strings.Split(adminLogin.Header.Get("Set-Cookie"), ";")[0])
+	sitesRes, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(sitesRes.Body)
+	sitesRes.Body.Close()
+	if !strings.Contains(string(body), `"events_per_day":5000000`) {
+		t.Fatalf("the demo site's budget after loadgen collect --events-per-day: %s", body)
 	}
 	cancel()
 	select {
