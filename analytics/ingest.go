@@ -40,6 +40,14 @@ type Meta struct {
 	Now       time.Time
 }
 
+// Identified is a verified identity a page reported: the user id its site
+// signed, on one of its visitors, with the email and name the page gave.
+type Identified struct {
+	Tenant, Site, Visitor string
+	ID, Email, Name       string
+	At                    time.Time
+}
+
 // Result says what Accept did with a batch.
 type Result struct {
 	Accepted int
@@ -63,6 +71,10 @@ type Options struct {
 	// so under load a few milliseconds buy larger, cheaper transactions;
 	// Flush does not wait for it.
 	Linger time.Duration
+	// Identified, if set, is told of each verified identity a page reports
+	// (nudge('identify') with the site's signature), as the batch is
+	// accepted; it must not block.
+	Identified func(Identified)
 	// A batch that finds the queue full waits up to MaxWait for room (a
 	// negative MaxWait: not at all), while the batches waiting hold at most
 	// MaxWaitingBytes; past either, Accept refuses with ErrFull.
@@ -272,8 +284,12 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 				continue
 			}
 			// The user id links visits; the email and the name are not kept here
-			// (a chat carries them to the agent who needs them).
+			// but go to the contact (sealed), with the user's devices.
 			r.userID = e.User.ID
+			if in.opts.Identified != nil {
+				in.opts.Identified(Identified{Tenant: site.TenantID, Site: site.ID, Visitor: visitor, ID: e.User.ID,
+					Email: e.User.Email, Name: e.User.Name, At: time.UnixMilli(ts)})
+			}
 		}
 		r.goal = isGoal(site.Settings.Goals, paths, &r)
 		rows = append(rows, r)

@@ -35,8 +35,12 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 	if err != nil {
 		return Erased{}, err
 	}
-	// Events still queued for this visitor must not land after the erasure.
+	// Events and sightings still queued for this visitor must not land
+	// after the erasure.
 	if err := s.Ingest.Flush(ctx); err != nil {
+		return Erased{}, err
+	}
+	if err := s.Links.Flush(ctx); err != nil {
 		return Erased{}, err
 	}
 	// The devices the site identified the user on, read before the
@@ -46,6 +50,22 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 		return Erased{}, err
 	}
 	visitors = append(visitors, id)
+	// And the devices its contact was verified on, chats included.
+	if c, err := s.Contacts.ByExternalID(ctx, tenant, id); err == nil {
+		linked, err := s.Contacts.Visitors(ctx, tenant, c.ID)
+		if err != nil {
+			return Erased{}, err
+		}
+		for _, v := range linked {
+			if v.SiteID == site.ID {
+				visitors = append(visitors, v.Visitor)
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Erased{}, err
+	}
+	slices.Sort(visitors)
+	visitors = slices.Compact(visitors)
 	fp, err := chat.IdentityFingerprint(ctx, s.Ring, tenant, &chat.Identity{ID: id, Verified: true})
 	if err != nil {
 		return Erased{}, err
@@ -72,8 +92,16 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 	if err := s.dropConversations(ctx, tenant, convs); err != nil {
 		return Erased{}, err
 	}
-	n, err := analytics.Erase(ctx, s.Analytics, site.ID, id)
-	if err != nil {
+	var n int64
+	for _, v := range visitors {
+		m, err := analytics.Erase(ctx, s.Analytics, site.ID, v)
+		if err != nil {
+			return Erased{}, err
+		}
+		n += m
+	}
+	// The links go last among the visitor's data: they find the devices.
+	if err := s.Store.UnlinkContactVisitors(ctx, tenant, site.ID, visitors); err != nil {
 		return Erased{}, err
 	}
 	if _, err := analytics.Roll(ctx, s.Analytics, site.ID, Zone(site.TimeZone), time.Now()); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
@@ -63,6 +64,8 @@ type Service struct {
 	Hooks     *webhooks.Dispatcher
 	Search    search.Index
 	Feed      *search.Feeder
+	Contacts  *contacts.Book
+	Links     *contacts.Linker // records verified visitors in the background
 
 	cfg Config
 	log *slog.Logger
@@ -118,9 +121,15 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 		return nil, err
 	}
 	feed.Start(SearchSource(st, engine.Log(), feed.Touch))
+	book := contacts.New(st, ring)
+	links := contacts.NewLinker(book, log, 10_000)
+	ingest := cfg.Ingest
+	ingest.Identified = func(x analytics.Identified) {
+		links.See(sighting(x.Tenant, x.Site, x.Visitor, x.ID, x.Email, x.Name, "hash", x.At))
+	}
 	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb,
-		Ingest: analytics.NewIngester(adb, log, cfg.Ingest), Reports: analytics.NewReports(adb),
-		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
+		Ingest: analytics.NewIngester(adb, log, ingest), Reports: analytics.NewReports(adb),
+		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, Contacts: book, Links: links, cfg: cfg, log: log}
 	s.sites = newSiteCache(st)
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildPageConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
@@ -162,6 +171,7 @@ func (s *Service) Close() error {
 		s.Feed.Close() // after the chat: its last messages are indexed
 		s.Hooks.Close()
 		s.Ingest.Close()
+		s.Links.Close() // after the chat and the ingester, which feed it
 		err = errors.Join(s.Search.Close(), s.Analytics.Close())
 	})
 	return err

@@ -20,7 +20,8 @@ import (
 
 // A canary sent through every path that stores what a visitor or an agent
 // wrote (messages, notes, files and their names, the page's URL and title,
-// custom variables, a verified identity, identify, webhooks whose receiver
+// custom variables, a verified identity, identify and the contact it makes,
+// webhooks whose receiver
 // answers and one whose receiver is down, the search index, the analytics
 // file) is found in no file of the data folder, WAL and shared memory
 // included: encryption at rest covers all of it.
@@ -111,6 +112,13 @@ func TestNoVisitorTextAtRest(t *testing.T) {
 	}
 	h.analyticsRows(t)
 	h.srv.chat.Flush()
+	// The identity made a contact (sealed) linked to the visitor.
+	if err := h.srv.ops.Links.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := h.srv.ops.Contacts.OfVisitor(ctx, site.TenantID, site.ID, "visitor-1"); err != nil || c.Email != canary+"@mail.test" || c.ExternalID != id {
+		t.Fatalf("the visitor's contact: %+v %v", c, err)
+	}
 
 	var found []string
 	filepath.WalkDir(h.srv.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {

@@ -152,6 +152,9 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 		if err = h.ops.ResolveOffer(w.ctx, *site, &meta); err == nil {
 			v, token, err = h.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
+		if err == nil {
+			h.ops.Identified(*site, v.ID, meta.Identity)
+		}
 	case "resume":
 		v, err = h.chat.VisitorByToken(w.ctx, f.Token)
 		if err == nil && v.Site != site.ID {
@@ -226,7 +229,11 @@ func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, 
 			w.fail(f, "invalid", "identity: the hash does not match the id (the site's server signs it)")
 			return
 		}
-		h.answer(w, f, h.chat.VisitorAbout(ctx, v, about.Vars, about.Identity))
+		err := h.chat.VisitorAbout(ctx, v, about.Vars, about.Identity)
+		if err == nil {
+			h.ops.Identified(*site, v.ID, about.Identity)
+		}
+		h.answer(w, f, err)
 	case "page":
 		if f.Page == nil {
 			w.fail(f, "invalid", "page: a url and a title")

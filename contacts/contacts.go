@@ -1,0 +1,295 @@
+// Package contacts keeps a tenant's known customers: a contact is the person
+// behind an external id that one of the tenant's sites verified (a signed
+// nudge('identify'), or a visitor token), with the email, name and
+// attributes the site gave, and the visitor ids (browsers, apps) of each site
+// it was verified on. Its conversations are those whose verified identity has
+// its fingerprint. Who a contact is is sealed with the tenant's data key; it
+// is found by the keyed fingerprint of its external id. An unverified
+// identity never makes or links a contact.
+package contacts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+// Contact is a known customer of a tenant.
+type Contact struct {
+	ID         string            `json:"id"`
+	ExternalID string            `json:"external_id"`
+	Email      string            `json:"email,omitempty"`
+	Name       string            `json:"name,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// VerifiedBy says how the latest sighting was proved: "hash" (the site's
+	// server signed the id) or "token" (a visitor token it minted).
+	VerifiedBy string    `json:"verified_by"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+
+	fingerprint string
+}
+
+// Sighting is a verified identity seen on a visitor of a site at a time.
+// Empty fields leave what the contact holds; attributes are merged.
+type Sighting struct {
+	Tenant, Site, Visitor string
+	ExternalID            string
+	Email, Name           string
+	Attributes            map[string]string
+	VerifiedBy            string // hash or token
+	At                    time.Time
+}
+
+// Limits of what a sighting may carry.
+const (
+	MaxExternalID = 128
+	MaxEmail      = 254
+	MaxName       = 200
+	MaxAttributes = 30
+	MaxAttrKey    = 64
+	MaxAttrValue  = 256
+)
+
+// ErrInvalid is a sighting that cannot make a contact.
+var ErrInvalid = errors.New("contacts: invalid sighting")
+
+// Book is the tenants' contacts over the store, sealed with the ring.
+type Book struct {
+	st   *store.Store
+	ring *keys.Ring
+}
+
+// New returns the contacts of st, sealed with ring.
+func New(st *store.Store, ring *keys.Ring) *Book { return &Book{st: st, ring: ring} }
+
+// sealed is what the contacts table keeps under the tenant's key.
+type sealed struct {
+	ExternalID string            `json:"x"`
+	Email      string            `json:"e,omitempty"`
+	Name       string            `json:"n,omitempty"`
+	Attributes map[string]string `json:"a,omitempty"`
+}
+
+func ad(id string) []byte { return []byte("contact:" + id) }
+
+// Fingerprint is the keyed fingerprint of a tenant's external id: the one
+// the contact and the conversations of that identity carry.
+func (b *Book) Fingerprint(ctx context.Context, tenant, externalID string) (string, error) {
+	return b.ring.Blind(ctx, tenant, "identity", externalID)
+}
+
+// Link records sightings in one transaction: each makes its contact when new,
+// updates what it says and when it was seen, and links its visitor id.
+// A sighting that breaks the limits is refused whole (ErrInvalid) before
+// anything is stored.
+func (b *Book) Link(ctx context.Context, ss ...Sighting) ([]Contact, error) {
+	saves := make([]store.ContactSave, len(ss))
+	for i := range ss {
+		s := &ss[i]
+		if err := clean(s); err != nil {
+			return nil, err
+		}
+		if err := b.ring.Ensure(ctx, s.Tenant); err != nil {
+			return nil, err
+		}
+		fp, err := b.Fingerprint(ctx, s.Tenant, s.ExternalID)
+		if err != nil {
+			return nil, err
+		}
+		saves[i] = store.ContactSave{Tenant: s.Tenant, Fingerprint: fp, VerifiedBy: s.VerifiedBy, SiteID: s.Site, Visitor: s.Visitor, At: s.At,
+			Seal: func(id string, old []byte) ([]byte, error) { return b.merge(ctx, s, id, old) }}
+	}
+	recs, err := b.st.SaveContacts(ctx, saves)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(recs))
+	for _, r := range recs {
+		if r.ID == "" {
+			continue // the tenant is gone
+		}
+		c, err := b.open(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// merge is a sighting's change to the sealed data of contact id.
+func (b *Book) merge(ctx context.Context, s *Sighting, id string, old []byte) ([]byte, error) {
+	var d sealed
+	if old != nil {
+		plain, err := b.ring.Open(ctx, s.Tenant, old, ad(id))
+		if err != nil {
+			return nil, fmt.Errorf("open contact %s: %w", id, err)
+		}
+		if err := json.Unmarshal(plain, &d); err != nil {
+			return nil, fmt.Errorf("read contact %s: %w", id, err)
+		}
+	}
+	d.ExternalID = s.ExternalID
+	if s.Email != "" {
+		d.Email = s.Email
+	}
+	if s.Name != "" {
+		d.Name = s.Name
+	}
+	if len(s.Attributes) > 0 {
+		if d.Attributes == nil {
+			d.Attributes = map[string]string{}
+		}
+		maps.Copy(d.Attributes, s.Attributes)
+		for k, v := range d.Attributes {
+			if v == "" {
+				delete(d.Attributes, k) // an empty value removes the attribute
+			}
+		}
+		for len(d.Attributes) > MaxAttributes {
+			for k := range d.Attributes {
+				if _, ok := s.Attributes[k]; !ok {
+					delete(d.Attributes, k)
+					break
+				}
+			}
+		}
+	}
+	plain, _ := json.Marshal(d)
+	return b.ring.Seal(ctx, s.Tenant, plain, ad(id))
+}
+
+func (b *Book) open(ctx context.Context, r store.ContactRecord) (Contact, error) {
+	plain, err := b.ring.Open(ctx, r.TenantID, r.Data, ad(r.ID))
+	if err != nil {
+		return Contact{}, fmt.Errorf("open contact %s: %w", r.ID, err)
+	}
+	var d sealed
+	if err := json.Unmarshal(plain, &d); err != nil {
+		return Contact{}, fmt.Errorf("read contact %s: %w", r.ID, err)
+	}
+	return Contact{ID: r.ID, ExternalID: d.ExternalID, Email: d.Email, Name: d.Name, Attributes: d.Attributes,
+		VerifiedBy: r.VerifiedBy, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, fingerprint: r.Fingerprint}, nil
+}
+
+// Get returns a tenant's contact by id.
+func (b *Book) Get(ctx context.Context, tenant, id string) (Contact, error) {
+	r, err := b.st.Contact(ctx, tenant, id)
+	if err != nil {
+		return Contact{}, err
+	}
+	return b.open(ctx, r)
+}
+
+// ByExternalID returns the tenant's contact of an external id.
+func (b *Book) ByExternalID(ctx context.Context, tenant, externalID string) (Contact, error) {
+	fp, err := b.Fingerprint(ctx, tenant, externalID)
+	if err != nil {
+		return Contact{}, err
+	}
+	r, err := b.st.ContactByFingerprint(ctx, tenant, fp)
+	if err != nil {
+		return Contact{}, err
+	}
+	return b.open(ctx, r)
+}
+
+// OfVisitor returns the contact a site's visitor id was last verified as.
+func (b *Book) OfVisitor(ctx context.Context, tenant, site, visitor string) (Contact, error) {
+	r, err := b.st.ContactOfVisitor(ctx, tenant, site, visitor)
+	if err != nil {
+		return Contact{}, err
+	}
+	return b.open(ctx, r)
+}
+
+// List returns a page of a tenant's contacts, the last seen first.
+func (b *Book) List(ctx context.Context, tenant string, p store.Page) ([]Contact, string, error) {
+	rs, next, err := b.st.Contacts(ctx, tenant, p)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]Contact, len(rs))
+	for i, r := range rs {
+		if out[i], err = b.open(ctx, r); err != nil {
+			return nil, "", err
+		}
+	}
+	return out, next, nil
+}
+
+// Visitors returns the visitor ids a contact was verified on.
+func (b *Book) Visitors(ctx context.Context, tenant, id string) ([]store.ContactVisitor, error) {
+	return b.st.ContactVisitors(ctx, tenant, id)
+}
+
+// Conversations returns the ids of a contact's conversations on any of the
+// tenant's sites, the newest first.
+func (b *Book) Conversations(ctx context.Context, tenant string, c Contact) ([]string, error) {
+	return b.st.ContactConversations(ctx, tenant, c.fingerprint)
+}
+
+// Delete removes a contact and its links. The caller erases what it linked
+// first (ops.EraseContact): the contact is what finds it.
+func (b *Book) Delete(ctx context.Context, a store.Actor, tenant, id string) error {
+	return b.st.DeleteContact(ctx, a, tenant, id)
+}
+
+// clean checks a sighting against the limits and drops control characters
+// from its text (a name with a line break must not reach an email header).
+func clean(s *Sighting) error {
+	switch {
+	case s.Tenant == "" || s.ExternalID == "" || len(s.ExternalID) > MaxExternalID:
+		return fmt.Errorf("%w: an external id of 1 to %d bytes", ErrInvalid, MaxExternalID)
+	case s.VerifiedBy != "hash" && s.VerifiedBy != "token":
+		return fmt.Errorf("%w: verified by hash or token, not %q", ErrInvalid, s.VerifiedBy)
+	case len(s.Email) > MaxEmail || (s.Email != "" && !PlausibleEmail(s.Email)):
+		return fmt.Errorf("%w: email is not an address", ErrInvalid)
+	case len(s.Name) > MaxName:
+		return fmt.Errorf("%w: a name of at most %d bytes", ErrInvalid, MaxName)
+	case len(s.Attributes) > MaxAttributes:
+		return fmt.Errorf("%w: at most %d attributes", ErrInvalid, MaxAttributes)
+	case !utf8.ValidString(s.ExternalID + s.Email + s.Name):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalid)
+	}
+	attrs := make(map[string]string, len(s.Attributes))
+	for k, v := range s.Attributes {
+		if k == "" || len(k) > MaxAttrKey || len(v) > MaxAttrValue || !utf8.ValidString(k+v) {
+			return fmt.Errorf("%w: attribute keys of 1 to %d bytes, values of at most %d", ErrInvalid, MaxAttrKey, MaxAttrValue)
+		}
+		attrs[printable(k)] = printable(v)
+	}
+	s.Attributes = attrs
+	s.Name = strings.TrimSpace(printable(s.Name))
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
+	return nil
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// PlausibleEmail accepts one address without spaces, controls or brackets:
+// what a mail header can carry safely.
+func PlausibleEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\r\n<>,;\"") &&
+		!strings.ContainsFunc(s, unicode.IsControl) && !strings.Contains(domain, "@")
+}

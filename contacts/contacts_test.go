@@ -1,0 +1,299 @@
+package contacts
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fixture struct {
+	dir    string
+	st     *store.Store
+	book   *Book
+	tenant store.Tenant
+	site   store.Site
+	site2  store.Site
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{dir: t.TempDir()}
+	st, err := store.Open(ctx, filepath.Join(f.dir, "nudge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	master := make([]byte, keys.MasterSize)
+	rand.Read(master)
+	ring, err := keys.NewRing(ctx, master, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.st, f.book = st, New(st, ring)
+	f.tenant, _ = st.CreateTenant(ctx, store.System, "Shop")
+	for _, s := range []*store.Site{&f.site, &f.site2} {
+		if *s, err = st.CreateSite(ctx, store.System, store.Site{TenantID: f.tenant.ID, Name: "shop", Theme: store.DefaultSiteTheme}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) link(t *testing.T, ss ...Sighting) []Contact {
+	t.Helper()
+	cs, err := f.book.Link(context.Background(), ss...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// One person on a laptop and a phone, and on a second site of the tenant, is
+// one contact: what each sighting adds is merged, the devices are linked.
+func TestSightingsOfOneIdentityMakeOneContact(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f.link(t, Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "laptop", ExternalID: "user-42", Name: "Jane Roe",
+		Attributes: map[string]string{"plan": "green", "region": "north"}, VerifiedBy: "hash", At: t0})
+	f.link(t, Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "phone", ExternalID: "user-42", Email: "jane@example.com",
+		Attributes: map[string]string{"plan": "blue", "region": ""}, VerifiedBy: "token", At: t0.Add(time.Hour)})
+	// An older sighting arriving late moves first_seen, not last_seen.
+	f.link(t, Sighting{Tenant: f.tenant.ID, Site: f.site2.ID, Visitor: "laptop", ExternalID: "user-42", VerifiedBy: "hash", At: t0.Add(-time.Hour)})
+
+	c, err := f.book.ByExternalID(ctx, f.tenant.ID, "user-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Jane Roe" || c.Email != "jane@example.com" || c.VerifiedBy != "token" ||
+		!c.FirstSeen.Equal(t0.Add(-time.Hour)) || !c.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("contact %+v", c)
+	}
+	if len(c.Attributes) != 1 || c.Attributes["plan"] != "blue" {
+		t.Fatalf("attributes %v, want plan=blue (region removed by its empty value)", c.Attributes)
+	}
+	vs, err := f.book.Visitors(ctx, f.tenant.ID, c.ID)
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("visitors %v %v, want laptop and phone on the site, laptop on the second", vs, err)
+	}
+	for _, v := range []struct{ site, visitor string }{{f.site.ID, "laptop"}, {f.site.ID, "phone"}, {f.site2.ID, "laptop"}} {
+		got, err := f.book.OfVisitor(ctx, f.tenant.ID, v.site, v.visitor)
+		if err != nil || got.ID != c.ID {
+			t.Fatalf("the contact of %v: %+v %v", v, got, err)
+		}
+	}
+	if _, err := f.book.OfVisitor(ctx, f.tenant.ID, f.site.ID, "stranger"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unlinked visitor's contact: %v", err)
+	}
+	list, next, err := f.book.List(ctx, f.tenant.ID, store.Page{})
+	if err != nil || len(list) != 1 || next != "" {
+		t.Fatalf("list %v %q %v", list, next, err)
+	}
+}
+
+// No file of the data folder holds a contact's external id, email or name
+// in clear.
+func TestContactsAreSealedAtRest(t *testing.T) {
+	f := newFixture(t)
+	secret := []string{"ext-7f3a9c-secret", "jane.roe.sealed@example.com", "Janet Sealedname", "loyalty-gold-tier"}
+	f.link(t, Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "v1", ExternalID: secret[0], Email: secret[1], Name: secret[2],
+		Attributes: map[string]string{"tier": secret[3]}, VerifiedBy: "hash"})
+	if c, err := f.book.ByExternalID(context.Background(), f.tenant.ID, secret[0]); err != nil || c.Email != secret[1] {
+		t.Fatalf("the contact does not open: %+v %v", c, err)
+	}
+	f.st.Close()
+	files, _ := filepath.Glob(filepath.Join(f.dir, "*"))
+	if len(files) == 0 {
+		t.Fatal("no data files")
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secret {
+			if bytes.Contains(b, []byte(s)) {
+				t.Fatalf("%s holds %q in clear", filepath.Base(p), s)
+			}
+		}
+	}
+}
+
+func TestBadSightingsChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	ok := Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "v", ExternalID: "u1", VerifiedBy: "hash"}
+	many := map[string]string{}
+	for i := range MaxAttributes + 1 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	for name, s := range map[string]Sighting{
+		"no external id":        {Tenant: f.tenant.ID, Site: f.site.ID, VerifiedBy: "hash"},
+		"oversized external id": {Tenant: f.tenant.ID, ExternalID: strings.Repeat("x", MaxExternalID+1), VerifiedBy: "hash"},
+		"unverified":            {Tenant: f.tenant.ID, ExternalID: "u2"},
+		"header injection":      {Tenant: f.tenant.ID, ExternalID: "u2", Email: "a@b.co\r\nBcc: all@example.com", VerifiedBy: "hash"},
+		"not an email":          {Tenant: f.tenant.ID, ExternalID: "u2", Email: "nobody", VerifiedBy: "hash"},
+		"oversized name":        {Tenant: f.tenant.ID, ExternalID: "u2", Name: strings.Repeat("n", MaxName+1), VerifiedBy: "hash"},
+		"too many attributes":   {Tenant: f.tenant.ID, ExternalID: "u2", Attributes: many, VerifiedBy: "hash"},
+		"oversized attribute":   {Tenant: f.tenant.ID, ExternalID: "u2", Attributes: map[string]string{"k": strings.Repeat("v", MaxAttrValue+1)}, VerifiedBy: "hash"},
+		"invalid UTF-8":         {Tenant: f.tenant.ID, ExternalID: "u\xff2", VerifiedBy: "hash"},
+	} {
+		// In a batch with a good sighting: the batch is refused whole.
+		if _, err := f.book.Link(context.Background(), ok, s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if list, _, _ := f.book.List(context.Background(), f.tenant.ID, store.Page{}); len(list) != 0 {
+		t.Fatalf("refused sightings stored %d contacts", len(list))
+	}
+	// Control characters in a name become spaces.
+	c := f.link(t, Sighting{Tenant: f.tenant.ID, ExternalID: "u3", Name: "Jane\r\nBcc: x", VerifiedBy: "hash"})[0]
+	if c.Name != "Jane  Bcc: x" {
+		t.Fatalf("name %q", c.Name)
+	}
+}
+
+// A tenant never sees another's contact, though the external ids match.
+func TestContactsBelongToTheirTenant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other, _ := f.st.CreateTenant(ctx, store.System, "Other")
+	a := f.link(t, Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "v", ExternalID: "same", Name: "A", VerifiedBy: "hash"})[0]
+	// A sighting naming another tenant's site links no visitor to it.
+	b := f.link(t, Sighting{Tenant: other.ID, Site: f.site.ID, Visitor: "v", ExternalID: "same", Name: "B", VerifiedBy: "hash"})[0]
+	if a.ID == b.ID {
+		t.Fatal("two tenants share a contact")
+	}
+	if _, err := f.book.Get(ctx, other.ID, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant's contact: %v", err)
+	}
+	if vs, _ := f.book.Visitors(ctx, other.ID, b.ID); len(vs) != 0 {
+		t.Fatalf("a contact linked to another tenant's site: %v", vs)
+	}
+	if err := f.book.Delete(ctx, store.System, other.ID, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete another tenant's contact: %v", err)
+	}
+	if err := f.book.Delete(ctx, store.System, f.tenant.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.book.OfVisitor(ctx, f.tenant.ID, f.site.ID, "v"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted contact's visitor still linked: %v", err)
+	}
+}
+
+// Sightings in any order, from many goroutines at once, through the
+// linker: each external id is one contact, linked to exactly the visitors
+// it was seen on, first and last seen the earliest and latest sighting.
+func TestLinkerKeepsOneContactPerIdentityInAnyOrder(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	l := NewLinker(f.book, slog.New(slog.NewTextHandler(io.Discard, nil)), 10_000)
+	defer l.Close()
+	type want struct {
+		visitors    map[string]bool
+		first, last time.Time
+	}
+	wants := map[string]*want{}
+	var mu sync.Mutex
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := mrand.New(mrand.NewPCG(uint64(g), 7))
+			for range 200 {
+				ext, visitor := fmt.Sprint("user-", r.IntN(20)), fmt.Sprint("device-", r.IntN(50))
+				at := t0.Add(time.Duration(r.IntN(1_000_000)) * time.Millisecond)
+				mu.Lock()
+				w := wants[ext]
+				if w == nil {
+					w = &want{visitors: map[string]bool{}, first: at, last: at}
+					wants[ext] = w
+				}
+				w.visitors[visitor] = true
+				if at.Before(w.first) {
+					w.first = at
+				}
+				if at.After(w.last) {
+					w.last = at
+				}
+				mu.Unlock()
+				l.See(Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: visitor, ExternalID: ext, Name: "N " + ext, VerifiedBy: "hash", At: at})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Dropped.Load() != 0 || l.Failed.Load() != 0 {
+		t.Fatalf("%d dropped, %d failed", l.Dropped.Load(), l.Failed.Load())
+	}
+	list, _, err := f.book.List(ctx, f.tenant.ID, store.Page{Limit: 100})
+	if err != nil || len(list) != len(wants) {
+		t.Fatalf("%d contacts for %d identities: %v", len(list), len(wants), err)
+	}
+	for _, c := range list {
+		w := wants[c.ExternalID]
+		if w == nil || !c.FirstSeen.Equal(w.first) || !c.LastSeen.Equal(w.last) || c.Name != "N "+c.ExternalID {
+			t.Fatalf("contact %+v, want %+v", c, w)
+		}
+		vs, _ := f.book.Visitors(ctx, f.tenant.ID, c.ID)
+		if len(vs) != len(w.visitors) {
+			t.Fatalf("%s linked to %d visitors, want %d", c.ExternalID, len(vs), len(w.visitors))
+		}
+		for _, v := range vs {
+			if !w.visitors[v.Visitor] {
+				t.Fatalf("%s linked to %s, never seen there", c.ExternalID, v.Visitor)
+			}
+		}
+	}
+	// A bad sighting in the queue costs only itself.
+	l.See(Sighting{Tenant: f.tenant.ID, ExternalID: "", VerifiedBy: "hash"})
+	l.See(Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "late", ExternalID: "user-late", VerifiedBy: "hash"})
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.book.ByExternalID(ctx, f.tenant.ID, "user-late"); err != nil || l.Failed.Load() != 1 {
+		t.Fatalf("the good sighting beside a bad one: %v, %d failed", err, l.Failed.Load())
+	}
+}
+
+// Close stores what is queued; afterwards sightings are ignored and Flush
+// says the linker is closed.
+func TestLinkerCloseStoresWhatIsQueued(t *testing.T) {
+	f := newFixture(t)
+	l := NewLinker(f.book, slog.New(slog.NewTextHandler(io.Discard, nil)), 100)
+	for i := range 30 {
+		l.See(Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "v", ExternalID: fmt.Sprint("u", i), VerifiedBy: "hash"})
+	}
+	l.Close()
+	l.Close()
+	l.See(Sighting{Tenant: f.tenant.ID, ExternalID: "after", VerifiedBy: "hash"})
+	if err := l.Flush(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("flush after close: %v", err)
+	}
+	list, _, _ := f.book.List(context.Background(), f.tenant.ID, store.Page{Limit: 100})
+	if len(list) != 30 {
+		t.Fatalf("%d of 30 contacts stored at close", len(list))
+	}
+}

@@ -1,0 +1,134 @@
+package ops
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/store"
+)
+
+// identify reports the site's signed identity of visitor with an email and
+// a name, as a page does, the hash forged when forged is set.
+func (f *fixture) identify(visitor, user, email, name string, forged bool) {
+	f.t.Helper()
+	now := time.Now()
+	hash := analytics.IdentityHash(f.site.IdentitySecret, user)
+	if forged {
+		hash = analytics.IdentityHash("not the site's secret", user)
+	}
+	b := &analytics.Batch{Site: f.site.Key, Visitor: visitor, Sent: now.UnixMilli(), Events: []analytics.Event{
+		{Type: "pageview", URL: "https://shop.example.com/", TS: now.UnixMilli()},
+		{Type: "identify", URL: "https://shop.example.com/", TS: now.UnixMilli(), User: &analytics.Identity{ID: user, Email: email, Name: name}, Hash: hash}}}
+	if _, err := f.s.Ingest.Accept(f.ctx, &f.site, b, analytics.Meta{IP: "192.0.2.1", UserAgent: desktopUA, Now: now}); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.s.Ingest.Flush(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.s.Links.Flush(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) linkedVisitors(user string) []string {
+	f.t.Helper()
+	c, err := f.s.Contacts.ByExternalID(f.ctx, f.tenant.ID, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	vs, err := f.s.Contacts.Visitors(f.ctx, f.tenant.ID, c.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Visitor)
+	}
+	return out
+}
+
+// A verified identity from a page or a chat makes the contact and links the
+// device; a forged or unverified one links nothing; a bad email from the
+// page is dropped, not the link.
+func TestVerifiedVisitorsBecomeOneContact(t *testing.T) {
+	f := newFixture(t)
+	f.identify("phone", "user-7", "jane@example.com", "Jane Roe", false)
+	f.identify("stranger", "user-7", "evil@example.com", "Mallory", true)
+	f.identify("tablet", "user-9", "not an email\r\nBcc: x@example.com", "Tab", false)
+	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Name: "Jane R.", Verified: true})
+	f.s.Identified(f.site, "desk", &chat.Identity{ID: "user-7"}) // unverified
+	if err := f.s.Links.Flush(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.s.Contacts.ByExternalID(f.ctx, f.tenant.ID, "user-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Email != "jane@example.com" || c.Name != "Jane R." || c.VerifiedBy != "hash" {
+		t.Fatalf("contact %+v", c)
+	}
+	if vs := f.linkedVisitors("user-7"); len(vs) != 2 || !(vs[0] == "laptop" || vs[1] == "laptop") || !(vs[0] == "phone" || vs[1] == "phone") {
+		t.Fatalf("user-7 linked to %v, want phone and laptop", vs)
+	}
+	tab, err := f.s.Contacts.ByExternalID(f.ctx, f.tenant.ID, "user-9")
+	if err != nil || tab.Email != "" || tab.Name != "Tab" {
+		t.Fatalf("the contact with a bad email: %+v %v", tab, err)
+	}
+}
+
+// Erasing a contact erases the visits and chats of every device it was
+// verified on, on every site, then the contact; an index failing part-way
+// leaves it all findable and the same call again completes it.
+func TestEraseContactErasesEverythingLinked(t *testing.T) {
+	f := newFixture(t)
+	second, err := f.s.Store.CreateSite(f.ctx, store.System, store.Site{TenantID: f.tenant.ID, Name: "help", Theme: store.DefaultSiteTheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.identify("phone", "user-7", "jane@example.com", "Jane", false)
+	phone := f.chat("phone", "asked on my phone, unverified in the chat")
+	laptop := f.chatAs("laptop", "user-7", "asked on my laptop")
+	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Verified: true})
+	f.s.Identified(second, "kiosk", &chat.Identity{ID: "user-7", Verified: true})
+	f.identify("desk", "user-8", "", "", false)
+	other := f.chat("desk", "someone else")
+	c, err := f.s.Contacts.ByExternalID(f.ctx, f.tenant.ID, "user-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.events()
+
+	f.ix.failing.Store(true)
+	if _, err := f.s.EraseContact(f.ctx, store.System, f.tenant.ID, c.ID); err == nil {
+		t.Fatal("the erasure succeeded though the index failed")
+	}
+	if _, err := f.s.Contacts.Get(f.ctx, f.tenant.ID, c.ID); err != nil {
+		t.Fatalf("the contact went before what it links: %v", err)
+	}
+	f.ix.failing.Store(false)
+	out, err := f.s.EraseContact(f.ctx, store.System, f.tenant.ID, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Contacts.Get(f.ctx, f.tenant.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the contact survived: %v", err)
+	}
+	if f.stored(phone) || f.stored(laptop) || !f.stored(other) {
+		t.Fatalf("phone's chat kept %v, laptop's kept %v, another user's kept %v", f.stored(phone), f.stored(laptop), f.stored(other))
+	}
+	if out.Sites != 2 || out.Events != 2 || f.events() != before-1 {
+		t.Fatalf("%+v; %d batches left of %d, want the other user's", out, f.events(), before)
+	}
+	if vs := f.linkedVisitors("user-8"); len(vs) != 1 {
+		t.Fatalf("another contact's links: %v", vs)
+	}
+	if _, err := f.s.EraseContact(f.ctx, store.System, f.tenant.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("erase a contact twice: %v", err)
+	}
+}
