@@ -233,10 +233,10 @@ func (b *Book) Visitors(ctx context.Context, tenant, id string) ([]store.Contact
 	return b.st.ContactVisitors(ctx, tenant, id)
 }
 
-// Conversations returns the ids of a contact's conversations on any of the
-// tenant's sites, the newest first.
-func (b *Book) Conversations(ctx context.Context, tenant string, c Contact) ([]string, error) {
-	return b.st.ContactConversations(ctx, tenant, c.fingerprint)
+// Conversations returns a contact's conversations on any of the tenant's
+// sites, the newest first, at most limit.
+func (b *Book) Conversations(ctx context.Context, tenant string, c Contact, limit int) ([]store.ContactConversation, error) {
+	return b.st.ContactConversations(ctx, tenant, c.fingerprint, limit)
 }
 
 // Delete removes a contact and its links. The caller erases what it linked

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -32,6 +33,9 @@ var routeRoles = map[string][]string{
 	"PUT /api/me/avatar":                                          {loggedIn},
 	"DELETE /api/me/avatar":                                       {loggedIn},
 	"GET /api/members":                                            {"owner", "admin"},
+	"GET /api/contacts":                                           {"owner", "admin", "supervisor"},
+	"GET /api/contacts/:contactID":                                {"owner", "admin", "supervisor"},
+	"DELETE /api/contacts/:contactID":                             {"owner", "admin"},
 	"GET /api/invitations":                                        {"owner", "admin"},
 	"POST /api/invitations":                                       {"owner", "admin"},
 	"DELETE /api/invitations/:invitationID":                       {"owner", "admin"},
@@ -182,13 +186,18 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if _, err := h.st.PublishOfferRule(ctx, store.System, tn.ID, site.ID, rule.ID, rule.Draft, "rule.publish"); err != nil {
 		h.t.Fatal(err)
 	}
+	contact, err := h.srv.ops.Contacts.Link(ctx, contacts.Sighting{Tenant: tn.ID, Site: site.ID, Visitor: "v1", ExternalID: "user-1", VerifiedBy: "hash"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	_, inv, err := h.srv.auth.Invite(ctx, store.System, "owner", tn.ID, "invited@"+strings.ToLower(name)+".test", "agent", auth.InvitationTTL)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "invitationID": inv.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
-		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID}}
+		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID,
+		"contactID": contact[0].ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {

@@ -348,6 +348,7 @@ func (s *Server) routes() {
 	offers := offerAPI{st: s.st, chat: s.chat, ops: s.ops, reports: s.reports}
 	chats := chatAPI{st: s.st, chat: s.chat, ops: s.ops, enforcer: s.auth.Enforcer}
 	reports := reportAPI{st: s.st, ops: s.ops, reports: s.reports, publicURL: s.cfg.PublicURL}
+	people := contactAPI{ops: s.ops}
 	app.Use(recover.New(), requestIDMiddleware, s.observe, s.requestContext)
 
 	app.Get("/healthz", s.healthz)
@@ -409,6 +410,10 @@ func (s *Server) routes() {
 	r.Get("/sites/:siteID/snippet", s.authz("sites", "read"), reports.snippet)
 	r.Get("/sites/:siteID/reports/:report", s.authz("reports", "read"), reports.report)
 	r.Delete("/sites/:siteID/visitors/:visitorID", s.authz("visitors", "erase"), reports.eraseVisitor)
+
+	r.Get("/contacts", s.authz("contacts", "read"), people.listContacts)
+	r.Get("/contacts/:contactID", s.authz("contacts", "read"), people.getContact)
+	r.Delete("/contacts/:contactID", s.authz("visitors", "erase"), people.eraseContact)
 
 	r.Get("/tokens", s.authz("tokens", "read"), team.listTokens)
 	r.Post("/tokens", s.authz("tokens", "write"), team.createToken)

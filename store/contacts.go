@@ -200,15 +200,37 @@ func (s *Store) ContactVisitors(ctx context.Context, tenantID, contactID string)
 	return out, rows.Err()
 }
 
-// ContactConversations returns the ids of the tenant's conversations, on any
-// of its sites, whose verified visitor has this identity fingerprint, the
-// newest first.
-func (s *Store) ContactConversations(ctx context.Context, tenantID, fingerprint string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND identity = ? ORDER BY id DESC`, tenantID, fingerprint)
+// ContactConversation is one of a contact's conversations, as listed.
+type ContactConversation struct {
+	ID        string     `json:"id"`
+	SiteID    string     `json:"site_id"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+}
+
+// ContactConversations returns the tenant's conversations, on any of its
+// sites, whose verified visitor has this identity fingerprint, the newest
+// first, at most limit.
+func (s *Store) ContactConversations(ctx context.Context, tenantID, fingerprint string, limit int) ([]ContactConversation, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, site_id, status, created_at, closed_at FROM conversations
+		WHERE tenant_id = ? AND identity = ? ORDER BY id DESC LIMIT ?`, tenantID, fingerprint, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: conversations of a contact: %w", err)
 	}
-	return scanIDs(rows)
+	defer rows.Close()
+	var out []ContactConversation
+	for rows.Next() {
+		var c ContactConversation
+		var created int64
+		var closed sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.SiteID, &c.Status, &created, &closed); err != nil {
+			return nil, fmt.Errorf("store: conversations of a contact: %w", err)
+		}
+		c.CreatedAt, c.ClosedAt = fromMillis(created), fromNullMillis(closed)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // DeleteContact removes a tenant's contact and its links to visitor ids.

@@ -408,6 +408,37 @@ export interface ChatView {
   queued_at: string | null;
 }
 
+/** A known customer: the person behind an external id one of the tenant's sites verified. */
+export interface Contact {
+  id: string;
+  /** The id the site gave (nudge('identify')) */
+  external_id: string;
+  email?: string;
+  name?: string;
+  attributes?: Record<string, string>;
+  /** How the latest sighting was proved: the site's signature of the id, or a visitor token */
+  verified_by: "hash" | "token";
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface ContactView {
+  contact: Contact;
+  /** The visitor ids of each site the contact was verified on, the last seen first */
+  visitors: {
+    site_id: string;
+    visitor: string;
+  }[];
+  /** Its conversations on every site, the newest first (at most 200) */
+  conversations: {
+    id: string;
+    site_id: string;
+    status: string;
+    created_at: string;
+    closed_at?: string;
+  }[];
+}
+
 /** Times are RFC 3339; nulls when not reached. */
 export interface Conversation {
   id: string;

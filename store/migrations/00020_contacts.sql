@@ -34,7 +34,15 @@ CREATE INDEX contact_visitors_visitor ON contact_visitors(site_id, visitor);
 DROP INDEX conversations_identity;
 CREATE INDEX conversations_identity ON conversations(tenant_id, identity) WHERE identity IS NOT NULL AND identity <> '';
 
+-- Who may read contacts: those who see all of a tenant's chats. Erasing one
+-- is erasing visitors (visitors:erase).
+INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES
+    ('p', 'owner', 'contacts', 'read'),
+    ('p', 'admin', 'contacts', 'read'),
+    ('p', 'supervisor', 'contacts', 'read');
+
 -- +goose Down
+DELETE FROM casbin_rule WHERE ptype = 'p' AND v1 = 'contacts';
 DROP INDEX conversations_identity;
 CREATE INDEX conversations_identity ON conversations(tenant_id, site_id, identity) WHERE identity IS NOT NULL AND identity <> '';
 DROP TABLE contact_visitors;
