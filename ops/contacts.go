@@ -23,14 +23,15 @@ func sighting(tenant, site, visitor, id, email, name, by string, at time.Time) c
 	return contacts.Sighting{Tenant: tenant, Site: site, Visitor: visitor, ExternalID: id, Email: email, Name: name, VerifiedBy: by, At: at}
 }
 
-// Identified records that a chat's visitor proved who they are: their
+// Identified records that a chat's visitor proved who they are, by the
+// site's signature of their id (hash) or a visitor token (token): their
 // contact is made or updated and their visitor id linked, in the
 // background. An unverified identity links nothing.
-func (s *Service) Identified(site store.Site, visitor string, id *chat.Identity) {
+func (s *Service) Identified(site store.Site, visitor string, id *chat.Identity, by string) {
 	if id == nil || !id.Verified || id.ID == "" {
 		return
 	}
-	s.Links.See(sighting(site.TenantID, site.ID, visitor, id.ID, id.Email, id.Name, "hash", time.Now()))
+	s.Links.See(sighting(site.TenantID, site.ID, visitor, id.ID, id.Email, id.Name, by, time.Now()))
 }
 
 // ErasedContact is what erasing a contact removed.

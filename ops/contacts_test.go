@@ -61,8 +61,8 @@ func TestVerifiedVisitorsBecomeOneContact(t *testing.T) {
 	f.identify("phone", "user-7", "jane@example.com", "Jane Roe", false)
 	f.identify("stranger", "user-7", "evil@example.com", "Mallory", true)
 	f.identify("tablet", "user-9", "not an email\r\nBcc: x@example.com", "Tab", false)
-	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Name: "Jane R.", Verified: true})
-	f.s.Identified(f.site, "desk", &chat.Identity{ID: "user-7"}) // unverified
+	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Name: "Jane R.", Verified: true}, "hash")
+	f.s.Identified(f.site, "desk", &chat.Identity{ID: "user-7"}, "hash") // unverified
 	if err := f.s.Links.Flush(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +94,8 @@ func TestEraseContactErasesEverythingLinked(t *testing.T) {
 	f.identify("phone", "user-7", "jane@example.com", "Jane", false)
 	phone := f.chat("phone", "asked on my phone, unverified in the chat")
 	laptop := f.chatAs("laptop", "user-7", "asked on my laptop")
-	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Verified: true})
-	f.s.Identified(second, "kiosk", &chat.Identity{ID: "user-7", Verified: true})
+	f.s.Identified(f.site, "laptop", &chat.Identity{ID: "user-7", Verified: true}, "hash")
+	f.s.Identified(second, "kiosk", &chat.Identity{ID: "user-7", Verified: true}, "hash")
 	f.identify("desk", "user-8", "", "", false)
 	other := f.chat("desk", "someone else")
 	c, err := f.s.Contacts.ByExternalID(f.ctx, f.tenant.ID, "user-7")

@@ -80,6 +80,7 @@ type frame struct {
 	Email        string            `json:"email,omitempty"`
 	Vars         map[string]string `json:"vars,omitempty"`
 	Identity     *chat.Identity    `json:"identity,omitempty"`
+	VisitorToken string            `json:"visitor_token,omitempty"`
 }
 
 // reply is the server's answer to one command.

@@ -15,6 +15,7 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
@@ -43,11 +44,17 @@ const (
 	localAgent  = "ws_agent"
 	localSubj   = "ws_subject"
 	localSess   = "ws_session"
+	localNative = "ws_native"
 )
+
+// closeVisitorToken closes a visitor socket whose visitor token is missing
+// where one is required, or refused (forged, expired, another site's).
+const closeVisitorToken = 4401
 
 // visitorUpgrade checks a visitor socket before the upgrade: a known site,
 // one of its allowed origins (browsers always send Origin on a WebSocket),
-// and the per-address limit.
+// and the per-address limit. A client without an Origin (an app) is let in
+// to prove its visitor with a visitor token in its first frame instead.
 func (h *socketAPI) visitorUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return &apiError{Status: fiber.StatusUpgradeRequired, Code: "upgrade_required", Message: "this is a WebSocket endpoint"}
@@ -55,10 +62,16 @@ func (h *socketAPI) visitorUpgrade(c *fiber.Ctx) error {
 	if !h.wsIP.allow(h.proxies.clientIP(c), time.Now()) {
 		return tooMany(c, "too many connections from this address")
 	}
+	var site *store.Site
+	var err error
 	if c.Get(fiber.HeaderOrigin) == "" {
-		return &apiError{Status: fiber.StatusForbidden, Code: "origin_not_allowed", Message: "an Origin header is required"}
+		if site, err = h.ops.Site(c.UserContext(), c.Query("site")); err == nil && site == nil {
+			err = &apiError{Status: fiber.StatusNotFound, Code: "unknown_site", Message: "no site has this key"}
+		}
+		c.Locals(localNative, true)
+	} else {
+		site, err = h.gate.allowedSite(c, c.Query("site"))
 	}
-	site, err := h.gate.allowedSite(c, c.Query("site"))
 	if err != nil {
 		return err
 	}
@@ -92,6 +105,7 @@ func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	releaseRequest(c)
 	site := c.Locals(localSite).(*store.Site)
 	ua, _ := c.Locals(localDevice).(string)
+	native, _ := c.Locals(localNative).(bool)
 	w := newWSConn(h.ctx, c, h.log, wsVisitorRate)
 	defer w.cancel()
 	w.delivered = h.metrics.delivered
@@ -100,7 +114,7 @@ func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	defer h.metrics.sockets.WithLabelValues("visitor").Dec()
 	var v chat.Visitor
 	if !w.hello(h.log, func(f *frame) (ok bool) {
-		v, ok = h.visitorHello(w, f, site, analytics.Device(ua))
+		v, ok = h.visitorHello(w, f, site, analytics.Device(ua), native)
 		return ok
 	}) {
 		return
@@ -137,11 +151,23 @@ func shallow(log *slog.Logger, fn func()) {
 
 // visitorHello opens or resumes the visitor's conversation, registers the
 // connection and answers with the conversation and its messages after
-// f.After. On failure it has answered and closed.
-func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string) (chat.Visitor, bool) {
+// f.After. A visitor token, required of a native client (no Origin), is
+// checked before anything changes; the identity it proves replaces what the
+// page claims. On failure it has answered and closed.
+func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string, native bool) (chat.Visitor, bool) {
 	var v chat.Visitor
 	var token string
 	var err error
+	var proved *chat.Identity
+	if native || f.VisitorToken != "" {
+		claims, err := contacts.ParseVisitorToken(site.IdentitySecret, site.Key, f.VisitorToken, time.Now())
+		if err != nil {
+			w.fail(f, "visitor_token", err.Error())
+			w.closeNow(closeVisitorToken, "visitor token refused")
+			return v, false
+		}
+		proved = &chat.Identity{ID: claims.Subject, Email: claims.Email, Name: claims.Name, Verified: true}
+	}
 	switch f.Type {
 	case "start":
 		meta := chat.Meta{}
@@ -149,11 +175,16 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 			meta = *f.Meta
 		}
 		meta.Device = device
-		if err = h.ops.ResolveOffer(w.ctx, *site, &meta); err == nil {
+		err = h.ops.ResolveOffer(w.ctx, *site, &meta)
+		by := "hash"
+		if proved != nil {
+			meta.Identity, by = proved, "token"
+		}
+		if err == nil {
 			v, token, err = h.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
 		if err == nil {
-			h.ops.Identified(*site, v.ID, meta.Identity)
+			h.ops.Identified(*site, v.ID, meta.Identity, by)
 		}
 	case "resume":
 		v, err = h.chat.VisitorByToken(w.ctx, f.Token)
@@ -231,7 +262,7 @@ func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, 
 		}
 		err := h.chat.VisitorAbout(ctx, v, about.Vars, about.Identity)
 		if err == nil {
-			h.ops.Identified(*site, v.ID, about.Identity)
+			h.ops.Identified(*site, v.ID, about.Identity, "hash")
 		}
 		h.answer(w, f, err)
 	case "page":

@@ -802,7 +802,7 @@ export interface PreviewRequest {
 export interface ProtocolError {
   type: "error";
   id?: string;
-  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal" | "busy";
+  code: "malformed" | "unknown_type" | "rate_limited" | "invalid" | "not_found" | "forbidden" | "state" | "token" | "hello" | "unauthenticated" | "internal" | "busy" | "visitor_token";
   message: string;
 }
 
@@ -1146,6 +1146,8 @@ export type VisitorCommand = {
   /** The page's visitor id */
   visitor: string;
   meta?: ChatMeta;
+  /** A visitor token the site's backend signed (HS256 JWT under the site's identity secret: sub the visitor's id, aud the site's key, exp at most an hour after iat). Required of a client without a browser Origin; the identity it proves replaces the page's. Refused: an error frame and close 4401 (docs/protocol.md). */
+  visitor_token?: string;
 } | {
   type: "resume";
   id?: string;
@@ -1154,6 +1156,8 @@ export type VisitorCommand = {
   after?: number;
   /** The id of the message at `after`. When the server has another message there, or none (a message shown while committed and lost by a crash, or retracted while the page was away), the answer holds the whole conversation with `reset`. */
   after_id?: string;
+  /** A visitor token the site's backend signed (HS256 JWT under the site's identity secret: sub the visitor's id, aud the site's key, exp at most an hour after iat). Required of a client without a browser Origin; the identity it proves replaces the page's. Refused: an error frame and close 4401 (docs/protocol.md). */
+  visitor_token?: string;
 } | {
   type: "send";
   id?: string;
