@@ -42,8 +42,9 @@ func TestDependenciesPointOneWay(t *testing.T) {
 			case imp == module+"/ops" && top != "server" && top != "cmd" && top != "e2e":
 				t.Errorf("%s imports ops: the operations call the domain packages, not the other way", rel)
 			case isHTTPServer(imp) && top != "server" && top != "cmd" && top != "e2e" &&
-				// The load generator is a client; it dials, it serves nothing.
-				!(top == "loadgen" && imp == "github.com/fasthttp/websocket"):
+				// The load generator and the documented example clients
+				// dial; they serve nothing.
+				!((top == "loadgen" || top == "docs") && imp == "github.com/fasthttp/websocket"):
 				t.Errorf("%s imports %s: domain packages know nothing of the transport", rel, imp)
 			}
 		}
