@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,8 +47,14 @@ type CollectOptions struct {
 	// run at full speed is over budget within seconds and measures the
 	// dropping of events, not their storing. It needs an owner's or admin's
 	// Token, or Email and Password.
-	EventsPerDay           int
+	EventsPerDay int
+	// Identify adds to every batch its visitor's identify event, signed
+	// with the site's identity secret (read with the login), as a site whose
+	// visitors are logged in sends: each links a contact.
+	Identify               bool
 	Token, Email, Password string
+
+	secret string // the site's identity secret, for Identify
 }
 
 // Metrics says where a server's Prometheus metrics are: its --metrics-addr
@@ -112,8 +120,8 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	}
 	o.Concurrency, o.Batch, o.Visitors = max(o.Concurrency, 1), min(max(o.Batch, 1), 100), max(o.Visitors, 1)
 	client := newClient(o.Concurrency, 0)
-	if o.EventsPerDay > 0 {
-		if err := raiseBudget(client, o); err != nil {
+	if o.EventsPerDay > 0 || o.Identify {
+		if err := prepareSite(client, &o); err != nil {
 			return CollectReport{}, err
 		}
 	}
@@ -221,6 +229,14 @@ func bodies(o CollectOptions, n int) [][]byte {
 		body.Reset()
 		fmt.Fprintf(&body, `{"site":%q,"visitor":"lg%d","visit":"lg%d-%d","visit_n":1,"lang":"en-US","screen":"1440x900","events":[`,
 			o.Site, v, v, k%3)
+		if o.secret != "" {
+			// The logged-in visitor's identify, as the snippet sends it on each page.
+			user := fmt.Sprintf("user-%d", v)
+			mac := hmac.New(sha256.New, []byte(o.secret))
+			mac.Write([]byte(user))
+			fmt.Fprintf(&body, `{"type":"identify","url":"https://shop.test/","user":{"id":%q,"email":"%s@example.com","name":"Load Visitor %d"},"hash":"%x"},`,
+				user, user, v, mac.Sum(nil))
+		}
 		for i := range o.Batch {
 			if i > 0 {
 				body.WriteByte(',')
@@ -267,7 +283,7 @@ func worker(ctx context.Context, client *http.Client, o CollectOptions, w int, p
 		atomic.AddInt64(&rep.Requests, 1)
 		switch {
 		case res.StatusCode == http.StatusAccepted:
-			atomic.AddInt64(&rep.Accepted, int64(o.Batch))
+			atomic.AddInt64(&rep.Accepted, int64(o.events()))
 		case res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusTooManyRequests:
 			atomic.AddInt64(&rep.Refused, 1)
 			time.Sleep(10 * time.Millisecond)
@@ -340,8 +356,17 @@ func scrape(ctx context.Context, client *http.Client, m Metrics) (map[string]flo
 	return out, sc.Err()
 }
 
-// raiseBudget sets the daily event budget of the site o.Site names.
-func raiseBudget(client *http.Client, o CollectOptions) error {
+// events is the number of events in each request.
+func (o CollectOptions) events() int {
+	if o.secret != "" {
+		return o.Batch + 1 // and its identify
+	}
+	return o.Batch
+}
+
+// prepareSite raises the daily event budget of the site o.Site names
+// (EventsPerDay) and reads its identity secret (Identify).
+func prepareSite(client *http.Client, o *CollectOptions) error {
 	auth, err := authorize(client, o.URL, o.Token, o.Email, o.Password)
 	if err != nil {
 		return err
@@ -379,10 +404,23 @@ func raiseBudget(client *http.Client, o CollectOptions) error {
 			return err
 		}
 		for _, s := range sites.Items {
-			if s.Key == o.Site {
-				s.Settings["events_per_day"] = o.EventsPerDay
-				return call("PATCH", "/api/sites/"+s.ID, map[string]any{"settings": s.Settings}, &struct{}{})
+			if s.Key != o.Site {
+				continue
 			}
+			if o.Identify {
+				var secret struct {
+					IdentitySecret string `json:"identity_secret"`
+				}
+				if err := call("GET", "/api/sites/"+s.ID+"/secret", nil, &secret); err != nil {
+					return err
+				}
+				o.secret = secret.IdentitySecret
+			}
+			if o.EventsPerDay == 0 {
+				return nil
+			}
+			s.Settings["events_per_day"] = o.EventsPerDay
+			return call("PATCH", "/api/sites/"+s.ID, map[string]any{"settings": s.Settings}, &struct{}{})
 		}
 		if cursor = sites.Next; cursor == "" {
 			return fmt.Errorf("loadgen: no site with the key %q among this login's sites", o.Site)

@@ -41,7 +41,8 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Heavy, "heavy", false, "fill each batch to the 64 KiB limit with long, distinct titles, names and properties (a flood)")
 	fs.IntVar(&o.Addresses, "addresses", 0, "spread the requests over this many loopback source addresses (127.0.0.1, .2, …)")
 	fs.IntVar(&o.EventsPerDay, "events-per-day", 0, "first raise the site's daily event budget to this (1,000 to 100,000,000; the default budget, 200,000, ends a fast run in seconds); needs --token, or --email and --password")
-	fs.StringVar(&o.Token, "token", os.Getenv("NUDGE_LOADGEN_TOKEN"), "API token of an owner or admin, for --events-per-day (NUDGE_LOADGEN_TOKEN)")
+	fs.BoolVar(&o.Identify, "identify", false, "each request also identifies its visitor, signed with the site's identity secret (as logged-in visitors' pages do); needs --token, or --email and --password")
+	fs.StringVar(&o.Token, "token", os.Getenv("NUDGE_LOADGEN_TOKEN"), "API token of an owner or admin, for --events-per-day and --identify (NUDGE_LOADGEN_TOKEN)")
 	fs.StringVar(&o.Email, "email", "admin@localhost", "or the email of an owner or admin")
 	fs.StringVar(&o.Password, "password", os.Getenv("NUDGE_LOADGEN_PASSWORD"), "and their password (NUDGE_LOADGEN_PASSWORD)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -59,8 +60,8 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case o.EventsPerDay != 0 && (o.EventsPerDay < 1000 || o.EventsPerDay > 100_000_000):
 		return errors.New("--events-per-day: 1,000 to 100,000,000")
-	case o.EventsPerDay != 0 && o.Token == "" && o.Password == "":
-		return errors.New("--events-per-day changes the site: it needs --token, or --email and --password, of an owner or admin")
+	case (o.EventsPerDay != 0 || o.Identify) && o.Token == "" && o.Password == "":
+		return errors.New("--events-per-day and --identify need the site's settings: --token, or --email and --password, of an owner or admin")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -96,7 +96,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"loadgen", "search", "--messages", "5"}, 1, "--messages"},
 		{[]string{"loadgen", "search", "--search-url", "es:9200"}, 1, "es:9200"},
 		{[]string{"loadgen", "collect", "--events-per-day", "5"}, 1, "1,000 to 100,000,000"},
-		{[]string{"loadgen", "collect", "--events-per-day", "5000", "--token", "", "--password", ""}, 1, "needs --token"},
+		{[]string{"loadgen", "collect", "--events-per-day", "5000", "--token", "", "--password", ""}, 1, "--token, or --email"},
+		{[]string{"loadgen", "collect", "--identify", "--token", "", "--password", ""}, 1, "--token, or --email"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(tc.args, &out, &errOut)
@@ -242,7 +243,7 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 		t.Fatalf("loadgen collect with a wrong password: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
 	}
 	if code := run([]string{"loadgen", "collect", "--url", "http://" + addr, "--metrics-url", "http://" + metrics + "/metrics",
-		"--events-per-day", "5000000", "--duration", "1s", "--concurrency", "2", "--visitors", "10"}, &cliOut, &cliErr); code != 0 ||
+		"--events-per-day", "5000000", "--identify", "--duration", "1s", "--concurrency", "2", "--visitors", "10"}, &cliOut, &cliErr); code != 0 ||
 		!strings.Contains(cliOut.String(), "persisted") {
 		t.Fatalf("loadgen collect: %d\n%s\n%s", code, cliOut.String(), cliErr.String())
 	}
@@ -260,6 +261,23 @@ func TestServeRunsAndStopsGracefully(t *testing.T) {
 	sitesRes.Body.Close()
 	if !strings.Contains(string(body), `"events_per_day":5000000`) {
 		t.Fatalf("the demo site's budget after loadgen collect --events-per-day: %s", body)
+	}
+	// Its signed identify events made contacts (recorded in the background).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/contacts", nil)
+		req.Header.Set("Cookie", strings.Split(adminLogin.Header.Get("Set-Cookie"), ";")[0])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(body), `"external_id":"user-`) && strings.Contains(string(body), `"verified_by":"hash"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no contact from loadgen collect --identify: %s", body)
+		}
 	}
 	cancel()
 	select {
