@@ -93,6 +93,26 @@ func (b *Book) Fingerprint(ctx context.Context, tenant, externalID string) (stri
 // A sighting that breaks the limits is refused whole (ErrInvalid) before
 // anything is stored.
 func (b *Book) Link(ctx context.Context, ss ...Sighting) ([]Contact, error) {
+	recs, err := b.save(ctx, ss)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(recs))
+	for _, r := range recs {
+		if r.ID == "" {
+			continue // the tenant is gone
+		}
+		c, err := b.open(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// save stores sightings and returns the records as saved, sealed.
+func (b *Book) save(ctx context.Context, ss []Sighting) ([]store.ContactRecord, error) {
 	saves := make([]store.ContactSave, len(ss))
 	for i := range ss {
 		s := &ss[i]
@@ -109,22 +129,7 @@ func (b *Book) Link(ctx context.Context, ss ...Sighting) ([]Contact, error) {
 		saves[i] = store.ContactSave{Tenant: s.Tenant, Fingerprint: fp, VerifiedBy: s.VerifiedBy, SiteID: s.Site, Visitor: s.Visitor, At: s.At,
 			Seal: func(id string, old []byte) ([]byte, error) { return b.merge(ctx, s, id, old) }}
 	}
-	recs, err := b.st.SaveContacts(ctx, saves)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Contact, 0, len(recs))
-	for _, r := range recs {
-		if r.ID == "" {
-			continue // the tenant is gone
-		}
-		c, err := b.open(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return b.st.SaveContacts(ctx, saves)
 }
 
 // merge is a sighting's change to the sealed data of contact id.

@@ -297,3 +297,49 @@ func TestLinkerCloseStoresWhatIsQueued(t *testing.T) {
 		t.Fatalf("%d of 30 contacts stored at close", len(list))
 	}
 }
+
+// A visitor's page identifies them on every view: what says nothing new
+// within a minute is not written again; a change is, at once, and so is the
+// next sighting after a minute or a Flush.
+func TestLinkerSkipsRepeatedSightings(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	l := NewLinker(f.book, slog.New(slog.NewTextHandler(io.Discard, nil)), 100)
+	defer l.Close()
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	see := func(at time.Time, name string) Contact {
+		t.Helper()
+		l.See(Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "v", ExternalID: "u", Name: name, VerifiedBy: "hash", At: at})
+		// Wait for the writer without Flush, which would forget the repeats.
+		l.See(Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: "marker", ExternalID: fmt.Sprint("m", at.UnixNano(), name), VerifiedBy: "hash", At: at})
+		for {
+			if _, err := f.book.ByExternalID(ctx, f.tenant.ID, fmt.Sprint("m", at.UnixNano(), name)); err == nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c, err := f.book.ByExternalID(ctx, f.tenant.ID, "u")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := see(t0, "Ann"); !c.LastSeen.Equal(t0) {
+		t.Fatalf("first sighting: %v", c.LastSeen)
+	}
+	if c := see(t0.Add(30*time.Second), "Ann"); !c.LastSeen.Equal(t0) {
+		t.Fatalf("a repeat within the minute was written: %v", c.LastSeen)
+	}
+	if c := see(t0.Add(40*time.Second), "Ann B."); c.Name != "Ann B." || !c.LastSeen.Equal(t0.Add(40*time.Second)) {
+		t.Fatalf("a change waited: %+v", c)
+	}
+	if c := see(t0.Add(101*time.Second), "Ann B."); !c.LastSeen.Equal(t0.Add(101 * time.Second)) {
+		t.Fatalf("a sighting a minute later was skipped: %v", c.LastSeen)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := see(t0.Add(102*time.Second), "Ann B."); !c.LastSeen.Equal(t0.Add(102 * time.Second)) {
+		t.Fatalf("after Flush, a repeat was skipped: %v", c.LastSeen)
+	}
+}

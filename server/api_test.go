@@ -611,7 +611,7 @@ func TestMetricsAreNotPublic(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h2.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nudge_analytics_events_queued") {
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nudge_analytics_events_queued") || !strings.Contains(rec.Body.String(), "nudge_contacts_sightings_dropped_total") {
 		t.Errorf("the metrics handler: %d", rec.Code)
 	}
 	bad := DefaultConfig()

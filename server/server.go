@@ -30,6 +30,7 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
@@ -134,6 +135,16 @@ func (m *metrics) analytics(st *analytics.Stats, queued, queuedBytes func() int6
 	)
 }
 
+func (m *metrics) contacts(l *contacts.Linker) {
+	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	m.reg.MustRegister(
+		counter("nudge_contacts_sightings_dropped_total", "Verified visitors not linked to their contact because the linker's queue was full (the next page brings them again).", &l.Dropped),
+		counter("nudge_contacts_sightings_failed_total", "Verified visitors the store refused to link (logged).", &l.Failed),
+	)
+}
+
 func (m *metrics) chat(st *chat.LogStats) {
 	counter := func(name, help string, v interface{ Load() int64 }, scale float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) * scale })
@@ -202,6 +213,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.metrics.analytics(&s.ingest.Stats, s.ingest.Queued, s.ingest.QueuedBytes)
 	s.metrics.chat(&engine.Log().Stats)
+	s.metrics.contacts(s.ops.Links)
 	s.metrics.search(feed)
 	s.bundles = pageBundles{embedded: bundle}
 	if cfg.DevWidget != "" {
