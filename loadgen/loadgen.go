@@ -81,8 +81,18 @@ type CollectReport struct {
 	Persisted      int64         // events committed, per the server's metrics
 	PersistElapsed time.Duration // until the server's queue drained
 	P50, P99, Max  time.Duration
-	PeakRSS        int64 // bytes, the server's resident memory at its highest
-	GCCycles       int64 // the server's garbage collections during the run
+	PeakRSS        int64         // bytes, the server's resident memory at its highest
+	GCCycles       int64         // the server's garbage collections during the run
+	CPU            time.Duration // the server's CPU time (user and system) during the run
+}
+
+// CPUPerEvent is the server's CPU time per persisted event: steadier than
+// the rate on a machine the load generator shares.
+func (r CollectReport) CPUPerEvent() time.Duration {
+	if r.Persisted == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Persisted)
 }
 
 // AcceptedPerSec and PersistedPerSec are the run's rates.
@@ -96,11 +106,11 @@ func (r CollectReport) String() string {
 accepted      %d events, %.0f events/s over %s
 persisted     %d events, %.0f events/s until the queue drained (%s)
 latency       p50 %s  p99 %s  max %s
-server memory peak RSS %.1f MiB, %d garbage collections`,
+server memory peak RSS %.1f MiB, %d garbage collections, CPU %s (%s an event)`,
 		r.Requests, r.Refused, r.Failed,
 		r.Accepted, r.AcceptedPerSec(), r.Elapsed.Round(time.Millisecond),
 		r.Persisted, r.PersistedPerSec(), r.PersistElapsed.Round(time.Millisecond),
-		r.P50, r.P99, r.Max, float64(r.PeakRSS)/(1<<20), r.GCCycles)
+		r.P50, r.P99, r.Max, float64(r.PeakRSS)/(1<<20), r.GCCycles, r.CPU.Round(time.Millisecond), r.CPUPerEvent())
 }
 
 var agents = []string{
@@ -176,6 +186,7 @@ func Collect(ctx context.Context, o CollectOptions, progress io.Writer) (Collect
 	<-done
 	rep.Persisted = int64(after["nudge_analytics_events_persisted_total"] - before["nudge_analytics_events_persisted_total"])
 	rep.GCCycles = int64(after["go_gc_duration_seconds_count"] - before["go_gc_duration_seconds_count"])
+	rep.CPU = time.Duration((after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) * float64(time.Second))
 	all := hdrhistogram.New(1, int64(30*time.Second/time.Microsecond), 3)
 	for _, h := range hists {
 		all.Merge(h)
