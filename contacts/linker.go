@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +22,8 @@ type Linker struct {
 	book *Book
 	log  *slog.Logger
 
-	recent map[string]seen // the writer goroutine's own
+	rmu    sync.Mutex
+	recent map[recentKey]seen
 
 	mu      sync.RWMutex // guards queue against Close
 	closed  bool
@@ -34,10 +33,13 @@ type Linker struct {
 	Failed  atomic.Int64 // sightings the store refused
 }
 
-// seen is what was stored last of a visitor's sighting, and when.
+// recentKey is a visitor of a site seen as an external id.
+type recentKey struct{ tenant, site, visitor, external string }
+
+// seen is what was queued last of a visitor's sighting, and when.
 type seen struct {
-	digest string
-	at     time.Time
+	email, name, by string
+	at              time.Time
 }
 
 const (
@@ -60,8 +62,13 @@ func NewLinker(book *Book, log *slog.Logger, queue int) *Linker {
 	return l
 }
 
-// See queues a sighting; it never blocks.
+// See queues a sighting; it never blocks. A repeat is dropped here, before
+// the queue: waking the writer for each cost more than the writes it saved.
 func (l *Linker) See(s Sighting) {
+	k := recentKey{s.Tenant, s.Site, s.Visitor, s.ExternalID}
+	if !l.fresh(k, s) {
+		return
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -71,7 +78,37 @@ func (l *Linker) See(s Sighting) {
 	case l.queue <- linkReq{s: s}:
 	default:
 		l.Dropped.Add(1)
+		l.forget(k)
 	}
+}
+
+// fresh says whether a sighting says something new: a visitor not queued in
+// the last minute, or a change of what they are called (a sighting with
+// attributes always is).
+func (l *Linker) fresh(k recentKey, s Sighting) bool {
+	at := s.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	if l.recent == nil || len(l.recent) >= maxRecent {
+		l.recent = make(map[recentKey]seen, 1024)
+	}
+	r, ok := l.recent[k]
+	if ok && len(s.Attributes) == 0 && r.email == s.Email && r.name == s.Name && r.by == s.VerifiedBy &&
+		at.Sub(r.at) < refreshEvery && !at.Before(r.at) {
+		return false
+	}
+	l.recent[k] = seen{email: s.Email, name: s.Name, by: s.VerifiedBy, at: at}
+	return true
+}
+
+// forget makes the next sighting of a visitor fresh again.
+func (l *Linker) forget(k recentKey) {
+	l.rmu.Lock()
+	delete(l.recent, k)
+	l.rmu.Unlock()
 }
 
 // ErrClosed means the linker is shutting down.
@@ -140,50 +177,17 @@ func (l *Linker) run() {
 			}
 		}
 		if len(batch) > 0 {
-			l.store(l.fresh(batch))
+			l.store(batch)
 		}
 		if len(flushes) > 0 {
+			l.rmu.Lock()
 			clear(l.recent)
+			l.rmu.Unlock()
 		}
 		for _, f := range flushes {
 			close(f)
 		}
 	}
-}
-
-// fresh keeps the sightings that say something new: a visitor not stored
-// in the last minute, or a change of what they are called, and one of each
-// visitor per batch (its latest, with the batch's changes merged by order).
-func (l *Linker) fresh(batch []Sighting) []Sighting {
-	if l.recent == nil || len(l.recent) >= maxRecent {
-		l.recent = make(map[string]seen, 1024)
-	}
-	out := batch[:0]
-	for _, s := range batch {
-		k, d := key(s), digest(s)
-		if r, ok := l.recent[k]; ok && r.digest == d && s.At.Sub(r.at) < refreshEvery && !s.At.Before(r.at) {
-			continue
-		}
-		l.recent[k] = seen{digest: d, at: s.At}
-		out = append(out, s)
-	}
-	return out
-}
-
-func key(s Sighting) string {
-	return s.Tenant + "\x00" + s.Site + "\x00" + s.Visitor + "\x00" + s.ExternalID
-}
-
-// digest is what a sighting says of the contact besides when.
-func digest(s Sighting) string {
-	d := s.Email + "\x00" + s.Name + "\x00" + s.VerifiedBy
-	if len(s.Attributes) > 0 {
-		keys := slices.Sorted(maps.Keys(s.Attributes))
-		for _, k := range keys {
-			d += "\x00" + k + "=" + s.Attributes[k]
-		}
-	}
-	return d
 }
 
 // store links a batch; when the batch fails, each sighting is tried alone,
@@ -199,7 +203,7 @@ func (l *Linker) store(batch []Sighting) {
 	}
 	for _, s := range batch {
 		if _, err := l.book.save(ctx, []Sighting{s}); err != nil {
-			delete(l.recent, key(s))
+			l.forget(recentKey{s.Tenant, s.Site, s.Visitor, s.ExternalID})
 			l.Failed.Add(1)
 			l.log.Warn("contacts: a verified visitor was not linked", "tenant", s.Tenant, "site", s.Site, "err", err)
 		}
