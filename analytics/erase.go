@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -163,4 +164,98 @@ func VisitorsOf(ctx context.Context, db *DB, siteID, id string) ([]string, error
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// BlindUserIDs replaces the user ids an earlier release kept in clear on a
+// site's visits and in their raw events by their fingerprints (blind, with
+// BlindPrefix), a user at a time. It returns how many users it changed;
+// once none is left in clear it only reads an index.
+func BlindUserIDs(ctx context.Context, db *DB, siteID string, blind func(id string) (string, error)) (int, error) {
+	site, ok, err := db.site(ctx, siteID, false)
+	if err != nil || !ok {
+		return 0, err
+	}
+	// Two ranges of the user index: below the prefix, and from the byte after it.
+	rows, err := db.R.QueryContext(ctx, `SELECT DISTINCT user_id FROM visits WHERE site = ? AND ((user_id > '' AND user_id < ?) OR user_id >= ?)`,
+		site, BlindPrefix, string(rune(BlindPrefix[0]+1)))
+	if err != nil {
+		return 0, fmt.Errorf("analytics: user ids in clear: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for n, id := range ids {
+		fp, err := blind(id)
+		if err != nil {
+			return n, err
+		}
+		fp = BlindPrefix + fp
+		err = db.Tx(ctx, func(tx *sql.Tx) error {
+			evs, err := tx.QueryContext(ctx, `SELECT DISTINCT e.id, e.data FROM visits v JOIN event_log e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
+				WHERE v.site = ? AND v.user_id = ?`, site, id)
+			if err != nil {
+				return err
+			}
+			type change struct {
+				id   int64
+				data []byte
+			}
+			var changes []change
+			for evs.Next() {
+				var c change
+				var data string
+				if err := evs.Scan(&c.id, &data); err != nil {
+					evs.Close()
+					return err
+				}
+				if c.data, err = replaceUserID(data, id, fp); err != nil {
+					evs.Close()
+					return err
+				}
+				if c.data != nil {
+					changes = append(changes, c)
+				}
+			}
+			evs.Close()
+			for _, c := range changes {
+				if _, err := tx.ExecContext(ctx, `UPDATE event_log SET data = ? WHERE id = ?`, string(c.data), c.id); err != nil {
+					return err
+				}
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE visits SET user_id = ? WHERE site = ? AND user_id = ?`, fp, site, id)
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("analytics: fingerprint a user's id: %w", err)
+		}
+	}
+	return len(ids), nil
+}
+
+// replaceUserID rewrites a batch's events whose user_id is id; nil when
+// none is.
+func replaceUserID(data, id, fp string) ([]byte, error) {
+	var events []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(data), &events); err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, e := range events {
+		var u string
+		if raw, ok := e["user_id"]; ok && json.Unmarshal(raw, &u) == nil && u == id {
+			e["user_id"], _ = json.Marshal(fp)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil, nil
+	}
+	return json.Marshal(events)
 }

@@ -29,6 +29,10 @@ var (
 	ErrClosed = errors.New("analytics: ingester is closed")
 )
 
+// BlindPrefix marks a user id kept as its fingerprint (Options.Blind), and
+// tells it from one an earlier release kept in clear (BlindUserIDs).
+const BlindPrefix = "~"
+
 // VisitTimeout ends a visit after this long without activity.
 const VisitTimeout = 30 * time.Minute
 
@@ -71,6 +75,10 @@ type Options struct {
 	// so under load a few milliseconds buy larger, cheaper transactions;
 	// Flush does not wait for it.
 	Linger time.Duration
+	// Blind, if set, turns a verified user id into what the database keeps
+	// of it (a keyed fingerprint): an id may be an email, and the analytics
+	// file holds no email in clear. Kept with BlindPrefix before it.
+	Blind func(ctx context.Context, tenant, id string) (string, error)
 	// Identified, if set, is told of each verified identity a page reports
 	// (nudge('identify') with the site's signature), as the batch is
 	// accepted; it must not block.
@@ -286,6 +294,13 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			// The user id links visits; the email and the name are not kept here
 			// but go to the contact (sealed), with the user's devices.
 			r.userID = e.User.ID
+			if in.opts.Blind != nil {
+				fp, err := in.opts.Blind(ctx, site.TenantID, e.User.ID)
+				if err != nil {
+					return Result{}, fmt.Errorf("analytics: fingerprint a user id: %w", err)
+				}
+				r.userID = BlindPrefix + fp
+			}
 			if in.opts.Identified != nil {
 				in.opts.Identified(Identified{Tenant: site.TenantID, Site: site.ID, Visitor: visitor, ID: e.User.ID,
 					Email: e.User.Email, Name: e.User.Name, At: time.UnixMilli(ts)})

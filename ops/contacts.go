@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/store"
@@ -77,4 +78,26 @@ func (s *Service) EraseContact(ctx context.Context, actor store.Actor, tenant, i
 		return ErasedContact{}, err
 	}
 	return out, nil
+}
+
+// blindUserIDs replaces the verified user ids an earlier release kept in
+// clear in the analytics file by their fingerprints (the contacts'), on
+// every site; once done, each round reads an index and finds none.
+func (s *Service) blindUserIDs(ctx context.Context) error {
+	tenants, err := s.Store.SiteTenants(ctx)
+	if err != nil {
+		return err
+	}
+	for site, tenant := range tenants {
+		n, err := analytics.BlindUserIDs(ctx, s.Analytics, site, func(id string) (string, error) {
+			return s.Ring.Blind(ctx, tenant, "identity", id)
+		})
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Info("analytics: user ids kept as fingerprints", "site", site, "users", n)
+		}
+	}
+	return nil
 }

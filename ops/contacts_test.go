@@ -2,6 +2,9 @@ package ops
 
 import (
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +133,53 @@ func TestEraseContactErasesEverythingLinked(t *testing.T) {
 	}
 	if _, err := f.s.EraseContact(f.ctx, store.System, f.tenant.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("erase a contact twice: %v", err)
+	}
+}
+
+// The analytics file keeps a verified user id as its fingerprint (an id may
+// be an email); ids an earlier release kept in clear are replaced by the
+// housekeeping, and erasing by the id in clear finds both.
+func TestAnalyticsKeepsUserIDsAsFingerprints(t *testing.T) {
+	f := newFixture(t)
+	const id = "jane.roe@example.com"
+	f.identify("phone", id, "", "", false)
+	clear := func() (n int) {
+		f.t.Helper()
+		var a, b int
+		f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(*) FROM visits WHERE user_id = ?`, id).Scan(&a)
+		f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(*) FROM event_log WHERE instr(data, ?) > 0`, id).Scan(&b)
+		return a + b
+	}
+	var kept string
+	f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT user_id FROM visits WHERE visitor = 'phone'`).Scan(&kept)
+	if clear() != 0 || !strings.HasPrefix(kept, analytics.BlindPrefix) {
+		t.Fatalf("the id in clear in %d rows; visits keep %q", clear(), kept)
+	}
+	// A visit an earlier release stored with the id in clear.
+	legacy := &analytics.Batch{Site: f.site.Key, Visitor: "laptop", Visit: "old-visit", Events: []analytics.Event{
+		{Type: "pageview", URL: "https://shop.example.com/"}, {Type: "identify", URL: "https://shop.example.com/", User: &analytics.Identity{ID: id},
+			Hash: analytics.IdentityHash(f.site.IdentitySecret, id)}}}
+	old := analytics.NewIngester(f.s.Analytics, slog.New(slog.NewTextHandler(io.Discard, nil)), analytics.Options{})
+	if _, err := old.Accept(f.ctx, &f.site, legacy, analytics.Meta{IP: "192.0.2.1", UserAgent: desktopUA, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if clear() != 2 {
+		t.Fatalf("the legacy visit: %d rows with the id in clear", clear())
+	}
+	f.s.Housekeep(f.ctx, time.Now())
+	if clear() != 0 {
+		t.Fatalf("after housekeeping, %d rows hold the id in clear", clear())
+	}
+	var users int
+	f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(DISTINCT user_id) FROM visits WHERE user_id <> ''`).Scan(&users)
+	if users != 1 {
+		t.Fatalf("%d distinct user ids, want one fingerprint for both devices", users)
+	}
+	if _, err := f.s.EraseVisitor(f.ctx, store.System, f.tenant.ID, f.site.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	if f.events() != 0 {
+		t.Fatalf("%d batches left after erasing the user", f.events())
 	}
 }

@@ -49,7 +49,18 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 	if err != nil {
 		return Erased{}, err
 	}
-	visitors = append(visitors, id)
+	// And those whose pages identified them since user ids are kept as
+	// their fingerprints.
+	fpID, err := s.Ring.Blind(ctx, tenant, "identity", id)
+	if err != nil {
+		return Erased{}, err
+	}
+	fpID = analytics.BlindPrefix + fpID
+	more, err := analytics.VisitorsOf(ctx, s.Analytics, site.ID, fpID)
+	if err != nil {
+		return Erased{}, err
+	}
+	visitors = append(append(visitors, more...), id, fpID)
 	// And the devices its contact was verified on, chats included.
 	if c, err := s.Contacts.ByExternalID(ctx, tenant, id); err == nil {
 		linked, err := s.Contacts.Visitors(ctx, tenant, c.ID)

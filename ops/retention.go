@@ -36,6 +36,9 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) {
 	if err := s.sweepSites(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("sweep deleted sites", "err", err)
 	}
+	if err := s.blindUserIDs(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("fingerprint the user ids an earlier release kept", "err", err)
+	}
 	zones, err := s.Store.SiteZones(ctx)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("roll up", "err", err)

@@ -530,3 +530,21 @@ func (s *Store) SiteZones(ctx context.Context) (map[string]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// SiteTenants maps every site's id to its tenant's.
+func (s *Store) SiteTenants(ctx context.Context) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id FROM sites`)
+	if err != nil {
+		return nil, fmt.Errorf("store: site tenants: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, tenant string
+		if err := rows.Scan(&id, &tenant); err != nil {
+			return nil, fmt.Errorf("store: site tenants: %w", err)
+		}
+		out[id] = tenant
+	}
+	return out, rows.Err()
+}
