@@ -343,3 +343,55 @@ func TestLinkerSkipsRepeatedSightings(t *testing.T) {
 		t.Fatalf("after Flush, a repeat was skipped: %v", c.LastSeen)
 	}
 }
+
+// The list pages through every contact once, the last seen first, ties by
+// id; a cursor of another tenant's contact is refused.
+func TestContactListPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var ss []Sighting
+	for i := range 23 {
+		// Pairs seen at the same time: the order must still be total.
+		ss = append(ss, Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: fmt.Sprint("v", i), ExternalID: fmt.Sprint("u", i),
+			VerifiedBy: "hash", At: t0.Add(time.Duration(i/2) * time.Minute)})
+	}
+	f.link(t, ss...)
+	seen := map[string]bool{}
+	var last time.Time
+	after := ""
+	for pages := 0; ; pages++ {
+		list, next, err := f.book.List(ctx, f.tenant.ID, store.Page{Limit: 5, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			if seen[c.ID] {
+				t.Fatalf("%s listed twice", c.ExternalID)
+			}
+			if !last.IsZero() && c.LastSeen.After(last) {
+				t.Fatalf("%s (%v) after one seen at %v", c.ExternalID, c.LastSeen, last)
+			}
+			seen[c.ID], last = true, c.LastSeen
+		}
+		if next == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the cursor does not advance")
+		}
+		after = next
+	}
+	if len(seen) != 23 {
+		t.Fatalf("%d of 23 contacts listed", len(seen))
+	}
+	other, _ := f.st.CreateTenant(ctx, store.System, "Other")
+	foreign := ""
+	for id := range seen {
+		foreign = id
+		break
+	}
+	if _, _, err := f.book.List(ctx, other.ID, store.Page{Limit: 5, After: foreign}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant's cursor: %v", err)
+	}
+}
