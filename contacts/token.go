@@ -27,7 +27,7 @@ const MaxTokenLife = time.Hour
 // Why a visitor token is refused; each is said to the client.
 var (
 	ErrTokenMissing  = errors.New("a visitor token is required: the site's backend signs one for each visitor")
-	ErrTokenInvalid  = errors.New("the visitor token is malformed or its signature is not the site's")
+	ErrTokenInvalid  = errors.New("the visitor token is refused")
 	ErrTokenSite     = errors.New("the visitor token is for another site")
 	ErrTokenExpired  = errors.New("the visitor token has expired: get a new one from the site's backend")
 	ErrTokenLifetime = errors.New("a visitor token lives at most an hour (exp - iat), and names its visitor (sub) in at most 128 bytes")
@@ -42,18 +42,29 @@ func ParseVisitorToken(secret, siteKey, token string, now time.Time) (*TokenClai
 	if token == "" {
 		return nil, ErrTokenMissing
 	}
-	if secret == "" || len(token) > 8192 {
-		return nil, ErrTokenInvalid
+	if secret == "" {
+		return nil, fmt.Errorf("%w: the site has no identity secret to check it with", ErrTokenInvalid)
+	}
+	if len(token) > 8192 {
+		return nil, fmt.Errorf("%w: it is longer than 8 KiB", ErrTokenInvalid)
 	}
 	var c TokenClaims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway), jwt.WithTimeFunc(func() time.Time { return now }))
+	// Said in the site developer's terms, not the JWT library's.
 	switch {
+	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, ErrTokenExpired
-	case err != nil:
-		return nil, fmt.Errorf("%w (%v)", ErrTokenInvalid, err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return nil, fmt.Errorf("%w: it is not signed with HS256 under the site's identity secret", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return nil, fmt.Errorf("%w: it has no expiry (exp)", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
+		return nil, fmt.Errorf("%w: it is not valid yet (iat or nbf is in the future)", ErrTokenInvalid)
+	default:
+		return nil, fmt.Errorf("%w: it is not a well-formed JWT", ErrTokenInvalid)
 	}
 	// The audience after the signature: a token of another site says so only
 	// when it is genuine.
