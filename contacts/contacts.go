@@ -83,7 +83,8 @@ type sealed struct {
 func ad(id string) []byte { return []byte("contact:" + id) }
 
 // Fingerprint is the keyed fingerprint of a tenant's external id: the one
-// the contact and the conversations of that identity carry.
+// the contact, the conversations of that identity (chat.IdentityFingerprint)
+// and the analytics' identified visits carry.
 func (b *Book) Fingerprint(ctx context.Context, tenant, externalID string) (string, error) {
 	return b.ring.Blind(ctx, tenant, "identity", externalID)
 }

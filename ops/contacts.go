@@ -90,7 +90,7 @@ func (s *Service) blindUserIDs(ctx context.Context) error {
 	}
 	for site, tenant := range tenants {
 		n, err := analytics.BlindUserIDs(ctx, s.Analytics, site, func(id string) (string, error) {
-			return s.Ring.Blind(ctx, tenant, "identity", id)
+			return s.Contacts.Fingerprint(ctx, tenant, id)
 		})
 		if err != nil {
 			return err

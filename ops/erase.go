@@ -51,7 +51,7 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 	}
 	// And those whose pages identified them since user ids are kept as
 	// their fingerprints.
-	fpID, err := s.Ring.Blind(ctx, tenant, "identity", id)
+	fpID, err := s.Contacts.Fingerprint(ctx, tenant, id)
 	if err != nil {
 		return Erased{}, err
 	}

@@ -124,9 +124,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	book := contacts.New(st, ring)
 	links := contacts.NewLinker(book, log, 10_000)
 	ingest := cfg.Ingest
-	ingest.Blind = func(ctx context.Context, tenant, id string) (string, error) {
-		return ring.Blind(ctx, tenant, "identity", id)
-	}
+	ingest.Blind = book.Fingerprint // the id kept as its contact's fingerprint
 	ingest.Identified = func(x analytics.Identified) {
 		links.See(sighting(x.Tenant, x.Site, x.Visitor, x.ID, x.Email, x.Name, "hash", x.At))
 	}

@@ -515,36 +515,28 @@ func (s *Store) DeleteSite(ctx context.Context, a Actor, tenantID, id string) er
 
 // SiteZones maps every site's id to its time zone.
 func (s *Store) SiteZones(ctx context.Context) (map[string]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, time_zone FROM sites`)
-	if err != nil {
-		return nil, fmt.Errorf("store: site zones: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, tz string
-		if err := rows.Scan(&id, &tz); err != nil {
-			return nil, fmt.Errorf("store: site zones: %w", err)
-		}
-		out[id] = tz
-	}
-	return out, rows.Err()
+	return s.siteMap(ctx, "time_zone")
 }
 
 // SiteTenants maps every site's id to its tenant's.
 func (s *Store) SiteTenants(ctx context.Context) (map[string]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id FROM sites`)
+	return s.siteMap(ctx, "tenant_id")
+}
+
+// siteMap maps every site's id to one of its columns (a constant name).
+func (s *Store) siteMap(ctx context.Context, column string) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, `+column+` FROM sites`)
 	if err != nil {
-		return nil, fmt.Errorf("store: site tenants: %w", err)
+		return nil, fmt.Errorf("store: sites' %s: %w", column, err)
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
-		var id, tenant string
-		if err := rows.Scan(&id, &tenant); err != nil {
-			return nil, fmt.Errorf("store: site tenants: %w", err)
+		var id, v string
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("store: sites' %s: %w", column, err)
 		}
-		out[id] = tenant
+		out[id] = v
 	}
 	return out, rows.Err()
 }
