@@ -395,3 +395,47 @@ func TestContactListPages(t *testing.T) {
 		t.Fatalf("another tenant's cursor: %v", err)
 	}
 }
+
+// A sighting that finds the queue full is dropped and counted, never
+// waited for; the visitor's next sighting is stored, though it says nothing
+// new.
+func TestLinkerDropsOnAFullQueue(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	l := NewLinker(f.book, slog.New(slog.NewTextHandler(io.Discard, nil)), 1)
+	defer l.Close()
+	hold, held := make(chan struct{}), make(chan struct{})
+	go f.st.Write(ctx, func(*store.Tx) error { close(held); <-hold; return nil }) // the store's writer, busy
+	<-held
+	sight := func(i int) Sighting {
+		return Sighting{Tenant: f.tenant.ID, Site: f.site.ID, Visitor: fmt.Sprint("v", i), ExternalID: fmt.Sprint("u", i), VerifiedBy: "hash"}
+	}
+	dropped := -1
+	for i := 0; i < 1000 && dropped < 0; i++ {
+		l.See(sight(i))
+		if l.Dropped.Load() > 0 {
+			dropped = i
+		}
+	}
+	if dropped < 0 {
+		t.Fatal("a full queue took every sighting")
+	}
+	close(hold)
+	waitFor := func(ext string) {
+		t.Helper()
+		for {
+			if _, err := f.book.ByExternalID(ctx, f.tenant.ID, ext); err == nil {
+				return
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(fmt.Sprint("u", dropped-1)) // the last one queued
+	if _, err := f.book.ByExternalID(ctx, f.tenant.ID, fmt.Sprint("u", dropped)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the dropped sighting was stored: %v", err)
+	}
+	l.See(sight(dropped))
+	waitFor(fmt.Sprint("u", dropped))
+}
