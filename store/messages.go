@@ -361,7 +361,7 @@ func (s *Store) SetIdentities(ctx context.Context, identities map[string]string)
 }
 
 // DeleteConversations deletes a tenant's conversations with their messages,
-// participants and files, and the webhook deliveries that carry them.
+// participants and files, and the webhook deliveries and emails that carry them.
 func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
@@ -370,6 +370,10 @@ func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
+				return err
+			}
+			// Emails carry the transcript or the visitor's address.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM mail_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE id = ? AND tenant_id = ?`, id, tenantID); err != nil {
