@@ -820,6 +820,16 @@ func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition st
 	e.save(ctx, cv)
 	e.changed(cv)
 	e.event(cv, "conversation.closed", map[string]any{"by": by})
+	if e.closed != nil {
+		cl := Closed{Conversation: cv.c, VisitorWrote: cv.wrote}
+		e.do(t, func(tx *store.Tx) error {
+			if err := tx.Try(func() error { return e.closed(tx, cl) }); err != nil {
+				e.slog.Error("chat: what follows a close was not written", "conversation", cl.Conversation.ID, "err", err)
+			}
+			e.eventsWritten.Store(true)
+			return nil
+		})
+	}
 	for _, p := range slices.Clone(cv.parts) {
 		user, r := p.user, p.role
 		e.setParticipant(ctx, cv, user, r, true)

@@ -143,8 +143,21 @@ type Options struct {
 	// event written, to the outbox, in the transaction of the change it
 	// reports. It runs inside the commit and must be quick (nil: no events).
 	Subscribed func(ctx context.Context, tenant, event string) bool
-	// EventsCommitted is told after a commit that wrote events.
+	// EventsCommitted is told after a commit that wrote events or ran Closed.
 	EventsCommitted func()
+	// Closed is called in the commit that closes a conversation, to write
+	// what follows from the close (its emails) in the same transaction: both
+	// or neither, whatever crashes when. It must be quick; its error undoes
+	// only its own writes (the close stands).
+	Closed func(tx *store.Tx, c Closed) error
+}
+
+// Closed is a conversation as it closes.
+type Closed struct {
+	Conversation store.Conversation
+	// VisitorWrote: the visitor sent a message (for a conversation loaded
+	// after a restart: any message was written).
+	VisitorWrote bool
 }
 
 // records is what the engine reads and writes in the store besides its
@@ -178,6 +191,7 @@ type Engine struct {
 	// eventsWritten: a commit since the last look wrote outbox events.
 	eventsWritten   atomic.Bool
 	eventsCommitted func()
+	closed          func(tx *store.Tx, c Closed) error
 	stop            chan struct{}
 	stopped         sync.WaitGroup
 
@@ -318,13 +332,14 @@ type conv struct {
 	lastOut time.Time // last agent message
 	warned  bool
 	quiet   bool // the agents spoke last: the visitor owes the answer
+	wrote   bool // the visitor sent a message
 	// highest seqs read by the visitor and by the agents
 	readVisitor, readAgent int64
 }
 
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
-	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, subscribed: o.Subscribed, eventsCommitted: o.EventsCommitted, stop: make(chan struct{}),
+	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, subscribed: o.Subscribed, eventsCommitted: o.EventsCommitted, closed: o.Closed, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, strangers: make(chan string, 256)}
 	if e.now == nil {
 		e.now = time.Now
@@ -385,7 +400,7 @@ func (e *Engine) restore(ctx context.Context, c store.Conversation) error {
 		}
 	}
 	now := e.now()
-	cv.lastIn, cv.lastOut = now, now
+	cv.lastIn, cv.lastOut, cv.wrote = now, now, c.LastSeq > 0
 	switch c.Status {
 	case StatusQueued:
 		if q := t.queues[c.QueueID]; q != nil {
@@ -942,7 +957,7 @@ func (e *Engine) fanOut(tenantID string, m Message, shownTo []Sink) []Sink {
 		cv.c.LastSeq = max(cv.c.LastSeq, m.Seq)
 		switch m.Sender.Kind {
 		case "visitor":
-			cv.lastIn, cv.warned, cv.quiet = now, false, false
+			cv.lastIn, cv.warned, cv.quiet, cv.wrote = now, false, false, true
 		case "agent", "bot":
 			if m.Audience == AudienceAll {
 				cv.lastOut, cv.quiet = now, true

@@ -286,6 +286,7 @@ func TestTheOutboxSendsEachEmailOnceAcrossRestarts(t *testing.T) {
 		ids = append(ids, f.queue(t, to).ID)
 	}
 	m := New(Options{Store: f.st, Compose: compose, RootCAs: mp.RootCAs})
+	m.Start()
 	for _, id := range ids {
 		f.waitFor(t, id, func(m store.Mail) bool { return m.Status == store.MailSent })
 	}
@@ -296,6 +297,7 @@ func TestTheOutboxSendsEachEmailOnceAcrossRestarts(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	m = New(Options{Store: f.st, Compose: compose, RootCAs: mp.RootCAs, Poll: 10 * time.Millisecond})
+	m.Start()
 	defer m.Close()
 	f.waitFor(t, crashed.ID, func(m store.Mail) bool { return m.Status == store.MailSent })
 	got := mp.Wait(t, to, 21)
@@ -319,6 +321,7 @@ func TestAFailedAttemptIsRetriedThenFails(t *testing.T) {
 	f := newFixture(t, s)
 	id := f.queue(t, unique(t, "retry")).ID
 	m := New(Options{Store: f.st, Compose: compose, RootCAs: mp.RootCAs, Backoff: []time.Duration{time.Millisecond, time.Millisecond}, Poll: 5 * time.Millisecond})
+	m.Start()
 	defer m.Close()
 	got := f.waitFor(t, id, func(m store.Mail) bool { return m.Status == store.MailFailed })
 	if got.Attempts != 3 || !strings.Contains(got.LastError, "could not connect to 127.0.0.1") {
@@ -350,6 +353,7 @@ func TestAnEmailThatCannotBeWrittenOrSentFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := New(Options{Store: f.st, Compose: compose, RootCAs: mp.RootCAs, Poll: 5 * time.Millisecond})
+	m.Start()
 	defer m.Close()
 	got := f.waitFor(t, gone.ID, func(m store.Mail) bool { return m.Status == store.MailFailed })
 	if got.Attempts != 1 || got.LastError != "the email could not be written: the conversation is gone" {
@@ -383,6 +387,7 @@ func TestTheOutboxIsSealedAtRest(t *testing.T) {
 	to := unique(t, "canary")
 	id := f.queue(t, to).ID
 	m := New(Options{Store: f.st, Compose: compose, RootCAs: mp.RootCAs})
+	m.Start()
 	f.waitFor(t, id, func(m store.Mail) bool { return m.Status == store.MailSent })
 	m.Close()
 	got := f.mail(t, id)

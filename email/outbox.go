@@ -48,10 +48,11 @@ type Mailer struct {
 	kick    chan struct{}
 	wg      sync.WaitGroup
 	closing sync.Once
+	started sync.Once
 	sending sync.Mutex // one round at a time
 }
 
-// New starts a mailer; Close stops it.
+// New makes a mailer; Start starts sending, Close stops it.
 func New(o Options) *Mailer {
 	if o.Backoff == nil {
 		o.Backoff = defaultBackoff
@@ -68,10 +69,15 @@ func New(o Options) *Mailer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	m := &Mailer{o: o, stop: make(chan struct{}), kick: make(chan struct{}, 1)}
-	m.wg.Add(1)
-	go m.loop()
-	return m
+	return &Mailer{o: o, stop: make(chan struct{}), kick: make(chan struct{}, 1)}
+}
+
+// Start sends the outbox's emails in the background until Close.
+func (m *Mailer) Start() {
+	m.started.Do(func() {
+		m.wg.Add(1)
+		go m.loop()
+	})
 }
 
 // Kick tells the mailer that emails were queued.

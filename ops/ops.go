@@ -14,12 +14,14 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/contacts"
+	"github.com/nudgehq/nudge/email"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
@@ -39,6 +41,10 @@ type Config struct {
 	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
 	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
 	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
+	ConsoleURL      string        // how browsers reach the console: links in notification emails
+	// Email tunes the mailer (zero: its defaults); its Store, Logger and
+	// Compose are set here.
+	Email email.Options
 	// Ingest bounds the analytics ingester's queue (zero: its defaults).
 	Ingest analytics.Options
 }
@@ -66,6 +72,7 @@ type Service struct {
 	Feed      *search.Feeder
 	Contacts  *contacts.Book
 	Links     *contacts.Linker // records verified visitors in the background
+	Mail      *email.Mailer    // sends the outbox's emails
 
 	cfg Config
 	log *slog.Logger
@@ -76,6 +83,9 @@ type Service struct {
 	avail       *ttlCache[map[string]QueueAvailability] // by tenant
 	welcome     *ttlCache[chat.WelcomeState]            // by tenant
 	pushes      *pushBox
+	// Email settings by tenant: a chat's close reads them in its commit.
+	mailSettings *ttlCache[email.Settings]
+	mailQueued   atomic.Bool // a commit queued an email: kick the mailer after it
 
 	// The supervised group: every background loop runs under ctx, and
 	// Close cancels it and waits for them before closing the databases.
@@ -111,7 +121,19 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	}
 	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
 	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
-	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Subscribed: hooks.Subscribed, EventsCommitted: hooks.Kick,
+	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
+	s.mailSettings = newTTLCache(10*time.Second, s.loadEmailSettings)
+	mail := cfg.Email
+	mail.Store, mail.Logger, mail.Compose = st, log, s.compose
+	s.Mail = email.New(mail) // sends from Start on
+	engine, err := chat.NewEngine(ctx, chat.Options{Store: st, Ring: ring, Logger: log, Subscribed: hooks.Subscribed,
+		EventsCommitted: func() {
+			hooks.Kick()
+			if s.mailQueued.Swap(false) {
+				s.Mail.Kick()
+			}
+		},
+		Closed:    s.afterClose,
 		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
 	if err != nil {
 		hooks.Close()
@@ -128,9 +150,8 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	ingest.Identified = func(x analytics.Identified) {
 		links.See(sighting(x.Tenant, x.Site, x.Visitor, x.ID, x.Email, x.Name, "hash", x.At))
 	}
-	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb,
-		Ingest: analytics.NewIngester(adb, log, ingest), Reports: analytics.NewReports(adb),
-		Chat: engine, Hooks: hooks, Search: ix, Feed: feed, Contacts: book, Links: links, cfg: cfg, log: log}
+	s.Ingest, s.Reports = analytics.NewIngester(adb, log, ingest), analytics.NewReports(adb)
+	s.Chat, s.Contacts, s.Links = engine, book, links
 	s.sites = newSiteCache(st)
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildPageConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
@@ -150,10 +171,12 @@ func (s *Service) Go(fn func(ctx context.Context)) {
 	}()
 }
 
-// Start runs the background work of a serving process: housekeeping every
-// ten minutes and following role changes made by another process.
+// Start runs the background work of a serving process: sending email,
+// housekeeping every ten minutes and following role changes made by
+// another process.
 func (s *Service) Start() {
 	s.started.Do(func() {
+		s.Mail.Start()
 		s.Go(s.housekeeping)
 		s.Go(func(ctx context.Context) { s.followPolicy(ctx, 2*time.Second) })
 	})
@@ -171,6 +194,7 @@ func (s *Service) Close() error {
 		s.Chat.Close()
 		s.Feed.Close() // after the chat: its last messages are indexed
 		s.Hooks.Close()
+		s.Mail.Close() // after the chat: its last closes queued their emails
 		s.Ingest.Close()
 		s.Links.Close() // after the chat and the ingester, which feed it
 		err = errors.Join(s.Search.Close(), s.Analytics.Close())

@@ -10,7 +10,7 @@ import (
 // Housekeep does one round of housekeeping as of now: expired sessions go,
 // raw analytics events and transcripts older than their retention go, what
 // a deleted site left in the analytics goes, and closed days are rolled up
-// for fast reports. A step that fails is logged and tried at the next round.
+// for fast reports, and the email delivery log keeps MailLogKept. A step that fails is logged and tried at the next round.
 func (s *Service) Housekeep(ctx context.Context, now time.Time) {
 	if n, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil && ctx.Err() == nil {
 		s.log.Warn("sweep sessions", "err", err)
@@ -30,6 +30,11 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) {
 		}
 	}
 	s.dropOldTranscripts(ctx, now)
+	if n, err := s.Store.PruneMail(ctx, now.Add(-MailLogKept)); err != nil && ctx.Err() == nil {
+		s.log.Warn("prune the email delivery log", "err", err)
+	} else if n > 0 {
+		s.log.Debug("email delivery log pruned", "emails", n)
+	}
 	if err := s.fillIdentities(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("fill in identities", "err", err)
 	}

@@ -189,7 +189,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
-	o, err := ops.Open(ctx, cfg.Config, st, log)
+	oc := cfg.Config
+	oc.ConsoleURL = cfg.PublicURL
+	o, err := ops.Open(ctx, oc, st, log)
 	if err != nil {
 		return nil, err
 	}
