@@ -67,9 +67,13 @@ func (s *Service) EmailSettings(ctx context.Context, tenant string) (email.Publi
 	return set.Show(), nil
 }
 
-// ErrEmail is a refusal of email settings or of a test email, its text a
-// sentence for the person who asked.
-var ErrEmail = errors.New("email")
+// ErrEmail is a refusal of email settings or of a test email's address,
+// ErrNotSent a test email the server did not take: their texts are
+// sentences for the person who asked.
+var (
+	ErrEmail   = errors.New("email")
+	ErrNotSent = errors.New("not sent")
+)
 
 // SetEmailSettings validates and stores a tenant's settings. A nil password
 // keeps the stored one.
@@ -126,7 +130,7 @@ func (s *Service) SendTestMail(ctx context.Context, tenant, to string) (MailView
 		return MailView{}, err
 	}
 	if sendErr != nil {
-		return mailView(m), fmt.Errorf("%w: %w", ErrEmail, sendErr)
+		return mailView(m), fmt.Errorf("%w: %w", ErrNotSent, sendErr)
 	}
 	return mailView(m), nil
 }
@@ -186,14 +190,17 @@ func (s *Service) RetryMail(ctx context.Context, actor store.Actor, tenant, id s
 	return nil
 }
 
+// TranscriptsOffered reports whether a tenant's visitors may ask for their
+// chat's transcript by email.
+func (s *Service) TranscriptsOffered(ctx context.Context, tenant string) bool {
+	set, ok, err := s.emailSettings(ctx, tenant)
+	return err == nil && ok && set.Enabled && set.Transcripts
+}
+
 // RequestTranscript queues the transcript of a visitor's closed chat to
 // the address they typed, or (none typed) to their verified email.
 func (s *Service) RequestTranscript(ctx context.Context, v chat.Visitor, to string) error {
-	set, ok, err := s.emailSettings(ctx, v.Tenant)
-	if err != nil {
-		return err
-	}
-	if !ok || !set.Enabled || !set.Transcripts {
+	if !s.TranscriptsOffered(ctx, v.Tenant) {
 		return fmt.Errorf("%w: transcripts are not sent by email here", chat.ErrState)
 	}
 	s.Chat.Flush() // the close may still be on its way to the disk

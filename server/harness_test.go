@@ -246,7 +246,7 @@ func (c *client) call(method, path string, body any) response {
 func (h *harness) snapshot() map[string]int {
 	h.t.Helper()
 	out := map[string]int{}
-	for _, table := range []string{"tenants", "users", "memberships", "sessions", "api_tokens", "audit_log", "sites", "offer_rules", "offer_rule_versions", "offer_templates"} {
+	for _, table := range []string{"tenants", "users", "memberships", "sessions", "api_tokens", "audit_log", "sites", "offer_rules", "offer_rule_versions", "offer_templates", "mail_outbox"} {
 		var n int
 		if err := h.db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 			h.t.Fatal(err)
@@ -264,6 +264,9 @@ func (h *harness) snapshot() map[string]int {
 	var invitations string
 	h.db.QueryRow(`SELECT coalesce(group_concat(id || role || coalesce(accepted_at, '') || coalesce(revoked_at, '')), '') FROM invitations`).Scan(&invitations)
 	out["invitations:"+invitations] = 1
+	var mail string
+	h.db.QueryRow(`SELECT coalesce(group_concat(tenant_id || config), '') FROM email_settings`).Scan(&mail)
+	out["email settings:"+mail] = 1
 	out["offers:"+offers] = 1
 	out["sites:"+sum] = 1
 	out["roles:"+roles] = 1

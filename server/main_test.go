@@ -4,8 +4,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/nudgehq/nudge/email/mailtest"
 	"github.com/nudgehq/nudge/search/searchtest"
 )
 
-// The Elasticsearch-API server some tests start is stopped after them all.
-func TestMain(m *testing.M) { os.Exit(searchtest.Run(m)) }
+// The Elasticsearch-API and SMTP servers some tests start are stopped after
+// them all.
+func TestMain(m *testing.M) { os.Exit(searchtest.Run(m, mailtest.Stop)) }

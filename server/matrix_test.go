@@ -80,6 +80,11 @@ var routeRoles = map[string][]string{
 	"DELETE /api/webhooks/:webhookID":                             {"owner", "admin"},
 	"GET /api/webhooks/:webhookID/deliveries":                     {"owner", "admin"},
 	"POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay": {"owner", "admin"},
+	"GET /api/email/settings":                                     {"owner", "admin"},
+	"PUT /api/email/settings":                                     {"owner", "admin"},
+	"POST /api/email/test":                                        {"owner", "admin"},
+	"GET /api/email/deliveries":                                   {"owner", "admin"},
+	"POST /api/email/deliveries/:mailID/retry":                    {"owner", "admin"},
 	"GET /api/canned":                                             {"owner", "admin", "supervisor", "agent", "bot"},
 	"POST /api/canned":                                            {"owner", "admin", "supervisor"},
 	"PATCH /api/canned/:cannedID":                                 {"owner", "admin", "supervisor"},
@@ -190,6 +195,14 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// A failed email: the mailer leaves it alone, so only requests change it.
+	mail := store.Mail{ID: store.NewID(), TenantID: tn.ID, Kind: "test", Request: json.RawMessage(`{"to":"a@example.com"}`)}
+	if err := h.st.AddMail(ctx, mail); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.st.MailOutcome(ctx, mail.ID, store.MailFailed, "could not connect", nil); err != nil {
+		h.t.Fatal(err)
+	}
 	_, inv, err := h.srv.auth.Invite(ctx, store.System, "owner", tn.ID, "invited@"+strings.ToLower(name)+".test", "agent", auth.InvitationTTL)
 	if err != nil {
 		h.t.Fatal(err)
@@ -197,7 +210,7 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "invitationID": inv.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
 		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID,
-		"contactID": contact[0].ID}}
+		"contactID": contact[0].ID, "mailID": mail.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {
@@ -318,6 +331,8 @@ func tenantRows(h *harness, tenantID string) string {
 		`SELECT group_concat(id || shortcut || text) FROM (SELECT * FROM canned_responses WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || url || events || active) FROM (SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT group_concat(id || status || attempts) FROM (SELECT * FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT coalesce(group_concat(id || status || attempts || updated_at), '') FROM (SELECT * FROM mail_outbox WHERE tenant_id = ? ORDER BY id)`,
+		`SELECT coalesce((SELECT config || updated_at FROM email_settings WHERE tenant_id = ?), '')`,
 		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT coalesce(group_concat(id || draft || published || version), '') FROM (SELECT * FROM offer_rules WHERE tenant_id = ? ORDER BY id)`,
 		`SELECT coalesce(group_concat(id || body), '') FROM (SELECT * FROM offer_templates WHERE tenant_id = ? ORDER BY id)`,
@@ -343,7 +358,7 @@ func TestBadInputOnEveryBodyRoute(t *testing.T) {
 	for _, route := range apiRoutes(h) {
 		method, path, _ := strings.Cut(route, " ")
 		if method == "GET" || method == "DELETE" || route == "POST /api/auth/logout" || route == "POST /api/sites/:siteID/secret" ||
-			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" || strings.HasSuffix(route, "/publish") ||
+			route == "POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay" || route == "POST /api/email/deliveries/:mailID/retry" || strings.HasSuffix(route, "/publish") ||
 			strings.HasSuffix(route, "/unpublish") || route == "PUT /api/me/avatar" { // routes without a JSON body (TestAvatars covers the picture's)
 			continue
 		}

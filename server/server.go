@@ -429,6 +429,13 @@ func (s *Server) routes() {
 	r.Get("/contacts/:contactID", s.authz("contacts", "read"), people.getContact)
 	r.Delete("/contacts/:contactID", s.authz("visitors", "erase"), people.eraseContact)
 
+	mail := emailAPI{ops: s.ops}
+	r.Get("/email/settings", s.authz("email", "read"), mail.getSettings)
+	r.Put("/email/settings", s.authz("email", "write"), mail.putSettings)
+	r.Post("/email/test", s.authz("email", "write"), mail.sendTest)
+	r.Get("/email/deliveries", s.authz("email", "read"), mail.listMails)
+	r.Post("/email/deliveries/:mailID/retry", s.authz("email", "write"), mail.retryMail)
+
 	r.Get("/tokens", s.authz("tokens", "read"), team.listTokens)
 	r.Post("/tokens", s.authz("tokens", "write"), team.createToken)
 	r.Delete("/tokens/:tokenID", s.authz("tokens", "write"), team.deleteToken)

@@ -219,6 +219,9 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 		if token != "" {
 			hello["token"] = token
 		}
+		if h.ops.TranscriptsOffered(w.ctx, v.Tenant) {
+			hello["transcripts"] = true
+		}
 		err = w.write(reply{Type: f.Type + "_ok", ID: f.ID, Data: hello})
 	}
 	if err != nil {
@@ -284,6 +287,8 @@ func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, 
 		h.answer(w, f, h.chat.Rate(ctx, v, f.Score))
 	case "leave_message":
 		h.answer(w, f, h.chat.LeaveMessage(ctx, v, f.Name, f.Email, f.Text))
+	case "transcript":
+		h.answer(w, f, h.ops.RequestTranscript(ctx, v, f.Email))
 	case "upload":
 		h.startUpload(w, f, v.Tenant, v.Conversation, chat.Sender{Kind: "visitor", ID: v.ID}, nil)
 	case "ping":

@@ -516,6 +516,55 @@ export interface Delivery {
   updated_at: string;
 }
 
+/** A tenant's SMTP settings as shown: never the password */
+export interface EmailSettings {
+  /** nudge sends the tenant's mail; off keeps the settings and queues nothing new */
+  enabled: boolean;
+  host: string;
+  /** 0: the security's port (587 STARTTLS, 465 TLS, 25 none) */
+  port: number;
+  /** starttls (required upgrade), tls (from the first byte) or none (a relay on a trusted network; no credentials) */
+  security: "starttls" | "tls" | "none" | "";
+  username: string;
+  /** The sender's address */
+  from: string;
+  from_name: string;
+  /** Receives left messages and missed-chat notices instead of the queue's agents and supervisors, when set */
+  notify_address: string;
+  /** Visitors may ask for their chat's transcript after it closes */
+  transcripts: boolean;
+  /** Messages left on the offline form are emailed */
+  offline_messages: boolean;
+  /** Chats that ended before an agent answered are notified */
+  missed_chats: boolean;
+  password_set: boolean;
+}
+
+/** The tenant's SMTP settings, replaced whole; the password left out keeps the stored one (for the same host and user name) */
+export interface EmailSettingsInput {
+  /** nudge sends the tenant's mail; off keeps the settings and queues nothing new */
+  enabled?: boolean;
+  host: string;
+  /** 0: the security's port (587 STARTTLS, 465 TLS, 25 none) */
+  port?: number;
+  /** starttls (required upgrade), tls (from the first byte) or none (a relay on a trusted network; no credentials) */
+  security?: "starttls" | "tls" | "none" | "";
+  username?: string;
+  /** The sender's address */
+  from: string;
+  from_name?: string;
+  /** Receives left messages and missed-chat notices instead of the queue's agents and supervisors, when set */
+  notify_address?: string;
+  /** Visitors may ask for their chat's transcript after it closes */
+  transcripts?: boolean;
+  /** Messages left on the offline form are emailed */
+  offline_messages?: boolean;
+  /** Chats that ended before an agent answered are notified */
+  missed_chats?: boolean;
+  /** Sealed at rest with the tenant's key; never shown again */
+  password?: string;
+}
+
 export interface Error {
   error: {
     /** Stable machine-readable code: invalid_json, unknown_field, invalid_utf8, invalid, unauthenticated, bad_credentials, forbidden, csrf, cross_origin, not_found, conflict, too_large, unsupported_media_type, rate_limited, internal… */
@@ -665,6 +714,23 @@ export interface LiveState {
 export interface LoginRequest {
   email: string;
   password: string;
+}
+
+/** An email of the outbox, which is the delivery log */
+export interface MailDelivery {
+  id: string;
+  kind: "transcript" | "offline" | "missed" | "test";
+  conversation_id?: string;
+  /** Recipients (known once composed; a transcript's from the request) */
+  to: string[];
+  subject: string;
+  status: "pending" | "sending" | "sent" | "failed";
+  attempts: number;
+  next_attempt_at: string | null;
+  /** The last failure, as a sentence */
+  last_error: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface Me {
@@ -1222,6 +1288,10 @@ export type VisitorCommand = {
 } | {
   type: "close" | "ping";
   id?: string;
+} | {
+  type: "transcript";
+  id?: string;
+  email?: string;
 };
 
 /** A frame the server sends on /ws/visitor: an answer, an error or an event (docs/protocol.md) */
@@ -1236,6 +1306,8 @@ export type VisitorFrame = {
     messages: Message[];
     /** The page's copy from `after` on was not the server's: replace everything shown with `messages` (the whole conversation) */
     reset?: boolean;
+    /** The visitor may ask for the transcript by email once the chat closes (command transcript) */
+    transcripts?: boolean;
   };
 } | {
   type: "ack";
@@ -1258,7 +1330,7 @@ export type VisitorFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok" | "set_ok" | "identify_ok";
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok" | "set_ok" | "identify_ok" | "transcript_ok";
   id?: string;
 } | ProtocolError | {
   type: "message";

@@ -70,12 +70,15 @@ func Options(t testing.TB) search.ElasticOptions {
 		Prefix: "nudgetest" + hex.EncodeToString(b)}
 }
 
-// Run runs the tests, then stops the server if they started one: call it
-// from TestMain.
-func Run(m *testing.M) int {
+// Run runs the tests, then stops the server if they started one, and the
+// others the tests started (stop): call it from TestMain.
+func Run(m *testing.M, stop ...func()) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
+	}
+	for _, s := range stop {
+		s()
 	}
 	if code == 0 {
 		// The tests' goroutines are over by now: one still running leaks.

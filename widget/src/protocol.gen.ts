@@ -192,6 +192,10 @@ export type VisitorCommand = {
 } | {
   type: "close" | "ping";
   id?: string;
+} | {
+  type: "transcript";
+  id?: string;
+  email?: string;
 };
 
 /** A frame the server sends on /ws/visitor: an answer, an error or an event (docs/protocol.md) */
@@ -206,6 +210,8 @@ export type VisitorFrame = {
     messages: Message[];
     /** The page's copy from `after` on was not the server's: replace everything shown with `messages` (the whole conversation) */
     reset?: boolean;
+    /** The visitor may ask for the transcript by email once the chat closes (command transcript) */
+    transcripts?: boolean;
   };
 } | {
   type: "ack";
@@ -228,7 +234,7 @@ export type VisitorFrame = {
   id?: string;
   data: UploadedFile;
 } | {
-  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok" | "set_ok" | "identify_ok";
+  type: "close_ok" | "rate_ok" | "leave_message_ok" | "ping_ok" | "page_ok" | "set_ok" | "identify_ok" | "transcript_ok";
   id?: string;
 } | ProtocolError | {
   type: "message";
