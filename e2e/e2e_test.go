@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/nudgehq/nudge/assets"
+	"github.com/nudgehq/nudge/email/mailtest"
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/store"
 )
@@ -34,6 +35,7 @@ var console struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	mailtest.Stop()
 	if chromium.cancel != nil {
 		chromium.cancel()
 	}

@@ -13,12 +13,13 @@ import { Account } from "./pages/account";
 import { Audit } from "./pages/audit";
 import { Members } from "./pages/members";
 import { Tokens } from "./pages/tokens";
+import { Email } from "./pages/email";
 import { Sites } from "./pages/sites";
 import { Dialogs } from "./components/dialog";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "tokens" | "audit" | "account";
+type View = "chats" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
   transcripts: "Transcripts",
@@ -28,6 +29,7 @@ const titles: Record<View, string> = {
   reports: "Analytics",
   sites: "Sites",
   members: "Members",
+  email: "Email",
   tokens: "API tokens",
   audit: "Audit log",
   account: "Account",
@@ -98,6 +100,7 @@ function App() {
   if (may(me, "reports:read")) visible.push("reports");
   visible.push("sites");
   if (may(me, "members:read")) visible.push("members");
+  if (may(me, "email:read")) visible.push("email");
   if (may(me, "tokens:read")) visible.push("tokens");
   if (may(me, "audit:read")) visible.push("audit");
   visible.push("account");
@@ -148,6 +151,8 @@ function App() {
           <Sites me={me} />
         ) : current === "members" ? (
           <Members me={me} />
+        ) : current === "email" ? (
+          <Email me={me} />
         ) : current === "tokens" ? (
           <Tokens me={me} />
         ) : current === "audit" ? (

@@ -182,6 +182,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const vars: Record<string, unknown> = {};
   let ident: ChatMeta["identity"];
   let form: ChatMeta["form"];
+  let transcripts = false; // the site emails a chat's transcript on request
+  let trForm: HTMLFormElement | null = null;
   // The protocol takes strings: numbers and booleans from the page are written out.
   const strings = (o: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
   // What the page said so far goes with the start; what it says later, by tell.
@@ -482,6 +484,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     if (closed) {
       put(KEY, (token = null));
       forget();
+      if (transcripts) transcriptForm();
     }
     showRead(v.read);
     if (v.status == "offline" && leaving) {
@@ -621,6 +624,30 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   };
   const rate = (score: number) => frame({ type: "rate", id: "rate", score });
 
+  // Once a chat ends, the visitor may have it by email: to the address they
+  // type, or (left empty) the one the site verified for them.
+  const transcriptForm = () => {
+    if (trForm) return;
+    const f = (trForm = el("form", "f", "", list));
+    f.setAttribute("aria-label", "Email me this chat");
+    const l = el("label", "", "Email me this chat", f);
+    const address = el("input", "", "", l);
+    address.type = "email";
+    address.autocomplete = "email";
+    address.value = form?.email || "";
+    address.placeholder = ident?.email ? "Your account's address" : "you@example.com";
+    address.required = !ident?.email;
+    const btn = el("button", "", "Send", f);
+    btn.style.color = theme.color;
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      btn.disabled = true;
+      say("");
+      frame({ type: "transcript", id: "tr", email: address.value.trim() });
+    };
+    bottom();
+  };
+
   // Files go over the socket: announced with their size, then in binary
   // frames; the server sniffs and seals them, and the message names the id.
   let uploading: { id: string; name: string; data: Uint8Array; note: HTMLElement } | null = null;
@@ -682,6 +709,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     seq = readSent = lastMine = lastAt = 0;
     lastSender = "";
     form = undefined;
+    trForm = null;
     shown.clear();
     readMark = null;
     list.textContent = "";
@@ -716,6 +744,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "resume_ok": {
         const d = f.data;
         retry = 0;
+        transcripts = !!d.transcripts;
         if (d.token) {
           put(KEY, (token = d.token));
           put(FORM, null);
@@ -811,6 +840,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "rate_ok":
         setStatus("Thank you for your rating.");
         break;
+      case "transcript_ok":
+        trForm?.replaceWith(el("div", "s", "The transcript is on its way to your inbox."));
+        bottom();
+        break;
       case "leave_message_ok":
         list.querySelectorAll(".f").forEach((e) => e.remove());
         el("div", "s", "Thank you: the team has your message and will get back to you.", list);
@@ -821,6 +854,12 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         if (f.code == "rate_limited" && (f.id == "set" || f.id == "identify")) {
           told[f.id == "set" ? "vars" : "ident"] = 0;
           setTimeout(tell, 1000);
+        }
+        if (f.id == "tr") {
+          // The server's words: not an address, sent three times already…
+          trForm?.querySelector("button")?.removeAttribute("disabled");
+          say(f.message);
+          break;
         }
         const i = pending.findIndex((p) => p.client_id == f.id);
         if (uploading && f.id == uploading.id) {

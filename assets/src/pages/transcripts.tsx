@@ -2,8 +2,9 @@
 // whole tenant for supervisors, one's own chats for agents), narrowed by
 // site, queue, agent, visitor, outcome, state and dates, and read the
 // conversation they belong to. Before any search it lists the recent
-// conversations, or the messages left on the offline form.
-import { useState } from "preact/hooks";
+// conversations, or the messages left on the offline form. A link with
+// ?conversation=ID (the emails' "Open it in nudge") opens that one.
+import { useEffect, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me, PageOf } from "../api";
 import type { Conversation, Member, Message, Queue, SearchHit as Hit, Site } from "../api.gen";
@@ -66,6 +67,11 @@ export function Transcripts({ me }: { me: Me }) {
     }
   };
   const filtered = Object.values(filters).some((v) => v !== "");
+  // A link from an email (/transcripts?conversation=ID) opens its conversation.
+  useEffect(() => {
+    const id = new URLSearchParams(location.search).get("conversation");
+    if (id) show(id);
+  }, [me.tenant_id]);
 
   return (
     <Section title="Transcripts">
