@@ -93,3 +93,54 @@ func TestEmailFromTheConsoleToTheVisitor(t *testing.T) {
 	}
 	waitFor(t, console, "the transcript in the delivery log", `[...document.querySelectorAll('table[aria-label="Delivery log"] tr')].some(tr => tr.textContent.includes('Transcript') && tr.textContent.includes('`+visitorAddress+`'))`)
 }
+
+// TestALeftMessageIsAnsweredFromTheDesk: with nobody available a visitor
+// leaves a message; the owner finds it under Left messages, answers it by
+// email, and it moves to the answered ones; the visitor has the answer.
+func TestALeftMessageIsAnsweredFromTheDesk(t *testing.T) {
+	mp := mailtest.Shared(t)
+	url := startServer(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	vic := fmt.Sprintf("vic-%x@example.com", b)
+	call := ownerAPI(t, url)
+	if res, _ := call("PUT", "/api/email/settings", map[string]any{"enabled": true, "host": mp.Host, "port": mp.Port, "security": "none",
+		"from": "help@demo.example", "from_name": "Demo shop", "transcripts": true, "offline_messages": false}); res != 200 {
+		t.Fatalf("email settings: %d", res)
+	}
+	visitor := browser(t)
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	waitChat(t, visitor, "the offline form", `r.querySelector('.w .f button')?.textContent === 'Leave a message'`)
+	inChat[bool](t, visitor, `const f = r.querySelector('.w .f'); const [name, email] = f.querySelectorAll('input');
+		name.value = 'Vic'; email.value = `+jsString(vic)+`; f.querySelector('textarea').value = 'Is my order shipped?';
+		f.querySelector('button').click(); return true`)
+	waitChat(t, visitor, "the thanks", `[...r.querySelectorAll('.s')].some(e => e.textContent.includes('the team has your message'))`)
+
+	console := browser(t)
+	err := chromedp.Do(console, append(consoleLogin(url), chromedp.WaitVisible(chromedp.CSS(`section[aria-label="Chats"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/messages"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`li[aria-label="Message from Vic"]`)),
+		chromedp.SendKeys(chromedp.CSS(`li[aria-label="Message from Vic"] textarea`), "It left this morning."),
+		chromedp.Click(chromedp.CSS(`li[aria-label="Message from Vic"] button[type=submit]`)),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "no new messages left", `[...document.querySelectorAll('.empty')].some(e => e.textContent.startsWith('No new messages'))`)
+	if err := chromedp.Do(console, chromedp.SetValue(chromedp.CSS(`select[aria-label="State"]`), "answered")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(console, chromedp.Evaluate[bool](`document.querySelector('select[aria-label="State"]').dispatchEvent(new Event('change', {bubbles: true}))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, console, "among the answered", `document.querySelector('li[aria-label="Message from Vic"]')?.textContent.includes('Answered by Demo owner')`)
+	screenshot(t, console, "left-messages")
+	m := mp.Wait(t, vic, 1)[0]
+	if text := strings.ReplaceAll(m.Text, "\r\n", "\n"); !strings.HasPrefix(m.Subject, "Re: your message to") ||
+		!strings.HasPrefix(text, "It left this morning.") || !strings.Contains(text, "> Is my order shipped?") {
+		t.Fatalf("%q\n%s", m.Subject, m.Text)
+	}
+}

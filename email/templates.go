@@ -45,7 +45,7 @@ type MissedChat struct {
 	Link        string
 }
 
-var textTemplates = template.Must(template.New("").Funcs(template.FuncMap{"clock": clock, "date": date, "indent": indent}).Parse(`
+var textTemplates = template.Must(template.New("").Funcs(template.FuncMap{"clock": clock, "date": date, "indent": indent, "quote": quote}).Parse(`
 {{define "transcript"}}Your chat with {{.Site}} on {{date .Start}}
 
 {{range .Lines}}[{{clock .At}}] {{.Who}}:
@@ -73,6 +73,13 @@ They wrote:
 {{end}}{{if .Link}}
 In nudge: {{.Link}}
 {{end}}{{end}}
+{{define "reply"}}{{.Text}}
+
+{{if .By}}{{.By}}, {{end}}{{.Site}}
+{{if .Original}}
+You wrote:
+{{quote .Original}}
+{{end}}{{end}}
 {{define "test"}}This is a test email from nudge for {{.}}.
 
 If it reached you, nudge can send this account's mail: transcripts, messages left on the offline form and missed-chat notices.
@@ -92,6 +99,9 @@ var htmlTemplates = htmltemplate.Must(htmltemplate.New("").Funcs(htmltemplate.Fu
 <p>Visitor: {{if .Visitor}}{{.Visitor}}{{else}}not named{{end}}<br>Waited: {{.Waited}}<br>Ended: {{date .At}} {{clock .At}} UTC</p>
 {{if .First}}<p>They wrote:</p><blockquote style="white-space: pre-wrap; border-left: 3px solid #d0d7de; margin: 0; padding-left: 1em">{{.First}}</blockquote>{{end}}
 {{if .Link}}<p><a href="{{.Link}}">Open it in nudge</a></p>{{end}}{{template "bottom"}}{{end}}
+{{define "reply"}}{{template "top"}}<p style="white-space: pre-wrap">{{.Text}}</p>
+<p>{{if .By}}{{.By}}, {{end}}{{.Site}}</p>
+{{if .Original}}<p style="color: #57606a">You wrote:</p><blockquote style="white-space: pre-wrap; color: #57606a; border-left: 3px solid #d0d7de; margin: 0; padding-left: 1em">{{.Original}}</blockquote>{{end}}{{template "bottom"}}{{end}}
 {{define "test"}}{{template "top"}}<p>This is a test email from nudge for {{.}}.</p><p>If it reached you, nudge can send this account's mail: transcripts, messages left on the offline form and missed-chat notices.</p>{{template "bottom"}}{{end}}`))
 
 func clock(t time.Time) string { return t.UTC().Format("15:04") }
@@ -100,6 +110,11 @@ func date(t time.Time) string  { return t.UTC().Format("2 January 2006") }
 // indent sets a message's lines off from the transcript's own.
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// quote marks a message's lines as quoted, as mail clients do.
+func quote(s string) string {
+	return "> " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n> ")
 }
 
 func render(name string, data any) (text, html string) {
@@ -139,6 +154,20 @@ func Missed(d MissedChat) Message {
 	d.Waited = d.Waited.Round(time.Second)
 	text, html := render("missed", d)
 	return Message{Subject: OneLine("Missed chat on "+d.Site, 200), Text: text, HTML: html}
+}
+
+// ReplyData is an agent's answer to a message left on the offline form.
+type ReplyData struct {
+	Site     string
+	Text     string // the answer
+	By       string // the agent's name
+	Original string // what the visitor wrote
+}
+
+// Reply is the email that answers a left message.
+func Reply(d ReplyData) Message {
+	text, html := render("reply", d)
+	return Message{Subject: OneLine("Re: your message to "+d.Site, 200), Text: text, HTML: html}
 }
 
 // Test is the email of the "send test mail" button.

@@ -334,6 +334,14 @@ func (s *Service) compose(ctx context.Context, m store.Mail, set email.Settings)
 		msg := email.Transcript(d)
 		msg.To = []string{req.To}
 		return msg, nil
+	case MailReply:
+		form := ""
+		for _, x := range ms {
+			if x.Kind == chat.KindForm {
+				form = mask(x.Text)
+			}
+		}
+		return s.composeReply(ctx, m, site, form)
 	case MailOffline, MailMissed:
 		to, err := s.queueRecipients(ctx, c, set)
 		if err != nil {

@@ -468,6 +468,9 @@ func (s *Server) routes() {
 
 	r.Get("/chat/search", s.authz("chat", "work"), searches.searchChats)
 	r.Get("/conversations", s.authz("chat", "work"), chats.listConversations)
+	r.Get("/left-messages", s.authz("chat", "work"), chats.listLeftMessages)
+	r.Post("/left-messages/:conversationID/reply", s.authz("chat", "work"), chats.answerLeftMessage)
+	r.Patch("/left-messages/:conversationID", s.authz("chat", "work"), chats.markLeftMessage)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), chats.getConversation)
 	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), chats.transcript)
 	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), socks.agentFile)

@@ -27,6 +27,7 @@ type ConversationMetrics struct {
 	Disposition      string     `json:"disposition"`       //
 	CSAT             *int       `json:"csat"`              //
 	Answered         bool       `json:"answered"`          // an agent took it
+	LeftAnswered     bool       `json:"left_answered"`     // a left message someone answered
 }
 
 // ChatAggregate sums conversations that share a key (a queue, an agent or a day).
@@ -41,6 +42,8 @@ type ChatAggregate struct {
 	Messages         int      `json:"messages"`
 	CSATCount        int      `json:"csat_count"`
 	AvgCSAT          *float64 `json:"avg_csat"`
+	LeftMessages     int      `json:"left_messages"` // messages left on the offline form
+	LeftAnswered     int      `json:"left_answered"` // of them, answered (by email from the desk, or marked)
 }
 
 // ConversationMetrics lists the figures of a tenant's conversations created
@@ -64,7 +67,7 @@ func (s *Store) ConversationMetrics(ctx context.Context, tenantID string, from, 
 		var closed, csat sql.NullInt64
 		var wait, first, handle sql.NullFloat64
 		if err := rows.Scan(&m.ID, &m.SiteID, &m.QueueID, &m.AgentID, &m.Status, &created, &closed, &wait, &first, &handle,
-			&m.VisitorMessages, &m.AgentMessages, &m.InternalMessages, &m.Outcome, &m.Disposition, &csat, &m.Answered); err != nil {
+			&m.VisitorMessages, &m.AgentMessages, &m.InternalMessages, &m.Outcome, &m.Disposition, &csat, &m.Answered, &m.LeftAnswered); err != nil {
 			return nil, "", fmt.Errorf("store: conversation metrics: %w", err)
 		}
 		m.CreatedAt, m.ClosedAt = fromMillis(created), fromNullMillis(closed)
@@ -104,7 +107,7 @@ func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to ti
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, count(*), sum(answered), sum(NOT answered AND status = 'closed'),
 		sum(wait), count(wait), sum(first_response), count(first_response), sum(handle), count(handle),
-		sum(visitor_messages + agent_messages), count(csat), sum(csat)
+		sum(visitor_messages + agent_messages), count(csat), sum(csat), sum(outcome = 'offline_message'), sum(left_answered)
 		FROM (`+metricsSelect+`) GROUP BY k`, tenantID, millis(from), millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: chat aggregates: %w", err)
@@ -122,7 +125,7 @@ func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to ti
 		var g sums
 		var wait, first, handle, csat sql.NullFloat64
 		if err := rows.Scan(&k, &g.a.Conversations, &g.a.Answered, &g.a.Unanswered, &wait, &g.waitN, &first, &g.firstN, &handle, &g.handleN,
-			&g.a.Messages, &g.a.CSATCount, &csat); err != nil {
+			&g.a.Messages, &g.a.CSATCount, &csat, &g.a.LeftMessages, &g.a.LeftAnswered); err != nil {
 			return nil, fmt.Errorf("store: chat aggregates: %w", err)
 		}
 		g.wait, g.first, g.handle, g.csat = wait.Float64, first.Float64, handle.Float64, csat.Float64
@@ -142,6 +145,8 @@ func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to ti
 		t.a.Unanswered += g.a.Unanswered
 		t.a.Messages += g.a.Messages
 		t.a.CSATCount += g.a.CSATCount
+		t.a.LeftMessages += g.a.LeftMessages
+		t.a.LeftAnswered += g.a.LeftAnswered
 		t.wait, t.first, t.handle, t.csat = t.wait+g.wait, t.first+g.first, t.handle+g.handle, t.csat+g.csat
 		t.waitN, t.firstN, t.handleN = t.waitN+g.waitN, t.firstN+g.firstN, t.handleN+g.handleN
 	}
@@ -181,6 +186,7 @@ SELECT c.id, c.site_id, coalesce(c.queue_id, '') AS queue_id, coalesce(c.last_ag
 	(c.first_response_at - c.assigned_at) / 1000.0 AS first_response,
 	CASE WHEN c.closed_at IS NOT NULL THEN (c.closed_at - c.assigned_at) / 1000.0 END AS handle,
 	coalesce(k.v, 0) AS visitor_messages, coalesce(k.a, 0) AS agent_messages, coalesce(k.i, 0) AS internal_messages,
-	c.close_reason AS outcome, c.disposition, c.csat, c.assigned_at IS NOT NULL AS answered
+	c.close_reason AS outcome, c.disposition, c.csat, c.assigned_at IS NOT NULL AS answered,
+	c.close_reason = 'offline_message' AND c.left_answered_at IS NOT NULL AS left_answered
 FROM conversations c LEFT JOIN counts k ON k.conversation_id = c.id
 WHERE c.tenant_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3`

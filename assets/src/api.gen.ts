@@ -308,6 +308,10 @@ export interface ChatAggregate {
   messages: number;
   csat_count: number;
   avg_csat: number | null;
+  /** Messages left on the offline form */
+  left_messages: number;
+  /** Of them, answered (by email from the desk, or marked answered) */
+  left_answered: number;
 }
 
 /** What the page tells about a visitor starting a chat (start's meta), and the visitor context agents see */
@@ -482,6 +486,8 @@ export interface ConversationMetrics {
   disposition: string;
   csat: number | null;
   answered: boolean;
+  /** A message left on the offline form that someone answered */
+  left_answered: boolean;
 }
 
 export interface CreateTokenRequest {
@@ -659,6 +665,24 @@ export interface JoinRequest {
   name?: string;
   /** The password of the account that has the invited address, or the new account's (8 to 256 characters). */
   password: string;
+}
+
+/** A message a visitor left on the offline form: work for the queue's agents */
+export interface LeftMessage {
+  conversation_id: string;
+  site_id: string;
+  queue_id: string;
+  name: string;
+  /** The address to answer; empty when the visitor left none */
+  email: string;
+  text: string;
+  /** The page the visitor was on */
+  page: string;
+  created_at: string;
+  state: "new" | "answered";
+  answered_at: string | null;
+  /** Who answered, by name */
+  answered_by: string;
 }
 
 /** The lift of the goal conversion rate of offer over control, with 95 % intervals */

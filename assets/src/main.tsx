@@ -9,6 +9,7 @@ import { ChatReports } from "./pages/chatreports";
 import { Offers } from "./pages/offers";
 import { Analytics } from "./pages/analytics";
 import { Transcripts } from "./pages/transcripts";
+import { LeftMessages } from "./pages/left";
 import { Account } from "./pages/account";
 import { Audit } from "./pages/audit";
 import { Members } from "./pages/members";
@@ -19,9 +20,10 @@ import { Dialogs } from "./components/dialog";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
+type View = "chats" | "messages" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
+  messages: "Left messages",
   transcripts: "Transcripts",
   chatreports: "Chat reports",
   offers: "Offers",
@@ -93,7 +95,7 @@ function App() {
     setMe(null);
   };
   const visible: View[] = [];
-  if (may(me, "chat:work")) visible.push("chats", "transcripts");
+  if (may(me, "chat:work")) visible.push("chats", "messages", "transcripts");
   if (may(me, "chat:supervise")) visible.push("chatreports");
   if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
   if (may(me, "rules:read")) visible.push("offers");
@@ -137,7 +139,9 @@ function App() {
         {me.tenant_id !== "" && visible.includes("chats") && <Chats key={me.tenant_id} me={me} shown={current === "chats"} onShow={() => setView("chats")} />}
         {me.tenant_id === "" && current !== "account" ? (
           <p>You are not a member of any tenant yet. Ask an owner or admin for an invitation link.</p>
-        ) : current === "chats" ? null : current === "transcripts" ? (
+        ) : current === "chats" ? null : current === "messages" ? (
+          <LeftMessages me={me} />
+        ) : current === "transcripts" ? (
           <Transcripts me={me} />
         ) : current === "chatreports" ? (
           <ChatReports me={me} />

@@ -32,6 +32,8 @@ function total(rows: ChatAggregate[]) {
     handle: avg((r) => r.avg_handle, (r) => r.answered),
     csat: avg((r) => r.avg_csat, (r) => r.csat_count),
     csatCount: sum((r) => r.csat_count),
+    left: sum((r) => r.left_messages),
+    leftAnswered: sum((r) => r.left_answered),
   };
 }
 
@@ -78,6 +80,12 @@ export function ChatReports({ me }: { me: Me }) {
           <dt>CSAT</dt>
           <dd>{t.csat == null ? "—" : t.csat.toFixed(1) + " / 5"}</dd>
         </div>
+        <div>
+          <dt>Left messages</dt>
+          <dd>
+            {t.left} ({t.leftAnswered} answered)
+          </dd>
+        </div>
       </dl>
       {byDay && byDay.rows.length === 0 ? (
         <p class="empty">No conversations in these days.</p>
@@ -101,12 +109,12 @@ export function ChatReports({ me }: { me: Me }) {
 
 function AggregateTable(props: { title: string; file: string; rows?: ChatAggregate[]; name: (r: ChatAggregate) => string }) {
   const { rows } = props;
-  const header = ["", "Conversations", "Answered", "Unanswered", "Avg wait (s)", "First response (s)", "Handle (s)", "Messages", "CSAT"];
+  const header = ["", "Conversations", "Answered", "Unanswered", "Avg wait (s)", "First response (s)", "Handle (s)", "Messages", "CSAT", "Left messages", "Left answered"];
   const csv = () =>
     downloadCSV(
       props.file + ".csv",
       header.map((h, i) => (i === 0 ? props.title.replace("By ", "") : h)),
-      (rows ?? []).map((r) => [props.name(r), r.conversations, r.answered, r.unanswered, r.avg_wait, r.avg_first_response, r.avg_handle, r.messages, r.avg_csat]),
+      (rows ?? []).map((r) => [props.name(r), r.conversations, r.answered, r.unanswered, r.avg_wait, r.avg_first_response, r.avg_handle, r.messages, r.avg_csat, r.left_messages, r.left_answered]),
     );
   return (
     <>
@@ -131,6 +139,7 @@ function AggregateTable(props: { title: string; file: string; rows?: ChatAggrega
           { title: "Handle (s)", cell: (r) => secs(r.avg_handle), numeric: true },
           { title: "Messages", cell: (r) => r.messages, numeric: true },
           { title: "CSAT", cell: (r) => (r.avg_csat == null ? "—" : r.avg_csat.toFixed(1) + " (" + r.csat_count + ")"), numeric: true },
+          { title: "Left messages", cell: (r) => (r.left_messages ? r.left_answered + " of " + r.left_messages + " answered" : "—"), numeric: true },
         ]}
       />
     </>
