@@ -301,7 +301,9 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 				}
 				r.userID = BlindPrefix + fp
 			}
-			if in.opts.Identified != nil {
+			// On a secured site only visitor tokens prove who a visitor is:
+			// a hash never expires, so a copied one links no contact.
+			if in.opts.Identified != nil && !site.Settings.SecuredChat {
 				in.opts.Identified(Identified{Tenant: site.TenantID, Site: site.ID, Visitor: visitor, ID: e.User.ID,
 					Email: e.User.Email, Name: e.User.Name, At: time.UnixMilli(ts)})
 			}

@@ -574,6 +574,35 @@ func IdentityFingerprint(ctx context.Context, ring *keys.Ring, tenant string, id
 	return ring.Blind(ctx, tenant, "identity", id.ID)
 }
 
+// ContinueVerified finds the open conversation on a site of a visitor whose
+// identity a visitor token proved (a chat begun on another device, or on an
+// earlier page of a site that keeps no chat token in the browser): the
+// newest, if there are several.
+func (e *Engine) ContinueVerified(ctx context.Context, site store.Site, id *Identity) (Visitor, error) {
+	fp, err := e.fingerprint(ctx, site.TenantID, id)
+	if err != nil {
+		return Visitor{}, err
+	}
+	if fp == "" {
+		return Visitor{}, fmt.Errorf("%w: the visitor is not verified", ErrNotFound)
+	}
+	t, err := e.lock(ctx, site.TenantID)
+	if err != nil {
+		return Visitor{}, err
+	}
+	defer e.unlock(t)
+	var best *conv
+	for _, cv := range t.convs {
+		if cv.c.SiteID == site.ID && cv.c.Identity == fp && cv.c.Status != StatusClosed && (best == nil || cv.c.ID > best.c.ID) {
+			best = cv
+		}
+	}
+	if best == nil {
+		return Visitor{}, fmt.Errorf("%w: no open chat of this visitor", ErrNotFound)
+	}
+	return Visitor{Tenant: site.TenantID, Site: site.ID, ID: best.c.Visitor, Conversation: best.c.ID}, nil
+}
+
 // VisitorClose ends the chat at the visitor's request.
 func (e *Engine) VisitorClose(ctx context.Context, v Visitor) error {
 	t, err := e.lock(ctx, v.Tenant)

@@ -183,3 +183,15 @@ func TestAnalyticsKeepsUserIDsAsFingerprints(t *testing.T) {
 		t.Fatalf("%d batches left after erasing the user", f.events())
 	}
 }
+
+// On a secured site only visitor tokens prove who a visitor is: a page's
+// identify hash, which never expires (a copied one works for ever), links
+// no contact; analytics still counts the visit as identified.
+func TestASecuredSiteLinksNoContactFromAHash(t *testing.T) {
+	f := newFixture(t)
+	f.site.Settings.Chat, f.site.Settings.SecuredChat = true, true
+	f.identify("v-secured", "user-secured", "s@example.com", "S", false)
+	if vs := f.linkedVisitors("user-secured"); len(vs) != 0 {
+		t.Fatalf("a hash on a secured site linked %v", vs)
+	}
+}

@@ -24,6 +24,7 @@ type pageConfig struct {
 	Theme      store.SiteTheme            `json:"theme"`
 	Zone       string                     `json:"zone"`
 	Push       bool                       `json:"push"`
+	Secured    bool                       `json:"secured,omitempty"` // chat only once the page gives a visitor token
 	Rules      []pageRule                 `json:"rules"`
 	Templates  map[string]*rules.Template `json:"templates"`
 }
@@ -90,6 +91,7 @@ func (s *Service) buildPageConfig(ctx context.Context, key string) (*PageConfig,
 	}
 	if site.Settings.Chat {
 		pc.Modules = append(pc.Modules, "chat")
+		pc.Secured = site.Settings.SecuredChat
 	}
 	body, err := json.Marshal(pc)
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -113,8 +114,9 @@ func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	h.metrics.sockets.WithLabelValues("visitor").Inc()
 	defer h.metrics.sockets.WithLabelValues("visitor").Dec()
 	var v chat.Visitor
+	var proved *chat.Identity
 	if !w.hello(h.log, func(f *frame) (ok bool) {
-		v, ok = h.visitorHello(w, f, site, analytics.Device(ua), native)
+		v, proved, ok = h.visitorHello(w, f, site, analytics.Device(ua), native)
 		return ok
 	}) {
 		return
@@ -127,7 +129,7 @@ func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	inflight := make(chan struct{}, wsInflight)
 	who := chat.Sender{Kind: "visitor", ID: v.ID}
 	defer h.endUpload(w)
-	w.serveFrames(h.log, func(f *frame) { h.visitorCommand(w, site, v, f, inflight) },
+	w.serveFrames(h.log, func(f *frame) { h.visitorCommand(w, site, v, proved, f, inflight) },
 		func(data []byte) { h.uploadChunk(w, data, v.Tenant, who) })
 }
 
@@ -154,17 +156,22 @@ func shallow(log *slog.Logger, fn func()) {
 // f.After. A visitor token, required of a native client (no Origin), is
 // checked before anything changes; the identity it proves replaces what the
 // page claims. On failure it has answered and closed.
-func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string, native bool) (chat.Visitor, bool) {
+func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device map[string]string, native bool) (chat.Visitor, *chat.Identity, bool) {
 	var v chat.Visitor
 	var token string
 	var err error
 	var proved *chat.Identity
-	if native || f.VisitorToken != "" {
+	secured := site.Settings.SecuredChat
+	if native || secured || f.VisitorToken != "" {
 		claims, err := contacts.ParseVisitorToken(site.IdentitySecret, site.Key, f.VisitorToken, time.Now())
 		if err != nil {
-			w.fail(f, "visitor_token", err.Error())
+			msg := err.Error()
+			if secured && errors.Is(err, contacts.ErrTokenMissing) {
+				msg = "this site's chat is for signed-in customers: the page passes a visitor token its site's server signed"
+			}
+			w.fail(f, "visitor_token", msg)
 			w.closeNow(closeVisitorToken, "visitor token refused")
-			return v, false
+			return v, nil, false
 		}
 		proved = &chat.Identity{ID: claims.Subject, Email: claims.Email, Name: claims.Name, Verified: true}
 	}
@@ -180,32 +187,49 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 		if proved != nil {
 			meta.Identity, by = proved, "token"
 		}
-		if err == nil {
+		// A proved visitor with a chat open on this site (begun on another
+		// device, or an earlier page of a secured site) continues it.
+		continued := false
+		if err == nil && proved != nil {
+			if cv, cerr := h.chat.ContinueVerified(w.ctx, *site, proved); cerr == nil {
+				v, continued = cv, true
+			}
+		}
+		if err == nil && !continued {
 			v, token, err = h.chat.Start(w.ctx, *site, f.Visitor, meta)
 		}
 		if err == nil {
 			h.ops.Identified(*site, v.ID, meta.Identity, by)
 		}
 	case "resume":
-		v, err = h.chat.VisitorByToken(w.ctx, f.Token)
-		if err == nil && v.Site != site.ID {
+		switch {
+		case proved != nil && (f.Token == "" || secured):
+			// By who the token proves: a secured site keeps no chat token
+			// in the browser.
+			v, err = h.chat.ContinueVerified(w.ctx, *site, proved)
+		case f.Token == "":
 			err = chat.ErrToken
+		default:
+			v, err = h.chat.VisitorByToken(w.ctx, f.Token)
+			if err == nil && v.Site != site.ID {
+				err = chat.ErrToken
+			}
 		}
 	default:
 		w.fail(f, "hello", "the first frame is start or resume")
 		w.closeNow(fws.ClosePolicyViolation, "expected start or resume")
-		return v, false
+		return v, nil, false
 	}
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.ClosePolicyViolation, "could not open the conversation")
-		return v, false
+		return v, nil, false
 	}
 	view, err := h.chat.ConnectVisitor(w.ctx, v, w)
 	if err != nil {
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
-		return v, false
+		return v, nil, false
 	}
 	history, reset, err := h.chat.VisitorResume(w.ctx, v, f.After, f.AfterID, 1000)
 	if err == nil {
@@ -228,12 +252,14 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 		h.chat.DisconnectVisitor(v, w)
 		w.failErr(f, err)
 		w.closeNow(fws.CloseInternalServerErr, "")
-		return v, false
+		return v, nil, false
 	}
-	return v, true
+	return v, proved, true
 }
 
-func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, f *frame, inflight chan struct{}) {
+// visitorCommand runs a visitor's command; proved is the identity a
+// visitor token proved at the hello, if one did.
+func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, proved *chat.Identity, f *frame, inflight chan struct{}) {
 	ctx := w.ctx
 	switch f.Type {
 	case "send":
@@ -253,6 +279,12 @@ func (h *socketAPI) visitorCommand(w *wsConn, site *store.Site, v chat.Visitor, 
 		about := chat.Meta{Vars: f.Vars, Identity: f.Identity}
 		if (f.Type == "set") != (f.Vars != nil) || (f.Type == "identify") != (f.Identity != nil) || f.Vars != nil && f.Identity != nil {
 			w.fail(f, "invalid", "set takes vars; identify takes identity")
+			return
+		}
+		// Who a visitor token proved stays who the chat is with; on a secured
+		// site only a token proves anyone (a hash never expires).
+		if f.Type == "identify" && (proved != nil || site.Settings.SecuredChat) {
+			w.fail(f, "visitor_token", "the visitor token says who the visitor is: identify is not taken on this connection")
 			return
 		}
 		if err := h.ops.ResolveOffer(ctx, *site, &about); err != nil {

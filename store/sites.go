@@ -56,6 +56,11 @@ type SiteSettings struct {
 	Goals []SiteGoal `json:"goals"`
 	// Chat shows the chat launcher on the site's pages.
 	Chat bool `json:"chat"`
+	// SecuredChat: chat only for visitors whose identity a visitor token
+	// proves (a short-lived JWT the site's server signs for each page); the
+	// browser keeps no chat token, and a verified visitor continues their
+	// open chat on any device.
+	SecuredChat bool `json:"secured_chat"`
 	// PushOffers: the site's backend may push offers to open pages
 	// (POST /api/sites/{site}/visitors/{id}/offers); pages then poll for them.
 	PushOffers bool `json:"push_offers"`

@@ -1104,6 +1104,8 @@ export interface SiteSettings {
   events_per_day?: number;
   /** An event whose stored text (path, title, name, properties, referrer) is longer is dropped. 0: the default, 4,096 (else 512 or more) */
   max_event_bytes?: number;
+  /** Chat only for visitors a visitor token proves (a short-lived JWT the site's server signs for each page, given with nudge('token', jwt)): the launcher shows only then, the socket refuses others (error visitor_token, close 4401), identify hashes link nothing, the browser keeps no chat token, and the visitor continues their open chat on any device */
+  secured_chat?: boolean;
 }
 
 export interface SiteTheme {
@@ -1242,7 +1244,8 @@ export type VisitorCommand = {
   type: "resume";
   id?: string;
   v?: number;
-  token: string;
+  /** The chat token from start. Without it (or on a secured site) a visitor_token resumes the proved visitor's open chat on this site; none open: error not_found */
+  token?: string;
   after?: number;
   /** The id of the message at `after`. When the server has another message there, or none (a message shown while committed and lost by a crash, or retracted while the page was away), the answer holds the whole conversation with `reset`. */
   after_id?: string;

@@ -81,9 +81,18 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   // The welcome form's answers while the visitor fills it in: a reload or
   // another tab finds them (until the chat starts with them).
   const FORM = "nudge_chat_form_" + c.key;
+  // A secured site (chat only for visitors a visitor token proves) keeps
+  // nothing in the browser but this flag, which says a chat is open and
+  // proves nothing: the page hands a fresh token with nudge('token', jwt) on
+  // each page, and the chat resumes by who the token proves.
+  const secured = !!c.cfg.secured;
+  const OPEN = "nudge_chat_open_" + c.key;
+  let vtoken = "";
+  let probing = false; // asking whether the proved visitor has a chat open
   const url = c.base.replace(/^http/, "ws") + "/ws/visitor?site=" + encodeURIComponent(c.key);
   const rid = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b % 36).toString(36)).join("");
   const get = (k: string) => {
+    if (secured && k != OPEN) return null;
     try {
       return localStorage.getItem(k);
     } catch {
@@ -91,6 +100,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     }
   };
   const put = (k: string, v: string | null) => {
+    if (secured && k != OPEN) return;
     try {
       v === null ? localStorage.removeItem(k) : localStorage.setItem(k, v);
     } catch {}
@@ -483,6 +493,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     input.disabled = sendBtn.disabled = fileBtn.disabled = v.status == "offline";
     if (closed) {
       put(KEY, (token = null));
+      put(OPEN, null);
       forget();
       if (transcripts) transcriptForm();
     }
@@ -536,7 +547,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     const box = (welcomeBox = el("div", "w", "", list));
     el("p", "", w.greeting || "Hi! How can we help?", box);
     if (!w.available) {
-      // nudge sends no email itself: the team reads the message and answers.
+      // The team reads the message (emailed to them where the tenant sends
+      // email) and answers.
       el("p", "ex", "Leave a message with your email: the team reads it and gets back to you.", box);
       bar.style.display = "none";
       offlineForm(box);
@@ -744,10 +756,17 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "resume_ok": {
         const d = f.data;
         retry = 0;
+        probing = false;
         transcripts = !!d.transcripts;
         if (d.token) {
           put(KEY, (token = d.token));
           put(FORM, null);
+        }
+        if (secured) {
+          token ||= "-"; // a chat, resumed by who the visitor token proves
+          put(OPEN, "1");
+          welcomeBox?.remove();
+          welcomeBox = null;
         }
         tell(); // what the page said since the start was sent, or while away
         if (d.token) {
@@ -855,6 +874,26 @@ window.nudge?.d?.("chat", (c: Ctx) => {
           told[f.id == "set" ? "vars" : "ident"] = 0;
           setTimeout(tell, 1000);
         }
+        if (f.id == "hello" && probing) {
+          // No chat open for this visitor: the welcome, for a new one.
+          probing = false;
+          put(OPEN, null);
+          const s = ws;
+          if (s) {
+            s.onclose = null;
+            s.close();
+          }
+          ws = null;
+          if (open) showWelcome();
+          break;
+        }
+        if (f.code == "visitor_token") {
+          // The page's token expired or is not the site's: nothing to resend.
+          pending.length = 0;
+          token = null;
+          say("Your session has ended: reload the page to chat.");
+          break;
+        }
         if (f.id == "tr") {
           // The server's words: not an address, sent three times already…
           trForm?.querySelector("button")?.removeAttribute("disabled");
@@ -883,13 +922,22 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     }
   };
 
+  const probe = () => {
+    probing = true;
+    connect();
+  };
   const connect = () => {
     if (ws) return;
     const s = (ws = new WebSocket(url));
     s.onopen = () => {
-      const hello: VisitorCommand = token
-        ? { type: "resume", id: "hello", v: 1, token, after: seq, after_id: cache.find((m) => m.seq == seq)?.id }
-        : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: start() };
+      const after = { after: seq, after_id: cache.find((m) => m.seq == seq)?.id };
+      const visitor_token = vtoken || undefined;
+      const hello: VisitorCommand =
+        secured && (token || probing)
+          ? { type: "resume", id: "hello", v: 1, visitor_token, ...after }
+          : token && !secured
+            ? { type: "resume", id: "hello", v: 1, token, ...after }
+            : { type: "start", id: "hello", v: 1, visitor: visitorId(), meta: start(), visitor_token };
       s.send(JSON.stringify(hello));
     };
     s.onmessage = (e) => {
@@ -917,7 +965,11 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     c.emit("chat:open", show);
     if (show) {
       if (token) connect();
-      else if (!view) showWelcome();
+      else if (!view) {
+        showWelcome();
+        // On another device, or after the flag was cleared: a chat may be open.
+        if (secured && vtoken && !ws) probe();
+      }
       input.focus();
       markRead();
       marks();
@@ -999,6 +1051,10 @@ window.nudge?.d?.("chat", (c: Ctx) => {
     if (cmd == "set" && a && typeof a == "object") {
       Object.assign(vars, a);
       told.vars = 0;
+    }
+    if (cmd == "token" && typeof a == "string") {
+      vtoken = a;
+      if (secured && !token && !ws && get(OPEN)) probe();
     }
     if (cmd == "identify" && a?.id) {
       ident = { id: String(a.id), email: String(a.email || ""), name: String(a.name || ""), hash: String(args[1] || "") };

@@ -170,7 +170,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
   // canAnswer: a chat offer's queue has an agent free and a short enough wait.
   const canAnswer = (a: Record<string, any>) => {
     const q = avail[String(a.queue || "").toLowerCase()];
-    return !!q && q.agents_available > 0 && (!a.max_wait_seconds || (q.estimated_wait >= 0 && q.estimated_wait <= a.max_wait_seconds));
+    return !!q && c.cfg.modules.includes("chat") && q.agents_available > 0 && (!a.max_wait_seconds || (q.estimated_wait >= 0 && q.estimated_wait <= a.max_wait_seconds));
   };
 
   const hist = (id: string) => (st.r[id] ||= {});

@@ -9,7 +9,8 @@ window.nudge?.d?.("launcher", (c: Ctx) => {
   const n = window.nudge!;
   let token: string | null = null;
   try {
-    token = localStorage.getItem("nudge_chat_" + c.key);
+    // A secured site keeps only a flag that a chat is open.
+    token = localStorage.getItem((c.cfg.secured ? "nudge_chat_open_" : "nudge_chat_") + c.key);
   } catch {}
   if (token) n("chat", "resume");
   else launcher(host("launcher", LAUNCHER_CSS).root, c.cfg.theme || { color: "#2563eb", position: "right" }).onclick = () => n("chat", "open");

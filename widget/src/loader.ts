@@ -26,9 +26,10 @@ if (me && !w.nudge?.l) {
   const listeners: Record<string, ((d: unknown) => void)[]> = {};
   // Which modules take a command: analytics, guide, chat; a capital loads the module for it.
   const names: Record<string, string> = { a: "analytics", g: "guide", c: "chat" };
-  const owner: Record<string, string> = { identify: "agc", set: "agc", track: "ag", page: "ag", consent: "ag", _o: "a", chat: "C", offer: "G", accept: "G", decline: "G" };
+  const owner: Record<string, string> = { token: "c", identify: "agc", set: "agc", track: "ag", page: "ag", consent: "ag", _o: "a", chat: "C", offer: "G", accept: "G", decline: "G" };
   const want: Record<string, 1> = {};
   let cfg: SiteConfig | undefined;
+  let vt = 0;
   let consent: boolean | undefined;
   const ls = () => localStorage;
   // Storage keys end with the site's key: two sites on one origin share nothing.
@@ -60,6 +61,8 @@ if (me && !w.nudge?.l) {
   const run = (args: unknown[]) => {
     const [cmd, ...rest] = args as [string, ...unknown[]];
     if (cmd == "on") (listeners[rest[0] as string] ||= []).push(rest[1] as (d: unknown) => void);
+    // A secured site's chat shows once the page gives a visitor token.
+    if (cmd == "token" && !vt++ && cfg?.secured) cfg.modules.push("chat"), load("launcher");
     if (cmd == "consent") {
       consent = !!rest[0];
       // Withdrawn: everything this site keeps in the browser goes (the
@@ -102,6 +105,7 @@ if (me && !w.nudge?.l) {
     .then((r) => (r.ok ? r.json().then((c) => ((c.country = r.headers.get("x-nudge-country")), c)) : Promise.reject()))
     .then((c: SiteConfig) => {
       cfg = c;
+      if (c.secured && !vt) c.modules = c.modules.filter((m) => m != "chat");
       if (analyticsAllowed()) load("analytics");
       if (c.modules.includes("guide")) load("guide");
       if (c.modules.includes("chat")) load("launcher");

@@ -122,7 +122,8 @@ export type VisitorCommand = {
   type: "resume";
   id?: string;
   v?: number;
-  token: string;
+  /** The chat token from start. Without it (or on a secured site) a visitor_token resumes the proved visitor's open chat on this site; none open: error not_found */
+  token?: string;
   after?: number;
   /** The id of the message at `after`. When the server has another message there, or none (a message shown while committed and lost by a crash, or retracted while the page was away), the answer holds the whole conversation with `reset`. */
   after_id?: string;

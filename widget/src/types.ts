@@ -17,6 +17,8 @@ export interface SiteConfig {
   country?: string | null;
   /** The site's time zone (IANA), for time facts and schedules. */
   zone?: string;
+  /** Chat only for visitors a visitor token proves (nudge('token', jwt)): without one, no chat shows. */
+  secured?: boolean;
   /** The backend may push offers: the guide polls for them while the page is visible. */
   push?: boolean;
   /** Published rules and the templates they show. */

@@ -173,6 +173,7 @@ function SiteForm({ site, onDone }: { site: Site; onDone: () => void }) {
           <input type="checkbox" checked={!!theme.sound} onChange={(e) => setTheme({ ...theme, sound: e.currentTarget.checked })} /> A chime when a reply arrives while the chat is closed
         </label>
         {check("push_offers", "The site's backend pushes offers to open pages (pages then poll every few seconds)")}
+        {check("secured_chat", "Chat only for signed-in customers: the page gives a visitor token with nudge('token', jwt), signed by your server with the identity secret")}
       </fieldset>
       <fieldset>
         <legend>Privacy</legend>
