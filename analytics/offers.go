@@ -36,9 +36,9 @@ func (r *Reports) Offers(ctx context.Context, q Query) ([]OfferRow, error) {
 	}
 	where, args := q.where(site)
 	rows, err := r.db.R.QueryContext(ctx, `SELECT o.rule, o.variant,
-			SUM(o.qualified > 0 OR (o.rule IN ('page', 'push') AND o.shown > 0)),
+			SUM(o.qualified > 0 OR (o.rule IN ('page', 'push', 'invite') AND o.shown > 0)),
 			SUM(o.qualified), SUM(o.shown), SUM(o.accepted), SUM(o.declined), SUM(o.dismissed), SUM(o.chats),
-			SUM(CASE WHEN o.qualified > 0 OR o.rule IN ('page', 'push') THEN o.converted ELSE 0 END)
+			SUM(CASE WHEN o.qualified > 0 OR o.rule IN ('page', 'push', 'invite') THEN o.converted ELSE 0 END)
 		FROM visits v JOIN offer_visits o ON o.site = v.site AND o.visit = v.visit
 		WHERE `+where+` GROUP BY o.rule, o.variant ORDER BY o.rule, o.variant`, args...)
 	if err != nil {

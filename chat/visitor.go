@@ -71,6 +71,9 @@ type OfferMeta struct {
 	Source  string `json:"source,omitempty"`
 	Text    string `json:"text,omitempty"`
 	Version int    `json:"version,omitempty"`
+	// Agent is who invited the visitor (source invitation): the chat is
+	// offered to them first. Set by the server, never taken from a page.
+	Agent string `json:"agent,omitempty"`
 }
 
 // PageMeta is a page the visitor saw.
@@ -211,6 +214,9 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 	e.add(cv)
 	if q != nil && q.cfg.Routing == LastAgent {
 		cv.prefer = last
+	}
+	if meta.Offer != nil && meta.Offer.Agent != "" {
+		cv.prefer = meta.Offer.Agent // the invitation's agent first
 	}
 	e.event(cv, "conversation.created", nil)
 	if meta.Offer != nil {

@@ -28,7 +28,10 @@ const onSite = 15 * time.Second
 
 // PushedOffer is an offer waiting for its visitor's next poll.
 type PushedOffer struct {
-	ID           string            `json:"id"`
+	ID string `json:"id"`
+	// Rule is how the offer funnel counts it: push (the site's backend) or
+	// invite (an agent's invitation).
+	Rule         string            `json:"rule"`
 	Queue        string            `json:"queue"`
 	Title        string            `json:"title,omitempty"`
 	Text         string            `json:"text"`
@@ -42,14 +45,37 @@ type PushedOffer struct {
 // pushBox holds who polled lately and the offers waiting for them, by site
 // and visitor (or identified user: "u:" + id).
 type pushBox struct {
-	mu     sync.Mutex
-	seen   map[string]time.Time
-	offers map[string][]PushedOffer
-	swept  time.Time
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	offers  map[string][]PushedOffer
+	invites map[string]invitation // by the offer's id
+	swept   time.Time
 }
 
 func newPushBox() *pushBox {
-	return &pushBox{seen: map[string]time.Time{}, offers: map[string][]PushedOffer{}}
+	return &pushBox{seen: map[string]time.Time{}, offers: map[string][]PushedOffer{}, invites: map[string]invitation{}}
+}
+
+// onSite reports whether a visitor of a site polled lately.
+func (b *pushBox) onSite(site, id string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return now.Sub(b.seen[site+"/"+id]) <= onSite
+}
+
+// invite remembers who made an invitation.
+func (b *pushBox) invite(id string, inv invitation) {
+	b.mu.Lock()
+	b.invites[id] = inv
+	b.mu.Unlock()
+}
+
+// invitation is who made the invitation id on a site, if it is still fresh.
+func (b *pushBox) invitation(site, id string, now time.Time) (invitation, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	inv, ok := b.invites[id]
+	return inv, ok && inv.site == site && now.Before(inv.expires)
 }
 
 // poll records that the visitors (ids) of a site are on it and takes the
@@ -102,6 +128,11 @@ func (b *pushBox) sweep(now time.Time) {
 			delete(b.offers, k)
 		}
 	}
+	for k, inv := range b.invites {
+		if now.After(inv.expires) {
+			delete(b.invites, k)
+		}
+	}
 }
 
 // QueueAvailability is a queue's availability as pages see it.
@@ -145,9 +176,16 @@ func (s *Service) ResolveOffer(ctx context.Context, site store.Site, m *chat.Met
 	if err != nil {
 		return err
 	}
-	o.Source, o.Version = "page", 0
-	if o.ID == "push" {
+	o.Source, o.Version, o.Agent = "page", 0, "" // never the page's say
+	switch o.ID {
+	case "push":
 		o.Source = "push"
+	case "invite":
+		// An agent's invitation: the agent who made it gets the chat first.
+		if inv, ok := s.pushes.invitation(site.ID, o.Data["invitation"], time.Now()); ok {
+			o.Source, o.Agent, o.Name = "invitation", inv.agent, "Invitation from "+inv.name
+			delete(o.Data, "invitation")
+		}
 	}
 	for _, lr := range live {
 		if lr.ID != o.ID {
@@ -166,7 +204,7 @@ func (s *Service) ResolveOffer(ctx context.Context, site store.Site, m *chat.Met
 		}
 		break
 	}
-	if o.Source != "rule" {
+	if o.Source != "rule" && o.Source != "invitation" {
 		o.Name = ""
 	}
 	if o.Queue != "" {
@@ -242,7 +280,7 @@ func (s *Service) PushOffer(ctx context.Context, actor store.Actor, site store.S
 		return PushedOffer{}, err
 	}
 	now := time.Now()
-	o := PushedOffer{ID: store.NewID(), Queue: req.Queue, Title: req.Title, Text: req.Text, AcceptLabel: req.AcceptLabel,
+	o := PushedOffer{ID: store.NewID(), Rule: "push", Queue: req.Queue, Title: req.Title, Text: req.Text, AcceptLabel: req.AcceptLabel,
 		DeclineLabel: req.DeclineLabel, Metadata: req.Metadata, UI: req.UI == nil || *req.UI,
 		Expires: now.Add(time.Duration(req.TTLSeconds) * time.Second)}
 	// A visitor id, else an identified user id: whichever has polled.

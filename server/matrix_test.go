@@ -80,6 +80,8 @@ var routeRoles = map[string][]string{
 	"DELETE /api/webhooks/:webhookID":                             {"owner", "admin"},
 	"GET /api/webhooks/:webhookID/deliveries":                     {"owner", "admin"},
 	"POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay": {"owner", "admin"},
+	"GET /api/sites/:siteID/visitors/now":                         {"owner", "admin", "supervisor", "agent", "bot"},
+	"POST /api/sites/:siteID/visitors/:visitorID/invite":          {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/left-messages":                                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"POST /api/left-messages/:conversationID/reply":               {"owner", "admin", "supervisor", "agent", "bot"},
 	"PATCH /api/left-messages/:conversationID":                    {"owner", "admin", "supervisor", "agent", "bot"},

@@ -263,7 +263,8 @@ func (h reportAPI) offerReport(ctx context.Context, site store.Site, q analytics
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]offerReportItem{"page": {Name: "Offers made by page code", Status: "page"}, "push": {Name: "Offers pushed by the API", Status: "push"}}
+	names := map[string]offerReportItem{"page": {Name: "Offers made by page code", Status: "page"}, "push": {Name: "Offers pushed by the API", Status: "push"},
+		"invite": {Name: "Agents' invitations", Status: "invite"}}
 	for _, r := range rs {
 		v, err := ruleViewOf(ctx, h.st, site, r)
 		if err != nil {

@@ -469,6 +469,8 @@ func (s *Server) routes() {
 	r.Get("/chat/search", s.authz("chat", "work"), searches.searchChats)
 	r.Get("/conversations", s.authz("chat", "work"), chats.listConversations)
 	r.Get("/left-messages", s.authz("chat", "work"), chats.listLeftMessages)
+	r.Get("/sites/:siteID/visitors/now", s.authz("chat", "work"), chats.liveVisitors)
+	r.Post("/sites/:siteID/visitors/:visitorID/invite", s.authz("chat", "work"), chats.inviteVisitor)
 	r.Post("/left-messages/:conversationID/reply", s.authz("chat", "work"), chats.answerLeftMessage)
 	r.Patch("/left-messages/:conversationID", s.authz("chat", "work"), chats.markLeftMessage)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), chats.getConversation)

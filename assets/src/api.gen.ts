@@ -321,9 +321,11 @@ export interface ChatMeta {
     name?: string;
     queue?: string;
     data?: Record<string, string>;
-    source?: "rule" | "page" | "push";
+    source?: "rule" | "page" | "push" | "invitation";
     text?: string;
     version?: number;
+    /** Who invited the visitor (source invitation): the chat is offered to them first. Set by the server; a page's is dropped */
+    agent?: string;
   };
   identity?: {
     id: string;
@@ -735,6 +737,33 @@ export interface LiveState {
   chats: ChatView[];
 }
 
+/** A visitor on the site now (active in the last five minutes): their latest visit */
+export interface LiveVisitor {
+  visitor: string;
+  /** The path they are on */
+  page: string;
+  title: string;
+  /** The visit's start */
+  since: string;
+  last_seen: string;
+  /** Pageviews this visit */
+  pages: number;
+  referrer: string;
+  returning: boolean;
+  device: string;
+  browser: string;
+  /** A proactive offer was shown in this visit */
+  offer_shown: boolean;
+  /** The verified customer this visitor id is linked to */
+  contact: null | {
+    id: string;
+    name: string;
+    email: string;
+  };
+  /** Their page asked for pushed offers in the last seconds: an invitation reaches it */
+  invitable: boolean;
+}
+
 export interface LoginRequest {
   email: string;
   password: string;
@@ -813,10 +842,10 @@ export interface Message {
 
 /** A rule's funnel (or the offers made by page code, or pushed) */
 export interface OfferFunnel {
-  /** A rule's id, or page / push */
+  /** A rule's id, or page / push / invite (agents' invitations) */
   rule: string;
   name: string;
-  /** As the rules API says; page, push, or deleted */
+  /** As the rules API says; page, push, invite, or deleted */
   status: string;
   variants: Record<string, OfferVariant>;
   /** Null without a control group or before both groups have converted */
@@ -908,6 +937,9 @@ export interface PushOffer {
   /** false: the page shows its own UI (nudge('on', 'offer', …)) */
   ui?: boolean;
   ttl_seconds?: number;
+  /** In the page's poll: how the offer funnel counts it (push: the site's backend; invite: an agent) */
+  rule?: "push" | "invite";
+  id?: string;
 }
 
 export interface Queue {

@@ -10,6 +10,7 @@ import { Offers } from "./pages/offers";
 import { Analytics } from "./pages/analytics";
 import { Transcripts } from "./pages/transcripts";
 import { LeftMessages } from "./pages/left";
+import { Visitors } from "./pages/visitors";
 import { Account } from "./pages/account";
 import { Audit } from "./pages/audit";
 import { Members } from "./pages/members";
@@ -20,9 +21,10 @@ import { Dialogs } from "./components/dialog";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "messages" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
+type View = "chats" | "visitors" | "messages" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
+  visitors: "Visitors",
   messages: "Left messages",
   transcripts: "Transcripts",
   chatreports: "Chat reports",
@@ -95,7 +97,7 @@ function App() {
     setMe(null);
   };
   const visible: View[] = [];
-  if (may(me, "chat:work")) visible.push("chats", "messages", "transcripts");
+  if (may(me, "chat:work")) visible.push("chats", "visitors", "messages", "transcripts");
   if (may(me, "chat:supervise")) visible.push("chatreports");
   if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
   if (may(me, "rules:read")) visible.push("offers");
@@ -139,7 +141,9 @@ function App() {
         {me.tenant_id !== "" && visible.includes("chats") && <Chats key={me.tenant_id} me={me} shown={current === "chats"} onShow={() => setView("chats")} />}
         {me.tenant_id === "" && current !== "account" ? (
           <p>You are not a member of any tenant yet. Ask an owner or admin for an invitation link.</p>
-        ) : current === "chats" ? null : current === "messages" ? (
+        ) : current === "chats" ? null : current === "visitors" ? (
+          <Visitors me={me} />
+        ) : current === "messages" ? (
           <LeftMessages me={me} />
         ) : current === "transcripts" ? (
           <Transcripts me={me} />

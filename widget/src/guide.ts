@@ -41,7 +41,7 @@ interface State {
 
 /** An offer being made. */
 interface Offer {
-  id: string; // rule id, "page" (nudge('offer')) or "push"
+  id: string; // rule id, "page" (nudge('offer')), "push" or "invite"
   v?: number;
   variant: string;
   a: Record<string, any>; // the action
@@ -273,7 +273,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
     // Focus moves to the offer, unless the visitor is typing somewhere.
     if (!f || !(/^(INPUT|TEXTAREA|SELECT)$/.test(f.tagName) || f.isContentEditable)) (row.querySelector("button") || x).focus();
     const h = hist(o.id);
-    if (o.id != "page" && o.id != "push") {
+    if (o.v) {
       h.n = (h.n || 0) + 1;
       h.s = now();
       save();
@@ -427,7 +427,7 @@ window.nudge?.d?.("guide", (c: Ctx) => {
       .then((r) => (r.status == 200 ? r.json() : null))
       .then((d) => {
         const p = d?.offers?.[0];
-        if (p && !cur) make({ id: "push", variant: "offer", a: { type: "chat_offer", ...p }, ui: p.ui !== false });
+        if (p && !cur) make({ id: p.rule, variant: "offer", a: { type: "chat_offer", ...p }, ui: p.ui !== false });
       })
       .catch(() => {});
   };

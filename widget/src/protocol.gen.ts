@@ -8,9 +8,11 @@ export interface ChatMeta {
     name?: string;
     queue?: string;
     data?: Record<string, string>;
-    source?: "rule" | "page" | "push";
+    source?: "rule" | "page" | "push" | "invitation";
     text?: string;
     version?: number;
+    /** Who invited the visitor (source invitation): the chat is offered to them first. Set by the server; a page's is dropped */
+    agent?: string;
   };
   identity?: {
     id: string;
