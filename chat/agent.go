@@ -1052,7 +1052,15 @@ func (e *Engine) Transcript(ctx context.Context, a Agent, id string) (Transcript
 	if err := e.mayRead(ctx, a, id); err != nil {
 		return Transcript{}, err
 	}
-	c, err := e.st.Conversation(ctx, a.Tenant, id)
+	return e.ReadTranscript(ctx, a.Tenant, id)
+}
+
+// ReadTranscript returns a conversation with every message, for a caller
+// that decided itself who may read it (ops: an agent opening an earlier
+// chat of the customer they are serving).
+func (e *Engine) ReadTranscript(ctx context.Context, tenant, id string) (Transcript, error) {
+	e.log.Flush()
+	c, err := e.st.Conversation(ctx, tenant, id)
 	if err != nil {
 		return Transcript{}, err
 	}
@@ -1062,7 +1070,7 @@ func (e *Engine) Transcript(ctx context.Context, a Agent, id string) (Transcript
 	}
 	t := Transcript{Conversation: c, Participants: parts, Messages: []Message{}}
 	for after := int64(0); ; {
-		ms, err := e.History(ctx, a, id, after, 1000)
+		ms, err := e.history(ctx, tenant, id, after, 1000, false)
 		if err != nil {
 			return Transcript{}, err
 		}

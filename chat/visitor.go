@@ -55,6 +55,9 @@ type Identity struct {
 	Name     string `json:"name,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 	Verified bool   `json:"verified"`
+	// By is how it was verified: hash (the page's identify, signed by the
+	// site's server) or token (a visitor token). Set by the server.
+	By string `json:"by,omitempty"`
 }
 
 // OfferMeta is the proactive offer the visitor accepted: the chat skips the

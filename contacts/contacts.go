@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -128,23 +129,25 @@ func (b *Book) save(ctx context.Context, ss []Sighting) ([]store.ContactRecord, 
 			return nil, err
 		}
 		saves[i] = store.ContactSave{Tenant: s.Tenant, Fingerprint: fp, VerifiedBy: s.VerifiedBy, SiteID: s.Site, Visitor: s.Visitor, At: s.At,
-			Seal: func(id string, old []byte) ([]byte, error) { return b.merge(ctx, s, id, old) }}
+			Seal: func(id string, old []byte) ([]byte, []string, error) { return b.merge(ctx, s, id, old) }}
 	}
 	return b.st.SaveContacts(ctx, saves)
 }
 
-// merge is a sighting's change to the sealed data of contact id.
-func (b *Book) merge(ctx context.Context, s *Sighting, id string, old []byte) ([]byte, error) {
+// merge is a sighting's change to the sealed data of contact id, and the
+// contact's search terms when who it is changed (nil: unchanged).
+func (b *Book) merge(ctx context.Context, s *Sighting, id string, old []byte) ([]byte, []string, error) {
 	var d sealed
 	if old != nil {
 		plain, err := b.ring.Open(ctx, s.Tenant, old, ad(id))
 		if err != nil {
-			return nil, fmt.Errorf("open contact %s: %w", id, err)
+			return nil, nil, fmt.Errorf("open contact %s: %w", id, err)
 		}
 		if err := json.Unmarshal(plain, &d); err != nil {
-			return nil, fmt.Errorf("read contact %s: %w", id, err)
+			return nil, nil, fmt.Errorf("read contact %s: %w", id, err)
 		}
 	}
+	before := d.ExternalID + "\x00" + d.Email + "\x00" + d.Name
 	d.ExternalID = s.ExternalID
 	if s.Email != "" {
 		d.Email = s.Email
@@ -172,7 +175,117 @@ func (b *Book) merge(ctx context.Context, s *Sighting, id string, old []byte) ([
 		}
 	}
 	plain, _ := json.Marshal(d)
-	return b.ring.Seal(ctx, s.Tenant, plain, ad(id))
+	sealedData, err := b.ring.Seal(ctx, s.Tenant, plain, ad(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	var terms []string
+	if old == nil || before != d.ExternalID+"\x00"+d.Email+"\x00"+d.Name {
+		if terms, err = b.terms(ctx, s.Tenant, d); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sealedData, terms, nil
+}
+
+// words are what a contact is found by: its external id, email, the email's
+// local part and domain, and each word of its name, folded to lower case.
+func words(d sealed) []string {
+	var out []string
+	add := func(w string) {
+		if w = strings.ToLower(strings.TrimSpace(w)); w != "" && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	add(d.ExternalID)
+	if d.Email != "" {
+		add(d.Email)
+		local, domain, _ := strings.Cut(d.Email, "@")
+		add(local)
+		add(domain)
+	}
+	for _, w := range queryWords(d.Name) {
+		add(w)
+	}
+	return out
+}
+
+// queryWords splits typed text into the words a search looks for.
+func queryWords(q string) []string {
+	return strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+}
+
+// terms are a contact's words as keyed hashes: the store never sees them.
+func (b *Book) terms(ctx context.Context, tenant string, d sealed) ([]string, error) {
+	ws := words(d)
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		t, err := b.ring.Blind(ctx, tenant, "contact-term", w)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// MaxFound bounds a contact search's answer.
+const MaxFound = 50
+
+// Search finds a tenant's contacts by whole words of who they are (a name,
+// an email or its domain, an external id): every word typed must match.
+func (b *Book) Search(ctx context.Context, tenant, q string) ([]Contact, error) {
+	var terms []string
+	for _, w := range queryWords(q) {
+		if len(terms) == 8 {
+			break
+		}
+		t, err := b.ring.Blind(ctx, tenant, "contact-term", w)
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, t)
+	}
+	rs, err := b.st.FindContacts(ctx, tenant, terms, MaxFound)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(rs))
+	for _, r := range rs {
+		c, err := b.open(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// IndexUnindexed writes the search terms of up to limit contacts an earlier
+// release made without them; it returns how many it wrote.
+func (b *Book) IndexUnindexed(ctx context.Context, limit int) (int, error) {
+	rs, err := b.st.UnindexedContacts(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rs {
+		plain, err := b.ring.Open(ctx, r.TenantID, r.Data, ad(r.ID))
+		if err != nil {
+			return 0, fmt.Errorf("open contact %s: %w", r.ID, err)
+		}
+		var d sealed
+		if err := json.Unmarshal(plain, &d); err != nil {
+			return 0, fmt.Errorf("read contact %s: %w", r.ID, err)
+		}
+		terms, err := b.terms(ctx, r.TenantID, d)
+		if err != nil {
+			return 0, err
+		}
+		if err := b.st.SetContactTerms(ctx, r.TenantID, r.ID, terms); err != nil {
+			return 0, err
+		}
+	}
+	return len(rs), nil
 }
 
 func (b *Book) open(ctx context.Context, r store.ContactRecord) (Contact, error) {
@@ -203,7 +316,13 @@ func (b *Book) ByExternalID(ctx context.Context, tenant, externalID string) (Con
 	if err != nil {
 		return Contact{}, err
 	}
-	r, err := b.st.ContactByFingerprint(ctx, tenant, fp)
+	return b.ByFingerprint(ctx, tenant, fp)
+}
+
+// ByFingerprint returns the tenant's contact of an identity fingerprint (a
+// conversation's identity column).
+func (b *Book) ByFingerprint(ctx context.Context, tenant, fingerprint string) (Contact, error) {
+	r, err := b.st.ContactByFingerprint(ctx, tenant, fingerprint)
 	if err != nil {
 		return Contact{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +12,14 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	_ "modernc.org/sqlite"
 
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
@@ -438,4 +441,84 @@ func TestLinkerDropsOnAFullQueue(t *testing.T) {
 	}
 	l.See(sight(dropped))
 	waitFor(fmt.Sprint("u", dropped))
+}
+
+// TestContactsAreFoundByTheWordsOfWhoTheyAre: a name's words, an email, its
+// domain or local part, an external id; every word typed must match; another
+// tenant's contacts are not found; a contact made before contacts had
+// search terms is indexed by IndexUnindexed.
+func TestContactsAreFoundByTheWordsOfWhoTheyAre(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	link := func(tenant, site, id, email, name string) {
+		if _, err := f.book.Link(ctx, Sighting{Tenant: tenant, Site: site, Visitor: "v-" + id, ExternalID: id, Email: email, Name: name, VerifiedBy: "hash", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(f.tenant.ID, f.site.ID, "cust-1", "ada.lovelace@example.com", "Ada Lovelace")
+	link(f.tenant.ID, f.site.ID, "cust-2", "grace@navy.example", "Grace Hopper")
+	link(f.tenant.ID, f.site.ID, "cust-3", "ada@other.example", "Ada King")
+	other, _ := f.st.CreateTenant(ctx, store.System, "Other")
+	osite, _ := f.st.CreateSite(ctx, store.System, store.Site{TenantID: other.ID, Name: "o", Theme: store.DefaultSiteTheme})
+	link(other.ID, osite.ID, "cust-9", "ada@elsewhere.example", "Ada Elsewhere")
+
+	found := func(q string) []string {
+		cs, err := f.book.Search(ctx, f.tenant.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ExternalID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for q, want := range map[string][]string{
+		"ada":                {"cust-1", "cust-3"},
+		"ADA lovelace":       {"cust-1"},
+		"grace@navy.example": {"cust-2"},
+		"navy.example":       {"cust-2"},
+		"cust-2":             {"cust-2"},
+		"ada.lovelace":       {"cust-1"},
+		"ada hopper":         nil,
+		"elsewhere":          nil,
+		"":                   nil,
+		"lov":                nil, // whole words, not prefixes
+	} {
+		if got := found(q); !slices.Equal(got, want) {
+			t.Errorf("%q: %v, want %v", q, got, want)
+		}
+	}
+	// A change of name finds the new name, not the old.
+	link(f.tenant.ID, f.site.ID, "cust-2", "", "Grace Brewster")
+	if got := found("hopper"); got != nil {
+		t.Errorf("the old name still finds: %v", got)
+	}
+	if got := found("brewster"); !slices.Equal(got, []string{"cust-2"}) {
+		t.Errorf("the new name: %v", got)
+	}
+
+	// Contacts of an earlier release, without terms, are indexed later.
+	db, err := sql.Open("sqlite", "file:"+f.st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM contact_terms; UPDATE contacts SET terms_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if got := found("ada"); got != nil {
+		t.Fatalf("without terms: %v", got)
+	}
+	n, err := f.book.IndexUnindexed(ctx, 500)
+	if err != nil || n != 4 {
+		t.Fatalf("indexed %d: %v", n, err)
+	}
+	if got := found("ada"); !slices.Equal(got, []string{"cust-1", "cust-3"}) {
+		t.Fatalf("after indexing: %v", got)
+	}
+	if n, _ := f.book.IndexUnindexed(ctx, 500); n != 0 {
+		t.Fatalf("indexed again: %d", n)
+	}
 }

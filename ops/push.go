@@ -165,7 +165,7 @@ func (s *Service) ResolveOffer(ctx context.Context, site store.Site, m *chat.Met
 		if id.ID == "" || !analytics.VerifyIdentity(site.IdentitySecret, id.ID, id.Hash) {
 			m.Identity = nil
 		} else {
-			id.Hash, id.Verified = "", true
+			id.Hash, id.Verified, id.By = "", true, "hash"
 		}
 	}
 	o := m.Offer

@@ -41,6 +41,15 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) {
 	if err := s.sweepSites(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("sweep deleted sites", "err", err)
 	}
+	for ctx.Err() == nil {
+		n, err := s.Contacts.IndexUnindexed(ctx, 500)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("index the contacts an earlier release made", "err", err)
+		}
+		if err != nil || n < 500 {
+			break
+		}
+	}
 	if err := s.blindUserIDs(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("fingerprint the user ids an earlier release kept", "err", err)
 	}

@@ -343,11 +343,21 @@ func (h chatAPI) listConversations(c *fiber.Ctx) error {
 }
 
 func (h chatAPI) getConversation(c *fiber.Ctx) error {
-	vc, err := h.chat.Context(c.UserContext(), chatAgent(c, h.enforcer), param(c, "conversationID"))
+	cc, err := h.ops.ChatContext(c.UserContext(), chatAgent(c, h.enforcer), param(c, "conversationID"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(vc)
+	return c.JSON(cc)
+}
+
+// earlierTranscript opens, read-only, an earlier conversation of the
+// customer of a chat the agent may read.
+func (h chatAPI) earlierTranscript(c *fiber.Ctx) error {
+	t, err := h.ops.EarlierTranscript(c.UserContext(), chatAgent(c, h.enforcer), param(c, "conversationID"), param(c, "earlierID"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
 }
 
 // transcript exports a conversation whole: JSON (default) or plain text.

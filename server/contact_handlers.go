@@ -3,9 +3,7 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/ops"
-	"github.com/nudgehq/nudge/store"
 )
 
 // contactAPI serves a tenant's contacts.
@@ -13,13 +11,20 @@ type contactAPI struct {
 	ops *ops.Service
 }
 
-// maxContactConversations bounds the conversations a contact's page lists.
-const maxContactConversations = 200
-
 func (h contactAPI) listContacts(c *fiber.Ctx) error {
 	page, err := listPage(c)
 	if err != nil {
 		return err
+	}
+	if q := c.Query("q"); q != "" {
+		if len(q) > 200 {
+			return errBadRequest("invalid_query", "q is at most 200 bytes", "q")
+		}
+		items, err := h.ops.Contacts.Search(c.UserContext(), who(c).Tenant, q)
+		if err != nil {
+			return err
+		}
+		return list(c, items, "")
 	}
 	items, next, err := h.ops.Contacts.List(c.UserContext(), who(c).Tenant, page)
 	if err != nil {
@@ -28,30 +33,12 @@ func (h contactAPI) listContacts(c *fiber.Ctx) error {
 	return list(c, items, next)
 }
 
-// contactView is a contact with the devices and conversations it links.
-type contactView struct {
-	Contact       contacts.Contact            `json:"contact"`
-	Visitors      []store.ContactVisitor      `json:"visitors"`
-	Conversations []store.ContactConversation `json:"conversations"`
-}
-
 func (h contactAPI) getContact(c *fiber.Ctx) error {
-	ctx, tenant := c.UserContext(), who(c).Tenant
-	ct, err := h.ops.Contacts.Get(ctx, tenant, param(c, "contactID"))
+	p, err := h.ops.Contact(c.UserContext(), who(c).Tenant, param(c, "contactID"))
 	if err != nil {
 		return err
 	}
-	v := contactView{Contact: ct, Visitors: []store.ContactVisitor{}, Conversations: []store.ContactConversation{}}
-	vs, err := h.ops.Contacts.Visitors(ctx, tenant, ct.ID)
-	if err != nil {
-		return err
-	}
-	cs, err := h.ops.Contacts.Conversations(ctx, tenant, ct, maxContactConversations)
-	if err != nil {
-		return err
-	}
-	v.Visitors, v.Conversations = append(v.Visitors, vs...), append(v.Conversations, cs...)
-	return c.JSON(v)
+	return c.JSON(p)
 }
 
 // eraseContact deletes a contact and everything it links on every site.

@@ -82,6 +82,7 @@ var routeRoles = map[string][]string{
 	"POST /api/webhooks/:webhookID/deliveries/:deliveryID/replay": {"owner", "admin"},
 	"GET /api/sites/:siteID/visitors/now":                         {"owner", "admin", "supervisor", "agent", "bot"},
 	"POST /api/sites/:siteID/visitors/:visitorID/invite":          {"owner", "admin", "supervisor", "agent", "bot"},
+	"GET /api/conversations/:conversationID/earlier/:earlierID":   {"owner", "admin", "supervisor", "agent", "bot"},
 	"GET /api/left-messages":                                      {"owner", "admin", "supervisor", "agent", "bot"},
 	"POST /api/left-messages/:conversationID/reply":               {"owner", "admin", "supervisor", "agent", "bot"},
 	"PATCH /api/left-messages/:conversationID":                    {"owner", "admin", "supervisor", "agent", "bot"},
@@ -215,7 +216,7 @@ func newTenantFixture(h *harness, name string) tenantFixture {
 	return tenantFixture{tenant: tn, users: users, params: map[string]string{"userID": target.ID, "invitationID": inv.ID, "siteID": site.ID, "tokenID": tok.ID,
 		"report": "summary", "visitorID": "v1", "queueID": q.ID, "conversationID": conv.ID, "cannedID": canned.ID,
 		"webhookID": hook.ID, "deliveryID": delivery.ID, "fileID": file.ID, "ruleID": rule.ID, "templateID": tpl.ID,
-		"contactID": contact[0].ID, "mailID": mail.ID}}
+		"contactID": contact[0].ID, "mailID": mail.ID, "earlierID": conv.ID}}
 }
 
 func fillPath(t testing.TB, path string, params map[string]string) string {

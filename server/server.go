@@ -474,6 +474,7 @@ func (s *Server) routes() {
 	r.Post("/left-messages/:conversationID/reply", s.authz("chat", "work"), chats.answerLeftMessage)
 	r.Patch("/left-messages/:conversationID", s.authz("chat", "work"), chats.markLeftMessage)
 	r.Get("/conversations/:conversationID", s.authz("chat", "work"), chats.getConversation)
+	r.Get("/conversations/:conversationID/earlier/:earlierID", s.authz("chat", "work"), chats.earlierTranscript)
 	r.Get("/conversations/:conversationID/transcript", s.authz("chat", "work"), chats.transcript)
 	r.Get("/conversations/:conversationID/files/:fileID", s.authz("chat", "work"), socks.agentFile)
 	r.Get("/webhooks", s.authz("webhooks", "read"), hooks.listWebhooks)

@@ -173,7 +173,7 @@ func (h *socketAPI) visitorHello(w *wsConn, f *frame, site *store.Site, device m
 			w.closeNow(closeVisitorToken, "visitor token refused")
 			return v, nil, false
 		}
-		proved = &chat.Identity{ID: claims.Subject, Email: claims.Email, Name: claims.Name, Verified: true}
+		proved = &chat.Identity{ID: claims.Subject, Email: claims.Email, Name: claims.Name, Verified: true, By: "token"}
 	}
 	switch f.Type {
 	case "start":
@@ -496,12 +496,12 @@ func (h *socketAPI) agentCommand(w *wsConn, a chat.Agent, f *frame, inflight cha
 		}
 		w.ok(f, map[string]any{"conversation": id, "messages": ms})
 	case "context":
-		vc, err := e.Context(ctx, a, id)
+		cc, err := h.ops.ChatContext(ctx, a, id)
 		if err != nil {
 			w.failErr(f, err)
 			return
 		}
-		w.ok(f, vc)
+		w.ok(f, cc)
 	case "transfer":
 		h.answer(w, f, e.Transfer(ctx, a, id, f.Agent, f.Queue, f.Note))
 	case "invite":

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -34,7 +35,10 @@ type ContactSave struct {
 	VerifiedBy          string
 	SiteID, Visitor     string // none when Visitor is empty
 	At                  time.Time
-	Seal                func(id string, sealed []byte) ([]byte, error)
+	// Seal gives the contact's sealed data after the sighting, from what is
+	// stored (nil: a new contact), and its search terms when they changed
+	// (nil: leave them).
+	Seal func(id string, sealed []byte) (data []byte, terms []string, err error)
 }
 
 const contactColumns = `id, tenant_id, fingerprint, data, verified_by, first_seen, last_seen`
@@ -70,7 +74,7 @@ func (s *Store) SaveContacts(ctx context.Context, saves []ContactSave) ([]Contac
 	return out, nil
 }
 
-func saveContact(ctx context.Context, tx *sql.Tx, sv ContactSave) (ContactRecord, error) {
+func saveContact(ctx context.Context, tx *sql.Tx, sv ContactSave) (_ ContactRecord, err error) {
 	at := millis(sv.At)
 	c, err := scanContact(tx.QueryRowContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE tenant_id = ? AND fingerprint = ?`,
 		sv.Tenant, sv.Fingerprint))
@@ -81,9 +85,15 @@ func saveContact(ctx context.Context, tx *sql.Tx, sv ContactSave) (ContactRecord
 			return ContactRecord{}, err
 		}
 		c = ContactRecord{ID: NewID(), TenantID: sv.Tenant, Fingerprint: sv.Fingerprint, FirstSeen: sv.At, LastSeen: sv.At}
-		if c.Data, err = sv.Seal(c.ID, nil); err != nil {
+		var terms []string
+		if c.Data, terms, err = sv.Seal(c.ID, nil); err != nil {
 			return ContactRecord{}, err
 		}
+		defer func() {
+			if err == nil {
+				err = setContactTerms(ctx, tx, c.TenantID, c.ID, terms)
+			}
+		}()
 		c.VerifiedBy = sv.VerifiedBy
 		if _, err := tx.ExecContext(ctx, `INSERT INTO contacts (id, tenant_id, fingerprint, data, verified_by, first_seen, last_seen, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.TenantID, c.Fingerprint, c.Data, c.VerifiedBy, at, at, millis(time.Now())); err != nil {
@@ -92,8 +102,14 @@ func saveContact(ctx context.Context, tx *sql.Tx, sv ContactSave) (ContactRecord
 	case err != nil:
 		return ContactRecord{}, err
 	default:
-		if c.Data, err = sv.Seal(c.ID, c.Data); err != nil {
+		var terms []string
+		if c.Data, terms, err = sv.Seal(c.ID, c.Data); err != nil {
 			return ContactRecord{}, err
+		}
+		if terms != nil {
+			if err := setContactTerms(ctx, tx, c.TenantID, c.ID, terms); err != nil {
+				return ContactRecord{}, err
+			}
 		}
 		if sv.At.Before(c.FirstSeen) {
 			c.FirstSeen = sv.At
@@ -202,29 +218,42 @@ func (s *Store) ContactVisitors(ctx context.Context, tenantID, contactID string)
 
 // ContactConversation is one of a contact's conversations, as listed.
 type ContactConversation struct {
-	ID        string     `json:"id"`
-	SiteID    string     `json:"site_id"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	ID          string     `json:"id"`
+	SiteID      string     `json:"site_id"`
+	QueueID     string     `json:"queue_id"`
+	Status      string     `json:"status"`
+	CloseReason string     `json:"close_reason"`
+	Disposition string     `json:"disposition"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ClosedAt    *time.Time `json:"closed_at,omitempty"`
 }
 
 // ContactConversations returns the tenant's conversations, on any of its
 // sites, whose verified visitor has this identity fingerprint, the newest
 // first, at most limit.
 func (s *Store) ContactConversations(ctx context.Context, tenantID, fingerprint string, limit int) ([]ContactConversation, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, site_id, status, created_at, closed_at FROM conversations
-		WHERE tenant_id = ? AND identity = ? ORDER BY id DESC LIMIT ?`, tenantID, fingerprint, limit)
+	return s.briefConversations(ctx, `WHERE tenant_id = ? AND identity = ? ORDER BY id DESC LIMIT ?`, tenantID, fingerprint, limit)
+}
+
+// VisitorHistory returns a site's visitor's conversations, the newest
+// first, at most limit.
+func (s *Store) VisitorHistory(ctx context.Context, tenantID, siteID, visitor string, limit int) ([]ContactConversation, error) {
+	return s.briefConversations(ctx, `WHERE tenant_id = ? AND site_id = ? AND visitor = ? ORDER BY id DESC LIMIT ?`, tenantID, siteID, visitor, limit)
+}
+
+func (s *Store) briefConversations(ctx context.Context, where string, args ...any) ([]ContactConversation, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, site_id, coalesce(queue_id, ''), status, close_reason, disposition, created_at, closed_at
+		FROM conversations `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: conversations of a contact: %w", err)
 	}
 	defer rows.Close()
-	var out []ContactConversation
+	out := []ContactConversation{}
 	for rows.Next() {
 		var c ContactConversation
 		var created int64
 		var closed sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.SiteID, &c.Status, &created, &closed); err != nil {
+		if err := rows.Scan(&c.ID, &c.SiteID, &c.QueueID, &c.Status, &c.CloseReason, &c.Disposition, &created, &closed); err != nil {
 			return nil, fmt.Errorf("store: conversations of a contact: %w", err)
 		}
 		c.CreatedAt, c.ClosedAt = fromMillis(created), fromNullMillis(closed)
@@ -261,4 +290,76 @@ func (s *Store) UnlinkContactVisitors(ctx context.Context, tenantID, siteID stri
 		}
 		return nil
 	})
+}
+
+// setContactTerms replaces a contact's search terms.
+func setContactTerms(ctx context.Context, tx *sql.Tx, tenantID, id string, terms []string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM contact_terms WHERE contact_id = ?`, id); err != nil {
+		return err
+	}
+	for _, t := range terms {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO contact_terms (tenant_id, term, contact_id) VALUES (?, ?, ?)`, tenantID, t, id); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE contacts SET terms_at = ? WHERE id = ?`, millis(time.Now()), id)
+	return err
+}
+
+// SetContactTerms replaces a contact's search terms (housekeeping's, for a
+// contact made before contacts had them).
+func (s *Store) SetContactTerms(ctx context.Context, tenantID, id string, terms []string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error { return setContactTerms(ctx, tx, tenantID, id, terms) })
+	if err != nil {
+		return fmt.Errorf("store: terms of contact %s: %w", id, err)
+	}
+	return nil
+}
+
+// UnindexedContacts returns up to limit contacts that have no search terms yet.
+func (s *Store) UnindexedContacts(ctx context.Context, limit int) ([]ContactRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE terms_at IS NULL LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: unindexed contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []ContactRecord
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: unindexed contacts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// FindContacts returns a tenant's contacts that have every term, the last
+// seen first, at most limit.
+func (s *Store) FindContacts(ctx context.Context, tenantID string, terms []string, limit int) ([]ContactRecord, error) {
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	args := []any{tenantID}
+	for _, t := range terms {
+		args = append(args, t)
+	}
+	args = append(args, len(terms), limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id IN (
+			SELECT contact_id FROM contact_terms WHERE tenant_id = ? AND term IN (?`+strings.Repeat(", ?", len(terms)-1)+`)
+			GROUP BY contact_id HAVING count(DISTINCT term) = ?)
+		ORDER BY last_seen DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: find contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []ContactRecord
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: find contacts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

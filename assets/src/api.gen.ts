@@ -155,11 +155,7 @@ export type AgentFrame = {
 } | {
   type: "context_ok";
   id?: string;
-  data: {
-    conversation: Conversation;
-    meta: ChatMeta;
-    previous: Conversation[];
-  };
+  data: ChatContext;
 } | {
   type: "live_ok";
   id?: string;
@@ -314,6 +310,19 @@ export interface ChatAggregate {
   left_answered: number;
 }
 
+/** The customer beside a chat: who they are, their visit's pages, their earlier conversations the agent may open */
+export interface ChatContext {
+  conversation: Conversation;
+  meta: ChatMeta;
+  /** The verified customer: of this chat, or (verified empty) of this browser's earlier verified visits */
+  contact: null | ContactSummary;
+  /** How this chat's identity was proved */
+  verified: "token" | "hash" | "";
+  visit: null | Visit;
+  /** The customer's other conversations (on every device when verified), within the agent's queues (all for supervisors), newest first, at most 200 */
+  earlier: ContactConversation[];
+}
+
 /** What the page tells about a visitor starting a chat (start's meta), and the visitor context agents see */
 export interface ChatMeta {
   offer?: {
@@ -333,6 +342,8 @@ export interface ChatMeta {
     name?: string;
     hash?: string;
     verified?: boolean;
+    /** How it was verified (set by the server) */
+    by?: "hash" | "token";
   };
   page?: {
     url: string;
@@ -428,6 +439,33 @@ export interface Contact {
   last_seen: string;
 }
 
+export interface ContactConversation {
+  id: string;
+  site_id: string;
+  queue_id: string;
+  status: string;
+  close_reason: string;
+  disposition: string;
+  created_at: string;
+  closed_at?: string;
+}
+
+/** A contact with how much nudge knows of them */
+export interface ContactSummary {
+  id: string;
+  /** The id the site gave (nudge('identify')) */
+  external_id: string;
+  email?: string;
+  name?: string;
+  attributes?: Record<string, string>;
+  /** How the latest sighting was proved: the site's signature of the id, or a visitor token */
+  verified_by: "hash" | "token";
+  first_seen: string;
+  last_seen: string;
+  visits: number;
+  conversations: number;
+}
+
 export interface ContactView {
   contact: Contact;
   /** The visitor ids of each site the contact was verified on, the last seen first */
@@ -436,12 +474,21 @@ export interface ContactView {
     visitor: string;
   }[];
   /** Its conversations on every site, the newest first (at most 200) */
-  conversations: {
-    id: string;
+  conversations: ContactConversation[];
+  /** Its visits on every site (of each visitor id it was verified on), the latest first (at most 200) */
+  visits: Visit[];
+  /** All its visits */
+  visit_count: number;
+  /** The proactive offers its visits met, by site and rule */
+  offers: {
     site_id: string;
-    status: string;
-    created_at: string;
-    closed_at?: string;
+    rule: string;
+    visits: number;
+    shown: number;
+    accepted: number;
+    declined: number;
+    chats: number;
+    last: string;
   }[];
 }
 
@@ -1248,6 +1295,25 @@ export interface User {
   name: string;
   created_at: string;
   updated_at: string;
+}
+
+export interface Visit {
+  site_id: string;
+  visitor: string;
+  start: string;
+  end: string;
+  pageviews: number;
+  entry: string;
+  exit: string;
+  referrer: string;
+  device: string;
+  browser: string;
+  /** The visit's pages in the order first viewed, with views and seconds engaged (the current visit only) */
+  pages?: {
+    path: string;
+    views: number;
+    seconds: number;
+  }[];
 }
 
 /** A conversation as its visitor sees it (the visitor's state event) */

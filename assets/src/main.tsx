@@ -11,6 +11,7 @@ import { Analytics } from "./pages/analytics";
 import { Transcripts } from "./pages/transcripts";
 import { LeftMessages } from "./pages/left";
 import { Visitors } from "./pages/visitors";
+import { Contacts } from "./pages/contacts";
 import { Account } from "./pages/account";
 import { Audit } from "./pages/audit";
 import { Members } from "./pages/members";
@@ -21,12 +22,13 @@ import { Dialogs } from "./components/dialog";
 import { Alert } from "./ui";
 import "./console.css";
 
-type View = "chats" | "visitors" | "messages" | "transcripts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
+type View = "chats" | "visitors" | "messages" | "transcripts" | "contacts" | "chatreports" | "setup" | "offers" | "reports" | "sites" | "members" | "email" | "tokens" | "audit" | "account";
 const titles: Record<View, string> = {
   chats: "Chats",
   visitors: "Visitors",
   messages: "Left messages",
   transcripts: "Transcripts",
+  contacts: "Contacts",
   chatreports: "Chat reports",
   offers: "Offers",
   setup: "Chat setup",
@@ -98,6 +100,7 @@ function App() {
   };
   const visible: View[] = [];
   if (may(me, "chat:work")) visible.push("chats", "visitors", "messages", "transcripts");
+  if (may(me, "contacts:read")) visible.push("contacts");
   if (may(me, "chat:supervise")) visible.push("chatreports");
   if (may(me, "queues:write") || may(me, "agents:write") || may(me, "canned:write")) visible.push("setup");
   if (may(me, "rules:read")) visible.push("offers");
@@ -145,6 +148,8 @@ function App() {
           <Visitors me={me} />
         ) : current === "messages" ? (
           <LeftMessages me={me} />
+        ) : current === "contacts" ? (
+          <Contacts me={me} />
         ) : current === "transcripts" ? (
           <Transcripts me={me} />
         ) : current === "chatreports" ? (

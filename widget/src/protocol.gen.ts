@@ -20,6 +20,8 @@ export interface ChatMeta {
     name?: string;
     hash?: string;
     verified?: boolean;
+    /** How it was verified (set by the server) */
+    by?: "hash" | "token";
   };
   page?: {
     url: string;

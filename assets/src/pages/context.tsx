@@ -1,16 +1,78 @@
-// The visitor beside the chat: the page they are on, what they answered,
-// who the site says they are, the offer that brought them, their device, the
-// page's variables and their earlier chats.
-import { useMemo } from "preact/hooks";
-import type { ChatView } from "../api.gen";
+// The customer beside the chat: who they are (verified or not, and how),
+// the pages of this visit with the time on each, the page they are on, what
+// they answered, the offer that brought them, their device, the page's
+// variables, and their earlier conversations on every device, each of which
+// opens here, read-only.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { api } from "../api";
+import type { ChatView, Conversation, Message } from "../api.gen";
+import { Alert, when } from "../ui";
 import type { Context } from "./desk";
+
+type Transcript = { conversation: Conversation; messages: Message[] };
+
+const duration = (s: number) => (s < 60 ? s + " s" : Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : ""));
 
 export function ContextPanel({ context, view }: { context: Context | null; view: ChatView }) {
   // The view's metadata is current (the page the visitor is on now); the
   // context adds what only it has.
   const meta = useMemo(() => ({ ...context?.meta, ...view.metadata }) as Record<string, any>, [context, view]);
+  const [open, setOpen] = useState<Transcript | null>(null);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => (setOpen(null), setError(undefined)), [view.id]);
+  const read = async (id: string) => {
+    try {
+      setOpen(await api<Transcript>("GET", "/api/conversations/" + encodeURIComponent(view.id) + "/earlier/" + encodeURIComponent(id)));
+      setError(undefined);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const contact = context?.contact;
+  const verified = context?.verified;
   return (
     <aside class="context" aria-label="Visitor">
+      <h3>Customer</h3>
+      {contact ? (
+        <dl aria-label="Contact">
+          <dt>Who</dt>
+          <dd>
+            {contact.name || contact.email || contact.external_id} {contact.email && contact.name && <small>{contact.email}</small>}
+            <div>
+              <small>
+                {verified === "token"
+                  ? "Verified in this chat by the site's visitor token"
+                  : verified === "hash"
+                    ? "Verified in this chat by the site's signature"
+                    : "Not verified in this chat: known from an earlier verified visit of this browser"}{" "}
+                · id {contact.external_id}
+              </small>
+            </div>
+          </dd>
+          <dt>History</dt>
+          <dd>
+            {contact.visits} visits, {contact.conversations} conversations · first seen {when(contact.first_seen)}
+          </dd>
+        </dl>
+      ) : (
+        <p class="muted">Not identified: the site has not verified who this visitor is.</p>
+      )}
+      {context?.visit && (
+        <>
+          <h3>This visit</h3>
+          <p class="muted">
+            Since {when(context.visit.start)}
+            {context.visit.referrer ? " · from " + context.visit.referrer : ""}
+          </p>
+          <ol class="pages" aria-label="Pages of this visit">
+            {(context.visit.pages ?? []).map((p) => (
+              <li title={p.path}>
+                {p.path} <small>{duration(p.seconds) + (p.views > 1 ? " · " + p.views + " views" : "")}</small>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
       <h3>Visitor</h3>
       <dl>
         {meta.page && (
@@ -57,17 +119,6 @@ export function ContextPanel({ context, view }: { context: Context | null; view:
             <dd>{v}</dd>
           </>
         ))}
-        {meta.identity && (
-          <>
-            <dt>Identified</dt>
-            <dd>
-              {meta.identity.name || meta.identity.id} {meta.identity.email && <small>{meta.identity.email}</small>}
-              <div>
-                <small>verified by the site · id {meta.identity.id}</small>
-              </div>
-            </dd>
-          </>
-        )}
         {meta.offer && (
           <>
             <dt>Invited by</dt>
@@ -105,17 +156,38 @@ export function ContextPanel({ context, view }: { context: Context | null; view:
           </>
         ))}
       </dl>
-      {context && context.previous.length > 0 && (
+      {context && context.earlier.length > 0 && (
         <>
-          <h3>Earlier chats</h3>
-          <ul>
-            {context.previous.map((c) => (
+          <h3>Earlier conversations</h3>
+          <ul aria-label="Earlier conversations">
+            {context.earlier.map((c) => (
               <li>
-                {c.created_at.slice(0, 10)} · {c.status} {c.disposition ? "· " + c.disposition : ""}
+                <button class="link" onClick={() => read(c.id)} aria-label={"Read the conversation of " + c.created_at.slice(0, 10)}>
+                  {c.created_at.slice(0, 10)}
+                </button>{" "}
+                · {c.close_reason === "offline_message" ? "left a message" : c.status} {c.disposition ? "· " + c.disposition : ""}
               </li>
             ))}
           </ul>
         </>
+      )}
+      <Alert error={error} />
+      {open && (
+        <article class="earlier" aria-label="Earlier conversation">
+          <p>
+            <b>{when(open.conversation.created_at)}</b>{" "}
+            <button class="link" onClick={() => setOpen(null)}>
+              Close
+            </button>
+          </p>
+          {open.messages
+            .filter((m) => m.kind !== "system")
+            .map((m) => (
+              <p class={m.audience === "agents" ? "note" : ""}>
+                <small>{m.sender.kind === "visitor" ? "Visitor" : m.sender.name || m.sender.kind}:</small> {m.text || (m.kind === "file" ? "(a file)" : "")}
+              </p>
+            ))}
+        </article>
       )}
     </aside>
   );
