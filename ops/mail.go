@@ -94,7 +94,10 @@ func (s *Service) SetEmailSettings(ctx context.Context, actor store.Actor, tenan
 		return email.Public{}, fmt.Errorf("%w: %w", ErrEmail, err)
 	}
 	doc, _ := json.Marshal(in)
-	detail := in.Show()
+	// The audit log is in clear: it says what changed in the terms of the
+	// server, not who signs in to it or what the mail is signed with.
+	detail := map[string]any{"enabled": in.Enabled, "host": in.Host, "port": in.Port, "security": in.Security,
+		"transcripts": in.Transcripts, "offline_messages": in.OfflineMessages, "missed_chats": in.MissedChats, "password_changed": password != nil}
 	if err := s.Store.SetEmailSettings(ctx, actor, tenant, doc, detail); err != nil {
 		return email.Public{}, err
 	}

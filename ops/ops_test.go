@@ -56,7 +56,7 @@ func (f *flaky) DeleteConversations(ctx context.Context, tenant string, ids []st
 const desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	s      *Service
 	ix     *flaky
@@ -64,7 +64,7 @@ type fixture struct {
 	site   store.Site
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()

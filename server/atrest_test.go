@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/analytics"
+	"github.com/nudgehq/nudge/email/mailtest"
 )
 
 // A canary sent through every path that stores what a visitor or an agent
@@ -118,6 +119,29 @@ func TestNoVisitorTextAtRest(t *testing.T) {
 	}
 	if c, err := h.srv.ops.Contacts.OfVisitor(ctx, site.TenantID, site.ID, "visitor-1"); err != nil || c.Email != canary+"@mail.test" || c.ExternalID != id {
 		t.Fatalf("the visitor's contact: %+v %v", c, err)
+	}
+
+	// Email: the settings (a password, a sender's name) and a transcript
+	// sent to the visitor's address, composed and kept in the outbox.
+	mp := mailtest.Shared(t)
+	h.srv.ops.Mail.Start()
+	if res := admin.call("PUT", "/api/email/settings", map[string]any{"enabled": true, "host": mp.Host, "port": mp.Port, "security": "starttls",
+		"username": "u-" + canary, "password": "pw-" + canary, "from": "help@shop.example", "from_name": "Shop " + canary, "transcripts": true}); res.Status != 200 {
+		t.Fatalf("email settings: %d %s", res.Status, res.Body)
+	}
+	v.send(map[string]any{"type": "close", "id": "c"})
+	v.until("closed", typed("close_ok", "c"))
+	v.send(map[string]any{"type": "transcript", "id": "t", "email": canary + "@mail.test"})
+	v.until("queued", typed("transcript_ok", "t"))
+	for {
+		log := admin.call("GET", "/api/email/deliveries", nil).json(t)["items"].([]any)
+		if len(log) == 1 && log[0].(map[string]any)["attempts"].(float64) >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transcript was never attempted: %v", log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	var found []string
