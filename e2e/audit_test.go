@@ -11,7 +11,7 @@ import (
 )
 
 // sections are the console's pages, as the owner's navigation lists them.
-var sections = []string{"chats", "transcripts", "chatreports", "setup", "offers", "reports", "sites", "members", "tokens", "audit", "account"}
+var sections = []string{"chats", "visitors", "messages", "transcripts", "contacts", "chatreports", "setup", "offers", "reports", "sites", "members", "email", "tokens", "audit", "account"}
 
 // accessibilityProblems lists, for the page as it is, controls without an
 // accessible name, images without alt text, and (narrow) a page wider than
