@@ -116,6 +116,7 @@ type Ingester struct {
 	sessions sessions
 	zones    sync.Map // time zone name -> *time.Location
 	uas      userAgents
+	blinded  blinded
 	paths    pathRuleCache
 
 	botsMu sync.Mutex
@@ -295,11 +296,17 @@ func (in *Ingester) Accept(ctx context.Context, site *store.Site, b *Batch, m Me
 			// but go to the contact (sealed), with the user's devices.
 			r.userID = e.User.ID
 			if in.opts.Blind != nil {
-				fp, err := in.opts.Blind(ctx, site.TenantID, e.User.ID)
-				if err != nil {
-					return Result{}, fmt.Errorf("analytics: fingerprint a user id: %w", err)
+				key := site.TenantID + "\x00" + e.User.ID
+				id, ok := in.blinded.get(key)
+				if !ok {
+					fp, err := in.opts.Blind(ctx, site.TenantID, e.User.ID)
+					if err != nil {
+						return Result{}, fmt.Errorf("analytics: fingerprint a user id: %w", err)
+					}
+					id = BlindPrefix + fp
+					in.blinded.put(key, id)
 				}
-				r.userID = BlindPrefix + fp
+				r.userID = id
 			}
 			// On a secured site only visitor tokens prove who a visitor is:
 			// a hash never expires, so a copied one links no contact.
@@ -1197,4 +1204,30 @@ func (s *sessions) prune(now int64) {
 		}
 		delete(s.m, k)
 	}
+}
+
+// blinded remembers the stored ids of the user ids identified last: a
+// logged-in visitor's page identifies them on every view, and their keyed
+// hash was most of what an identify cost. At most maxBlinded are kept.
+type blinded struct {
+	mu sync.Mutex
+	m  map[string]string // tenant, 0x00, user id → BlindPrefix + fingerprint
+}
+
+const maxBlinded = 16_384
+
+func (b *blinded) get(key string) (string, bool) {
+	b.mu.Lock()
+	id, ok := b.m[key]
+	b.mu.Unlock()
+	return id, ok
+}
+
+func (b *blinded) put(key, id string) {
+	b.mu.Lock()
+	if len(b.m) >= maxBlinded || b.m == nil {
+		b.m = make(map[string]string, 1024)
+	}
+	b.m[key] = id
+	b.mu.Unlock()
 }

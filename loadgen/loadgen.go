@@ -53,8 +53,9 @@ type CollectOptions struct {
 	// visitors are logged in sends: each links a contact.
 	Identify               bool
 	Token, Email, Password string
-
-	secret string // the site's identity secret, for Identify
+	// Secret is the site's identity secret, which signs the identify events
+	// (Identify reads it with the login; Bodies takes it as given).
+	Secret string
 }
 
 // Metrics says where a server's Prometheus metrics are: its --metrics-addr
@@ -240,10 +241,10 @@ func bodies(o CollectOptions, n int) [][]byte {
 		body.Reset()
 		fmt.Fprintf(&body, `{"site":%q,"visitor":"lg%d","visit":"lg%d-%d","visit_n":1,"lang":"en-US","screen":"1440x900","events":[`,
 			o.Site, v, v, k%3)
-		if o.secret != "" {
+		if o.Secret != "" {
 			// The logged-in visitor's identify, as the snippet sends it on each page.
 			user := fmt.Sprintf("user-%d", v)
-			mac := hmac.New(sha256.New, []byte(o.secret))
+			mac := hmac.New(sha256.New, []byte(o.Secret))
 			mac.Write([]byte(user))
 			fmt.Fprintf(&body, `{"type":"identify","url":"https://shop.test/","user":{"id":%q,"email":"%s@example.com","name":"Load Visitor %d"},"hash":"%x"},`,
 				user, user, v, mac.Sum(nil))
@@ -369,7 +370,7 @@ func scrape(ctx context.Context, client *http.Client, m Metrics) (map[string]flo
 
 // events is the number of events in each request.
 func (o CollectOptions) events() int {
-	if o.secret != "" {
+	if o.Secret != "" {
 		return o.Batch + 1 // and its identify
 	}
 	return o.Batch
@@ -425,7 +426,7 @@ func prepareSite(client *http.Client, o *CollectOptions) error {
 				if err := call("GET", "/api/sites/"+s.ID+"/secret", nil, &secret); err != nil {
 					return err
 				}
-				o.secret = secret.IdentitySecret
+				o.Secret = secret.IdentitySecret
 			}
 			if o.EventsPerDay == 0 {
 				return nil

@@ -2,11 +2,16 @@ package ops
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/loadgen"
 )
 
 // BenchmarkChatContext is the context panel's data (GET /api/conversations/{id})
@@ -73,6 +78,61 @@ func BenchmarkChatContext(b *testing.B) {
 			if _, err := f.s.Contact(f.ctx, f.tenant.ID, cc.Contact.ID); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// BenchmarkCollectIdentified is /collect past HTTP (decode, enrich, commit)
+// when every batch identifies its visitor (a site whose visitors are logged
+// in, at its worst: the page identifies on every view), with the contacts
+// (the user id kept as its fingerprint, the sighting handed to the linker,
+// which links the contact in the background) against the same without them
+// (the hash checked, the id kept), in one run.
+//
+//	go test -run '^$' -bench CollectIdentified -benchtime 200000x -count 6 ./ops
+func BenchmarkCollectIdentified(b *testing.B) {
+	f := newFixture(b)
+	bodies := loadgen.Bodies(loadgen.CollectOptions{Site: f.site.Key, Batch: 20, Visitors: 10_000, Secret: f.site.IdentitySecret}, 1000)
+	run := func(b *testing.B, in *analytics.Ingester) {
+		var next atomic.Int64
+		now := time.Now()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				bt, err := analytics.DecodeBatch(bodies[next.Add(1)%int64(len(bodies))])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for {
+					if _, err := in.Accept(f.ctx, &f.site, bt, analytics.Meta{IP: "192.0.2.1", UserAgent: desktopUA, Now: now}); err == nil {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+		if err := in.Flush(f.ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N*21)/b.Elapsed().Seconds(), "events/s")
+	}
+	f.site.Settings.EventsPerDay = 1 << 30
+	b.Run("hash-only", func(b *testing.B) {
+		db, err := analytics.Open(f.ctx, filepath.Join(b.TempDir(), "analytics.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		in := analytics.NewIngester(db, slog.New(slog.NewTextHandler(io.Discard, nil)), analytics.Options{})
+		defer in.Close()
+		run(b, in)
+	})
+	b.Run("contacts", func(b *testing.B) {
+		run(b, f.s.Ingest)
+		if err := f.s.Links.Flush(f.ctx); err != nil {
+			b.Fatal(err)
 		}
 	})
 }
