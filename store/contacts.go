@@ -318,16 +318,25 @@ func (s *Store) SetContactTerms(ctx context.Context, tenantID, id string, terms 
 
 // UnindexedContacts returns up to limit contacts that have no search terms yet.
 func (s *Store) UnindexedContacts(ctx context.Context, limit int) ([]ContactRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE terms_at IS NULL LIMIT ?`, limit)
+	out, err := s.contacts(ctx, `SELECT `+contactColumns+` FROM contacts WHERE terms_at IS NULL LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: unindexed contacts: %w", err)
+	}
+	return out, nil
+}
+
+// contacts runs a query of contact rows.
+func (s *Store) contacts(ctx context.Context, q string, args ...any) ([]ContactRecord, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []ContactRecord
 	for rows.Next() {
 		c, err := scanContact(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: unindexed contacts: %w", err)
+			return nil, err
 		}
 		out = append(out, c)
 	}
@@ -345,21 +354,12 @@ func (s *Store) FindContacts(ctx context.Context, tenantID string, terms []strin
 		args = append(args, t)
 	}
 	args = append(args, len(terms), limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id IN (
+	out, err := s.contacts(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id IN (
 			SELECT contact_id FROM contact_terms WHERE tenant_id = ? AND term IN (?`+strings.Repeat(", ?", len(terms)-1)+`)
 			GROUP BY contact_id HAVING count(DISTINCT term) = ?)
 		ORDER BY last_seen DESC, id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: find contacts: %w", err)
 	}
-	defer rows.Close()
-	var out []ContactRecord
-	for rows.Next() {
-		c, err := scanContact(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: find contacts: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nudgehq/nudge/internal/modbin"
 )
 
 // Version is the Mailpit the tests build.
@@ -71,53 +73,7 @@ func Stop() {
 
 // Build builds Mailpit once per machine and returns the binary's path.
 func Build() (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "nudge-test", "mailpit-"+Version)
-	bin := filepath.Join(dir, "mailpit")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	// One build at a time across the test binaries go test runs at once.
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	out, err := exec.Command("go", "mod", "download", "-json", "github.com/axllent/mailpit@"+Version).Output()
-	if err != nil {
-		return "", fmt.Errorf("download mailpit: %w", err)
-	}
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("download mailpit: %s %v", mod.Error, err)
-	}
-	src, err := os.MkdirTemp(dir, "src")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(src)
-	if err := os.CopyFS(src, os.DirFS(mod.Dir)); err != nil {
-		return "", fmt.Errorf("copy mailpit: %w", err)
-	}
-	build := exec.Command("go", "build", "-o", bin+".tmp", ".")
-	build.Dir = src
-	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build mailpit: %w\n%s", err, out)
-	}
-	return bin, os.Rename(bin+".tmp", bin)
+	return modbin.Build(modbin.Spec{Module: "github.com/axllent/mailpit", Version: Version, Name: "mailpit", Package: "."})
 }
 
 func freePort() (int, error) {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/nudgehq/nudge/internal/modbin"
 	"github.com/nudgehq/nudge/search"
 )
 
@@ -111,59 +111,14 @@ func start() (*Server, error) {
 // breaks on newer Go, so it is built with go1.20.14 (a toolchain the Go
 // command fetches from the module proxy).
 func Build() (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "nudge-test", "zincsearch-"+ZincVersion)
-	bin := filepath.Join(dir, "zincsearch")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	// One build at a time across the test binaries go test runs at once.
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	out, err := exec.Command("go", "mod", "download", "-json", "github.com/zincsearch/zincsearch@"+ZincVersion).Output()
-	if err != nil {
-		return "", fmt.Errorf("download zincsearch: %w", err)
-	}
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("download zincsearch: %s %v", mod.Error, err)
-	}
-	src, err := os.MkdirTemp(dir, "src")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(src)
-	if err := os.CopyFS(src, os.DirFS(mod.Dir)); err != nil {
-		return "", fmt.Errorf("copy zincsearch: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(src, "web", "dist"), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(src, "web", "dist", "index.html"), nil, 0o644); err != nil {
-		return "", err
-	}
-	build := exec.Command("go", "build", "-o", bin+".tmp", "./cmd/zincsearch")
-	build.Dir = src
-	build.Env = append(os.Environ(), "GOTOOLCHAIN=go1.20.14", "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build zincsearch: %w\n%s", err, out)
-	}
-	return bin, os.Rename(bin+".tmp", bin)
+	return modbin.Build(modbin.Spec{Module: "github.com/zincsearch/zincsearch", Version: ZincVersion, Name: "zincsearch",
+		Package: "./cmd/zincsearch", Env: []string{"GOTOOLCHAIN=go1.20.14"},
+		Prepare: func(src string) error {
+			if err := os.MkdirAll(filepath.Join(src, "web", "dist"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(src, "web", "dist", "index.html"), nil, 0o644)
+		}})
 }
 
 // StartZinc starts the binary on a free loopback port with an empty data
