@@ -74,10 +74,14 @@ func TestTheAgentSeesTheCustomerAndTheirHistory(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	chromedp.Run(second, chromedp.Evaluate[bool](`nudge('token', `+jsString(mint())+`), true`))
+	// This page also says who the visitor is the older way; the token wins,
+	// and the page's identify is not sent on the token's socket.
+	chromedp.Run(second, chromedp.Evaluate[bool](`nudge('identify', {id: 'cust-77', name: 'Ada'}, 'not-a-hash'), nudge('token', `+jsString(mint())+`), true`))
 	openChat(t, second)
 	writeFirst(t, second, "And my new tariff?")
 	acceptOffer(t, console)
+	// Set later too: still not sent, the chat goes on.
+	chromedp.Run(second, chromedp.Evaluate[bool](`nudge('identify', {id: 'someone-else'}, 'x'), true`))
 	ctx := `document.querySelector('aside.context')`
 	waitFor(t, console, "who the customer is", ctx+`?.textContent.includes('Ada Byron') && `+ctx+`.textContent.includes("Verified in this chat by the site's visitor token")`)
 	waitFor(t, console, "this visit's pages", `[...document.querySelectorAll('ol[aria-label="Pages of this visit"] li')].map(l => l.title).join(' ').includes('/demo/pricing')`)
@@ -88,6 +92,9 @@ func TestTheAgentSeesTheCustomerAndTheirHistory(t *testing.T) {
 	waitFor(t, console, "the earlier conversation, read in place", `document.querySelector('article[aria-label="Earlier conversation"]')?.textContent.includes('Is my meter reading in?') &&
 		document.querySelector('article[aria-label="Earlier conversation"]').textContent.includes('Yes, received on Monday.')`)
 	screenshot(t, console, "customer-context")
+	if said := inChat[string](t, second, `return r.querySelector('.er')?.textContent || ''`); said != "" {
+		t.Fatalf("the visitor's panel says %q", said)
+	}
 
 	// The Contacts page finds them by a word of their name.
 	err := chromedp.Do(console,

@@ -230,7 +230,8 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const tell = () => {
     if (!token || ws?.readyState != 1) return; // sent once connected (resume_ok)
     if (!told.vars) frame({ type: "set", id: "set", vars: strings(vars) }), (told.vars = 1);
-    if (!told.ident && ident) frame({ type: "identify", id: "identify", identity: { ...ident, hash: ident.hash || "" } }), (told.ident = 1);
+    // A visitor token says who the visitor is: the page's identify is not sent.
+    if (!told.ident && ident && !vtoken) frame({ type: "identify", id: "identify", identity: { ...ident, hash: ident.hash || "" } }), (told.ident = 1);
   };
   const say = (t: string) => (err.textContent = t);
 
@@ -887,7 +888,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
           if (open) showWelcome();
           break;
         }
-        if (f.code == "visitor_token") {
+        if (f.code == "visitor_token" && f.id == "hello") {
           // The page's token expired or is not the site's: nothing to resend.
           pending.length = 0;
           token = null;
