@@ -121,4 +121,13 @@ func TestNativeVisitorWithToken(t *testing.T) {
 	if _, err := h.srv.ops.Contacts.ByExternalID(ctx, f.tn.ID, "cust-9"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the page's claim made a contact beside the token's: %v", err)
 	}
+	// Nor can the page identify as someone else afterwards.
+	b.send(map[string]any{"type": "identify", "id": "i", "identity": map[string]string{"id": "cust-9", "hash": analytics.IdentityHash(f.site.IdentitySecret, "cust-9")}})
+	if e := b.until("refused", typed("error", "i")); e["code"] != "visitor_token" {
+		t.Fatalf("identify after a token: %v", e)
+	}
+	h.srv.ops.Links.Flush(ctx)
+	if _, err := h.srv.ops.Contacts.ByExternalID(ctx, f.tn.ID, "cust-9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an identify after the token linked: %v", err)
+	}
 }
