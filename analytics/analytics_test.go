@@ -1019,3 +1019,39 @@ func TestRefusedBatchesDoNotSpendTheBudget(t *testing.T) {
 		t.Fatalf("accepted %d, %d over budget; want the whole budget, 100, after the refusals", accepted, f.in.Stats.OverBudget.Load())
 	}
 }
+
+// A visit's pages are kept in the order first viewed, whatever the batches,
+// with the time engaged on each: the agent reads them as the visitor's path.
+func TestAVisitsPagesKeepTheirOrder(t *testing.T) {
+	f := newFixture(t, Options{})
+	now := time.Now().Add(-time.Hour)
+	var want []string
+	for batch := range 3 {
+		b := &Batch{Site: "shop", Visitor: "v1", Visit: "s1", VisitN: 1}
+		for i := range 6 {
+			p := fmt.Sprintf("/step-%d-%d", batch, i)
+			want = append(want, p)
+			ts := now.Add(time.Duration(batch*6+i) * time.Second).UnixMilli()
+			b.Events = append(b.Events, Event{Type: "pageview", URL: "https://shop.test" + p, TS: ts},
+				Event{Type: "leave", URL: "https://shop.test" + p, TS: ts + 900, EngagedMS: int64(1000 * (i + 1))})
+		}
+		// A page seen again later keeps its first place.
+		b.Events = append(b.Events, Event{Type: "pageview", URL: "https://shop.test/step-0-0", TS: now.Add(time.Duration(batch*6+6) * time.Second).UnixMilli()})
+		f.accept(t, b, chromeUA, now.Add(time.Duration(batch*6+7)*time.Second))
+	}
+	f.flush(t)
+	v, ok, err := f.rep.CurrentVisit(context.Background(), f.site.ID, "v1")
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	var got []string
+	for _, p := range v.Pages {
+		got = append(got, p.Path)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages %v, want %v", got, want)
+	}
+	if v.Pages[0].Views != 4 || v.Pages[2].Seconds != 3 {
+		t.Fatalf("counts: %+v", v.Pages[:3])
+	}
+}

@@ -689,6 +689,7 @@ type visitAgg struct {
 	userID, entry, visitor string
 	visitN                 int
 	pages                  map[string]*pageAgg
+	pageOrder              []string // the pages in the order first viewed: the visit's list keeps it
 	evs                    map[string]int64
 	props                  map[[3]string]int64
 }
@@ -815,7 +816,8 @@ func (in *Ingester) commit(jobs []*job) error {
 				exit, title = v.last.path, v.last.title
 			}
 			pages, evs, props = pages[:0], evs[:0], props[:0]
-			for path, p := range v.pages {
+			for _, path := range v.pageOrder {
+				p := v.pages[path]
 				pages = appendEntry(pages, docKey(key, path), 3, [3]int64{p.views, p.engaged, int64(p.scroll)})
 			}
 			for name, n := range v.evs {
@@ -849,6 +851,7 @@ func (v *visitAgg) page(path string) *pageAgg {
 	if p == nil {
 		p = &pageAgg{}
 		v.pages[path] = p
+		v.pageOrder = append(v.pageOrder, path)
 	}
 	return p
 }
