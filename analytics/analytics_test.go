@@ -1055,3 +1055,29 @@ func TestAVisitsPagesKeepTheirOrder(t *testing.T) {
 		t.Fatalf("counts: %+v", v.Pages[:3])
 	}
 }
+
+// Who is on the site now: each visitor once, with their latest visit (its
+// page, pages, whether an offer was shown in it), the latest active first.
+func TestLiveVisitorsShowEachVisitorsLatestVisit(t *testing.T) {
+	f := newFixture(t, Options{})
+	now := time.Now()
+	view := func(visitor, visit, path string, at time.Time, offer bool) {
+		b := &Batch{Site: "shop", Visitor: visitor, Visit: visit, VisitN: 2, Events: []Event{{Type: "pageview", URL: "https://shop.test" + path, TS: at.UnixMilli()}}}
+		if offer {
+			b.Events = append(b.Events, Event{Type: "offer", URL: "https://shop.test" + path, TS: at.UnixMilli(), Offer: &Offer{Rule: "push", Variant: "offer", Stage: "shown"}})
+		}
+		f.accept(t, b, chromeUA, at)
+	}
+	view("ann", "a1", "/old", now.Add(-4*time.Minute), false)
+	view("ann", "a2", "/cart", now.Add(-time.Minute), true)
+	view("bob", "b1", "/", now.Add(-2*time.Minute), false)
+	view("gone", "g1", "/", now.Add(-10*time.Minute), false)
+	f.flush(t)
+	live, err := f.rep.LiveVisitors(context.Background(), f.site.ID, now, 10)
+	if err != nil || len(live) != 2 {
+		t.Fatalf("%+v %v", live, err)
+	}
+	if live[0].Visitor != "ann" || live[0].Page != "/cart" || !live[0].OfferShown || !live[0].Returning || live[1].Visitor != "bob" || live[1].OfferShown {
+		t.Fatalf("%+v", live)
+	}
+}

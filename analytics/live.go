@@ -35,18 +35,20 @@ func (r *Reports) LiveVisitors(ctx context.Context, siteID string, now time.Time
 	if err != nil || !ok {
 		return out, err
 	}
-	rows, err := r.db.R.QueryContext(ctx, `SELECT v.visitor, v.exit_path, v.exit_title, v.start_ts, v.end_ts, v.pageviews,
-			CASE WHEN v.ref_host <> '' THEN v.ref_host ELSE v.utm_source END, v.visit_n > 1, v.device, v.browser, v.user_id,
-			EXISTS (SELECT 1 FROM offer_visits o WHERE o.site = v.site AND o.visit = v.visit AND o.shown > 0)
-		FROM visits v INDEXED BY visits_end
-		WHERE v.site = ?1 AND v.end_ts >= ?2 AND v.end_ts = (SELECT MAX(w.end_ts) FROM visits w INDEXED BY visits_end
-			WHERE w.site = ?1 AND w.end_ts >= ?2 AND w.visitor = v.visitor)
-		ORDER BY v.end_ts DESC LIMIT ?3`, site, now.Add(-LiveWindow).UnixMilli(), limit)
+	// One row per visitor, its latest visit (SQLite takes a grouped row's
+	// other columns from the row that has the MAX), then whether that visit
+	// showed an offer.
+	rows, err := r.db.R.QueryContext(ctx, `SELECT l.visitor, l.exit_path, l.exit_title, l.start_ts, l.last, l.pageviews, l.ref, l.ret,
+			l.device, l.browser, l.user_id,
+			EXISTS (SELECT 1 FROM offer_visits o WHERE o.site = ?1 AND o.visit = l.visit AND o.shown > 0)
+		FROM (SELECT visitor, visit, exit_path, exit_title, start_ts, MAX(end_ts) AS last, pageviews,
+				CASE WHEN ref_host <> '' THEN ref_host ELSE utm_source END AS ref, visit_n > 1 AS ret, device, browser, user_id
+			FROM visits INDEXED BY visits_end WHERE site = ?1 AND end_ts >= ?2 GROUP BY visitor) l
+		ORDER BY l.last DESC LIMIT ?3`, site, now.Add(-LiveWindow).UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: live visitors: %w", err)
 	}
 	defer rows.Close()
-	seen := map[string]bool{}
 	for rows.Next() {
 		var x LiveVisitor
 		var start, end int64
@@ -54,10 +56,6 @@ func (r *Reports) LiveVisitors(ctx context.Context, siteID string, now time.Time
 			&x.UserID, &x.OfferShown); err != nil {
 			return nil, fmt.Errorf("analytics: live visitors: %w", err)
 		}
-		if seen[x.Visitor] {
-			continue // two visits ending in the same millisecond
-		}
-		seen[x.Visitor] = true
 		x.Since, x.LastSeen = time.UnixMilli(start).UTC(), time.UnixMilli(end).UTC()
 		out = append(out, x)
 	}
