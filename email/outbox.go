@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudgehq/nudge/store"
@@ -49,7 +50,8 @@ type Mailer struct {
 	wg      sync.WaitGroup
 	closing sync.Once
 	started sync.Once
-	sending sync.Mutex // one round at a time
+	sending sync.Mutex   // one round at a time
+	claims  atomic.Int64 // emails claimed so far: a round that claims none stops
 }
 
 // New makes a mailer; Start starts sending, Close stops it.
@@ -127,6 +129,18 @@ func (m *Mailer) round(ctx context.Context) {
 		if len(due) == 0 {
 			return
 		}
+		// Each tenant's settings once a page; a tenant whose settings cannot
+		// be read now leaves its emails to attempt (and log) themselves.
+		settings := map[string]*Settings{}
+		for _, ml := range due {
+			if _, ok := settings[ml.TenantID]; !ok {
+				settings[ml.TenantID] = nil
+				if s, err := m.settings(ctx, ml.TenantID); err == nil {
+					settings[ml.TenantID] = &s
+				}
+			}
+		}
+		before := m.claims.Load()
 		sem := make(chan struct{}, m.o.Workers)
 		var wg sync.WaitGroup
 		for _, ml := range due {
@@ -134,11 +148,13 @@ func (m *Mailer) round(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				m.attempt(ctx, ml, nil, false)
+				m.attempt(ctx, ml, settings[ml.TenantID], false)
 			}()
 		}
 		wg.Wait()
-		if len(due) < 50 {
+		// A full page again, unless nothing in this one could be claimed (the
+		// store failing): the next poll tries again rather than spinning.
+		if len(due) < 50 || m.claims.Load() == before {
 			return
 		}
 	}
@@ -170,7 +186,13 @@ func (m *Mailer) attempt(ctx context.Context, ml store.Mail, settings *Settings,
 		}
 		return err
 	}
-	claim := func() (bool, error) { return m.o.Store.ClaimMail(ctx, ml, m.o.Claim, once) }
+	claim := func() (bool, error) {
+		ok, err := m.o.Store.ClaimMail(ctx, ml, m.o.Claim, once)
+		if ok {
+			m.claims.Add(1)
+		}
+		return ok, err
+	}
 	if settings == nil {
 		s, err := m.settings(ctx, ml.TenantID)
 		if errors.Is(err, ErrNotSetUp) {

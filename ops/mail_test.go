@@ -304,3 +304,32 @@ func TestEmailSettingsKeepTheirPasswordAndRefuseBadInput(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// The delivery log keeps MailLogKept: housekeeping prunes what was sent or
+// failed before, never what still waits to be sent.
+func TestHousekeepingPrunesTheDeliveryLog(t *testing.T) {
+	f := newFixture(t)
+	add := func(status string) string {
+		m := store.Mail{ID: store.NewID(), TenantID: f.tenant.ID, Kind: MailTest, Request: []byte(`{"to":"a@example.com"}`)}
+		if err := f.s.Store.AddMail(f.ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if status != store.MailPending {
+			f.s.Store.MailOutcome(f.ctx, m.ID, status, "", nil)
+		}
+		return m.ID
+	}
+	sent, failed, waiting := add(store.MailSent), add(store.MailFailed), add(store.MailPending)
+	f.s.Housekeep(f.ctx, time.Now().Add(MailLogKept-time.Hour))
+	for _, id := range []string{sent, failed, waiting} {
+		if _, err := f.s.Store.Mail(f.ctx, f.tenant.ID, id); err != nil {
+			t.Fatalf("pruned within %v: %v", MailLogKept, err)
+		}
+	}
+	f.s.Housekeep(f.ctx, time.Now().Add(MailLogKept+time.Hour))
+	for id, kept := range map[string]bool{sent: false, failed: false, waiting: true} {
+		if _, err := f.s.Store.Mail(f.ctx, f.tenant.ID, id); (err == nil) != kept {
+			t.Errorf("mail %s: kept %v, want %v", id, err == nil, kept)
+		}
+	}
+}
