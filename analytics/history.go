@@ -135,6 +135,7 @@ func sortVisits(vs []Visit) {
 type OfferSeen struct {
 	SiteID   string    `json:"site_id"`
 	Rule     string    `json:"rule"`
+	Name     string    `json:"name"` // the rule's name, filled by the caller (analytics knows ids only)
 	Visits   int64     `json:"visits"`
 	Shown    int64     `json:"shown"`
 	Accepted int64     `json:"accepted"`

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 
@@ -179,6 +180,26 @@ func (s *Service) Contact(ctx context.Context, tenant, id string) (ContactPage, 
 	}
 	if p.Offers, err = s.Reports.OffersSeen(ctx, ids); err != nil {
 		return ContactPage{}, err
+	}
+	// Offers by name, as the offers report shows them.
+	names := map[string]string{"page": "An offer from the page's code", "push": "An offer pushed by the site", "invite": "An agent's invitation"}
+	named := map[string]bool{}
+	for i, o := range p.Offers {
+		if !named[o.SiteID] {
+			named[o.SiteID] = true
+			rs, err := s.Store.OfferRules(ctx, tenant, o.SiteID)
+			if err != nil {
+				return ContactPage{}, err
+			}
+			for _, r := range rs {
+				var d struct{ Name string }
+				json.Unmarshal(r.Draft, &d)
+				names[r.ID] = d.Name
+			}
+		}
+		if p.Offers[i].Name = names[o.Rule]; p.Offers[i].Name == "" {
+			p.Offers[i].Name = "A rule since deleted"
+		}
 	}
 	return p, nil
 }

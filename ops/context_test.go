@@ -128,10 +128,20 @@ func TestTheAgentSeesTheCustomer(t *testing.T) {
 		t.Fatal("Ann read a chat she is not in")
 	}
 
-	// The contact's page: its visits, conversations and offers.
+	// The contact's page: its visits, conversations and offers, by name.
+	at := time.Now()
+	offer := &analytics.Batch{Site: f.site.Key, Visitor: "laptop", Sent: at.UnixMilli(), Events: []analytics.Event{
+		{Type: "offer", URL: "https://shop.example.com/", TS: at.UnixMilli(), Offer: &analytics.Offer{Rule: "push", Variant: "offer", Stage: "shown"}}}}
+	if _, err := f.s.Ingest.Accept(f.ctx, &f.site, offer, analytics.Meta{IP: "192.0.2.1", UserAgent: desktopUA, Now: at}); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Ingest.Flush(f.ctx)
 	page, err := f.s.Contact(f.ctx, f.tenant.ID, cc.Contact.ID)
 	if err != nil || page.VisitCount < 1 || len(page.Visits) < 1 || len(page.Conversations) != 3 {
 		t.Fatalf("page: %+v %v", page, err)
+	}
+	if len(page.Offers) != 1 || page.Offers[0].Name != "An offer pushed by the site" || page.Offers[0].Shown != 1 {
+		t.Fatalf("offers: %+v", page.Offers)
 	}
 }
 

@@ -489,6 +489,8 @@ export interface ContactView {
     declined: number;
     chats: number;
     last: string;
+    /** The rule's name (or what made the offer: page code, the site's backend, an agent's invitation) */
+    name: string;
   }[];
 }
 

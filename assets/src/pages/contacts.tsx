@@ -177,7 +177,7 @@ function ContactPage({ me, id, back }: { me: Me; id: string; back: () => void })
             rowKey={(o) => o.site_id + o.rule}
             empty="No proactive offer was shown to them."
             columns={[
-              { title: "Offer", cell: (o) => (o.rule === "invite" ? "An agent's invitation" : o.rule === "push" ? "Pushed by the site" : o.rule === "page" ? "From the page's code" : "Rule " + o.rule) },
+              { title: "Offer", cell: (o) => o.name },
               { title: "Shown", cell: (o) => o.shown, numeric: true },
               { title: "Accepted", cell: (o) => o.accepted, numeric: true },
               { title: "Chats", cell: (o) => o.chats, numeric: true },
