@@ -407,3 +407,20 @@ func TestTheOutboxIsSealedAtRest(t *testing.T) {
 		}
 	}
 }
+
+// A 5xx answer is a refusal for good: the outbox fails the email at once
+// rather than retrying what the server will refuse again; a 4xx is retried.
+func TestA5xxAnswerIsPermanent(t *testing.T) {
+	for text, want := range map[string]bool{
+		"failed to send mail: 550 5.1.1 <x@y.example>: Recipient address rejected": true,
+		"554 Transaction failed":                      true,
+		"421 4.7.0 Try again later":                   false,
+		"451 Temporary local problem":                 false,
+		"connection reset by peer":                    false,
+		"the server said 5000 things, none of them 5": false,
+	} {
+		if got := permanentCode(text); got != want {
+			t.Errorf("%q: %v, want %v", text, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,7 +78,8 @@ func TestAVisitorOnTheSiteIsListedAndInvited(t *testing.T) {
 	}
 
 	bea, _ := f.bea()
-	for _, bad := range []InviteRequest{{Text: "", Queue: "Support"}, {Text: "Hi", Queue: "Nope"}} {
+	for _, bad := range []InviteRequest{{Text: "", Queue: "Support"}, {Text: "Hi", Queue: "Nope"}, {Text: strings.Repeat("x", 501), Queue: "Support"},
+		{Text: "\xff\xfe", Queue: "Support"}} {
 		var fe *store.FieldError
 		if _, err := f.s.Invite(f.ctx, store.System, bea, f.site, "v-known", bad); !errors.As(err, &fe) {
 			t.Fatalf("%+v: %v", bad, err)
