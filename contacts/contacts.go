@@ -20,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nudgehq/nudge/email"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
 )
@@ -378,7 +379,7 @@ func clean(s *Sighting) error {
 		return fmt.Errorf("%w: an external id of 1 to %d bytes", ErrInvalid, MaxExternalID)
 	case s.VerifiedBy != "hash" && s.VerifiedBy != "token":
 		return fmt.Errorf("%w: verified by hash or token, not %q", ErrInvalid, s.VerifiedBy)
-	case len(s.Email) > MaxEmail || (s.Email != "" && !PlausibleEmail(s.Email)):
+	case len(s.Email) > MaxEmail || (s.Email != "" && !email.Address(s.Email)):
 		return fmt.Errorf("%w: email is not an address", ErrInvalid)
 	case len(s.Name) > MaxName:
 		return fmt.Errorf("%w: a name of at most %d bytes", ErrInvalid, MaxName)
@@ -409,12 +410,4 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// PlausibleEmail accepts one address without spaces, controls or brackets:
-// what a mail header can carry safely.
-func PlausibleEmail(s string) bool {
-	local, domain, ok := strings.Cut(s, "@")
-	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\r\n<>,;\"") &&
-		!strings.ContainsFunc(s, unicode.IsControl) && !strings.Contains(domain, "@")
 }

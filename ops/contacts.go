@@ -8,20 +8,21 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/contacts"
+	"github.com/nudgehq/nudge/email"
 	"github.com/nudgehq/nudge/store"
 )
 
 // sighting is a verified identity seen on a visitor. What the page adds
 // unsigned (email, name) is kept only when it fits a contact: a page's bad
 // email must not cost the link the signature proved.
-func sighting(tenant, site, visitor, id, email, name, by string, at time.Time) contacts.Sighting {
-	if len(email) > contacts.MaxEmail || !contacts.PlausibleEmail(email) {
-		email = ""
+func sighting(tenant, site, visitor, id, address, name, by string, at time.Time) contacts.Sighting {
+	if len(address) > contacts.MaxEmail || !email.Address(address) {
+		address = ""
 	}
 	if len(name) > contacts.MaxName {
 		name = ""
 	}
-	return contacts.Sighting{Tenant: tenant, Site: site, Visitor: visitor, ExternalID: id, Email: email, Name: name, VerifiedBy: by, At: at}
+	return contacts.Sighting{Tenant: tenant, Site: site, Visitor: visitor, ExternalID: id, Email: address, Name: name, VerifiedBy: by, At: at}
 }
 
 // Identified records that a chat's visitor proved who they are, by the
