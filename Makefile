@@ -1,5 +1,6 @@
 # nudge: `make run` builds and starts a demo server; `make test` runs every test.
-# Both install what they need (npm packages, Debian's chromium) themselves.
+# Both install what they need (npm packages, Debian's chromium and postgresql)
+# themselves.
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -7,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/nudge
 ARGS    ?=
 
-.PHONY: all run build console test e2e-deps bench lint fmt clean
+.PHONY: all run build console test e2e-deps pg-deps bench lint fmt clean
 
 all: build
 
@@ -33,6 +34,19 @@ e2e-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's PostgreSQL for the store's second pass, installed when missing (the
+# tests start a server of their own on a free port; NUDGE_TEST_DATABASE_URL
+# names another instead).
+pg-deps:
+	@[ -n "$$NUDGE_TEST_DATABASE_URL" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the store's tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# The packages whose tests run a second time on PostgreSQL: the store and
+# everything that writes through it.
+PGPKGS := ./store/... ./auth ./keys ./contacts ./webhooks ./email ./chat
+
 # The race detector instruments our code and every library whose concurrency
 # we lean on. Libraries that only compute (esbuild, brotli, argon2, goose's SQL
 # parser) are compiled without it, and SQLite transpiled to Go without its
@@ -46,11 +60,12 @@ NOCHECK  := modernc.org/...
 RACE     := -race $(foreach p,$(NORACE),-gcflags='$(p)=-race=false -d=checkptr=0') \
             $(foreach p,$(NOCHECK),-gcflags='$(p)=-d=checkptr=0')
 
-test: console e2e-deps
+test: console e2e-deps pg-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	npm --prefix assets run --silent typecheck
 	$(GO) test $(RACE) -count=1 -timeout 30m ./...
+	NUDGE_TEST_STORE=postgres $(GO) test $(RACE) -count=1 -timeout 30m $(PGPKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

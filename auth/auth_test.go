@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 func newService(t testing.TB) (*Service, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
+	st, err := store.Open(context.Background(), storetest.Path(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestValidation(t *testing.T) {
 
 // One address spraying many accounts is stopped by the per-IP limit.
 func TestLoginLimitPerIP(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
+	st, err := store.Open(context.Background(), storetest.Path(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

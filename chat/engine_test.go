@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 // rec is a connection that records what it is sent.
@@ -78,7 +78,7 @@ type eng struct {
 func newEng(t *testing.T, settings *Settings) *eng {
 	t.Helper()
 	ctx := context.Background()
-	x := &eng{t: t, ctx: ctx, path: filepath.Join(t.TempDir(), "nudge.db"), now: time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC)}
+	x := &eng{t: t, ctx: ctx, path: storetest.Path(t, t.TempDir()), now: time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC)}
 	st, err := store.Open(ctx, x.path)
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
-// TestMain fails the package's tests when a goroutine they started outlives them.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the PostgreSQL server the tests started, and fails the
+// package's tests when a goroutine they started outlives them.
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 type fixture struct {
@@ -23,7 +22,8 @@ type fixture struct {
 	log  *Log
 	a, b store.Tenant
 	conv []store.Conversation // of tenant a
-	path string
+	path string               // the store's file or database URL
+	dir  string               // the data folder
 }
 
 func newFixture(t testing.TB, conversations int) *fixture {
@@ -33,7 +33,8 @@ func newFixture(t testing.TB, conversations int) *fixture {
 func newFixtureWith(t testing.TB, conversations int, o store.Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "nudge.db")
+	dir := t.TempDir()
+	path := storetest.Path(t, dir)
 	st, err := store.OpenWith(ctx, path, o)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func newFixtureWith(t testing.TB, conversations int, o store.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{st: st, log: NewLog(st, ring, nil), path: path}
+	f := &fixture{st: st, log: NewLog(st, ring, nil), path: path, dir: dir}
 	t.Cleanup(func() { f.log.Close(); st.Close() })
 	f.a, _ = st.CreateTenant(ctx, store.System, "A")
 	f.b, _ = st.CreateTenant(ctx, store.System, "B")
@@ -173,14 +174,11 @@ func TestBodiesAreRedactedAndEncryptedAtRest(t *testing.T) {
 	if len(got) != 1 || got[0].Text != m.Text {
 		t.Fatalf("read back %+v", got)
 	}
-	var files []byte
-	for _, suffix := range []string{"", "-wal"} {
-		b, _ := os.ReadFile(f.path + suffix)
-		files = append(files, b...)
-	}
-	for _, secret := range []string{"ZEBRA-MARKER-42", "4111 1111", "4111111111111111"} {
-		if bytes.Contains(files, []byte(secret)) {
-			t.Errorf("%q is in the database files", secret)
+	for name, b := range storetest.AtRest(t, f.st, f.dir) {
+		for _, secret := range []string{"ZEBRA-MARKER-42", "4111 1111", "4111111111111111"} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%q is in %s", secret, name)
+			}
 		}
 	}
 }

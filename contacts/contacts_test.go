@@ -4,28 +4,26 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 type fixture struct {
 	dir    string
@@ -40,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{dir: t.TempDir()}
-	st, err := store.Open(ctx, filepath.Join(f.dir, "nudge.db"))
+	st, err := store.Open(ctx, storetest.Path(t, f.dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,18 +122,14 @@ func TestContactsAreSealedAtRest(t *testing.T) {
 		t.Fatalf("the contact does not open: %+v %v", c, err)
 	}
 	f.st.Close()
-	files, _ := filepath.Glob(filepath.Join(f.dir, "*"))
-	if len(files) == 0 {
-		t.Fatal("no data files")
+	kept := storetest.AtRest(t, f.st, f.dir)
+	if len(kept) == 0 {
+		t.Fatal("nothing at rest")
 	}
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for name, b := range kept {
 		for _, s := range secret {
 			if bytes.Contains(b, []byte(s)) {
-				t.Fatalf("%s holds %q in clear", filepath.Base(p), s)
+				t.Fatalf("%s holds %q in clear", name, s)
 			}
 		}
 	}
@@ -503,12 +497,11 @@ func TestContactsAreFoundByTheWordsOfWhoTheyAre(t *testing.T) {
 	}
 
 	// Contacts of an earlier release, without terms, are indexed later.
-	db, err := sql.Open("sqlite", "file:"+f.st.Path())
-	if err != nil {
+	db := storetest.DB(t, f.st)
+	if _, err := db.Exec(`DELETE FROM contact_terms`); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec(`DELETE FROM contact_terms; UPDATE contacts SET terms_at = NULL`); err != nil {
+	if _, err := db.Exec(`UPDATE contacts SET terms_at = NULL`); err != nil {
 		t.Fatal(err)
 	}
 	if got := found("ada"); got != nil {

@@ -8,29 +8,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/nudgehq/nudge/email/mailtest"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	mailtest.Stop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m, mailtest.Stop)) }
 
 // unique is an address no other test sends to.
 func unique(t *testing.T, who string) string {
@@ -200,6 +188,7 @@ func TestSendFailuresAreSentences(t *testing.T) {
 
 type fixture struct {
 	st     *store.Store
+	dir    string
 	tenant store.Tenant
 	mp     *mailtest.Server
 }
@@ -207,7 +196,8 @@ type fixture struct {
 func newFixture(t *testing.T, s Settings) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "nudge.db"))
+	dir := t.TempDir()
+	st, err := store.Open(ctx, storetest.Path(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +209,7 @@ func newFixture(t *testing.T, s Settings) *fixture {
 		t.Fatal(err)
 	}
 	st.SetSealer(ring)
-	f := &fixture{st: st, mp: mailtest.Shared(t)}
+	f := &fixture{st: st, dir: dir, mp: mailtest.Shared(t)}
 	f.tenant, _ = st.CreateTenant(ctx, store.System, "Shop")
 	doc, _ := json.Marshal(s)
 	if err := st.SetEmailSettings(ctx, store.System, f.tenant.ID, doc, nil); err != nil {
@@ -396,13 +386,10 @@ func TestTheOutboxIsSealedAtRest(t *testing.T) {
 		t.Fatalf("stored message: %s %v", got.Message, err)
 	}
 	f.st.Close()
-	dir := filepath.Dir(f.st.Path())
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+	for name, b := range storetest.AtRest(t, f.st, f.dir) {
 		for _, secret := range []string{to, "pw-canary-7f3a", "support@shop.example"} {
 			if strings.Contains(string(b), secret) {
-				t.Errorf("%s holds %q in clear", e.Name(), secret)
+				t.Errorf("%s holds %q in clear", name, secret)
 			}
 		}
 	}

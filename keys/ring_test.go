@@ -6,17 +6,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 func ringFixture(t *testing.T) (*store.Store, string, string, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "nudge.db")
+	path := storetest.Path(t, t.TempDir())
 	st, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestDeriveIsStablePerTenantAndPurpose(t *testing.T) {
 
 func TestBlindIsStablePerTenantAndDiffersAcrossTenants(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "nudge.db"))
+	st, err := store.Open(ctx, storetest.Path(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

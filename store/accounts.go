@@ -236,7 +236,7 @@ func (s *Store) SetPassword(ctx context.Context, a Actor, userID, hash string, k
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id_hash IS NOT ?`, userID, keep); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id_hash IS DISTINCT FROM ?`, userID, keep); err != nil {
 			return err
 		}
 		return audit(ctx, tx, "", a, "user.password", "user", userID, nil)

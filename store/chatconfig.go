@@ -207,8 +207,8 @@ func (s *Store) SetChatSettings(ctx context.Context, a Actor, tenantID string, d
 // TranscriptRetention is each tenant that deletes old chats, and after how
 // many days.
 func (s *Store) TranscriptRetention(ctx context.Context) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, json_extract(chat_settings, '$.transcript_retention_days') FROM tenants
-		WHERE json_valid(chat_settings) AND json_extract(chat_settings, '$.transcript_retention_days') > 0`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, `+s.d.jsonNumber("chat_settings", "transcript_retention_days")+` FROM tenants
+		WHERE `+s.d.jsonNumber("chat_settings", "transcript_retention_days")+` > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("store: transcript retention: %w", err)
 	}

@@ -49,7 +49,7 @@ type ChatAggregate struct {
 // ConversationMetrics lists the figures of a tenant's conversations created
 // in [from, to), newest first, a page at a time.
 func (s *Store) ConversationMetrics(ctx context.Context, tenantID string, from, to time.Time, p Page) ([]ConversationMetrics, string, error) {
-	q := `SELECT * FROM (` + metricsSelect + `)`
+	q := `SELECT * FROM (` + metricsSelect + `) AS c`
 	args := []any{tenantID, millis(from), millis(to)}
 	if p.After != "" {
 		q += ` WHERE id < ?4`
@@ -105,10 +105,10 @@ func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to ti
 	if key == "" {
 		return nil, fmt.Errorf("store: chat aggregates by %q: %w", by, ErrNotFound)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, count(*), sum(answered), sum(NOT answered AND status = 'closed'),
+	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, count(*), count(*) FILTER (WHERE answered), count(*) FILTER (WHERE NOT answered AND status = 'closed'),
 		sum(wait), count(wait), sum(first_response), count(first_response), sum(handle), count(handle),
-		sum(visitor_messages + agent_messages), count(csat), sum(csat), sum(outcome = 'offline_message'), sum(left_answered)
-		FROM (`+metricsSelect+`) GROUP BY k`, tenantID, millis(from), millis(to))
+		sum(visitor_messages + agent_messages), count(csat), sum(csat), count(*) FILTER (WHERE outcome = 'offline_message'), count(*) FILTER (WHERE left_answered)
+		FROM (`+metricsSelect+`) AS m GROUP BY k`, tenantID, millis(from), millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: chat aggregates: %w", err)
 	}
@@ -175,9 +175,9 @@ func (s *Store) ChatAggregates(ctx context.Context, tenantID string, from, to ti
 // conversations created in [from, to) (?1, ?2, ?3).
 const metricsSelect = `WITH counts AS (
 	SELECT m.conversation_id,
-		sum(m.sender_kind = 'visitor') AS v,
-		sum(m.sender_kind IN ('agent', 'bot') AND m.audience = 'all') AS a,
-		sum(m.audience = 'agents') AS i
+		count(*) FILTER (WHERE m.sender_kind = 'visitor') AS v,
+		count(*) FILTER (WHERE m.sender_kind IN ('agent', 'bot') AND m.audience = 'all') AS a,
+		count(*) FILTER (WHERE m.audience = 'agents') AS i
 	FROM messages m JOIN conversations c ON c.id = m.conversation_id
 	WHERE c.tenant_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3
 	GROUP BY m.conversation_id)

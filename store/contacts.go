@@ -125,7 +125,9 @@ func saveContact(ctx context.Context, tx *sql.Tx, sv ContactSave) (_ ContactReco
 	if sv.Visitor != "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_visitors (contact_id, site_id, visitor, first_seen, last_seen)
 			SELECT ?, id, ?, ?, ? FROM sites WHERE id = ? AND tenant_id = ?
-			ON CONFLICT (contact_id, site_id, visitor) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
+			ON CONFLICT (contact_id, site_id, visitor) DO UPDATE SET
+				first_seen = CASE WHEN excluded.first_seen < contact_visitors.first_seen THEN excluded.first_seen ELSE contact_visitors.first_seen END,
+				last_seen = CASE WHEN excluded.last_seen > contact_visitors.last_seen THEN excluded.last_seen ELSE contact_visitors.last_seen END`,
 			c.ID, sv.Visitor, at, at, sv.SiteID, sv.Tenant); err != nil {
 			return ContactRecord{}, err
 		}
@@ -298,7 +300,7 @@ func setContactTerms(ctx context.Context, tx *sql.Tx, tenantID, id string, terms
 		return err
 	}
 	for _, t := range terms {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO contact_terms (tenant_id, term, contact_id) VALUES (?, ?, ?)`, tenantID, t, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_terms (tenant_id, term, contact_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, tenantID, t, id); err != nil {
 			return err
 		}
 	}

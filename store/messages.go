@@ -22,15 +22,18 @@ const (
 		ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role, left_at = excluded.left_at,
 		joined_at = CASE WHEN participants.left_at IS NULL THEN participants.joined_at ELSE excluded.joined_at END`
 	// A message is inserted with the next seq of its conversation (known to
-	// the writer, or read with the tenant's check) unless its client id is
-	// stored already; a trigger (messages_last_seq) moves the conversation's
-	// last_seq and updated_at. A seq taken already fails on the primary key.
+	// the writer, or read with the tenant's check) while its conversation
+	// exists; a trigger (messages_last_seq) moves the conversation's
+	// last_seq and updated_at. An insert that inserts nothing met a resend
+	// (its client id is stored), a seq another writer took, or a deleted
+	// conversation: none of them is an error, because a failed statement
+	// ends a PostgreSQL transaction, and the batch around it must go on.
 	sqlLastSeq = `SELECT last_seq FROM conversations WHERE id = ? AND tenant_id = ?`
 	sqlResent  = `SELECT seq, id, created_at FROM messages
 					WHERE conversation_id = ? AND sender_kind = ? AND sender_id = ? AND client_id = ?`
 	sqlInsertMessage = `INSERT INTO messages (conversation_id, seq, id, sender_kind, sender_id, client_id, kind, audience, body, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (conversation_id, sender_kind, sender_id, client_id) WHERE client_id <> '' DO NOTHING`
+				SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1)
+				ON CONFLICT DO NOTHING`
 	sqlSavepoint  = `SAVEPOINT op`
 	sqlRollbackTo = `ROLLBACK TO op`
 	sqlRelease    = `RELEASE op`
@@ -206,7 +209,7 @@ func (s *Store) Conversation(ctx context.Context, tenantID, id string) (Conversa
 // ConversationToken returns the tenant of a conversation and the hash of its
 // visitor token.
 func (s *Store) ConversationToken(ctx context.Context, id string) (tenantID string, hash []byte, err error) {
-	err = s.r.QueryRowContext(ctx, `SELECT tenant_id, coalesce(token_hash, x'') FROM conversations WHERE id = ?`, id).Scan(&tenantID, &hash)
+	err = s.r.QueryRowContext(ctx, `SELECT tenant_id, token_hash FROM conversations WHERE id = ?`, id).Scan(&tenantID, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
@@ -366,7 +369,7 @@ func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			// Payloads name their conversation (message.created, conversation.*).
-			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR instr(payload, ?) > 0)`, tenantID, id, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR `+s.d.contains("payload")+`)`, tenantID, id, id); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
@@ -729,7 +732,8 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 			last, ok = cache.get(m.ConversationID)
 		}
 	}
-	for read := false; ; read = true {
+	for attempt := 0; ; attempt++ {
+		read := attempt > 0
 		if !ok || read {
 			// Not known, or known wrong (another writer took the seq).
 			var seq int64
@@ -759,15 +763,7 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 			id = NewID()
 		}
 		res, err := ex.ExecContext(ctx, sqlInsertMessage, m.ConversationID, seq, id, m.SenderKind, m.SenderID, m.ClientID, m.Kind, m.Audience, body, millis(now))
-		switch {
-		case isConstraint(err, sqliteConstraintPrimaryKey) && !read:
-			continue
-		case isConstraint(err, sqliteConstraintForeignKey):
-			// The conversation was deleted since its seq was cached.
-			cache.forget(m.ConversationID)
-			m.Err = fmt.Errorf("store: conversation %s: %w", m.ConversationID, ErrNotFound)
-			return nil
-		case err != nil:
+		if err != nil {
 			return fmt.Errorf("store: append to %s: %w", m.ConversationID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
@@ -781,17 +777,31 @@ func appendMessage(ctx context.Context, ex appender, cache *seqCache, taken map[
 			}
 			return nil
 		}
-		var created int64
-		if err := ex.queryRow(sqlResent, m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created); err != nil {
-			return fmt.Errorf("store: resend to %s: %w", m.ConversationID, err)
+		if m.ClientID != "" {
+			var created int64
+			err := ex.queryRow(sqlResent, m.ConversationID, m.SenderKind, m.SenderID, m.ClientID).Scan(&m.Seq, &m.ID, &created)
+			if err == nil {
+				m.Duplicate, m.CreatedAt = true, fromMillis(created)
+				if taken == nil && !ok {
+					cache.raise(m.ConversationID, last)
+				}
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: resend to %s: %w", m.ConversationID, err)
+			}
 		}
-		m.Duplicate, m.CreatedAt = true, fromMillis(created)
-		if taken == nil && !ok {
-			cache.raise(m.ConversationID, last)
+		// Not a resend: the seq was taken, or the conversation is gone
+		// (the next round's read tells which).
+		if attempt == maxAppendAttempts {
+			return fmt.Errorf("store: append to %s: seq %d still taken after %d reads", m.ConversationID, seq, attempt)
 		}
-		return nil
 	}
 }
+
+// maxAppendAttempts bounds how often a message's seq is read again when
+// another writer keeps taking it (a tenant changing nodes, for a moment).
+const maxAppendAttempts = 5
 
 // messageColumns are what scanMessage reads, from messages m.
 const messageColumns = `m.conversation_id, m.seq, m.id, m.sender_kind, m.sender_id, m.client_id, m.kind, m.audience, m.body, m.created_at`
@@ -880,8 +890,8 @@ func (s *Store) ConversationFacts(ctx context.Context, ids []string) (map[string
 	}
 	list, _ := json.Marshal(ids)
 	rows, err := s.r.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.site_id, c.visitor, coalesce(c.queue_id, ''), c.disposition, c.status = 'closed',
-		coalesce((SELECT json_group_array(user_id) FROM (SELECT user_id FROM participants p WHERE p.conversation_id = c.id ORDER BY user_id)), '[]')
-		FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))`, string(list))
+		`+s.d.jsonArrayOf("user_id", "FROM participants p WHERE p.conversation_id = c.id", "user_id")+`
+		FROM conversations c WHERE c.id IN (`+s.d.jsonValues()+`)`, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("store: conversation facts: %w", err)
 	}

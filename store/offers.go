@@ -57,7 +57,7 @@ type LiveRule struct {
 }
 
 const offerRuleColumns = `r.id, r.tenant_id, r.site_id, r.draft, r.published, r.version,
-	r.published = 0 OR r.draft IS NOT (SELECT body FROM offer_rule_versions v WHERE v.rule_id = r.id AND v.version = r.published),
+	r.published = 0 OR r.draft IS DISTINCT FROM (SELECT body FROM offer_rule_versions v WHERE v.rule_id = r.id AND v.version = r.published),
 	r.created_at, r.updated_at`
 
 func scanOfferRule(row interface{ Scan(...any) error }) (OfferRule, error) {
@@ -315,7 +315,7 @@ func (s *Store) DeleteOfferTemplate(ctx context.Context, a Actor, tenantID, site
 		var users int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM offer_rules r
 			LEFT JOIN offer_rule_versions v ON v.rule_id = r.id AND v.version = r.published
-			WHERE r.site_id = ? AND (json_extract(r.draft, '$.action.template') = ? OR json_extract(v.body, '$.action.template') = ?)`,
+			WHERE r.site_id = ? AND (`+s.d.jsonText("r.draft", "action", "template")+` = ? OR `+s.d.jsonText("v.body", "action", "template")+` = ?)`,
 			siteID, id, id).Scan(&users); err != nil {
 			return err
 		}

@@ -352,7 +352,7 @@ func (s *Store) openSite(ctx context.Context, st *Site) error {
 
 // SitesWithRetention lists every site, of every tenant, that has a retention period.
 func (s *Store) SitesWithRetention(ctx context.Context) ([]Site, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE json_extract(settings, '$.retention_days') > 0 ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE `+s.d.jsonNumber("settings", "retention_days")+` > 0 ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: sites with retention: %w", err)
 	}

@@ -1,9 +1,12 @@
-// Package store is nudge's system of record: the SQLite database (pure Go, WAL),
-// its embedded migrations, and the queries the rest of the program runs against it.
+// Package store is nudge's system of record: a SQLite database (pure Go, WAL) by
+// default or a PostgreSQL server in a cluster, their embedded migrations, and
+// the queries the rest of the program runs against them (one set for both;
+// the differences are in dialect.go).
 //
 // SQLite has one writer at a time, so the store keeps two handles on the same file:
 // a single-connection writer (writes queue in Go instead of failing with
 // SQLITE_BUSY) and a pool of read-only connections that WAL lets run beside it.
+// On PostgreSQL both are one pool.
 package store
 
 import (
@@ -27,7 +30,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
 // Sentinel errors; callers test them with errors.Is.
@@ -38,13 +41,15 @@ var (
 	ErrConflict = errors.New("already exists")
 )
 
-// DB is one SQLite file: a single-connection writer, a read-only pool, and
-// the migrations that shape it. Other packages with a database file of their
-// own (analytics) open it with OpenDB.
+// DB is one SQLite file (a single-connection writer, a read-only pool) or
+// one PostgreSQL database (W and R the same pool), and the migrations that
+// shape it. Other packages with a database of their own (analytics) open it
+// with OpenDB.
 type DB struct {
-	W        *sql.DB // the one writer connection; transactions begin IMMEDIATE
-	R        *sql.DB // read-only pool
-	path     string
+	W        *sql.DB // SQLite: the one writer connection; transactions begin IMMEDIATE
+	R        *sql.DB // SQLite: the read-only pool
+	Dialect  Dialect
+	path     string // the file, or the server and database (never a password)
 	provider *goose.Provider
 
 	cp            *sql.DB // the checkpointer's connection, when Checkpoint is set
@@ -54,8 +59,9 @@ type DB struct {
 
 // DBOptions shape a database file.
 type DBOptions struct {
-	// Migrations holds the goose SQL files at its root.
-	Migrations fs.FS
+	// Migrations holds the goose SQL files at its root; PostgresMigrations
+	// the same schema's for PostgreSQL.
+	Migrations, PostgresMigrations fs.FS
 	// Synchronous is SQLite's synchronous pragma: FULL (every commit on disk
 	// before it returns) or NORMAL (survives a crash of the process, not of
 	// the machine).
@@ -74,8 +80,12 @@ type DBOptions struct {
 // lets the writer start the WAL over: about 40 MiB of 4 KiB pages.
 const restartFrames = 10000
 
-// OpenDB opens (creating if needed) the file at path and migrates it.
+// OpenDB opens (creating if needed) the file at path, or the PostgreSQL
+// database a postgres:// URL names, and migrates it.
 func OpenDB(ctx context.Context, path string, o DBOptions) (*DB, error) {
+	if IsDatabaseURL(path) {
+		return openPostgresDB(ctx, path, o)
+	}
 	// The files hold customer data (sealed or not): only the server's user
 	// reads them. SQLite gives its -wal and -shm files the database's mode.
 	// The folder is made here too, so that a command run before the first
@@ -212,6 +222,9 @@ func (db *DB) Close() error {
 			err = db.cp.Close()
 		})
 	}
+	if db.R == db.W {
+		return errors.Join(err, db.W.Close())
+	}
 	return errors.Join(err, db.R.Close(), db.W.Close())
 }
 
@@ -247,6 +260,7 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 type Store struct {
 	db   *DB
 	w, r *sql.DB
+	d    Dialect
 
 	stmts map[string]*sql.Stmt // prepared on w at open, by query; read-only after
 	seqs  seqCache             // conversations' last seqs, for the chat log's inserts
@@ -290,6 +304,10 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	pg, err := fs.Sub(migrations, "migrations/postgres")
+	if err != nil {
+		return nil, err
+	}
 	sync := "FULL"
 	switch o.Sync {
 	case "", SyncFull:
@@ -298,12 +316,12 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: sync %q: want %s or %s", o.Sync, SyncFull, SyncNormal)
 	}
-	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, Synchronous: sync, Version: o.Version,
+	db, err := OpenDB(ctx, path, DBOptions{Migrations: sub, PostgresMigrations: pg, Synchronous: sync, Version: o.Version,
 		Pragmas: []string{"cache_size(-32768)"}, Checkpoint: 500 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{db: db, w: db.W, r: db.R}
+	st := &Store{db: db, w: db.W, r: db.R, d: db.Dialect}
 	if o.Version == 0 {
 		if err := st.prepare(); err != nil {
 			db.Close()
@@ -321,8 +339,11 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Path is the database file.
+// Path is the database file, or the PostgreSQL server and database.
 func (s *Store) Path() string { return s.db.path }
+
+// Dialect is the database the store runs on.
+func (s *Store) Dialect() Dialect { return s.d }
 
 // Ready reports whether the database answers and every migration is applied.
 func (s *Store) Ready(ctx context.Context) error { return s.db.Ready(ctx) }
@@ -356,25 +377,6 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 	}
 	t := fromMillis(n.Int64)
 	return &t
-}
-
-// SQLite's extended result codes for constraint violations.
-const (
-	sqliteConstraintForeignKey = 787
-	sqliteConstraintPrimaryKey = 1555
-	sqliteConstraintUnique     = 2067
-)
-
-// isConstraint reports whether err is the SQLite error code.
-func isConstraint(err error, code int) bool {
-	type coder interface{ Code() int }
-	var c coder
-	return err != nil && errors.As(err, &c) && c.Code() == code
-}
-
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
-	return isConstraint(err, sqliteConstraintUnique) || isConstraint(err, sqliteConstraintPrimaryKey)
 }
 
 // Page asks for one page of a list ordered by id: at most Limit rows after the

@@ -9,9 +9,30 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/nudgehq/nudge/internal/pgtest"
 )
 
+// openTest opens the store of this pass: SQLite, or PostgreSQL when
+// NUDGE_TEST_STORE=postgres (store/storetest, which imports this package,
+// does the same for the others).
 func openTest(t *testing.T) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nudge.db")
+	if os.Getenv("NUDGE_TEST_STORE") == "postgres" {
+		path = pgtest.Database(t)
+	}
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openSQLite opens a SQLite store, for what only SQLite has (its files,
+// pragmas and WAL).
+func openSQLite(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "nudge.db"))
 	if err != nil {
@@ -22,7 +43,7 @@ func openTest(t *testing.T) *Store {
 }
 
 func TestOpenAppliesMigrationsAndIsReady(t *testing.T) {
-	s := openTest(t)
+	s := openSQLite(t)
 	ctx := context.Background()
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("Ready = %v", err)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 // The example of the Standard Webhooks specification.
@@ -113,7 +113,7 @@ func (r *receiver) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.
 
 func fixture(t *testing.T, private bool) (*store.Store, *Dispatcher, store.Tenant) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "nudge.db"))
+	st, err := store.Open(ctx, storetest.Path(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,12 @@
+package auth
+
+import (
+	"os"
+	"testing"
+
+	"github.com/nudgehq/nudge/store/storetest"
+)
+
+// TestMain stops the PostgreSQL server the tests started, and fails the
+// package's tests when a goroutine they started outlives them.
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
