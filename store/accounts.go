@@ -301,7 +301,7 @@ func setMembership(ctx context.Context, tx *sql.Tx, a Actor, tenantID, userID, r
 func (s *Store) SetMembership(ctx context.Context, a Actor, tenantID, userID, role string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if role != "owner" {
-			if err := keepAnOwner(ctx, tx, tenantID, userID); err != nil {
+			if err := s.keepAnOwner(ctx, tx, tenantID, userID); err != nil {
 				return err
 			}
 		}
@@ -316,8 +316,16 @@ func (s *Store) SetMembership(ctx context.Context, a Actor, tenantID, userID, ro
 // ErrLastOwner refuses a change that would leave a tenant without an owner.
 var ErrLastOwner = errors.New("a tenant keeps at least one owner")
 
-// keepAnOwner fails when userID is the only owner of tenantID.
-func keepAnOwner(ctx context.Context, tx *sql.Tx, tenantID, userID string) error {
+// keepAnOwner fails when userID is the only owner of tenantID. On
+// PostgreSQL it locks the tenant's row first, so that two owners who demote
+// each other at once cannot both see the other stay.
+func (s *Store) keepAnOwner(ctx context.Context, tx *sql.Tx, tenantID, userID string) error {
+	if s.d == Postgres {
+		var id string
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM tenants WHERE id = ?`+s.d.forUpdate(), tenantID).Scan(&id); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
 	var others, self int
 	err := tx.QueryRowContext(ctx, `SELECT
 			COUNT(*) FILTER (WHERE user_id <> ?1),
@@ -335,7 +343,7 @@ func keepAnOwner(ctx context.Context, tx *sql.Tx, tenantID, userID string) error
 // RemoveMembership removes userID from tenantID. The user account stays.
 func (s *Store) RemoveMembership(ctx context.Context, a Actor, tenantID, userID string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := keepAnOwner(ctx, tx, tenantID, userID); err != nil {
+		if err := s.keepAnOwner(ctx, tx, tenantID, userID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?`, tenantID, userID)

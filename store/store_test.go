@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -449,5 +451,37 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 	}
 	if limit := int64(2 * restartFrames * 4096); largest > limit {
 		t.Fatalf("the WAL grew to %d bytes under steady writes, more than %d", largest, limit)
+	}
+}
+
+// Two owners who demote each other at the same moment leave the tenant
+// one owner, whichever database runs the two transactions side by side.
+func TestTwoOwnersCannotDemoteEachOtherAtOnce(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	for round := range 20 {
+		tn, _ := s.CreateTenant(ctx, System, "T")
+		a, err := s.CreateUser(ctx, System, tn.ID, User{Email: fmt.Sprintf("a%d@t.test", round), PasswordHash: "h"}, "owner")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.CreateUser(ctx, System, tn.ID, User{Email: fmt.Sprintf("b%d@t.test", round), PasswordHash: "h"}, "owner")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, u := range []User{a, b} {
+			wg.Go(func() { s.SetMembership(ctx, System, tn.ID, u.ID, "admin") })
+		}
+		wg.Wait()
+		owners := 0
+		for _, u := range []User{a, b} {
+			if m, err := s.Member(ctx, tn.ID, u.ID); err == nil && m.Role == "owner" {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Fatalf("round %d: %d owners left", round, owners)
+		}
 	}
 }
