@@ -11,8 +11,11 @@ package ops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,17 +34,19 @@ import (
 // Config is what the parts need: where the data lives, the search index to
 // use, and the settings of the domain packages.
 type Config struct {
-	DataDir         string        // folder of the database files and generated keys
-	MasterKeyFile   string        // wraps the per-tenant data keys; generated when absent
-	SessionTTL      time.Duration // idle time after which a console session ends
-	WebhooksPrivate bool          // webhooks may reach private and loopback addresses
-	SearchURL       string        // Elasticsearch for transcript search; empty: the embedded index
-	SearchUsername  string        // basic auth for SearchURL
-	SearchPassword  string        // basic auth for SearchURL (secret)
-	SearchAPIKey    string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
-	SearchCAFile    string        // PEM file of the CA that signed SearchURL's certificate
-	SearchPrefix    string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
-	ConsoleURL      string        // how browsers reach the console: links in notification emails
+	DataDir          string        // folder of the database files and generated keys
+	DatabaseURL      string        // PostgreSQL (postgres://user@host/db) as the system of record; empty: DATA/nudge.db
+	DatabasePassword string        // the password of DatabaseURL's user (secret)
+	MasterKeyFile    string        // wraps the per-tenant data keys; generated when absent
+	SessionTTL       time.Duration // idle time after which a console session ends
+	WebhooksPrivate  bool          // webhooks may reach private and loopback addresses
+	SearchURL        string        // Elasticsearch for transcript search; empty: the embedded index
+	SearchUsername   string        // basic auth for SearchURL
+	SearchPassword   string        // basic auth for SearchURL (secret)
+	SearchAPIKey     string        // instead of basic auth: an Elasticsearch API key, base64 "id:key" (secret)
+	SearchCAFile     string        // PEM file of the CA that signed SearchURL's certificate
+	SearchPrefix     string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
+	ConsoleURL       string        // how browsers reach the console: links in notification emails
 	// Email tunes the mailer (zero: its defaults); its Store, Logger and
 	// Compose are set here.
 	Email email.Options
@@ -55,8 +60,41 @@ func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analyt
 // SearchPath is the embedded search index's file.
 func (c Config) SearchPath() string { return filepath.Join(c.DataDir, "search.db") }
 
-// DatabasePath is the main database file.
-func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "nudge.db") }
+// CheckDatabase tells what is wrong with the database settings, if anything.
+func (c Config) CheckDatabase() error {
+	if c.DatabaseURL == "" {
+		if c.DatabasePassword != "" {
+			return errors.New("database-password is set without --database-url")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || !store.IsDatabaseURL(c.DatabaseURL) || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return fmt.Errorf("database-url %q: a postgres:// URL of a PostgreSQL server and database, e.g. postgres://nudge@db.internal:5432/nudge", RedactURL(c.DatabaseURL))
+	}
+	if _, ok := u.User.Password(); ok {
+		return fmt.Errorf("database-url %s: give the password with NUDGE_DATABASE_PASSWORD_FILE, not in the URL", u.Redacted())
+	}
+	return nil
+}
+
+// DatabasePath is the main database: its file, or the PostgreSQL URL with
+// the password in it.
+func (c Config) DatabasePath() string {
+	if c.DatabaseURL == "" {
+		return filepath.Join(c.DataDir, "nudge.db")
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || c.DatabasePassword == "" {
+		return c.DatabaseURL
+	}
+	name := ""
+	if u.User != nil {
+		name = u.User.Username()
+	}
+	u.User = url.UserPassword(name, c.DatabasePassword)
+	return u.String()
+}
 
 // Service is nudge's parts, opened over one store.
 type Service struct {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/search"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 // flaky is the real index, made to fail part-way through a removal: it
@@ -69,6 +69,9 @@ func newFixture(t testing.TB) *fixture {
 	ctx := t.Context()
 	dir := t.TempDir()
 	cfg := Config{DataDir: dir, MasterKeyFile: filepath.Join(dir, "master.key"), SessionTTL: time.Hour, SearchPrefix: "nudge"}
+	if storetest.Postgres() {
+		cfg.DatabaseURL = storetest.Path(t, dir)
+	}
 	st, err := store.Open(ctx, cfg.DatabasePath())
 	if err != nil {
 		t.Fatal(err)
@@ -350,11 +353,7 @@ func TestEraseFindsChatsAnEarlierReleaseStored(t *testing.T) {
 	f := newFixture(t)
 	old := f.chatAs("laptop", "user-7", "from last year")
 	other := f.chatAs("desk", "user-8", "someone else")
-	db, err := sql.Open("sqlite", f.s.cfg.DatabasePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.DB(t, f.s.Store)
 	if _, err := db.Exec(`UPDATE conversations SET identity = NULL`); err != nil {
 		t.Fatal(err)
 	}

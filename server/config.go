@@ -134,6 +134,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: a folder is required"))
 	}
+	if err := c.CheckDatabase(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SearchURL != "" {
 		if u, err := url.Parse(c.SearchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("search-url %q: an http(s) URL of an Elasticsearch server", ops.RedactURL(c.SearchURL)))
@@ -258,7 +261,8 @@ func (c Config) LogValue() slog.Value {
 		pw = "[redacted]"
 	}
 	return slog.GroupValue(
-		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("sync", c.Sync), slog.String("public_url", c.PublicURL),
+		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("database_url", ops.RedactURL(c.DatabaseURL)),
+		slog.Bool("database_password", c.DatabasePassword != ""), slog.String("sync", c.Sync), slog.String("public_url", c.PublicURL),
 		slog.Bool("tls", c.TLS()), slog.String("tls_cert", c.TLSCert), slog.String("master_key_file", c.MasterKeyFile),
 		slog.String("log_level", c.LogLevel), slog.String("log_format", c.LogFormat), slog.Bool("demo", c.Demo),
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),

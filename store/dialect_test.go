@@ -101,3 +101,25 @@ func TestSchemasMatch(t *testing.T) {
 		t.Errorf("policy rows differ:\nSQLite     %v\nPostgreSQL %v", a, b)
 	}
 }
+
+// Processes that start together on a new PostgreSQL database take turns at
+// the migrations: each opens it, none fails on the other's half-made schema.
+func TestStoresMigrateOneAtATime(t *testing.T) {
+	url := pgtest.Database(t)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			s, err := Open(context.Background(), url)
+			if err == nil {
+				err = s.Ready(context.Background())
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func openPostgresDB(ctx context.Context, dsn string, o DBOptions) (*DB, error) {
 		return nil, fmt.Errorf("store: connect to %s: %w", name, err)
 	}
 	db := &DB{W: pool, R: pool, Dialect: Postgres, path: name}
-	locker, err := lock.NewPostgresSessionLocker()
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300)) // poll each second, up to 5 min
 	if err != nil {
 		pool.Close()
 		return nil, err

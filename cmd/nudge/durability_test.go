@@ -20,6 +20,7 @@ import (
 	fws "github.com/fasthttp/websocket"
 
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/internal/pgtest"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/search/searchtest"
 	"github.com/nudgehq/nudge/store"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("NUDGE_TEST_AS_NUDGE") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(searchtest.Run(m))
+	os.Exit(searchtest.Run(m, pgtest.Stop))
 }
 
 // serverProcess runs `nudge serve --demo` in a child process.

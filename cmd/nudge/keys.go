@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/nudgehq/nudge/keys"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/store"
 )
@@ -20,12 +21,18 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("nudge keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data, keyFile := server.DefaultConfig().DataDir, ""
-	fs.StringVar(&data, "data", data, "data folder ("+envName("data")+")")
+	db := ops.Config{DataDir: server.DefaultConfig().DataDir}
+	keyFile := ""
+	fs.StringVar(&db.DataDir, "data", db.DataDir, "data folder ("+envName("data")+")")
+	databaseFlags(fs, &db)
 	fs.StringVar(&keyFile, "master-key-file", "", "master key file (default DATA/master.key) ("+envName("master-key-file")+")")
 	if err := parse(fs, args[1:], os.Getenv); err != nil {
 		return err
 	}
+	if err := db.CheckDatabase(); err != nil {
+		return err
+	}
+	data := db.DataDir
 	if keyFile == "" {
 		keyFile = filepath.Join(data, "master.key")
 	}
@@ -35,7 +42,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer unlock()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
+	st, err := store.Open(ctx, db.DatabasePath())
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/internal/pgtest"
 	"github.com/nudgehq/nudge/keys"
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/store"
@@ -89,6 +90,13 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"user"}, 2, "usage"},
 		{[]string{"user", "create", "--email", "a@b.co"}, 2, "password"},
 		{[]string{"serve", "--search-url", "es.internal:9200"}, 1, "search-url"},
+		{[]string{"serve", "--database-url", "mysql://db/nudge"}, 1, "a postgres:// URL"},
+		{[]string{"serve", "--database-url", "postgres://db.internal"}, 1, "server and database"},
+		{[]string{"serve", "--database-url", "postgres://nudge:hunter2@db/nudge"}, 1, "not in the URL"},
+		{[]string{"serve", "--database-password", "hunter2"}, 1, "without --database-url"},
+		{[]string{"user", "list", "--database-url", "postgres://nudge:hunter2@db/nudge"}, 1, "NUDGE_DATABASE_PASSWORD_FILE"},
+		{[]string{"keys", "rotate", "--database-url", "postgres://x"}, 1, "database-url"},
+		{[]string{"reindex", "--database-url", "postgres://127.0.0.1:1/nudge"}, 1, "connect to postgres://127.0.0.1:1/nudge"},
 		{[]string{"reindex", "--since", "yesterday"}, 1, "YYYY-MM-DD"},
 		{[]string{"reindex", "--data", "/no/such/folder"}, 1, "no database"},
 		{[]string{"reindex", "--search-url", "https://u:pw@es:9200"}, 1, "not in the URL"},
@@ -124,37 +132,46 @@ func TestLoadgenSearch(t *testing.T) {
 	}
 }
 
+// The user commands work on either database (NUDGE_DATABASE_URL names
+// PostgreSQL's).
 func TestUserCommands(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data") // before the first serve: no data folder yet
-	t.Setenv("NUDGE_PASSWORD", "first-password")
-	var out, errOut bytes.Buffer
-	if code := run([]string{"user", "create", "--data", data, "--email", "Boss@Acme.test", "--tenant", "Acme"}, &out, &errOut); code != 0 {
-		t.Fatalf("create: %d %s", code, errOut.String())
-	}
-	if !strings.Contains(out.String(), `created tenant "Acme"`) || !strings.Contains(out.String(), "created user boss@acme.test") {
-		t.Fatalf("create said %q", out.String())
-	}
-	out.Reset()
-	if code := run([]string{"user", "create", "--data", data, "--email", "agent@acme.test", "--tenant", "acme", "--role", "agent"}, &out, &errOut); code != 0 || strings.Contains(out.String(), "created tenant") {
-		t.Fatalf("second user made a second tenant: %d %q", code, out.String())
-	}
-	errOut.Reset()
-	if code := run([]string{"user", "create", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "exists") {
-		t.Fatalf("duplicate: %d %q", code, errOut.String())
-	}
-	errOut.Reset()
-	if code := run([]string{"user", "create", "--data", data, "--email", "x@acme.test", "--tenant", "Acme", "--role", "king"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "role") {
-		t.Fatalf("bad role: %d %q", code, errOut.String())
-	}
-	t.Setenv("NUDGE_PASSWORD", "second-password")
-	out.Reset()
-	if code := run([]string{"user", "set-password", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 0 {
-		t.Fatalf("set-password: %d %s", code, errOut.String())
-	}
-	out.Reset()
-	if code := run([]string{"user", "list", "--data", data}, &out, &errOut); code != 0 ||
-		!strings.Contains(out.String(), "owner@Acme") || !strings.Contains(out.String(), "agent@Acme") {
-		t.Fatalf("list: %d %q", code, out.String())
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			if db == "postgres" {
+				t.Setenv("NUDGE_DATABASE_URL", pgtest.Database(t))
+			}
+			data := filepath.Join(t.TempDir(), "data") // before the first serve: no data folder yet
+			t.Setenv("NUDGE_PASSWORD", "first-password")
+			var out, errOut bytes.Buffer
+			if code := run([]string{"user", "create", "--data", data, "--email", "Boss@Acme.test", "--tenant", "Acme"}, &out, &errOut); code != 0 {
+				t.Fatalf("create: %d %s", code, errOut.String())
+			}
+			if !strings.Contains(out.String(), `created tenant "Acme"`) || !strings.Contains(out.String(), "created user boss@acme.test") {
+				t.Fatalf("create said %q", out.String())
+			}
+			out.Reset()
+			if code := run([]string{"user", "create", "--data", data, "--email", "agent@acme.test", "--tenant", "acme", "--role", "agent"}, &out, &errOut); code != 0 || strings.Contains(out.String(), "created tenant") {
+				t.Fatalf("second user made a second tenant: %d %q", code, out.String())
+			}
+			errOut.Reset()
+			if code := run([]string{"user", "create", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "exists") {
+				t.Fatalf("duplicate: %d %q", code, errOut.String())
+			}
+			errOut.Reset()
+			if code := run([]string{"user", "create", "--data", data, "--email", "x@acme.test", "--tenant", "Acme", "--role", "king"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "role") {
+				t.Fatalf("bad role: %d %q", code, errOut.String())
+			}
+			t.Setenv("NUDGE_PASSWORD", "second-password")
+			out.Reset()
+			if code := run([]string{"user", "set-password", "--data", data, "--email", "boss@acme.test"}, &out, &errOut); code != 0 {
+				t.Fatalf("set-password: %d %s", code, errOut.String())
+			}
+			out.Reset()
+			if code := run([]string{"user", "list", "--data", data}, &out, &errOut); code != 0 ||
+				!strings.Contains(out.String(), "owner@Acme") || !strings.Contains(out.String(), "agent@Acme") {
+				t.Fatalf("list: %d %q", code, out.String())
+			}
+		})
 	}
 }
 

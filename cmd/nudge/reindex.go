@@ -25,6 +25,7 @@ func reindex(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	str := func(p *string, name, help string) { fs.StringVar(p, name, *p, help+" ("+envName(name)+")") }
 	str(&cfg.DataDir, "data", "data folder")
+	databaseFlags(fs, &cfg.Config)
 	str(&cfg.MasterKeyFile, "master-key-file", "master key file (default DATA/master.key)")
 	str(&cfg.SearchURL, "search-url", "the Elasticsearch to fill; empty: the embedded index (the server must be stopped)")
 	str(&cfg.SearchUsername, "search-username", "basic-auth user for --search-url")
@@ -48,7 +49,7 @@ func reindex(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if _, err := os.Stat(cfg.DatabasePath()); err != nil {
+	if _, err := os.Stat(cfg.DatabasePath()); err != nil && cfg.DatabaseURL == "" {
 		return fmt.Errorf("no database to read in %s: %w", cfg.DataDir, err)
 	}
 	// The embedded index is a file the server writes: it must be stopped.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/nudgehq/nudge/ops"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,4 +133,11 @@ func (l listFlag) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// databaseFlags binds the main database's settings, for every command that
+// opens it.
+func databaseFlags(fs *flag.FlagSet, c *ops.Config) {
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL as the system of record instead of DATA/nudge.db, e.g. postgres://nudge@db.internal:5432/nudge?sslmode=verify-full ("+envName("database-url")+")")
+	fs.StringVar(&c.DatabasePassword, "database-password", c.DatabasePassword, "the password of --database-url's user (secret: prefer "+envName("database-password")+"_FILE)")
 }

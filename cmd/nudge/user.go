@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/nudgehq/nudge/auth"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/server"
 	"github.com/nudgehq/nudge/store"
 )
@@ -24,8 +24,9 @@ func user(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	fs := flag.NewFlagSet("nudge user "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := server.DefaultConfig().DataDir
-	fs.StringVar(&data, "data", data, "data folder ("+envName("data")+")")
+	db := ops.Config{DataDir: server.DefaultConfig().DataDir}
+	fs.StringVar(&db.DataDir, "data", db.DataDir, "data folder ("+envName("data")+")")
+	databaseFlags(fs, &db)
 	var email, name, password, tenant, role string
 	switch args[0] {
 	case "create":
@@ -49,7 +50,10 @@ func user(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "nudge user "+args[0]+": --email and a password are required")
 		return errUsage
 	}
-	st, err := store.Open(ctx, filepath.Join(data, "nudge.db"))
+	if err := db.CheckDatabase(); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, db.DatabasePath())
 	if err != nil {
 		return err
 	}
