@@ -17,6 +17,7 @@ import (
 
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/email/mailtest"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 // A canary sent through every path that stores what a visitor or an agent
@@ -158,6 +159,11 @@ func TestNoVisitorTextAtRest(t *testing.T) {
 		}
 		return nil
 	})
+	for name, b := range storetest.AtRest(t, h.st, "") { // the database's tables, on PostgreSQL
+		if bytes.Contains(bytes.ToLower(b), []byte(canary)) {
+			found = append(found, name)
+		}
+	}
 	if len(found) > 0 {
 		t.Fatalf("the canary is in clear in %v", found)
 	}

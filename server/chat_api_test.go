@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 func TestQueuesAgentsAndSettingsAPI(t *testing.T) {
@@ -448,8 +447,7 @@ func TestWebhookPayloadsAreSealedAtRest(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.srv.chat.Flush()
-	for _, name := range []string{"nudge.db", "nudge.db-wal"} {
-		b, _ := os.ReadFile(filepath.Join(h.srv.cfg.DataDir, name))
+	for name, b := range storetest.AtRest(t, h.st, h.srv.cfg.DataDir) {
 		if bytes.Contains(b, []byte(canary)) {
 			t.Errorf("the canary is in clear in %s", name)
 		}
@@ -490,8 +488,7 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 	if !strings.HasPrefix(site, "sealed:") || strings.Contains(site, rotated) || !strings.HasPrefix(hook, "sealed:") || strings.Contains(hook, hookSecret) {
 		t.Fatalf("stored in clear: %q %q", site, hook)
 	}
-	for _, name := range []string{"nudge.db", "nudge.db-wal"} {
-		b, _ := os.ReadFile(filepath.Join(h.srv.cfg.DataDir, name))
+	for name, b := range storetest.AtRest(t, h.st, h.srv.cfg.DataDir) {
 		for _, s := range []string{secret, rotated, hookSecret} {
 			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("a secret is in clear in %s", name)

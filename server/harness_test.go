@@ -12,12 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
 // harness is a server on a fresh database file, driven through app.Test.
@@ -25,7 +25,7 @@ type harness struct {
 	t    testing.TB
 	srv  *Server
 	st   *store.Store
-	db   *sql.DB // a separate read handle, to check what was (not) written
+	db   *sql.DB // a separate handle, to check what was (not) written
 	addr string  // set by listen
 }
 
@@ -38,6 +38,9 @@ func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if storetest.Postgres() {
+		cfg.DatabaseURL = storetest.Path(t, cfg.DataDir)
 	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, cfg.DatabasePath())
@@ -54,12 +57,7 @@ func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(cfg.DataDir, "nudge.db")+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &harness{t: t, srv: srv, st: st, db: db}
+	return &harness{t: t, srv: srv, st: st, db: storetest.DB(t, st)}
 }
 
 type testWriter struct{ t testing.TB }
@@ -253,25 +251,51 @@ func (h *harness) snapshot() map[string]int {
 		}
 		out[table] = n
 	}
-	var sum string
-	h.db.QueryRow(`SELECT group_concat(name || allowed_origins || identity_secret || theme || settings || time_zone) FROM sites`).Scan(&sum)
-	var roles string
-	h.db.QueryRow(`SELECT group_concat(user_id || role) FROM memberships`).Scan(&roles)
-	var pw string
-	h.db.QueryRow(`SELECT group_concat(password_hash) FROM users`).Scan(&pw)
-	var offers string
-	h.db.QueryRow(`SELECT coalesce((SELECT group_concat(draft || published) FROM offer_rules), '') || coalesce((SELECT group_concat(body) FROM offer_templates), '')`).Scan(&offers)
-	var invitations string
-	h.db.QueryRow(`SELECT coalesce(group_concat(id || role || coalesce(accepted_at, '') || coalesce(revoked_at, '')), '') FROM invitations`).Scan(&invitations)
-	out["invitations:"+invitations] = 1
-	var mail string
-	h.db.QueryRow(`SELECT coalesce(group_concat(tenant_id || config), '') FROM email_settings`).Scan(&mail)
-	out["email settings:"+mail] = 1
-	out["offers:"+offers] = 1
-	out["sites:"+sum] = 1
-	out["roles:"+roles] = 1
-	out["passwords:"+pw] = 1
+	out["invitations:"+h.digest(`SELECT id, role, accepted_at, revoked_at FROM invitations ORDER BY id`)] = 1
+	out["email settings:"+h.digest(`SELECT tenant_id, config FROM email_settings ORDER BY tenant_id`)] = 1
+	out["offers:"+h.digest(`SELECT draft, published FROM offer_rules ORDER BY id`)+h.digest(`SELECT body FROM offer_templates ORDER BY id`)] = 1
+	out["sites:"+h.digest(`SELECT name, allowed_origins, identity_secret, theme, settings, time_zone FROM sites ORDER BY id`)] = 1
+	out["roles:"+h.digest(`SELECT user_id, role FROM memberships ORDER BY tenant_id, user_id`)] = 1
+	out["passwords:"+h.digest(`SELECT password_hash FROM users ORDER BY id`)] = 1
 	return out
+}
+
+// digest is every value of a query's rows, in order, as text (NULL as
+// nothing): what to compare before and after a request on either database.
+func (h *harness) digest(q string, args ...any) string {
+	h.t.Helper()
+	rows, err := h.db.Query(q, args...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var b strings.Builder
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			h.t.Fatal(err)
+		}
+		for _, v := range vals {
+			switch v := v.(type) {
+			case nil:
+			case []byte:
+				b.Write(v)
+			default:
+				fmt.Fprint(&b, v)
+			}
+			b.WriteByte(0x1f)
+		}
+		b.WriteByte('\n')
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return b.String()
 }
 
 func (h *harness) unchanged(before map[string]int, what string) {

@@ -6,8 +6,9 @@ import (
 
 	"github.com/nudgehq/nudge/email/mailtest"
 	"github.com/nudgehq/nudge/search/searchtest"
+	"github.com/nudgehq/nudge/store/storetest"
 )
 
-// The Elasticsearch-API and SMTP servers some tests start are stopped after
+// The Elasticsearch-API, SMTP and PostgreSQL servers some tests start are stopped after
 // them all.
-func TestMain(m *testing.M) { os.Exit(searchtest.Run(m, mailtest.Stop)) }
+func TestMain(m *testing.M) { os.Exit(searchtest.Run(m, mailtest.Stop, storetest.Stop)) }

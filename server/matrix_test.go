@@ -327,29 +327,25 @@ func TestRoleMatrix(t *testing.T) {
 func tenantRows(h *harness, tenantID string) string {
 	var out strings.Builder
 	for _, q := range []string{
-		`SELECT group_concat(user_id || role) FROM (SELECT * FROM memberships WHERE tenant_id = ? ORDER BY user_id)`,
-		`SELECT group_concat(id || name || allowed_origins || identity_secret || theme || settings) FROM (SELECT * FROM sites WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT group_concat(id || name || role) FROM (SELECT * FROM api_tokens WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT COUNT(*) FROM audit_log WHERE tenant_id = ?`,
-		`SELECT group_concat(id || name || config) FROM (SELECT * FROM queues WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT coalesce(group_concat(user_id || config), '') FROM (SELECT * FROM agents WHERE tenant_id = ? ORDER BY user_id)`,
+		`SELECT user_id, role FROM memberships WHERE tenant_id = ? ORDER BY user_id`,
+		`SELECT id, name, allowed_origins, identity_secret, theme, settings FROM sites WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, name, role FROM api_tokens WHERE tenant_id = ? ORDER BY id`,
+		`SELECT count(*) FROM audit_log WHERE tenant_id = ?`,
+		`SELECT id, name, config FROM queues WHERE tenant_id = ? ORDER BY id`,
+		`SELECT user_id, config FROM agents WHERE tenant_id = ? ORDER BY user_id`,
 		`SELECT chat_settings FROM tenants WHERE id = ?`,
-		`SELECT group_concat(id || shortcut || text) FROM (SELECT * FROM canned_responses WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT group_concat(id || url || events || active) FROM (SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT group_concat(id || status || attempts) FROM (SELECT * FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT coalesce(group_concat(id || status || attempts || updated_at), '') FROM (SELECT * FROM mail_outbox WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT coalesce((SELECT config || updated_at FROM email_settings WHERE tenant_id = ?), '')`,
-		`SELECT group_concat(id || status || last_seq || tags || coalesce(agent_id, '')) FROM (SELECT * FROM conversations WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT coalesce(group_concat(id || draft || published || version), '') FROM (SELECT * FROM offer_rules WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT coalesce(group_concat(id || body), '') FROM (SELECT * FROM offer_templates WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT group_concat(id || email || role || coalesce(accepted_at, '') || coalesce(revoked_at, '')) FROM (SELECT * FROM invitations WHERE tenant_id = ? ORDER BY id)`,
-		`SELECT group_concat(password_hash) FROM (SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id)`,
+		`SELECT id, shortcut, text FROM canned_responses WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, url, events, active FROM webhooks WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, status, attempts FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, status, attempts, updated_at FROM mail_outbox WHERE tenant_id = ? ORDER BY id`,
+		`SELECT config, updated_at FROM email_settings WHERE tenant_id = ?`,
+		`SELECT id, status, last_seq, tags, agent_id FROM conversations WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, draft, published, version FROM offer_rules WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, body FROM offer_templates WHERE tenant_id = ? ORDER BY id`,
+		`SELECT id, email, role, accepted_at, revoked_at FROM invitations WHERE tenant_id = ? ORDER BY id`,
+		`SELECT u.password_hash FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.tenant_id = ? ORDER BY u.id`,
 	} {
-		var s string
-		if err := h.db.QueryRow(q, tenantID).Scan(&s); err != nil {
-			h.t.Fatal(err)
-		}
-		out.WriteString(s + "|")
+		out.WriteString(h.digest(q, tenantID) + "|")
 	}
 	return out.String()
 }
