@@ -9,7 +9,7 @@ import (
 
 // binaryCeiling is the most `make build` may weigh (stripped), with the
 // console in it (docs/benchmarks.md, binary size).
-const binaryCeiling = 32_000_000
+const binaryCeiling = 40_000_000
 
 func TestBinaryStaysUnderItsCeiling(t *testing.T) {
 	if _, ok := assets.Dist(); !ok {
