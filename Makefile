@@ -45,7 +45,7 @@ pg-deps:
 
 # The packages whose tests run a second time on PostgreSQL: the store and
 # everything that writes through it.
-PGPKGS := ./store/... ./auth ./keys ./contacts ./webhooks ./email ./chat ./ops ./server
+PGPKGS := ./store/... ./analytics ./auth ./keys ./contacts ./webhooks ./email ./chat ./ops ./server
 
 # The race detector instruments our code and every library whose concurrency
 # we lean on. Libraries that only compute (esbuild, brotli, argon2, goose's SQL

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -36,7 +35,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts Options) *fixture {
 	t.Helper()
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "analytics.db"))
+	db, err := Open(context.Background(), testDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,6 +600,9 @@ func TestEraseAndRetention(t *testing.T) {
 	if now.UnixMilli()-oldest > 24*3600*1000+1000 {
 		t.Fatalf("an event was dated %v back", time.Duration(now.UnixMilli()-oldest)*time.Millisecond)
 	}
+	if err := f.db.ensurePartitions(ctx, []int64{old.UnixMilli()}); err != nil { // PostgreSQL: the day's table
+		t.Fatal(err)
+	}
 	f.db.W.Exec(`UPDATE event_log SET ts = ? WHERE visit = 'old'`, old.UnixMilli())
 	if n, err := DropEventsBefore(ctx, f.db, "site1", now.Add(-30*24*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("retention dropped %d, %v", n, err)
@@ -649,7 +651,7 @@ func TestQueueIsBounded(t *testing.T) {
 }
 
 func TestCloseCommitsWhatIsQueued(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "analytics.db")
+	path := testDB(t)
 	db, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -672,7 +674,7 @@ func TestCloseCommitsWhatIsQueued(t *testing.T) {
 // The writer waits a moment for more events to commit at once, but never
 // when asked to flush or to close: neither waits for the linger.
 func TestLingerDelaysNeitherFlushNorClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "analytics.db")
+	path := testDB(t)
 	db, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

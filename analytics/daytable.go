@@ -97,8 +97,8 @@ func buildDayTable(ctx context.Context, db *DB, site int64, day string) (*dayTab
 	// still have one from another day: looked up then.
 	rows, err := db.R.QueryContext(ctx, `SELECT coalesce(v.vn, (SELECT n FROM visitor_numbers WHERE site = v.site AND visitor = v.visitor)), v.visitor,
 			v.hour, v.pageviews, v.events, v.end_ts - v.start_ts,
-			CAST(v.`+strings.Join(visitColumns, ` || char(1) || v.`)+` AS BLOB), v.pages, v.evs, v.props
-		FROM visits v INDEXED BY visits_day WHERE v.site = ? AND v.day = ?`, site, day)
+			`+db.Dialect.Bytes("v."+strings.Join(visitColumns, ` || `+db.Dialect.Char(1)+` || v.`))+`, v.pages, v.evs, v.props
+		FROM visits v`+db.Dialect.IndexedBy("visits_day")+` WHERE v.site = ? AND v.day = ?`, site, day)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: day %s: %w", day, err)
 	}

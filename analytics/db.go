@@ -13,10 +13,15 @@ import (
 	"github.com/nudgehq/nudge/store"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// DB is the analytics database file.
+// Schema is where the analytics tables live in a PostgreSQL database that
+// the store shares: their names (sites, visits) are the store's too.
+const Schema = "nudge_analytics"
+
+// DB is the analytics database: its own SQLite file, or a schema of the
+// store's PostgreSQL database.
 type DB struct {
 	*store.DB
 	numbers sync.Map // site id -> site number
@@ -24,6 +29,7 @@ type DB struct {
 	// is read again at once (ingestion only adds, and waits liveTableAge).
 	removals atomic.Int64
 	gens     sync.Map // site number -> *atomic.Int64: commits of events
+	parts    sync.Map // UTC day number -> true: event_log's day tables made (PostgreSQL)
 }
 
 // changed records that a commit changed a site's visits.
@@ -40,13 +46,17 @@ func (db *DB) generation(site int64) int64 {
 	return 0
 }
 
-// Open opens (creating if needed) the analytics database at path. Its
+// Open opens (creating if needed) the analytics database at path, or in the
+// PostgreSQL database a postgres:// URL names (in Schema). A SQLite file's
 // synchronous mode is NORMAL: a crash of the process loses nothing committed,
 // a power cut may lose the last commits, which analytics can afford.
 func Open(ctx context.Context, path string) (*DB, error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
+	}
+	if store.IsDatabaseURL(path) {
+		return openPostgres(ctx, path)
 	}
 	// A 32 MiB page cache per connection and memory-mapped reads (at most
 	// 256 MiB, which count in the resident memory): the indexes of a busy site
@@ -91,7 +101,7 @@ func (db *DB) site(ctx context.Context, siteID string, create bool) (n int64, ok
 // lastVisit returns a visitor's latest stored visit: its id, number and last
 // activity ("" when none).
 func (db *DB) lastVisit(ctx context.Context, site int64, visitor string) (id string, n int, end int64) {
-	db.R.QueryRowContext(ctx, `SELECT visit, visit_n, end_ts FROM visits INDEXED BY visits_visitor
+	db.R.QueryRowContext(ctx, `SELECT visit, visit_n, end_ts FROM visits`+db.Dialect.IndexedBy("visits_visitor")+`
 		WHERE site = ? AND visitor = ? ORDER BY end_ts DESC LIMIT 1`, site, visitor).Scan(&id, &n, &end)
 	return id, n, end
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,36 +21,41 @@ func Erase(ctx context.Context, db *DB, siteID, id string) (int64, error) {
 		return 0, err
 	}
 	err = db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS erase_visitors (visitor TEXT PRIMARY KEY)`); err != nil {
+		// The visitor ids to erase: id, and every visitor that identified as it.
+		visitors := []any{id}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT visitor FROM visits WHERE site = ? AND user_id = ? AND visitor <> ?`, site, id, id)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`); err != nil {
-			return err
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			visitors = append(visitors, v)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO temp.erase_visitors
-			SELECT ? UNION SELECT visitor FROM visits WHERE site = ? AND user_id = ?`, id, site, id); err != nil {
-			return err
-		}
+		rows.Close()
+		in := `(?` + strings.Repeat(", ?", len(visitors)-1) + `)`
+		args := append([]any{site}, visitors...)
 		// Rolled days that counted this visitor are rolled again (Roll).
 		if _, err := tx.ExecContext(ctx, `UPDATE rolled_days SET dirty = 1 WHERE site = ? AND day IN
-			(SELECT DISTINCT day FROM visits WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors))`, site, site); err != nil {
+			(SELECT DISTINCT day FROM visits WHERE site = ? AND visitor IN `+in+`)`, append([]any{site}, args...)...); err != nil {
 			return fmt.Errorf("mark days: %w", err)
 		}
 		// Events first, through the visits that bound them in time.
-		var err error
 		n, _, err = deleteEvents(ctx, tx, `DELETE FROM event_log WHERE id IN (
 			SELECT e.id FROM visits v JOIN event_log e ON e.site = v.site AND e.ts BETWEEN v.start_ts AND v.end_ts AND e.visit = v.visit
-			WHERE v.site = ? AND v.visitor IN (SELECT visitor FROM temp.erase_visitors)) RETURNING n`, site)
+			WHERE v.site = ? AND v.visitor IN `+in+`) RETURNING n`, args...)
 		if err != nil {
 			return fmt.Errorf("events: %w", err)
 		}
 		for _, table := range []string{"visits", "visitor_numbers", "offer_visits"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN (SELECT visitor FROM temp.erase_visitors)`, site); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE site = ? AND visitor IN `+in, args...); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM temp.erase_visitors`)
-		return err
+		return nil
 	})
 	db.removals.Add(1)
 	if err != nil {

@@ -48,7 +48,7 @@ func (r *Reports) CurrentVisit(ctx context.Context, siteID, visitor string) (Vis
 	var pages []byte
 	err = r.db.R.QueryRowContext(ctx, `SELECT start_ts, end_ts, pageviews, entry_path, exit_path,
 			CASE WHEN ref_host <> '' THEN ref_host ELSE utm_source END, device, browser, pages
-		FROM visits INDEXED BY visits_visitor WHERE site = ? AND visitor = ? ORDER BY end_ts DESC LIMIT 1`, site, visitor).
+		FROM visits`+r.db.Dialect.IndexedBy("visits_visitor")+` WHERE site = ? AND visitor = ? ORDER BY end_ts DESC LIMIT 1`, site, visitor).
 		Scan(&start, &end, &v.Pageviews, &v.Entry, &v.Exit, &v.Referrer, &v.Device, &v.Browser, &pages)
 	if isNoRows(err) {
 		return Visit{}, false, nil
@@ -93,13 +93,13 @@ func (r *Reports) Visits(ctx context.Context, ids []VisitorIDs, limit int) ([]Vi
 		}
 		in := `(?` + strings.Repeat(", ?", len(s.Visitors)-1) + `)`
 		var n int
-		if err := r.db.R.QueryRowContext(ctx, `SELECT count(*) FROM visits INDEXED BY visits_visitor WHERE site = ? AND visitor IN `+in, args...).Scan(&n); err != nil {
+		if err := r.db.R.QueryRowContext(ctx, `SELECT count(*) FROM visits`+r.db.Dialect.IndexedBy("visits_visitor")+` WHERE site = ? AND visitor IN `+in, args...).Scan(&n); err != nil {
 			return nil, 0, fmt.Errorf("analytics: visits: %w", err)
 		}
 		total += n
 		rows, err := r.db.R.QueryContext(ctx, `SELECT visitor, start_ts, end_ts, pageviews, entry_path, exit_path,
 				CASE WHEN ref_host <> '' THEN ref_host ELSE utm_source END, device, browser
-			FROM visits INDEXED BY visits_visitor WHERE site = ? AND visitor IN `+in+` ORDER BY end_ts DESC LIMIT ?`, append(args, limit)...)
+			FROM visits`+r.db.Dialect.IndexedBy("visits_visitor")+` WHERE site = ? AND visitor IN `+in+` ORDER BY end_ts DESC LIMIT ?`, append(args, limit)...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("analytics: visits: %w", err)
 		}

@@ -425,7 +425,7 @@ func (in *Ingester) storeUsage() {
 	err := in.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		for _, d := range ds {
 			if _, err := tx.Exec(`INSERT INTO site_days (site, day, accepted, dropped) VALUES (?, ?, ?, ?)
-				ON CONFLICT (site, day) DO UPDATE SET accepted = accepted + excluded.accepted, dropped = dropped + excluded.dropped`,
+				ON CONFLICT (site, day) DO UPDATE SET accepted = site_days.accepted + excluded.accepted, dropped = site_days.dropped + excluded.dropped`,
 				d.k.site, d.k.day, d.accepted, d.dropped); err != nil {
 				return err
 			}
@@ -470,7 +470,7 @@ func (in *Ingester) storeBots() {
 	err := in.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		for k, n := range bots {
 			if _, err := tx.Exec(`INSERT INTO bot_days (site, day, events) VALUES (?, ?, ?)
-				ON CONFLICT (site, day) DO UPDATE SET events = events + excluded.events`, k.site, k.day, n); err != nil {
+				ON CONFLICT (site, day) DO UPDATE SET events = bot_days.events + excluded.events`, k.site, k.day, n); err != nil {
 				return err
 			}
 		}
@@ -705,6 +705,18 @@ func (in *Ingester) commit(jobs []*job) error {
 	offers := map[offerKey]*offerAgg{}
 	var offerOrder []offerKey
 	var goals []*row
+	// event_log's rows go by their batch's latest event.
+	stamps := make([]int64, 0, len(jobs))
+	for _, j := range jobs {
+		latest := int64(0)
+		for i := range j.rows {
+			latest = max(latest, j.rows[i].ts)
+		}
+		stamps = append(stamps, latest)
+	}
+	if err := in.db.ensurePartitions(context.Background(), stamps); err != nil {
+		return err
+	}
 	return in.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		log := multiRow{tx: tx, cols: 6, head: `INSERT INTO event_log (site, ts, visit, visitor, n, data) VALUES `}
 		for _, j := range jobs {
@@ -785,18 +797,18 @@ func (in *Ingester) commit(jobs []*job) error {
 				browser, os, device, language, screen, user_id, pages, evs, props)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (site, visit) DO UPDATE SET
-				entry_path = CASE WHEN excluded.start_ts < start_ts THEN excluded.entry_path ELSE entry_path END,
-				exit_title = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= end_ts THEN excluded.exit_title ELSE exit_title END,
-				exit_path = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= end_ts THEN excluded.exit_path ELSE exit_path END,
-				start_ts = min(start_ts, excluded.start_ts),
-				end_ts = max(end_ts, excluded.end_ts),
-				pageviews = pageviews + excluded.pageviews,
-				events = events + excluded.events,
-				engaged_ms = engaged_ms + excluded.engaged_ms,
-				user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE user_id END,
-				pages = nudge_merge_pages(pages, excluded.pages),
-				evs = nudge_merge_evs(evs, excluded.evs),
-				props = nudge_merge_props(props, excluded.props)
+				entry_path = CASE WHEN excluded.start_ts < visits.start_ts THEN excluded.entry_path ELSE visits.entry_path END,
+				exit_title = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= visits.end_ts THEN excluded.exit_title ELSE visits.exit_title END,
+				exit_path = CASE WHEN excluded.exit_path <> '' AND excluded.end_ts >= visits.end_ts THEN excluded.exit_path ELSE visits.exit_path END,
+				start_ts = CASE WHEN excluded.start_ts < visits.start_ts THEN excluded.start_ts ELSE visits.start_ts END,
+				end_ts = CASE WHEN excluded.end_ts > visits.end_ts THEN excluded.end_ts ELSE visits.end_ts END,
+				pageviews = visits.pageviews + excluded.pageviews,
+				events = visits.events + excluded.events,
+				engaged_ms = visits.engaged_ms + excluded.engaged_ms,
+				user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE visits.user_id END,
+				pages = nudge_merge_pages(visits.pages, excluded.pages),
+				evs = nudge_merge_evs(visits.evs, excluded.evs),
+				props = nudge_merge_props(visits.props, excluded.props)
 			RETURNING day`)
 		if err != nil {
 			return err
@@ -972,9 +984,12 @@ func upsertOffers(tx *sql.Tx, offers map[offerKey]*offerAgg, order []offerKey, g
 	if len(offers) > 0 {
 		up, err := tx.Prepare(`INSERT INTO offer_visits (site, visit, rule, variant, visitor, version, start_ts, qualified, shown, accepted, declined, dismissed, chats)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (site, visit, rule, variant) DO UPDATE SET version = max(version, excluded.version), start_ts = min(start_ts, excluded.start_ts),
-				qualified = qualified + excluded.qualified, shown = shown + excluded.shown, accepted = accepted + excluded.accepted,
-				declined = declined + excluded.declined, dismissed = dismissed + excluded.dismissed, chats = chats + excluded.chats`)
+			ON CONFLICT (site, visit, rule, variant) DO UPDATE SET
+				version = CASE WHEN excluded.version > offer_visits.version THEN excluded.version ELSE offer_visits.version END,
+				start_ts = CASE WHEN excluded.start_ts < offer_visits.start_ts THEN excluded.start_ts ELSE offer_visits.start_ts END,
+				qualified = offer_visits.qualified + excluded.qualified, shown = offer_visits.shown + excluded.shown,
+				accepted = offer_visits.accepted + excluded.accepted, declined = offer_visits.declined + excluded.declined,
+				dismissed = offer_visits.dismissed + excluded.dismissed, chats = offer_visits.chats + excluded.chats`)
 		if err != nil {
 			return err
 		}
@@ -1058,6 +1073,7 @@ func flatten(m map[string]any) (string, [][2]string) {
 	if len(m) == 0 {
 		return "", nil
 	}
+	m = withoutNUL(m)
 	b, _ := json.Marshal(m)
 	pairs := make([][2]string, 0, len(m))
 	for k, v := range m {
@@ -1065,6 +1081,32 @@ func flatten(m map[string]any) (string, [][2]string) {
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0] < pairs[j][0] })
 	return string(b), pairs
+}
+
+// withoutNUL drops NUL characters from property names and text values: the
+// raw events keep their JSON, and no database's JSON reads a \u0000 back
+// as text (PostgreSQL's refuses it). m is copied only when one has one.
+func withoutNUL(m map[string]any) map[string]any {
+	has := func(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+	found := false
+	for k, v := range m {
+		if s, ok := v.(string); has(k) || ok && has(s) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return m
+	}
+	drop := func(s string) string { return strings.ReplaceAll(s, "\x00", "") }
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			v = drop(s)
+		}
+		out[drop(k)] = v
+	}
+	return out
 }
 
 // firstLanguage is the first tag of an Accept-Language header, if it is one.

@@ -35,16 +35,17 @@ func (r *Reports) LiveVisitors(ctx context.Context, siteID string, now time.Time
 	if err != nil || !ok {
 		return out, err
 	}
-	// One row per visitor, its latest visit (SQLite takes a grouped row's
-	// other columns from the row that has the MAX), then whether that visit
-	// showed an offer.
-	rows, err := r.db.R.QueryContext(ctx, `SELECT l.visitor, l.exit_path, l.exit_title, l.start_ts, l.last, l.pageviews, l.ref, l.ret,
+	// One row per visitor, its latest visit (one scan of the active visits,
+	// numbered per visitor), then whether that visit showed an offer.
+	rows, err := r.db.R.QueryContext(ctx, `SELECT l.visitor, l.exit_path, l.exit_title, l.start_ts, l.end_ts, l.pageviews, l.ref, l.ret,
 			l.device, l.browser, l.user_id,
 			EXISTS (SELECT 1 FROM offer_visits o WHERE o.site = ?1 AND o.visit = l.visit AND o.shown > 0)
-		FROM (SELECT visitor, visit, exit_path, exit_title, start_ts, MAX(end_ts) AS last, pageviews,
-				CASE WHEN ref_host <> '' THEN ref_host ELSE utm_source END AS ref, visit_n > 1 AS ret, device, browser, user_id
-			FROM visits INDEXED BY visits_end WHERE site = ?1 AND end_ts >= ?2 GROUP BY visitor) l
-		ORDER BY l.last DESC LIMIT ?3`, site, now.Add(-LiveWindow).UnixMilli(), limit)
+		FROM (SELECT visitor, visit, exit_path, exit_title, start_ts, end_ts, pageviews,
+				CASE WHEN ref_host <> '' THEN ref_host ELSE utm_source END AS ref, visit_n > 1 AS ret, device, browser, user_id,
+				row_number() OVER (PARTITION BY visitor ORDER BY end_ts DESC) AS latest
+			FROM visits`+r.db.Dialect.IndexedBy("visits_end")+` WHERE site = ?1 AND end_ts >= ?2) l
+		WHERE l.latest = 1
+		ORDER BY l.end_ts DESC LIMIT ?3`, site, now.Add(-LiveWindow).UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: live visitors: %w", err)
 	}

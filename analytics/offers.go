@@ -36,7 +36,7 @@ func (r *Reports) Offers(ctx context.Context, q Query) ([]OfferRow, error) {
 	}
 	where, args := q.where(site)
 	rows, err := r.db.R.QueryContext(ctx, `SELECT o.rule, o.variant,
-			SUM(o.qualified > 0 OR (o.rule IN ('page', 'push', 'invite') AND o.shown > 0)),
+			count(*) FILTER (WHERE o.qualified > 0 OR (o.rule IN ('page', 'push', 'invite') AND o.shown > 0)),
 			SUM(o.qualified), SUM(o.shown), SUM(o.accepted), SUM(o.declined), SUM(o.dismissed), SUM(o.chats),
 			SUM(CASE WHEN o.qualified > 0 OR o.rule IN ('page', 'push', 'invite') THEN o.converted ELSE 0 END)
 		FROM visits v JOIN offer_visits o ON o.site = v.site AND o.visit = v.visit

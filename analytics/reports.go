@@ -160,14 +160,15 @@ func (r *Reports) Realtime(ctx context.Context, siteID string, now time.Time) (R
 	if err != nil || !ok {
 		return rt, err
 	}
-	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits INDEXED BY visits_end WHERE site = ? AND end_ts >= ?`,
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COUNT(DISTINCT visitor) FROM visits`+r.db.Dialect.IndexedBy("visits_end")+` WHERE site = ? AND end_ts >= ?`,
 		site, since).Scan(&rt.Visitors); err != nil {
 		return rt, fmt.Errorf("analytics: realtime: %w", err)
 	}
 	// The page each active visitor viewed last: its latest visit's.
 	rows, err := r.db.R.QueryContext(ctx, `SELECT exit_path, COUNT(*) FROM (
-			SELECT visitor, exit_path, MAX(end_ts) FROM visits INDEXED BY visits_end WHERE site = ? AND end_ts >= ? GROUP BY visitor)
-		WHERE exit_path <> '' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, site, since)
+			SELECT exit_path, row_number() OVER (PARTITION BY visitor ORDER BY end_ts DESC) AS latest
+			FROM visits`+r.db.Dialect.IndexedBy("visits_end")+` WHERE site = ? AND end_ts >= ?) l
+		WHERE latest = 1 AND exit_path <> '' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, site, since)
 	if err != nil {
 		return rt, fmt.Errorf("analytics: realtime: %w", err)
 	}

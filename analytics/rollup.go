@@ -140,11 +140,11 @@ func Roll(ctx context.Context, db *DB, siteID string, loc *time.Location, now ti
 func rollDay(ctx context.Context, db *DB, site int64, day string, now time.Time) error {
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rolled_days (site, day, ready, dirty, rolled_at) VALUES (?, ?, 0, 0, ?)
-			ON CONFLICT DO UPDATE SET ready = 0, dirty = 0, rolled_at = excluded.rolled_at`, site, day, now.UnixMilli()); err != nil {
+			ON CONFLICT (site, day) DO UPDATE SET ready = 0, dirty = 0, rolled_at = excluded.rolled_at`, site, day, now.UnixMilli()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO visitor_numbers (site, visitor)
-			SELECT DISTINCT site, visitor FROM visits WHERE site = ? AND day = ?`, site, day); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO visitor_numbers (site, visitor)
+			SELECT DISTINCT site, visitor FROM visits WHERE site = ? AND day = ? ON CONFLICT DO NOTHING`, site, day); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE visits SET vn = (SELECT n FROM visitor_numbers WHERE site = visits.site AND visitor = visits.visitor)

@@ -82,7 +82,9 @@ func TestEventLogKeepsEventsAsJSON(t *testing.T) {
 	}
 	var path, name, props string
 	f.db.R.QueryRow(`SELECT path FROM events WHERE type = 'pageview'`).Scan(&path)
-	f.db.R.QueryRow(`SELECT name, props FROM events WHERE type = 'event'`).Scan(&name, &props)
+	if err := f.db.R.QueryRow(`SELECT name, props FROM events WHERE type = 'event'`).Scan(&name, &props); err != nil {
+		t.Error(err)
+	}
 	if path != "/abc" || name != "buyx" || !strings.Contains(props, `"n":2.5`) {
 		t.Errorf("events view: %q %q %q", path, name, props)
 	}

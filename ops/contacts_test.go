@@ -147,7 +147,7 @@ func TestAnalyticsKeepsUserIDsAsFingerprints(t *testing.T) {
 		f.t.Helper()
 		var a, b int
 		f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(*) FROM visits WHERE user_id = ?`, id).Scan(&a)
-		f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(*) FROM event_log WHERE instr(data, ?) > 0`, id).Scan(&b)
+		f.s.Analytics.R.QueryRowContext(f.ctx, `SELECT count(*) FROM event_log WHERE CAST(data AS TEXT) LIKE '%' || ? || '%'`, id).Scan(&b)
 		return a + b
 	}
 	var kept string

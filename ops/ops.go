@@ -54,8 +54,14 @@ type Config struct {
 	Ingest analytics.Options
 }
 
-// AnalyticsPath is the analytics database file.
-func (c Config) AnalyticsPath() string { return filepath.Join(c.DataDir, "analytics.db") }
+// AnalyticsPath is the analytics database: its file, or, with a PostgreSQL
+// store, the same database (the analytics tables have a schema of their own).
+func (c Config) AnalyticsPath() string {
+	if c.DatabaseURL != "" {
+		return c.DatabasePath()
+	}
+	return filepath.Join(c.DataDir, "analytics.db")
+}
 
 // SearchPath is the embedded search index's file.
 func (c Config) SearchPath() string { return filepath.Join(c.DataDir, "search.db") }

@@ -21,8 +21,19 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("retention", "err", err)
 	}
+	cutoffs := make(map[string]time.Time, len(sites))
 	for _, st := range sites {
-		cutoff := now.AddDate(0, 0, -st.Settings.RetentionDays)
+		cutoffs[st.ID] = now.AddDate(0, 0, -st.Settings.RetentionDays)
+	}
+	if len(sites) > 0 && err == nil {
+		if n, err := analytics.DropExpiredDays(ctx, s.Analytics, cutoffs); err != nil && ctx.Err() == nil {
+			s.log.Warn("retention: drop days of raw events", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention: days of raw events dropped", "events", n)
+		}
+	}
+	for _, st := range sites {
+		cutoff := cutoffs[st.ID]
 		if n, err := analytics.DropEventsBefore(ctx, s.Analytics, st.ID, cutoff); err != nil && ctx.Err() == nil {
 			s.log.Warn("retention", "site", st.Key, "err", err)
 		} else if n > 0 {

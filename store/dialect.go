@@ -232,3 +232,29 @@ func rebind(q string) string {
 	}
 	return b.String()
 }
+
+// IndexedBy names the index a SQLite query must use (its sampled
+// statistics misjudge some scans); PostgreSQL's planner is left to choose.
+func (d Dialect) IndexedBy(index string) string {
+	if d == Postgres {
+		return ""
+	}
+	return " INDEXED BY " + index
+}
+
+// Char is the character of a code point below 128, in SQL.
+func (d Dialect) Char(n int) string {
+	if d == Postgres {
+		return "chr(" + strconv.Itoa(n) + ")"
+	}
+	return "char(" + strconv.Itoa(n) + ")"
+}
+
+// Bytes reads a text expression as bytes: SQLite's driver hands a BLOB
+// over without copying it into a string; PostgreSQL's text is read as is.
+func (d Dialect) Bytes(expr string) string {
+	if d == Postgres {
+		return expr
+	}
+	return "CAST(" + expr + " AS BLOB)"
+}

@@ -349,9 +349,10 @@ func (s *Store) Dialect() Dialect { return s.d }
 func (s *Store) Ready(ctx context.Context) error { return s.db.Ready(ctx) }
 
 // Version is the schema version the database is at.
-func (s *Store) Version(ctx context.Context) (int64, error) {
-	return s.db.provider.GetDBVersion(ctx)
-}
+func (s *Store) Version(ctx context.Context) (int64, error) { return s.db.Version(ctx) }
+
+// Version is the schema version the database is at.
+func (db *DB) Version(ctx context.Context) (int64, error) { return db.provider.GetDBVersion(ctx) }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error { return s.db.Tx(ctx, fn) }
 
