@@ -138,6 +138,6 @@ func (l listFlag) Set(v string) error {
 // databaseFlags binds the main database's settings, for every command that
 // opens it.
 func databaseFlags(fs *flag.FlagSet, c *ops.Config) {
-	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL as the system of record instead of DATA/nudge.db, e.g. postgres://nudge@db.internal:5432/nudge?sslmode=verify-full ("+envName("database-url")+")")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL as the system of record instead of DATA/nudge.db and DATA/analytics.db, e.g. postgres://nudge@db.internal:5432/nudge?sslmode=verify-full ("+envName("database-url")+")")
 	fs.StringVar(&c.DatabasePassword, "database-password", c.DatabasePassword, "the password of --database-url's user (secret: prefer "+envName("database-password")+"_FILE)")
 }
