@@ -600,7 +600,7 @@ func TestEraseAndRetention(t *testing.T) {
 	if now.UnixMilli()-oldest > 24*3600*1000+1000 {
 		t.Fatalf("an event was dated %v back", time.Duration(now.UnixMilli()-oldest)*time.Millisecond)
 	}
-	if err := f.db.ensurePartitions(ctx, []int64{old.UnixMilli()}); err != nil { // PostgreSQL: the day's table
+	if err := f.db.PrepareDays(ctx, old); err != nil { // PostgreSQL: the day's table
 		t.Fatal(err)
 	}
 	f.db.W.Exec(`UPDATE event_log SET ts = ? WHERE visit = 'old'`, old.UnixMilli())

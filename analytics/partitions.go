@@ -116,3 +116,15 @@ func DropExpiredDays(ctx context.Context, db *DB, cutoffs map[string]time.Time) 
 	}
 	return db.dropPartitions(ctx, before)
 }
+
+// PrepareDays makes the day tables of raw events for these times, where the
+// database keeps them in day tables (PostgreSQL): what writes events of
+// another day than the ingester would (an import, a test that ages them)
+// calls it first.
+func (db *DB) PrepareDays(ctx context.Context, at ...time.Time) error {
+	ts := make([]int64, len(at))
+	for i, t := range at {
+		ts[i] = t.UnixMilli()
+	}
+	return db.ensurePartitions(ctx, ts)
+}

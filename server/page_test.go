@@ -357,7 +357,11 @@ func TestRetentionHousekeeping(t *testing.T) {
 	h, site, _ := pageFixture(t)
 	h.do(pageRequest("POST", "/collect", shopOrigin, batch("shop", "v", "s", pageview("/"))))
 	h.analyticsRows(t)
-	h.srv.analytics.W.Exec(`UPDATE event_log SET ts = ?`, time.Now().AddDate(0, 0, -40).UnixMilli())
+	old := time.Now().AddDate(0, 0, -40)
+	if err := h.srv.analytics.PrepareDays(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.analytics.W.Exec(`UPDATE event_log SET ts = ?`, old.UnixMilli())
 	h.srv.ops.Housekeep(context.Background(), time.Now())
 	if n := h.analyticsRows(t); n != 1 {
 		t.Fatal("events dropped without a retention setting")

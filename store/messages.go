@@ -368,11 +368,15 @@ func (s *Store) SetIdentities(ctx context.Context, identities map[string]string)
 func (s *Store) DeleteConversations(ctx context.Context, tenantID string, ids []string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
-			// Payloads name their conversation (message.created, conversation.*).
-			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR `+s.d.contains("payload")+`)`, tenantID, id, id); err != nil {
+			// The outbox first: an event that MoveEvents is turning into
+			// deliveries right now is waited for (it deleted the event's row
+			// first), so that the deliveries it adds are found below. On
+			// PostgreSQL each statement sees what committed before it began.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM event_outbox WHERE tenant_id = ? AND conversation_id = ?`, tenantID, id); err != nil {
+			// Payloads name their conversation (message.created, conversation.*).
+			if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE tenant_id = ? AND (conversation_id = ? OR `+s.d.contains("payload")+`)`, tenantID, id, id); err != nil {
 				return err
 			}
 			// Emails carry the transcript or the visitor's address.
