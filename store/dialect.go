@@ -258,3 +258,12 @@ func (d Dialect) Bytes(expr string) string {
 	}
 	return "CAST(" + expr + " AS BLOB)"
 }
+
+// now is the database's clock in Unix milliseconds: what every node of a
+// cluster compares lease times with, whatever its own clock says.
+func (d Dialect) now() string {
+	if d == Postgres {
+		return "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+	}
+	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+}

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A lease goes to one node at a time; its owner renews it at the same
+// epoch; once given up or expired, another node takes it at the next epoch,
+// and a node that is not the preferred one waits freeFor more.
+func TestLeases(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	const tenant = "t1"
+	epoch, ok, err := s.AcquireLease(ctx, tenant, "a", time.Hour, 0)
+	if err != nil || !ok || epoch != 1 {
+		t.Fatalf("a: %d %v %v", epoch, ok, err)
+	}
+	if _, ok, _ := s.AcquireLease(ctx, tenant, "b", time.Hour, 0); ok {
+		t.Fatal("b took a's lease")
+	}
+	if epoch, ok, _ := s.AcquireLease(ctx, tenant, "a", time.Hour, 0); !ok || epoch != 1 {
+		t.Fatalf("a again: %d %v", epoch, ok)
+	}
+	if held, err := s.RenewLeases(ctx, "a", time.Hour); err != nil || held[tenant] != 1 {
+		t.Fatalf("renew: %v %v", held, err)
+	}
+	if err := s.ReleaseLease(ctx, tenant, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := s.RenewLeases(ctx, "a", time.Hour); len(held) != 0 {
+		t.Fatalf("a renewed a lease it gave up: %v", held)
+	}
+	if epoch, ok, _ := s.AcquireLease(ctx, tenant, "b", time.Hour, 0); !ok || epoch != 2 {
+		t.Fatalf("b after a gave up: %d %v", epoch, ok)
+	}
+	// An expired lease: the preferred node takes it at once, another only
+	// once it has been free for freeFor.
+	if _, err := s.w.Exec(`UPDATE tenant_leases SET expires_at = expires_at - 7200000`); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.AcquireLease(ctx, tenant, "c", time.Hour, 2*time.Hour); ok {
+		t.Fatal("c took a lease free for an hour, not two")
+	}
+	if epoch, ok, _ := s.AcquireLease(ctx, tenant, "c", time.Hour, 30*time.Minute); !ok || epoch != 3 {
+		t.Fatalf("c: %d %v", epoch, ok)
+	}
+	if err := s.HeartbeatNode(ctx, "c", "10.0.0.3:8080", false); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := s.LiveNodes(ctx, time.Minute); err != nil || len(nodes) != 1 || nodes[0].Addr != "10.0.0.3:8080" {
+		t.Fatalf("live: %+v %v", nodes, err)
+	}
+	if err := s.RemoveNode(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := s.LiveNodes(ctx, time.Minute); len(nodes) != 0 {
+		t.Fatalf("c was removed, yet live: %+v", nodes)
+	}
+	if epoch, ok, _ := s.AcquireLease(ctx, tenant, "d", time.Hour, 0); !ok || epoch != 4 {
+		t.Fatalf("d after c stopped: %d %v", epoch, ok)
+	}
+}
