@@ -794,7 +794,7 @@ func (e *Engine) CloseChat(ctx context.Context, a Agent, id, disposition string,
 func (e *Engine) closeConv(ctx context.Context, cv *conv, reason, disposition string, tags []string, by string) {
 	t := cv.t
 	t.mu.Lock()
-	if cv.c.Status == StatusClosed {
+	if cv.c.Status == StatusClosed || t.released {
 		e.unlock(t)
 		return
 	}

@@ -28,6 +28,8 @@ var (
 	ErrForbidden = errors.New("chat: not allowed")
 	ErrState     = errors.New("chat: not possible in the conversation's state")
 	ErrToken     = errors.New("chat: invalid visitor token")
+	// ErrElsewhere: another node of the cluster runs the tenant's chats.
+	ErrElsewhere = errors.New("chat: the tenant's chats run on another node")
 )
 
 // sentences are what a person is told for each kind of refusal when the
@@ -150,6 +152,10 @@ type Options struct {
 	// or neither, whatever crashes when. It must be quick; its error undoes
 	// only its own writes (the close stands).
 	Closed func(tx *store.Tx, c Closed) error
+	// Hosts says whether this engine runs a tenant's chats (a node of a
+	// cluster runs the tenants it holds the lease of); nil: all of them.
+	// A tenant comes with Adopt and goes with Release.
+	Hosts func(tenant string) bool
 }
 
 // Closed is a conversation as it closes.
@@ -177,6 +183,8 @@ type records interface {
 	RateConversation(ctx context.Context, tenantID, id string, score int, since time.Time) (bool, error)
 	Participants(ctx context.Context, conversationID string) ([]store.Participant, error)
 	LastAgent(ctx context.Context, siteID, visitor string) (string, error)
+	OpenConversations(ctx context.Context) ([]store.Conversation, error)
+	TenantOpenConversations(ctx context.Context, tenantID string) ([]store.Conversation, error)
 }
 
 // Engine runs every conversation of every tenant.
@@ -192,6 +200,7 @@ type Engine struct {
 	eventsWritten   atomic.Bool
 	eventsCommitted func()
 	closed          func(tx *store.Tx, c Closed) error
+	hosts           func(string) bool
 	stop            chan struct{}
 	stopped         sync.WaitGroup
 
@@ -230,6 +239,9 @@ type tenant struct {
 	// reloading makes one Reload at a time read the store and apply it, so
 	// that an older read never replaces a newer one.
 	reloading sync.Mutex
+	// released: Release dropped this state; a command that found it
+	// before looks the tenant up again.
+	released bool
 }
 
 func newTenant(id string) *tenant {
@@ -339,7 +351,7 @@ type conv struct {
 
 // NewEngine loads the open conversations and starts the timer.
 func NewEngine(ctx context.Context, o Options) (*Engine, error) {
-	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, subscribed: o.Subscribed, eventsCommitted: o.EventsCommitted, closed: o.Closed, stop: make(chan struct{}),
+	e := &Engine{st: o.Store, slog: o.Logger, now: o.Now, grace: o.AgentGrace, committed: o.Committed, subscribed: o.Subscribed, eventsCommitted: o.EventsCommitted, closed: o.Closed, hosts: o.Hosts, stop: make(chan struct{}),
 		tenants: map[string]*tenant{}, strangers: make(chan string, 256)}
 	if e.now == nil {
 		e.now = time.Now
@@ -363,6 +375,9 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 		return nil, err
 	}
 	for _, c := range open {
+		if e.hosts != nil && !e.hosts(c.TenantID) {
+			continue
+		}
 		if err := e.restore(ctx, c); err != nil {
 			e.log.Close()
 			return nil, fmt.Errorf("chat: restore conversation %s: %w", c.ID, err)
@@ -529,6 +544,9 @@ func (e *Engine) ticker(every time.Duration) {
 // tenant returns a tenant's chat, loading its configuration on first use
 // (with no engine lock held: another tenant's chats go on meanwhile).
 func (e *Engine) tenant(ctx context.Context, id string) (*tenant, error) {
+	if e.hosts != nil && !e.hosts(id) {
+		return nil, ErrElsewhere
+	}
 	if t := e.inMemory(id); t != nil {
 		return t, nil
 	}
@@ -550,6 +568,69 @@ func (e *Engine) tenant(ctx context.Context, id string) (*tenant, error) {
 	return t, nil
 }
 
+// Adopt makes this engine run a tenant's chats, rebuilding them from the
+// store as a restart does: its open conversations, their queues and
+// agents (who find their chats again when they connect). What it held of
+// the tenant before (a lease lost, then taken again) is dropped first.
+func (e *Engine) Adopt(ctx context.Context, tenantID string) error {
+	e.Release(tenantID)
+	open, err := e.st.TenantOpenConversations(ctx, tenantID)
+	if err != nil {
+		return fmt.Errorf("chat: adopt %s: %w", tenantID, err)
+	}
+	for _, c := range open {
+		if err := e.restore(ctx, c); err != nil {
+			return fmt.Errorf("chat: adopt %s: restore conversation %s: %w", tenantID, c.ID, err)
+		}
+	}
+	return nil
+}
+
+// Release stops running a tenant's chats here: what its commands queued is
+// committed, its state is dropped, and each of its connections is told
+// (EventMoved) to connect again, to whichever node runs it next.
+func (e *Engine) Release(tenantID string) {
+	e.mu.Lock()
+	t := e.tenants[tenantID]
+	delete(e.tenants, tenantID)
+	e.mu.Unlock()
+	if t == nil {
+		return
+	}
+	// The lock waits for the command that holds it, whose writes are queued
+	// when it lets go; the flush after commits them, before the lease goes.
+	t.mu.Lock()
+	t.released = true
+	sinks := map[Sink]bool{}
+	for id, cv := range t.convs {
+		e.where.CompareAndDelete(id, cv.t)
+	}
+	for _, ss := range t.visitors {
+		for _, s := range ss {
+			sinks[s] = true
+		}
+	}
+	for _, a := range t.agents {
+		for s := range a.sinks {
+			sinks[s] = true
+		}
+	}
+	if t.live != nil {
+		for s := range t.live.sinks {
+			sinks[s] = true
+		}
+	}
+	e.unlock(t)
+	e.log.Flush()
+	for s := range sinks {
+		s.Send(Event{Type: EventMoved})
+	}
+}
+
+// EventMoved tells a connection that its tenant's chats now run elsewhere:
+// the transport ends it, asking the client to connect again.
+const EventMoved = "moved"
+
 // loaded returns a tenant's chat if it is in memory, else nil.
 func (e *Engine) inMemory(id string) *tenant {
 	e.mu.Lock()
@@ -563,18 +644,27 @@ func (e *Engine) lockLoaded(id string) *tenant {
 	t := e.inMemory(id)
 	if t != nil {
 		t.mu.Lock()
+		if t.released {
+			t.mu.Unlock()
+			return nil
+		}
 	}
 	return t
 }
 
 // lock returns a tenant's chat with its lock held.
 func (e *Engine) lock(ctx context.Context, id string) (*tenant, error) {
-	t, err := e.tenant(ctx, id)
-	if err != nil {
-		return nil, err
+	for {
+		t, err := e.tenant(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		if !t.released {
+			return t, nil
+		}
+		t.mu.Unlock() // released meanwhile: look again
 	}
-	t.mu.Lock()
-	return t, nil
 }
 
 // all returns the tenants in memory.
@@ -699,6 +789,9 @@ func (e *Engine) Reload(ctx context.Context, tenantID string) error {
 	}
 	t.mu.Lock()
 	defer e.unlock(t)
+	if t.released {
+		return nil // the next node reads the configuration as it adopts the tenant
+	}
 	t.apply(cfg)
 	e.route(t)
 	return nil

@@ -329,6 +329,9 @@ func (e *Engine) Tick(ctx context.Context) {
 func (e *Engine) tick(ctx context.Context, t *tenant) (ns []notice, closing []*conv) {
 	t.mu.Lock()
 	defer e.unlock(t)
+	if t.released {
+		return nil, nil
+	}
 	now := e.now()
 	touched := false
 	for _, cv := range t.convs {

@@ -176,6 +176,10 @@ func (e *Engine) Start(ctx context.Context, site store.Site, visitor string, met
 		last, _ = e.st.LastAgent(ctx, site.ID, visitor)
 	}
 	t.mu.Lock()
+	if t.released {
+		t.mu.Unlock()
+		return Visitor{}, "", ErrElsewhere
+	}
 	if err := t.settings.CheckAnswers(meta.Form); err != nil {
 		e.unlock(t)
 		return Visitor{}, "", err
@@ -263,6 +267,9 @@ func (e *Engine) askPrechat(cv *conv) []notice {
 // loaded returns a visitor's conversation in memory, or ErrState when it
 // has closed. Callers hold t.mu.
 func (e *Engine) loaded(t *tenant, v Visitor) (*conv, error) {
+	if t.released {
+		return nil, ErrElsewhere
+	}
 	cv := t.convs[v.Conversation]
 	if cv == nil || cv.c.TenantID != v.Tenant {
 		return nil, fmt.Errorf("%w: the conversation has closed", ErrState)
@@ -293,6 +300,9 @@ func (e *Engine) ConnectVisitor(ctx context.Context, v Visitor, s Sink) (Visitor
 func (e *Engine) connectVisitor(t *tenant, v Visitor, s Sink) (view VisitorView, ok bool) {
 	t.mu.Lock()
 	defer e.unlock(t)
+	if t.released {
+		return VisitorView{}, false
+	}
 	if !slices.Contains(t.visitors[v.Conversation], s) {
 		t.visitors[v.Conversation] = append(t.visitors[v.Conversation], s)
 		if cv := t.convs[v.Conversation]; cv != nil && len(t.visitors[v.Conversation]) == 1 {

@@ -163,7 +163,15 @@ func newWSConn(ctx context.Context, c *websocket.Conn, log *slog.Logger, r wsRat
 
 // Send queues an event; a connection whose queue is full is dropped (the
 // client reconnects and resumes from its last seq).
-func (w *wsConn) Send(ev chat.Event) { w.push(ev) }
+func (w *wsConn) Send(ev chat.Event) {
+	if ev.Type == chat.EventMoved {
+		// The tenant's chats run on another node now: the client connects
+		// again (and resumes), as after a restart.
+		w.end(fws.CloseServiceRestart, "the chat moved: reconnect")
+		return
+	}
+	w.push(ev)
+}
 
 func (w *wsConn) push(v any) {
 	w.mu.Lock()

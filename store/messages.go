@@ -225,6 +225,13 @@ func (s *Store) OpenConversations(ctx context.Context) ([]Conversation, error) {
 	return s.conversations(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE status <> 'closed' ORDER BY id`)
 }
 
+// TenantOpenConversations returns a tenant's conversations not closed,
+// oldest first: what a node that takes the tenant over rebuilds its engine
+// from.
+func (s *Store) TenantOpenConversations(ctx context.Context, tenantID string) ([]Conversation, error) {
+	return s.conversations(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE tenant_id = ? AND status <> 'closed' ORDER BY id`, tenantID)
+}
+
 // ConversationFilter narrows a conversation list. Participant keeps the
 // conversations a user has been in.
 type ConversationFilter struct {
