@@ -92,12 +92,26 @@ type reply struct {
 	Data  any    `json:"data,omitempty"`
 }
 
+// frameConn is what a chat connection reads frames from and writes frames
+// to: the client's WebSocket, or, on the node that runs a tenant of a
+// cluster, the relay of a socket another node holds.
+type frameConn interface {
+	ReadMessage() (messageType int, data []byte, err error)
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetReadLimit(limit int64)
+	SetPongHandler(h func(appData string) error)
+	Close() error
+}
+
 // wsConn is one WebSocket connection: the engine's Sink for it, a bounded
 // queue, and the reader's rate limit. An idle connection holds no queue and
 // no writer goroutine: one starts when there is something to send and ends
 // when the queue is empty; pings come from the server's one pinger.
 type wsConn struct {
-	c   *websocket.Conn
+	c   frameConn
 	log *slog.Logger
 	// ctx is the commands' context: cancelled when the connection ends or
 	// the server stops, so that a command whose answer nobody can read
@@ -156,7 +170,7 @@ type closeWhy struct {
 // wsPing asks the writer for a ping frame.
 type wsPing struct{}
 
-func newWSConn(ctx context.Context, c *websocket.Conn, log *slog.Logger, r wsRate) *wsConn {
+func newWSConn(ctx context.Context, c frameConn, log *slog.Logger, r wsRate) *wsConn {
 	ctx, cancel := context.WithCancel(ctx)
 	return &wsConn{c: c, log: log, ctx: ctx, cancel: cancel, ended: make(chan struct{}), rate: r, tokens: r.burst, last: time.Now()}
 }

@@ -102,11 +102,24 @@ func (h *socketAPI) agentUpgrade(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// visitorSocket is what the upgrade learnt of a visitor socket: all its
+// session needs of the request.
+type visitorSocket struct {
+	Site   *store.Site
+	Device string // the user agent
+	Native bool   // no Origin: an app, which proves its visitor with a token
+}
+
 func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	releaseRequest(c)
-	site := c.Locals(localSite).(*store.Site)
 	ua, _ := c.Locals(localDevice).(string)
 	native, _ := c.Locals(localNative).(bool)
+	h.visitorSession(c, visitorSocket{Site: c.Locals(localSite).(*store.Site), Device: ua, Native: native})
+}
+
+// visitorSession runs a visitor's connection to its end.
+func (h *socketAPI) visitorSession(c frameConn, s visitorSocket) {
+	site, ua, native := s.Site, s.Device, s.Native
 	w := newWSConn(h.ctx, c, h.log, wsVisitorRate)
 	defer w.cancel()
 	w.delivered = h.metrics.delivered
@@ -361,11 +374,24 @@ func (h *socketAPI) answer(w *wsConn, f *frame, err error) {
 	w.ok(f, nil)
 }
 
+// agentSocket is what the upgrade learnt of an agent socket: who it is,
+// as the engine and the policy know them, and its console session.
+type agentSocket struct {
+	Agent   chat.Agent
+	Subject string // casbin's subject: user:ID or token:ID
+	Session string // the console session's secret; "" for an API token
+}
+
 func (h *socketAPI) agentConn(c *websocket.Conn) {
 	releaseRequest(c)
-	a := c.Locals(localAgent).(chat.Agent)
 	subject, _ := c.Locals(localSubj).(string)
 	session, _ := c.Locals(localSess).(string)
+	h.agentSession(c, agentSocket{Agent: c.Locals(localAgent).(chat.Agent), Subject: subject, Session: session})
+}
+
+// agentSession runs an agent's connection to its end.
+func (h *socketAPI) agentSession(c frameConn, s agentSocket) {
+	a, subject, session := s.Agent, s.Subject, s.Session
 	checked := time.Now()
 	w := newWSConn(h.ctx, c, h.log, wsAgentRate)
 	defer w.cancel()
