@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/internal/natstest"
 	"github.com/nudgehq/nudge/internal/pgtest"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/store/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m, natstest.Stop)) }
 
 // Leases are the cluster's, so they are tested on PostgreSQL whatever the pass.
 func openStore(t *testing.T) *store.Store {
