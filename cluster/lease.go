@@ -21,6 +21,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudgehq/nudge/store"
@@ -55,6 +56,7 @@ type Leaser struct {
 
 	stop, stopped chan struct{}
 	once          sync.Once
+	started       atomic.Bool
 }
 
 type held struct {
@@ -123,6 +125,7 @@ func (l *Leaser) Owned() []string {
 
 // Start runs the rounds until Stop.
 func (l *Leaser) Start(ctx context.Context) {
+	l.started.Store(true)
 	go l.run(ctx)
 }
 
@@ -147,7 +150,9 @@ func (l *Leaser) run(ctx context.Context) {
 // it the leases run out by themselves (what a crash leaves).
 func (l *Leaser) Stop(ctx context.Context, release bool) {
 	l.once.Do(func() { close(l.stop) })
-	<-l.stopped
+	if l.started.Load() {
+		<-l.stopped
+	}
 	l.mu.Lock()
 	tenants := make([]string, 0, len(l.owned))
 	for t := range l.owned {

@@ -175,7 +175,7 @@ func (s *Service) demoChat(ctx context.Context, site store.Site) error {
 	if err := s.Store.SetChatSettings(ctx, store.System, site.TenantID, doc); err != nil {
 		return err
 	}
-	return s.Chat.Reload(ctx, site.TenantID)
+	return s.ReloadChat(ctx, site.TenantID)
 }
 
 // demoOffers gives a demo site without rules two published ones, so that a

@@ -102,6 +102,7 @@ func (s *Service) SetEmailSettings(ctx context.Context, actor store.Actor, tenan
 		return email.Public{}, err
 	}
 	s.mailSettings.forget(tenant)
+	s.announce(changedMail, tenant)
 	return in.Show(), nil
 }
 

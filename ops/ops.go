@@ -47,6 +47,7 @@ type Config struct {
 	SearchCAFile     string        // PEM file of the CA that signed SearchURL's certificate
 	SearchPrefix     string        // names of nudge's indices: PREFIX-messages-YYYY.MM, PREFIX-state
 	ConsoleURL       string        // how browsers reach the console: links in notification emails
+	NATSURL          string        // the NATS server between the nodes of a cluster; empty: a single node
 	// Email tunes the mailer (zero: its defaults); its Store, Logger and
 	// Compose are set here.
 	Email email.Options
@@ -138,6 +139,8 @@ type Service struct {
 	loops   sync.WaitGroup
 	started sync.Once
 	closed  sync.Once
+
+	cluster *clusterNode // nil on a single node
 }
 
 // Open opens the parts over st (which the caller closes after Close). The
@@ -166,6 +169,18 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	feed := search.NewFeeder(ix, search.FeederOptions{Logger: log})
 	hooks := webhooks.New(webhooks.Options{Store: st, Logger: log, Ring: ring, AllowPrivate: cfg.WebhooksPrivate})
 	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var hosts func(string) bool
+	if cfg.NATSURL != "" {
+		if err := s.openCluster(cfg); err != nil {
+			hooks.Close()
+			feed.Close()
+			ix.Close()
+			adb.Close()
+			return nil, err
+		}
+		hosts = s.hosts
+	}
 	s.mailSettings = newTTLCache(10*time.Second, s.loadEmailSettings)
 	mail := cfg.Email
 	mail.Store, mail.Logger, mail.Compose = st, log, s.compose
@@ -178,8 +193,12 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 			}
 		},
 		Closed:    s.afterClose,
+		Hosts:     hosts,
 		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
 	if err != nil {
+		if s.cluster != nil {
+			s.cluster.bus.Close()
+		}
 		hooks.Close()
 		feed.Close()
 		ix.Close()
@@ -201,7 +220,6 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
 	s.welcome = newTTLCache(2*time.Second, engine.Welcome)
 	s.pushes = newPushBox()
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -221,6 +239,7 @@ func (s *Service) Go(fn func(ctx context.Context)) {
 func (s *Service) Start() {
 	s.started.Do(func() {
 		s.Mail.Start()
+		s.startCluster()
 		s.Go(s.housekeeping)
 		s.Go(func(ctx context.Context) { s.followPolicy(ctx, 2*time.Second) })
 	})
@@ -233,6 +252,7 @@ func (s *Service) Start() {
 func (s *Service) Close() error {
 	var err error
 	s.closed.Do(func() {
+		s.closeCluster() // the leases go first: the other nodes take the tenants over
 		s.cancel()
 		s.loops.Wait()
 		s.Chat.Close()

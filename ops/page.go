@@ -135,8 +135,14 @@ func (s *Service) PageConfig(ctx context.Context, key string) (*PageConfig, erro
 }
 
 // Forget makes the next Site and PageConfig of the site with this key read
-// the store: call it after a change to the site, its rules or templates.
+// the store, here and on the other nodes of a cluster: call it after a
+// change to the site, its rules or templates.
 func (s *Service) Forget(key string) {
+	s.forgetLocal(key)
+	s.announce(changedSite, key)
+}
+
+func (s *Service) forgetLocal(key string) {
 	s.sites.forget(key)
 	s.pageConfigs.forget(key)
 }

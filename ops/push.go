@@ -312,5 +312,9 @@ func (s *Service) Welcome(ctx context.Context, tenant string) (chat.WelcomeState
 	return s.welcome.get(ctx, tenant)
 }
 
-// ForgetWelcome makes the next Welcome read the tenant's settings anew.
-func (s *Service) ForgetWelcome(tenant string) { s.welcome.forget(tenant) }
+// ForgetWelcome makes the next Welcome read the tenant's settings anew,
+// here and on the other nodes of a cluster.
+func (s *Service) ForgetWelcome(tenant string) {
+	s.welcome.forget(tenant)
+	s.announce(changedChatConfig, tenant)
+}

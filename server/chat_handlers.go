@@ -99,7 +99,7 @@ func (h chatAPI) createQueue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.ops.ReloadChat(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(toQueueView(q))
@@ -138,7 +138,7 @@ func (h chatAPI) updateQueue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.ops.ReloadChat(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.JSON(toQueueView(q))
@@ -149,7 +149,7 @@ func (h chatAPI) deleteQueue(c *fiber.Ctx) error {
 	if err := h.st.DeleteQueue(c.UserContext(), p.Actor, p.Tenant, param(c, "queueID")); err != nil {
 		return err
 	}
-	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.ops.ReloadChat(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -226,7 +226,7 @@ func (h chatAPI) setAgent(c *fiber.Ctx) error {
 	if err := h.st.SetAgentConfig(c.UserContext(), p.Actor, store.AgentConfig{TenantID: p.Tenant, UserID: id, Config: doc}); err != nil {
 		return err
 	}
-	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.ops.ReloadChat(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	return c.JSON(agentView{UserID: id, Email: m.Email, Name: m.Name, Role: m.Role, Profile: prof})
@@ -271,7 +271,7 @@ func (h chatAPI) setChatSettings(c *fiber.Ctx) error {
 	if err := h.st.SetChatSettings(c.UserContext(), p.Actor, p.Tenant, doc); err != nil {
 		return err
 	}
-	if err := h.chat.Reload(c.UserContext(), p.Tenant); err != nil {
+	if err := h.ops.ReloadChat(c.UserContext(), p.Tenant); err != nil {
 		return err
 	}
 	h.ops.ForgetWelcome(p.Tenant) // the panel's greeting and form change at once

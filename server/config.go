@@ -137,6 +137,17 @@ func (c *Config) Validate() error {
 	if err := c.CheckDatabase(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.NATSURL != "" {
+		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("nats-url %q: a nats:// (or tls://) URL of a NATS server", ops.RedactURL(c.NATSURL)))
+		}
+		if c.DatabaseURL == "" {
+			errs = append(errs, errors.New("nats-url: the nodes of a cluster share one PostgreSQL database: set --database-url"))
+		}
+		if c.SearchURL == "" {
+			errs = append(errs, errors.New("nats-url: the embedded search index is one node's own; a cluster searches transcripts in Elasticsearch: set --search-url"))
+		}
+	}
 	if c.SearchURL != "" {
 		if u, err := url.Parse(c.SearchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("search-url %q: an http(s) URL of an Elasticsearch server", ops.RedactURL(c.SearchURL)))
@@ -262,7 +273,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("addr", c.Addr), slog.String("data", c.DataDir), slog.String("database_url", ops.RedactURL(c.DatabaseURL)),
-		slog.Bool("database_password", c.DatabasePassword != ""), slog.String("sync", c.Sync), slog.String("public_url", c.PublicURL),
+		slog.Bool("database_password", c.DatabasePassword != ""), slog.String("nats_url", ops.RedactURL(c.NATSURL)), slog.String("sync", c.Sync), slog.String("public_url", c.PublicURL),
 		slog.Bool("tls", c.TLS()), slog.String("tls_cert", c.TLSCert), slog.String("master_key_file", c.MasterKeyFile),
 		slog.String("log_level", c.LogLevel), slog.String("log_format", c.LogFormat), slog.Bool("demo", c.Demo),
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),

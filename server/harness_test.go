@@ -39,7 +39,7 @@ func newHarness(t testing.TB, edit ...func(*Config)) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if storetest.Postgres() {
+	if storetest.Postgres() && cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = storetest.Path(t, cfg.DataDir)
 	}
 	ctx := context.Background()

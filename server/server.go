@@ -30,6 +30,7 @@ import (
 	"github.com/nudgehq/nudge/analytics"
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/cluster"
 	"github.com/nudgehq/nudge/contacts"
 	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/search"
@@ -253,7 +254,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 		}
 	}
 	s.socks = &socketAPI{st: st, chat: engine, ops: o, auth: a, log: log, metrics: s.metrics, sockets: s.sockets, ctx: s.ctx,
-		sessionCheck: s.sessionCheck, wsIP: s.wsIP, proxies: s.proxies, gate: s.gate, uploading: &s.uploading, avatars: s.avatars}
+		sessionCheck: s.sessionCheck, wsIP: s.wsIP, proxies: s.proxies, gate: s.gate, uploading: &s.uploading, avatars: s.avatars,
+		relays: relays{out: map[string]map[*cluster.Pipe]bool{}, serving: map[string]func(){}}}
+	o.OnTenant(s.socks.tenantChanged)
 	s.app = fiber.New(fc)
 	s.routes()
 	return s, nil

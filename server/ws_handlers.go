@@ -37,6 +37,7 @@ type socketAPI struct {
 	gate         siteGate
 	uploading    *atomic.Int64
 	avatars      avatarAPI
+	relays       relays // in a cluster: the sockets relayed to the tenants' nodes, and those this node serves
 }
 
 const (
@@ -114,7 +115,12 @@ func (h *socketAPI) visitorConn(c *websocket.Conn) {
 	releaseRequest(c)
 	ua, _ := c.Locals(localDevice).(string)
 	native, _ := c.Locals(localNative).(bool)
-	h.visitorSession(c, visitorSocket{Site: c.Locals(localSite).(*store.Site), Device: ua, Native: native})
+	site := c.Locals(localSite).(*store.Site)
+	if !h.ops.RunsTenant(site.TenantID) {
+		h.relay(c, site.TenantID, relayHello{Kind: "visitor", SiteKey: site.Key, Device: ua, Native: native})
+		return
+	}
+	h.visitorSession(c, visitorSocket{Site: site, Device: ua, Native: native})
 }
 
 // visitorSession runs a visitor's connection to its end.
@@ -386,7 +392,12 @@ func (h *socketAPI) agentConn(c *websocket.Conn) {
 	releaseRequest(c)
 	subject, _ := c.Locals(localSubj).(string)
 	session, _ := c.Locals(localSess).(string)
-	h.agentSession(c, agentSocket{Agent: c.Locals(localAgent).(chat.Agent), Subject: subject, Session: session})
+	a := c.Locals(localAgent).(chat.Agent)
+	if !h.ops.RunsTenant(a.Tenant) {
+		h.relay(c, a.Tenant, relayHello{Kind: "agent", Agent: &a, Subject: subject, Session: session})
+		return
+	}
+	h.agentSession(c, agentSocket{Agent: a, Subject: subject, Session: session})
 }
 
 // agentSession runs an agent's connection to its end.

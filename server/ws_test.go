@@ -40,7 +40,7 @@ func newChatFixture(h *harness, name string) *chatFixture {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.srv.chat.Reload(ctx, tn.ID); err != nil {
+	if err := h.srv.ops.ReloadChat(ctx, tn.ID); err != nil {
 		h.t.Fatal(err)
 	}
 	return &chatFixture{h: h, tn: tn, users: users, site: site, queue: q.ID}

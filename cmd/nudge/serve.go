@@ -28,6 +28,7 @@ func serveFlags(fs *flag.FlagSet, c *server.Config) {
 	str(&c.Addr, "addr", "listen address, host:port")
 	str(&c.DataDir, "data", "data folder: database files and generated keys")
 	databaseFlags(fs, &c.Config)
+	str(&c.NATSURL, "nats-url", "the NATS server between the nodes of a cluster (nats://nats.internal:4222); needs --database-url and --search-url. Empty: a single node")
 	str(&c.Sync, "sync", "durability of commits: normal (a crash of nudge loses nothing acknowledged; a crash of the machine may lose the last half second) or full (every commit waits for the disk: nothing lost even on power loss, chat latency follows the disk's flush time)")
 	str(&c.PublicURL, "public-url", "URL browsers use to reach this server: console origin, snippet URLs")
 	str(&c.TLSCert, "tls-cert", "PEM certificate file; with --tls-key, serve HTTPS")

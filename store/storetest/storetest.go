@@ -30,13 +30,20 @@ func Postgres() bool { return os.Getenv("NUDGE_TEST_STORE") == "postgres" }
 func Path(t testing.TB, dir string) string {
 	t.Helper()
 	if Postgres() {
-		u := pgtest.Database(t)
-		if p, err := url.Parse(u); err == nil {
-			databases.Store(path.Base(p.Path), u)
-		}
-		return u
+		return PostgresDatabase(t)
 	}
 	return filepath.Join(dir, "nudge.db")
+}
+
+// PostgresDatabase makes a PostgreSQL database for the test, whatever the
+// pass (what only PostgreSQL runs: a cluster), and returns its URL.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	u := pgtest.Database(t)
+	if p, err := url.Parse(u); err == nil {
+		databases.Store(path.Base(p.Path), u)
+	}
+	return u
 }
 
 // Open opens a new, migrated store for the test, closed when it ends.

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nudgehq/nudge/cluster"
+	"github.com/nudgehq/nudge/internal/natstest"
+	"github.com/nudgehq/nudge/search/searchtest"
+	"github.com/nudgehq/nudge/store"
+	"github.com/nudgehq/nudge/store/storetest"
+)
+
+// clusterNodes starts n servers that share one PostgreSQL database, one
+// NATS server, one Elasticsearch-API server and the master key: nodes of
+// one cluster, their leases running.
+func clusterNodes(t *testing.T, n int) []*harness {
+	t.Helper()
+	db := storetest.PostgresDatabase(t)
+	nats := natstest.Shared(t)
+	o := searchtest.Options(t)
+	key := filepath.Join(t.TempDir(), "master.key")
+	var hs []*harness
+	for range n {
+		h := newHarness(t, func(c *Config) {
+			c.DatabaseURL, c.NATSURL, c.MasterKeyFile = db, nats.URL, key
+			c.SearchURL, c.SearchUsername, c.SearchPassword, c.SearchAPIKey, c.SearchPrefix = o.URL, o.Username, o.Password, o.APIKey, o.Prefix
+		})
+		hs = append(hs, h)
+	}
+	for _, h := range hs {
+		h.srv.ops.Start()
+	}
+	return hs
+}
+
+// runner waits until the tenant runs on the node the leases give it among
+// all the nodes (the first to start may run it for a moment before the
+// others are seen) and returns that node.
+func runner(t *testing.T, nodes []*harness, tenant string) (run *harness, others []*harness) {
+	t.Helper()
+	var live []store.ClusterNode
+	for _, h := range nodes {
+		live = append(live, store.ClusterNode{ID: h.srv.ops.Node()})
+	}
+	want := cluster.Owner(tenant, live)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for i, h := range nodes {
+			if h.srv.ops.Node() == want && h.srv.ops.RunsTenant(tenant) {
+				for j, o := range nodes {
+					if j != i {
+						others = append(others, o)
+					}
+				}
+				return h, others
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no node runs the tenant")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A visitor on one node and an agent on the node that runs the tenant chat
+// as on a single node: the visitor's socket is relayed. When the running
+// node stops, the other takes the tenant over; the relayed socket closes
+// 1012, and both sides connect again to the node left and go on from where
+// they were, nothing acknowledged lost.
+func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	first := newChatFixture(nodes[0], "Acme")
+	for _, h := range nodes {
+		// The roles made on the first node: the others read them within
+		// seconds (followPolicy); the test does not wait for that.
+		if err := h.srv.ops.Auth.Enforcer.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, others := runner(t, nodes, first.tn.ID)
+	other := others[0]
+	on := func(h *harness) *chatFixture { f := *first; f.h = h; return &f }
+
+	agent, _ := on(run).agent("agent")
+	visitor, start := on(other).visitor("", 0) // relayed to run
+	conv := start["conversation"].(map[string]any)["id"].(string)
+	token := start["token"].(string)
+	agent.accept(conv)
+	visitor.send(map[string]any{"type": "send", "id": "v1", "client_id": "c-v1", "text": "hello through the relay"})
+	ack := visitor.until("ack", typed("ack", "v1"))
+	seq := ack["data"].(map[string]any)["seq"].(float64)
+	if got := agent.until("the visitor's message", func(m map[string]any) bool { return messageText(m) == "hello through the relay" }); got == nil {
+		t.Fatal("no message")
+	}
+	agent.send(map[string]any{"type": "send", "id": "a1", "conversation": conv, "client_id": "c-a1", "text": "hello back"})
+	agent.until("ack", typed("ack", "a1"))
+	visitor.until("the agent's answer", func(m map[string]any) bool { return messageText(m) == "hello back" })
+
+	// The running node stops (cleanly): the other runs the tenant at once.
+	run.srv.Close()
+	if code := visitor.closeCode(); code != 1012 {
+		t.Fatalf("the relayed visitor socket closed %d; want 1012", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !other.srv.ops.RunsTenant(first.tn.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node left did not take the tenant over")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Both come back to the node left: the visitor resumes after its
+	// message, the agent finds the chat.
+	visitor2, resumed := on(other).visitor(token, int64(seq))
+	if resumed["conversation"].(map[string]any)["id"] != conv {
+		t.Fatalf("resumed %v", resumed)
+	}
+	_, hello := on(other).agent("agent")
+	chats, _ := hello["state"].(map[string]any)["chats"].([]any)
+	if len(chats) != 1 || chats[0].(map[string]any)["id"] != conv {
+		t.Fatalf("the agent's chats on the node left: %v", hello["state"])
+	}
+	// A resend of the visitor's first message (its client id) is not stored twice.
+	visitor2.send(map[string]any{"type": "send", "id": "v1", "client_id": "c-v1", "text": "hello through the relay", "resend": true})
+	again := visitor2.until("ack", typed("ack", "v1"))
+	if again["data"].(map[string]any)["seq"].(float64) != seq {
+		t.Fatalf("the resend was stored again: %v", again)
+	}
+	ctx := context.Background()
+	ms, err := other.st.Messages(ctx, first.tn.ID, conv, 0, 100, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, m := range ms {
+		if m.ClientID == "c-v1" {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("the visitor's message is stored %d times", count)
+	}
+}
