@@ -202,3 +202,60 @@ func CloseFrame(data []byte) (int, string) {
 	}
 	return code, reason
 }
+
+func callSubject(tenant string) string { return "nudge.tenant." + tenant + ".call" }
+
+// errorHeader carries a call's error: its kind (a name both ends know) and
+// its message.
+const errorHeader = "Nudge-Error"
+
+// CallError is an error a call came back with from the tenant's node.
+type CallError struct {
+	Kind    string // what the answering node named it (ServeCalls' kind)
+	Message string
+}
+
+func (e *CallError) Error() string { return e.Message }
+
+// Call runs op with args on the node that runs tenant and returns its
+// answer. ErrNoOwner: nobody runs the tenant now.
+func (b *Bus) Call(ctx context.Context, tenant, op string, args []byte) ([]byte, error) {
+	m := nats.NewMsg(callSubject(tenant))
+	m.Header.Set(kindHeader, op)
+	m.Data = args
+	r, err := b.nc.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return nil, ErrNoOwner
+		}
+		return nil, fmt.Errorf("cluster: call %s on %s's node: %w", op, tenant, err)
+	}
+	if e := r.Header.Get(errorHeader); e != "" {
+		kind, msg, _ := strings.Cut(e, " ")
+		return nil, &CallError{Kind: kind, Message: msg}
+	}
+	return r.Data, nil
+}
+
+// ServeCalls answers the calls other nodes make for a tenant this node
+// runs: fn's error goes back with the kind kind names it by. Stop it when
+// the tenant goes.
+func (b *Bus) ServeCalls(tenant string, fn func(op string, args []byte) ([]byte, error), kind func(error) string) (stop func(), err error) {
+	sub, err := b.nc.Subscribe(callSubject(tenant), func(m *nats.Msg) {
+		// Each call on its own goroutine: a slow one must not hold the others.
+		go func() {
+			out, err := fn(m.Header.Get(kindHeader), m.Data)
+			r := nats.NewMsg(m.Reply)
+			if err != nil {
+				r.Header.Set(errorHeader, kind(err)+" "+err.Error())
+			} else {
+				r.Data = out
+			}
+			m.RespondMsg(r)
+		}()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: serve %s's calls: %w", tenant, err)
+	}
+	return func() { sub.Unsubscribe() }, nil
+}

@@ -19,6 +19,7 @@ type clusterNode struct {
 
 	mu        sync.Mutex
 	listeners []func(tenant string, runs bool)
+	calls     map[string]func() // tenant → stop answering its calls
 }
 
 // What a node announces on the bus.
@@ -37,7 +38,7 @@ func (s *Service) openCluster(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	c := &clusterNode{bus: bus}
+	c := &clusterNode{bus: bus, calls: map[string]func(){}}
 	c.leaser = cluster.NewLeaser(cluster.Options{Store: s.Store, Node: node, Logger: s.log,
 		OnAcquire: s.adopt, OnRelease: s.letGo})
 	s.cluster = c
@@ -123,6 +124,16 @@ func (s *Service) adopt(ctx context.Context, tenant string, epoch int64) {
 	if err := s.Chat.Adopt(ctx, tenant); err != nil {
 		s.log.Error("cluster: take a tenant over", "tenant", tenant, "epoch", epoch, "err", err)
 	}
+	stop, err := s.cluster.bus.ServeCalls(tenant, func(op string, args []byte) ([]byte, error) {
+		return s.answer(s.ctx, tenant, op, args)
+	}, errorKind)
+	if err != nil {
+		s.log.Error("cluster: answer a tenant's calls", "tenant", tenant, "err", err)
+	} else {
+		s.cluster.mu.Lock()
+		s.cluster.calls[tenant] = stop
+		s.cluster.mu.Unlock()
+	}
 	s.tell(tenant, true)
 	s.cluster.bus.Announce(changedOwner, tenant)
 	s.log.Info("cluster: running a tenant", "tenant", tenant, "epoch", epoch)
@@ -130,6 +141,12 @@ func (s *Service) adopt(ctx context.Context, tenant string, epoch int64) {
 
 // letGo: this node no longer holds a tenant's lease.
 func (s *Service) letGo(tenant string) {
+	s.cluster.mu.Lock()
+	if stop := s.cluster.calls[tenant]; stop != nil {
+		stop()
+		delete(s.cluster.calls, tenant)
+	}
+	s.cluster.mu.Unlock()
 	s.tell(tenant, false)
 	s.Chat.Release(tenant)
 	s.log.Info("cluster: a tenant left this node", "tenant", tenant)

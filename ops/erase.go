@@ -84,7 +84,9 @@ func (s *Service) EraseVisitor(ctx context.Context, actor store.Actor, tenant, s
 	if err := s.fillIdentities(ctx); err != nil {
 		return Erased{}, err
 	}
-	s.Chat.CloseVisitor(ctx, tenant, site.ID, visitors, fp)
+	if err := s.closeChats(ctx, tenant, closeArgs{Site: site.ID, Visitors: visitors, Identity: fp}, true); err != nil {
+		return Erased{}, err
+	}
 	convs, err := s.Store.IdentityConversations(ctx, tenant, site.ID, fp)
 	if err != nil {
 		return Erased{}, err

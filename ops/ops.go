@@ -218,7 +218,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	s.sites = newSiteCache(st)
 	s.pageConfigs = newTTLCache(10*time.Second, s.buildPageConfig)
 	s.avail = newTTLCache(2*time.Second, s.loadAvailability)
-	s.welcome = newTTLCache(2*time.Second, engine.Welcome)
+	s.welcome = newTTLCache(2*time.Second, s.welcomeOf)
 	s.pushes = newPushBox()
 	return s, nil
 }

@@ -143,7 +143,7 @@ type QueueAvailability struct {
 }
 
 func (s *Service) loadAvailability(ctx context.Context, tenantID string) (map[string]QueueAvailability, error) {
-	qs, err := s.Chat.Availability(ctx, tenantID)
+	qs, err := s.QueueStates(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}

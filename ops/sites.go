@@ -20,7 +20,9 @@ func (s *Service) DeleteSite(ctx context.Context, actor store.Actor, tenant, sit
 	if err != nil {
 		return err
 	}
-	s.Chat.CloseSite(ctx, tenant, site.ID)
+	if err := s.closeChats(ctx, tenant, closeArgs{Site: site.ID}, false); err != nil {
+		return err
+	}
 	ids, err := s.Store.SiteConversations(ctx, tenant, site.ID)
 	if err != nil {
 		return err

@@ -279,7 +279,7 @@ func (h chatAPI) setChatSettings(c *fiber.Ctx) error {
 }
 
 func (h chatAPI) chatLive(c *fiber.Ctx) error {
-	live, err := h.chat.LiveState(c.UserContext(), who(c).Tenant)
+	live, err := h.ops.LiveState(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (h chatAPI) chatLive(c *fiber.Ctx) error {
 // chatColleagues lists the people signed in to chat, for a transfer or an
 // invitation.
 func (h chatAPI) chatColleagues(c *fiber.Ctx) error {
-	cs, err := h.chat.Colleagues(c.UserContext(), who(c).Tenant)
+	cs, err := h.ops.Colleagues(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (h chatAPI) chatColleagues(c *fiber.Ctx) error {
 
 // chatDispositions are the outcomes an agent picks from when closing.
 func (h chatAPI) chatDispositions(c *fiber.Ctx) error {
-	ds, err := h.chat.Dispositions(c.UserContext(), who(c).Tenant)
+	ds, err := h.ops.Dispositions(c.UserContext(), who(c).Tenant)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,24 @@ func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
 	agent.send(map[string]any{"type": "send", "id": "a1", "conversation": conv, "client_id": "c-a1", "text": "hello back"})
 	agent.until("ack", typed("ack", "a1"))
 	visitor.until("the agent's answer", func(m map[string]any) bool { return messageText(m) == "hello back" })
+
+	// What needs the tenant's chats in memory answers on the other node
+	// too: the page's availability, the supervisor's board, the dispositions.
+	res := other.do(pageRequest("GET", "/availability/"+first.site.Key, shopOrigin, ""))
+	if res.Status != 200 {
+		t.Fatalf("availability on the other node: %d %s", res.Status, res.Body)
+	}
+	if q := res.json(t)["queues"].(map[string]any)["sales"].(map[string]any); q["agents_available"].(float64) != 1 {
+		t.Fatalf("availability on the other node: %v", q)
+	}
+	sup := other.login(first.users["supervisor"].Email, "password-supervisor")
+	live := sup.call("GET", "/api/chat/live", nil)
+	if live.Status != 200 || !strings.Contains(string(live.Body), conv) {
+		t.Fatalf("the live board on the other node: %d %s", live.Status, live.Body)
+	}
+	if res := sup.call("GET", "/api/chat/dispositions", nil); res.Status != 200 {
+		t.Fatalf("dispositions on the other node: %d %s", res.Status, res.Body)
+	}
 
 	// The running node stops (cleanly): the other runs the tenant at once.
 	run.srv.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/strictjson"
 )
@@ -54,6 +55,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		ae = errNotFound
 	case errors.Is(err, chat.ErrInvalid):
 		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: chat.Explain(err)}
+	case errors.Is(err, ops.ErrMoving), errors.Is(err, chat.ErrElsewhere):
+		c.Set(fiber.HeaderRetryAfter, "1")
+		ae = &apiError{Status: fiber.StatusServiceUnavailable, Code: "moving", Message: ops.ErrMoving.Error()}
 	case errors.Is(err, chat.ErrState):
 		ae = &apiError{Status: fiber.StatusConflict, Code: "state", Message: chat.Explain(err)}
 	case errors.Is(err, store.ErrInvitation):

@@ -438,7 +438,7 @@ func (h offerAPI) previewRules(c *fiber.Ctx) error {
 // queueFacts fills the queue facts the caller did not give from the chat
 // engine's state now, as the page's availability would.
 func (h offerAPI) queueFacts(ctx context.Context, site store.Site, f *rules.Facts, given map[string]any) error {
-	qs, err := h.chat.Availability(ctx, site.TenantID)
+	qs, err := h.ops.QueueStates(ctx, site.TenantID)
 	if err != nil {
 		return err
 	}
