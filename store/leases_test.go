@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,5 +61,54 @@ func TestLeases(t *testing.T) {
 	}
 	if epoch, ok, _ := s.AcquireLease(ctx, tenant, "d", time.Hour, 0); !ok || epoch != 4 {
 		t.Fatalf("d after c stopped: %d %v", epoch, ok)
+	}
+}
+
+// Two processes claiming due webhook deliveries at once never both get
+// one: each is attempted by one process.
+func TestDeliveriesAreClaimedOnce(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	tn, _ := s.CreateTenant(ctx, System, "T")
+	if _, err := s.w.Exec(`INSERT INTO webhooks (id, tenant_id, url, secret, events, created_at, updated_at) VALUES ('w1', ?, 'https://x.test', 's', '[]', 0, 0)`, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for range n {
+		if _, err := s.w.Exec(`INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event, payload, status, next_attempt_at, created_at, updated_at)
+			VALUES (?, 'w1', ?, 'e', '{}', 'pending', 0, 0, 0)`, NewID(), tn.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				ds, err := s.ClaimDueDeliveries(ctx, time.Now(), time.Hour, 25)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ds) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					seen[d.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("%d of %d deliveries claimed", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("delivery %s claimed %d times", id, c)
+		}
 	}
 }

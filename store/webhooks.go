@@ -178,10 +178,17 @@ func scanDelivery(sc interface{ Scan(...any) error }) (Delivery, error) {
 	return d, err
 }
 
-// DueDeliveries returns pending deliveries whose next attempt is due.
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
-		WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, millis(now), limit)
+// ClaimDueDeliveries takes the pending deliveries whose next attempt is
+// due, at most limit: their next attempt moves claim ahead, so that no
+// other process (a node of a cluster) attempts them meanwhile, and an
+// attempt that never records its outcome (a crash) is made again then.
+// The claim's own condition is in the UPDATE's WHERE, which PostgreSQL
+// checks again on a row another claim changed first.
+func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, claim time.Duration, limit int) ([]Delivery, error) {
+	rows, err := s.w.QueryContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ?1
+		WHERE status = 'pending' AND next_attempt_at <= ?2 AND id IN (SELECT id FROM webhook_deliveries
+			WHERE status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3)
+		RETURNING `+deliveryColumns, millis(now.Add(claim)), millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}

@@ -422,7 +422,7 @@ func (d *Dispatcher) sender() {
 		case <-t.C:
 		case <-d.kick:
 		}
-		due, err := d.o.Store.DueDeliveries(context.Background(), time.Now(), 100)
+		due, err := d.o.Store.ClaimDueDeliveries(context.Background(), time.Now(), 2*time.Minute, 100)
 		if err != nil {
 			d.o.Logger.Error("webhooks: due deliveries", "err", err)
 			continue
