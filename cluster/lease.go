@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,10 @@ type Options struct {
 	OnAcquire func(ctx context.Context, tenant string, epoch int64)
 	OnRelease func(tenant string)
 	Logger    *slog.Logger
+	// Jobs are more keys leased as tenants are: work that runs on one
+	// node of the cluster at a time (housekeeping). They come and go
+	// without OnAcquire and OnRelease; Owns tells.
+	Jobs []string
 }
 
 // Leaser keeps this node's share of the tenants.
@@ -161,7 +166,9 @@ func (l *Leaser) Stop(ctx context.Context, release bool) {
 	l.owned = map[string]held{}
 	l.mu.Unlock()
 	for _, t := range tenants {
-		l.o.OnRelease(t)
+		if !l.isJob(t) {
+			l.o.OnRelease(t)
+		}
 	}
 	if release {
 		if err := l.o.Store.RemoveNode(ctx, l.o.Node); err != nil {
@@ -198,8 +205,10 @@ func (l *Leaser) Round(ctx context.Context) {
 	}
 	l.mu.Unlock()
 	for _, t := range lost {
-		l.o.Logger.Warn("cluster: a lease was lost", "tenant", t)
-		l.o.OnRelease(t)
+		l.o.Logger.Warn("cluster: a lease was lost", "key", t)
+		if !l.isJob(t) {
+			l.o.OnRelease(t)
+		}
 	}
 	nodes, err := st.LiveNodes(ctx, l.o.TTL)
 	if err != nil {
@@ -214,22 +223,29 @@ func (l *Leaser) Round(ctx context.Context) {
 	l.mu.Lock()
 	l.nodes = len(nodes)
 	l.mu.Unlock()
+	keys := make([]string, 0, len(tenants)+len(l.o.Jobs))
 	for _, tn := range tenants {
-		want := Owner(tn.ID, nodes)
-		_, mine := l.Owns(tn.ID)
+		keys = append(keys, tn.ID)
+	}
+	keys = append(keys, l.o.Jobs...)
+	for _, key := range keys {
+		want := Owner(key, nodes)
+		_, mine := l.Owns(key)
 		switch {
 		case want == l.o.Node && !mine:
-			l.acquire(ctx, tn.ID, 0)
+			l.acquire(ctx, key, 0)
 		case want != l.o.Node && want != "" && mine:
 			// Another live node should run it: hand it over.
-			l.release(ctx, tn.ID)
+			l.release(ctx, key)
 		case want != l.o.Node && !mine:
-			// A tenant whose owner has been gone a whole TTL (its
+			// A key whose owner has been gone a whole TTL (its
 			// preferred node is not taking it) goes to whoever can.
-			l.acquire(ctx, tn.ID, l.o.TTL)
+			l.acquire(ctx, key, l.o.TTL)
 		}
 	}
 }
+
+func (l *Leaser) isJob(key string) bool { return slices.Contains(l.o.Jobs, key) }
 
 func (l *Leaser) acquire(ctx context.Context, tenant string, freeFor time.Duration) {
 	asked := time.Now()
@@ -244,14 +260,18 @@ func (l *Leaser) acquire(ctx context.Context, tenant string, freeFor time.Durati
 	l.mu.Lock()
 	l.owned[tenant] = held{epoch: epoch, until: asked.Add(l.o.TTL)}
 	l.mu.Unlock()
-	l.o.OnAcquire(ctx, tenant, epoch)
+	if !l.isJob(tenant) {
+		l.o.OnAcquire(ctx, tenant, epoch)
+	}
 }
 
 func (l *Leaser) release(ctx context.Context, tenant string) {
 	l.mu.Lock()
 	delete(l.owned, tenant)
 	l.mu.Unlock()
-	l.o.OnRelease(tenant)
+	if !l.isJob(tenant) {
+		l.o.OnRelease(tenant)
+	}
 	if err := l.o.Store.ReleaseLease(ctx, tenant, l.o.Node); err != nil {
 		l.o.Logger.Warn("cluster: release a lease", "tenant", tenant, "err", err)
 	}
@@ -271,8 +291,10 @@ func (l *Leaser) expire() {
 	}
 	l.mu.Unlock()
 	for _, t := range lost {
-		l.o.Logger.Warn("cluster: a lease ran out unrenewed", "tenant", t)
-		l.o.OnRelease(t)
+		l.o.Logger.Warn("cluster: a lease ran out unrenewed", "key", t)
+		if !l.isJob(t) {
+			l.o.OnRelease(t)
+		}
 	}
 }
 

@@ -91,8 +91,10 @@ func (p *Pipe) deliver(f Frame) {
 	select {
 	case p.in <- f:
 	default:
-		// A reader this far behind: the socket is given up.
-		p.shut()
+		// A reader this far behind: the socket is given up, and the
+		// other end told (1013: try again later), as a slow client's
+		// socket is.
+		p.Close(1013, "too slow: reconnect and resume")
 	}
 }
 

@@ -40,7 +40,7 @@ func (s *Service) openCluster(cfg Config) error {
 	}
 	c := &clusterNode{bus: bus, calls: map[string]func(){}}
 	c.leaser = cluster.NewLeaser(cluster.Options{Store: s.Store, Node: node, Logger: s.log,
-		OnAcquire: s.adopt, OnRelease: s.letGo})
+		OnAcquire: s.adopt, OnRelease: s.letGo, Jobs: []string{jobHousekeeping}})
 	s.cluster = c
 	for kind, fn := range map[string]func(string){
 		changedSite: s.forgetLocal,
@@ -65,6 +65,20 @@ func (s *Service) openCluster(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// jobHousekeeping is the lease of housekeeping (retention, rollups, the
+// sweeps): one node of a cluster does it. Not a tenant id (those are ULIDs).
+const jobHousekeeping = "~housekeeping"
+
+// runsJob reports whether this process does a job of the cluster now: a
+// single node does them all.
+func (s *Service) runsJob(job string) bool {
+	if s.cluster == nil {
+		return true
+	}
+	_, ok := s.cluster.leaser.Owns(job)
+	return ok
 }
 
 // hosts tells the chat engine which tenants it runs: all on a single node.

@@ -286,10 +286,20 @@ func (s *Service) followPolicy(ctx context.Context, every time.Duration) {
 
 // housekeeping runs every ten minutes until ctx ends.
 func (s *Service) housekeeping(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
+	// A node of a cluster looks every minute whether housekeeping is its
+	// job now; one node does it, every ten minutes.
+	every := 10 * time.Minute
+	if s.cluster != nil {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
+	var last time.Time
 	for {
-		s.Housekeep(ctx, time.Now())
+		if s.runsJob(jobHousekeeping) && time.Since(last) >= 10*time.Minute-time.Second {
+			last = time.Now()
+			s.Housekeep(ctx, last)
+		}
 		select {
 		case <-ctx.Done():
 			return
