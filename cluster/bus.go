@@ -97,12 +97,16 @@ func (b *Bus) Ready() error {
 	return nil
 }
 
-// RTT is a round trip to the NATS server.
+// RTT is a round trip to the NATS server (at most a second).
 func (b *Bus) RTT() (time.Duration, error) {
 	if b.nc.Status() != nats.CONNECTED {
 		return 0, errors.New("cluster: the bus is not connected")
 	}
-	return b.nc.RTT()
+	start := time.Now()
+	if err := b.nc.FlushTimeout(time.Second); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 // Close ends the subscriptions and the connection, after what was

@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -62,6 +63,42 @@ type Leaser struct {
 	stop, stopped chan struct{}
 	once          sync.Once
 	started       atomic.Bool
+
+	renewed atomic.Int64 // when the leases were last renewed (Unix ns; 0: never)
+	changes atomic.Int64 // leases taken and given up (or lost)
+}
+
+// Stats are a Leaser's figures, for /metrics and /readyz.
+type Stats struct {
+	Owned      int           // tenants and jobs this node holds now
+	Nodes      int           // live nodes at the last round
+	Changes    int64         // leases taken and given up or lost, since the start
+	SinceRenew time.Duration // since the leases were last renewed; -1: never
+}
+
+// Stats returns the figures now.
+func (l *Leaser) Stats() Stats {
+	s := Stats{Owned: len(l.Owned()), Changes: l.changes.Load(), SinceRenew: -1}
+	l.mu.Lock()
+	s.Nodes = l.nodes
+	l.mu.Unlock()
+	if r := l.renewed.Load(); r != 0 {
+		s.SinceRenew = time.Since(time.Unix(0, r))
+	}
+	return s
+}
+
+// Healthy tells whether the leases are being renewed: a node that could
+// not renew them for a lease's time holds none any more.
+func (l *Leaser) Healthy() error {
+	r := l.renewed.Load()
+	if r == 0 {
+		return errors.New("cluster: the leases were never renewed")
+	}
+	if d := time.Since(time.Unix(0, r)); d > l.o.TTL {
+		return fmt.Errorf("cluster: the leases were last renewed %s ago", d.Round(time.Millisecond))
+	}
+	return nil
 }
 
 type held struct {
@@ -193,6 +230,7 @@ func (l *Leaser) Round(ctx context.Context) {
 		l.expire()
 		return
 	}
+	l.renewed.Store(asked.UnixNano())
 	l.mu.Lock()
 	var lost []string
 	for t := range l.owned {
@@ -204,6 +242,7 @@ func (l *Leaser) Round(ctx context.Context) {
 		}
 	}
 	l.mu.Unlock()
+	l.changes.Add(int64(len(lost)))
 	for _, t := range lost {
 		l.o.Logger.Warn("cluster: a lease was lost", "key", t)
 		if !l.isJob(t) {
@@ -260,6 +299,7 @@ func (l *Leaser) acquire(ctx context.Context, tenant string, freeFor time.Durati
 	l.mu.Lock()
 	l.owned[tenant] = held{epoch: epoch, until: asked.Add(l.o.TTL)}
 	l.mu.Unlock()
+	l.changes.Add(1)
 	if !l.isJob(tenant) {
 		l.o.OnAcquire(ctx, tenant, epoch)
 	}
@@ -269,6 +309,7 @@ func (l *Leaser) release(ctx context.Context, tenant string) {
 	l.mu.Lock()
 	delete(l.owned, tenant)
 	l.mu.Unlock()
+	l.changes.Add(1)
 	if !l.isJob(tenant) {
 		l.o.OnRelease(tenant)
 	}
@@ -290,6 +331,7 @@ func (l *Leaser) expire() {
 		}
 	}
 	l.mu.Unlock()
+	l.changes.Add(int64(len(lost)))
 	for _, t := range lost {
 		l.o.Logger.Warn("cluster: a lease ran out unrenewed", "key", t)
 		if !l.isJob(t) {

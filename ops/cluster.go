@@ -207,3 +207,24 @@ func (s *Service) closeCluster() {
 	s.cluster.leaser.Stop(ctx, true)
 	s.cluster.bus.Close()
 }
+
+// ClusterStatus is this node's state in the cluster, for /readyz and
+// /metrics.
+type ClusterStatus struct {
+	Node  string
+	Bus   error // nil: connected
+	Lease error // nil: the leases are being renewed
+	cluster.Stats
+	Housekeeping bool // this node does the cluster's housekeeping now
+}
+
+// Cluster returns this node's state in the cluster; ok is false on a
+// single node.
+func (s *Service) Cluster() (st ClusterStatus, ok bool) {
+	if s.cluster == nil {
+		return st, false
+	}
+	c := s.cluster
+	return ClusterStatus{Node: c.leaser.Node(), Bus: c.bus.Ready(), Lease: c.leaser.Healthy(), Stats: c.leaser.Stats(),
+		Housekeeping: s.runsJob(jobHousekeeping)}, true
+}

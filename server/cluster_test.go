@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,6 +117,42 @@ func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
 	}
 	if res := sup.call("GET", "/api/chat/dispositions", nil); res.Status != 200 {
 		t.Fatalf("dispositions on the other node: %d %s", res.Status, res.Body)
+	}
+	// Each node says it is on the bus and renewing its leases; between
+	// them, once both have seen the other, they run the tenant and the
+	// housekeeping, once each.
+	for wait := time.Now().Add(30 * time.Second); ; {
+		running, housekeepers, seen := 0.0, 0, 0
+		for _, h := range nodes {
+			res := h.do(httptest.NewRequest("GET", "/readyz", nil))
+			cl, _ := res.json(t)["cluster"].(map[string]any)
+			if res.Status != 200 || cl["bus"] != true || cl["leases"] != true {
+				t.Fatalf("readyz: %d %s", res.Status, res.Body)
+			}
+			running += cl["running"].(float64)
+			if cl["housekeeping"] == true {
+				housekeepers++
+			}
+			if cl["nodes"].(float64) == 2 {
+				seen++
+			}
+		}
+		if running == 2 && housekeepers == 1 && seen == 2 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("the nodes run %v keys, %d do the housekeeping, %d see both; want 2 (the tenant, the housekeeping), 1, 2", running, housekeepers, seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, h := range nodes {
+		rec := httptest.NewRecorder()
+		h.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		for _, m := range []string{"nudge_cluster_running", "nudge_cluster_lease_changes_total", "nudge_cluster_bus_up 1", "nudge_cluster_leases_up 1", "nudge_cluster_bus_rtt_seconds"} {
+			if !strings.Contains(rec.Body.String(), m) {
+				t.Fatalf("no %s in the metrics", m)
+			}
+		}
 	}
 
 	// The running node stops (cleanly): the other runs the tenant at once.

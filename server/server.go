@@ -136,6 +136,49 @@ func (m *metrics) analytics(st *analytics.Stats, queued, queuedBytes func() int6
 	)
 }
 
+// cluster registers a node's figures in a cluster: what it runs, its lease
+// changes, the live nodes, whether its bus and leases are up, and the bus's
+// round trip (measured at each scrape, at most a second).
+func (m *metrics) cluster(o *ops.Service) {
+	if _, ok := o.Cluster(); !ok {
+		return
+	}
+	st := func() ops.ClusterStatus { cl, _ := o.Cluster(); return cl }
+	up := func(err error) float64 {
+		if err != nil {
+			return 0
+		}
+		return 1
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_running", Help: "Tenants (and cluster jobs) this node runs under a lease."},
+			func() float64 { return float64(st().Owned) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nudge_cluster_lease_changes_total", Help: "Leases this node took, gave up or lost."},
+			func() float64 { return float64(st().Changes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_nodes", Help: "Live nodes at this node's last lease round."},
+			func() float64 { return float64(st().Nodes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_bus_up", Help: "1 while this node is connected to the bus (NATS)."},
+			func() float64 { return up(st().Bus) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_leases_up", Help: "1 while this node renews its leases."},
+			func() float64 { return up(st().Lease) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_housekeeping", Help: "1 while this node does the cluster's housekeeping."},
+			func() float64 {
+				if st().Housekeeping {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nudge_cluster_bus_rtt_seconds", Help: "A round trip to the NATS server, measured at the scrape (-1: down)."},
+			func() float64 {
+				d, err := o.Bus().RTT()
+				if err != nil {
+					return -1
+				}
+				return d.Seconds()
+			}),
+	)
+}
+
 func (m *metrics) contacts(l *contacts.Linker) {
 	counter := func(name, help string, v interface{ Load() int64 }) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
@@ -218,6 +261,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*S
 	s.metrics.chat(&engine.Log().Stats)
 	s.metrics.contacts(s.ops.Links)
 	s.metrics.search(feed)
+	s.metrics.cluster(s.ops)
 	s.bundles = pageBundles{embedded: bundle}
 	if cfg.DevWidget != "" {
 		s.bundles.dev = &devBundle{dir: cfg.DevWidget, log: log}
@@ -590,11 +634,23 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if err == nil {
 		err = s.analytics.Ready(c.UserContext())
 	}
+	cl, inCluster := s.ops.Cluster()
+	if err == nil && inCluster {
+		// A node off the bus cannot relay, one whose leases are not
+		// renewed runs nothing: either sends its clients elsewhere.
+		if err = cl.Bus; err == nil {
+			err = cl.Lease
+		}
+	}
 	if err != nil {
 		// The cause (file paths, driver errors) goes to the log only: this
 		// answer is public.
 		s.log.Warn("not ready", "err", err)
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": "not ready; the server log says why"})
+		body := fiber.Map{"status": "unavailable", "store": "not ready; the server log says why"}
+		if inCluster {
+			body["cluster"] = clusterReady(cl)
+		}
+		return c.Status(fiber.StatusServiceUnavailable).JSON(body)
 	}
 	// The search index does not decide readiness: chat works without it, and
 	// the feeder catches up once it is back. Its state is shown (the error
@@ -605,6 +661,17 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.cfg.SearchURL != "" {
 		backend = "elasticsearch"
 	}
-	return c.JSON(fiber.Map{"status": "ok", "search": fiber.Map{"backend": backend, "healthy": health == nil && !st.Failing,
-		"lag_seconds": st.Lag.Seconds(), "queued": st.Queued}})
+	body := fiber.Map{"status": "ok", "search": fiber.Map{"backend": backend, "healthy": health == nil && !st.Failing,
+		"lag_seconds": st.Lag.Seconds(), "queued": st.Queued}}
+	if inCluster {
+		body["cluster"] = clusterReady(cl)
+	}
+	return c.JSON(body)
+}
+
+// clusterReady is a node's part of /readyz: the bus, the leases, what it
+// runs (no error text: the answer is public; the log has it).
+func clusterReady(cl ops.ClusterStatus) fiber.Map {
+	return fiber.Map{"node": cl.Node, "bus": cl.Bus == nil, "leases": cl.Lease == nil, "running": cl.Owned, "nodes": cl.Nodes,
+		"housekeeping": cl.Housekeeping}
 }
