@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudgehq/nudge/cluster"
 	"github.com/nudgehq/nudge/internal/natstest"
+	"github.com/nudgehq/nudge/internal/pgtest"
 	"github.com/nudgehq/nudge/search/searchtest"
 	"github.com/nudgehq/nudge/store"
 	"github.com/nudgehq/nudge/store/storetest"
@@ -197,5 +198,49 @@ func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
 	}
 	if count != 1 {
 		t.Fatalf("the visitor's message is stored %d times", count)
+	}
+}
+
+// While PostgreSQL is down a node answers writes 503 (nothing changed, try
+// again) and /readyz goes red; once it is back, both recover by themselves.
+func TestPostgresOutage(t *testing.T) {
+	pg, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	db := pg.Database(t)
+	storetest.Register(db)
+	h := newHarness(t, func(c *Config) { c.DatabaseURL = db })
+	f := newChatFixture(h, "Acme")
+	admin := h.login(f.users["admin"].Email, "password-admin")
+	canned := func(shortcut string) response {
+		return admin.call("POST", "/api/canned", map[string]any{"shortcut": shortcut, "text": "Thanks for waiting."})
+	}
+	if res := canned("thanks"); res.Status != 201 {
+		t.Fatalf("before: %d %s", res.Status, res.Body)
+	}
+	pg.Down()
+	res := canned("later")
+	if res.Status != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(string(res.Body), "database_unavailable") {
+		t.Fatalf("a write while PostgreSQL is down: %d %s", res.Status, res.Body)
+	}
+	if res := h.do(httptest.NewRequest("GET", "/readyz", nil)); res.Status != 503 {
+		t.Fatalf("readyz while PostgreSQL is down: %d %s", res.Status, res.Body)
+	}
+	if err := pg.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if res := h.do(httptest.NewRequest("GET", "/readyz", nil)); res.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readyz stayed red after PostgreSQL came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res := canned("later"); res.Status != 201 {
+		t.Fatalf("after: %d %s", res.Status, res.Body)
 	}
 }

@@ -55,6 +55,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		ae = errNotFound
 	case errors.Is(err, chat.ErrInvalid):
 		ae = &apiError{Status: fiber.StatusUnprocessableEntity, Code: "invalid", Message: chat.Explain(err)}
+	case store.Unavailable(err):
+		// PostgreSQL is down or restarting: nothing was written; the
+		// request can be made again in a moment.
+		c.Set(fiber.HeaderRetryAfter, "5")
+		ae = &apiError{Status: fiber.StatusServiceUnavailable, Code: "database_unavailable",
+			Message: "the database is not answering: nothing was changed; try again in a moment"}
 	case errors.Is(err, ops.ErrMoving), errors.Is(err, chat.ErrElsewhere):
 		c.Set(fiber.HeaderRetryAfter, "1")
 		ae = &apiError{Status: fiber.StatusServiceUnavailable, Code: "moving", Message: ops.ErrMoving.Error()}

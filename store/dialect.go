@@ -267,3 +267,21 @@ func (d Dialect) now() string {
 	}
 	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
 }
+
+// Unavailable reports whether err means the database is not answering (a
+// server down, restarting or out of reach), rather than a query's mistake:
+// the caller may try again in a moment.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exceptions; 57P01-3: admin or crash shutdown, cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	// Only the driver's own kinds: a network error of another client (a
+	// webhook's, the search server's) is not the database's.
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) && !errors.Is(err, context.Canceled)
+}

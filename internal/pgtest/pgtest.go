@@ -26,17 +26,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5/stdlib" // also the "pgx" driver the readiness check opens
 )
 
 // Server is a PostgreSQL server the tests may create databases on.
 type Server struct {
 	URL string // a superuser's connection to the maintenance database
 
-	cmd    *exec.Cmd
-	dir    string
-	exited chan struct{}
-	admin  *sql.DB
+	bin, dir string
+	port     int
+	cred     *syscall.Credential
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	admin    *sql.DB
 }
 
 var (
@@ -60,7 +62,7 @@ func Shared(t testing.TB) *Server {
 // Stop stops the server this process started, if any: call it after m.Run.
 func Stop() {
 	if shared != nil {
-		shared.stop()
+		shared.Stop()
 	}
 }
 
@@ -68,7 +70,13 @@ func Stop() {
 // returns its URL.
 func Database(t testing.TB) string {
 	t.Helper()
-	s := Shared(t)
+	return Shared(t).Database(t)
+}
+
+// Database creates an empty database on this server for the test, dropped
+// when it ends, and returns its URL.
+func (s *Server) Database(t testing.TB) string {
+	t.Helper()
 	name := "nudge_test_" + randomHex(6)
 	if _, err := s.admin.Exec(`CREATE DATABASE ` + name); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
@@ -99,6 +107,12 @@ func start() (*Server, error) {
 	if u := os.Getenv("NUDGE_TEST_DATABASE_URL"); u != "" {
 		return connect(&Server{URL: u})
 	}
+	return Start()
+}
+
+// Start starts a server of the caller's own (one a test may stop and
+// restart), whatever NUDGE_TEST_DATABASE_URL says.
+func Start() (*Server, error) {
 	bin, err := binaries()
 	if err != nil {
 		return nil, err
@@ -107,10 +121,9 @@ func start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, exited: make(chan struct{})}
+	s := &Server{dir: dir, bin: bin}
 	// PostgreSQL refuses to run as root: a root test process runs it as the
 	// postgres account the package made.
-	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -118,68 +131,94 @@ func start() (*Server, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, err
 		}
 	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "nudge", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "nudge", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
+	if s.port, err = freePort(); err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
+	s.URL = fmt.Sprintf("postgres://nudge@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+	if err := s.run(); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
+	}
+	return connect(s)
+}
+
+// run starts postgres on the server's folder and port and waits until it
+// answers.
+func (s *Server) run() error {
+	log, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
 	}
 	defer log.Close()
-	if cred != nil {
-		os.Chown(log.Name(), int(cred.Uid), int(cred.Gid))
+	if s.cred != nil {
+		os.Chown(log.Name(), int(s.cred.Uid), int(s.cred.Gid))
 	}
 	// fsync off: a test's database dies with the test; durability across a
 	// crash of PostgreSQL itself is not what these tests measure.
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"), "-p", strconv.Itoa(s.port), "-h", "127.0.0.1", "-k", s.dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=400",
 		"-c", "shared_buffers=64MB")
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start postgres: %w", err)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
 	}
+	exited := make(chan struct{})
 	var waitErr error
-	go func() { waitErr = s.cmd.Wait(); close(s.exited) }()
-	s.URL = fmt.Sprintf("postgres://nudge@127.0.0.1:%d/postgres?sslmode=disable", port)
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port)); err == nil {
 			c.Close()
-			if s, err := connect(s); err == nil {
-				return s, nil
-			} else if time.Now().After(deadline) {
-				s.stop()
-				return nil, err
+			// Accepting connections is not yet answering them (recovery).
+			if db, err := sql.Open("pgx", s.URL); err == nil {
+				err = db.Ping()
+				db.Close()
+				if err == nil {
+					return nil
+				}
 			}
 		}
 		select {
-		case <-s.exited:
+		case <-exited:
 			b, _ := os.ReadFile(log.Name())
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("postgres exited: %v\n%s", waitErr, b)
+			return fmt.Errorf("postgres exited: %v\n%s", waitErr, b)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
-			return nil, errors.New("postgres did not answer within a minute")
+			s.kill()
+			return errors.New("postgres did not answer within a minute")
 		}
 	}
 }
+
+// Restart stops postgres (fast shutdown: its sessions end) and starts it
+// again on the same port and data: clients see it go away and come back.
+func (s *Server) Restart() error {
+	if s.bin == "" {
+		return errors.New("pgtest: NUDGE_TEST_DATABASE_URL's server is not ours to restart")
+	}
+	s.kill()
+	return s.run()
+}
+
+// Down stops postgres until Up; Up starts it again.
+func (s *Server) Down() { s.kill() }
+
+// Up starts postgres again after Down.
+func (s *Server) Up() error { return s.run() }
 
 // connect opens the maintenance connection tests create databases with.
 func connect(s *Server) (*Server, error) {
@@ -226,14 +265,23 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *Server) stop() {
+// Stop stops the server and removes its data.
+func (s *Server) Stop() {
 	if s.admin != nil {
 		s.admin.Close()
 	}
+	s.kill()
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// kill stops postgres: SIGINT is its fast shutdown, which ends the
+// sessions and stops.
+func (s *Server) kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	// SIGINT is PostgreSQL's fast shutdown: it ends the sessions and stops.
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.exited:
@@ -241,5 +289,5 @@ func (s *Server) stop() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
-	os.RemoveAll(s.dir)
+	s.cmd = nil
 }

@@ -35,6 +35,14 @@ func Path(t testing.TB, dir string) string {
 	return filepath.Join(dir, "nudge.db")
 }
 
+// Register lets DB and AtRest open a PostgreSQL database a test made
+// itself (on a server of its own).
+func Register(dsn string) {
+	if p, err := url.Parse(dsn); err == nil {
+		databases.Store(path.Base(p.Path), dsn)
+	}
+}
+
 // PostgresDatabase makes a PostgreSQL database for the test, whatever the
 // pass (what only PostgreSQL runs: a cluster), and returns its URL.
 func PostgresDatabase(t testing.TB) string {
