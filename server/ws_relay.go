@@ -46,11 +46,15 @@ type relays struct {
 
 // tenantChanged follows the tenants this node runs: it serves the pipes of
 // those it runs, and drops the sockets it relays for a tenant whose node
-// changed (runs false).
+// changed (to another, or to this one: they connect again, here).
 func (h *socketAPI) tenantChanged(tenant string, runs bool) {
 	bus := h.ops.Bus()
 	h.relays.mu.Lock()
 	defer h.relays.mu.Unlock()
+	for p := range h.relays.out[tenant] {
+		p.Close(fws.CloseServiceRestart, "the chat moved: reconnect")
+	}
+	delete(h.relays.out, tenant)
 	if runs {
 		if _, ok := h.relays.serving[tenant]; !ok {
 			stop, err := bus.ServeTenant(tenant, h.acceptPipe)
@@ -66,10 +70,6 @@ func (h *socketAPI) tenantChanged(tenant string, runs bool) {
 		stop()
 		delete(h.relays.serving, tenant)
 	}
-	for p := range h.relays.out[tenant] {
-		p.Close(fws.CloseServiceRestart, "the chat moved: reconnect")
-	}
-	delete(h.relays.out, tenant)
 }
 
 // acceptPipe starts the session of a socket another node relays here.
