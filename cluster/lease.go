@@ -66,7 +66,12 @@ type Leaser struct {
 
 	renewed atomic.Int64 // when the leases were last renewed (Unix ns; 0: never)
 	changes atomic.Int64 // leases taken and given up (or lost)
+	rounds  int          // Round's count, under round
 }
+
+// forgetEvery is how many rounds pass between two sweeps of the nodes gone
+// for an hour (each start of a process is a new node).
+const forgetEvery = 600
 
 // Stats are a Leaser's figures, for /metrics and /readyz.
 type Stats struct {
@@ -247,6 +252,11 @@ func (l *Leaser) Round(ctx context.Context) {
 		l.o.Logger.Warn("cluster: a lease was lost", "key", t)
 		if !l.isJob(t) {
 			l.o.OnRelease(t)
+		}
+	}
+	if l.rounds++; l.rounds%forgetEvery == 1 {
+		if err := st.ForgetNodes(ctx, time.Hour); err != nil {
+			l.o.Logger.Warn("cluster: forget the nodes gone", "err", err)
 		}
 	}
 	nodes, err := st.LiveNodes(ctx, l.o.TTL)

@@ -112,3 +112,31 @@ func TestDeliveriesAreClaimedOnce(t *testing.T) {
 		}
 	}
 }
+
+// Nodes gone longer than the window are forgotten; the live stay.
+func TestForgetNodes(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	for _, n := range []string{"gone", "here"} {
+		if err := s.HeartbeatNode(ctx, n, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.w.Exec(`UPDATE cluster_nodes SET seen_at = seen_at - 7200000 WHERE node = 'gone'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetNodes(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	rows, _ := s.r.Query(`SELECT node FROM cluster_nodes`)
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		left = append(left, n)
+	}
+	rows.Close()
+	if len(left) != 1 || left[0] != "here" {
+		t.Fatalf("nodes left: %v", left)
+	}
+}

@@ -6,7 +6,6 @@
 package storetest
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -52,23 +51,6 @@ func PostgresDatabase(t testing.TB) string {
 		databases.Store(path.Base(p.Path), u)
 	}
 	return u
-}
-
-// Open opens a new, migrated store for the test, closed when it ends.
-func Open(t testing.TB) *store.Store {
-	t.Helper()
-	return OpenWith(t, store.Options{})
-}
-
-// OpenWith is Open with options.
-func OpenWith(t testing.TB, o store.Options) *store.Store {
-	t.Helper()
-	st, err := store.OpenWith(context.Background(), Path(t, t.TempDir()), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // Stop stops the PostgreSQL server the tests started, if any: call it after
