@@ -244,3 +244,28 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatalf("after: %d %s", res.Status, res.Body)
 	}
 }
+
+// When the node lets a tenant go, its own sockets of that tenant (not
+// relayed) close with 1012 too, and the clients find their chat again once
+// it runs (here, adopted again).
+func TestSocketsCloseWhenTheirTenantLeaves(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	f := newChatFixture(h, "Acme")
+	agent, visitor, conv := f.acceptedChat()
+	h.srv.ops.Chat.Release(f.tn.ID)
+	if code := agent.closeCode(); code != 1012 {
+		t.Fatalf("the agent's socket closed %d; want 1012", code)
+	}
+	if code := visitor.closeCode(); code != 1012 {
+		t.Fatalf("the visitor's socket closed %d; want 1012", code)
+	}
+	if err := h.srv.ops.Chat.Adopt(context.Background(), f.tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, hello := f.agent("agent")
+	chats, _ := hello["state"].(map[string]any)["chats"].([]any)
+	if len(chats) != 1 || chats[0].(map[string]any)["id"] != conv {
+		t.Fatalf("the agent's chats after the tenant came back: %v", hello["state"])
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/nudgehq/nudge/chat"
+	"github.com/nudgehq/nudge/ops"
 	"github.com/nudgehq/nudge/store"
 )
 
@@ -381,6 +382,13 @@ func (w *wsConn) failErr(f *frame, err error) {
 		w.fail(f, "state", chat.Explain(err))
 	case errors.Is(err, chat.ErrToken):
 		w.fail(f, "token", "invalid or expired chat token")
+	case errors.Is(err, chat.ErrElsewhere), errors.Is(err, ops.ErrMoving):
+		// The tenant's chats moved while the command ran: the client
+		// connects again (to the node that runs them) and sends it again.
+		w.fail(f, "busy", "the chat is moving to another server: reconnecting")
+		w.end(fws.CloseServiceRestart, "the chat moved: reconnect")
+	case store.Unavailable(err):
+		w.fail(f, "busy", "the database is not answering: nothing was changed; try again in a moment")
 	default:
 		w.log.Error("chat command", "type", f.Type, "err", err)
 		w.fail(f, "internal", "internal error")
