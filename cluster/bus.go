@@ -21,8 +21,9 @@ type Bus struct {
 	node string
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	subs []*nats.Subscription
+	mu    sync.Mutex
+	subs  []*nats.Subscription
+	pipes map[*Pipe]struct{} // open pipe ends
 }
 
 // subject of the announcements of a kind of change.
@@ -37,13 +38,14 @@ func Connect(url, node string, timeout time.Duration, log *slog.Logger) (*Bus, e
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Bus{node: node, log: log}
+	b := &Bus{node: node, log: log, pipes: map[*Pipe]struct{}{}}
 	nc, err := nats.Connect(url, nats.Name("nudge "+node), nats.Timeout(timeout),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("cluster: the bus is down", "err", err)
 			}
+			b.shutPipes()
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("cluster: the bus is back") }))
 	if err != nil {

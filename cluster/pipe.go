@@ -29,6 +29,13 @@ const (
 
 const kindHeader = "Nudge-Kind"
 
+// seqHeader numbers a pipe end's frames from 1. NATS delivers at most once:
+// a frame lost on the way (a server restarted, a slow consumer cut off)
+// shows as a gap, and a pipe with a gap closes (1012) so that its client
+// connects again and resumes, instead of waiting for an ack that will
+// never come.
+const seqHeader = "Nudge-Seq"
+
 // ErrNoOwner means no node runs the tenant now (between two owners): the
 // client should try again in a moment.
 var ErrNoOwner = errors.New("cluster: no node runs the tenant now")
@@ -47,6 +54,10 @@ type Pipe struct {
 	in     chan Frame
 	closed chan struct{}
 	once   sync.Once
+
+	sendMu sync.Mutex // frames leave in the order of their numbers
+	sent   uint64
+	got    uint64 // only the subscription's goroutine reads and writes it
 }
 
 // pipeOpen is what a relay sends to open a pipe.
@@ -69,6 +80,9 @@ func (b *Bus) newPipe(to string) (*Pipe, error) {
 	}
 	sub.SetPendingLimits(-1, -1) // p.in is the bound
 	p.sub = sub
+	b.mu.Lock()
+	b.pipes[p] = struct{}{}
+	b.mu.Unlock()
 	return p, nil
 }
 
@@ -79,6 +93,12 @@ func (p *Pipe) receive(m *nats.Msg) {
 		return
 	default:
 	}
+	if seq, err := strconv.ParseUint(m.Header.Get(seqHeader), 10, 64); err != nil || seq != p.got+1 {
+		p.deliver(Frame{Kind: FrameClose, Data: []byte(strconv.Itoa(closeRestart) + " frames were lost on the way: reconnect")})
+		p.Close(closeRestart, "frames were lost on the way: reconnect")
+		return
+	}
+	p.got++
 	if f.Kind == FrameClose {
 		p.deliver(f)
 		p.shut()
@@ -98,6 +118,9 @@ func (p *Pipe) deliver(f Frame) {
 	}
 }
 
+// closeRestart is WebSocket's 1012 (service restart): reconnect now.
+const closeRestart = 1012
+
 // OpenPipe asks the node that runs tenant for a pipe, handing it hello (the
 // socket's session as the relay's upgrade found it). ErrNoOwner: nobody
 // runs the tenant now.
@@ -109,14 +132,14 @@ func (b *Bus) OpenPipe(ctx context.Context, tenant string, hello []byte) (*Pipe,
 	req, _ := json.Marshal(pipeOpen{Relay: p.sub.Subject, Hello: hello})
 	m, err := b.nc.RequestWithContext(ctx, tenantSubject(tenant), req)
 	if err != nil {
-		p.sub.Unsubscribe()
+		p.shut()
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, ErrNoOwner
 		}
 		return nil, fmt.Errorf("cluster: open a pipe to %s's node: %w", tenant, err)
 	}
 	if e := m.Header.Get("Nudge-Error"); e != "" {
-		p.sub.Unsubscribe()
+		p.shut()
 		return nil, fmt.Errorf("cluster: %s", e)
 	}
 	p.to = string(m.Data)
@@ -141,7 +164,7 @@ func (b *Bus) ServeTenant(tenant string, accept func(p *Pipe, hello []byte) erro
 		}
 		if err != nil {
 			if p != nil {
-				p.sub.Unsubscribe()
+				p.shut()
 			}
 			reply.Header.Set("Nudge-Error", err.Error())
 			m.RespondMsg(reply)
@@ -167,6 +190,10 @@ func (p *Pipe) Send(kind string, data []byte) error {
 	m := nats.NewMsg(p.to)
 	m.Header.Set(kindHeader, kind)
 	m.Data = data
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	p.sent++
+	m.Header.Set(seqHeader, strconv.FormatUint(p.sent, 10))
 	return p.bus.nc.PublishMsg(m)
 }
 
@@ -192,7 +219,25 @@ func (p *Pipe) shut() {
 	p.once.Do(func() {
 		close(p.closed)
 		p.sub.Unsubscribe()
+		p.bus.mu.Lock()
+		delete(p.bus.pipes, p)
+		p.bus.mu.Unlock()
 	})
+}
+
+// shutPipes closes every pipe end of this node, without a word to the other
+// ends: the bus is down, so frames may have been lost both ways. Each end
+// closes when its own node loses the bus, or at its next frame's gap.
+func (b *Bus) shutPipes() {
+	b.mu.Lock()
+	ps := make([]*Pipe, 0, len(b.pipes))
+	for p := range b.pipes {
+		ps = append(ps, p)
+	}
+	b.mu.Unlock()
+	for _, p := range ps {
+		p.shut()
+	}
 }
 
 // CloseFrame reads a FrameClose's code and reason.

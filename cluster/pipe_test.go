@@ -117,3 +117,73 @@ func TestPipesCarryFramesInOrder(t *testing.T) {
 		t.Fatalf("after the owner stopped serving: %v", err)
 	}
 }
+
+// NATS delivers at most once. A frame lost on the way closes the pipe at
+// both ends with 1012 (the client resumes) rather than leave a gap; and a
+// node that loses the bus closes its pipes at once, as do the others.
+func TestPipesCloseWhenFramesMayBeLost(t *testing.T) {
+	srv, err := natstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var relay, owner *Bus
+	for _, b := range []**Bus{&relay, &owner} {
+		if *b, err = Connect(srv.URL, "n", 5*time.Second, quiet); err != nil {
+			t.Fatal(err)
+		}
+		defer (*b).Close()
+	}
+	ends := make(chan *Pipe, 4)
+	stop, err := owner.ServeTenant("t1", func(p *Pipe, _ []byte) error { ends <- p; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	owner.Flush(5 * time.Second)
+	open := func() (*Pipe, *Pipe) {
+		r, err := relay.OpenPipe(context.Background(), "t1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, <-ends
+	}
+
+	r, o := open()
+	o.Send(FrameText, []byte("one"))
+	if f := <-r.Frames(); string(f.Data) != "one" {
+		t.Fatalf("got %q", f.Data)
+	}
+	o.sendMu.Lock()
+	o.sent++ // as if the next frame had been lost
+	o.sendMu.Unlock()
+	o.Send(FrameText, []byte("three"))
+	f := <-r.Frames()
+	if code, _ := CloseFrame(f.Data); f.Kind != FrameClose || code != 1012 {
+		t.Fatalf("after a gap the relay got %s %q; want a 1012 close", f.Kind, f.Data)
+	}
+	<-r.Closed()
+	<-o.Closed() // told by the relay
+
+	r, o = open()
+	srv.Down()
+	for _, p := range []*Pipe{r, o} {
+		select {
+		case <-p.Closed():
+		case <-time.After(time.Minute):
+			t.Fatal("a pipe stayed open after its bus went down")
+		}
+	}
+	if err := r.Send(FrameText, []byte("late")); !errors.Is(err, ErrPipeClosed) {
+		t.Fatalf("a send on a pipe closed by the bus's loss: %v", err)
+	}
+	for _, b := range []*Bus{relay, owner} {
+		b.mu.Lock()
+		n := len(b.pipes)
+		b.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d pipe ends still counted", n)
+		}
+	}
+}

@@ -141,6 +141,17 @@ func (s *Server) Restart() error {
 	return s.start()
 }
 
+// Down stops the server until Up starts it again on the same port.
+func (s *Server) Down() { s.kill() }
+
+// Up starts a server that Down stopped.
+func (s *Server) Up() error {
+	if s.bin == "" {
+		return errors.New("natstest: NUDGE_TEST_NATS_URL's server is not ours to start")
+	}
+	return s.start()
+}
+
 func (s *Server) kill() {
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
