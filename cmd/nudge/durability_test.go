@@ -43,9 +43,9 @@ type serverProcess struct {
 	logs *syncBuffer
 }
 
-func startProcess(t *testing.T, data, addr string, shell string) *serverProcess {
+func startProcess(t *testing.T, data, addr string, shell string, extra ...string) *serverProcess {
 	t.Helper()
-	args := []string{"serve", "--data", data, "--addr", addr, "--public-url", "http://" + addr, "--demo"}
+	args := append([]string{"serve", "--data", data, "--addr", addr, "--public-url", "http://" + addr, "--demo"}, extra...)
 	var cmd *exec.Cmd
 	if shell != "" {
 		// e.g. "ulimit -n 64": the limit is set in a shell that then becomes the server.
@@ -434,7 +434,14 @@ func openData(t *testing.T, data string) (*store.Store, *keys.Ring) {
 // chat; it returns the socket, the conversation and its resume token.
 func startVisitor(t *testing.T, url, visitor string) (c *fws.Conn, conv, token string) {
 	t.Helper()
-	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {url}})
+	return startVisitorFrom(t, url, url, visitor)
+}
+
+// startVisitorFrom is startVisitor from a page of origin (the public URL of
+// a cluster whose node is at url).
+func startVisitorFrom(t *testing.T, url, origin, visitor string) (c *fws.Conn, conv, token string) {
+	t.Helper()
+	c, _, err := fws.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1)+"/ws/visitor?site=demo", http.Header{"Origin": {origin}})
 	if err != nil {
 		t.Fatal(err)
 	}
