@@ -181,6 +181,24 @@ func TestEnforcerFollowsMembershipsAndTokens(t *testing.T) {
 	if _, err := s.Token(ctx, secret); !errors.Is(err, ErrNoToken) || en.Allowed(TokenSubject(tok.ID), a.ID, "tokens", "read") {
 		t.Fatalf("revoked token still works: %v", err)
 	}
+	// Another process's enforcer (another node) hears of changes on its
+	// own (Changed is told of each), but a refusal looks at the store
+	// first: a token made a moment ago works there at once.
+	changes := 0
+	en.Changed = func() { changes++ }
+	_, bot, err := s.CreateToken(ctx, store.System, a.ID, "bot", RoleBot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes != 1 {
+		t.Fatalf("Changed told %d times of a new token", changes)
+	}
+	if en2.Allowed(TokenSubject(bot.ID), a.ID, "chat", "work") || !en2.AllowedNow(ctx, TokenSubject(bot.ID), a.ID, "chat", "work") {
+		t.Fatal("the other enforcer did not find the new token's role in the store when it refused it")
+	}
+	if en2.AllowedNow(ctx, TokenSubject(bot.ID), b.ID, "chat", "work") {
+		t.Fatal("a refusal that stands was allowed after all")
+	}
 }
 
 func TestValidation(t *testing.T) {

@@ -32,6 +32,11 @@ type ChatOptions struct {
 	Interval      time.Duration // between two messages of a conversation: the visitor writes every 2×Interval, the agent answers each
 	Duration      time.Duration // how long messages flow once every conversation is open
 	Ramp          int           // conversations opened per second
+	// Nodes are the nodes of a cluster, URL among them: visitor i and bot
+	// i connect to Nodes[i % len], so that most sockets are relayed to the
+	// node that runs the site's tenant. Each node's metrics are read at
+	// NODE/metrics with Metrics.Token, for the CPU the run took.
+	Nodes []string
 	// DebugURL is the server's --debug-addr as a URL: when set, the server
 	// collects its garbage before each memory reading (pprof's heap?gc=1).
 	DebugURL string
@@ -52,9 +57,11 @@ type ChatReport struct {
 	P50, P99, Max time.Duration
 	AckP50        time.Duration // visitor send to ack (the commit)
 	AckP99        time.Duration
-	IdleRSS       float64 // server resident bytes per idle visitor connection
-	IdleHeap      float64 // server heap bytes per idle visitor connection
-	IdleStack     float64 // server goroutine stack bytes per idle visitor connection
+	IdleRSS       float64       // server resident bytes per idle visitor connection
+	IdleHeap      float64       // server heap bytes per idle visitor connection
+	IdleStack     float64       // server goroutine stack bytes per idle visitor connection
+	CPU           time.Duration // the server's CPU (the nodes' in all) per message delivered, while messages flowed
+	Nodes         int
 	Elapsed       time.Duration
 }
 
@@ -63,16 +70,18 @@ func (r ChatReport) String() string {
 messages      %d sent, %d acknowledged, %d delivered, %d lost, %d duplicated, %d failed; %d agent replies delivered (%.0f messages/s in all)
 latency       visitor→agent p50 %s  p99 %s  max %s;  send→ack p50 %s  p99 %s
 idle memory   %.1f KiB heap + %.1f KiB stacks per visitor connection (server; RSS grew %.1f KiB each)
+server CPU    %s per message delivered (%d node(s) in all)
 elapsed       %s`,
 		r.Conversations, r.Agents, r.Sent, r.Acked, r.Delivered, r.Lost, r.Duplicated, r.Failed, r.Replies, float64(r.Sent+r.Replies)/r.Elapsed.Seconds(),
-		r.P50, r.P99, r.Max, r.AckP50, r.AckP99, r.IdleHeap/1024, r.IdleStack/1024, r.IdleRSS/1024, r.Elapsed.Round(time.Millisecond))
+		r.P50, r.P99, r.Max, r.AckP50, r.AckP99, r.IdleHeap/1024, r.IdleStack/1024, r.IdleRSS/1024, r.CPU.Round(100*time.Nanosecond), r.Nodes,
+		r.Elapsed.Round(time.Millisecond))
 }
 
 // chatRun is one run's shared state.
 type chatRun struct {
 	o      ChatOptions
 	auth   func(*http.Request) // adds the owner's or admin's credentials
-	ws     string
+	ws     []string            // the nodes' WebSocket base URLs
 	dialer *fws.Dialer
 	form   map[string]any // the tenant's pre-chat form, filled in as a visitor would
 
@@ -104,8 +113,28 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	if o.Origin == "" {
 		o.Origin = o.URL
 	}
-	r := &chatRun{o: o, ws: strings.Replace(o.URL, "http", "ws", 1),
-		dialer: &fws.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}}
+	r := &chatRun{o: o, dialer: &fws.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}}
+	metrics := []Metrics{o.Metrics.or(o.URL)}
+	if len(o.Nodes) == 0 {
+		r.ws = []string{strings.Replace(o.URL, "http", "ws", 1)}
+	} else {
+		metrics = nil
+		for _, n := range o.Nodes {
+			r.ws = append(r.ws, strings.Replace(n, "http", "ws", 1))
+			metrics = append(metrics, Metrics{URL: n + "/metrics", Token: o.Metrics.Token})
+		}
+	}
+	cpu := func(ctx context.Context, client *http.Client) (float64, error) {
+		sum := 0.0
+		for _, m := range metrics {
+			got, err := scrape(ctx, client, m)
+			if err != nil {
+				return 0, err
+			}
+			sum += got["process_cpu_seconds_total"]
+		}
+		return sum, nil
+	}
 	for i := range r.acks {
 		r.acks[i] = newHistogram()
 	}
@@ -140,8 +169,12 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 			return ChatReport{}, err
 		}
 		tokens = append(tokens, id)
-		c, _, err := r.dialer.DialContext(ctx, r.ws+"/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
+		c, res, err := r.dialer.DialContext(ctx, r.ws[i%len(r.ws)]+"/ws/agent", http.Header{"Authorization": {"Bearer " + secret}})
 		if err != nil {
+			if res != nil {
+				b, _ := io.ReadAll(res.Body)
+				err = fmt.Errorf("%s %s", res.Status, b)
+			}
 			return ChatReport{}, fmt.Errorf("loadgen: agent socket: %w", err)
 		}
 		botConns = append(botConns, c)
@@ -195,6 +228,10 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	rep.IdleStack = (idle["go_memstats_stack_inuse_bytes"] - before["go_memstats_stack_inuse_bytes"]) / float64(len(visitors))
 
 	// Messages flow.
+	cpuBefore, err := cpu(ctx, client)
+	if err != nil {
+		return ChatReport{}, fmt.Errorf("loadgen: read the nodes' metrics: %w", err)
+	}
 	start := time.Now()
 	end := start.Add(o.Duration)
 	var wg sync.WaitGroup
@@ -224,6 +261,11 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	<-progressDone
 	time.Sleep(3 * time.Second) // deliveries in flight
 	rep.Elapsed = time.Since(start)
+	cpuAfter, err := cpu(ctx, client)
+	if err != nil {
+		return ChatReport{}, fmt.Errorf("loadgen: read the nodes' metrics: %w", err)
+	}
+	rep.Nodes = len(metrics)
 
 	for _, c := range botConns {
 		c.Close()
@@ -264,6 +306,9 @@ func Chat(ctx context.Context, o ChatOptions, progress io.Writer) (ChatReport, e
 	}
 	rep.P50, rep.P99, rep.Max = us(lat, 50), us(lat, 99), time.Duration(lat.Max())*time.Microsecond
 	rep.AckP50, rep.AckP99 = us(ack, 50), us(ack, 99)
+	if n := rep.Delivered + rep.Replies; n > 0 {
+		rep.CPU = time.Duration((cpuAfter - cpuBefore) / float64(n) * float64(time.Second))
+	}
 	return rep, nil
 }
 
@@ -441,7 +486,7 @@ type visitor struct {
 
 // open starts a visitor's conversation and reads its frames.
 func (r *chatRun) open(ctx context.Context, i int) (*visitor, error) {
-	c, res, err := r.dialer.DialContext(ctx, r.ws+"/ws/visitor?site="+r.o.Site, http.Header{"Origin": {r.o.Origin}})
+	c, res, err := r.dialer.DialContext(ctx, r.ws[i%len(r.ws)]+"/ws/visitor?site="+r.o.Site, http.Header{"Origin": {r.o.Origin}})
 	if err != nil {
 		if res != nil {
 			return nil, fmt.Errorf("loadgen: visitor socket %d: %s (raise the server's --chat-ip-rate, or lower --ramp)", i, res.Status)

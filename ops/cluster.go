@@ -28,6 +28,7 @@ const (
 	changedChatConfig = "chat-config" // a tenant's queues, agents or chat settings (tenant)
 	changedMail       = "mail"        // a tenant's email settings (tenant)
 	changedOwner      = "owner"       // a node took a tenant over (tenant)
+	changedPolicy     = "policy"      // roles: memberships, tokens (no key: the version is in the store)
 )
 
 // openCluster joins the cluster: the bus first, then the leases, whose
@@ -53,6 +54,11 @@ func (s *Service) openCluster(cfg Config) error {
 			s.welcome.forget(tenant)
 		},
 		changedMail: func(tenant string) { s.mailSettings.forget(tenant) },
+		changedPolicy: func(string) {
+			if err := s.Auth.Enforcer.Refresh(s.ctx); err != nil {
+				s.log.Warn("cluster: reload the roles", "err", err)
+			}
+		},
 		changedOwner: func(tenant string) {
 			// Another node runs it now: what this node relays to the
 			// owner before goes (its clients connect again).
@@ -64,6 +70,7 @@ func (s *Service) openCluster(cfg Config) error {
 			return err
 		}
 	}
+	s.Auth.Enforcer.Changed = func() { bus.Announce(changedPolicy, "") }
 	return nil
 }
 

@@ -241,7 +241,13 @@ func (s *Service) Start() {
 		s.Mail.Start()
 		s.startCluster()
 		s.Go(s.housekeeping)
-		s.Go(func(ctx context.Context) { s.followPolicy(ctx, 2*time.Second) })
+		// In a cluster the nodes announce their role changes on the bus; the
+		// poll catches the command line's and what an outage of the bus lost.
+		every := 2 * time.Second
+		if s.cluster != nil {
+			every = 30 * time.Second
+		}
+		s.Go(func(ctx context.Context) { s.followPolicy(ctx, every) })
 	})
 }
 

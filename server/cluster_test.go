@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgehq/nudge/auth"
 	"github.com/nudgehq/nudge/cluster"
 	"github.com/nudgehq/nudge/internal/natstest"
 	"github.com/nudgehq/nudge/internal/pgtest"
@@ -76,11 +77,14 @@ func runner(t *testing.T, nodes []*harness, tenant string) (run *harness, others
 func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	first := newChatFixture(nodes[0], "Acme")
-	for _, h := range nodes {
-		// The roles made on the first node: the others read them within
-		// seconds (followPolicy); the test does not wait for that.
-		if err := h.srv.ops.Auth.Enforcer.Refresh(context.Background()); err != nil {
-			t.Fatal(err)
+	// The roles made on the first node reach the others over the bus (they
+	// poll only every 30 s).
+	for _, h := range nodes[1:] {
+		for deadline := time.Now().Add(15 * time.Second); h.srv.ops.Auth.Enforcer.Role(auth.UserSubject(first.users["supervisor"].ID), first.tn.ID) == ""; {
+			if time.Now().After(deadline) {
+				t.Fatal("the roles made on one node did not reach the other")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	run, others := runner(t, nodes, first.tn.ID)

@@ -209,7 +209,7 @@ func (s *Server) authz(obj, act string) fiber.Handler {
 		if p.Tenant == "" {
 			return errNoTenant
 		}
-		if !s.auth.Enforcer.Allowed(p.Subject, p.Tenant, obj, act) {
+		if !s.auth.Enforcer.AllowedNow(c.UserContext(), p.Subject, p.Tenant, obj, act) {
 			return errForbidden
 		}
 		return c.Next()

@@ -68,7 +68,7 @@ func startCluster(t *testing.T, n int) *rig {
 	c.public = "http://" + c.addrs[0]
 	c.args = []string{"--database-url", c.db, "--nats-url", nats.URL, "--master-key-file", key,
 		"--search-url", o.URL, "--search-username", o.Username, "--search-password", o.Password, "--search-prefix", o.Prefix,
-		"--public-url", c.public}
+		"--public-url", c.public, "--metrics-token", "cluster-metrics-token"}
 	// The first node makes the demo tenant and the master key; the others
 	// join it.
 	c.nodes = make([]*serverProcess, n)
@@ -691,6 +691,17 @@ func TestClusterLosesNoAcknowledgedMessage(t *testing.T) {
 		ch.halt()
 	}
 	checkTranscript(t, c, conv, token, chatters)
+
+	// The chat load generator spreads its visitors and bots over the nodes
+	// and loses nothing through the relays.
+	var out, errOut strings.Builder
+	t.Setenv("NUDGE_LOADGEN_PASSWORD", "demo-password")
+	t.Setenv("NUDGE_METRICS_TOKEN", "cluster-metrics-token")
+	if code := run([]string{"loadgen", "chat", "--url", c.url(0), "--origin", c.public, "--nodes", strings.Join([]string{c.url(0), c.url(1), c.url(2)}, ","),
+		"--conversations", "6", "--per-agent", "2", "--interval", "100ms", "--duration", "2s"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), " 0 lost") || strings.Contains(out.String(), " 0 delivered") || !strings.Contains(out.String(), "(3 node(s) in all)") {
+		t.Fatalf("loadgen chat across the nodes: %d\n%s\n%s", code, out.String(), errOut.String())
+	}
 }
 
 // checkTranscript reads the conversation as the supervisor and as the

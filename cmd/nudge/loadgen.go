@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/nudgehq/nudge/loadgen"
@@ -92,6 +93,7 @@ func loadgenChat(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long messages flow once all conversations are open (at most 10m)")
 	fs.IntVar(&o.Ramp, "ramp", o.Ramp, "conversations opened per second")
 	fs.StringVar(&o.DebugURL, "debug-url", "", "the server's --debug-addr as a URL (http://127.0.0.1:6060): memory is read after a garbage collection")
+	nodes := fs.String("nodes", "", "a cluster's nodes, comma-separated URLs (--url among them): visitors and bots connect to each in turn; their metrics are read at URL/metrics with --metrics-token")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -100,6 +102,15 @@ func loadgenChat(args []string, stdout, stderr io.Writer) error {
 	}
 	if u, err := url.Parse(o.URL); err != nil || u.Host == "" {
 		return fmt.Errorf("--url %q is not a URL", o.URL)
+	}
+	if *nodes != "" {
+		for _, n := range strings.Split(*nodes, ",") {
+			n = strings.TrimSpace(n)
+			if u, err := url.Parse(n); err != nil || u.Host == "" {
+				return fmt.Errorf("--nodes: %q is not a URL", n)
+			}
+			o.Nodes = append(o.Nodes, strings.TrimRight(n, "/"))
+		}
 	}
 	switch {
 	case o.Token == "" && o.Password == "":

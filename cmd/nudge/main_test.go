@@ -107,6 +107,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"loadgen", "search", "--messages", "5"}, 1, "--messages"},
 		{[]string{"loadgen", "search", "--search-url", "es:9200"}, 1, "es:9200"},
 		{[]string{"loadgen", "collect", "--events-per-day", "5"}, 1, "1,000 to 100,000,000"},
+		{[]string{"loadgen", "chat", "--password", "x", "--nodes", "http://127.0.0.1:1,127.0.0.1:2"}, 1, `--nodes: "127.0.0.1:2" is not a URL`},
 		{[]string{"loadgen", "collect", "--events-per-day", "5000", "--token", "", "--password", ""}, 1, "--token, or --email"},
 		{[]string{"loadgen", "collect", "--identify", "--token", "", "--password", ""}, 1, "--token, or --email"},
 	} {
