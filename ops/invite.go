@@ -61,9 +61,25 @@ func (s *Service) LiveVisitors(ctx context.Context, site store.Site) ([]LiveVisi
 	if err != nil {
 		return nil, err
 	}
+	on := make([]bool, len(rows))
+	if site.Settings.PushOffers && len(rows) > 0 {
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.Visitor
+		}
+		on, err = onOwnerWith(ctx, s, site.TenantID, "on-site", pollArgs{Site: site.ID, IDs: ids}, func() ([]bool, error) {
+			return s.pushes.onSiteAll(site.ID, ids, now), nil
+		})
+		if errors.Is(err, ErrMoving) {
+			on, err = make([]bool, len(rows)), nil // nobody invitable for a moment
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	out := make([]LiveVisitor, len(rows))
 	for i, r := range rows {
-		out[i] = LiveVisitor{LiveVisitor: r, Invitable: site.Settings.PushOffers && s.pushes.onSite(site.ID, r.Visitor, now)}
+		out[i] = LiveVisitor{LiveVisitor: r, Invitable: i < len(on) && on[i]}
 		if r.UserID == "" {
 			continue
 		}
@@ -106,10 +122,13 @@ func (s *Service) Invite(ctx context.Context, actor store.Actor, a chat.Agent, s
 	now := time.Now()
 	o := PushedOffer{ID: store.NewID(), Rule: "invite", Queue: req.Queue, Text: req.Text, UI: true, Expires: now.Add(time.Minute)}
 	o.Metadata = map[string]string{"invitation": o.ID}
-	if !s.pushes.push(site.ID, visitor, o, now) {
+	pa := pushArgs{Site: site.ID, IDs: []string{visitor}, Offer: o, Expires: o.Expires,
+		Invite: &inviteArgs{Agent: a.User, Name: a.Name, Expires: now.Add(invitationTTL)}}
+	if ok, err := s.push(ctx, site.TenantID, pa); err != nil {
+		return PushedOffer{}, err
+	} else if !ok {
 		return PushedOffer{}, ErrNotOnSite
 	}
-	s.pushes.invite(o.ID, invitation{site: site.ID, agent: a.User, name: a.Name, expires: now.Add(invitationTTL)})
 	if err := s.Store.RecordAudit(ctx, actor, site.TenantID, "visitor.invite", "site", site.ID, map[string]string{"visitor": visitor, "offer": o.ID}); err != nil {
 		return PushedOffer{}, err
 	}

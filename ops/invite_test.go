@@ -59,7 +59,7 @@ func TestAVisitorOnTheSiteIsListedAndInvited(t *testing.T) {
 	f.identify("v-known", "cust-7", "kim@example.com", "Kim", false)
 	f.event("v-known")
 	now := time.Now()
-	f.s.PollOffers(f.site.ID, []string{"v-known"}, now) // v-known's page asks for pushed offers
+	f.s.PollOffers(f.ctx, f.site, []string{"v-known"}, now) // v-known's page asks for pushed offers
 
 	live, err := f.s.LiveVisitors(f.ctx, f.site)
 	if err != nil || len(live) != 2 {
@@ -96,7 +96,7 @@ func TestAVisitorOnTheSiteIsListedAndInvited(t *testing.T) {
 	if _, err := f.s.Invite(f.ctx, store.System, bea, f.site, "v-known", InviteRequest{Text: "Can I help you choose?", Queue: "Support"}); err != nil {
 		t.Fatal(err)
 	}
-	got := f.s.PollOffers(f.site.ID, []string{"v-known"}, time.Now())
+	got, _ := f.s.PollOffers(f.ctx, f.site, []string{"v-known"}, time.Now())
 	if len(got) != 1 || got[0].Rule != "invite" || got[0].Text != "Can I help you choose?" || got[0].Metadata["invitation"] != got[0].ID {
 		t.Fatalf("the page's poll: %+v", got)
 	}
@@ -149,7 +149,7 @@ func TestAnInvitedChatGoesToItsAgentFirst(t *testing.T) {
 		}
 		f.s.Chat.SetPresence(f.ctx, ann, chat.Available)
 		visitor := "v-invited-" + string(rune('a'+i))
-		f.s.PollOffers(f.site.ID, []string{visitor}, time.Now())
+		f.s.PollOffers(f.ctx, f.site, []string{visitor}, time.Now())
 		o, err := f.s.Invite(f.ctx, store.System, bea, f.site, visitor, InviteRequest{Text: "Hi", Queue: "Support"})
 		if err != nil {
 			t.Fatal(err)

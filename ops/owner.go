@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nudgehq/nudge/chat"
 	"github.com/nudgehq/nudge/cluster"
@@ -63,11 +64,23 @@ func callError(err error) error {
 
 // onOwner runs local on the node that runs tenant: here, or there as op.
 func onOwner[T any](ctx context.Context, s *Service, tenant, op string, local func() (T, error)) (T, error) {
+	return onOwnerWith(ctx, s, tenant, op, nil, local)
+}
+
+// onOwnerWith is onOwner with the call's arguments (JSON).
+func onOwnerWith[T any](ctx context.Context, s *Service, tenant, op string, args any, local func() (T, error)) (T, error) {
 	if s.RunsTenant(tenant) {
 		return local()
 	}
 	var v T
-	out, err := s.cluster.bus.Call(ctx, tenant, op, nil)
+	var body []byte
+	if args != nil {
+		var err error
+		if body, err = json.Marshal(args); err != nil {
+			return v, err
+		}
+	}
+	out, err := s.cluster.bus.Call(ctx, tenant, op, body)
 	if err != nil {
 		return v, callError(err)
 	}
@@ -97,6 +110,21 @@ func (s *Service) answer(ctx context.Context, tenant, op string, args []byte) ([
 		if err = json.Unmarshal(args, &a); err == nil {
 			s.Chat.CloseSite(ctx, tenant, a.Site)
 			v = true
+		}
+	case "poll-offers":
+		var a pollArgs
+		if err = json.Unmarshal(args, &a); err == nil {
+			v = s.pushes.poll(a.Site, a.IDs, time.Now())
+		}
+	case "push-offer":
+		var a pushArgs
+		if err = json.Unmarshal(args, &a); err == nil {
+			v = s.pushes.pushAny(a, time.Now())
+		}
+	case "on-site":
+		var a pollArgs
+		if err = json.Unmarshal(args, &a); err == nil {
+			v = s.pushes.onSiteAll(a.Site, a.IDs, time.Now())
 		}
 	case "close-visitor":
 		var a closeArgs

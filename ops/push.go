@@ -13,6 +13,11 @@ import (
 	"github.com/nudgehq/nudge/store"
 )
 
+// In a cluster the box of a tenant's sites lives on the node that runs the
+// tenant, like its chats: the polls, pushes and invitations that reach
+// another node are asked of it (onOwnerWith). A move of the tenant loses the
+// offers waiting (a minute, by default), as a restart does.
+
 // Offers pushed by a site's backend reach the visitor's open page by a short
 // poll (GET /offers/{siteKey}, PollOffers) that the guide makes every few seconds while
 // the page is visible, not by a socket per idle visitor: a poll is a 204 from
@@ -113,6 +118,54 @@ func (b *pushBox) push(site, id string, o PushedOffer, now time.Time) bool {
 	}
 	b.offers[k] = append(b.offers[k], o)
 	return true
+}
+
+// pushArgs are a push as the tenant's node takes it: the offer, for the
+// first of the ids whose visitor is on the site, and for an agent's
+// invitation who made it.
+type pushArgs struct {
+	Site    string      `json:"site"`
+	IDs     []string    `json:"ids"`
+	Offer   PushedOffer `json:"offer"`
+	Expires time.Time   `json:"expires"` // the offer's (not in its JSON, which pages get)
+	Invite  *inviteArgs `json:"invite,omitempty"`
+}
+
+// inviteArgs are who made an invitation, and until when it leads to them.
+type inviteArgs struct {
+	Agent   string    `json:"agent"`
+	Name    string    `json:"name"`
+	Expires time.Time `json:"expires"`
+}
+
+// pollArgs name visitors of a site.
+type pollArgs struct {
+	Site string   `json:"site"`
+	IDs  []string `json:"ids"`
+}
+
+// pushAny queues a.Offer for the first of a.IDs on the site (and records
+// the invitation); false when none of them is.
+func (b *pushBox) pushAny(a pushArgs, now time.Time) bool {
+	a.Offer.Expires = a.Expires
+	for _, id := range a.IDs {
+		if b.push(a.Site, id, a.Offer, now) {
+			if a.Invite != nil {
+				b.invite(a.Offer.ID, invitation{site: a.Site, agent: a.Invite.Agent, name: a.Invite.Name, expires: a.Invite.Expires})
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// onSiteAll says, for each id, whether that visitor of the site polled lately.
+func (b *pushBox) onSiteAll(site string, ids []string, now time.Time) []bool {
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		out[i] = b.onSite(site, id, now)
+	}
+	return out
 }
 
 // sweep forgets visitors gone for a while and offers nobody took. Callers hold mu.
@@ -284,7 +337,10 @@ func (s *Service) PushOffer(ctx context.Context, actor store.Actor, site store.S
 		DeclineLabel: req.DeclineLabel, Metadata: req.Metadata, UI: req.UI == nil || *req.UI,
 		Expires: now.Add(time.Duration(req.TTLSeconds) * time.Second)}
 	// A visitor id, else an identified user id: whichever has polled.
-	if !s.pushes.push(site.ID, id, o, now) && !s.pushes.push(site.ID, "u:"+id, o, now) {
+	a := pushArgs{Site: site.ID, IDs: []string{id, "u:" + id}, Offer: o, Expires: o.Expires}
+	if ok, err := s.push(ctx, site.TenantID, a); err != nil {
+		return PushedOffer{}, err
+	} else if !ok {
 		return PushedOffer{}, ErrNotOnSite
 	}
 	if err := s.Store.RecordAudit(ctx, actor, site.TenantID, "offer.push", "site", site.ID, map[string]string{"visitor": id, "offer": o.ID}); err != nil {
@@ -293,10 +349,23 @@ func (s *Service) PushOffer(ctx context.Context, actor store.Actor, site store.S
 	return o, nil
 }
 
+// push queues a push or an invitation on the tenant's node.
+func (s *Service) push(ctx context.Context, tenant string, a pushArgs) (bool, error) {
+	return onOwnerWith(ctx, s, tenant, "push-offer", a, func() (bool, error) { return s.pushes.pushAny(a, time.Now()), nil })
+}
+
 // PollOffers records that the visitors (ids: visitor ids, "u:" + a verified
 // user id) of a site are on it now and takes the offers waiting for them.
-func (s *Service) PollOffers(siteID string, ids []string, now time.Time) []PushedOffer {
-	return s.pushes.poll(siteID, ids, now)
+// While the tenant moves between nodes nothing waits (ErrMoving is not an
+// error here: the page polls again in seconds).
+func (s *Service) PollOffers(ctx context.Context, site store.Site, ids []string, now time.Time) ([]PushedOffer, error) {
+	got, err := onOwnerWith(ctx, s, site.TenantID, "poll-offers", pollArgs{Site: site.ID, IDs: ids}, func() ([]PushedOffer, error) {
+		return s.pushes.poll(site.ID, ids, now), nil
+	})
+	if errors.Is(err, ErrMoving) {
+		return nil, nil
+	}
+	return got, err
 }
 
 // Availability is every queue of a tenant, by folded name, as the chat

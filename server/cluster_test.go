@@ -77,16 +77,7 @@ func runner(t *testing.T, nodes []*harness, tenant string) (run *harness, others
 func TestClusterRelaysSocketsToTheTenantsNode(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	first := newChatFixture(nodes[0], "Acme")
-	// The roles made on the first node reach the others over the bus (they
-	// poll only every 30 s).
-	for _, h := range nodes[1:] {
-		for deadline := time.Now().Add(15 * time.Second); h.srv.ops.Auth.Enforcer.Role(auth.UserSubject(first.users["supervisor"].ID), first.tn.ID) == ""; {
-			if time.Now().After(deadline) {
-				t.Fatal("the roles made on one node did not reach the other")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitRoles(t, nodes, first)
 	run, others := runner(t, nodes, first.tn.ID)
 	other := others[0]
 	on := func(h *harness) *chatFixture { f := *first; f.h = h; return &f }
@@ -271,5 +262,91 @@ func TestSocketsCloseWhenTheirTenantLeaves(t *testing.T) {
 	chats, _ := hello["state"].(map[string]any)["chats"].([]any)
 	if len(chats) != 1 || chats[0].(map[string]any)["id"] != conv {
 		t.Fatalf("the agent's chats after the tenant came back: %v", hello["state"])
+	}
+}
+
+// Pushed offers and agents' invitations wait on the node that runs the
+// tenant: a page polling another node is seen there and gets them, a push
+// or an invitation made on another node reaches them, each once, and the
+// live visitors list on another node says who can be invited.
+func TestClusterPushesReachPagesOnAnyNode(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	f := newChatFixture(nodes[0], "Acme")
+	site, err := nodes[0].st.UpdateSite(context.Background(), store.System, f.tn.ID, f.site.ID, func(s *store.Site) error {
+		s.Settings.PushOffers = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[0].srv.ops.Forget(site.Key)
+	waitRoles(t, nodes, f)
+	run, others := runner(t, nodes, f.tn.ID)
+	other := others[0] // the page polls the node that does not run the tenant
+	poll := func() response {
+		t.Helper()
+		return other.do(pageRequest("GET", "/offers/"+site.Key+"?visitor=v1", shopOrigin, ""))
+	}
+	marketer := run.login(f.users["marketer"].Email, "password-marketer")
+	offer := map[string]any{"queue": "Sales", "text": "Your order is ready: questions?"}
+	push := func() response {
+		return marketer.call("POST", "/api/sites/"+site.Key+"/visitors/v1/offers", offer)
+	}
+	if res := push(); res.Status != 409 {
+		t.Fatalf("a push before the visitor polled: %d %s", res.Status, res.Body)
+	}
+	if res := poll(); res.Status != 204 {
+		t.Fatalf("the first poll: %d %s", res.Status, res.Body)
+	}
+	if res := push(); res.Status != 202 {
+		t.Fatalf("a push once the visitor polled another node: %d %s", res.Status, res.Body)
+	}
+	if res := poll(); res.Status != 200 || !strings.Contains(string(res.Body), "Your order is ready") {
+		t.Fatalf("the poll after the push: %d %s", res.Status, res.Body)
+	}
+	if res := poll(); res.Status != 204 {
+		t.Fatalf("an offer delivered twice: %d %s", res.Status, res.Body)
+	}
+
+	// An agent sees the visitor invitable on the other node, and invites
+	// them from either.
+	other.do(pageRequest("POST", "/collect", shopOrigin, batch(site.Key, "v1", "s1", pageview("/pricing"))))
+	agent := other.login(f.users["agent"].Email, "password-agent")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res := agent.call("GET", "/api/sites/"+site.ID+"/visitors/now", nil)
+		if res.Status != 200 {
+			t.Fatalf("visitors now: %d %s", res.Status, res.Body)
+		}
+		if strings.Contains(string(res.Body), `"invitable":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the visitor polling another node is not invitable: %s", res.Body)
+		}
+		poll()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, from := range []*harness{other, run} {
+		a := from.login(f.users["agent"].Email, "password-agent")
+		if res := a.call("POST", "/api/sites/"+site.ID+"/visitors/v1/invite", map[string]any{"text": "Can I help?", "queue": "Sales"}); res.Status >= 300 {
+			t.Fatalf("invite: %d %s", res.Status, res.Body)
+		}
+		if res := poll(); res.Status != 200 || !strings.Contains(string(res.Body), "Can I help?") || !strings.Contains(string(res.Body), `"invitation"`) {
+			t.Fatalf("the invitation's poll: %d %s", res.Status, res.Body)
+		}
+	}
+}
+
+// waitRoles waits until the roles made on the first node reach the others
+// (over the bus: they poll only every 30 s).
+func waitRoles(t *testing.T, nodes []*harness, f *chatFixture) {
+	t.Helper()
+	for _, h := range nodes[1:] {
+		for deadline := time.Now().Add(15 * time.Second); h.srv.ops.Auth.Enforcer.Role(auth.UserSubject(f.users["supervisor"].ID), f.tn.ID) == ""; {
+			if time.Now().After(deadline) {
+				t.Fatal("the roles made on one node did not reach the other")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

@@ -44,7 +44,10 @@ func (h pageAPI) pollOffers(c *fiber.Ctx) error {
 	if len(ids) == 0 {
 		return errBadRequest("invalid_query", "visitor or user is required", "visitor")
 	}
-	got := h.ops.PollOffers(site.ID, ids, now)
+	got, err := h.ops.PollOffers(c.UserContext(), *site, ids, now)
+	if err != nil {
+		return err
+	}
 	if len(got) == 0 {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
