@@ -94,10 +94,16 @@ func TestDatabaseFilesAreTheOwnersOnly(t *testing.T) {
 	}
 }
 
-func TestUpgradeFromVersion1KeepsData(t *testing.T) {
+// An upgrade keeps the data: SQLite from its first version, PostgreSQL from
+// its first release (the baseline at 23), each to the latest, whose cluster
+// tables then work.
+func TestUpgradeFromTheFirstReleaseKeepsData(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "nudge.db")
-	old, err := OpenAt(ctx, path, 1)
+	path, first := filepath.Join(t.TempDir(), "nudge.db"), int64(1)
+	if os.Getenv("NUDGE_TEST_STORE") == "postgres" {
+		path, first = pgtest.Database(t), 23
+	}
+	old, err := OpenAt(ctx, path, first)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +134,12 @@ func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 	}
 	if _, err := s.CreateSite(ctx, System, Site{TenantID: tn.ID, Name: "Shop", Theme: DefaultSiteTheme}); err != nil {
 		t.Fatalf("sites table missing after upgrade: %v", err)
+	}
+	if err := s.HeartbeatNode(ctx, "n1", "", false); err != nil {
+		t.Fatalf("cluster tables missing after upgrade: %v", err)
+	}
+	if epoch, ok, err := s.AcquireLease(ctx, tn.ID, "n1", time.Minute, 0); err != nil || !ok || epoch != 1 {
+		t.Fatalf("a lease after upgrade: %d %v %v", epoch, ok, err)
 	}
 }
 
