@@ -156,6 +156,9 @@ type Options struct {
 	// cluster runs the tenants it holds the lease of); nil: all of them.
 	// A tenant comes with Adopt and goes with Release.
 	Hosts func(tenant string) bool
+	// Fence, with Hosts, is the lease under which this node writes a
+	// tenant's chats, checked in each commit (Log.fence).
+	Fence func(tenant string) (node string, epoch int64, ok bool)
 }
 
 // Closed is a conversation as it closes.
@@ -364,6 +367,7 @@ func NewEngine(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.log = NewLog(o.Store, o.Ring, e.redactorOf)
 	e.log.shown, e.log.committed, e.log.retracted = e.show, e.fanOut, e.retract
+	e.log.fence = o.Fence
 	if o.Subscribed != nil {
 		e.log.stored, e.log.afterCommit = e.messageEvent, e.afterCommit
 		e.log.storesFor = func(tenant string) bool { return o.Subscribed(context.Background(), tenant, "message.created") }
@@ -1079,7 +1083,7 @@ func (e *Engine) do(t *tenant, fn func(*store.Tx) error) {
 func (e *Engine) unlock(t *tenant) {
 	if fns := t.staged; len(fns) > 0 {
 		t.staged = nil
-		e.log.Do(func(tx *store.Tx) error {
+		e.log.Do(t.id, func(tx *store.Tx) error {
 			for _, fn := range fns {
 				if err := fn(tx); err != nil {
 					return err

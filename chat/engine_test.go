@@ -1124,7 +1124,7 @@ func TestShownWhileCommittedReachesEveryReader(t *testing.T) {
 	first.reset()
 
 	running, hold := make(chan struct{}), make(chan struct{})
-	x.e.Log().Do(func(*store.Tx) error { close(running); <-hold; return nil })
+	x.e.Log().Do("", func(*store.Tx) error { close(running); <-hold; return nil })
 	<-running
 	wait, err := x.e.VisitorPost(x.ctx, v, Message{ClientID: "c1", Text: "while committed"})
 	if err != nil {

@@ -113,6 +113,13 @@ type Log struct {
 	committed   func(tenant string, m Message, shownTo []Sink) []Sink
 	retracted   func(tenant string, m Message, shownTo []Sink)
 
+	// fence, on a node of a cluster, is the lease under which this node
+	// writes a tenant's chats (ok false: it runs them no longer). Each
+	// commit checks it in the database first (store.Tx.Fence): what a node
+	// that lost the tenant still had in flight is refused (ErrElsewhere),
+	// never written behind the back of the node that took it over.
+	fence func(tenant string) (node string, epoch int64, ok bool)
+
 	// logger hears failures nobody waits for.
 	logger *slog.Logger
 	// Stats count the log's work, for the server's metrics.
@@ -194,8 +201,8 @@ func (l *Log) Flush() {
 
 // Do queues a change that commits with the next group, in order with the
 // messages queued around it; nobody waits for it (a failure is logged).
-func (l *Log) Do(fn func(*store.Tx) error) {
-	if err := l.enqueue(&appendReq{fn: fn, async: true, done: make(chan struct{})}); err != nil {
+func (l *Log) Do(tenant string, fn func(*store.Tx) error) {
+	if err := l.enqueue(&appendReq{tenant: tenant, fn: fn, async: true, done: make(chan struct{})}); err != nil {
 		l.logger.Error("chat: change after close", "err", err)
 	}
 }
@@ -395,7 +402,7 @@ func (l *Log) write() {
 		}
 		began := time.Now()
 		var err error
-		if len(batch) == 1 && batch[0].fn == nil && (l.stored == nil || !l.storesFor(batch[0].tenant)) {
+		if len(batch) == 1 && batch[0].fn == nil && l.fence == nil && (l.stored == nil || !l.storesFor(batch[0].tenant)) {
 			// One message, most of the time: one statement, no transaction.
 			err = l.st.AppendMessage(context.Background(), &batch[0].m)
 		} else {
@@ -484,15 +491,27 @@ func (l *Log) show(batch []*appendReq) {
 // commit writes a batch in one transaction.
 func (l *Log) commit(batch []*appendReq) error {
 	return l.st.Write(context.Background(), func(tx *store.Tx) error {
+		fenced, err := l.fenceOff(tx, batch)
+		if err != nil {
+			return err
+		}
 		for i := 0; i < len(batch); {
 			if b := batch[i]; b.fn != nil {
-				b.err = tx.Try(func() error { return b.fn(tx) })
+				if fenced[b.tenant] {
+					b.err = ErrElsewhere
+				} else {
+					b.err = tx.Try(func() error { return b.fn(tx) })
+				}
 				i++
 				continue
 			}
 			j := i
 			var ms []*store.MessageAppend
 			for ; j < len(batch) && batch[j].fn == nil; j++ {
+				if fenced[batch[j].tenant] {
+					batch[j].m.Err = ErrElsewhere
+					continue
+				}
 				ms = append(ms, &batch[j].m)
 			}
 			if err := tx.AppendMessages(ms); err != nil {
@@ -514,6 +533,35 @@ func (l *Log) commit(batch []*appendReq) error {
 		}
 		return nil
 	})
+}
+
+// fenceOff checks the lease of each tenant of the batch (on a node of a
+// cluster) and returns those whose writes this node may not make.
+func (l *Log) fenceOff(tx *store.Tx, batch []*appendReq) (map[string]bool, error) {
+	if l.fence == nil {
+		return nil, nil
+	}
+	fenced := map[string]bool{}
+	checked := map[string]bool{"": true} // Flush's marker belongs to no tenant
+	for _, b := range batch {
+		if checked[b.tenant] {
+			continue
+		}
+		checked[b.tenant] = true
+		node, epoch, ok := l.fence(b.tenant)
+		if ok {
+			err := tx.Fence(b.tenant, node, epoch)
+			if err != nil && !errors.Is(err, store.ErrFenced) {
+				return nil, err
+			}
+			ok = err == nil
+		}
+		if !ok {
+			fenced[b.tenant] = true
+			l.logger.Warn("chat: writes of a tenant whose lease ended refused", "tenant", b.tenant)
+		}
+	}
+	return fenced, nil
 }
 
 // Since returns a conversation's messages after seq, decrypted, in order;

@@ -137,7 +137,7 @@ func TestResendReturnsTheOriginal(t *testing.T) {
 	// A resend queued behind its original (one commit for both) is found too,
 	// and the seq it did not take goes to the next message.
 	hold := make(chan struct{})
-	f.log.Do(func(*store.Tx) error { <-hold; return nil }) // the three queue behind it
+	f.log.Do("", func(*store.Tx) error { <-hold; return nil }) // the three queue behind it
 	p1, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-3", Text: "third"})
 	p2, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-3", Text: "third, resent at once"})
 	p3, _ := f.log.Queue(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), ClientID: "c-4", Text: "fourth"})
@@ -240,7 +240,7 @@ func TestSeqsTheLogDoesNotKnow(t *testing.T) {
 	// together, and waits for them.
 	group := func(ms ...Message) ([]Message, []error) {
 		hold := make(chan struct{})
-		f.log.Do(func(*store.Tx) error { <-hold; return nil })
+		f.log.Do("", func(*store.Tx) error { <-hold; return nil })
 		var ps []*Pending
 		for _, m := range ms {
 			p, err := f.log.Queue(ctx, f.a.ID, m)
@@ -313,8 +313,8 @@ func TestSeqsTheLogDoesNotKnow(t *testing.T) {
 
 	// A change that appends, then fails, gives its seq back.
 	hold := make(chan struct{})
-	f.log.Do(func(*store.Tx) error { <-hold; return nil })
-	f.log.Do(func(tx *store.Tx) error {
+	f.log.Do("", func(*store.Tx) error { <-hold; return nil })
+	f.log.Do("", func(tx *store.Tx) error {
 		m := &store.MessageAppend{TenantID: f.a.ID, ConversationID: c.ID, SenderKind: "system", SenderID: "x", Kind: KindText,
 			Seal: func(int64) ([]byte, error) { return []byte("x"), nil }}
 		if err := tx.AppendMessages([]*store.MessageAppend{m}); err != nil || m.Seq != 9 {
@@ -488,7 +488,7 @@ func TestShownWhileCommitted(t *testing.T) {
 	// A message queued while a commit runs is shown at once; its sender
 	// waits for the commit after that one.
 	running, hold := make(chan struct{}), make(chan struct{})
-	f.log.Do(func(*store.Tx) error { close(running); <-hold; return nil })
+	f.log.Do("", func(*store.Tx) error { close(running); <-hold; return nil })
 	<-running
 	p, err := f.log.Queue(ctx, f.a.ID, msg(c, "b", "second"))
 	if err != nil {
@@ -512,7 +512,7 @@ func TestShownWhileCommitted(t *testing.T) {
 	// before its commit, and the next ones wait for it, in order.
 	fresh := f.conv[2]
 	running, hold = make(chan struct{}), make(chan struct{})
-	f.log.Do(func(*store.Tx) error { close(running); <-hold; return nil })
+	f.log.Do("", func(*store.Tx) error { close(running); <-hold; return nil })
 	<-running
 	p1, _ := f.log.Queue(ctx, f.a.ID, msg(fresh, "f1", "one"))
 	p2, _ := f.log.Queue(ctx, f.a.ID, msg(fresh, "f2", "two"))
@@ -603,5 +603,49 @@ func TestCommittedMessagesNameTheirReaders(t *testing.T) {
 		if slices.Contains(m.Readers, Sink(desk)) {
 			t.Fatalf("%q: the sender's own desk is a reader", text)
 		}
+	}
+}
+
+// A node of a cluster writes a tenant's chats only under its lease: once
+// another node took the lease over, what the first still had in flight is
+// refused (ErrElsewhere) and nothing of it is stored, whatever the first
+// node still believes.
+func TestAFencedNodeWritesNothing(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	c := f.conv[0]
+	epoch, ok, err := f.st.AcquireLease(ctx, f.a.ID, "n1", time.Minute, 0)
+	if err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	believes := true
+	f.log.fence = func(tenant string) (string, int64, bool) { return "n1", epoch, believes }
+	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "under the lease"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.ReleaseLease(ctx, f.a.ID, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if e2, ok, err := f.st.AcquireLease(ctx, f.a.ID, "n2", time.Minute, 0); err != nil || !ok || e2 != epoch+1 {
+		t.Fatalf("the other node's lease: %d %v %v", e2, ok, err)
+	}
+	// n1 still believes it runs the tenant (a stalled node): the database
+	// says otherwise.
+	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "after the lease"}); !errors.Is(err, ErrElsewhere) {
+		t.Fatalf("a message after the lease ended: %v", err)
+	}
+	ran := false
+	f.log.Do(f.a.ID, func(*store.Tx) error { ran = true; return nil })
+	f.log.Flush()
+	if ran {
+		t.Fatal("a change was written after the lease ended")
+	}
+	believes = false // and one that knows it lost the lease asks nothing
+	if _, err := f.log.Append(ctx, f.a.ID, Message{ConversationID: c.ID, Sender: visitor(c), Text: "known lost"}); !errors.Is(err, ErrElsewhere) {
+		t.Fatalf("a message once the node knows: %v", err)
+	}
+	ms, err := f.log.Since(ctx, f.a.ID, c.ID, 0, 100, false)
+	if err != nil || len(ms) != 1 || ms[0].Text != "under the lease" {
+		t.Fatalf("stored: %+v %v", ms, err)
 	}
 }

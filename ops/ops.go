@@ -171,6 +171,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 	s := &Service{Store: st, Auth: a, Ring: ring, Analytics: adb, Hooks: hooks, Search: ix, Feed: feed, cfg: cfg, log: log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var hosts func(string) bool
+	var fence func(string) (string, int64, bool)
 	if cfg.NATSURL != "" {
 		if err := s.openCluster(cfg); err != nil {
 			hooks.Close()
@@ -180,6 +181,10 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 			return nil, err
 		}
 		hosts = s.hosts
+		fence = func(tenant string) (string, int64, bool) {
+			epoch, ok := s.cluster.leaser.Owns(tenant)
+			return s.cluster.leaser.Node(), epoch, ok
+		}
 	}
 	s.mailSettings = newTTLCache(10*time.Second, s.loadEmailSettings)
 	mail := cfg.Email
@@ -194,6 +199,7 @@ func Open(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*
 		},
 		Closed:    s.afterClose,
 		Hosts:     hosts,
+		Fence:     fence,
 		Committed: func(tenant string, m chat.Message) { feedSearch(feed, tenant, m) }})
 	if err != nil {
 		if s.cluster != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -129,6 +130,28 @@ func (s *Store) RenewLeases(ctx context.Context, node string, ttl time.Duration)
 		out[t] = e
 	}
 	return out, rows.Err()
+}
+
+// ErrFenced means this node no longer holds the tenant's lease it meant to
+// write under: another node may run the tenant now.
+var ErrFenced = errors.New("store: this node's lease of the tenant has ended")
+
+// Fence checks, inside the transaction, that node still holds the tenant's
+// lease of epoch (unexpired by the database's clock), and locks the lease
+// until the transaction ends: a node that takes the lease over waits for
+// the commit and then reads what it wrote, and a node whose lease ended
+// writes nothing (ErrFenced), however late its commit comes.
+func (t *Tx) Fence(tenantID, node string, epoch int64) error {
+	var one int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT 1 FROM tenant_leases WHERE tenant_id = ? AND node = ? AND epoch = ? AND expires_at >= `+
+		t.s.d.now()+t.s.d.forUpdate(), tenantID, node, epoch).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrFenced
+	}
+	if err != nil {
+		return fmt.Errorf("store: fence %s: %w", tenantID, err)
+	}
+	return nil
 }
 
 // ReleaseLease gives up node's lease of a tenant (another node may take it
