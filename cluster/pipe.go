@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -250,6 +251,9 @@ func CloseFrame(data []byte) (int, string) {
 	return code, reason
 }
 
+// callTimeout bounds a call whose context has no deadline of its own.
+const callTimeout = 5 * time.Second
+
 func callSubject(tenant string) string { return "nudge.tenant." + tenant + ".call" }
 
 // errorHeader carries a call's error: its kind (a name both ends know) and
@@ -267,12 +271,19 @@ func (e *CallError) Error() string { return e.Message }
 // Call runs op with args on the node that runs tenant and returns its
 // answer. ErrNoOwner: nobody runs the tenant now.
 func (b *Bus) Call(ctx context.Context, tenant, op string, args []byte) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// An owner that dies mid-call never answers: the caller hears
+		// ErrNoOwner after a while instead of waiting for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+	}
 	m := nats.NewMsg(callSubject(tenant))
 	m.Header.Set(kindHeader, op)
 	m.Data = args
 	r, err := b.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, ErrNoOwner
 		}
 		return nil, fmt.Errorf("cluster: call %s on %s's node: %w", op, tenant, err)

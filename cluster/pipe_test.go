@@ -187,3 +187,42 @@ func TestPipesCloseWhenFramesMayBeLost(t *testing.T) {
 		}
 	}
 }
+
+// A call runs on the node that serves the tenant's calls and comes back
+// with its answer or its error's kind; nobody serving, or an owner that
+// never answers, is ErrNoOwner.
+func TestCallsReachTheTenantsNode(t *testing.T) {
+	caller, owner := buses(t)
+	ctx := context.Background()
+	if _, err := caller.Call(ctx, "t2", "echo", nil); !errors.Is(err, ErrNoOwner) {
+		t.Fatalf("nobody serving: %v", err)
+	}
+	hang := make(chan struct{})
+	defer close(hang)
+	stop, err := owner.ServeCalls("t2", func(op string, args []byte) ([]byte, error) {
+		switch op {
+		case "echo":
+			return args, nil
+		case "hang":
+			<-hang
+		}
+		return nil, errors.New("no such call")
+	}, func(error) string { return "state" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	owner.Flush(5 * time.Second)
+	if out, err := caller.Call(ctx, "t2", "echo", []byte("hi")); err != nil || string(out) != "hi" {
+		t.Fatalf("echo: %q %v", out, err)
+	}
+	var ce *CallError
+	if _, err := caller.Call(ctx, "t2", "nope", nil); !errors.As(err, &ce) || ce.Kind != "state" || ce.Message != "no such call" {
+		t.Fatalf("an error: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := caller.Call(short, "t2", "hang", nil); !errors.Is(err, ErrNoOwner) {
+		t.Fatalf("an owner that never answers: %v", err)
+	}
+}
