@@ -215,7 +215,23 @@ func TestPostgresOutage(t *testing.T) {
 	if res := canned("thanks"); res.Status != 201 {
 		t.Fatalf("before: %d %s", res.Status, res.Body)
 	}
+	// An agent's console socket, its session looked at on every command.
+	h.srv.socks.sessionCheck = 0
+	agent := h.login(f.users["agent"].Email, "password-agent")
+	hdr := originHeader(h.srv.cfg.PublicURL)
+	hdr.Set("Cookie", agent.cookie)
+	w, _, err := h.dial("/ws/agent", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(map[string]any{"type": "hello", "id": "h"})
+	w.until("hello", typed("hello_ok", "h"))
 	pg.Down()
+	// The database away ends nobody's session.
+	w.send(map[string]any{"type": "ping", "id": "p1"})
+	if m := w.until("the ping", func(m map[string]any) bool { return m["id"] == "p1" }); m["type"] != "ping_ok" {
+		t.Fatalf("a console socket's command while PostgreSQL is down: %v", m)
+	}
 	res := canned("later")
 	if res.Status != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(string(res.Body), "database_unavailable") {
 		t.Fatalf("a write while PostgreSQL is down: %d %s", res.Status, res.Body)
@@ -238,6 +254,8 @@ func TestPostgresOutage(t *testing.T) {
 	if res := canned("later"); res.Status != 201 {
 		t.Fatalf("after: %d %s", res.Status, res.Body)
 	}
+	w.send(map[string]any{"type": "ping", "id": "p2"})
+	w.until("the socket still there", typed("ping_ok", "p2"))
 }
 
 // When the node lets a tenant go, its own sockets of that tenant (not

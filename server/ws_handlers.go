@@ -457,10 +457,14 @@ func (h *socketAPI) agentSession(c frameConn, s agentSocket) {
 		// its socket is open: look again now and then.
 		if session != "" && time.Since(checked) >= h.sessionCheck {
 			checked = time.Now()
-			if _, _, err := h.auth.Session(w.ctx, session); err != nil {
+			if _, _, err := h.auth.Session(w.ctx, session); errors.Is(err, auth.ErrNoSession) || errors.Is(err, store.ErrNotFound) {
 				w.fail(f, "unauthenticated", "your session has ended; log in again")
 				w.end(fws.ClosePolicyViolation, "session ended")
 				return
+			} else if err != nil {
+				// The database not answering ends nobody's session: the
+				// next command looks again.
+				checked = time.Time{}
 			}
 		}
 		a.Supervise = h.auth.Enforcer.Allowed(subject, a.Tenant, "chat", "supervise")

@@ -84,9 +84,15 @@ func (s *Server) Database(t testing.TB) string {
 	t.Cleanup(func() {
 		// A test's pools are closed by its own cleanups, which run first;
 		// FORCE ends a connection a failed test left behind.
-		if _, err := s.admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
+		// A restart of the server (a test's Down and Up) leaves the admin
+		// pool's connections dead, each failing once: try again.
+		var err error
+		for range 3 {
+			if _, err = s.admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err == nil {
+				return
+			}
 		}
+		t.Errorf("pgtest: drop database %s: %v", name, err)
 	})
 	return s.database(name)
 }
