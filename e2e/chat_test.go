@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/chromedp/cdproto/network"
-	"github.com/nudgehq/nudge/server"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	fws "github.com/fasthttp/websocket"
+
+	"github.com/nudgehq/nudge/internal/pgtest"
+	"github.com/nudgehq/nudge/server"
 )
 
 // agentSocket connects the demo owner to the agent socket, as the console does.
@@ -463,6 +465,78 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 	}
 	waitChat(t, visitor, "the answer sent again", bubbles+`.includes('Sorry: it left this morning.')`)
 	waitFor(t, console, "in the console once", texts+`.filter(s => s == 'Sorry: it left this morning.').length == 1`)
+}
+
+// While the database does not answer, the visitor's message is refused
+// "busy": the page keeps it, faded, and sends it again by itself; once the
+// database is back it is stored once and reaches the agent.
+func TestAMessageRefusedWhileTheDatabaseIsAwayIsSentAgain(t *testing.T) {
+	pg, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	db := pg.Database(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serveWith(t, ln, t.TempDir(), func(c *server.Config) { c.DatabaseURL = db })
+	console := browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	visitor, cancel := chromedp.NewContext(console)
+	defer cancel()
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, "Is my order on its way?")
+	acceptOffer(t, console)
+	const texts = `[...document.querySelectorAll('.msg .text')].map(e => e.textContent)`
+	waitFor(t, console, "the first message in the console", texts+`.includes('Is my order on its way?')`)
+
+	var mu sync.Mutex
+	busy := false
+	if err := chromedp.Listen(visitor, func(ev any) {
+		if f, ok := ev.(*network.EventWebSocketFrameReceived); ok && strings.Contains(string(f.Response.PayloadData), `"code":"busy"`) {
+			mu.Lock()
+			busy = true
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pg.Down()
+	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Still there?'; r.querySelector('.in .send').click(); return true`)
+	for deadline := time.Now().Add(time.Minute); ; {
+		mu.Lock()
+		b := busy
+		mu.Unlock()
+		if b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the send was not refused busy while the database was away")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	const waiting = `[...r.querySelectorAll('.b.wait span')].map(s => s.textContent)`
+	waitChat(t, visitor, "the refused message kept, faded", waiting+`.includes('Still there?')`)
+	if err := pg.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ { // the page's next try comes after a back-off of seconds
+		if ok, err := chromedp.Run(console, chromedp.Evaluate[bool](texts+`.filter(s => s == 'Still there?').length == 1`)); err == nil && ok {
+			break
+		}
+		if i == 1200 {
+			t.Fatal("the kept message never reached the console")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitChat(t, visitor, "the message acknowledged, once", `!`+waiting+`.includes('Still there?') && `+bubbles+`.filter(s => s == 'Still there?').length == 1`)
 }
 
 // acceptOffer clicks the offer's accept button until the offer has gone:

@@ -84,10 +84,19 @@ func startServer(t *testing.T) string {
 // (the test's end does too) and may be called again.
 func serveOn(t *testing.T, ln net.Listener, dir string) (url string, stop func()) {
 	t.Helper()
+	return serveWith(t, ln, dir, nil)
+}
+
+// serveWith is serveOn with the configuration edited (edit may be nil).
+func serveWith(t *testing.T, ln net.Listener, dir string, edit func(*server.Config)) (url string, stop func()) {
+	t.Helper()
 	console := consoleDir(t)
 	cfg := server.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.PublicURL = ln.Addr().String(), dir, "http://"+ln.Addr().String()
 	cfg.Demo, cfg.AdminPassword, cfg.ConsoleDir = true, demoPassword, console
+	if edit != nil {
+		edit(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -217,6 +217,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
   const shown = new Set<number>();
   const cache: Msg[] = [];
   const pending: Pending[] = []; // sent, not yet acknowledged
+  const busyTries: Record<string, number> = {}; // sends refused "busy", by client id
   const bubbles: Record<string, HTMLElement> = {}; // client id -> bubble waiting for its ack
   let readMark: HTMLElement | null = null;
   let agentTyping = 0;
@@ -796,6 +797,7 @@ window.nudge?.d?.("chat", (c: Ctx) => {
       case "ack": {
         const i = pending.findIndex((p) => p.client_id == f.id);
         if (i >= 0) pending.splice(i, 1);
+        if (f.id) delete busyTries[f.id];
         render(f.data);
         break;
       }
@@ -905,6 +907,18 @@ window.nudge?.d?.("chat", (c: Ctx) => {
         if (uploading && f.id == uploading.id) {
           uploading.note.remove();
           uploading = null;
+        }
+        if (i >= 0 && f.code == "busy") {
+          // Not now (the database away for a moment, the chat moving to
+          // another server, which also closes the socket): the message stays,
+          // faded, and goes again after a pause, or with the reconnect.
+          const p = pending[i]!;
+          const n = (busyTries[p.client_id] = (busyTries[p.client_id] || 0) + 1);
+          setTimeout(
+            () => pending.includes(p) && frame({ type: "send", id: p.client_id, resend: true, ...p }),
+            Math.min(30000, 1000 * 2 ** n) * (0.5 + Math.random() / 2),
+          );
+          break;
         }
         if (i >= 0) {
           // Refused: not stored, so not kept for a resend. A chat nobody can
