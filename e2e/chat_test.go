@@ -537,6 +537,52 @@ func TestAMessageRefusedWhileTheDatabaseIsAwayIsSentAgain(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitChat(t, visitor, "the message acknowledged, once", `!`+waiting+`.includes('Still there?') && `+bubbles+`.filter(s => s == 'Still there?').length == 1`)
+
+	// The agent's answer, the same: kept by the console and sent again.
+	agentBusy := false
+	if err := chromedp.Listen(console, func(ev any) {
+		if f, ok := ev.(*network.EventWebSocketFrameReceived); ok && strings.Contains(string(f.Response.PayloadData), `"code":"busy"`) {
+			mu.Lock()
+			agentBusy = true
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pg.Down()
+	err = chromedp.Do(console,
+		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "Yes, still here."),
+		chromedp.Click(chromedp.CSS(`.composer button[type=submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		mu.Lock()
+		b := agentBusy
+		mu.Unlock()
+		if b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent's send was not refused busy while the database was away")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, console, "the console says the answer is not sent yet", `document.body.textContent.includes('It will go again by itself.')`)
+	if err := pg.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if ok, err := chromedp.Run(visitor, chromedp.Evaluate[bool](`(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; return `+bubbles+`.filter(s => s == 'Yes, still here.').length == 1 })()`)); err == nil && ok {
+			break
+		}
+		if i == 1200 {
+			t.Fatal("the agent's kept answer never reached the visitor")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, console, "the answer in the console once, the note gone", texts+`.filter(s => s == 'Yes, still here.').length == 1 && !document.body.textContent.includes('It will go again by itself.')`)
 }
 
 // acceptOffer clicks the offer's accept button until the offer has gone:

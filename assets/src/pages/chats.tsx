@@ -12,7 +12,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, may } from "../api";
 import type { Me } from "../api";
-import type { AgentFrame, Canned, ChatView, Conversation as Stored, LiveState, Queue } from "../api.gen";
+import type { AgentCommand, AgentFrame, Canned, ChatView, Conversation as Stored, LiveState, Queue } from "../api.gen";
 import { Alert } from "../ui";
 import { Board } from "./board";
 import { ContextPanel } from "./context";
@@ -64,8 +64,19 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
   // What this desk just did to a chat, so that its leaving is told as such.
   const did = useRef<Record<string, string>>({});
 
+  // The desk's messages until acknowledged, by client id: a reply typed
+  // while the socket reconnects (the server restarting, the chat moving to
+  // another node) or refused "busy" (the database away) goes again, marked
+  // as a resend, instead of being lost with the cleared box.
+  const unacked = useRef<Record<string, AgentCommand & { type: "send" }>>({});
+  const busyTries = useRef<Record<string, number>>({});
   const send: Send = (f) => {
+    if (f.type === "send" && f.client_id) unacked.current[f.client_id] = f;
     if (ws.current?.readyState === 1) ws.current.send(JSON.stringify(f));
+  };
+  const resend = (id: string) => {
+    const f = unacked.current[id];
+    if (f) send({ ...f, resend: true });
   };
   // The workbin: the chats this agent put on hold, to reopen before the
   // visitor writes again (who then comes back as the held chat it is).
@@ -156,6 +167,7 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
           // message shown while committed may have been lost with the server.
           setMessages({});
           for (const v of [...d.state.chats, ...d.state.offers]) send({ type: "history", id: "h:" + v.id, conversation: v.id });
+          for (const id in unacked.current) resend(id);
           if (selectedRef.current) send({ type: "context", id: "c:" + selectedRef.current, conversation: selectedRef.current });
           loadHeld();
           // Supervisors follow the live board (a live event at each change).
@@ -220,6 +232,11 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
           retract(c, f.data.seq, f.data.id);
           break;
         case "ack":
+          if (f.id) {
+            delete unacked.current[f.id];
+            if (busyTries.current[f.id]) setError(undefined); // the "not sent yet" below
+            delete busyTries.current[f.id];
+          }
           addMessages(f.data.conversation_id, [f.data]);
           break;
         case "typing":
@@ -242,6 +259,17 @@ export function Chats({ me, shown, onShow }: { me: Me; shown: boolean; onShow: (
           setError(new Error("The " + f.data.kind + " was " + f.data.reason + "."));
           break;
         case "error":
+          if (f.id && unacked.current[f.id]) {
+            if (f.code === "busy") {
+              // Not now: the message goes again after a pause.
+              const id = f.id;
+              const n = (busyTries.current[id] = (busyTries.current[id] ?? 0) + 1);
+              window.setTimeout(() => resend(id), Math.min(30000, 1000 * 2 ** n));
+              setError(new Error("Your message is not sent yet: the server is busy for a moment. It will go again by itself."));
+              break;
+            }
+            delete unacked.current[f.id];
+          }
           setError(new Error(f.message || f.code));
           break;
         case "barge_ok":
