@@ -114,6 +114,26 @@ func (c *rig) readyz(i int) (int, map[string]any) {
 	return res.StatusCode, body.Cluster
 }
 
+// settled waits until every node sees the others and the tenant runs on
+// the node they choose for it, and returns that node.
+func (c *rig) settled(tenant string) int {
+	c.t.Helper()
+	var owner int
+	waitFor(c.t, "the tenant runs on its node", time.Minute, func() bool {
+		var live []store.ClusterNode
+		for i := range c.nodes {
+			code, cl := c.readyz(i)
+			if code != 200 || cl["nodes"] != float64(len(c.nodes)) {
+				return false
+			}
+			live = append(live, store.ClusterNode{ID: cl["node"].(string)})
+		}
+		owner = c.runner(tenant)
+		return owner >= 0 && live[owner].ID == cluster.Owner(tenant, live)
+	})
+	return owner
+}
+
 // runner is the node (index) that holds the tenant's lease now, or -1.
 func (c *rig) runner(tenant string) int {
 	ls, err := c.st.Leases(context.Background())
@@ -424,21 +444,7 @@ func TestClusterLosesNoAcknowledgedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := site.TenantID
-	// The tenant settles on the node the three choose once they see each
-	// other.
-	var owner int
-	waitFor(t, "the tenant runs on its node", time.Minute, func() bool {
-		var live []store.ClusterNode
-		for i := range 3 {
-			code, cl := c.readyz(i)
-			if code != 200 || cl["nodes"] != 3.0 {
-				return false
-			}
-			live = append(live, store.ClusterNode{ID: cl["node"].(string)})
-		}
-		owner = c.runner(tenant)
-		return owner >= 0 && live[owner].ID == cluster.Owner(tenant, live)
-	})
+	owner := c.settled(tenant)
 	others := []int{(owner + 1) % 3, (owner + 2) % 3}
 	urls := func(first int) []string {
 		var out []string
@@ -693,7 +699,9 @@ func TestClusterLosesNoAcknowledgedMessage(t *testing.T) {
 	checkTranscript(t, c, conv, token, chatters)
 
 	// The chat load generator spreads its visitors and bots over the nodes
-	// and loses nothing through the relays.
+	// and loses nothing through the relays (it does not reconnect: the
+	// tenant must not be moving).
+	c.settled(tenant)
 	var out, errOut strings.Builder
 	t.Setenv("NUDGE_LOADGEN_PASSWORD", "demo-password")
 	t.Setenv("NUDGE_METRICS_TOKEN", "cluster-metrics-token")
