@@ -498,7 +498,10 @@ func TestPrechatBotRoutesByTopicAndOffersSkipIt(t *testing.T) {
 	if got := x.status(v.Conversation); got != StatusBot {
 		t.Fatalf("the bot asks first: %s", got)
 	}
-	if ts := rv.texts(); len(ts) != 1 || ts[0] != "What can we help with?" {
+	// The question reaches the connection live, unless it was committed
+	// before the visitor connected (a busy machine): then only in the
+	// history, which a socket reads right after connecting.
+	if ts := rv.texts(); len(ts) > 1 || len(ts) == 1 && ts[0] != "What can we help with?" {
 		t.Fatalf("the visitor gets the question: %q", ts)
 	}
 	hist, _ := x.e.VisitorHistory(x.ctx, v, 0, 10)
