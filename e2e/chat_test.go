@@ -371,18 +371,7 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 	}
 	addr, dir := ln.Addr().String(), t.TempDir()
 	url, stop := serveOn(t, ln, dir)
-	console := browser(t)
-	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
-		t.Fatal(err)
-	}
-	visitor, cancel := chromedp.NewContext(console)
-	defer cancel()
-	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
-		t.Fatal(err)
-	}
-	openChat(t, visitor)
-	writeFirst(t, visitor, "Is my order on its way?")
-	acceptOffer(t, console)
+	console, visitor := acceptedChat(t, url, "Is my order on its way?")
 	err = chromedp.Do(console,
 		chromedp.WaitVisible(chromedp.CSS(`.chat-item.current`)),
 		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "It left this morning."),
@@ -437,15 +426,7 @@ func TestAMessageLostWithTheServerIsTakenBack(t *testing.T) {
 		{visitor, "the page without the lost answer", `(() => { const h = document.querySelector('[data-nudge=chat]'); if (!h) return false; const r = h.shadowRoot, b = ` + bubbles + `; return b.includes('Is my order on its way?') && !b.includes('It left this morning.') })()`},
 		{console, "the console without the lost answer", texts + `.includes('Is my order on its way?') && !` + texts + `.includes('It left this morning.')`},
 	} {
-		for i := 0; ; i++ {
-			if ok, err := chromedp.Run(w.ctx, chromedp.Evaluate[bool](`!!(`+w.cond+`)`)); err == nil && ok {
-				break
-			}
-			if i == 1200 {
-				t.Fatalf("%s (%s)", w.what, w.cond)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitLong(t, w.ctx, w.what, w.cond, "")
 	}
 	waitFor(t, console, "the visitor's message written meanwhile, once", texts+`.filter(s => s == 'Hello?').length == 1`)
 	mu.Lock()
@@ -482,73 +463,25 @@ func TestAMessageRefusedWhileTheDatabaseIsAwayIsSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, _ := serveWith(t, ln, t.TempDir(), func(c *server.Config) { c.DatabaseURL = db })
-	console := browser(t)
-	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
-		t.Fatal(err)
-	}
-	visitor, cancel := chromedp.NewContext(console)
-	defer cancel()
-	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
-		t.Fatal(err)
-	}
-	openChat(t, visitor)
-	writeFirst(t, visitor, "Is my order on its way?")
-	acceptOffer(t, console)
+	console, visitor := acceptedChat(t, url, "Is my order on its way?")
 	const texts = `[...document.querySelectorAll('.msg .text')].map(e => e.textContent)`
 	waitFor(t, console, "the first message in the console", texts+`.includes('Is my order on its way?')`)
 
-	var mu sync.Mutex
-	busy := false
-	if err := chromedp.Listen(visitor, func(ev any) {
-		if f, ok := ev.(*network.EventWebSocketFrameReceived); ok && strings.Contains(string(f.Response.PayloadData), `"code":"busy"`) {
-			mu.Lock()
-			busy = true
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	visitorBusy := heard(t, visitor, `"code":"busy"`)
 	pg.Down()
 	inChat[bool](t, visitor, `const i = r.querySelector('textarea'); i.value = 'Still there?'; r.querySelector('.in .send').click(); return true`)
-	for deadline := time.Now().Add(time.Minute); ; {
-		mu.Lock()
-		b := busy
-		mu.Unlock()
-		if b {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the send was not refused busy while the database was away")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitHeard(t, visitorBusy, "the send refused busy while the database is away")
 	const waiting = `[...r.querySelectorAll('.b.wait span')].map(s => s.textContent)`
 	waitChat(t, visitor, "the refused message kept, faded", waiting+`.includes('Still there?')`)
 	if err := pg.Up(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ { // the page's next try comes after a back-off of seconds
-		if ok, err := chromedp.Run(console, chromedp.Evaluate[bool](texts+`.filter(s => s == 'Still there?').length == 1`)); err == nil && ok {
-			break
-		}
-		if i == 1200 {
-			t.Fatal("the kept message never reached the console")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// The page's next try comes after a back-off of seconds.
+	waitLong(t, console, "the kept message in the console, once", texts+`.filter(s => s == 'Still there?').length == 1`, "")
 	waitChat(t, visitor, "the message acknowledged, once", `!`+waiting+`.includes('Still there?') && `+bubbles+`.filter(s => s == 'Still there?').length == 1`)
 
 	// The agent's answer, the same: kept by the console and sent again.
-	agentBusy := false
-	if err := chromedp.Listen(console, func(ev any) {
-		if f, ok := ev.(*network.EventWebSocketFrameReceived); ok && strings.Contains(string(f.Response.PayloadData), `"code":"busy"`) {
-			mu.Lock()
-			agentBusy = true
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	agentBusy := heard(t, console, `"code":"busy"`)
 	pg.Down()
 	err = chromedp.Do(console,
 		chromedp.SendKeys(chromedp.CSS(`textarea[aria-label="Reply"]`), "Yes, still here."),
@@ -557,32 +490,59 @@ func TestAMessageRefusedWhileTheDatabaseIsAwayIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(time.Minute); ; {
-		mu.Lock()
-		b := agentBusy
-		mu.Unlock()
-		if b {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent's send was not refused busy while the database was away")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitHeard(t, agentBusy, "the agent's send refused busy while the database is away")
 	waitFor(t, console, "the console says the answer is not sent yet", `document.body.textContent.includes('It will go again by itself.')`)
 	if err := pg.Up(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		if ok, err := chromedp.Run(visitor, chromedp.Evaluate[bool](`(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; return `+bubbles+`.filter(s => s == 'Yes, still here.').length == 1 })()`)); err == nil && ok {
-			break
-		}
-		if i == 1200 {
-			t.Fatal("the agent's kept answer never reached the visitor")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitLong(t, visitor, "the agent's kept answer on the page, once", `(() => { const r = document.querySelector('[data-nudge=chat]').shadowRoot; return `+bubbles+`.filter(s => s == 'Yes, still here.').length == 1 })()`, "")
 	waitFor(t, console, "the answer in the console once, the note gone", texts+`.filter(s => s == 'Yes, still here.').length == 1 && !document.body.textContent.includes('It will go again by itself.')`)
+}
+
+// acceptedChat signs the demo owner in to the console, available, opens the
+// demo shop in another tab of the same browser, writes first in its chat
+// and accepts the offer in the console.
+func acceptedChat(t *testing.T, url, first string) (console, visitor context.Context) {
+	t.Helper()
+	console = browser(t)
+	if err := chromedp.Do(console, append(consoleLogin(url), goAvailable()...)...); err != nil {
+		t.Fatal(err)
+	}
+	visitor, cancel := chromedp.NewContext(console)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(visitor, chromedp.Navigate(url+"/demo")); err != nil {
+		t.Fatal(err)
+	}
+	openChat(t, visitor)
+	writeFirst(t, visitor, first)
+	acceptOffer(t, console)
+	return console, visitor
+}
+
+// heard is closed once the tab of ctx receives a WebSocket frame that holds
+// want.
+func heard(t *testing.T, ctx context.Context, want string) <-chan struct{} {
+	t.Helper()
+	ch := make(chan struct{})
+	var once sync.Once
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if f, ok := ev.(*network.EventWebSocketFrameReceived); ok && strings.Contains(string(f.Response.PayloadData), want) {
+			once.Do(func() { close(ch) })
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// waitHeard waits for what heard listens for, up to a minute.
+func waitHeard(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(time.Minute):
+		t.Fatal(what + ": not within a minute")
+	}
 }
 
 // acceptOffer clicks the offer's accept button until the offer has gone:
