@@ -217,15 +217,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	// An agent's console socket, its session looked at on every command.
 	h.srv.socks.sessionCheck = 0
-	agent := h.login(f.users["agent"].Email, "password-agent")
-	hdr := originHeader(h.srv.cfg.PublicURL)
-	hdr.Set("Cookie", agent.cookie)
-	w, _, err := h.dial("/ws/agent", hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.send(map[string]any{"type": "hello", "id": "h"})
-	w.until("hello", typed("hello_ok", "h"))
+	w, _ := f.agent("agent")
 	pg.Down()
 	// The database away ends nobody's session.
 	w.send(map[string]any{"type": "ping", "id": "p1"})
